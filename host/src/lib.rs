@@ -1,0 +1,10 @@
+//! weir: stream PostgreSQL row changes into Kafka.
+//!
+//! weir reads the write-ahead log through logical replication (`pgoutput`), turns the
+//! changes into Apache Arrow record batches, runs them through sandboxed WebAssembly
+//! plugins, encodes the survivors (Avro, Debezium JSON, Canal JSON, JSON) and produces
+//! them to Kafka. `DESIGN.md` in the shared docs is the map of the stages.
+#![warn(missing_docs)]
+
+/// weir's version, as `weir --version` prints it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

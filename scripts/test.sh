@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs weir's whole test suite: installs what is missing, builds the wasm plugins, checks
+# formatting and lints, then runs every test (unit, harness and end-to-end against real
+# PostgreSQL clusters and broker processes the tests start themselves).
+#
+# Extra arguments go to `cargo test` for the workspace, e.g. `scripts/test.sh -p weir-tests`.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WEIR_ROOT"
+
+bash scripts/setup.sh
+bash scripts/build-plugins.sh
+
+log "checking formatting"
+cargo fmt --all -- --check
+cargo fmt --manifest-path plugins/Cargo.toml --all -- --check
+
+log "linting"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --manifest-path plugins/Cargo.toml --workspace --target wasm32-wasip2 --locked \
+    --target-dir "$WEIR_PLUGIN_TARGET_DIR" -- -D warnings
+
+log "testing the plugins natively"
+cargo test --manifest-path plugins/Cargo.toml --workspace --locked \
+    --target-dir "$WEIR_PLUGIN_TARGET_DIR"
+
+log "testing the workspace"
+cargo test --workspace --locked "$@"

@@ -1,0 +1,37 @@
+//! The harness's one error type.
+
+/// Why a harness operation failed. Test code usually `expect`s these; the messages
+/// carry enough (command output, server logs) to diagnose a CI failure from the log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    #[error("could not {action}")]
+    Io {
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} failed: {detail}")]
+    Command { what: &'static str, detail: String },
+    #[error("port {port} was taken before the server could bind it")]
+    PortTaken { port: u16 },
+    #[error("PostgreSQL query failed")]
+    Postgres(#[source] tokio_postgres::Error),
+    #[error("Kafka client failed")]
+    Kafka(#[source] rdkafka::error::KafkaError),
+    #[error("invalid LSN text {0:?}")]
+    InvalidLsn(String),
+    #[error("broker: {0}")]
+    Broker(String),
+    #[error("timed out after {after:?} while {doing}")]
+    Timeout {
+        doing: String,
+        after: std::time::Duration,
+    },
+}
+
+impl HarnessError {
+    pub(crate) fn io(action: &'static str, source: std::io::Error) -> Self {
+        Self::Io { action, source }
+    }
+}

@@ -1,0 +1,196 @@
+//! Reading topics back, with our own client and with an independent one (kcat).
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::{Headers as _, Message as _};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Deserialize;
+
+use crate::error::HarnessError;
+
+/// One message as read back from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Record {
+    /// The payload as UTF-8 text (lossy), or `None` for a tombstone.
+    pub fn payload_text(&self) -> Option<String> {
+        self.payload
+            .as_deref()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    }
+
+    /// The key as UTF-8 text (lossy).
+    pub fn key_text(&self) -> Option<String> {
+        self.key
+            .as_deref()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+    }
+}
+
+/// Reads every message of every partition of `topic`, up to each partition's end as
+/// of the call, ordered by (partition, offset).
+///
+/// "The end" is the high watermark read at the start, so messages produced meanwhile
+/// may or may not be included; call it after the producer you are checking has been
+/// acknowledged.
+pub fn read_topic(
+    bootstrap_servers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<Record>, HarnessError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .set(
+            "group.id",
+            format!("weir-tests-readback-{}", std::process::id()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .map_err(HarnessError::Kafka)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(HarnessError::Kafka)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+
+    let mut ends = HashMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for partition in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .map_err(HarnessError::Kafka)?;
+        if high > low {
+            ends.insert(partition, high);
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(low))
+                .map_err(HarnessError::Kafka)?;
+        }
+    }
+    consumer.assign(&assignment).map_err(HarnessError::Kafka)?;
+
+    let mut records = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while !ends.is_empty() {
+        if Instant::now() >= deadline {
+            return Err(HarnessError::Timeout {
+                doing: format!(
+                    "reading {topic}: partitions {:?} not read to the end",
+                    ends.keys()
+                ),
+                after: timeout,
+            });
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message.map_err(HarnessError::Kafka)?;
+        let headers = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (partition, offset) = (message.partition(), message.offset());
+        records.push(Record {
+            partition,
+            offset,
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+            headers,
+        });
+        if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
+            ends.remove(&partition);
+        }
+    }
+    records.sort_by_key(|r| (r.partition, r.offset));
+    Ok(records)
+}
+
+/// Produces `(key, payload)` pairs to `topic` and waits until all are acknowledged.
+/// For harness self-tests and for seeding topics; weir's own producer is under test
+/// elsewhere.
+pub fn produce(
+    bootstrap_servers: &str,
+    topic: &str,
+    messages: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<(), HarnessError> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("enable.idempotence", "true")
+        .create()
+        .map_err(HarnessError::Kafka)?;
+    for (key, payload) in messages {
+        producer
+            .send(BaseRecord::to(topic).key(*key).payload(*payload))
+            .map_err(|(e, _)| HarnessError::Kafka(e))?;
+    }
+    producer.flush(timeout).map_err(HarnessError::Kafka)
+}
+
+/// One message as kcat's `-J` envelope prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct KcatRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub payload: Option<String>,
+}
+
+/// Reads every partition of `topic` to its end with `kcat`, an independent client.
+pub fn kcat_read(bootstrap_servers: &str, topic: &str) -> Result<Vec<KcatRecord>, HarnessError> {
+    let output = Command::new("kcat")
+        .args([
+            "-b",
+            bootstrap_servers,
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-J",
+            "-q",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| HarnessError::io("run kcat (apt-get install kcat)", e))?;
+    if !output.status.success() {
+        return Err(HarnessError::Command {
+            what: "kcat",
+            detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let mut records = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str::<KcatRecord>(line).map_err(|e| HarnessError::Command {
+                what: "kcat",
+                detail: format!("unexpected output line {line:?}: {e}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    records.sort_by_key(|r| (r.partition, r.offset));
+    Ok(records)
+}

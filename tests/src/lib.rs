@@ -1,0 +1,37 @@
+//! The shared harness for weir's end-to-end tests.
+//!
+//! Tests run against real peers, started here as processes on loopback:
+//!
+//! - [`PgCluster`]: a throwaway PostgreSQL cluster (`wal_level=logical`) per test.
+//! - [`Broker`]: a Kafka-protocol broker process (`weir-dev-broker`) per test.
+//! - [`read_topic`] reads a topic back completely with our client; [`kcat_read`] does
+//!   the same with kcat, an independent implementation of the protocol.
+//!
+//! Every peer is owned by the test that started it and is stopped, with its files
+//! removed, when dropped, including when the test fails.
+
+pub mod broker;
+pub mod error;
+pub mod kafka;
+pub mod lsn;
+pub mod pg;
+pub mod port;
+
+pub use broker::{Broker, dev_broker_path, target_bin_path};
+pub use error::HarnessError;
+pub use kafka::{KcatRecord, Record, kcat_read, produce, read_topic};
+pub use lsn::Lsn;
+pub use pg::{PgCluster, PgClusterBuilder, ReplicationSlot, pg_bin_dir, sweep_stale_clusters};
+pub use port::free_loopback_port;
+
+/// A name unique to this process and call, for slots, publications and topics
+/// (lowercase, safe as a PostgreSQL identifier and a Kafka topic name).
+pub fn unique_name(stem: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{stem}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

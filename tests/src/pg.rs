@@ -1,0 +1,522 @@
+//! Throwaway PostgreSQL clusters.
+//!
+//! Each [`PgCluster`] is a fresh `initdb` in its own temporary directory, served by a
+//! `postgres` process listening on a free loopback port and a private unix socket. It
+//! is stopped and its directory removed when the value is dropped, also when the test
+//! panics. A test process killed outright cannot run `Drop`; the next cluster started
+//! on the machine sweeps what it left behind (see [`sweep_stale_clusters`]).
+//!
+//! When the harness runs as root (as CI does), `initdb` and `postgres` run as the
+//! `postgres` OS user, since PostgreSQL refuses to run as root.
+
+use std::fs;
+use std::io::Read as _;
+use std::os::unix::fs::chown;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, User, getuid};
+use tokio_postgres::NoTls;
+
+use crate::error::HarnessError;
+use crate::lsn::Lsn;
+use crate::port::free_loopback_port;
+
+/// Directory names the harness creates under the system temp dir start with this.
+const CLUSTER_DIR_PREFIX: &str = "weir-pg-";
+/// How long a starting server may take to accept connections.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an immediate shutdown may take before the postmaster is killed.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts to start on a fresh port when another process took ours first.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Where the PostgreSQL server binaries are: `$WEIR_PG_BIN`, else Debian's PostgreSQL 15.
+pub fn pg_bin_dir() -> PathBuf {
+    std::env::var_os("WEIR_PG_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
+}
+
+/// Settings for a cluster to start. Defaults suit logical replication tests.
+#[derive(Debug, Clone)]
+pub struct PgClusterBuilder {
+    settings: Vec<(String, String)>,
+}
+
+impl Default for PgClusterBuilder {
+    fn default() -> Self {
+        let settings = [
+            ("wal_level", "logical"),
+            ("max_replication_slots", "20"),
+            ("max_wal_senders", "20"),
+            // Durability is not under test here; speed is welcome.
+            ("fsync", "off"),
+            ("full_page_writes", "off"),
+            ("shared_buffers", "64MB"),
+            ("max_connections", "50"),
+        ];
+        Self {
+            settings: settings
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+}
+
+impl PgClusterBuilder {
+    /// Sets (or overrides) a `postgresql.conf` setting, e.g. `("wal_level", "replica")`.
+    pub fn setting(mut self, name: &str, value: &str) -> Self {
+        self.settings.retain(|(k, _)| k != name);
+        self.settings.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Runs `initdb` and starts the server; returns once it accepts connections.
+    pub fn start(self) -> Result<PgCluster, HarnessError> {
+        sweep_stale_clusters();
+        let owner = ServerUser::resolve()?;
+        let dir = tempfile::Builder::new()
+            .prefix(CLUSTER_DIR_PREFIX)
+            .tempdir()
+            .map_err(|e| HarnessError::io("create cluster dir", e))?;
+        fs::write(
+            dir.path().join(HARNESS_PID_FILE),
+            std::process::id().to_string(),
+        )
+        .map_err(|e| HarnessError::io("write harness pid", e))?;
+        owner.chown(dir.path())?;
+
+        let data = dir.path().join("data");
+        let mut initdb = Command::new(pg_bin_dir().join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-N",
+            ])
+            .stdin(Stdio::null());
+        owner.apply(&mut initdb);
+        let output = initdb
+            .output()
+            .map_err(|e| HarnessError::io("run initdb", e))?;
+        if !output.status.success() {
+            return Err(HarnessError::Command {
+                what: "initdb",
+                detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+            });
+        }
+
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_loopback_port()?;
+            match spawn_server(dir.path(), &data, port, &self.settings, &owner) {
+                Ok(server) => {
+                    return Ok(PgCluster {
+                        dir: Some(dir),
+                        port,
+                        server,
+                    });
+                }
+                Err(e @ HarnessError::PortTaken { .. }) => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or(HarnessError::Command {
+            what: "postgres",
+            detail: "no free port".to_owned(),
+        }))
+    }
+}
+
+/// A running throwaway PostgreSQL cluster. Stopped and deleted on drop.
+#[derive(Debug)]
+pub struct PgCluster {
+    dir: Option<tempfile::TempDir>,
+    port: u16,
+    server: Child,
+}
+
+impl PgCluster {
+    /// Starts a cluster with the default settings (`wal_level=logical`).
+    pub fn start() -> Result<Self, HarnessError> {
+        PgClusterBuilder::default().start()
+    }
+
+    /// Settings to change before starting.
+    pub fn builder() -> PgClusterBuilder {
+        PgClusterBuilder::default()
+    }
+
+    /// The TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The postmaster's process id.
+    pub fn pid(&self) -> u32 {
+        self.server.id()
+    }
+
+    /// The cluster's directory (data dir, socket and log inside).
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().map_or(Path::new(""), |d| d.path())
+    }
+
+    /// A connection URL for `database` as the superuser `postgres`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The server log so far, for failure messages.
+    pub fn server_log(&self) -> String {
+        fs::read_to_string(self.dir().join(SERVER_LOG)).unwrap_or_default()
+    }
+
+    /// Connects to `database`; the connection task runs on the current tokio runtime.
+    pub async fn connect(&self, database: &str) -> Result<tokio_postgres::Client, HarnessError> {
+        let (client, connection) = tokio_postgres::connect(&self.url(database), NoTls)
+            .await
+            .map_err(HarnessError::Postgres)?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "Harness connection closed.");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Creates a database with a name unique to this process and returns the name.
+    pub async fn create_database(&self, stem: &str) -> Result<String, HarnessError> {
+        let name = crate::unique_name(stem);
+        self.execute("postgres", &format!("CREATE DATABASE \"{name}\""))
+            .await?;
+        Ok(name)
+    }
+
+    /// Runs one or more SQL statements in `database` (simple query protocol).
+    pub async fn execute(&self, database: &str, sql: &str) -> Result<(), HarnessError> {
+        self.connect(database)
+            .await?
+            .batch_execute(sql)
+            .await
+            .map_err(HarnessError::Postgres)
+    }
+
+    /// Runs a SQL script statement by statement, as `psql -f` would: each statement
+    /// commits on its own unless the script opens a transaction with `BEGIN`. (Sent as
+    /// one simple query, a script would run as a single implicit transaction.)
+    ///
+    /// Statements end with `;` at the end of a line; `--` comment lines are skipped.
+    pub async fn execute_script(&self, database: &str, script: &str) -> Result<(), HarnessError> {
+        let client = self.connect(database).await?;
+        for statement in split_sql_script(script) {
+            client
+                .batch_execute(&statement)
+                .await
+                .map_err(HarnessError::Postgres)?;
+        }
+        Ok(())
+    }
+
+    /// The rows of `pg_replication_slots`, ordered by slot name.
+    pub async fn replication_slots(&self) -> Result<Vec<ReplicationSlot>, HarnessError> {
+        let client = self.connect("postgres").await?;
+        let rows = client
+            .query(
+                "SELECT slot_name::text, plugin::text, slot_type, database::text, active, \
+                        active_pid, restart_lsn::text, confirmed_flush_lsn::text \
+                 FROM pg_replication_slots ORDER BY slot_name",
+                &[],
+            )
+            .await
+            .map_err(HarnessError::Postgres)?;
+        rows.iter()
+            .map(|row| {
+                let lsn = |i: usize| -> Result<Option<Lsn>, HarnessError> {
+                    row.get::<_, Option<String>>(i)
+                        .map(|text| text.parse())
+                        .transpose()
+                };
+                Ok(ReplicationSlot {
+                    slot_name: row.get(0),
+                    plugin: row.get(1),
+                    slot_type: row.get(2),
+                    database: row.get(3),
+                    active: row.get(4),
+                    active_pid: row.get(5),
+                    restart_lsn: lsn(6)?,
+                    confirmed_flush_lsn: lsn(7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The server's current WAL insert position.
+    pub async fn current_wal_lsn(&self) -> Result<Lsn, HarnessError> {
+        let client = self.connect("postgres").await?;
+        let row = client
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .map_err(HarnessError::Postgres)?;
+        row.get::<_, String>(0).parse()
+    }
+
+    fn stop(&mut self) {
+        let Ok(pid) = i32::try_from(self.server.id()) else {
+            return;
+        };
+        // Immediate shutdown: the postmaster stops its children before it exits, so once
+        // it is reaped nothing of the cluster runs any more. Nothing here needs a clean
+        // checkpoint: the directory is deleted next.
+        let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        loop {
+            match self.server.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = self.server.kill();
+                    let _ = self.server.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(dir) = self.dir.take() {
+            let path = dir.path().to_owned();
+            if let Err(error) = dir.close() {
+                eprintln!("weir-tests: could not remove {}: {error}", path.display());
+            }
+        }
+    }
+}
+
+/// One row of `pg_replication_slots`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationSlot {
+    pub slot_name: String,
+    pub plugin: Option<String>,
+    pub slot_type: String,
+    pub database: Option<String>,
+    pub active: bool,
+    pub active_pid: Option<i32>,
+    pub restart_lsn: Option<Lsn>,
+    pub confirmed_flush_lsn: Option<Lsn>,
+}
+
+/// Splits a script into statements at lines ending in `;`, dropping `--` comment lines.
+fn split_sql_script(script: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        if line.trim_start().starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            statements.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.trim().is_empty() {
+        statements.push(current);
+    }
+    statements
+}
+
+const SERVER_LOG: &str = "server.log";
+const HARNESS_PID_FILE: &str = "harness.pid";
+
+fn spawn_server(
+    dir: &Path,
+    data: &Path,
+    port: u16,
+    settings: &[(String, String)],
+    owner: &ServerUser,
+) -> Result<Child, HarnessError> {
+    let log_path = dir.join(SERVER_LOG);
+    let log = fs::File::create(&log_path).map_err(|e| HarnessError::io("create server log", e))?;
+    owner.chown(&log_path)?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| HarnessError::io("clone server log", e))?;
+
+    let mut command = Command::new(pg_bin_dir().join("postgres"));
+    command
+        .arg("-D")
+        .arg(data)
+        .args(["-c", &format!("port={port}")])
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args(["-c", &format!("unix_socket_directories={}", dir.display())])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    for (name, value) in settings {
+        command.args(["-c", &format!("{name}={value}")]);
+    }
+    owner.apply(&mut command);
+    let mut child = command
+        .spawn()
+        .map_err(|e| HarnessError::io("spawn postgres", e))?;
+
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut text = String::new();
+            let _ = fs::File::open(&log_path).and_then(|mut f| f.read_to_string(&mut text));
+            if text.contains("could not bind") || text.contains("Address already in use") {
+                return Err(HarnessError::PortTaken { port });
+            }
+            return Err(HarnessError::Command {
+                what: "postgres",
+                detail: format!("exited with {status} during startup:\n{text}"),
+            });
+        }
+        if accepts_connections(port) {
+            return Ok(child);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(HarnessError::Command {
+                what: "postgres",
+                detail: format!("not ready after {STARTUP_TIMEOUT:?}"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Whether the server on `port` completes a startup handshake: `pg_isready`, which
+/// distinguishes "starting up" from "accepting connections".
+fn accepts_connections(port: u16) -> bool {
+    Command::new(pg_bin_dir().join("pg_isready"))
+        .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "1"])
+        .stdin(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The OS user the server runs as: ourselves, or `postgres` when we are root.
+#[derive(Debug)]
+struct ServerUser(Option<User>);
+
+impl ServerUser {
+    fn resolve() -> Result<Self, HarnessError> {
+        if !getuid().is_root() {
+            return Ok(Self(None));
+        }
+        match User::from_name("postgres") {
+            Ok(Some(user)) => Ok(Self(Some(user))),
+            _ => Err(HarnessError::Command {
+                what: "initdb",
+                detail: "running as root needs an OS user `postgres` (apt-get install postgresql)"
+                    .to_owned(),
+            }),
+        }
+    }
+
+    fn apply(&self, command: &mut Command) {
+        if let Some(user) = &self.0 {
+            command.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+        }
+    }
+
+    fn chown(&self, path: &Path) -> Result<(), HarnessError> {
+        match &self.0 {
+            Some(user) => chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+                .map_err(|e| HarnessError::io("chown cluster dir", e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Stops and deletes clusters whose test process died without dropping them.
+///
+/// A cluster dir records the pid of the harness process that made it. When that process
+/// is gone, its postmaster (named in `data/postmaster.pid`) is killed and the dir
+/// removed. Clusters of live processes, including other test binaries running in
+/// parallel, are left alone.
+pub fn sweep_stale_clusters() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_cluster = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(CLUSTER_DIR_PREFIX));
+        if !is_cluster {
+            continue;
+        }
+        let Some(owner) = read_pid(&path.join(HARNESS_PID_FILE)) else {
+            continue;
+        };
+        if process_alive(owner) {
+            continue;
+        }
+        if let Some(postmaster) = read_pid(&path.join("data/postmaster.pid"))
+            && process_alive(postmaster)
+        {
+            let _ = kill(Pid::from_raw(postmaster), Signal::SIGKILL);
+        }
+        let _ = fs::remove_dir_all(&path);
+    }
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn process_alive(pid: i32) -> bool {
+    // Signal 0 checks existence; a zombie counts as gone.
+    kill(Pid::from_raw(pid), None).is_ok()
+        && !fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_sql_script;
+
+    #[test]
+    fn scripts_split_at_line_final_semicolons() {
+        let script = "-- comment\nBEGIN;\nINSERT INTO t\n  VALUES ('a;b');\nCOMMIT;\nSELECT 1";
+        let statements = split_sql_script(script);
+        assert_eq!(
+            statements,
+            [
+                "BEGIN;\n",
+                "INSERT INTO t\n  VALUES ('a;b');\n",
+                "COMMIT;\n",
+                "SELECT 1\n"
+            ]
+        );
+    }
+}

@@ -6,5 +6,10 @@
 //! them to Kafka. `DESIGN.md` in the shared docs is the map of the stages.
 #![warn(missing_docs)]
 
+pub mod lsn;
+pub mod source;
+
+pub use lsn::Lsn;
+
 /// weir's version, as `weir --version` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

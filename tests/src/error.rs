@@ -19,8 +19,8 @@ pub enum HarnessError {
     Postgres(#[source] tokio_postgres::Error),
     #[error("Kafka client failed")]
     Kafka(#[source] rdkafka::error::KafkaError),
-    #[error("invalid LSN text {0:?}")]
-    InvalidLsn(String),
+    #[error(transparent)]
+    InvalidLsn(#[from] weir::lsn::LsnParseError),
     #[error("broker: {0}")]
     Broker(String),
     #[error("timed out after {after:?} while {doing}")]

@@ -13,16 +13,18 @@
 pub mod broker;
 pub mod error;
 pub mod kafka;
-pub mod lsn;
 pub mod pg;
 pub mod port;
 
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use kafka::{KcatRecord, Record, kcat_read, produce, read_topic};
-pub use lsn::Lsn;
-pub use pg::{PgCluster, PgClusterBuilder, ReplicationSlot, pg_bin_dir, sweep_stale_clusters};
+pub use pg::{
+    PgCluster, PgClusterBuilder, ReplicationSlot, SUPERUSER_PASSWORD, pg_bin_dir,
+    sweep_stale_clusters,
+};
 pub use port::free_loopback_port;
+pub use weir::Lsn;
 
 /// A name unique to this process and call, for slots, publications and topics
 /// (lowercase, safe as a PostgreSQL identifier and a Kafka topic name).

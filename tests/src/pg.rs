@@ -22,8 +22,8 @@ use nix::unistd::{Pid, User, getuid};
 use tokio_postgres::NoTls;
 
 use crate::error::HarnessError;
-use crate::lsn::Lsn;
 use crate::port::free_loopback_port;
+use weir::Lsn;
 
 /// Directory names the harness creates under the system temp dir start with this.
 const CLUSTER_DIR_PREFIX: &str = "weir-pg-";
@@ -41,10 +41,15 @@ pub fn pg_bin_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
 }
 
+/// The superuser's password. With the default `trust` authentication it is not
+/// checked; with [`PgClusterBuilder::host_auth`] it is.
+pub const SUPERUSER_PASSWORD: &str = "weir-test";
+
 /// Settings for a cluster to start. Defaults suit logical replication tests.
 #[derive(Debug, Clone)]
 pub struct PgClusterBuilder {
     settings: Vec<(String, String)>,
+    host_auth: String,
 }
 
 impl Default for PgClusterBuilder {
@@ -64,6 +69,7 @@ impl Default for PgClusterBuilder {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            host_auth: "trust".to_owned(),
         }
     }
 }
@@ -73,6 +79,14 @@ impl PgClusterBuilder {
     pub fn setting(mut self, name: &str, value: &str) -> Self {
         self.settings.retain(|(k, _)| k != name);
         self.settings.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The authentication method for TCP connections (`trust` by default; `md5`,
+    /// `scram-sha-256`, `password`, `reject`), for normal and replication connections
+    /// alike. The unix socket stays `trust`.
+    pub fn host_auth(mut self, method: &str) -> Self {
+        method.clone_into(&mut self.host_auth);
         self
     }
 
@@ -92,19 +106,18 @@ impl PgClusterBuilder {
         owner.chown(dir.path())?;
 
         let data = dir.path().join("data");
+        let password_file = dir.path().join("superuser-password");
+        fs::write(&password_file, SUPERUSER_PASSWORD)
+            .map_err(|e| HarnessError::io("write the password file", e))?;
+        owner.chown(&password_file)?;
         let mut initdb = Command::new(pg_bin_dir().join("initdb"));
         initdb
             .arg("-D")
             .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-                "-N",
-            ])
+            .args(["-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "-N"])
+            .arg("--auth-local=trust")
+            .arg(format!("--auth-host={}", self.host_auth))
+            .arg(format!("--pwfile={}", password_file.display()))
             .stdin(Stdio::null());
         owner.apply(&mut initdb);
         let output = initdb
@@ -173,9 +186,17 @@ impl PgCluster {
         self.dir.as_ref().map_or(Path::new(""), |d| d.path())
     }
 
-    /// A connection URL for `database` as the superuser `postgres`.
+    /// A connection URL for `database` as the superuser `postgres` (with its password).
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        self.url_as("postgres", SUPERUSER_PASSWORD, database)
+    }
+
+    /// A connection URL for `database` as `user` with `password`.
+    pub fn url_as(&self, user: &str, password: &str, database: &str) -> String {
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{database}",
+            self.port
+        )
     }
 
     /// The server log so far, for failure messages.
@@ -245,7 +266,7 @@ impl PgCluster {
             .map(|row| {
                 let lsn = |i: usize| -> Result<Option<Lsn>, HarnessError> {
                     row.get::<_, Option<String>>(i)
-                        .map(|text| text.parse())
+                        .map(|text| text.parse().map_err(HarnessError::from))
                         .transpose()
                 };
                 Ok(ReplicationSlot {
@@ -269,7 +290,7 @@ impl PgCluster {
             .query_one("SELECT pg_current_wal_lsn()::text", &[])
             .await
             .map_err(HarnessError::Postgres)?;
-        row.get::<_, String>(0).parse()
+        Ok(row.get::<_, String>(0).parse()?)
     }
 
     fn stop(&mut self) {

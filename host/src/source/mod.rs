@@ -1,0 +1,13 @@
+//! The PostgreSQL source: what weir reads from the database.
+//!
+//! Two planes, as PostgreSQL itself separates them:
+//!
+//! - the **replication plane** ([`replication`]): one connection in replication mode
+//!   that creates the slot and streams the WAL through `pgoutput`;
+//! - the **control plane**: ordinary connections (tokio-postgres) for the catalog,
+//!   publications, prechecks and snapshots.
+//!
+//! [`pgoutput`] decodes what the replication plane receives.
+
+pub mod pgoutput;
+pub mod replication;

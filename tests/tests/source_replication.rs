@@ -1,0 +1,475 @@
+//! The replication client and the pgoutput decoder against a real PostgreSQL.
+
+use std::time::Duration;
+
+use weir::Lsn;
+use weir::source::pgoutput::{OldTuple, PgOutputDecoder, PgOutputMessage, TupleValue};
+use weir::source::replication::{
+    PgOutputOptions, ReplicationConnection, ReplicationError, ReplicationEvent, ReplicationStream,
+    SQLSTATE_OBJECT_IN_USE, SlotSnapshot, StandbyStatus,
+};
+use weir_tests::{PgCluster, unique_name};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A database with a published table, and a slot on it.
+struct Fixture {
+    cluster: PgCluster,
+    database: String,
+    slot: String,
+    publication: String,
+}
+
+impl Fixture {
+    async fn new(cluster: PgCluster, table_sql: &str) -> Fixture {
+        let database = cluster.create_database("repl").await.expect("database");
+        cluster.execute(&database, table_sql).await.expect("table");
+        let publication = unique_name("pub");
+        cluster
+            .execute(
+                &database,
+                &format!("CREATE PUBLICATION {publication} FOR ALL TABLES"),
+            )
+            .await
+            .expect("publication");
+        let slot = unique_name("slot");
+        let mut connection = self_connect(&cluster, &database).await;
+        connection
+            .create_logical_slot(&slot, false, SlotSnapshot::Nothing)
+            .await
+            .expect("slot");
+        Fixture {
+            cluster,
+            database,
+            slot,
+            publication,
+        }
+    }
+
+    async fn connect(&self) -> ReplicationConnection {
+        self_connect(&self.cluster, &self.database).await
+    }
+
+    async fn start(&self) -> ReplicationStream {
+        let connection = self.connect().await;
+        let options = PgOutputOptions::for_server(
+            connection.server_major_version().expect("version"),
+            vec![self.publication.clone()],
+        );
+        connection
+            .start_logical_replication(&self.slot, Lsn::ZERO, &options)
+            .await
+            .expect("replication starts")
+    }
+
+    async fn sql(&self, sql: &str) {
+        self.cluster
+            .execute(&self.database, sql)
+            .await
+            .expect("SQL runs");
+    }
+}
+
+async fn self_connect(cluster: &PgCluster, database: &str) -> ReplicationConnection {
+    let config: tokio_postgres::Config = cluster.url(database).parse().expect("url");
+    ReplicationConnection::connect(&config)
+        .await
+        .expect("replication connection")
+}
+
+/// Reads and decodes messages until `commits` transactions have committed, answering
+/// keepalives without confirming anything.
+async fn read_transactions(stream: &mut ReplicationStream, commits: usize) -> Vec<PgOutputMessage> {
+    let mut decoder = PgOutputDecoder::new();
+    let mut messages = Vec::new();
+    let mut seen = 0;
+    while seen < commits {
+        let event = tokio::time::timeout(TIMEOUT, stream.recv())
+            .await
+            .expect("a message before the timeout")
+            .expect("stream works");
+        match event {
+            ReplicationEvent::XLogData(data) => {
+                let message = decoder.decode(data.data).expect("decodes");
+                if matches!(
+                    message,
+                    PgOutputMessage::Commit(_) | PgOutputMessage::StreamCommit(_)
+                ) {
+                    seen += 1;
+                }
+                messages.push(message);
+            }
+            ReplicationEvent::Keepalive(keepalive) if keepalive.reply_requested => {
+                stream
+                    .send_status(StandbyStatus::at(Lsn::ZERO))
+                    .await
+                    .expect("status");
+            }
+            ReplicationEvent::Keepalive(_) => {}
+            ReplicationEvent::End => panic!("stream ended"),
+        }
+    }
+    messages
+}
+
+fn tuple_texts(tuple: &weir::source::pgoutput::Tuple) -> Vec<Option<String>> {
+    tuple
+        .values()
+        .map(|v| match v {
+            TupleValue::Null => None,
+            TupleValue::UnchangedToast => Some("<unchanged>".into()),
+            TupleValue::Text(t) | TupleValue::Binary(t) => {
+                Some(String::from_utf8_lossy(t).into_owned())
+            }
+        })
+        .collect()
+}
+
+fn last_commit_end(messages: &[PgOutputMessage]) -> Lsn {
+    messages
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            PgOutputMessage::Commit(c) | PgOutputMessage::StreamCommit(c) => Some(c.end_lsn),
+            _ => None,
+        })
+        .expect("a commit")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifies_the_system_and_creates_slots() {
+    let cluster = PgCluster::start().expect("cluster");
+    let database = cluster.create_database("ident").await.expect("database");
+    let mut connection = self_connect(&cluster, &database).await;
+    let identity = connection.identify_system().await.expect("IDENTIFY_SYSTEM");
+    assert_eq!(identity.database.as_deref(), Some(database.as_str()));
+    assert_eq!(identity.timeline, 1);
+    assert!(identity.xlog_position > Lsn::ZERO);
+    assert_eq!(connection.server_major_version(), Some(15));
+
+    let slot = unique_name("slot");
+    let created = connection
+        .create_logical_slot(&slot, false, SlotSnapshot::Export)
+        .await
+        .expect("slot");
+    assert_eq!(created.slot_name, slot);
+    assert_eq!(created.output_plugin.as_deref(), Some("pgoutput"));
+    assert!(created.snapshot_name.is_some(), "an exported snapshot");
+    let slots = cluster.replication_slots().await.expect("slots");
+    assert_eq!(slots[0].confirmed_flush_lsn, Some(created.consistent_point));
+
+    // A second slot of the same name is a server error, and the connection stays usable.
+    let again = connection
+        .create_logical_slot(&slot, false, SlotSnapshot::Nothing)
+        .await
+        .expect_err("duplicate");
+    assert_eq!(again.server_error().map(|e| e.code.as_str()), Some("42710"));
+    connection.drop_slot(&slot, false).await.expect("drop");
+    assert!(cluster.replication_slots().await.expect("slots").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_committed_changes_with_their_values() {
+    let cluster = PgCluster::start().expect("cluster");
+    let fixture = Fixture::new(
+        cluster,
+        "CREATE TABLE orders (id bigint PRIMARY KEY, status text, total numeric(12,2), note text)",
+    )
+    .await;
+    let mut stream = fixture.start().await;
+    fixture
+        .sql(
+            "BEGIN;
+             INSERT INTO orders VALUES (1, 'new', 129.90, NULL), (2, 'new', 42.00, 'gift');
+             UPDATE orders SET status = 'paid' WHERE id = 1;
+             UPDATE orders SET id = 3 WHERE id = 2;
+             DELETE FROM orders WHERE id = 3;
+             COMMIT;",
+        )
+        .await;
+    fixture.sql("TRUNCATE orders").await;
+
+    let messages = read_transactions(&mut stream, 2).await;
+    let kinds: Vec<&str> = messages
+        .iter()
+        .map(|m| match m {
+            PgOutputMessage::Begin(_) => "begin",
+            PgOutputMessage::Relation(_) => "relation",
+            PgOutputMessage::Insert(_) => "insert",
+            PgOutputMessage::Update(_) => "update",
+            PgOutputMessage::Delete(_) => "delete",
+            PgOutputMessage::Truncate(_) => "truncate",
+            PgOutputMessage::Commit(_) => "commit",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "begin", "relation", "insert", "insert", "update", "update", "delete", "commit",
+            // The server announces the relation again in each transaction that truncates.
+            "begin", "relation", "truncate", "commit"
+        ]
+    );
+
+    let PgOutputMessage::Relation(relation) = &messages[1] else {
+        panic!()
+    };
+    assert_eq!(
+        (relation.namespace.as_str(), relation.name.as_str()),
+        ("public", "orders")
+    );
+    let columns: Vec<(&str, bool, u32)> = relation
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.is_key, c.type_oid))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("id", true, 20),
+            ("status", false, 25),
+            ("total", false, 1700),
+            ("note", false, 25)
+        ]
+    );
+
+    let PgOutputMessage::Insert(first) = &messages[2] else {
+        panic!()
+    };
+    assert_eq!(first.relation, relation.oid);
+    assert_eq!(
+        tuple_texts(&first.new),
+        [
+            Some("1".into()),
+            Some("new".into()),
+            Some("129.90".into()),
+            None
+        ]
+    );
+    // A plain update sends no old image; a key change sends the old key.
+    let PgOutputMessage::Update(paid) = &messages[4] else {
+        panic!()
+    };
+    assert!(paid.old.is_none());
+    assert_eq!(tuple_texts(&paid.new)[1].as_deref(), Some("paid"));
+    let PgOutputMessage::Update(rekeyed) = &messages[5] else {
+        panic!()
+    };
+    let Some(OldTuple::Key(old_key)) = &rekeyed.old else {
+        panic!("old key expected")
+    };
+    assert_eq!(tuple_texts(old_key), [Some("2".into()), None, None, None]);
+    let PgOutputMessage::Delete(delete) = &messages[6] else {
+        panic!()
+    };
+    assert_eq!(tuple_texts(delete.old.tuple())[0].as_deref(), Some("3"));
+    let PgOutputMessage::Truncate(truncate) = &messages[10] else {
+        panic!()
+    };
+    assert_eq!(truncate.relations, [relation.oid]);
+
+    // Begin announces the commit LSN that Commit then confirms.
+    let (PgOutputMessage::Begin(begin), PgOutputMessage::Commit(commit)) =
+        (&messages[0], &messages[7])
+    else {
+        panic!()
+    };
+    assert_eq!(begin.final_lsn, commit.commit_lsn);
+    assert!(commit.end_lsn > commit.commit_lsn);
+    assert_eq!(begin.commit_time_micros, commit.commit_time_micros);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_position_is_only_what_was_flushed_and_restart_resumes_there() {
+    let cluster = PgCluster::start().expect("cluster");
+    let fixture = Fixture::new(cluster, "CREATE TABLE t (id int PRIMARY KEY)").await;
+    let mut stream = fixture.start().await;
+    fixture.sql("INSERT INTO t VALUES (1)").await;
+    let first = read_transactions(&mut stream, 1).await;
+    let first_end = last_commit_end(&first);
+
+    // Confirm the first transaction, then receive a second one without confirming it.
+    stream
+        .send_status(StandbyStatus {
+            reply_requested: true,
+            ..StandbyStatus::at(first_end)
+        })
+        .await
+        .expect("status");
+    fixture.sql("INSERT INTO t VALUES (2)").await;
+    let second = read_transactions(&mut stream, 1).await;
+    assert!(last_commit_end(&second) > first_end);
+
+    let slot = &fixture.cluster.replication_slots().await.expect("slots")[0];
+    assert_eq!(
+        slot.confirmed_flush_lsn,
+        Some(first_end),
+        "only the flushed position is confirmed"
+    );
+
+    // The reader dies without a word; a new one resumes after the confirmed position:
+    // the unconfirmed second transaction comes again, the first does not.
+    drop(stream);
+    wait_until_inactive(&fixture).await;
+    fixture.sql("INSERT INTO t VALUES (3)").await;
+    let mut resumed = fixture.start().await;
+    let again = read_transactions(&mut resumed, 2).await;
+    let ids: Vec<String> = again
+        .iter()
+        .filter_map(|m| match m {
+            PgOutputMessage::Insert(insert) => tuple_texts(&insert.new)[0].clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, ["2", "3"]);
+
+    // A clean stop hands back a usable connection.
+    let mut connection = resumed.stop().await.expect("stops");
+    connection
+        .identify_system()
+        .await
+        .expect("connection still usable");
+}
+
+async fn wait_until_inactive(fixture: &Fixture) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while fixture.cluster.replication_slots().await.expect("slots")[0].active {
+        assert!(tokio::time::Instant::now() < deadline, "slot still active");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_in_use_is_a_retryable_server_error() {
+    let cluster = PgCluster::start().expect("cluster");
+    let fixture = Fixture::new(cluster, "CREATE TABLE t (id int PRIMARY KEY)").await;
+    let _active = fixture.start().await;
+    let connection = fixture.connect().await;
+    let options = PgOutputOptions::for_server(15, vec![fixture.publication.clone()]);
+    let error = connection
+        .start_logical_replication(&fixture.slot, Lsn::ZERO, &options)
+        .await
+        .expect_err("slot is busy");
+    assert_eq!(
+        error.server_error().map(|e| e.code.as_str()),
+        Some(SQLSTATE_OBJECT_IN_USE)
+    );
+    assert!(error.is_retryable());
+    assert!(error.to_string().contains("is active for PID"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transactions_stream_before_they_commit() {
+    // A small logical_decoding_work_mem makes the server stream the transaction in
+    // blocks (protocol 2) instead of spilling it to disk until commit.
+    let cluster = PgCluster::builder()
+        .setting("logical_decoding_work_mem", "64kB")
+        .start()
+        .expect("cluster");
+    let fixture = Fixture::new(cluster, "CREATE TABLE t (id int PRIMARY KEY, pad text)").await;
+    let mut stream = fixture.start().await;
+    fixture
+        .sql("INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g")
+        .await;
+    let messages = read_transactions(&mut stream, 1).await;
+
+    let starts = messages
+        .iter()
+        .filter(|m| matches!(m, PgOutputMessage::StreamStart(_)))
+        .count();
+    assert!(starts >= 2, "streamed in several blocks, got {starts}");
+    let PgOutputMessage::StreamCommit(commit) = messages.last().expect("messages") else {
+        panic!("ends with a stream commit")
+    };
+    let xid = commit.xid.expect("stream commit names its transaction");
+    let inserts: Vec<_> = messages
+        .iter()
+        .filter_map(|m| match m {
+            PgOutputMessage::Insert(insert) => Some(insert),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inserts.len(), 5000);
+    assert!(inserts.iter().all(|insert| insert.xid == Some(xid)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logical_messages_arrive() {
+    let cluster = PgCluster::start().expect("cluster");
+    let fixture = Fixture::new(cluster, "CREATE TABLE t (id int PRIMARY KEY)").await;
+    let mut stream = fixture.start().await;
+    fixture
+        .sql("BEGIN; SELECT pg_logical_emit_message(true, 'weir', 'hello'); INSERT INTO t VALUES (1); COMMIT;")
+        .await;
+    let messages = read_transactions(&mut stream, 1).await;
+    let message = messages
+        .iter()
+        .find_map(|m| match m {
+            PgOutputMessage::Message(message) => Some(message),
+            _ => None,
+        })
+        .expect("a logical message");
+    assert!(message.transactional);
+    assert_eq!(
+        (message.prefix.as_str(), message.content.as_ref()),
+        ("weir", &b"hello"[..])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticates_with_md5_and_scram_and_rejects_bad_passwords() {
+    let cluster = PgCluster::builder()
+        .host_auth("md5")
+        .start()
+        .expect("cluster");
+    // With method md5 the server challenges MD5-stored passwords with MD5 and
+    // SCRAM-stored ones with SCRAM: one role of each exercises both.
+    cluster
+        .execute(
+            "postgres",
+            "SET password_encryption = 'md5';
+             CREATE ROLE md5_user LOGIN REPLICATION PASSWORD 'md5-secret';
+             SET password_encryption = 'scram-sha-256';
+             CREATE ROLE scram_user LOGIN REPLICATION PASSWORD 'scram-secret';",
+        )
+        .await
+        .expect("roles");
+    for (user, password) in [("md5_user", "md5-secret"), ("scram_user", "scram-secret")] {
+        let config: tokio_postgres::Config = cluster
+            .url_as(user, password, "postgres")
+            .parse()
+            .expect("url");
+        let mut connection = ReplicationConnection::connect(&config)
+            .await
+            .unwrap_or_else(|e| panic!("{user}: {e}"));
+        connection.identify_system().await.expect("usable");
+
+        let wrong: tokio_postgres::Config = cluster
+            .url_as(user, "wrong", "postgres")
+            .parse()
+            .expect("url");
+        let error = ReplicationConnection::connect(&wrong)
+            .await
+            .expect_err("bad password");
+        assert_eq!(
+            error.server_error().map(|e| e.code.as_str()),
+            Some("28P01"),
+            "{user}: {error}"
+        );
+        assert!(!error.is_retryable());
+    }
+
+    let no_password: tokio_postgres::Config = "host=127.0.0.1 user=md5_user dbname=postgres"
+        .parse::<tokio_postgres::Config>()
+        .expect("config")
+        .port(cluster.port())
+        .to_owned();
+    let error = ReplicationConnection::connect(&no_password)
+        .await
+        .expect_err("needs a password");
+    assert!(
+        matches!(error, ReplicationError::PasswordRequired),
+        "{error}"
+    );
+}

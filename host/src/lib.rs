@@ -6,6 +6,7 @@
 //! them to Kafka. `DESIGN.md` in the shared docs is the map of the stages.
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod lsn;
 pub mod source;
 

@@ -23,6 +23,8 @@ pub enum HarnessError {
     InvalidLsn(#[from] weir::lsn::LsnParseError),
     #[error("broker: {0}")]
     Broker(String),
+    #[error("replication: {0}")]
+    Replication(String),
     #[error("timed out after {after:?} while {doing}")]
     Timeout {
         doing: String,

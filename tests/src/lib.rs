@@ -15,6 +15,7 @@ pub mod error;
 pub mod kafka;
 pub mod pg;
 pub mod port;
+pub mod replication;
 
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
@@ -24,6 +25,7 @@ pub use pg::{
     sweep_stale_clusters,
 };
 pub use port::free_loopback_port;
+pub use replication::{ReplicationFixture, batch_messages, read_transactions};
 pub use weir::Lsn;
 
 /// A name unique to this process and call, for slots, publications and topics

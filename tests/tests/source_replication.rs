@@ -51,11 +51,16 @@ impl Fixture {
     }
 
     async fn start(&self) -> ReplicationStream {
+        self.start_with(|_| {}).await
+    }
+
+    async fn start_with(&self, adjust: impl FnOnce(&mut PgOutputOptions)) -> ReplicationStream {
         let connection = self.connect().await;
-        let options = PgOutputOptions::for_server(
+        let mut options = PgOutputOptions::for_server(
             connection.server_major_version().expect("version"),
             vec![self.publication.clone()],
         );
+        adjust(&mut options);
         connection
             .start_logical_replication(&self.slot, Lsn::ZERO, &options)
             .await
@@ -368,7 +373,7 @@ async fn large_transactions_stream_before_they_commit() {
         .start()
         .expect("cluster");
     let fixture = Fixture::new(cluster, "CREATE TABLE t (id int PRIMARY KEY, pad text)").await;
-    let mut stream = fixture.start().await;
+    let mut stream = fixture.start_with(|options| options.streaming = true).await;
     fixture
         .sql("INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g")
         .await;

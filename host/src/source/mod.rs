@@ -7,7 +7,11 @@
 //! - the **control plane**: ordinary connections (tokio-postgres) for the catalog,
 //!   publications, prechecks and snapshots.
 //!
-//! [`pgoutput`] decodes what the replication plane receives.
+//! [`pgoutput`] decodes what the replication plane receives, and [`ChangeBatcher`]
+//! turns the decoded changes into Arrow ChangeBatches.
 
+pub mod batcher;
 pub mod pgoutput;
 pub mod replication;
+
+pub use batcher::{BatchLimits, BatcherError, ChangeBatcher};

@@ -16,7 +16,7 @@ pub type Oid = u32;
 pub type Xid = u32;
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01 00:00:00 UTC).
-pub(crate) const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+pub const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 
 /// One decoded `pgoutput` message.
 ///

@@ -22,8 +22,9 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Session settings that fix the text forms pgoutput sends, so decoding does not
 /// depend on the server's or role's defaults: ISO dates, UTC, ISO 8601 intervals,
-/// floats with all digits, hex bytea.
-const SESSION_SETTINGS: [(&str, &str); 6] = [
+/// floats with all digits, hex bytea. Public so tests can compare against the same
+/// forms from an ordinary session.
+pub const SESSION_SETTINGS: [(&str, &str); 6] = [
     ("client_encoding", "UTF8"),
     ("DateStyle", "ISO, MDY"),
     ("TimeZone", "UTC"),

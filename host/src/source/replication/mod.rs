@@ -14,7 +14,7 @@ mod error;
 mod stream;
 
 pub use commands::{CreatedSlot, PgOutputOptions, SlotSnapshot, SystemIdentity};
-pub use connection::ReplicationConnection;
+pub use connection::{ReplicationConnection, SESSION_SETTINGS};
 pub use error::{
     ReplicationError, SQLSTATE_DUPLICATE_OBJECT, SQLSTATE_OBJECT_IN_USE, SQLSTATE_UNDEFINED_OBJECT,
     ServerError,

@@ -1,0 +1,516 @@
+//! Building a table's ChangeBatches row by row from pgoutput tuples.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow::array::builder::NullBufferBuilder;
+use arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
+    Float64Builder, Int16Builder, Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder,
+    ListBuilder, StringBuilder, StructArray, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, IntervalMonthDayNano};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+use super::parse;
+use super::schema::{BEFORE, TableSchema};
+use super::types::ColumnKind;
+use crate::lsn::Lsn;
+use crate::source::pgoutput::{Tuple, TupleValue};
+
+/// Why a row could not be added to a batch. (Fields name the table and column,
+/// never a value: row data stays out of logs.)
+#[allow(missing_docs)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The tuple does not have the relation's column count: the Relation message and
+    /// the change disagree, which pgoutput never does for one session.
+    #[error("table {table}: a change has {found} columns, the relation {expected}")]
+    ColumnCount {
+        table: String,
+        expected: usize,
+        found: usize,
+    },
+    /// A text value that is not valid UTF-8: the database's encoding is not UTF8.
+    #[error(
+        "table {table}, column {column}: value is not valid UTF-8 (is the database encoding UTF8?)"
+    )]
+    InvalidUtf8 { table: String, column: String },
+    /// A value sent in binary form; weir requests text.
+    #[error("table {table}, column {column}: binary value received, but weir requests text")]
+    UnexpectedBinary { table: String, column: String },
+    /// Arrow rejected the arrays (a bug in weir's schema construction).
+    #[error("building the Arrow batch failed")]
+    Arrow(#[from] ArrowError),
+}
+
+/// The metadata of one change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowMeta {
+    /// `_op`: one of [`super::schema::op`].
+    pub op: u8,
+    /// `_lsn`.
+    pub lsn: Lsn,
+    /// `_commit_lsn`.
+    pub commit_lsn: Lsn,
+    /// `_xid`.
+    pub xid: u32,
+    /// Microseconds since the Unix epoch.
+    pub commit_time_micros: i64,
+    /// `_seq`.
+    pub seq: u32,
+}
+
+/// Builds ChangeBatches of one table.
+///
+/// Rows are appended with [`ChangeBatchBuilder::append`] and cut into a batch with
+/// [`ChangeBatchBuilder::finish`] when the caller's row, byte or time budget says so.
+/// Builders keep their capacity across batches: after the first batch, appending
+/// allocates only when a batch outgrows the previous ones.
+///
+/// A value that does not fit its column's Arrow type (a `NaN` in a `numeric(p, s)`
+/// column) widens that column to text: the rows so far are finished as a batch of the
+/// old schema (collect it with [`ChangeBatchBuilder::take_ready`]) and the table
+/// continues under a new schema version. Nothing is lost and nothing stops.
+#[derive(Debug)]
+pub struct ChangeBatchBuilder {
+    table: Arc<TableSchema>,
+    op: UInt8Builder,
+    lsn: UInt64Builder,
+    commit_lsn: UInt64Builder,
+    xid: UInt32Builder,
+    commit_ts: TimestampMicrosecondBuilder,
+    seq: UInt32Builder,
+    columns: Vec<ColumnBuilder>,
+    before: Vec<ColumnBuilder>,
+    before_validity: NullBufferBuilder,
+    unchanged: ListBuilder<UInt16Builder>,
+    /// Per-row scratch: the parsed new/old images, reused for every row.
+    parsed: Vec<Parsed>,
+    parsed_before: Vec<Parsed>,
+    /// Scratch for hex-decoded `bytea`.
+    scratch: Vec<u8>,
+    rows: usize,
+    bytes: usize,
+    capacity: usize,
+    ready: VecDeque<RecordBatch>,
+}
+
+impl ChangeBatchBuilder {
+    /// A builder for `table`, sized for batches of about `capacity` rows.
+    pub fn new(table: Arc<TableSchema>, capacity: usize) -> Result<Self, BatchError> {
+        let columns = column_builders(&table, capacity)?;
+        let before = column_builders(&table, capacity)?;
+        Ok(Self {
+            op: UInt8Builder::with_capacity(capacity),
+            lsn: UInt64Builder::with_capacity(capacity),
+            commit_lsn: UInt64Builder::with_capacity(capacity),
+            xid: UInt32Builder::with_capacity(capacity),
+            commit_ts: TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
+            seq: UInt32Builder::with_capacity(capacity),
+            columns,
+            before,
+            before_validity: NullBufferBuilder::new(capacity),
+            unchanged: unchanged_builder(capacity),
+            parsed: Vec::with_capacity(table.columns.len()),
+            parsed_before: Vec::with_capacity(table.columns.len()),
+            scratch: Vec::new(),
+            rows: 0,
+            bytes: 0,
+            capacity,
+            ready: VecDeque::new(),
+            table,
+        })
+    }
+
+    /// The table schema the next rows are built under.
+    pub fn table(&self) -> &Arc<TableSchema> {
+        &self.table
+    }
+
+    /// Rows appended since the last batch was finished.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no rows are pending.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// An estimate of the pending rows' size in bytes (their text as received), for
+    /// byte-based batch cutting.
+    pub fn byte_size(&self) -> usize {
+        self.bytes
+    }
+
+    /// Appends one change. `image` is the new row (insert, update) or the old key or
+    /// row (delete); `before` the old image when the replica identity sent one.
+    ///
+    /// # Errors
+    ///
+    /// [`BatchError`] for a tuple that does not match the table, a non-UTF-8 text
+    /// value or a binary value; the builder is unchanged then.
+    pub fn append(
+        &mut self,
+        meta: &RowMeta,
+        image: &Tuple,
+        before: Option<&Tuple>,
+    ) -> Result<(), BatchError> {
+        self.check_width(image)?;
+        if let Some(before) = before {
+            self.check_width(before)?;
+        }
+        // Phase 1: parse everything, widening columns whose values do not fit.
+        loop {
+            let failed = parse_row(&self.table, image, &mut self.parsed)?.or(match before {
+                Some(before) => parse_row(&self.table, before, &mut self.parsed_before)?,
+                None => None,
+            });
+            match failed {
+                Some(column) => self.widen(column)?,
+                None => break,
+            }
+        }
+        // Phase 2: append; cannot fail on data any more.
+        self.op.append_value(meta.op);
+        self.lsn.append_value(meta.lsn.0);
+        self.commit_lsn.append_value(meta.commit_lsn.0);
+        self.xid.append_value(meta.xid);
+        self.commit_ts.append_value(meta.commit_time_micros);
+        self.seq.append_value(meta.seq);
+
+        let mut any_unchanged = false;
+        for (index, ((builder, parsed), raw)) in self
+            .columns
+            .iter_mut()
+            .zip(&self.parsed)
+            .zip(image.values())
+            .enumerate()
+        {
+            if matches!(parsed, Parsed::Unchanged) {
+                self.unchanged
+                    .values()
+                    .append_value(u16::try_from(index).unwrap_or(u16::MAX));
+                any_unchanged = true;
+            }
+            builder.append(*parsed, raw, &mut self.scratch);
+        }
+        self.unchanged.append(any_unchanged);
+
+        match before {
+            Some(before) => {
+                for ((builder, parsed), raw) in self
+                    .before
+                    .iter_mut()
+                    .zip(&self.parsed_before)
+                    .zip(before.values())
+                {
+                    builder.append(*parsed, raw, &mut self.scratch);
+                }
+                self.before_validity.append_non_null();
+            }
+            None => {
+                for builder in &mut self.before {
+                    builder.append_null();
+                }
+                self.before_validity.append_null();
+            }
+        }
+        self.rows += 1;
+        self.bytes += image.data.len() + before.map_or(0, |b| b.data.len()) + ROW_OVERHEAD_BYTES;
+        Ok(())
+    }
+
+    /// Finishes the pending rows as a batch; `None` when there are none. The builder
+    /// is ready for the next batch.
+    pub fn finish(&mut self) -> Result<Option<RecordBatch>, BatchError> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let schema = Arc::clone(self.table.arrow_schema());
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(self.op.finish()),
+            Arc::new(self.lsn.finish()),
+            Arc::new(self.commit_lsn.finish()),
+            Arc::new(self.xid.finish()),
+            Arc::new(self.commit_ts.finish()),
+            Arc::new(self.seq.finish()),
+        ];
+        arrays.extend(self.columns.iter_mut().map(ColumnBuilder::finish));
+        let before_fields = match schema.field_with_name(BEFORE)?.data_type() {
+            DataType::Struct(fields) => fields.clone(),
+            _ => return Err(ArrowError::SchemaError("_before is not a struct".to_owned()).into()),
+        };
+        let before_arrays = self.before.iter_mut().map(ColumnBuilder::finish).collect();
+        arrays.push(Arc::new(StructArray::try_new(
+            before_fields,
+            before_arrays,
+            self.before_validity.finish(),
+        )?));
+        arrays.push(Arc::new(self.unchanged.finish()));
+        self.rows = 0;
+        self.bytes = 0;
+        Ok(Some(RecordBatch::try_new(schema, arrays)?))
+    }
+
+    /// A batch finished early because the schema changed under it (see the type docs).
+    pub fn take_ready(&mut self) -> Option<RecordBatch> {
+        self.ready.pop_front()
+    }
+
+    fn check_width(&self, tuple: &Tuple) -> Result<(), BatchError> {
+        if tuple.len() == self.table.columns.len() {
+            Ok(())
+        } else {
+            Err(BatchError::ColumnCount {
+                table: qualified(&self.table),
+                expected: self.table.columns.len(),
+                found: tuple.len(),
+            })
+        }
+    }
+
+    fn widen(&mut self, column: usize) -> Result<(), BatchError> {
+        tracing::info!(
+            table = %qualified(&self.table),
+            column = %self.table.columns.get(column).map_or("?", |c| c.name.as_str()),
+            "Column value does not fit its Arrow type; carrying the column as text from now on."
+        );
+        if let Some(batch) = self.finish()? {
+            self.ready.push_back(batch);
+        }
+        self.table = Arc::new(self.table.with_text_column(column));
+        self.columns = column_builders(&self.table, self.capacity)?;
+        self.before = column_builders(&self.table, self.capacity)?;
+        Ok(())
+    }
+}
+
+/// Bytes counted per row beyond its values: the metadata columns and offsets.
+const ROW_OVERHEAD_BYTES: usize = 40;
+
+fn qualified(table: &TableSchema) -> String {
+    format!("{}.{}", table.namespace, table.name)
+}
+
+fn unchanged_builder(capacity: usize) -> ListBuilder<UInt16Builder> {
+    ListBuilder::with_capacity(UInt16Builder::new(), capacity)
+        .with_field(Arc::new(Field::new_list_field(DataType::UInt16, false)))
+}
+
+fn column_builders(table: &TableSchema, capacity: usize) -> Result<Vec<ColumnBuilder>, BatchError> {
+    table
+        .columns
+        .iter()
+        .map(|column| ColumnBuilder::new(column.kind, capacity))
+        .collect()
+}
+
+/// Parses `tuple` into `out`. `Ok(Some(i))` when column `i`'s value does not fit its
+/// Arrow type (the column must be widened); errors for input no column could take.
+fn parse_row(
+    table: &TableSchema,
+    tuple: &Tuple,
+    out: &mut Vec<Parsed>,
+) -> Result<Option<usize>, BatchError> {
+    out.clear();
+    for (index, (column, value)) in table.columns.iter().zip(tuple.values()).enumerate() {
+        let parsed = match value {
+            TupleValue::Null => Parsed::Null,
+            TupleValue::UnchangedToast => Parsed::Unchanged,
+            TupleValue::Binary(_) => {
+                return Err(BatchError::UnexpectedBinary {
+                    table: qualified(table),
+                    column: column.name.clone(),
+                });
+            }
+            TupleValue::Text(text) => match parse_text(column.kind, text) {
+                Some(parsed) => parsed,
+                None if column.kind == ColumnKind::Text => {
+                    return Err(BatchError::InvalidUtf8 {
+                        table: qualified(table),
+                        column: column.name.clone(),
+                    });
+                }
+                None => return Ok(Some(index)),
+            },
+        };
+        out.push(parsed);
+    }
+    Ok(None)
+}
+
+fn parse_text(kind: ColumnKind, text: &[u8]) -> Option<Parsed> {
+    Some(match kind {
+        ColumnKind::Boolean => Parsed::Bool(parse::bool(text)?),
+        ColumnKind::Int16 => Parsed::I16(parse::int(text)?),
+        ColumnKind::Int32 => Parsed::I32(parse::int(text)?),
+        ColumnKind::Int64 => Parsed::I64(parse::int(text)?),
+        ColumnKind::UInt32 => Parsed::U32(parse::uint32(text)?),
+        ColumnKind::Float32 => Parsed::F32(parse::float(text)?),
+        ColumnKind::Float64 => Parsed::F64(parse::float(text)?),
+        ColumnKind::Decimal { scale, .. } => Parsed::Decimal(parse::decimal(text, scale)?),
+        ColumnKind::Date => Parsed::Date(parse::date(text)?),
+        ColumnKind::Time => Parsed::Micros(parse::time(text)?),
+        ColumnKind::Timestamp => Parsed::Micros(parse::timestamp(text, false)?),
+        ColumnKind::TimestampTz => Parsed::Micros(parse::timestamp(text, true)?),
+        ColumnKind::Interval => Parsed::Interval(parse::interval(text)?),
+        ColumnKind::Bytes => {
+            let hex = text.strip_prefix(b"\\x")?;
+            (hex.len() % 2 == 0 && hex.iter().all(u8::is_ascii_hexdigit))
+                .then_some(Parsed::Bytes)?
+        }
+        ColumnKind::Text => {
+            std::str::from_utf8(text).ok()?;
+            Parsed::Text
+        }
+    })
+}
+
+/// A value after phase 1. Text and bytes are re-read from the tuple in phase 2, so
+/// this holds no borrow and the scratch row is reused across rows.
+#[derive(Debug, Clone, Copy)]
+enum Parsed {
+    Null,
+    Unchanged,
+    Bool(bool),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    U32(u32),
+    F32(f32),
+    F64(f64),
+    Decimal(i128),
+    Date(i32),
+    Micros(i64),
+    Interval(IntervalMonthDayNano),
+    Bytes,
+    Text,
+}
+
+/// One user column's Arrow builder.
+#[derive(Debug)]
+enum ColumnBuilder {
+    Boolean(BooleanBuilder),
+    Int16(Int16Builder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    UInt32(UInt32Builder),
+    Float32(Float32Builder),
+    Float64(Float64Builder),
+    Decimal(Decimal128Builder),
+    Date(Date32Builder),
+    Time(Time64MicrosecondBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Interval(IntervalMonthDayNanoBuilder),
+    Bytes(BinaryBuilder),
+    Text(StringBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(kind: ColumnKind, capacity: usize) -> Result<Self, BatchError> {
+        Ok(match kind {
+            ColumnKind::Boolean => Self::Boolean(BooleanBuilder::with_capacity(capacity)),
+            ColumnKind::Int16 => Self::Int16(Int16Builder::with_capacity(capacity)),
+            ColumnKind::Int32 => Self::Int32(Int32Builder::with_capacity(capacity)),
+            ColumnKind::Int64 => Self::Int64(Int64Builder::with_capacity(capacity)),
+            ColumnKind::UInt32 => Self::UInt32(UInt32Builder::with_capacity(capacity)),
+            ColumnKind::Float32 => Self::Float32(Float32Builder::with_capacity(capacity)),
+            ColumnKind::Float64 => Self::Float64(Float64Builder::with_capacity(capacity)),
+            ColumnKind::Decimal { precision, scale } => Self::Decimal(
+                Decimal128Builder::with_capacity(capacity)
+                    .with_precision_and_scale(precision, scale)?,
+            ),
+            ColumnKind::Date => Self::Date(Date32Builder::with_capacity(capacity)),
+            ColumnKind::Time => Self::Time(Time64MicrosecondBuilder::with_capacity(capacity)),
+            ColumnKind::Timestamp => {
+                Self::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity))
+            }
+            ColumnKind::TimestampTz => Self::Timestamp(
+                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
+            ),
+            ColumnKind::Interval => {
+                Self::Interval(IntervalMonthDayNanoBuilder::with_capacity(capacity))
+            }
+            ColumnKind::Bytes => Self::Bytes(BinaryBuilder::with_capacity(capacity, capacity * 16)),
+            ColumnKind::Text => Self::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
+        })
+    }
+
+    /// Appends a phase-1 value. `raw` is the same value as received, read again for
+    /// text and bytes; a kind mismatch cannot happen (phase 1 parsed for this kind)
+    /// and appends null rather than panicking.
+    #[inline]
+    fn append(&mut self, parsed: Parsed, raw: TupleValue<'_>, scratch: &mut Vec<u8>) {
+        match (self, parsed) {
+            (Self::Boolean(b), Parsed::Bool(v)) => b.append_value(v),
+            (Self::Int16(b), Parsed::I16(v)) => b.append_value(v),
+            (Self::Int32(b), Parsed::I32(v)) => b.append_value(v),
+            (Self::Int64(b), Parsed::I64(v)) => b.append_value(v),
+            (Self::UInt32(b), Parsed::U32(v)) => b.append_value(v),
+            (Self::Float32(b), Parsed::F32(v)) => b.append_value(v),
+            (Self::Float64(b), Parsed::F64(v)) => b.append_value(v),
+            (Self::Decimal(b), Parsed::Decimal(v)) => b.append_value(v),
+            (Self::Date(b), Parsed::Date(v)) => b.append_value(v),
+            (Self::Time(b), Parsed::Micros(v)) => b.append_value(v),
+            (Self::Timestamp(b), Parsed::Micros(v)) => b.append_value(v),
+            (Self::Interval(b), Parsed::Interval(v)) => b.append_value(v),
+            (Self::Bytes(b), Parsed::Bytes) => match raw {
+                TupleValue::Text(text) if parse::bytea_hex(text, scratch).is_some() => {
+                    b.append_value(&scratch[..])
+                }
+                _ => b.append_null(),
+            },
+            (Self::Text(b), Parsed::Text) => match raw {
+                TupleValue::Text(text) => match std::str::from_utf8(text) {
+                    Ok(text) => b.append_value(text),
+                    Err(_) => b.append_null(),
+                },
+                _ => b.append_null(),
+            },
+            (builder, _) => builder.append_null(),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Boolean(b) => b.append_null(),
+            Self::Int16(b) => b.append_null(),
+            Self::Int32(b) => b.append_null(),
+            Self::Int64(b) => b.append_null(),
+            Self::UInt32(b) => b.append_null(),
+            Self::Float32(b) => b.append_null(),
+            Self::Float64(b) => b.append_null(),
+            Self::Decimal(b) => b.append_null(),
+            Self::Date(b) => b.append_null(),
+            Self::Time(b) => b.append_null(),
+            Self::Timestamp(b) => b.append_null(),
+            Self::Interval(b) => b.append_null(),
+            Self::Bytes(b) => b.append_null(),
+            Self::Text(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Boolean(b) => Arc::new(b.finish()),
+            Self::Int16(b) => Arc::new(b.finish()),
+            Self::Int32(b) => Arc::new(b.finish()),
+            Self::Int64(b) => Arc::new(b.finish()),
+            Self::UInt32(b) => Arc::new(b.finish()),
+            Self::Float32(b) => Arc::new(b.finish()),
+            Self::Float64(b) => Arc::new(b.finish()),
+            Self::Decimal(b) => Arc::new(b.finish()),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Time(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish()),
+            Self::Interval(b) => Arc::new(b.finish()),
+            Self::Bytes(b) => Arc::new(b.finish()),
+            Self::Text(b) => Arc::new(b.finish()),
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Parsers for PostgreSQL's text output forms, as a replication session of weir's
+//! receives them (`DateStyle=ISO`, `TimeZone=UTC`, `IntervalStyle=iso_8601`,
+//! `extra_float_digits=3`, `bytea_output=hex`; see the replication connection).
+//!
+//! Each returns `None` for text it does not recognise; the caller decides what that
+//! means. None allocates.
+
+use arrow::datatypes::IntervalMonthDayNano;
+
+/// Microseconds per day.
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// `t` / `f`.
+pub(crate) fn bool(text: &[u8]) -> Option<bool> {
+    match text {
+        b"t" => Some(true),
+        b"f" => Some(false),
+        _ => None,
+    }
+}
+
+/// A decimal integer with optional sign, checked for overflow.
+pub(crate) fn int<T: TryFrom<i64>>(text: &[u8]) -> Option<T> {
+    let (negative, digits) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(digit - b'0');
+        value = if negative {
+            value.checked_mul(10)?.checked_sub(d)?
+        } else {
+            value.checked_mul(10)?.checked_add(d)?
+        };
+    }
+    T::try_from(value).ok()
+}
+
+/// An unsigned decimal integer (`oid`, `xid`).
+pub(crate) fn uint32(text: &[u8]) -> Option<u32> {
+    let value: i64 = int(text)?;
+    u32::try_from(value).ok()
+}
+
+/// `real` / `double precision`, including `NaN`, `Infinity` and `-Infinity`.
+pub(crate) fn float<T: std::str::FromStr>(text: &[u8]) -> Option<T> {
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// A `numeric` as an unscaled integer at `scale` (which may be negative), e.g.
+/// `"129.90"` at scale 2 is 12990 and `"12300"` at scale -2 is 123. `None` for `NaN`
+/// and for text with more fractional digits than `scale` keeps.
+pub(crate) fn decimal(text: &[u8], scale: i8) -> Option<i128> {
+    let (negative, body) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, text),
+    };
+    let (integer, fraction) = match body.iter().position(|b| *b == b'.') {
+        Some(dot) => (&body[..dot], &body[dot + 1..]),
+        None => (body, &body[body.len()..]),
+    };
+    if integer.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut value: i128 = 0;
+    for &digit in integer {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value
+            .checked_mul(10)?
+            .checked_add(i128::from(digit - b'0'))?;
+    }
+    let scale_digits = usize::try_from(scale.max(0)).ok()?;
+    // PostgreSQL pads to the declared scale, so more digits than the scale means the
+    // text is not of this column's type; fewer are padded here.
+    if fraction.len() > scale_digits {
+        return None;
+    }
+    for &digit in fraction {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value
+            .checked_mul(10)?
+            .checked_add(i128::from(digit - b'0'))?;
+    }
+    for _ in fraction.len()..scale_digits {
+        value = value.checked_mul(10)?;
+    }
+    if scale < 0 {
+        let divisor = 10i128.checked_pow(u32::from(scale.unsigned_abs()))?;
+        if value % divisor != 0 {
+            return None;
+        }
+        value /= divisor;
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// A `date` as days since 1970-01-01; `infinity`/`-infinity` as `i32::MAX`/`i32::MIN`.
+pub(crate) fn date(text: &[u8]) -> Option<i32> {
+    match text {
+        b"infinity" => return Some(i32::MAX),
+        b"-infinity" => return Some(i32::MIN),
+        _ => {}
+    }
+    let (body, bc) = strip_bc(text);
+    let (days, rest) = ymd(body, bc)?;
+    if !rest.is_empty() {
+        return None;
+    }
+    i32::try_from(days).ok()
+}
+
+/// A `time` as microseconds since midnight (`24:00:00` is allowed, as in PostgreSQL).
+pub(crate) fn time(text: &[u8]) -> Option<i64> {
+    let (micros, rest) = hms(text)?;
+    rest.is_empty().then_some(micros)
+}
+
+/// A `timestamp` (or, with `with_zone`, a `timestamptz` printed in UTC with its
+/// offset) as microseconds since 1970-01-01 00:00:00 UTC; `±infinity` as `i64::MAX` /
+/// `i64::MIN`.
+pub(crate) fn timestamp(text: &[u8], with_zone: bool) -> Option<i64> {
+    match text {
+        b"infinity" => return Some(i64::MAX),
+        b"-infinity" => return Some(i64::MIN),
+        _ => {}
+    }
+    let (body, bc) = strip_bc(text);
+    let (days, rest) = ymd(body, bc)?;
+    let rest = rest.strip_prefix(b" ")?;
+    let (micros, rest) = hms(rest)?;
+    let offset_seconds = if with_zone {
+        zone_offset(rest)?
+    } else if rest.is_empty() {
+        0
+    } else {
+        return None;
+    };
+    days.checked_mul(MICROS_PER_DAY)?
+        .checked_add(micros)?
+        .checked_sub(offset_seconds.checked_mul(1_000_000)?)
+}
+
+/// An `interval` in ISO 8601 form (`P1Y2M3DT4H5M6.789S`, with signed parts, `PT0S`).
+pub(crate) fn interval(text: &[u8]) -> Option<IntervalMonthDayNano> {
+    let mut rest = text.strip_prefix(b"P")?;
+    let (mut months, mut days, mut nanos) = (0i32, 0i32, 0i64);
+    let mut in_time = false;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix(b"T") {
+            in_time = true;
+            rest = after;
+            continue;
+        }
+        let end = rest
+            .iter()
+            .position(|b| !(b.is_ascii_digit() || *b == b'-' || *b == b'.'))?;
+        let (number, unit) = (&rest[..end], *rest.get(end)?);
+        rest = &rest[end + 1..];
+        match (in_time, unit) {
+            (false, b'Y') => months = months.checked_add(int::<i32>(number)?.checked_mul(12)?)?,
+            (false, b'M') => months = months.checked_add(int::<i32>(number)?)?,
+            (false, b'W') => days = days.checked_add(int::<i32>(number)?.checked_mul(7)?)?,
+            (false, b'D') => days = days.checked_add(int::<i32>(number)?)?,
+            (true, b'H') => {
+                nanos = nanos.checked_add(int::<i64>(number)?.checked_mul(3_600_000_000_000)?)?
+            }
+            (true, b'M') => {
+                nanos = nanos.checked_add(int::<i64>(number)?.checked_mul(60_000_000_000)?)?
+            }
+            (true, b'S') => nanos = nanos.checked_add(seconds_as_nanos(number)?)?,
+            _ => return None,
+        }
+    }
+    Some(IntervalMonthDayNano::new(months, days, nanos))
+}
+
+/// `\x…` hex `bytea` into `out` (cleared first).
+pub(crate) fn bytea_hex(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let hex = text.strip_prefix(b"\\x")?;
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    out.clear();
+    out.reserve(hex.len() / 2);
+    for pair in hex.chunks_exact(2) {
+        out.push((nibble(pair[0])? << 4) | nibble(pair[1])?);
+    }
+    Some(())
+}
+
+fn nibble(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `"-6.789"` seconds as nanoseconds.
+fn seconds_as_nanos(text: &[u8]) -> Option<i64> {
+    let (negative, body) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, text),
+    };
+    let (whole, fraction) = match body.iter().position(|b| *b == b'.') {
+        Some(dot) => (&body[..dot], &body[dot + 1..]),
+        None => (body, &body[body.len()..]),
+    };
+    if fraction.len() > 9 {
+        return None;
+    }
+    let mut nanos = int::<i64>(whole)?.checked_mul(1_000_000_000)?;
+    let mut scale = 100_000_000;
+    for &digit in fraction {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        nanos += i64::from(digit - b'0') * scale;
+        scale /= 10;
+    }
+    Some(if negative { -nanos } else { nanos })
+}
+
+fn strip_bc(text: &[u8]) -> (&[u8], bool) {
+    match text.strip_suffix(b" BC") {
+        Some(body) => (body, true),
+        None => (text, false),
+    }
+}
+
+/// `YYYY-MM-DD` (the year may have more than four digits) as days since 1970-01-01,
+/// and the rest of the text. `bc` counts years before 1 AD (1 BC is year 0).
+fn ymd(text: &[u8], bc: bool) -> Option<(i64, &[u8])> {
+    let year_end = text.iter().position(|b| *b == b'-')?;
+    let year: i64 = int(&text[..year_end])?;
+    let rest = &text[year_end + 1..];
+    let month: i64 = int(rest.get(..2)?)?;
+    if rest.get(2) != Some(&b'-') {
+        return None;
+    }
+    let day: i64 = int(rest.get(3..5)?)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let year = if bc { 1 - year } else { year };
+    Some((days_from_civil(year, month, day), &rest[5..]))
+}
+
+/// `HH:MM:SS[.ffffff]` as microseconds, and the rest.
+fn hms(text: &[u8]) -> Option<(i64, &[u8])> {
+    let hours: i64 = int(text.get(..2)?)?;
+    let minutes: i64 = int(text.get(3..5)?)?;
+    let seconds: i64 = int(text.get(6..8)?)?;
+    if text.get(2) != Some(&b':') || text.get(5) != Some(&b':') {
+        return None;
+    }
+    let mut micros = ((hours * 60 + minutes) * 60 + seconds) * 1_000_000;
+    let mut rest = &text[8..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 6 {
+            return None;
+        }
+        let mut value: i64 = int(&fraction[..digits])?;
+        for _ in digits..6 {
+            value *= 10;
+        }
+        micros += value;
+        rest = &fraction[digits..];
+    }
+    Some((micros, rest))
+}
+
+/// `+HH[:MM[:SS]]` or `-HH…` as seconds east of UTC.
+fn zone_offset(text: &[u8]) -> Option<i64> {
+    let (sign, body) = match text.split_first()? {
+        (b'+', rest) => (1, rest),
+        (b'-', rest) => (-1, rest),
+        _ => return None,
+    };
+    let mut parts = body.split(|b| *b == b':');
+    let hours: i64 = int(parts.next()?)?;
+    let minutes: i64 = parts.next().map_or(Some(0), int)?;
+    let seconds: i64 = parts.next().map_or(Some(0), int)?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(sign * (hours * 3600 + minutes * 60 + seconds))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_and_overflow() {
+        assert_eq!(int::<i16>(b"-32768"), Some(i16::MIN));
+        assert_eq!(int::<i16>(b"32768"), None);
+        assert_eq!(int::<i64>(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(int::<i64>(b"9223372036854775808"), None);
+        assert_eq!(int::<i32>(b""), None);
+        assert_eq!(int::<i32>(b"1x"), None);
+        assert_eq!(uint32(b"4294967295"), Some(u32::MAX));
+        assert_eq!(uint32(b"-1"), None);
+    }
+
+    #[test]
+    fn floats_with_special_values() {
+        assert_eq!(float::<f64>(b"1e+300"), Some(1e300));
+        assert_eq!(float::<f64>(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert!(float::<f64>(b"NaN").is_some_and(f64::is_nan));
+        assert_eq!(float::<f32>(b"0.1"), Some(0.1f32));
+    }
+
+    #[test]
+    fn decimals_at_their_scale() {
+        assert_eq!(decimal(b"129.90", 2), Some(12990));
+        assert_eq!(decimal(b"-0.5", 2), Some(-50));
+        assert_eq!(decimal(b"42", 2), Some(4200));
+        assert_eq!(decimal(b"0.0000001500", 10), Some(1500));
+        assert_eq!(decimal(b"12300", -2), Some(123));
+        assert_eq!(decimal(b"12345", -2), None);
+        assert_eq!(decimal(b"1.234", 2), None);
+        assert_eq!(decimal(b"NaN", 2), None);
+        assert_eq!(decimal(b"", 2), None);
+        assert_eq!(
+            decimal(b"99999999999999999999999999999999999999", 0),
+            Some(10i128.pow(38) - 1)
+        );
+    }
+
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(date(b"1970-01-01"), Some(0));
+        assert_eq!(date(b"2026-11-21"), Some(20_778));
+        assert_eq!(date(b"2000-02-29"), Some(11_016));
+        assert_eq!(date(b"0001-01-01 BC"), Some(-719_528));
+        assert_eq!(date(b"infinity"), Some(i32::MAX));
+        assert_eq!(date(b"2026-13-01"), None);
+        assert_eq!(time(b"24:00:00"), Some(MICROS_PER_DAY));
+        assert_eq!(time(b"07:01:14.951387"), Some(25_274_951_387));
+        assert_eq!(time(b"07:01:14.5"), Some(25_274_500_000));
+        assert_eq!(time(b"07:01"), None);
+    }
+
+    #[test]
+    fn timestamps_with_and_without_zone() {
+        assert_eq!(timestamp(b"1970-01-01 00:00:00", false), Some(0));
+        assert_eq!(
+            timestamp(b"2025-12-31 18:30:00+00", true),
+            timestamp(b"2026-01-01 00:00:00+05:30", true)
+        );
+        assert_eq!(
+            timestamp(b"1970-01-01 00:00:00-01", true),
+            Some(3_600_000_000)
+        );
+        assert_eq!(
+            timestamp(b"10000-01-01 01:02:03.5", false),
+            Some(253_402_304_523_500_000)
+        );
+        assert_eq!(
+            timestamp(b"0044-03-15 12:00:00 BC", false),
+            Some(-63_517_780_800_000_000)
+        );
+        assert_eq!(timestamp(b"-infinity", true), Some(i64::MIN));
+        assert_eq!(
+            timestamp(b"1970-01-01 00:00:00", true),
+            None,
+            "timestamptz needs its offset"
+        );
+    }
+
+    #[test]
+    fn iso_intervals() {
+        assert_eq!(
+            interval(b"P-10M-3DT4H5M6.789S"),
+            Some(IntervalMonthDayNano::new(-10, -3, 14_706_789_000_000))
+        );
+        assert_eq!(interval(b"PT0S"), Some(IntervalMonthDayNano::new(0, 0, 0)));
+        assert_eq!(
+            interval(b"P1DT-1S"),
+            Some(IntervalMonthDayNano::new(0, 1, -1_000_000_000))
+        );
+        assert_eq!(
+            interval(b"P1Y2W"),
+            Some(IntervalMonthDayNano::new(12, 14, 0))
+        );
+        assert_eq!(
+            interval(b"PT-0.000001S"),
+            Some(IntervalMonthDayNano::new(0, 0, -1000))
+        );
+        assert_eq!(interval(b"1 day"), None);
+    }
+
+    #[test]
+    fn hex_bytea() {
+        let mut out = Vec::new();
+        assert_eq!(bytea_hex(b"\\x01ab", &mut out), Some(()));
+        assert_eq!(out, [0x01, 0xab]);
+        assert_eq!(bytea_hex(b"\\x", &mut out), Some(()));
+        assert!(out.is_empty());
+        assert_eq!(bytea_hex(b"\\x0", &mut out), None);
+        assert_eq!(bytea_hex(b"01", &mut out), None);
+    }
+}

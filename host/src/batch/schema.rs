@@ -1,0 +1,272 @@
+//! A table's ChangeBatch schema, built from a pgoutput Relation message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+use super::types::{ColumnKind, builtin_type_name};
+use crate::source::pgoutput::{Oid, Relation, ReplicaIdentity};
+
+/// `_op`: the change kind as an ASCII code.
+pub const OP: &str = "_op";
+/// `_lsn`: the change's WAL position.
+pub const LSN: &str = "_lsn";
+/// `_commit_lsn`: its transaction's commit position, the checkpoint unit.
+pub const COMMIT_LSN: &str = "_commit_lsn";
+/// `_xid`: its transaction id.
+pub const XID: &str = "_xid";
+/// `_commit_ts`: its transaction's commit time.
+pub const COMMIT_TS: &str = "_commit_ts";
+/// `_seq`: its position within the transaction.
+pub const SEQ: &str = "_seq";
+/// `_before`: the old row image, when the replica identity sends one.
+pub const BEFORE: &str = "_before";
+/// `_unchanged`: indexes of user columns whose TOASTed value was not sent.
+pub const UNCHANGED: &str = "_unchanged";
+
+/// `_op` codes.
+pub mod op {
+    /// A row read by the initial snapshot.
+    pub const READ: u8 = b'r';
+    /// An insert.
+    pub const INSERT: u8 = b'c';
+    /// An update.
+    pub const UPDATE: u8 = b'u';
+    /// A delete.
+    pub const DELETE: u8 = b'd';
+}
+
+/// Schema metadata keys.
+pub mod metadata {
+    /// The table's schema (namespace).
+    pub const SCHEMA: &str = "weir.schema";
+    /// The table's name.
+    pub const TABLE: &str = "weir.table";
+    /// The table's OID.
+    pub const RELATION_OID: &str = "weir.relation_oid";
+    /// The primary key's columns, comma-separated field names; empty when unknown.
+    pub const PRIMARY_KEY: &str = "weir.primary_key";
+    /// What updates and deletes send of the old row: `default`, `full`, `index`, `nothing`.
+    pub const REPLICA_IDENTITY: &str = "weir.replica_identity";
+    /// Incremented each time the table's columns or their Arrow types change.
+    pub const SCHEMA_VERSION: &str = "weir.schema_version";
+    /// On a user field: its PostgreSQL type name.
+    pub const PG_TYPE: &str = "weir.pg_type";
+    /// On a user field whose name was escaped: the column's name in PostgreSQL.
+    pub const COLUMN_NAME: &str = "weir.column_name";
+}
+
+/// The number of metadata columns before the user columns.
+pub const LEADING_METADATA_COLUMNS: usize = 6;
+
+/// One user column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    /// The column's name in PostgreSQL.
+    pub name: String,
+    /// Its name in the batch: the PostgreSQL name, with one more `_` in front when it
+    /// starts with `_`, so it can never collide with weir's columns.
+    pub field_name: String,
+    /// `pg_type.oid` of its type.
+    pub type_oid: Oid,
+    /// `atttypmod`, -1 when none.
+    pub type_modifier: i32,
+    /// Its type's name, for `weir.pg_type`.
+    pub pg_type: String,
+    /// What it becomes in Arrow.
+    pub kind: ColumnKind,
+    /// Part of the replica identity: the primary key's columns by default, every
+    /// column under `REPLICA IDENTITY FULL`.
+    pub is_key: bool,
+}
+
+/// A table as weir batches it: its columns and the Arrow schema of its ChangeBatches.
+#[derive(Debug, Clone)]
+pub struct TableSchema {
+    /// The table's OID.
+    pub relation_oid: Oid,
+    /// Its schema (namespace).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// What updates and deletes send of the old row.
+    pub replica_identity: ReplicaIdentity,
+    /// Its user columns, in table order.
+    pub columns: Vec<ColumnSpec>,
+    /// The primary key's field names, in key order; empty when unknown.
+    pub primary_key: Vec<String>,
+    /// Starts at 1; incremented on every change of columns or Arrow types.
+    pub version: u32,
+    arrow: SchemaRef,
+}
+
+impl TableSchema {
+    /// Builds the schema of a relation. `type_names` names non-builtin types (from
+    /// pgoutput Type messages or the catalog); unnamed ones are called `oid:<n>`.
+    ///
+    /// `primary_key` names the key columns (PostgreSQL names) as the catalog gives
+    /// them. Without it, the replica identity columns stand in, except under
+    /// `REPLICA IDENTITY FULL`, where every column is flagged and the key is unknown.
+    pub fn from_relation(
+        relation: &Relation,
+        type_names: &HashMap<Oid, String>,
+        primary_key: Option<&[String]>,
+        version: u32,
+    ) -> Self {
+        let columns: Vec<ColumnSpec> = relation
+            .columns
+            .iter()
+            .map(|column| ColumnSpec {
+                name: column.name.clone(),
+                field_name: escape_column_name(&column.name),
+                type_oid: column.type_oid,
+                type_modifier: column.type_modifier,
+                pg_type: builtin_type_name(column.type_oid)
+                    .map(str::to_owned)
+                    .or_else(|| type_names.get(&column.type_oid).cloned())
+                    .unwrap_or_else(|| format!("oid:{}", column.type_oid)),
+                kind: ColumnKind::for_type(column.type_oid, column.type_modifier),
+                is_key: column.is_key,
+            })
+            .collect();
+        let primary_key = match primary_key {
+            Some(names) => names.iter().map(|name| escape_column_name(name)).collect(),
+            None if relation.replica_identity == ReplicaIdentity::Full => Vec::new(),
+            None => columns
+                .iter()
+                .filter(|c| c.is_key)
+                .map(|c| c.field_name.clone())
+                .collect(),
+        };
+        TableSchema {
+            relation_oid: relation.oid,
+            namespace: relation.namespace.clone(),
+            name: relation.name.clone(),
+            replica_identity: relation.replica_identity,
+            columns,
+            primary_key,
+            version,
+            arrow: Arc::new(Schema::empty()),
+        }
+        .with_arrow_schema()
+    }
+
+    /// The same table with column `index` carried as text from now on: a new schema
+    /// version. Used when a value does not fit the column's Arrow type (a `NaN` in a
+    /// `numeric(p, s)` column, a timestamp beyond Arrow's range).
+    pub fn with_text_column(&self, index: usize) -> Self {
+        let mut widened = self.clone();
+        if let Some(column) = widened.columns.get_mut(index) {
+            column.kind = ColumnKind::Text;
+        }
+        widened.version += 1;
+        widened.with_arrow_schema()
+    }
+
+    /// Whether `relation` describes exactly these columns (names, types, key flags):
+    /// pgoutput re-sends unchanged Relation messages, which need no new version.
+    pub fn matches(&self, relation: &Relation) -> bool {
+        self.namespace == relation.namespace
+            && self.name == relation.name
+            && self.replica_identity == relation.replica_identity
+            && self.columns.len() == relation.columns.len()
+            && self
+                .columns
+                .iter()
+                .zip(&relation.columns)
+                .all(|(ours, theirs)| {
+                    ours.name == theirs.name
+                        && ours.type_oid == theirs.type_oid
+                        && ours.type_modifier == theirs.type_modifier
+                        && ours.is_key == theirs.is_key
+                })
+    }
+
+    /// The Arrow schema of this table's ChangeBatches.
+    pub fn arrow_schema(&self) -> &SchemaRef {
+        &self.arrow
+    }
+
+    fn with_arrow_schema(mut self) -> Self {
+        self.arrow = Arc::new(arrow_schema(&self));
+        self
+    }
+}
+
+/// `_x` becomes `__x`: weir's columns start with one `_` and user columns never do
+/// after escaping, yet the original name is recoverable (drop one leading `_`).
+pub fn escape_column_name(name: &str) -> String {
+    if name.starts_with('_') {
+        format!("_{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+fn user_fields(columns: &[ColumnSpec]) -> Vec<Field> {
+    columns
+        .iter()
+        .map(|column| {
+            let mut metadata =
+                HashMap::from([(metadata::PG_TYPE.to_owned(), column.pg_type.clone())]);
+            if column.field_name != column.name {
+                metadata.insert(metadata::COLUMN_NAME.to_owned(), column.name.clone());
+            }
+            Field::new(&column.field_name, column.kind.data_type(), true).with_metadata(metadata)
+        })
+        .collect()
+}
+
+fn arrow_schema(table: &TableSchema) -> Schema {
+    let user = user_fields(&table.columns);
+    let mut fields = vec![
+        Field::new(OP, DataType::UInt8, false),
+        Field::new(LSN, DataType::UInt64, false),
+        Field::new(COMMIT_LSN, DataType::UInt64, false),
+        Field::new(XID, DataType::UInt32, false),
+        Field::new(
+            COMMIT_TS,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new(SEQ, DataType::UInt32, false),
+    ];
+    fields.extend(user.iter().cloned());
+    fields.push(Field::new(
+        BEFORE,
+        DataType::Struct(Fields::from(user)),
+        true,
+    ));
+    fields.push(Field::new(
+        UNCHANGED,
+        DataType::List(Arc::new(Field::new_list_field(DataType::UInt16, false))),
+        true,
+    ));
+    let replica_identity = match table.replica_identity {
+        ReplicaIdentity::Default => "default",
+        ReplicaIdentity::Full => "full",
+        ReplicaIdentity::Index => "index",
+        ReplicaIdentity::Nothing => "nothing",
+    };
+    Schema::new(fields).with_metadata(HashMap::from([
+        (metadata::SCHEMA.to_owned(), table.namespace.clone()),
+        (metadata::TABLE.to_owned(), table.name.clone()),
+        (
+            metadata::RELATION_OID.to_owned(),
+            table.relation_oid.to_string(),
+        ),
+        (
+            metadata::PRIMARY_KEY.to_owned(),
+            table.primary_key.join(","),
+        ),
+        (
+            metadata::REPLICA_IDENTITY.to_owned(),
+            replica_identity.to_owned(),
+        ),
+        (
+            metadata::SCHEMA_VERSION.to_owned(),
+            table.version.to_string(),
+        ),
+    ]))
+}

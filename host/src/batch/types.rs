@@ -1,0 +1,247 @@
+//! How PostgreSQL types become Arrow types.
+//!
+//! Lossless first: a type becomes a native Arrow type only where every value of it
+//! fits; everything else keeps PostgreSQL's own text form in a Utf8 column, with the
+//! type named in the field's `weir.pg_type` metadata. A type weir does not know is
+//! carried as text and never stops the pipeline.
+//!
+//! | PostgreSQL | Arrow |
+//! |---|---|
+//! | `bool` | Boolean |
+//! | `int2`, `int4`, `int8` | Int16, Int32, Int64 |
+//! | `oid`, `xid` | UInt32 |
+//! | `float4`, `float8` (incl. NaN, ±Infinity) | Float32, Float64 |
+//! | `numeric(p, s)` with p ≤ 38 | Decimal128(p, s); after a `NaN` arrives, Utf8 |
+//! | `numeric` without precision, or p > 38 | Utf8 (exact text, `NaN`, `±Infinity`) |
+//! | `date` | Date32 (`±infinity` as i32::MAX / MIN) |
+//! | `time` | Time64(µs) |
+//! | `timestamp` | Timestamp(µs) (`±infinity` as i64::MAX / MIN) |
+//! | `timestamptz` | Timestamp(µs, "UTC") (`±infinity` as i64::MAX / MIN) |
+//! | `interval` | Interval(MonthDayNano) |
+//! | `bytea` | Binary |
+//! | everything else: text types, `json`, `jsonb`, `uuid`, `xml`, `timetz`, `money`, network, geometric, bit string and text-search types, enums, domains, composites, arrays | Utf8 (PostgreSQL's text form) |
+
+use arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
+
+use crate::source::pgoutput::Oid;
+
+/// The largest precision Decimal128 holds.
+const DECIMAL128_MAX_PRECISION: i32 = 38;
+
+/// Well-known type OIDs (`pg_type.oid`, stable across PostgreSQL versions).
+pub(crate) mod oid {
+    pub(crate) const BOOL: u32 = 16;
+    pub(crate) const BYTEA: u32 = 17;
+    pub(crate) const INT8: u32 = 20;
+    pub(crate) const INT2: u32 = 21;
+    pub(crate) const INT4: u32 = 23;
+    pub(crate) const OID: u32 = 26;
+    pub(crate) const XID: u32 = 28;
+    pub(crate) const FLOAT4: u32 = 700;
+    pub(crate) const FLOAT8: u32 = 701;
+    pub(crate) const DATE: u32 = 1082;
+    pub(crate) const TIME: u32 = 1083;
+    pub(crate) const TIMESTAMP: u32 = 1114;
+    pub(crate) const TIMESTAMPTZ: u32 = 1184;
+    pub(crate) const INTERVAL: u32 = 1186;
+    pub(crate) const NUMERIC: u32 = 1700;
+}
+
+/// What a column becomes in Arrow, and how its text is parsed. Variants are named
+/// after their Arrow type (see the module table).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Boolean,
+    Int16,
+    Int32,
+    Int64,
+    UInt32,
+    Float32,
+    Float64,
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
+    Date,
+    Time,
+    Timestamp,
+    TimestampTz,
+    Interval,
+    Bytes,
+    /// PostgreSQL's text form, kept as is.
+    Text,
+}
+
+impl ColumnKind {
+    /// The kind for a column of type `oid` with modifier `type_modifier`
+    /// (`atttypmod`, -1 when none).
+    pub fn for_type(oid: Oid, type_modifier: i32) -> ColumnKind {
+        match oid {
+            oid::BOOL => ColumnKind::Boolean,
+            oid::INT2 => ColumnKind::Int16,
+            oid::INT4 => ColumnKind::Int32,
+            oid::INT8 => ColumnKind::Int64,
+            oid::OID | oid::XID => ColumnKind::UInt32,
+            oid::FLOAT4 => ColumnKind::Float32,
+            oid::FLOAT8 => ColumnKind::Float64,
+            oid::NUMERIC => numeric_kind(type_modifier),
+            oid::DATE => ColumnKind::Date,
+            oid::TIME => ColumnKind::Time,
+            oid::TIMESTAMP => ColumnKind::Timestamp,
+            oid::TIMESTAMPTZ => ColumnKind::TimestampTz,
+            oid::INTERVAL => ColumnKind::Interval,
+            oid::BYTEA => ColumnKind::Bytes,
+            _ => ColumnKind::Text,
+        }
+    }
+
+    /// The Arrow type of the column.
+    pub fn data_type(self) -> DataType {
+        match self {
+            ColumnKind::Boolean => DataType::Boolean,
+            ColumnKind::Int16 => DataType::Int16,
+            ColumnKind::Int32 => DataType::Int32,
+            ColumnKind::Int64 => DataType::Int64,
+            ColumnKind::UInt32 => DataType::UInt32,
+            ColumnKind::Float32 => DataType::Float32,
+            ColumnKind::Float64 => DataType::Float64,
+            ColumnKind::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
+            ColumnKind::Date => DataType::Date32,
+            ColumnKind::Time => DataType::Time64(TimeUnit::Microsecond),
+            ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            ColumnKind::TimestampTz => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            }
+            ColumnKind::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+            ColumnKind::Bytes => DataType::Binary,
+            ColumnKind::Text => DataType::Utf8,
+        }
+    }
+}
+
+/// `numeric(p, s)` stores `((p << 16) | s) + 4` in the type modifier, with `s` an
+/// 11-bit signed field (negative scales exist since PostgreSQL 15).
+fn numeric_kind(type_modifier: i32) -> ColumnKind {
+    if type_modifier < 4 {
+        return ColumnKind::Text;
+    }
+    let packed = type_modifier - 4;
+    let precision = (packed >> 16) & 0xFFFF;
+    let scale = ((packed & 0x7FF) ^ 0x400) - 0x400;
+    if !(1..=DECIMAL128_MAX_PRECISION).contains(&precision) {
+        return ColumnKind::Text;
+    }
+    match (u8::try_from(precision), i8::try_from(scale)) {
+        (Ok(precision), Ok(scale)) => ColumnKind::Decimal { precision, scale },
+        _ => ColumnKind::Text,
+    }
+}
+
+/// The name of a built-in type, for `weir.pg_type`; `None` for types the catalog or
+/// a pgoutput Type message must name.
+pub fn builtin_type_name(oid: Oid) -> Option<&'static str> {
+    Some(match oid {
+        16 => "bool",
+        17 => "bytea",
+        18 => "char",
+        19 => "name",
+        20 => "int8",
+        21 => "int2",
+        23 => "int4",
+        25 => "text",
+        26 => "oid",
+        28 => "xid",
+        114 => "json",
+        142 => "xml",
+        600 => "point",
+        601 => "lseg",
+        602 => "path",
+        603 => "box",
+        604 => "polygon",
+        628 => "line",
+        650 => "cidr",
+        700 => "float4",
+        701 => "float8",
+        718 => "circle",
+        774 => "macaddr8",
+        790 => "money",
+        829 => "macaddr",
+        869 => "inet",
+        1042 => "bpchar",
+        1043 => "varchar",
+        1082 => "date",
+        1083 => "time",
+        1114 => "timestamp",
+        1184 => "timestamptz",
+        1186 => "interval",
+        1266 => "timetz",
+        1560 => "bit",
+        1562 => "varbit",
+        1700 => "numeric",
+        2950 => "uuid",
+        3220 => "pg_lsn",
+        3614 => "tsvector",
+        3615 => "tsquery",
+        3802 => "jsonb",
+        199 => "_json",
+        1000 => "_bool",
+        1001 => "_bytea",
+        1005 => "_int2",
+        1007 => "_int4",
+        1009 => "_text",
+        1014 => "_bpchar",
+        1015 => "_varchar",
+        1016 => "_int8",
+        1021 => "_float4",
+        1022 => "_float8",
+        1115 => "_timestamp",
+        1182 => "_date",
+        1183 => "_time",
+        1185 => "_timestamptz",
+        1187 => "_interval",
+        1231 => "_numeric",
+        2951 => "_uuid",
+        3807 => "_jsonb",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric_typmod(precision: i32, scale: i32) -> i32 {
+        ((precision << 16) | (scale & 0x7FF)) + 4
+    }
+
+    #[test]
+    fn numeric_precision_and_scale() {
+        assert_eq!(
+            ColumnKind::for_type(oid::NUMERIC, numeric_typmod(12, 2)),
+            ColumnKind::Decimal {
+                precision: 12,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            ColumnKind::for_type(oid::NUMERIC, numeric_typmod(5, -2)),
+            ColumnKind::Decimal {
+                precision: 5,
+                scale: -2
+            }
+        );
+        assert_eq!(ColumnKind::for_type(oid::NUMERIC, -1), ColumnKind::Text);
+        assert_eq!(
+            ColumnKind::for_type(oid::NUMERIC, numeric_typmod(39, 0)),
+            ColumnKind::Text
+        );
+    }
+
+    #[test]
+    fn unknown_types_are_text() {
+        assert_eq!(ColumnKind::for_type(2950, -1), ColumnKind::Text);
+        assert_eq!(ColumnKind::for_type(99_999, -1), ColumnKind::Text);
+        assert_eq!(builtin_type_name(99_999), None);
+    }
+}

@@ -1,0 +1,238 @@
+//! From decoded pgoutput messages to ChangeBatches.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+
+use crate::batch::schema::op;
+use crate::batch::{BatchError, ChangeBatchBuilder, RowMeta, TableSchema};
+use crate::lsn::Lsn;
+use crate::source::pgoutput::{Oid, PgOutputMessage, Relation, Tuple};
+
+/// Default rows per batch: large enough to amortise per-batch costs (plugin calls,
+/// encoder setup), small enough to keep latency and memory low.
+pub const DEFAULT_MAX_BATCH_ROWS: usize = 8192;
+/// Default bytes per batch (as received): bounds memory when rows are wide.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+
+/// When a table's pending rows are cut into a batch. Time-based cuts are the caller's:
+/// it calls [`ChangeBatcher::flush`] when its linger interval passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Cut when this many rows are pending.
+    pub max_rows: usize,
+    /// Cut when the pending rows' received size reaches this many bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_rows: DEFAULT_MAX_BATCH_ROWS,
+            max_bytes: DEFAULT_MAX_BATCH_BYTES,
+        }
+    }
+}
+
+/// Why a message could not be batched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatcherError {
+    /// A row did not fit its table's batch.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// A change arrived outside Begin … Commit.
+    #[error("a change of relation {0} arrived outside a transaction")]
+    OutsideTransaction(Oid),
+    /// A change arrived for a relation never described by a Relation message.
+    #[error("a change of relation {0} arrived before its Relation message")]
+    UnknownRelation(Oid),
+    /// A streamed in-progress transaction: weir requests `streaming off` (see
+    /// [`crate::source::replication::PgOutputOptions`]).
+    #[error(
+        "streamed in-progress transactions are not batched; start replication with streaming off"
+    )]
+    Streaming,
+}
+
+/// Turns a replication session's pgoutput messages into ChangeBatches, one builder
+/// per table, in commit order per table.
+///
+/// Feed every message with [`ChangeBatcher::push`], collect finished batches with
+/// [`ChangeBatcher::pop`]. A batch is cut when a table reaches its [`BatchLimits`],
+/// when its schema changes (a Relation message with other columns, or a value that
+/// widens a column), or on [`ChangeBatcher::flush`].
+#[derive(Debug)]
+pub struct ChangeBatcher {
+    limits: BatchLimits,
+    tables: HashMap<Oid, ChangeBatchBuilder>,
+    type_names: HashMap<Oid, String>,
+    primary_keys: HashMap<Oid, Vec<String>>,
+    transaction: Option<Transaction>,
+    ready: VecDeque<RecordBatch>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Transaction {
+    xid: u32,
+    commit_lsn: Lsn,
+    commit_time_micros: i64,
+    seq: u32,
+}
+
+impl ChangeBatcher {
+    /// A batcher with these limits.
+    pub fn new(limits: BatchLimits) -> Self {
+        ChangeBatcher {
+            limits,
+            tables: HashMap::new(),
+            type_names: HashMap::new(),
+            primary_keys: HashMap::new(),
+            transaction: None,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Takes one message; `wal_start` is its position from the enclosing XLogData.
+    ///
+    /// # Errors
+    ///
+    /// [`BatcherError`] for changes that cannot be placed; the batcher stays usable
+    /// but the change is not recorded, so the caller should stop the stream.
+    pub fn push(&mut self, message: &PgOutputMessage, wal_start: Lsn) -> Result<(), BatcherError> {
+        match message {
+            PgOutputMessage::Begin(begin) => {
+                self.transaction = Some(Transaction {
+                    xid: begin.xid,
+                    commit_lsn: begin.final_lsn,
+                    commit_time_micros: begin.commit_time_micros,
+                    seq: 0,
+                });
+            }
+            PgOutputMessage::Commit(_) => self.transaction = None,
+            PgOutputMessage::Relation(relation) => self.relation(relation)?,
+            PgOutputMessage::Type(ty) => {
+                let name = if ty.namespace == "pg_catalog" || ty.namespace.is_empty() {
+                    ty.name.clone()
+                } else {
+                    format!("{}.{}", ty.namespace, ty.name)
+                };
+                self.type_names.insert(ty.oid, name);
+            }
+            PgOutputMessage::Insert(insert) => {
+                self.change(insert.relation, op::INSERT, wal_start, &insert.new, None)?;
+            }
+            PgOutputMessage::Update(update) => {
+                let before = update.old.as_ref().map(|old| old.tuple());
+                self.change(update.relation, op::UPDATE, wal_start, &update.new, before)?;
+            }
+            PgOutputMessage::Delete(delete) => {
+                let old = delete.old.tuple();
+                self.change(delete.relation, op::DELETE, wal_start, old, Some(old))?;
+            }
+            PgOutputMessage::StreamStart(_)
+            | PgOutputMessage::StreamStop
+            | PgOutputMessage::StreamCommit(_)
+            | PgOutputMessage::StreamAbort(_) => return Err(BatcherError::Streaming),
+            // Truncates, logical messages and origins carry no rows.
+            PgOutputMessage::Truncate(_)
+            | PgOutputMessage::Message(_)
+            | PgOutputMessage::Origin(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Tells the batcher a table's primary key (PostgreSQL column names, in key order)
+    /// as the catalog has it, for `weir.primary_key`. Applies from the table's next
+    /// Relation message; without it the replica identity columns stand in.
+    pub fn set_primary_key(&mut self, relation: Oid, columns: Vec<String>) {
+        self.primary_keys.insert(relation, columns);
+    }
+
+    /// The next finished batch.
+    pub fn pop(&mut self) -> Option<RecordBatch> {
+        self.ready.pop_front()
+    }
+
+    /// Cuts every table's pending rows into batches (for time-based cuts and shutdown).
+    pub fn flush(&mut self) -> Result<(), BatcherError> {
+        for builder in self.tables.values_mut() {
+            if let Some(batch) = builder.finish()? {
+                self.ready.push_back(batch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows appended but not yet cut into a batch, over all tables.
+    pub fn pending_rows(&self) -> usize {
+        self.tables.values().map(ChangeBatchBuilder::len).sum()
+    }
+
+    /// The current schema of a table, once its Relation message arrived.
+    pub fn table(&self, relation: Oid) -> Option<&Arc<TableSchema>> {
+        self.tables.get(&relation).map(ChangeBatchBuilder::table)
+    }
+
+    fn relation(&mut self, relation: &Relation) -> Result<(), BatcherError> {
+        let version = match self.tables.get_mut(&relation.oid) {
+            Some(builder) if builder.table().matches(relation) => return Ok(()),
+            Some(builder) => {
+                if let Some(batch) = builder.finish()? {
+                    self.ready.push_back(batch);
+                }
+                builder.table().version + 1
+            }
+            None => 1,
+        };
+        let primary_key = self.primary_keys.get(&relation.oid).map(Vec::as_slice);
+        let schema = Arc::new(TableSchema::from_relation(
+            relation,
+            &self.type_names,
+            primary_key,
+            version,
+        ));
+        let builder =
+            ChangeBatchBuilder::new(schema, self.limits.max_rows.min(DEFAULT_MAX_BATCH_ROWS))?;
+        self.tables.insert(relation.oid, builder);
+        Ok(())
+    }
+
+    fn change(
+        &mut self,
+        relation: Oid,
+        op: u8,
+        lsn: Lsn,
+        image: &Tuple,
+        before: Option<&Tuple>,
+    ) -> Result<(), BatcherError> {
+        let transaction = self
+            .transaction
+            .as_mut()
+            .ok_or(BatcherError::OutsideTransaction(relation))?;
+        let builder = self
+            .tables
+            .get_mut(&relation)
+            .ok_or(BatcherError::UnknownRelation(relation))?;
+        let meta = RowMeta {
+            op,
+            lsn,
+            commit_lsn: transaction.commit_lsn,
+            xid: transaction.xid,
+            commit_time_micros: transaction.commit_time_micros,
+            seq: transaction.seq,
+        };
+        builder.append(&meta, image, before)?;
+        transaction.seq += 1;
+        while let Some(batch) = builder.take_ready() {
+            self.ready.push_back(batch);
+        }
+        let full =
+            builder.len() >= self.limits.max_rows || builder.byte_size() >= self.limits.max_bytes;
+        if full && let Some(batch) = builder.finish()? {
+            self.ready.push_back(batch);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! A published table, a slot and a replication stream on a test cluster.
+
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use weir::Lsn;
+use weir::source::pgoutput::{PgOutputDecoder, PgOutputMessage};
+use weir::source::replication::{
+    PgOutputOptions, ReplicationConnection, ReplicationEvent, ReplicationStream, SlotSnapshot,
+    StandbyStatus,
+};
+use weir::source::{BatchLimits, ChangeBatcher};
+
+use crate::{HarnessError, PgCluster, unique_name};
+
+/// How long to wait for the next replication message.
+const RECV_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A database on a cluster with a publication and a logical slot (pgoutput).
+#[derive(Debug)]
+pub struct ReplicationFixture {
+    pub cluster: PgCluster,
+    pub database: String,
+    pub slot: String,
+    pub publication: String,
+}
+
+impl ReplicationFixture {
+    /// Creates a database, runs `setup_sql` in it (tables, types), publishes
+    /// `publication_target` (`ALL TABLES`, or `TABLE a, b`) and creates a slot.
+    pub async fn new(
+        cluster: PgCluster,
+        setup_sql: &str,
+        publication_target: &str,
+    ) -> Result<Self, HarnessError> {
+        let database = cluster.create_database("repl").await?;
+        cluster.execute(&database, setup_sql).await?;
+        let publication = unique_name("pub");
+        cluster
+            .execute(
+                &database,
+                &format!("CREATE PUBLICATION {publication} FOR {publication_target}"),
+            )
+            .await?;
+        let slot = unique_name("slot");
+        let fixture = ReplicationFixture {
+            cluster,
+            database,
+            slot,
+            publication,
+        };
+        fixture
+            .connect()
+            .await?
+            .create_logical_slot(&fixture.slot, false, SlotSnapshot::Nothing)
+            .await
+            .map_err(|e| HarnessError::Replication(format!("create slot: {e}")))?;
+        Ok(fixture)
+    }
+
+    /// A replication connection to the fixture's database.
+    pub async fn connect(&self) -> Result<ReplicationConnection, HarnessError> {
+        let config: tokio_postgres::Config = self
+            .cluster
+            .url(&self.database)
+            .parse()
+            .map_err(HarnessError::Postgres)?;
+        ReplicationConnection::connect(&config)
+            .await
+            .map_err(|e| HarnessError::Replication(format!("replication connection: {e}")))
+    }
+
+    /// Starts streaming the slot with weir's default options, adjusted by `adjust`.
+    pub async fn start_with(
+        &self,
+        adjust: impl FnOnce(&mut PgOutputOptions),
+    ) -> Result<ReplicationStream, HarnessError> {
+        let connection = self.connect().await?;
+        let mut options = PgOutputOptions::for_server(
+            connection.server_major_version().unwrap_or(15),
+            vec![self.publication.clone()],
+        );
+        adjust(&mut options);
+        connection
+            .start_logical_replication(&self.slot, Lsn::ZERO, &options)
+            .await
+            .map_err(|e| HarnessError::Replication(format!("start replication: {e}")))
+    }
+
+    /// Starts streaming with weir's default options.
+    pub async fn start(&self) -> Result<ReplicationStream, HarnessError> {
+        self.start_with(|_| {}).await
+    }
+
+    /// Runs SQL in the fixture's database.
+    pub async fn sql(&self, sql: &str) -> Result<(), HarnessError> {
+        self.cluster.execute(&self.database, sql).await
+    }
+}
+
+/// Reads and decodes messages until `commits` transactions have committed, answering
+/// keepalives without confirming anything. Returns each message with its WAL start.
+pub async fn read_transactions(
+    stream: &mut ReplicationStream,
+    commits: usize,
+) -> Result<Vec<(Lsn, PgOutputMessage)>, HarnessError> {
+    let mut decoder = PgOutputDecoder::new();
+    let mut messages = Vec::new();
+    let mut seen = 0;
+    while seen < commits {
+        let event = tokio::time::timeout(RECV_TIMEOUT, stream.recv())
+            .await
+            .map_err(|_| HarnessError::Timeout {
+                doing: format!("waiting for commit {} of {commits}", seen + 1),
+                after: RECV_TIMEOUT,
+            })?
+            .map_err(|e| HarnessError::Replication(format!("replication stream: {e}")))?;
+        match event {
+            ReplicationEvent::XLogData(data) => {
+                let message = decoder
+                    .decode(data.data)
+                    .map_err(|e| HarnessError::Replication(format!("decode: {e}")))?;
+                if matches!(
+                    message,
+                    PgOutputMessage::Commit(_) | PgOutputMessage::StreamCommit(_)
+                ) {
+                    seen += 1;
+                }
+                messages.push((data.wal_start, message));
+            }
+            ReplicationEvent::Keepalive(keepalive) if keepalive.reply_requested => {
+                stream
+                    .send_status(StandbyStatus::at(Lsn::ZERO))
+                    .await
+                    .map_err(|e| HarnessError::Replication(format!("status: {e}")))?;
+            }
+            ReplicationEvent::Keepalive(_) => {}
+            ReplicationEvent::End => {
+                return Err(HarnessError::Replication("stream ended".to_owned()));
+            }
+        }
+    }
+    Ok(messages)
+}
+
+/// Batches decoded messages with weir's [`ChangeBatcher`] and returns every batch.
+pub fn batch_messages(
+    messages: &[(Lsn, PgOutputMessage)],
+    limits: BatchLimits,
+) -> Result<Vec<RecordBatch>, HarnessError> {
+    let mut batcher = ChangeBatcher::new(limits);
+    let mut batches = Vec::new();
+    for (lsn, message) in messages {
+        batcher
+            .push(message, *lsn)
+            .map_err(|e| HarnessError::Replication(format!("batch: {e}")))?;
+        batches.extend(std::iter::from_fn(|| batcher.pop()));
+    }
+    batcher
+        .flush()
+        .map_err(|e| HarnessError::Replication(format!("batch: {e}")))?;
+    batches.extend(std::iter::from_fn(|| batcher.pop()));
+    Ok(batches)
+}

@@ -4,14 +4,18 @@
 //!
 //! - the **replication plane** ([`replication`]): one connection in replication mode
 //!   that creates the slot and streams the WAL through `pgoutput`;
-//! - the **control plane**: ordinary connections (tokio-postgres) for the catalog,
-//!   publications, prechecks and snapshots.
+//! - the **control plane** ([`catalog`], [`precheck`]): ordinary connections
+//!   (tokio-postgres) for the catalog, publications, slots, prechecks and snapshots.
 //!
 //! [`pgoutput`] decodes what the replication plane receives, and [`ChangeBatcher`]
 //! turns the decoded changes into Arrow ChangeBatches.
 
 pub mod batcher;
+pub mod catalog;
 pub mod pgoutput;
+pub mod precheck;
 pub mod replication;
+pub mod tables;
 
 pub use batcher::{BatchLimits, BatcherError, ChangeBatcher};
+pub use tables::TableSelector;

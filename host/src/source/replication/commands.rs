@@ -6,6 +6,7 @@ use super::connection::{Backend, ReplicationConnection, server_error, unexpected
 use super::error::ReplicationError;
 use super::stream::ReplicationStream;
 use crate::lsn::Lsn;
+use crate::source::tables::{quote_identifier, quote_literal};
 
 /// What `IDENTIFY_SYSTEM` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,14 +221,6 @@ fn validate_slot_name(name: &str) -> Result<(), ReplicationError> {
             "invalid slot name {name:?}: use 1 to 63 lower-case letters, digits and underscores"
         )))
     }
-}
-
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn single_row<'a>(

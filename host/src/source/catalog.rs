@@ -1,0 +1,296 @@
+//! The control plane: publications, slots and the catalog, over an ordinary
+//! connection (tokio-postgres).
+
+use std::collections::HashMap;
+
+use tokio_postgres::Client;
+
+use super::replication::{CreatedSlot, ReplicationConnection, ReplicationError, SlotSnapshot};
+use super::tables::{TableSelector, quote_identifier};
+use crate::lsn::Lsn;
+use crate::source::pgoutput::Oid;
+
+/// Why a control-plane operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// A catalog query or DDL statement failed.
+    #[error("PostgreSQL control-plane query failed")]
+    Query(#[from] tokio_postgres::Error),
+    /// Creating the slot on the replication connection failed.
+    #[error("creating the replication slot failed")]
+    Replication(#[from] ReplicationError),
+    /// A slot of that name exists but is not one weir can read.
+    #[error(
+        "slot {slot:?} exists but {problem}; drop it (weir slot drop) or choose another slot name"
+    )]
+    #[allow(missing_docs)]
+    SlotMismatch { slot: String, problem: String },
+}
+
+/// A row of `pg_replication_slots`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotInfo {
+    /// `slot_name`.
+    pub name: String,
+    /// `plugin` (`pgoutput` for weir's slots).
+    pub plugin: Option<String>,
+    /// `slot_type`: `logical` or `physical`.
+    pub slot_type: String,
+    /// `database`.
+    pub database: Option<String>,
+    /// Whether a reader is connected.
+    pub active: bool,
+    /// That reader's process id.
+    pub active_pid: Option<i32>,
+    /// Oldest WAL the slot holds.
+    pub restart_lsn: Option<Lsn>,
+    /// What the reader confirmed: streaming resumes after it.
+    pub confirmed_flush_lsn: Option<Lsn>,
+    /// `reserved`, `extended`, `unreserved` or `lost` (PostgreSQL 13+).
+    pub wal_status: Option<String>,
+    /// WAL bytes between the server's current position and `restart_lsn`.
+    pub retained_wal_bytes: Option<i64>,
+}
+
+/// Reads one slot.
+pub async fn slot_info(client: &Client, slot: &str) -> Result<Option<SlotInfo>, CatalogError> {
+    Ok(list_slots(client)
+        .await?
+        .into_iter()
+        .find(|info| info.name == slot))
+}
+
+/// Every slot of the server, ordered by name.
+pub async fn list_slots(client: &Client) -> Result<Vec<SlotInfo>, CatalogError> {
+    let rows = client
+        .query(
+            "SELECT slot_name::text, plugin::text, slot_type, database::text, active, active_pid, \
+                    restart_lsn::text, confirmed_flush_lsn::text, wal_status, \
+                    pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint \
+             FROM pg_replication_slots ORDER BY slot_name",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let lsn = |i: usize| row.get::<_, Option<String>>(i).and_then(|t| t.parse().ok());
+            SlotInfo {
+                name: row.get(0),
+                plugin: row.get(1),
+                slot_type: row.get(2),
+                database: row.get(3),
+                active: row.get(4),
+                active_pid: row.get(5),
+                restart_lsn: lsn(6),
+                confirmed_flush_lsn: lsn(7),
+                wal_status: row.get(8),
+                retained_wal_bytes: row.get(9),
+            }
+        })
+        .collect())
+}
+
+/// What [`ensure_slot`] found or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotState {
+    /// The slot was created now; streaming starts at its consistent point.
+    Created(CreatedSlot),
+    /// The slot existed; streaming resumes after its `confirmed_flush_lsn`.
+    Existing(SlotInfo),
+}
+
+/// Creates the logical slot `slot` with pgoutput when it is missing; reuses it when it
+/// exists, after checking it is a pgoutput slot of this database.
+///
+/// # Errors
+///
+/// [`CatalogError::SlotMismatch`] for a slot of another plugin, kind or database.
+pub async fn ensure_slot(
+    client: &Client,
+    replication: &mut ReplicationConnection,
+    slot: &str,
+    snapshot: SlotSnapshot,
+) -> Result<SlotState, CatalogError> {
+    if let Some(info) = slot_info(client, slot).await? {
+        let database: String = client
+            .query_one("SELECT current_database()::text", &[])
+            .await?
+            .get(0);
+        let problem = if info.slot_type != "logical" {
+            Some(format!("is a {} slot", info.slot_type))
+        } else if info.plugin.as_deref() != Some("pgoutput") {
+            Some(format!(
+                "uses plugin {:?}, not pgoutput",
+                info.plugin.as_deref().unwrap_or("")
+            ))
+        } else if info.database.as_deref() != Some(database.as_str()) {
+            Some(format!(
+                "belongs to database {:?}",
+                info.database.as_deref().unwrap_or("")
+            ))
+        } else if info.wal_status.as_deref() == Some("lost") {
+            Some(
+                "has lost WAL it needed (wal_status = lost); its changes cannot be streamed"
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        return match problem {
+            Some(problem) => Err(CatalogError::SlotMismatch {
+                slot: slot.to_owned(),
+                problem,
+            }),
+            None => Ok(SlotState::Existing(info)),
+        };
+    }
+    let created = replication
+        .create_logical_slot(slot, false, snapshot)
+        .await?;
+    tracing::info!(slot, consistent_point = %created.consistent_point, "Created replication slot.");
+    Ok(SlotState::Created(created))
+}
+
+/// Drops a slot. Only an explicit command does this: a slot holds the position weir
+/// resumes from, and dropping it loses changes not yet streamed.
+///
+/// Returns whether the slot existed.
+pub async fn drop_slot(client: &Client, slot: &str) -> Result<bool, CatalogError> {
+    let dropped = client
+        .execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await?;
+    Ok(dropped > 0)
+}
+
+/// What [`ensure_publication`] found or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicationState {
+    /// The publication was created for the selected tables.
+    Created,
+    /// It existed; `missing` lists selected tables it does not publish.
+    Existing {
+        /// Selected tables the publication does not publish.
+        missing: Vec<String>,
+    },
+}
+
+/// Creates the publication for `tables` when it is missing (with
+/// `publish_via_partition_root`, so a partitioned table's changes arrive under its own
+/// name). When it exists, reports selected tables it does not cover, without altering
+/// it: a publication may be shared, and changing it is the owner's decision.
+pub async fn ensure_publication(
+    client: &Client,
+    publication: &str,
+    tables: &[TableSelector],
+) -> Result<PublicationState, CatalogError> {
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&publication],
+        )
+        .await?
+        .is_some();
+    if exists {
+        let published: Vec<(String, String)> = client
+            .query(
+                "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
+                &[&publication],
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let mut missing = Vec::new();
+        for (schema, name) in resolve_tables(client, tables).await? {
+            if !published.iter().any(|(s, n)| *s == schema && *n == name) {
+                missing.push(format!("{schema}.{name}"));
+            }
+        }
+        return Ok(PublicationState::Existing { missing });
+    }
+    let mut targets = Vec::new();
+    for table in tables {
+        match table {
+            TableSelector::Table { schema, name } => {
+                targets.push(format!(
+                    "TABLE {}.{}",
+                    quote_identifier(schema),
+                    quote_identifier(name)
+                ));
+            }
+            TableSelector::Schema(schema) => {
+                targets.push(format!("TABLES IN SCHEMA {}", quote_identifier(schema)))
+            }
+        }
+    }
+    let sql = format!(
+        "CREATE PUBLICATION {} FOR {} WITH (publish_via_partition_root = true)",
+        quote_identifier(publication),
+        targets.join(", ")
+    );
+    client.batch_execute(&sql).await?;
+    tracing::info!(publication, tables = targets.len(), "Created publication.");
+    Ok(PublicationState::Created)
+}
+
+/// The existing tables (ordinary and partitioned) the selectors name, as
+/// (schema, table) pairs.
+pub async fn resolve_tables(
+    client: &Client,
+    tables: &[TableSelector],
+) -> Result<Vec<(String, String)>, CatalogError> {
+    let mut resolved = Vec::new();
+    for table in tables {
+        let rows = match table {
+            TableSelector::Table { schema, name } => {
+                client
+                    .query(
+                        "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+                         JOIN pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+                        &[schema, name],
+                    )
+                    .await?
+            }
+            TableSelector::Schema(schema) => {
+                client
+                    .query(
+                        "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+                         JOIN pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+                         ORDER BY c.relname",
+                        &[schema],
+                    )
+                    .await?
+            }
+        };
+        resolved.extend(rows.iter().map(|row| (row.get(0), row.get(1))));
+    }
+    Ok(resolved)
+}
+
+/// The primary key columns of tables, in key order, by table OID.
+pub async fn primary_keys(
+    client: &Client,
+    tables: &[Oid],
+) -> Result<HashMap<Oid, Vec<String>>, CatalogError> {
+    let rows = client
+        .query(
+            "SELECT i.indrelid, a.attname::text FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indisprimary AND i.indrelid = ANY($1) \
+             ORDER BY i.indrelid, array_position(i.indkey::int2[], a.attnum)",
+            &[&tables],
+        )
+        .await?;
+    let mut keys: HashMap<Oid, Vec<String>> = HashMap::new();
+    for row in &rows {
+        keys.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    Ok(keys)
+}

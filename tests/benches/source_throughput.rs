@@ -1,0 +1,193 @@
+//! Source throughput: a real slot decoded into ChangeBatches, next to the decode limit
+//! (`pg_recvlogical` with pgoutput writing to /dev/null), same workload, same run.
+//!
+//! `cargo bench -p weir-tests --bench source_throughput`. The workload is one
+//! transaction inserting `WEIR_BENCH_ROWS` (default 1,000,000) rows of a 6-column
+//! table; each reader gets its own slot created before the workload, so all read
+//! exactly the same WAL. `WEIR_BENCH_RUNS` (default 3) repetitions; the median counts.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use weir::Lsn;
+use weir::source::pgoutput::{PgOutputDecoder, PgOutputMessage};
+use weir::source::replication::{
+    PgOutputOptions, ReplicationConnection, ReplicationEvent, StandbyStatus,
+};
+use weir::source::{BatchLimits, ChangeBatcher};
+use weir_tests::{PgCluster, pg_bin_dir};
+
+const TABLE: &str = "CREATE TABLE bench (
+    id bigint PRIMARY KEY, n integer, label text, at timestamptz, amount numeric(12,2), flag boolean)";
+const PUBLICATION: &str = "bench_pub";
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let rows = env_number("WEIR_BENCH_ROWS", 1_000_000);
+    let runs = env_number("WEIR_BENCH_RUNS", 3).max(1);
+    let cluster = PgCluster::builder()
+        .setting("shared_buffers", "512MB")
+        .setting("max_wal_size", "4GB")
+        .start()?;
+    let database = cluster.create_database("bench").await?;
+    cluster.execute(&database, TABLE).await?;
+    cluster
+        .execute(
+            &database,
+            &format!("CREATE PUBLICATION {PUBLICATION} FOR TABLE bench"),
+        )
+        .await?;
+    let slots: Vec<(String, String)> = (0..runs)
+        .map(|run| (format!("recvlogical_{run}"), format!("weir_{run}")))
+        .collect();
+    for (recv, weir) in &slots {
+        for slot in [recv, weir] {
+            cluster
+                .execute(
+                    &database,
+                    &format!("SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')"),
+                )
+                .await?;
+        }
+    }
+    let start_lsn = cluster.current_wal_lsn().await?;
+    cluster
+        .execute(
+            &database,
+            &format!(
+                "INSERT INTO bench SELECT g, g % 1000, md5(g::text), now(), g * 0.01, g % 2 = 0 \
+                 FROM generate_series(1, {rows}) g"
+            ),
+        )
+        .await?;
+    let end_lsn = cluster.current_wal_lsn().await?;
+    let wal_mb = (end_lsn.0 - start_lsn.0) as f64 / 1e6;
+    println!("workload: {rows} rows in one transaction, {wal_mb:.0} MB of WAL; {runs} runs each");
+
+    let mut recv_times = Vec::new();
+    let mut weir_times = Vec::new();
+    for (recv_slot, weir_slot) in &slots {
+        recv_times.push(pg_recvlogical(&cluster, &database, recv_slot, end_lsn)?);
+        let (seconds, decoded) = weir_source(&cluster, &database, weir_slot).await?;
+        anyhow::ensure!(
+            decoded == rows,
+            "weir decoded {decoded} rows, expected {rows}"
+        );
+        weir_times.push(seconds);
+    }
+    let (recv, weir) = (median(recv_times.clone()), median(weir_times.clone()));
+    println!();
+    println!("| reader | median s | rows/s | ratio to decode limit | runs (s) |");
+    println!("|---|---:|---:|---:|---|");
+    for (name, seconds, all) in [
+        (
+            "pg_recvlogical pgoutput → /dev/null (decode limit)",
+            recv,
+            &recv_times,
+        ),
+        (
+            "weir: replication → pgoutput decode → ChangeBatches",
+            weir,
+            &weir_times,
+        ),
+    ] {
+        let all: Vec<String> = all.iter().map(|s| format!("{s:.2}")).collect();
+        println!(
+            "| {name} | {seconds:.2} | {:.0} | {:.2}× | {} |",
+            rows as f64 / seconds,
+            recv / seconds,
+            all.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Seconds for `pg_recvlogical` to stream the slot to `end` into /dev/null.
+fn pg_recvlogical(
+    cluster: &PgCluster,
+    database: &str,
+    slot: &str,
+    end: Lsn,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let status = Command::new(pg_bin_dir().join("pg_recvlogical"))
+        .args([
+            "-d",
+            &cluster.url(database),
+            "--slot",
+            slot,
+            "--start",
+            "-f",
+            "/dev/null",
+        ])
+        .args([
+            "-o",
+            "proto_version=2",
+            "-o",
+            &format!("publication_names={PUBLICATION}"),
+        ])
+        .args(["--endpos", &end.to_string(), "--no-loop", "-s", "10"])
+        .stdin(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "pg_recvlogical failed: {status}");
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Seconds for weir's source to turn the slot's transaction into ChangeBatches, and
+/// the rows it produced.
+async fn weir_source(
+    cluster: &PgCluster,
+    database: &str,
+    slot: &str,
+) -> anyhow::Result<(f64, usize)> {
+    let started = Instant::now();
+    let config: tokio_postgres::Config = cluster.url(database).parse()?;
+    let connection = ReplicationConnection::connect(&config).await?;
+    let options = PgOutputOptions::for_server(15, vec![PUBLICATION.to_owned()]);
+    let mut stream = connection
+        .start_logical_replication(slot, Lsn::ZERO, &options)
+        .await?;
+    let mut decoder = PgOutputDecoder::new();
+    let mut batcher = ChangeBatcher::new(BatchLimits::default());
+    let mut rows = 0;
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(60), stream.recv()).await??;
+        match event {
+            ReplicationEvent::XLogData(data) => {
+                let message = decoder.decode(data.data)?;
+                batcher.push(&message, data.wal_start)?;
+                while let Some(batch) = batcher.pop() {
+                    rows += batch.num_rows();
+                }
+                if let PgOutputMessage::Commit(commit) = message {
+                    batcher.flush()?;
+                    while let Some(batch) = batcher.pop() {
+                        rows += batch.num_rows();
+                    }
+                    stream
+                        .send_status(StandbyStatus::at(commit.end_lsn))
+                        .await?;
+                    break;
+                }
+            }
+            ReplicationEvent::Keepalive(k) if k.reply_requested => {
+                stream.send_status(StandbyStatus::at(Lsn::ZERO)).await?;
+            }
+            ReplicationEvent::Keepalive(_) => {}
+            ReplicationEvent::End => anyhow::bail!("stream ended"),
+        }
+    }
+    Ok((started.elapsed().as_secs_f64(), rows))
+}

@@ -1,0 +1,318 @@
+//! The control plane against a real PostgreSQL: precheck findings, publications,
+//! slots, primary keys.
+
+use weir::source::TableSelector;
+use weir::source::catalog::{
+    CatalogError, PublicationState, SlotState, drop_slot, ensure_publication, ensure_slot,
+    primary_keys, slot_info,
+};
+use weir::source::precheck::{CheckStatus, Finding, PrecheckInput, precheck, worst};
+use weir::source::replication::{ReplicationConnection, SlotSnapshot};
+use weir_tests::PgCluster;
+
+fn selectors(names: &[&str]) -> Vec<TableSelector> {
+    names.iter().map(|n| n.parse().expect("selector")).collect()
+}
+
+fn find<'a>(findings: &'a [Finding], check: &str, about: &str) -> &'a Finding {
+    findings
+        .iter()
+        .find(|f| f.check == check && f.message.contains(about))
+        .unwrap_or_else(|| panic!("no {check} finding about {about:?} in {findings:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_database_passes_every_check() {
+    let cluster = PgCluster::start().expect("cluster");
+    let database = cluster.create_database("ready").await.expect("database");
+    cluster
+        .execute(&database, "CREATE TABLE orders (id int PRIMARY KEY); CREATE SCHEMA sales; CREATE TABLE sales.items (id int PRIMARY KEY)")
+        .await
+        .expect("tables");
+    let client = cluster.connect(&database).await.expect("connect");
+    let tables = selectors(&["public.orders", "sales.*"]);
+    let findings = precheck(
+        &client,
+        &PrecheckInput {
+            slot: "weir_ready",
+            publication: "weir_ready",
+            tables: &tables,
+        },
+    )
+    .await
+    .expect("precheck");
+    assert_eq!(worst(&findings), CheckStatus::Pass, "{findings:#?}");
+    for check in [
+        "wal_level",
+        "encoding",
+        "replication privilege",
+        "replication slots",
+        "wal senders",
+        "slot",
+        "publication",
+    ] {
+        assert!(findings.iter().any(|f| f.check == check), "{check} missing");
+    }
+    assert_eq!(findings.iter().filter(|f| f.check == "table").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_wal_level_fails_with_the_fix_named() {
+    let cluster = PgCluster::builder()
+        .setting("wal_level", "replica")
+        .start()
+        .expect("cluster");
+    let client = cluster.connect("postgres").await.expect("connect");
+    let findings = precheck(
+        &client,
+        &PrecheckInput {
+            slot: "s",
+            publication: "p",
+            tables: &[],
+        },
+    )
+    .await
+    .expect("precheck");
+    let wal = find(&findings, "wal_level", "replica");
+    assert_eq!(wal.status, CheckStatus::Fail);
+    assert_eq!(
+        wal.fix.as_deref(),
+        Some("ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL")
+    );
+    assert_eq!(worst(&findings), CheckStatus::Fail);
+    assert!(wal.to_string().contains("[FAIL] wal_level"), "{wal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileges_missing_tables_and_identity_get_their_fixes() {
+    let cluster = PgCluster::start().expect("cluster");
+    let database = cluster.create_database("app").await.expect("database");
+    cluster
+        .execute(
+            &database,
+            "CREATE ROLE app LOGIN;
+             CREATE TABLE nopk (a int);
+             CREATE TABLE secret (id int PRIMARY KEY);
+             CREATE TABLE open (id int PRIMARY KEY);
+             GRANT SELECT ON nopk, open TO app;",
+        )
+        .await
+        .expect("setup");
+    let url = cluster.url_as("app", "unused", &database);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect as app");
+    tokio::spawn(connection);
+    let tables = selectors(&[
+        "public.nopk",
+        "public.secret",
+        "public.open",
+        "public.missing",
+        "empty.*",
+    ]);
+    let findings = precheck(
+        &client,
+        &PrecheckInput {
+            slot: "s",
+            publication: "p",
+            tables: &tables,
+        },
+    )
+    .await
+    .expect("precheck");
+
+    let role = find(&findings, "replication privilege", "app");
+    assert_eq!(
+        (role.status, role.fix.as_deref()),
+        (
+            CheckStatus::Fail,
+            Some("ALTER ROLE \"app\" WITH REPLICATION;")
+        )
+    );
+    let publication = find(&findings, "publication", "may not create");
+    assert_eq!(publication.status, CheckStatus::Fail);
+    let secret = find(&findings, "table", "public.secret");
+    assert_eq!(
+        (secret.status, secret.fix.as_deref()),
+        (
+            CheckStatus::Fail,
+            Some("GRANT SELECT ON \"public\".\"secret\" TO this role;")
+        )
+    );
+    let nopk = find(&findings, "table", "public.nopk");
+    assert_eq!(nopk.status, CheckStatus::Warn);
+    assert!(nopk.fix.as_deref().is_some_and(|f| f.starts_with("ALTER TABLE \"public\".\"nopk\" REPLICA IDENTITY FULL")), "{nopk}");
+    assert_eq!(
+        find(&findings, "table", "public.open").status,
+        CheckStatus::Pass
+    );
+    assert_eq!(
+        find(&findings, "table", "public.missing does not exist").status,
+        CheckStatus::Fail
+    );
+    assert_eq!(
+        find(&findings, "table", "empty.* matches no table").status,
+        CheckStatus::Warn
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_slots_fail_unless_ours_exists() {
+    let cluster = PgCluster::builder()
+        .setting("max_replication_slots", "1")
+        .start()
+        .expect("cluster");
+    let client = cluster.connect("postgres").await.expect("connect");
+    client
+        .batch_execute("SELECT pg_create_logical_replication_slot('other', 'pgoutput')")
+        .await
+        .expect("slot");
+    let input = |slot| PrecheckInput {
+        slot,
+        publication: "p",
+        tables: &[],
+    };
+    let findings = precheck(&client, &input("weir")).await.expect("precheck");
+    assert_eq!(
+        find(&findings, "replication slots", "in use").status,
+        CheckStatus::Fail
+    );
+    let findings = precheck(&client, &input("other")).await.expect("precheck");
+    assert_eq!(
+        find(&findings, "replication slots", "in use").status,
+        CheckStatus::Pass
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publications_and_slots_are_created_once_then_reused() {
+    let cluster = PgCluster::start().expect("cluster");
+    let database = cluster.create_database("manage").await.expect("database");
+    cluster
+        .execute(
+            &database,
+            "CREATE TABLE orders (id int PRIMARY KEY);
+             CREATE TABLE later (id int PRIMARY KEY);
+             CREATE SCHEMA sales;
+             CREATE TABLE sales.items (id int PRIMARY KEY);
+             CREATE TABLE measurements (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+             CREATE TABLE measurements_2026 PARTITION OF measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');",
+        )
+        .await
+        .expect("tables");
+    let client = cluster.connect(&database).await.expect("connect");
+
+    let tables = selectors(&["public.orders", "public.measurements", "sales.*"]);
+    assert_eq!(
+        ensure_publication(&client, "weir_pub", &tables)
+            .await
+            .expect("create"),
+        PublicationState::Created
+    );
+    let published: Vec<String> = client
+        .query("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = 'weir_pub' ORDER BY 1", &[])
+        .await
+        .expect("published")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // The partitioned table is published under its own name (publish_via_partition_root).
+    assert_eq!(
+        published,
+        ["public.measurements", "public.orders", "sales.items"]
+    );
+    assert_eq!(
+        ensure_publication(&client, "weir_pub", &tables)
+            .await
+            .expect("reuse"),
+        PublicationState::Existing { missing: vec![] }
+    );
+    let wider = selectors(&["public.orders", "public.later"]);
+    assert_eq!(
+        ensure_publication(&client, "weir_pub", &wider)
+            .await
+            .expect("reuse"),
+        PublicationState::Existing {
+            missing: vec!["public.later".to_owned()]
+        }
+    );
+
+    let config: tokio_postgres::Config = cluster.url(&database).parse().expect("url");
+    let mut replication = ReplicationConnection::connect(&config)
+        .await
+        .expect("replication");
+    let SlotState::Created(created) = ensure_slot(
+        &client,
+        &mut replication,
+        "weir_slot",
+        SlotSnapshot::Nothing,
+    )
+    .await
+    .expect("create") else {
+        panic!("created")
+    };
+    let SlotState::Existing(existing) = ensure_slot(
+        &client,
+        &mut replication,
+        "weir_slot",
+        SlotSnapshot::Nothing,
+    )
+    .await
+    .expect("reuse") else {
+        panic!("reused")
+    };
+    assert_eq!(existing.confirmed_flush_lsn, Some(created.consistent_point));
+    assert_eq!(existing.plugin.as_deref(), Some("pgoutput"));
+
+    client
+        .batch_execute("SELECT pg_create_logical_replication_slot('foreign', 'test_decoding')")
+        .await
+        .expect("foreign slot");
+    let error = ensure_slot(&client, &mut replication, "foreign", SlotSnapshot::Nothing)
+        .await
+        .expect_err("wrong plugin");
+    assert!(
+        matches!(error, CatalogError::SlotMismatch { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("test_decoding"), "{error}");
+
+    assert!(drop_slot(&client, "weir_slot").await.expect("drop"));
+    assert!(!drop_slot(&client, "weir_slot").await.expect("drop again"));
+    assert!(
+        slot_info(&client, "weir_slot")
+            .await
+            .expect("info")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_keys_come_in_key_order() {
+    let cluster = PgCluster::start().expect("cluster");
+    let database = cluster.create_database("keys").await.expect("database");
+    cluster
+        .execute(
+            &database,
+            "CREATE TABLE t (a int, b int, c int, PRIMARY KEY (c, a)); CREATE TABLE nokey (x int)",
+        )
+        .await
+        .expect("tables");
+    let client = cluster.connect(&database).await.expect("connect");
+    let oids: Vec<u32> = client
+        .query(
+            "SELECT oid FROM pg_class WHERE relname IN ('t', 'nokey') ORDER BY relname DESC",
+            &[],
+        )
+        .await
+        .expect("oids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let keys = primary_keys(&client, &oids).await.expect("keys");
+    assert_eq!(
+        keys.get(&oids[0]).map(Vec::as_slice),
+        Some(&["c".to_owned(), "a".to_owned()][..])
+    );
+    assert!(!keys.contains_key(&oids[1]));
+}

@@ -14,7 +14,7 @@ use weir::source::pgoutput::{PgOutputDecoder, PgOutputMessage};
 use weir::source::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationEvent, StandbyStatus,
 };
-use weir::source::{BatchLimits, ChangeBatcher};
+use weir::source::{BatchLimits, BatcherOutput, ChangeBatcher};
 use weir_tests::{PgCluster, pg_bin_dir};
 
 const TABLE: &str = "CREATE TABLE bench (
@@ -168,18 +168,19 @@ async fn weir_source(
             ReplicationEvent::XLogData(data) => {
                 let message = decoder.decode(data.data)?;
                 batcher.push(&message, data.wal_start)?;
-                while let Some(batch) = batcher.pop() {
-                    rows += batch.num_rows();
-                }
-                if let PgOutputMessage::Commit(commit) = message {
+                if matches!(message, PgOutputMessage::Commit(_)) {
                     batcher.flush()?;
-                    while let Some(batch) = batcher.pop() {
-                        rows += batch.num_rows();
+                }
+                while let Some(output) = batcher.pop() {
+                    match output {
+                        BatcherOutput::Batch(batch) => rows += batch.num_rows(),
+                        BatcherOutput::Committed(commit) => {
+                            stream
+                                .send_status(StandbyStatus::at(commit.end_lsn))
+                                .await?;
+                            return Ok((started.elapsed().as_secs_f64(), rows));
+                        }
                     }
-                    stream
-                        .send_status(StandbyStatus::at(commit.end_lsn))
-                        .await?;
-                    break;
                 }
             }
             ReplicationEvent::Keepalive(k) if k.reply_requested => {
@@ -189,5 +190,4 @@ async fn weir_source(
             ReplicationEvent::End => anyhow::bail!("stream ended"),
         }
     }
-    Ok((started.elapsed().as_secs_f64(), rows))
 }

@@ -25,7 +25,7 @@ pub use pg::{
     sweep_stale_clusters,
 };
 pub use port::free_loopback_port;
-pub use replication::{ReplicationFixture, batch_messages, read_transactions};
+pub use replication::{ReplicationFixture, batch_messages, batch_outputs, read_transactions};
 pub use weir::Lsn;
 
 /// A name unique to this process and call, for slots, publications and topics

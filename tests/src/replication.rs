@@ -9,7 +9,7 @@ use weir::source::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationEvent, ReplicationStream, SlotSnapshot,
     StandbyStatus,
 };
-use weir::source::{BatchLimits, ChangeBatcher};
+use weir::source::{BatchLimits, BatcherOutput, ChangeBatcher};
 
 use crate::{HarnessError, PgCluster, unique_name};
 
@@ -143,22 +143,37 @@ pub async fn read_transactions(
     Ok(messages)
 }
 
-/// Batches decoded messages with weir's [`ChangeBatcher`] and returns every batch.
-pub fn batch_messages(
+/// Batches decoded messages with weir's [`ChangeBatcher`] and returns its outputs
+/// (batches and commit markers) in order, after a final flush.
+pub fn batch_outputs(
     messages: &[(Lsn, PgOutputMessage)],
     limits: BatchLimits,
-) -> Result<Vec<RecordBatch>, HarnessError> {
+) -> Result<Vec<BatcherOutput>, HarnessError> {
     let mut batcher = ChangeBatcher::new(limits);
-    let mut batches = Vec::new();
+    let mut outputs = Vec::new();
     for (lsn, message) in messages {
         batcher
             .push(message, *lsn)
             .map_err(|e| HarnessError::Replication(format!("batch: {e}")))?;
-        batches.extend(std::iter::from_fn(|| batcher.pop()));
+        outputs.extend(std::iter::from_fn(|| batcher.pop()));
     }
     batcher
         .flush()
         .map_err(|e| HarnessError::Replication(format!("batch: {e}")))?;
-    batches.extend(std::iter::from_fn(|| batcher.pop()));
-    Ok(batches)
+    outputs.extend(std::iter::from_fn(|| batcher.pop()));
+    Ok(outputs)
+}
+
+/// The batches of [`batch_outputs`], without the commit markers.
+pub fn batch_messages(
+    messages: &[(Lsn, PgOutputMessage)],
+    limits: BatchLimits,
+) -> Result<Vec<RecordBatch>, HarnessError> {
+    Ok(batch_outputs(messages, limits)?
+        .into_iter()
+        .filter_map(|output| match output {
+            BatcherOutput::Batch(batch) => Some(batch),
+            BatcherOutput::Committed(_) => None,
+        })
+        .collect())
 }

@@ -13,8 +13,9 @@ use arrow::datatypes::{
 use arrow::record_batch::RecordBatch;
 use weir::batch::schema::{BEFORE, LEADING_METADATA_COLUMNS, UNCHANGED, metadata};
 use weir::source::BatchLimits;
+use weir::source::BatcherOutput;
 use weir::source::replication::SESSION_SETTINGS;
-use weir_tests::{PgCluster, ReplicationFixture, batch_messages, read_transactions};
+use weir_tests::{PgCluster, ReplicationFixture, batch_messages, batch_outputs, read_transactions};
 
 const SETUP: &str = "
     CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
@@ -486,9 +487,33 @@ async fn batches_are_cut_by_rows_and_carry_transaction_metadata() {
         max_rows: 1000,
         ..BatchLimits::default()
     };
-    let batches = batch_messages(&messages, limits).expect("batches");
-    let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
-    assert_eq!(sizes, [1000, 1000, 501]);
+    let outputs = batch_outputs(&messages, limits).expect("batches");
+    // The first transaction's last 500 rows share a batch with the second one's row,
+    // so both commit markers follow that batch, which the final flush cut.
+    let shape: Vec<String> = outputs
+        .iter()
+        .map(|output| match output {
+            BatcherOutput::Batch(batch) => format!("batch {}", batch.num_rows()),
+            BatcherOutput::Committed(commit) => format!("commit {} rows", commit.rows),
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            "batch 1000",
+            "batch 1000",
+            "batch 501",
+            "commit 2500 rows",
+            "commit 1 rows"
+        ]
+    );
+    let batches: Vec<RecordBatch> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            BatcherOutput::Batch(batch) => Some(batch.clone()),
+            BatcherOutput::Committed(_) => None,
+        })
+        .collect();
     assert_eq!(batches[0].schema().metadata()[metadata::PRIMARY_KEY], "id");
     assert_eq!(
         batches[0].schema().metadata()[metadata::REPLICA_IDENTITY],

@@ -56,21 +56,54 @@ pub enum BatcherError {
     Streaming,
 }
 
+/// A transaction whose changes have all been emitted in batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommittedTransaction {
+    /// The transaction id.
+    pub xid: u32,
+    /// The commit record's position: `_commit_lsn` of its rows.
+    pub commit_lsn: Lsn,
+    /// Just past the commit record: the position to confirm to the server once every
+    /// row of this and all earlier transactions is durable downstream.
+    pub end_lsn: Lsn,
+    /// Rows of the transaction in the emitted batches.
+    pub rows: u64,
+}
+
+/// What the batcher emits, in order.
+#[derive(Debug, Clone)]
+pub enum BatcherOutput {
+    /// A ChangeBatch of one table.
+    Batch(RecordBatch),
+    /// Every row of this transaction (and of all earlier ones) is in a batch emitted
+    /// before this marker.
+    Committed(CommittedTransaction),
+}
+
 /// Turns a replication session's pgoutput messages into ChangeBatches, one builder
 /// per table, in commit order per table.
 ///
-/// Feed every message with [`ChangeBatcher::push`], collect finished batches with
-/// [`ChangeBatcher::pop`]. A batch is cut when a table reaches its [`BatchLimits`],
-/// when its schema changes (a Relation message with other columns, or a value that
-/// widens a column), or on [`ChangeBatcher::flush`].
+/// Feed every message with [`ChangeBatcher::push`] and collect what is finished with
+/// [`ChangeBatcher::pop`]: batches, each followed by markers for the transactions it
+/// completed. A batch is cut when a table reaches its [`BatchLimits`], when its schema
+/// changes (a Relation message with other columns, or a value that widens a column),
+/// or on [`ChangeBatcher::flush`].
+///
+/// Small transactions share batches: a transaction's marker is held until no table
+/// still has rows of it (or of an earlier one) pending, so callers cut by time with
+/// `flush` to bound how long a commit waits.
 #[derive(Debug)]
 pub struct ChangeBatcher {
     limits: BatchLimits,
     tables: HashMap<Oid, ChangeBatchBuilder>,
+    /// Per table with pending rows: the commit LSN of its oldest pending row.
+    oldest_pending: HashMap<Oid, Lsn>,
     type_names: HashMap<Oid, String>,
     primary_keys: HashMap<Oid, Vec<String>>,
     transaction: Option<Transaction>,
-    ready: VecDeque<RecordBatch>,
+    /// Committed transactions whose rows are not all emitted yet, in commit order.
+    commits: VecDeque<CommittedTransaction>,
+    ready: VecDeque<BatcherOutput>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -87,9 +120,11 @@ impl ChangeBatcher {
         ChangeBatcher {
             limits,
             tables: HashMap::new(),
+            oldest_pending: HashMap::new(),
             type_names: HashMap::new(),
             primary_keys: HashMap::new(),
             transaction: None,
+            commits: VecDeque::new(),
             ready: VecDeque::new(),
         }
     }
@@ -110,7 +145,17 @@ impl ChangeBatcher {
                     seq: 0,
                 });
             }
-            PgOutputMessage::Commit(_) => self.transaction = None,
+            PgOutputMessage::Commit(commit) => {
+                if let Some(transaction) = self.transaction.take() {
+                    self.commits.push_back(CommittedTransaction {
+                        xid: transaction.xid,
+                        commit_lsn: commit.commit_lsn,
+                        end_lsn: commit.end_lsn,
+                        rows: u64::from(transaction.seq),
+                    });
+                    self.release_commits();
+                }
+            }
             PgOutputMessage::Relation(relation) => self.relation(relation)?,
             PgOutputMessage::Type(ty) => {
                 let name = if ty.namespace == "pg_catalog" || ty.namespace.is_empty() {
@@ -150,19 +195,29 @@ impl ChangeBatcher {
         self.primary_keys.insert(relation, columns);
     }
 
-    /// The next finished batch.
-    pub fn pop(&mut self) -> Option<RecordBatch> {
+    /// The next finished output.
+    pub fn pop(&mut self) -> Option<BatcherOutput> {
         self.ready.pop_front()
     }
 
     /// Cuts every table's pending rows into batches (for time-based cuts and shutdown).
     pub fn flush(&mut self) -> Result<(), BatcherError> {
-        for builder in self.tables.values_mut() {
-            if let Some(batch) = builder.finish()? {
-                self.ready.push_back(batch);
-            }
+        let pending: Vec<Oid> = self.oldest_pending.keys().copied().collect();
+        for relation in pending {
+            self.cut(relation)?;
         }
+        self.release_commits();
         Ok(())
+    }
+
+    /// Whether a transaction is open (Begin seen, Commit not yet).
+    pub fn in_transaction(&self) -> bool {
+        self.transaction.is_some()
+    }
+
+    /// Whether committed transactions wait for their rows to leave in batches.
+    pub fn has_pending_commits(&self) -> bool {
+        !self.commits.is_empty()
     }
 
     /// Rows appended but not yet cut into a batch, over all tables.
@@ -175,14 +230,38 @@ impl ChangeBatcher {
         self.tables.get(&relation).map(ChangeBatchBuilder::table)
     }
 
+    /// Finishes a table's pending rows as a batch.
+    fn cut(&mut self, relation: Oid) -> Result<(), BatcherError> {
+        if let Some(builder) = self.tables.get_mut(&relation)
+            && let Some(batch) = builder.finish()?
+        {
+            self.ready.push_back(BatcherOutput::Batch(batch));
+        }
+        self.oldest_pending.remove(&relation);
+        Ok(())
+    }
+
+    /// Emits markers for committed transactions no table holds rows of any more.
+    fn release_commits(&mut self) {
+        let oldest = self.oldest_pending.values().min().copied();
+        while let Some(commit) = self.commits.front() {
+            if oldest.is_some_and(|oldest| oldest <= commit.commit_lsn) {
+                break;
+            }
+            let commit = *commit;
+            self.commits.pop_front();
+            self.ready.push_back(BatcherOutput::Committed(commit));
+        }
+    }
+
     fn relation(&mut self, relation: &Relation) -> Result<(), BatcherError> {
-        let version = match self.tables.get_mut(&relation.oid) {
+        let version = match self.tables.get(&relation.oid) {
             Some(builder) if builder.table().matches(relation) => return Ok(()),
             Some(builder) => {
-                if let Some(batch) = builder.finish()? {
-                    self.ready.push_back(batch);
-                }
-                builder.table().version + 1
+                let version = builder.table().version + 1;
+                self.cut(relation.oid)?;
+                self.release_commits();
+                version
             }
             None => 1,
         };
@@ -225,13 +304,24 @@ impl ChangeBatcher {
         };
         builder.append(&meta, image, before)?;
         transaction.seq += 1;
+        let mut widened = false;
         while let Some(batch) = builder.take_ready() {
-            self.ready.push_back(batch);
+            self.ready.push_back(BatcherOutput::Batch(batch));
+            widened = true;
         }
         let full =
             builder.len() >= self.limits.max_rows || builder.byte_size() >= self.limits.max_bytes;
-        if full && let Some(batch) = builder.finish()? {
-            self.ready.push_back(batch);
+        if widened {
+            // The rows before the widened one left in a batch; this row starts anew.
+            self.oldest_pending.insert(relation, meta.commit_lsn);
+        } else {
+            self.oldest_pending
+                .entry(relation)
+                .or_insert(meta.commit_lsn);
+        }
+        if full {
+            self.cut(relation)?;
+            self.release_commits();
         }
         Ok(())
     }

@@ -13,9 +13,13 @@
 pub mod batcher;
 pub mod catalog;
 pub mod pgoutput;
+pub mod postgres;
 pub mod precheck;
 pub mod replication;
 pub mod tables;
 
-pub use batcher::{BatchLimits, BatcherError, ChangeBatcher};
+pub use batcher::{BatchLimits, BatcherError, BatcherOutput, ChangeBatcher, CommittedTransaction};
+pub use postgres::{
+    PostgresSource, PostgresSourceConfig, RetryPolicy, SourceError, SourceEvent, SourceStats,
+};
 pub use tables::TableSelector;

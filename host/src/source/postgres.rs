@@ -1,0 +1,592 @@
+//! The PostgreSQL source stage: a replication session that emits ChangeBatches.
+//!
+//! [`PostgresSource::run`] keeps one session alive: it makes sure the publication and
+//! the slot exist, streams the slot, decodes and batches, and sends
+//! [`SourceEvent`]s down a bounded channel. When that channel is full it stops reading
+//! WAL: backpressure reaches PostgreSQL instead of growing memory.
+//!
+//! The position it confirms to PostgreSQL comes only from the `flushed` watch channel,
+//! which the checkpoint tracker moves when Kafka acknowledged every message of a
+//! transaction and of all earlier ones. The server keeps everything after that
+//! position, so a restart, a crash or a standby taking over resumes there and loses
+//! nothing; transactions emitted but not yet confirmed come again (at-least-once).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::record_batch::RecordBatch;
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::{Client, NoTls};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, info, info_span, warn};
+
+use super::batcher::{
+    BatchLimits, BatcherError, BatcherOutput, ChangeBatcher, CommittedTransaction,
+};
+use super::catalog::{
+    CatalogError, PublicationState, SlotState, ensure_publication, ensure_slot, primary_keys,
+};
+use super::pgoutput::{DecodeError, PgOutputDecoder, PgOutputMessage};
+use super::replication::{
+    PgOutputOptions, ReplicationConnection, ReplicationError, ReplicationEvent, ReplicationStream,
+    SlotSnapshot, StandbyStatus,
+};
+use super::tables::TableSelector;
+use crate::lsn::Lsn;
+
+/// Default time a pending row may wait for its batch to fill: short, because commit
+/// markers (and so acknowledgements) wait for it too.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(20);
+/// Default longest interval between standby status updates; PostgreSQL's default
+/// `wal_sender_timeout` is 60 s.
+pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(10);
+/// Default heartbeat interval.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+/// Prefix of weir's heartbeat messages (`pg_logical_emit_message`).
+pub const HEARTBEAT_PREFIX: &str = "weir_heartbeat";
+/// How often a moved flush position is reported at most.
+const STATUS_THROTTLE: Duration = Duration::from_millis(100);
+
+/// How connection failures are retried: exponential backoff with jitter, for at most
+/// `window` in a row (unbounded when `None`, e.g. for a standby waiting for its turn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Wait before the first retry.
+    pub initial_backoff: Duration,
+    /// Longest wait between retries.
+    pub max_backoff: Duration,
+    /// Give up after failing this long without a working session.
+    pub window: Option<Duration>,
+}
+
+impl Default for RetryPolicy {
+    /// 0.5 s doubling to 30 s, for up to 6 hours: long enough to ride out a database
+    /// failover or maintenance window, as managed services do.
+    fn default() -> Self {
+        RetryPolicy {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            window: Some(Duration::from_secs(6 * 3600)),
+        }
+    }
+}
+
+/// What the source needs to run.
+#[derive(Debug, Clone)]
+pub struct PostgresSourceConfig {
+    /// Connection settings (from a `postgres://` URL).
+    pub connection: tokio_postgres::Config,
+    /// The logical slot: created when missing, resumed when present.
+    pub slot: String,
+    /// The publication: created for `tables` when missing.
+    pub publication: String,
+    /// The tables to stream.
+    pub tables: Vec<TableSelector>,
+    /// Row and byte limits per batch.
+    pub batch: BatchLimits,
+    /// Longest a pending row waits for its batch to fill ([`DEFAULT_LINGER`]).
+    pub linger: Duration,
+    /// Longest interval between status updates ([`DEFAULT_STATUS_INTERVAL`]).
+    pub status_interval: Duration,
+    /// Emit a heartbeat message this often, so an idle database still advances the
+    /// slot and lag stays measurable; `None` disables it.
+    pub heartbeat: Option<Duration>,
+    /// How connection failures (and a slot busy with another reader) are retried.
+    pub retry: RetryPolicy,
+}
+
+impl PostgresSourceConfig {
+    /// A configuration with weir's defaults.
+    pub fn new(
+        connection: tokio_postgres::Config,
+        slot: &str,
+        publication: &str,
+        tables: Vec<TableSelector>,
+    ) -> Self {
+        PostgresSourceConfig {
+            connection,
+            slot: slot.to_owned(),
+            publication: publication.to_owned(),
+            tables,
+            batch: BatchLimits::default(),
+            linger: DEFAULT_LINGER,
+            status_interval: DEFAULT_STATUS_INTERVAL,
+            heartbeat: Some(DEFAULT_HEARTBEAT),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// What the source emits, in order.
+#[derive(Debug, Clone)]
+pub enum SourceEvent {
+    /// A replication session started streaming after `start`. After a reconnect the
+    /// stream rewinds to the last confirmed position: transactions emitted but not
+    /// confirmed before come again.
+    SessionStarted {
+        /// Changes committed after this position follow.
+        start: Lsn,
+    },
+    /// Changes of one table.
+    Batch(RecordBatch),
+    /// Every change of this transaction, and of all earlier ones, was in an earlier
+    /// `Batch`. A transaction without changes of the selected tables (or an idle
+    /// stretch of WAL) appears with `rows == 0`; confirming it lets the slot advance.
+    Committed(CommittedTransaction),
+}
+
+/// Why the source stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The replication connection failed.
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
+    /// The control-plane connection or a catalog operation failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// pgoutput sent something weir cannot decode.
+    #[error("decoding the replication stream failed")]
+    Decode(#[from] DecodeError),
+    /// A change could not be batched.
+    #[error(transparent)]
+    Batch(#[from] BatcherError),
+    /// The downstream stage is gone.
+    #[error("the downstream stage stopped")]
+    DownstreamClosed,
+    /// Retrying did not help within the retry window.
+    #[error("gave up after retrying for {after:?}")]
+    RetriesExhausted {
+        /// How long it kept failing.
+        after: Duration,
+        /// The last failure.
+        #[source]
+        last: Box<SourceError>,
+    },
+}
+
+impl SourceError {
+    /// Whether a new session may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SourceError::Replication(error) => error.is_retryable(),
+            SourceError::Catalog(CatalogError::Query(error)) => control_error_is_retryable(error),
+            SourceError::Catalog(CatalogError::Replication(error)) => error.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+fn control_error_is_retryable(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    match error.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
+        }
+        // No SQLSTATE: the connection itself failed (refused, reset, timed out).
+        None => true,
+    }
+}
+
+/// Live figures of the source, for metrics and lag reporting.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// The server's end of WAL, as last reported.
+    pub server_wal_end: AtomicU64,
+    /// The last position received.
+    pub received_lsn: AtomicU64,
+    /// The last position confirmed to the server.
+    pub confirmed_lsn: AtomicU64,
+    /// Commit time (µs since the Unix epoch) of the last transaction or heartbeat received.
+    pub last_commit_time_micros: AtomicI64,
+    /// Rows emitted.
+    pub rows: AtomicU64,
+    /// Batches emitted.
+    pub batches: AtomicU64,
+    /// Sessions started (1 + reconnects).
+    pub sessions: AtomicU64,
+}
+
+impl SourceStats {
+    /// Replication lag in bytes: WAL the server has that is not confirmed yet.
+    pub fn lag_bytes(&self) -> u64 {
+        self.server_wal_end
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.confirmed_lsn.load(Ordering::Relaxed))
+    }
+
+    /// Replication lag in seconds: age of the newest commit (or heartbeat) received.
+    pub fn lag_seconds(&self) -> Option<f64> {
+        let commit = self.last_commit_time_micros.load(Ordering::Relaxed);
+        (commit > 0).then(|| (now_micros() - commit).max(0) as f64 / 1e6)
+    }
+}
+
+/// The PostgreSQL source stage.
+#[derive(Debug)]
+pub struct PostgresSource {
+    config: PostgresSourceConfig,
+    stats: Arc<SourceStats>,
+}
+
+impl PostgresSource {
+    /// A source for `config`.
+    pub fn new(config: PostgresSourceConfig) -> Self {
+        PostgresSource {
+            config,
+            stats: Arc::new(SourceStats::default()),
+        }
+    }
+
+    /// Live figures, shared with the running source.
+    pub fn stats(&self) -> Arc<SourceStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Runs until `shutdown` is cancelled (then it emits what is pending, reports the
+    /// last flushed position and returns `Ok`), or until a failure that retrying
+    /// within the policy's window does not cure.
+    ///
+    /// # Errors
+    ///
+    /// [`SourceError`]: non-retryable failures at once, retryable ones as
+    /// [`SourceError::RetriesExhausted`] after the window.
+    pub async fn run(
+        &self,
+        out: mpsc::Sender<SourceEvent>,
+        mut flushed: watch::Receiver<Lsn>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SourceError> {
+        let mut failing_since: Option<Instant> = None;
+        let mut backoff = self.config.retry.initial_backoff;
+        loop {
+            let sessions_before = self.stats.sessions.load(Ordering::Relaxed);
+            let span = info_span!("source", stage = "source", slot = %self.config.slot);
+            let result = self
+                .session(&out, &mut flushed, &shutdown)
+                .instrument(span)
+                .await;
+            let error = match result {
+                Ok(()) => return Ok(()),
+                Err(error) if !error.is_retryable() => return Err(error),
+                Err(error) => error,
+            };
+            // A session that got as far as streaming starts the retry budget afresh.
+            if self.stats.sessions.load(Ordering::Relaxed) > sessions_before {
+                failing_since = None;
+                backoff = self.config.retry.initial_backoff;
+            }
+            let since = *failing_since.get_or_insert_with(Instant::now);
+            if self
+                .config
+                .retry
+                .window
+                .is_some_and(|window| since.elapsed() >= window)
+            {
+                return Err(SourceError::RetriesExhausted {
+                    after: since.elapsed(),
+                    last: Box::new(error),
+                });
+            }
+            let wait = jitter(backoff);
+            warn!(error = %error, retry_in_ms = wait.as_millis() as u64, "PostgreSQL source failed; retrying.");
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            backoff = (backoff * 2).min(self.config.retry.max_backoff);
+        }
+    }
+
+    async fn session(
+        &self,
+        out: &mpsc::Sender<SourceEvent>,
+        flushed: &mut watch::Receiver<Lsn>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SourceError> {
+        let config = &self.config;
+        let control = connect_control(&config.connection).await?;
+        if let PublicationState::Existing { missing } =
+            ensure_publication(&control, &config.publication, &config.tables).await?
+            && !missing.is_empty()
+        {
+            warn!(publication = %config.publication, missing = ?missing, "The publication does not publish every selected table; they are not streamed.");
+        }
+        let mut replication = ReplicationConnection::connect(&config.connection).await?;
+        let slot = ensure_slot(
+            &control,
+            &mut replication,
+            &config.slot,
+            SlotSnapshot::Nothing,
+        )
+        .await?;
+        let start = match &slot {
+            SlotState::Created(created) => created.consistent_point,
+            SlotState::Existing(info) => info.confirmed_flush_lsn.unwrap_or_default(),
+        };
+        let options = PgOutputOptions::for_server(
+            replication.server_major_version().unwrap_or(10),
+            vec![config.publication.clone()],
+        );
+        let stream = replication
+            .start_logical_replication(&config.slot, start, &options)
+            .await?;
+        self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        info!(start = %start, "Streaming from the replication slot.");
+        send(out, SourceEvent::SessionStarted { start }).await?;
+        let session = Session {
+            config,
+            stats: &self.stats,
+            control,
+            stream,
+            decoder: PgOutputDecoder::new(),
+            batcher: ChangeBatcher::new(config.batch),
+            looked_up: HashSet::new(),
+            emitted_end: start,
+            reported: Lsn::ZERO,
+            last_status: Instant::now(),
+        };
+        session.run(out, flushed, shutdown).await
+    }
+}
+
+async fn connect_control(connection: &tokio_postgres::Config) -> Result<Client, SourceError> {
+    let (client, driver) = connection
+        .connect(NoTls)
+        .await
+        .map_err(CatalogError::Query)?;
+    tokio::spawn(async move {
+        if let Err(error) = driver.await {
+            tracing::debug!(%error, "Control connection closed.");
+        }
+    });
+    Ok(client)
+}
+
+/// One replication session's state.
+struct Session<'a> {
+    config: &'a PostgresSourceConfig,
+    stats: &'a SourceStats,
+    control: Client,
+    stream: ReplicationStream,
+    decoder: PgOutputDecoder,
+    batcher: ChangeBatcher,
+    /// Relations whose primary key was looked up in this session.
+    looked_up: HashSet<u32>,
+    /// End of the last transaction (or idle stretch) emitted downstream.
+    emitted_end: Lsn,
+    /// The flush position last reported to the server.
+    reported: Lsn,
+    last_status: Instant,
+}
+
+impl Session<'_> {
+    async fn run(
+        mut self,
+        out: &mpsc::Sender<SourceEvent>,
+        flushed: &mut watch::Receiver<Lsn>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SourceError> {
+        let mut linger = tokio::time::interval(self.config.linger);
+        linger.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut status = tokio::time::interval(STATUS_THROTTLE.min(self.config.status_interval));
+        status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat =
+            tokio::time::interval(self.config.heartbeat.unwrap_or(Duration::from_secs(3600)));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return self.finish(out, flushed).await,
+                event = self.stream.recv() => self.on_event(event?, out).await?,
+                _ = linger.tick() => {
+                    if self.batcher.pending_rows() > 0 {
+                        self.batcher.flush()?;
+                        self.emit(out).await?;
+                    }
+                }
+                _ = status.tick() => {
+                    let current = *flushed.borrow();
+                    self.report(current, false).await?;
+                }
+                _ = heartbeat.tick(), if self.config.heartbeat.is_some() => self.heartbeat().await,
+            }
+        }
+    }
+
+    async fn on_event(
+        &mut self,
+        event: ReplicationEvent,
+        out: &mpsc::Sender<SourceEvent>,
+    ) -> Result<(), SourceError> {
+        match event {
+            ReplicationEvent::XLogData(data) => {
+                self.stats
+                    .server_wal_end
+                    .fetch_max(data.wal_end.0, Ordering::Relaxed);
+                self.stats
+                    .received_lsn
+                    .fetch_max(data.wal_start.0, Ordering::Relaxed);
+                let message = self.decoder.decode(data.data)?;
+                match &message {
+                    PgOutputMessage::Relation(relation) if self.looked_up.insert(relation.oid) => {
+                        let keys = primary_keys(&self.control, &[relation.oid]).await?;
+                        if let Some(key) = keys.get(&relation.oid) {
+                            self.batcher.set_primary_key(relation.oid, key.clone());
+                        }
+                    }
+                    PgOutputMessage::Begin(begin) => {
+                        self.stats
+                            .last_commit_time_micros
+                            .store(begin.commit_time_micros, Ordering::Relaxed);
+                    }
+                    PgOutputMessage::Message(message) if message.prefix == HEARTBEAT_PREFIX => {
+                        self.stats
+                            .last_commit_time_micros
+                            .store(now_micros(), Ordering::Relaxed);
+                        self.idle_progress(message.lsn, out).await?;
+                    }
+                    _ => {}
+                }
+                self.batcher.push(&message, data.wal_start)?;
+                self.emit(out).await?;
+            }
+            ReplicationEvent::Keepalive(keepalive) => {
+                self.stats
+                    .server_wal_end
+                    .fetch_max(keepalive.wal_end.0, Ordering::Relaxed);
+                // The server sends keepalives only after everything before `wal_end`,
+                // so with nothing open here that stretch of WAL holds nothing for us.
+                self.idle_progress(keepalive.wal_end, out).await?;
+                if keepalive.reply_requested {
+                    self.send_status(self.reported, false).await?;
+                }
+            }
+            ReplicationEvent::End => {
+                return Err(ReplicationError::Protocol(
+                    "the server ended the replication stream".to_owned(),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits a zero-row commit at `lsn` when nothing is open or pending, so confirming
+    /// it moves the slot across WAL that holds nothing for us.
+    async fn idle_progress(
+        &mut self,
+        lsn: Lsn,
+        out: &mpsc::Sender<SourceEvent>,
+    ) -> Result<(), SourceError> {
+        let idle = !self.batcher.in_transaction()
+            && self.batcher.pending_rows() == 0
+            && !self.batcher.has_pending_commits();
+        if idle && lsn > self.emitted_end {
+            self.emitted_end = lsn;
+            let marker = CommittedTransaction {
+                xid: 0,
+                commit_lsn: lsn,
+                end_lsn: lsn,
+                rows: 0,
+            };
+            send(out, SourceEvent::Committed(marker)).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what the batcher finished.
+    async fn emit(&mut self, out: &mpsc::Sender<SourceEvent>) -> Result<(), SourceError> {
+        while let Some(output) = self.batcher.pop() {
+            let event = match output {
+                BatcherOutput::Batch(batch) => {
+                    self.stats
+                        .rows
+                        .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                    SourceEvent::Batch(batch)
+                }
+                BatcherOutput::Committed(commit) => {
+                    self.emitted_end = self.emitted_end.max(commit.end_lsn);
+                    SourceEvent::Committed(commit)
+                }
+            };
+            send(out, event).await?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self) {
+        let sql = format!("SELECT pg_logical_emit_message(false, '{HEARTBEAT_PREFIX}', '')");
+        if let Err(error) = self.control.batch_execute(&sql).await {
+            warn!(%error, "Heartbeat failed.");
+        }
+    }
+
+    /// Reports `flushed` when it moved (at most every [`STATUS_THROTTLE`]) or when the
+    /// status interval passed.
+    async fn report(&mut self, flushed: Lsn, force: bool) -> Result<(), SourceError> {
+        let due = self.last_status.elapsed() >= self.config.status_interval;
+        if force || due || flushed > self.reported {
+            self.send_status(flushed.max(self.reported), false).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_status(&mut self, flushed: Lsn, reply: bool) -> Result<(), SourceError> {
+        self.stream
+            .send_status(StandbyStatus {
+                reply_requested: reply,
+                ..StandbyStatus::at(flushed)
+            })
+            .await?;
+        self.reported = flushed;
+        self.last_status = Instant::now();
+        self.stats
+            .confirmed_lsn
+            .fetch_max(flushed.0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Graceful end: emit what is pending, report the last flushed position, stop.
+    async fn finish(
+        mut self,
+        out: &mpsc::Sender<SourceEvent>,
+        flushed: &watch::Receiver<Lsn>,
+    ) -> Result<(), SourceError> {
+        self.batcher.flush()?;
+        self.emit(out).await?;
+        let last = *flushed.borrow();
+        self.report(last, true).await?;
+        self.stream.stop().await?;
+        info!(confirmed = %self.reported, "Source stopped.");
+        Ok(())
+    }
+}
+
+async fn send(out: &mpsc::Sender<SourceEvent>, event: SourceEvent) -> Result<(), SourceError> {
+    out.send(event)
+        .await
+        .map_err(|_| SourceError::DownstreamClosed)
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// `base` ± 20%, so many pipelines do not retry in lockstep.
+fn jitter(base: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let factor = 0.8 + f64::from(nanos % 1000) / 1000.0 * 0.4;
+    base.mul_f64(factor)
+}

@@ -7,9 +7,10 @@ set -euo pipefail
 # Debian packages:
 #   postgresql, postgresql-15-wal2json  the server the tests start, and an independent decoder
 #   kcat                                an independent Kafka client to read topics back
-#   libssl-dev, pkg-config              rdkafka's `ssl` feature (TLS, SASL-SCRAM)
+#   libssl-dev, pkg-config              TLS to PostgreSQL and Kafka (rdkafka `ssl`, openssl crates)
+#   openssl                             the command that makes throwaway certificates for TLS tests
 #   make, gcc, g++, zlib1g-dev, perl    building the bundled librdkafka
-APT_PACKAGES=(postgresql postgresql-15-wal2json kcat libssl-dev pkg-config make gcc g++ zlib1g-dev perl)
+APT_PACKAGES=(postgresql postgresql-15-wal2json kcat libssl-dev openssl pkg-config make gcc g++ zlib1g-dev perl)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

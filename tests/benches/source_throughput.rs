@@ -153,7 +153,7 @@ async fn weir_source(
     slot: &str,
 ) -> anyhow::Result<(f64, usize)> {
     let started = Instant::now();
-    let config: tokio_postgres::Config = cluster.url(database).parse()?;
+    let config: weir::source::PgConnectOptions = cluster.url(database).parse()?;
     let connection = ReplicationConnection::connect(&config).await?;
     let options = PgOutputOptions::for_server(15, vec![PUBLICATION.to_owned()]);
     let mut stream = connection

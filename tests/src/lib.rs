@@ -16,6 +16,7 @@ pub mod kafka;
 pub mod pg;
 pub mod port;
 pub mod replication;
+pub mod tls;
 
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
@@ -26,6 +27,7 @@ pub use pg::{
 };
 pub use port::free_loopback_port;
 pub use replication::{ReplicationFixture, batch_messages, batch_outputs, read_transactions};
+pub use tls::{TestCertificates, generate_certificates};
 pub use weir::Lsn;
 
 /// A name unique to this process and call, for slots, publications and topics

@@ -50,6 +50,7 @@ pub const SUPERUSER_PASSWORD: &str = "weir-test";
 pub struct PgClusterBuilder {
     settings: Vec<(String, String)>,
     host_auth: String,
+    tls: bool,
 }
 
 impl Default for PgClusterBuilder {
@@ -70,6 +71,7 @@ impl Default for PgClusterBuilder {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             host_auth: "trust".to_owned(),
+            tls: false,
         }
     }
 }
@@ -87,6 +89,13 @@ impl PgClusterBuilder {
     /// alike. The unix socket stays `trust`.
     pub fn host_auth(mut self, method: &str) -> Self {
         method.clone_into(&mut self.host_auth);
+        self
+    }
+
+    /// Serves TLS with a certificate for `localhost` signed by a throwaway CA (see
+    /// [`PgCluster::tls_root_cert`]); plain connections stay allowed.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -130,15 +139,39 @@ impl PgClusterBuilder {
             });
         }
 
+        let mut settings = self.settings.clone();
+        let mut tls_root_cert = None;
+        if self.tls {
+            let certificates = crate::tls::generate_certificates(dir.path(), "localhost")?;
+            owner.chown(&certificates.server_cert)?;
+            owner.chown(&certificates.server_key)?;
+            // PostgreSQL refuses a key others can read.
+            fs::set_permissions(
+                &certificates.server_key,
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .map_err(|e| HarnessError::io("restrict the server key", e))?;
+            settings.push(("ssl".to_owned(), "on".to_owned()));
+            settings.push((
+                "ssl_cert_file".to_owned(),
+                certificates.server_cert.display().to_string(),
+            ));
+            settings.push((
+                "ssl_key_file".to_owned(),
+                certificates.server_key.display().to_string(),
+            ));
+            tls_root_cert = Some(certificates.ca_cert);
+        }
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
             let port = free_loopback_port()?;
-            match spawn_server(dir.path(), &data, port, &self.settings, &owner) {
+            match spawn_server(dir.path(), &data, port, &settings, &owner) {
                 Ok(server) => {
                     return Ok(PgCluster {
                         dir: Some(dir),
                         port,
                         server,
+                        tls_root_cert,
                     });
                 }
                 Err(e @ HarnessError::PortTaken { .. }) => last_error = Some(e),
@@ -158,6 +191,7 @@ pub struct PgCluster {
     dir: Option<tempfile::TempDir>,
     port: u16,
     server: Child,
+    tls_root_cert: Option<PathBuf>,
 }
 
 impl PgCluster {
@@ -169,6 +203,12 @@ impl PgCluster {
     /// Settings to change before starting.
     pub fn builder() -> PgClusterBuilder {
         PgClusterBuilder::default()
+    }
+
+    /// The CA certificate that signed the server's, for clusters started with
+    /// [`PgClusterBuilder::tls`].
+    pub fn tls_root_cert(&self) -> Option<&Path> {
+        self.tls_root_cert.as_deref()
     }
 
     /// The TCP port on 127.0.0.1.

@@ -9,7 +9,7 @@ use weir::source::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationEvent, ReplicationStream, SlotSnapshot,
     StandbyStatus,
 };
-use weir::source::{BatchLimits, BatcherOutput, ChangeBatcher};
+use weir::source::{BatchLimits, BatcherOutput, ChangeBatcher, PgConnectOptions};
 
 use crate::{HarnessError, PgCluster, unique_name};
 
@@ -60,11 +60,11 @@ impl ReplicationFixture {
 
     /// A replication connection to the fixture's database.
     pub async fn connect(&self) -> Result<ReplicationConnection, HarnessError> {
-        let config: tokio_postgres::Config = self
+        let config: PgConnectOptions = self
             .cluster
             .url(&self.database)
             .parse()
-            .map_err(HarnessError::Postgres)?;
+            .map_err(|e| HarnessError::Replication(format!("{e}")))?;
         ReplicationConnection::connect(&config)
             .await
             .map_err(|e| HarnessError::Replication(format!("replication connection: {e}")))

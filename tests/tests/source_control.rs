@@ -237,7 +237,7 @@ async fn publications_and_slots_are_created_once_then_reused() {
         }
     );
 
-    let config: tokio_postgres::Config = cluster.url(&database).parse().expect("url");
+    let config: weir::source::PgConnectOptions = cluster.url(&database).parse().expect("url");
     let mut replication = ReplicationConnection::connect(&config)
         .await
         .expect("replication");

@@ -76,7 +76,7 @@ impl Fixture {
 }
 
 async fn self_connect(cluster: &PgCluster, database: &str) -> ReplicationConnection {
-    let config: tokio_postgres::Config = cluster.url(database).parse().expect("url");
+    let config: weir::source::PgConnectOptions = cluster.url(database).parse().expect("url");
     ReplicationConnection::connect(&config)
         .await
         .expect("replication connection")
@@ -441,7 +441,7 @@ async fn authenticates_with_md5_and_scram_and_rejects_bad_passwords() {
         .await
         .expect("roles");
     for (user, password) in [("md5_user", "md5-secret"), ("scram_user", "scram-secret")] {
-        let config: tokio_postgres::Config = cluster
+        let config: weir::source::PgConnectOptions = cluster
             .url_as(user, password, "postgres")
             .parse()
             .expect("url");
@@ -450,7 +450,7 @@ async fn authenticates_with_md5_and_scram_and_rejects_bad_passwords() {
             .unwrap_or_else(|e| panic!("{user}: {e}"));
         connection.identify_system().await.expect("usable");
 
-        let wrong: tokio_postgres::Config = cluster
+        let wrong: weir::source::PgConnectOptions = cluster
             .url_as(user, "wrong", "postgres")
             .parse()
             .expect("url");
@@ -465,11 +465,12 @@ async fn authenticates_with_md5_and_scram_and_rejects_bad_passwords() {
         assert!(!error.is_retryable());
     }
 
-    let no_password: tokio_postgres::Config = "host=127.0.0.1 user=md5_user dbname=postgres"
-        .parse::<tokio_postgres::Config>()
-        .expect("config")
-        .port(cluster.port())
-        .to_owned();
+    let no_password: weir::source::PgConnectOptions = format!(
+        "host=127.0.0.1 port={} user=md5_user dbname=postgres",
+        cluster.port()
+    )
+    .parse()
+    .expect("config");
     let error = ReplicationConnection::connect(&no_password)
         .await
         .expect_err("needs a password");

@@ -14,6 +14,9 @@ use crate::source::pgoutput::Oid;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CatalogError {
+    /// The control-plane connection could not be made.
+    #[error(transparent)]
+    Connect(#[from] super::connect::ConnectError),
     /// A catalog query or DDL statement failed.
     #[error("PostgreSQL control-plane query failed")]
     Query(#[from] tokio_postgres::Error),

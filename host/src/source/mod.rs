@@ -12,6 +12,7 @@
 
 pub mod batcher;
 pub mod catalog;
+pub mod connect;
 pub mod pgoutput;
 pub mod postgres;
 pub mod precheck;
@@ -19,6 +20,7 @@ pub mod replication;
 pub mod tables;
 
 pub use batcher::{BatchLimits, BatcherError, BatcherOutput, ChangeBatcher, CommittedTransaction};
+pub use connect::{PgConnectOptions, TlsMode};
 pub use postgres::{
     PostgresSource, PostgresSourceConfig, RetryPolicy, SourceError, SourceEvent, SourceStats,
 };

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::record_batch::RecordBatch;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, info, info_span, warn};
 
@@ -28,6 +28,7 @@ use super::batcher::{
 use super::catalog::{
     CatalogError, PublicationState, SlotState, ensure_publication, ensure_slot, primary_keys,
 };
+use super::connect::{ConnectError, PgConnectOptions};
 use super::pgoutput::{DecodeError, PgOutputDecoder, PgOutputMessage};
 use super::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationError, ReplicationEvent, ReplicationStream,
@@ -76,8 +77,8 @@ impl Default for RetryPolicy {
 /// What the source needs to run.
 #[derive(Debug, Clone)]
 pub struct PostgresSourceConfig {
-    /// Connection settings (from a `postgres://` URL).
-    pub connection: tokio_postgres::Config,
+    /// Connection settings (from a `postgres://` URL, TLS included).
+    pub connection: PgConnectOptions,
     /// The logical slot: created when missing, resumed when present.
     pub slot: String,
     /// The publication: created for `tables` when missing.
@@ -100,7 +101,7 @@ pub struct PostgresSourceConfig {
 impl PostgresSourceConfig {
     /// A configuration with weir's defaults.
     pub fn new(
-        connection: tokio_postgres::Config,
+        connection: PgConnectOptions,
         slot: &str,
         publication: &str,
         tables: Vec<TableSelector>,
@@ -172,7 +173,10 @@ impl SourceError {
     pub fn is_retryable(&self) -> bool {
         match self {
             SourceError::Replication(error) => error.is_retryable(),
-            SourceError::Catalog(CatalogError::Query(error)) => control_error_is_retryable(error),
+            SourceError::Catalog(CatalogError::Query(error))
+            | SourceError::Catalog(CatalogError::Connect(ConnectError::Postgres(error))) => {
+                control_error_is_retryable(error)
+            }
             SourceError::Catalog(CatalogError::Replication(error)) => error.is_retryable(),
             _ => false,
         }
@@ -310,7 +314,11 @@ impl PostgresSource {
         shutdown: &CancellationToken,
     ) -> Result<(), SourceError> {
         let config = &self.config;
-        let control = connect_control(&config.connection).await?;
+        let control = config
+            .connection
+            .connect_control()
+            .await
+            .map_err(CatalogError::from)?;
         if let PublicationState::Existing { missing } =
             ensure_publication(&control, &config.publication, &config.tables).await?
             && !missing.is_empty()
@@ -353,19 +361,6 @@ impl PostgresSource {
         };
         session.run(out, flushed, shutdown).await
     }
-}
-
-async fn connect_control(connection: &tokio_postgres::Config) -> Result<Client, SourceError> {
-    let (client, driver) = connection
-        .connect(NoTls)
-        .await
-        .map_err(CatalogError::Query)?;
-    tokio::spawn(async move {
-        if let Err(error) = driver.await {
-            tracing::debug!(%error, "Control connection closed.");
-        }
-    });
-    Ok(client)
 }
 
 /// One replication session's state.

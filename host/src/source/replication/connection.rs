@@ -13,7 +13,9 @@ use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, Scr
 use postgres_protocol::message::backend::{ErrorFields, Message};
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::Host;
+
+use crate::source::connect::{PgConnectOptions, TlsMode, mode_name};
 
 use super::error::{ReplicationError, ServerError};
 
@@ -61,28 +63,24 @@ impl std::fmt::Debug for ReplicationConnection {
 }
 
 impl ReplicationConnection {
-    /// Connects and authenticates (trust, password, MD5 or SCRAM-SHA-256) with the
-    /// settings of a libpq-style URL or key/value string, tried host by host.
+    /// Connects (with TLS as `sslmode` says) and authenticates (trust, password, MD5
+    /// or SCRAM-SHA-256), trying the hosts in order.
     ///
     /// # Errors
     ///
-    /// [`ReplicationError::Config`] for settings weir cannot honour (e.g. `sslmode=require`
-    /// until TLS lands), `Connect` when no host answers, `Server` for errors the server
-    /// reports (bad password, no REPLICATION privilege, too many WAL senders).
-    pub async fn connect(config: &tokio_postgres::Config) -> Result<Self, ReplicationError> {
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(ReplicationError::Config(
-                "sslmode=require: TLS on the replication connection is not supported yet; use sslmode=disable or prefer".to_owned(),
-            ));
-        }
-        let transport = open_transport(config).await?;
+    /// [`ReplicationError::Config`] for unusable settings (e.g. `verify-ca` without a
+    /// root certificate), `Tls` when TLS is required and fails or is refused,
+    /// `Connect` when no host answers, `Server` for errors the server reports (bad
+    /// password, no REPLICATION privilege, too many WAL senders).
+    pub async fn connect(options: &PgConnectOptions) -> Result<Self, ReplicationError> {
+        let transport = open_transport(options).await?;
         let mut connection = ReplicationConnection {
             transport,
             read: BytesMut::with_capacity(READ_CHUNK),
             write: BytesMut::new(),
             parameters: HashMap::new(),
         };
-        connection.startup(config).await?;
+        connection.startup(&options.config).await?;
         Ok(connection)
     }
 
@@ -288,8 +286,9 @@ impl ReplicationConnection {
 }
 
 async fn open_transport(
-    config: &tokio_postgres::Config,
+    options: &PgConnectOptions,
 ) -> Result<Box<dyn Transport>, ReplicationError> {
+    let config = &options.config;
     let hosts = config.get_hosts();
     if hosts.is_empty() {
         return Err(ReplicationError::Config("no host given".to_owned()));
@@ -302,33 +301,75 @@ async fn open_transport(
             [single] => *single,
             many => many.get(index).copied().unwrap_or(5432),
         };
-        let attempt: Result<Box<dyn Transport>, (String, std::io::Error)> = match host {
+        match host {
             Host::Tcp(name) => {
                 let address = format!("{name}:{port}");
                 match tokio::net::TcpStream::connect(&address).await {
                     Ok(stream) => {
                         let _ = stream.set_nodelay(true);
-                        Ok(Box::new(stream))
+                        return negotiate_tls(stream, name, options).await;
                     }
-                    Err(error) => Err((address, error)),
+                    Err(source) => last_error = Some(ReplicationError::Connect { address, source }),
                 }
             }
+            // As in libpq, unix-domain sockets do not use TLS.
             Host::Unix(dir) => {
                 let path = dir.join(format!(".s.PGSQL.{port}"));
                 match tokio::net::UnixStream::connect(&path).await {
-                    Ok(stream) => Ok(Box::new(stream)),
-                    Err(error) => Err((path.display().to_string(), error)),
+                    Ok(stream) => return Ok(Box::new(stream)),
+                    Err(source) => {
+                        last_error = Some(ReplicationError::Connect {
+                            address: path.display().to_string(),
+                            source,
+                        });
+                    }
                 }
-            }
-        };
-        match attempt {
-            Ok(transport) => return Ok(transport),
-            Err((address, source)) => {
-                last_error = Some(ReplicationError::Connect { address, source })
             }
         }
     }
     Err(last_error.unwrap_or(ReplicationError::Config("no host given".to_owned())))
+}
+
+/// Asks the server for TLS (SSLRequest) unless `sslmode=disable`, and upgrades the
+/// stream when it agrees.
+async fn negotiate_tls(
+    mut stream: tokio::net::TcpStream,
+    host: &str,
+    options: &PgConnectOptions,
+) -> Result<Box<dyn Transport>, ReplicationError> {
+    if options.tls_mode == TlsMode::Disable {
+        return Ok(Box::new(stream));
+    }
+    let mut request = BytesMut::new();
+    frontend::ssl_request(&mut request);
+    stream.write_all(&request).await?;
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).await?;
+    match answer[0] {
+        b'S' => {
+            let tls = |e: openssl::error::ErrorStack| ReplicationError::Tls(e.to_string());
+            let connector = options
+                .tls_connector()
+                .map_err(|e| ReplicationError::Config(e.to_string()))?;
+            let mut configuration = connector.configure().map_err(tls)?;
+            configuration.set_verify_hostname(options.verifies_host());
+            let ssl = configuration.into_ssl(host).map_err(tls)?;
+            let mut secured = tokio_openssl::SslStream::new(ssl, stream).map_err(tls)?;
+            std::pin::Pin::new(&mut secured)
+                .connect()
+                .await
+                .map_err(|e| ReplicationError::Tls(e.to_string()))?;
+            Ok(Box::new(secured))
+        }
+        b'N' if options.tls_mode == TlsMode::Prefer => Ok(Box::new(stream)),
+        b'N' => Err(ReplicationError::Tls(format!(
+            "the server does not accept TLS, and sslmode={} requires it",
+            mode_name(options.tls_mode)
+        ))),
+        other => Err(ReplicationError::Protocol(format!(
+            "unexpected answer {other:#04x} to SSLRequest"
+        ))),
+    }
 }
 
 pub(crate) fn server_error(mut fields: ErrorFields<'_>) -> Result<ServerError, ReplicationError> {

@@ -17,6 +17,8 @@ pub const SQLSTATE_UNDEFINED_OBJECT: &str = "42704";
 pub enum ReplicationError {
     #[error("invalid connection settings: {0}")]
     Config(String),
+    #[error("TLS with the server failed: {0}")]
+    Tls(String),
     #[error("could not connect to {address}")]
     Connect {
         address: String,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs weir's whole test suite: installs what is missing, builds the wasm plugins, checks
-# formatting and lints, then runs every test (unit, harness and end-to-end against real
-# PostgreSQL clusters and broker processes the tests start themselves).
+# formatting and lints, fuzzes the pgoutput decoder briefly, then runs every test (unit,
+# harness and end-to-end against real PostgreSQL clusters and broker processes the tests
+# start themselves).
 #
 # Extra arguments go to `cargo test` for the workspace, e.g. `scripts/test.sh -p weir-tests`.
 set -euo pipefail
@@ -23,6 +24,16 @@ cargo clippy --manifest-path plugins/Cargo.toml --workspace --target wasm32-wasi
 log "testing the plugins natively"
 cargo test --manifest-path plugins/Cargo.toml --workspace --locked \
     --target-dir "$WEIR_PLUGIN_TARGET_DIR"
+
+log "fuzzing the pgoutput decoder for 20 seconds"
+fuzz_log=$(mktemp)
+if ! bash scripts/fuzz.sh 20 >"$fuzz_log" 2>&1; then
+    tail -n 60 "$fuzz_log"
+    rm -f "$fuzz_log"
+    exit 1
+fi
+grep -E "^Done" "$fuzz_log" || true
+rm -f "$fuzz_log"
 
 log "testing the workspace"
 cargo test --workspace --locked "$@"

@@ -7,10 +7,11 @@
 #![warn(missing_docs)]
 
 pub mod batch;
-pub mod lsn;
 pub mod source;
 
-pub use lsn::Lsn;
+pub use weir_pgoutput::Lsn;
+/// WAL positions.
+pub use weir_pgoutput::lsn;
 
 /// weir's version, as `weir --version` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

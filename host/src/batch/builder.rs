@@ -221,7 +221,7 @@ impl ChangeBatchBuilder {
             }
         }
         self.rows += 1;
-        self.bytes += image.data.len() + before.map_or(0, |b| b.data.len()) + ROW_OVERHEAD_BYTES;
+        self.bytes += image.byte_len() + before.map_or(0, Tuple::byte_len) + ROW_OVERHEAD_BYTES;
         Ok(())
     }
 

@@ -25,7 +25,7 @@ pub enum CatalogError {
     Replication(#[from] ReplicationError),
     /// A slot of that name exists but is not one weir can read.
     #[error(
-        "slot {slot:?} exists but {problem}; drop it (weir slot drop) or choose another slot name"
+        "slot {slot:?} exists but {problem}; drop it (SELECT pg_drop_replication_slot('{slot}')) or choose another slot name"
     )]
     #[allow(missing_docs)]
     SlotMismatch { slot: String, problem: String },

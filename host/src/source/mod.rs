@@ -13,7 +13,8 @@
 pub mod batcher;
 pub mod catalog;
 pub mod connect;
-pub mod pgoutput;
+/// The pgoutput decoder (crate `weir-pgoutput`).
+pub use weir_pgoutput as pgoutput;
 pub mod postgres;
 pub mod precheck;
 pub mod replication;

@@ -259,9 +259,8 @@ async fn slot_state(client: &Client, slot: &str) -> Result<Finding, CatalogError
         .await?
         .get(0);
     let retained = info.retained_wal_bytes.unwrap_or(0);
-    let drop_fix = format!(
-        "drop it (weir slot drop, or SELECT pg_drop_replication_slot('{slot}')) or choose another slot name"
-    );
+    let drop_fix =
+        format!("drop it (SELECT pg_drop_replication_slot('{slot}')) or choose another slot name");
     Ok(
         if info.plugin.as_deref() != Some("pgoutput") || info.slot_type != "logical" {
             finding(

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::messages::*;
-use crate::lsn::Lsn;
+use crate::Lsn;
 
 /// Why a `pgoutput` payload could not be decoded. Input never causes a panic.
 /// (Each variant's message is its documentation.)

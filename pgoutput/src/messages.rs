@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::lsn::Lsn;
+use crate::Lsn;
 
 /// A PostgreSQL object id.
 pub type Oid = u32;
@@ -230,6 +230,11 @@ impl Tuple {
     /// The number of columns.
     pub fn len(&self) -> usize {
         usize::from(self.column_count)
+    }
+
+    /// The size of the column entries as received, in bytes (for byte-based limits).
+    pub fn byte_len(&self) -> usize {
+        self.data.len()
     }
 
     /// Whether the tuple has no columns.

@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::*;
-use crate::lsn::Lsn;
+use crate::Lsn;
 
 /// Builds messages the way the server lays them out.
 #[derive(Default)]

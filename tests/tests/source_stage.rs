@@ -1,6 +1,8 @@
 //! The PostgreSQL source stage end to end: confirmation only of what was flushed,
 //! restarts without loss, standby takeover, idle progress, large transactions.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arrow::array::AsArray;
@@ -11,13 +13,14 @@ use tokio_util::sync::CancellationToken;
 use weir::Lsn;
 use weir::source::{
     BatchLimits, CommittedTransaction, PostgresSource, PostgresSourceConfig, RetryPolicy,
-    SourceError, SourceEvent, TableSelector,
+    SourceError, SourceEvent, SourceStats, TableSelector,
 };
 use weir_tests::{PgCluster, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Running {
+    stats: Arc<SourceStats>,
     events: mpsc::Receiver<SourceEvent>,
     flushed: watch::Sender<Lsn>,
     shutdown: CancellationToken,
@@ -53,12 +56,11 @@ fn spawn(config: PostgresSourceConfig, capacity: usize) -> Running {
     let (flushed, flushed_rx) = watch::channel(Lsn::ZERO);
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
-    let task = tokio::spawn(async move {
-        PostgresSource::new(config)
-            .run(sender, flushed_rx, token)
-            .await
-    });
+    let source = PostgresSource::new(config);
+    let stats = source.stats();
+    let task = tokio::spawn(async move { source.run(sender, flushed_rx, token).await });
     Running {
+        stats,
         events,
         flushed,
         shutdown,
@@ -179,11 +181,27 @@ async fn only_what_was_flushed_is_confirmed() {
         wait_for_confirmed(&cluster, &slot, commits[0].end_lsn).await,
         commits[0].end_lsn
     );
+    // Unconfirmed WAL shows as lag; the newest commit is seconds old at most.
+    let lag_before = source.stats.lag_bytes();
+    assert!(
+        lag_before >= commits[2].end_lsn.0 - commits[0].end_lsn.0,
+        "lag {lag_before}"
+    );
+    assert!(source.stats.lag_seconds().is_some_and(|s| s < 30.0));
     source.flushed.send(commits[2].end_lsn).expect("flush");
     assert_eq!(
         wait_for_confirmed(&cluster, &slot, commits[2].end_lsn).await,
         commits[2].end_lsn
     );
+    assert_eq!(
+        source.stats.confirmed_lsn.load(Ordering::Relaxed),
+        commits[2].end_lsn.0
+    );
+    assert!(
+        source.stats.lag_bytes() < lag_before,
+        "confirming reduces the lag"
+    );
+    assert_eq!(source.stats.rows.load(Ordering::Relaxed), 3);
     source.stop().await;
     // The publication and slot the source created stay for the next run.
     assert_eq!(confirmed(&cluster, &slot).await, Some(commits[2].end_lsn));

@@ -117,6 +117,17 @@ impl Running {
     }
 }
 
+/// A fresh cluster with a database holding `tables_sql`, and a slot name for the test.
+async fn setup(tables_sql: &str) -> (PgCluster, String, String) {
+    let cluster = PgCluster::start().expect("cluster");
+    let database = cluster.create_database("stage").await.expect("database");
+    cluster
+        .execute(&database, tables_sql)
+        .await
+        .expect("tables");
+    (cluster, database, unique_name("slot"))
+}
+
 async fn confirmed(cluster: &PgCluster, slot: &str) -> Option<Lsn> {
     cluster
         .replication_slots()
@@ -155,13 +166,7 @@ async fn insert_each(cluster: &PgCluster, database: &str, ids: std::ops::RangeIn
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_what_was_flushed_is_confirmed() {
-    let cluster = PgCluster::start().expect("cluster");
-    let database = cluster.create_database("stage").await.expect("database");
-    cluster
-        .execute(&database, "CREATE TABLE t (id int PRIMARY KEY)")
-        .await
-        .expect("table");
-    let slot = unique_name("slot");
+    let (cluster, database, slot) = setup("CREATE TABLE t (id int PRIMARY KEY)").await;
     let mut source = spawn(config(&cluster, &database, &slot, &["public.t"]), 16);
     let start = source.session_started().await;
 
@@ -209,13 +214,7 @@ async fn only_what_was_flushed_is_confirmed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_reader_restarts_without_loss() {
-    let cluster = PgCluster::start().expect("cluster");
-    let database = cluster.create_database("stage").await.expect("database");
-    cluster
-        .execute(&database, "CREATE TABLE t (id int PRIMARY KEY)")
-        .await
-        .expect("table");
-    let slot = unique_name("slot");
+    let (cluster, database, slot) = setup("CREATE TABLE t (id int PRIMARY KEY)").await;
     let mut first = spawn(config(&cluster, &database, &slot, &["public.t"]), 64);
     first.session_started().await;
     insert_each(&cluster, &database, 1..=10).await;
@@ -240,13 +239,7 @@ async fn a_killed_reader_restarts_without_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_when_the_active_reader_stops() {
-    let cluster = PgCluster::start().expect("cluster");
-    let database = cluster.create_database("stage").await.expect("database");
-    cluster
-        .execute(&database, "CREATE TABLE t (id int PRIMARY KEY)")
-        .await
-        .expect("table");
-    let slot = unique_name("slot");
+    let (cluster, database, slot) = setup("CREATE TABLE t (id int PRIMARY KEY)").await;
     let mut active = spawn(config(&cluster, &database, &slot, &["public.t"]), 16);
     active.session_started().await;
 
@@ -277,16 +270,8 @@ async fn a_standby_takes_over_when_the_active_reader_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_publication_still_advances_the_slot() {
-    let cluster = PgCluster::start().expect("cluster");
-    let database = cluster.create_database("stage").await.expect("database");
-    cluster
-        .execute(
-            &database,
-            "CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE busy (id int)",
-        )
-        .await
-        .expect("tables");
-    let slot = unique_name("slot");
+    let (cluster, database, slot) =
+        setup("CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE busy (id int)").await;
     let mut config = config(&cluster, &database, &slot, &["public.t"]);
     config.heartbeat = Some(Duration::from_millis(200));
     let mut source = spawn(config, 16);
@@ -328,13 +313,7 @@ async fn an_idle_publication_still_advances_the_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_transactions_and_rows_pass_in_bounded_batches() {
-    let cluster = PgCluster::start().expect("cluster");
-    let database = cluster.create_database("stage").await.expect("database");
-    cluster
-        .execute(&database, "CREATE TABLE t (id int PRIMARY KEY, body text)")
-        .await
-        .expect("table");
-    let slot = unique_name("slot");
+    let (cluster, database, slot) = setup("CREATE TABLE t (id int PRIMARY KEY, body text)").await;
     let mut config = config(&cluster, &database, &slot, &["public.t"]);
     config.batch = BatchLimits {
         max_rows: 4096,

@@ -191,14 +191,7 @@ pub async fn ensure_publication(
     publication: &str,
     tables: &[TableSelector],
 ) -> Result<PublicationState, CatalogError> {
-    let exists = client
-        .query_opt(
-            "SELECT 1 FROM pg_publication WHERE pubname = $1",
-            &[&publication],
-        )
-        .await?
-        .is_some();
-    if exists {
+    if publication_exists(client, publication).await? {
         let published: Vec<(String, String)> = client
             .query(
                 "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
@@ -239,6 +232,17 @@ pub async fn ensure_publication(
     client.batch_execute(&sql).await?;
     tracing::info!(publication, tables = targets.len(), "Created publication.");
     Ok(PublicationState::Created)
+}
+
+/// Whether a publication of that name exists.
+pub async fn publication_exists(client: &Client, publication: &str) -> Result<bool, CatalogError> {
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&publication],
+        )
+        .await?
+        .is_some())
 }
 
 /// The existing tables (ordinary and partitioned) the selectors name, as

@@ -8,7 +8,7 @@ use std::fmt;
 
 use tokio_postgres::Client;
 
-use super::catalog::{CatalogError, resolve_tables, slot_info};
+use super::catalog::{CatalogError, publication_exists, resolve_tables, slot_info};
 use super::tables::{TableSelector, quote_identifier};
 
 /// WAL a slot may hold back before the precheck warns: past this, weir is far behind
@@ -314,14 +314,7 @@ async fn slot_state(client: &Client, slot: &str) -> Result<Finding, CatalogError
 }
 
 async fn publication(client: &Client, publication: &str) -> Result<Finding, CatalogError> {
-    let exists = client
-        .query_opt(
-            "SELECT 1 FROM pg_publication WHERE pubname = $1",
-            &[&publication],
-        )
-        .await?
-        .is_some();
-    if exists {
+    if publication_exists(client, publication).await? {
         return Ok(finding(
             "publication",
             CheckStatus::Pass,

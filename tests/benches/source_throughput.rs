@@ -5,16 +5,19 @@
 //! transaction inserting `WEIR_BENCH_ROWS` (default 1,000,000) rows of a 6-column
 //! table; each reader gets its own slot created before the workload, so all read
 //! exactly the same WAL. `WEIR_BENCH_RUNS` (default 3) repetitions; the median counts.
+//! A last line replays the payloads of one run through weir's decoder and batcher from
+//! memory: weir's own share of the work, without the server.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use weir::Lsn;
 use weir::source::pgoutput::{PgOutputDecoder, PgOutputMessage};
 use weir::source::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationEvent, StandbyStatus,
 };
-use weir::source::{BatchLimits, BatcherOutput, ChangeBatcher};
+use weir::source::{BatchLimits, BatcherOutput, ChangeBatcher, PgConnectOptions};
 use weir_tests::{PgCluster, pg_bin_dir};
 
 const TABLE: &str = "CREATE TABLE bench (
@@ -78,37 +81,54 @@ async fn main() -> anyhow::Result<()> {
 
     let mut recv_times = Vec::new();
     let mut weir_times = Vec::new();
-    for (recv_slot, weir_slot) in &slots {
+    let mut captured = Vec::new();
+    for (run, (recv_slot, weir_slot)) in slots.iter().enumerate() {
         recv_times.push(pg_recvlogical(&cluster, &database, recv_slot, end_lsn)?);
-        let (seconds, decoded) = weir_source(&cluster, &database, weir_slot).await?;
+        // The last run also keeps the payloads, to replay weir's own work below.
+        let capture = (run + 1 == slots.len()).then_some(&mut captured);
+        let (seconds, decoded) = weir_source(&cluster, &database, weir_slot, capture).await?;
         anyhow::ensure!(
             decoded == rows,
             "weir decoded {decoded} rows, expected {rows}"
         );
         weir_times.push(seconds);
     }
-    let (recv, weir) = (median(recv_times.clone()), median(weir_times.clone()));
+    let mut replay_times = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let decoded = decode_and_batch(&captured)?;
+        replay_times.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            decoded == rows,
+            "replay decoded {decoded} rows, expected {rows}"
+        );
+    }
+
+    let recv = median(recv_times.clone());
     println!();
     println!("| reader | median s | rows/s | ratio to decode limit | runs (s) |");
     println!("|---|---:|---:|---:|---|");
-    for (name, seconds, all) in [
+    for (name, all) in [
         (
             "pg_recvlogical pgoutput → /dev/null (decode limit)",
-            recv,
             &recv_times,
         ),
         (
             "weir: replication → pgoutput decode → ChangeBatches",
-            weir,
             &weir_times,
         ),
+        (
+            "weir's own work: decode → ChangeBatches replayed from memory, 1 core",
+            &replay_times,
+        ),
     ] {
-        let all: Vec<String> = all.iter().map(|s| format!("{s:.2}")).collect();
+        let seconds = median(all.clone());
+        let list: Vec<String> = all.iter().map(|s| format!("{s:.2}")).collect();
         println!(
             "| {name} | {seconds:.2} | {:.0} | {:.2}× | {} |",
             rows as f64 / seconds,
             recv / seconds,
-            all.join(", ")
+            list.join(", ")
         );
     }
     Ok(())
@@ -146,14 +166,15 @@ fn pg_recvlogical(
 }
 
 /// Seconds for weir's source to turn the slot's transaction into ChangeBatches, and
-/// the rows it produced.
+/// the rows it produced. With `capture`, keeps every payload (a refcount, no copy).
 async fn weir_source(
     cluster: &PgCluster,
     database: &str,
     slot: &str,
+    mut capture: Option<&mut Vec<(Lsn, Bytes)>>,
 ) -> anyhow::Result<(f64, usize)> {
     let started = Instant::now();
-    let config: weir::source::PgConnectOptions = cluster.url(database).parse()?;
+    let config: PgConnectOptions = cluster.url(database).parse()?;
     let connection = ReplicationConnection::connect(&config).await?;
     let options = PgOutputOptions::for_server(15, vec![PUBLICATION.to_owned()]);
     let mut stream = connection
@@ -166,6 +187,9 @@ async fn weir_source(
         let event = tokio::time::timeout(Duration::from_secs(60), stream.recv()).await??;
         match event {
             ReplicationEvent::XLogData(data) => {
+                if let Some(capture) = capture.as_mut() {
+                    capture.push((data.wal_start, data.data.clone()));
+                }
                 let message = decoder.decode(data.data)?;
                 batcher.push(&message, data.wal_start)?;
                 if matches!(message, PgOutputMessage::Commit(_)) {
@@ -190,4 +214,28 @@ async fn weir_source(
             ReplicationEvent::End => anyhow::bail!("stream ended"),
         }
     }
+}
+
+/// Decodes and batches captured payloads; returns the rows batched.
+fn decode_and_batch(payloads: &[(Lsn, Bytes)]) -> anyhow::Result<usize> {
+    let mut decoder = PgOutputDecoder::new();
+    let mut batcher = ChangeBatcher::new(BatchLimits::default());
+    let mut rows = 0;
+    let mut count = |output: BatcherOutput| {
+        if let BatcherOutput::Batch(batch) = output {
+            rows += batch.num_rows();
+        }
+    };
+    for (lsn, payload) in payloads {
+        let message = decoder.decode(payload.clone())?;
+        batcher.push(&message, *lsn)?;
+        while let Some(output) = batcher.pop() {
+            count(output);
+        }
+    }
+    batcher.flush()?;
+    while let Some(output) = batcher.pop() {
+        count(output);
+    }
+    Ok(rows)
 }

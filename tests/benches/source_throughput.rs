@@ -195,7 +195,7 @@ async fn weir_source(
                 if matches!(message, PgOutputMessage::Commit(_)) {
                     batcher.flush()?;
                 }
-                while let Some(output) = batcher.pop() {
+                while let Some(output) = batcher.pop()? {
                     match output {
                         BatcherOutput::Batch(batch) => rows += batch.num_rows(),
                         BatcherOutput::Committed(commit) => {
@@ -229,12 +229,12 @@ fn decode_and_batch(payloads: &[(Lsn, Bytes)]) -> anyhow::Result<usize> {
     for (lsn, payload) in payloads {
         let message = decoder.decode(payload.clone())?;
         batcher.push(&message, *lsn)?;
-        while let Some(output) = batcher.pop() {
+        while let Some(output) = batcher.pop()? {
             count(output);
         }
     }
     batcher.flush()?;
-    while let Some(output) = batcher.pop() {
+    while let Some(output) = batcher.pop()? {
         count(output);
     }
     Ok(rows)

@@ -155,12 +155,22 @@ pub fn batch_outputs(
         batcher
             .push(message, *lsn)
             .map_err(|e| HarnessError::Replication(format!("batch: {e}")))?;
-        outputs.extend(std::iter::from_fn(|| batcher.pop()));
+        while let Some(output) = batcher
+            .pop()
+            .map_err(|e| HarnessError::Replication(format!("batch: {e}")))?
+        {
+            outputs.push(output);
+        }
     }
     batcher
         .flush()
         .map_err(|e| HarnessError::Replication(format!("batch: {e}")))?;
-    outputs.extend(std::iter::from_fn(|| batcher.pop()));
+    while let Some(output) = batcher
+        .pop()
+        .map_err(|e| HarnessError::Replication(format!("batch: {e}")))?
+    {
+        outputs.push(output);
+    }
     Ok(outputs)
 }
 

@@ -8,7 +8,8 @@ use arrow::record_batch::RecordBatch;
 use crate::batch::schema::op;
 use crate::batch::{BatchError, ChangeBatchBuilder, RowMeta, TableSchema};
 use crate::lsn::Lsn;
-use crate::source::pgoutput::{Oid, PgOutputMessage, Relation, Tuple};
+use crate::source::pgoutput::{Oid, PgOutputMessage, Relation, Tuple, Xid};
+use crate::source::streamed::{Replay, StreamedTransactions};
 
 /// Default rows per batch: large enough to amortise per-batch costs (plugin calls,
 /// encoder setup), small enough to keep latency and memory low.
@@ -42,18 +43,18 @@ pub enum BatcherError {
     /// A row did not fit its table's batch.
     #[error(transparent)]
     Batch(#[from] BatchError),
-    /// A change arrived outside Begin … Commit.
+    /// A change arrived outside Begin … Commit (or a streamed block).
     #[error("a change of relation {0} arrived outside a transaction")]
     OutsideTransaction(Oid),
     /// A change arrived for a relation never described by a Relation message.
     #[error("a change of relation {0} arrived before its Relation message")]
     UnknownRelation(Oid),
-    /// A streamed in-progress transaction: weir requests `streaming off` (see
-    /// [`crate::source::replication::PgOutputOptions`]).
-    #[error(
-        "streamed in-progress transactions are not batched; start replication with streaming off"
-    )]
-    Streaming,
+    /// A streamed transaction could not be written to or read from its spill file.
+    #[error("spilling a streamed transaction to disk failed")]
+    Spill(#[source] std::io::Error),
+    /// Arrow rejected a spilled batch.
+    #[error("Arrow failed on a spilled batch")]
+    Arrow(#[from] arrow::error::ArrowError),
 }
 
 /// A transaction whose changes have all been emitted in batches.
@@ -84,14 +85,17 @@ pub enum BatcherOutput {
 /// per table, in commit order per table.
 ///
 /// Feed every message with [`ChangeBatcher::push`] and collect what is finished with
-/// [`ChangeBatcher::pop`]: batches, each followed by markers for the transactions it
-/// completed. A batch is cut when a table reaches its [`BatchLimits`], when its schema
-/// changes (a Relation message with other columns, or a value that widens a column),
-/// or on [`ChangeBatcher::flush`].
+/// [`ChangeBatcher::pop`] until it returns `None`: batches, each followed by markers
+/// for the transactions it completed. A batch is cut when a table reaches its
+/// [`BatchLimits`], when its schema changes (a Relation message with other columns, or
+/// a value that widens a column), or on [`ChangeBatcher::flush`].
 ///
 /// Small transactions share batches: a transaction's marker is held until no table
 /// still has rows of it (or of an earlier one) pending, so callers cut by time with
 /// `flush` to bound how long a commit waits.
+///
+/// Streamed in-progress transactions (`streaming on`) are held on local disk until
+/// they commit (see the `streamed` module), then emitted like any other.
 #[derive(Debug)]
 pub struct ChangeBatcher {
     limits: BatchLimits,
@@ -103,7 +107,17 @@ pub struct ChangeBatcher {
     transaction: Option<Transaction>,
     /// Committed transactions whose rows are not all emitted yet, in commit order.
     commits: VecDeque<CommittedTransaction>,
-    ready: VecDeque<BatcherOutput>,
+    /// Streamed in-progress transactions, spilled to disk.
+    streams: StreamedTransactions,
+    ready: VecDeque<Pending>,
+}
+
+/// What waits to be popped: an output, or a committed streamed transaction whose
+/// batches are still on disk (read one at a time, so memory stays bounded).
+#[derive(Debug)]
+enum Pending {
+    Output(BatcherOutput),
+    Replay(Replay),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +127,10 @@ struct Transaction {
     commit_time_micros: i64,
     seq: u32,
 }
+
+/// A change's identity: its table, the (sub)transaction it carries when streamed, and
+/// its `_op`.
+type ChangeKind = (Oid, Option<Xid>, u8);
 
 impl ChangeBatcher {
     /// A batcher with these limits.
@@ -125,6 +143,7 @@ impl ChangeBatcher {
             primary_keys: HashMap::new(),
             transaction: None,
             commits: VecDeque::new(),
+            streams: StreamedTransactions::new(limits),
             ready: VecDeque::new(),
         }
     }
@@ -166,20 +185,36 @@ impl ChangeBatcher {
                 self.type_names.insert(ty.oid, name);
             }
             PgOutputMessage::Insert(insert) => {
-                self.change(insert.relation, op::INSERT, wal_start, &insert.new, None)?;
+                let kind = (insert.relation, insert.xid, op::INSERT);
+                self.change(kind, wal_start, &insert.new, None)?;
             }
             PgOutputMessage::Update(update) => {
                 let before = update.old.as_ref().map(|old| old.tuple());
-                self.change(update.relation, op::UPDATE, wal_start, &update.new, before)?;
+                let kind = (update.relation, update.xid, op::UPDATE);
+                self.change(kind, wal_start, &update.new, before)?;
             }
             PgOutputMessage::Delete(delete) => {
                 let old = delete.old.tuple();
-                self.change(delete.relation, op::DELETE, wal_start, old, Some(old))?;
+                let kind = (delete.relation, delete.xid, op::DELETE);
+                self.change(kind, wal_start, old, Some(old))?;
             }
-            PgOutputMessage::StreamStart(_)
-            | PgOutputMessage::StreamStop
-            | PgOutputMessage::StreamCommit(_)
-            | PgOutputMessage::StreamAbort(_) => return Err(BatcherError::Streaming),
+            PgOutputMessage::StreamStart(start) => self.streams.start(start.xid),
+            PgOutputMessage::StreamStop => self.streams.stop(),
+            PgOutputMessage::StreamAbort(abort) => self.streams.abort(abort.xid, abort.subxid),
+            PgOutputMessage::StreamCommit(commit) => {
+                // Rows of earlier transactions leave first, so per-key order holds.
+                self.flush()?;
+                if let Some((replay, rows)) = self.streams.commit(commit)? {
+                    self.ready.push_back(Pending::Replay(replay));
+                    self.commits.push_back(CommittedTransaction {
+                        xid: commit.xid.unwrap_or_default(),
+                        commit_lsn: commit.commit_lsn,
+                        end_lsn: commit.end_lsn,
+                        rows,
+                    });
+                    self.release_commits();
+                }
+            }
             // Truncates, logical messages and origins carry no rows.
             PgOutputMessage::Truncate(_)
             | PgOutputMessage::Message(_)
@@ -195,9 +230,26 @@ impl ChangeBatcher {
         self.primary_keys.insert(relation, columns);
     }
 
-    /// The next finished output.
-    pub fn pop(&mut self) -> Option<BatcherOutput> {
-        self.ready.pop_front()
+    /// The next finished output. Call it until `None` after every push.
+    ///
+    /// # Errors
+    ///
+    /// [`BatcherError::Spill`] when a streamed transaction cannot be read back.
+    pub fn pop(&mut self) -> Result<Option<BatcherOutput>, BatcherError> {
+        loop {
+            let replayed = match self.ready.front_mut() {
+                None => return Ok(None),
+                Some(Pending::Replay(replay)) => replay.next_batch()?,
+                Some(Pending::Output(_)) => None,
+            };
+            if let Some(batch) = replayed {
+                return Ok(Some(BatcherOutput::Batch(batch)));
+            }
+            // An output, or a replay that has nothing left.
+            if let Some(Pending::Output(output)) = self.ready.pop_front() {
+                return Ok(Some(output));
+            }
+        }
     }
 
     /// Cuts every table's pending rows into batches (for time-based cuts and shutdown).
@@ -210,9 +262,10 @@ impl ChangeBatcher {
         Ok(())
     }
 
-    /// Whether a transaction is open (Begin seen, Commit not yet).
+    /// Whether a transaction is open: Begin seen and Commit not yet, or a streamed
+    /// transaction neither committed nor aborted.
     pub fn in_transaction(&self) -> bool {
-        self.transaction.is_some()
+        self.transaction.is_some() || self.streams.any_open()
     }
 
     /// Whether committed transactions wait for their rows to leave in batches.
@@ -235,7 +288,8 @@ impl ChangeBatcher {
         if let Some(builder) = self.tables.get_mut(&relation)
             && let Some(batch) = builder.finish()?
         {
-            self.ready.push_back(BatcherOutput::Batch(batch));
+            self.ready
+                .push_back(Pending::Output(BatcherOutput::Batch(batch)));
         }
         self.oldest_pending.remove(&relation);
         Ok(())
@@ -250,7 +304,8 @@ impl ChangeBatcher {
             }
             let commit = *commit;
             self.commits.pop_front();
-            self.ready.push_back(BatcherOutput::Committed(commit));
+            self.ready
+                .push_back(Pending::Output(BatcherOutput::Committed(commit)));
         }
     }
 
@@ -280,12 +335,19 @@ impl ChangeBatcher {
 
     fn change(
         &mut self,
-        relation: Oid,
-        op: u8,
+        (relation, xid, op): ChangeKind,
         lsn: Lsn,
         image: &Tuple,
         before: Option<&Tuple>,
     ) -> Result<(), BatcherError> {
+        if self.streams.in_block() {
+            let schema = self
+                .tables
+                .get(&relation)
+                .map(|builder| Arc::clone(builder.table()))
+                .ok_or(BatcherError::UnknownRelation(relation))?;
+            return self.streams.change(&schema, op, lsn, xid, image, before);
+        }
         let transaction = self
             .transaction
             .as_mut()
@@ -306,7 +368,8 @@ impl ChangeBatcher {
         transaction.seq += 1;
         let mut widened = false;
         while let Some(batch) = builder.take_ready() {
-            self.ready.push_back(BatcherOutput::Batch(batch));
+            self.ready
+                .push_back(Pending::Output(BatcherOutput::Batch(batch)));
             widened = true;
         }
         let full =

@@ -18,6 +18,7 @@ pub use weir_pgoutput as pgoutput;
 pub mod postgres;
 pub mod precheck;
 pub mod replication;
+mod streamed;
 pub mod tables;
 
 pub use batcher::{BatchLimits, BatcherError, BatcherOutput, ChangeBatcher, CommittedTransaction};

@@ -498,7 +498,7 @@ impl Session<'_> {
 
     /// Sends what the batcher finished.
     async fn emit(&mut self, out: &mpsc::Sender<SourceEvent>) -> Result<(), SourceError> {
-        while let Some(output) = self.batcher.pop() {
+        while let Some(output) = self.batcher.pop()? {
             let event = match output {
                 BatcherOutput::Batch(batch) => {
                     self.stats

@@ -65,22 +65,19 @@ pub struct PgOutputOptions {
 
 impl PgOutputOptions {
     /// The options weir streams with on a server of this major version: protocol 2
-    /// and logical messages from PostgreSQL 14 (protocol 1 before), streaming of
-    /// in-progress transactions off.
+    /// with streaming of in-progress transactions and logical messages from
+    /// PostgreSQL 14, protocol 1 before.
     ///
-    /// Why streaming stays off: rows of an in-progress transaction have no commit LSN
-    /// yet and may still abort, so weir would have to hold them until the commit, which
-    /// the server already does, spilling to disk beyond `logical_decoding_work_mem`.
-    /// With streaming off, only committed transactions arrive, and weir forwards a
-    /// large one batch by batch as it arrives, so its memory stays bounded by the
-    /// batch limits either way. Set `streaming` for a consumer that can abort what it
-    /// already forwarded (Kafka transactions).
+    /// With streaming, a large transaction arrives in blocks while it runs instead of
+    /// piling up on the server until its commit; weir holds those rows on its own disk
+    /// until the commit (they may still roll back, and only committed data reaches
+    /// Kafka), so its memory stays bounded by the batch limits either way.
     pub fn for_server(major_version: u32, publication_names: Vec<String>) -> Self {
         let modern = major_version >= 14;
         PgOutputOptions {
             publication_names,
             proto_version: if modern { 2 } else { 1 },
-            streaming: false,
+            streaming: modern,
             messages: modern,
             binary: false,
         }
@@ -261,13 +258,8 @@ mod tests {
         let options = PgOutputOptions::for_server(15, vec!["shop".into(), "we\"ird".into()]);
         assert_eq!(
             options.to_sql(),
-            "\"proto_version\" '2', \"publication_names\" '\"shop\",\"we\"\"ird\"', \"messages\" 'true'"
+            "\"proto_version\" '2', \"publication_names\" '\"shop\",\"we\"\"ird\"', \"messages\" 'true', \"streaming\" 'on'"
         );
-        let streaming = PgOutputOptions {
-            streaming: true,
-            ..PgOutputOptions::for_server(16, vec!["p".into()])
-        };
-        assert!(streaming.to_sql().ends_with("\"streaming\" 'on'"));
         let old = PgOutputOptions::for_server(13, vec!["p".into()]);
         assert_eq!(
             old.to_sql(),

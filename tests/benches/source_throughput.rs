@@ -52,11 +52,17 @@ async fn main() -> anyhow::Result<()> {
             &format!("CREATE PUBLICATION {PUBLICATION} FOR TABLE bench"),
         )
         .await?;
-    let slots: Vec<(String, String)> = (0..runs)
-        .map(|run| (format!("recvlogical_{run}"), format!("weir_{run}")))
+    let slots: Vec<(String, String, String)> = (0..runs)
+        .map(|run| {
+            (
+                format!("recvlogical_{run}"),
+                format!("weir_{run}"),
+                format!("binary_{run}"),
+            )
+        })
         .collect();
-    for (recv, weir) in &slots {
-        for slot in [recv, weir] {
+    for (recv, weir, binary) in &slots {
+        for slot in [recv, weir, binary] {
             cluster
                 .execute(
                     &database,
@@ -80,10 +86,20 @@ async fn main() -> anyhow::Result<()> {
     println!("workload: {rows} rows in one transaction, {wal_mb:.0} MB of WAL; {runs} runs each");
 
     let mut recv_times = Vec::new();
+    let mut binary_times = Vec::new();
     let mut weir_times = Vec::new();
     let mut captured = Vec::new();
-    for (run, (recv_slot, weir_slot)) in slots.iter().enumerate() {
-        recv_times.push(pg_recvlogical(&cluster, &database, recv_slot, end_lsn)?);
+    for (run, (recv_slot, weir_slot, binary_slot)) in slots.iter().enumerate() {
+        recv_times.push(pg_recvlogical(
+            &cluster, &database, recv_slot, end_lsn, false,
+        )?);
+        binary_times.push(pg_recvlogical(
+            &cluster,
+            &database,
+            binary_slot,
+            end_lsn,
+            true,
+        )?);
         // The last run also keeps the payloads, to replay weir's own work below.
         let capture = (run + 1 == slots.len()).then_some(&mut captured);
         let (seconds, decoded) = weir_source(&cluster, &database, weir_slot, capture).await?;
@@ -114,6 +130,10 @@ async fn main() -> anyhow::Result<()> {
             &recv_times,
         ),
         (
+            "pg_recvlogical pgoutput binary=true → /dev/null",
+            &binary_times,
+        ),
+        (
             "weir: replication → pgoutput decode → ChangeBatches",
             &weir_times,
         ),
@@ -134,15 +154,20 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seconds for `pg_recvlogical` to stream the slot to `end` into /dev/null.
+/// Seconds for `pg_recvlogical` to stream the slot to `end` into /dev/null, with values
+/// in text (as weir reads them) or in binary form.
 fn pg_recvlogical(
     cluster: &PgCluster,
     database: &str,
     slot: &str,
     end: Lsn,
+    binary: bool,
 ) -> anyhow::Result<f64> {
     let started = Instant::now();
     let status = Command::new(pg_bin_dir().join("pg_recvlogical"))
+        // The options weir uses on PostgreSQL 15, so both read the same stream.
+        .args(["-o", &format!("binary={binary}")])
+        .args(["-o", "streaming=on", "-o", "messages=true"])
         .args([
             "-d",
             &cluster.url(database),

@@ -21,11 +21,7 @@ pub(crate) fn bool(text: &[u8]) -> Option<bool> {
 
 /// A decimal integer with optional sign, checked for overflow.
 pub(crate) fn int<T: TryFrom<i64>>(text: &[u8]) -> Option<T> {
-    let (negative, digits) = match text.split_first()? {
-        (b'-', rest) => (true, rest),
-        (b'+', rest) => (false, rest),
-        _ => (false, text),
-    };
+    let (negative, digits) = split_sign(text);
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
@@ -35,6 +31,7 @@ pub(crate) fn int<T: TryFrom<i64>>(text: &[u8]) -> Option<T> {
             return None;
         }
         let d = i64::from(digit - b'0');
+        // Accumulate towards the sign, so i64::MIN parses without overflow.
         value = if negative {
             value.checked_mul(10)?.checked_sub(d)?
         } else {
@@ -59,26 +56,10 @@ pub(crate) fn float<T: std::str::FromStr>(text: &[u8]) -> Option<T> {
 /// `"129.90"` at scale 2 is 12990 and `"12300"` at scale -2 is 123. `None` for `NaN`
 /// and for text with more fractional digits than `scale` keeps.
 pub(crate) fn decimal(text: &[u8], scale: i8) -> Option<i128> {
-    let (negative, body) = match text.split_first()? {
-        (b'-', rest) => (true, rest),
-        (b'+', rest) => (false, rest),
-        _ => (false, text),
-    };
-    let (integer, fraction) = match body.iter().position(|b| *b == b'.') {
-        Some(dot) => (&body[..dot], &body[dot + 1..]),
-        None => (body, &body[body.len()..]),
-    };
+    let (negative, body) = split_sign(text);
+    let (integer, fraction) = split_fraction(body);
     if integer.is_empty() && fraction.is_empty() {
         return None;
-    }
-    let mut value: i128 = 0;
-    for &digit in integer {
-        if !digit.is_ascii_digit() {
-            return None;
-        }
-        value = value
-            .checked_mul(10)?
-            .checked_add(i128::from(digit - b'0'))?;
     }
     let scale_digits = usize::try_from(scale.max(0)).ok()?;
     // PostgreSQL pads to the declared scale, so more digits than the scale means the
@@ -86,14 +67,7 @@ pub(crate) fn decimal(text: &[u8], scale: i8) -> Option<i128> {
     if fraction.len() > scale_digits {
         return None;
     }
-    for &digit in fraction {
-        if !digit.is_ascii_digit() {
-            return None;
-        }
-        value = value
-            .checked_mul(10)?
-            .checked_add(i128::from(digit - b'0'))?;
-    }
+    let mut value = push_digits(push_digits(0, integer)?, fraction)?;
     for _ in fraction.len()..scale_digits {
         value = value.checked_mul(10)?;
     }
@@ -201,6 +175,36 @@ pub(crate) fn bytea_hex(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
+/// A leading `-` or `+` split off: (whether negative, the rest).
+fn split_sign(text: &[u8]) -> (bool, &[u8]) {
+    match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, text),
+    }
+}
+
+/// `whole.fraction` split at the first `.`; the fraction is empty without one.
+fn split_fraction(text: &[u8]) -> (&[u8], &[u8]) {
+    match text.iter().position(|b| *b == b'.') {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, &[]),
+    }
+}
+
+/// `value` with the decimal `digits` appended; `None` for a non-digit or overflow.
+fn push_digits(mut value: i128, digits: &[u8]) -> Option<i128> {
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value
+            .checked_mul(10)?
+            .checked_add(i128::from(digit - b'0'))?;
+    }
+    Some(value)
+}
+
 fn nibble(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -212,14 +216,8 @@ fn nibble(b: u8) -> Option<u8> {
 
 /// `"-6.789"` seconds as nanoseconds.
 fn seconds_as_nanos(text: &[u8]) -> Option<i64> {
-    let (negative, body) = match text.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, text),
-    };
-    let (whole, fraction) = match body.iter().position(|b| *b == b'.') {
-        Some(dot) => (&body[..dot], &body[dot + 1..]),
-        None => (body, &body[body.len()..]),
-    };
+    let (negative, body) = split_sign(text);
+    let (whole, fraction) = split_fraction(body);
     if fraction.len() > 9 {
         return None;
     }

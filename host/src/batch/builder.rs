@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow::array::builder::NullBufferBuilder;
+use arrow::array::{ArrayBuilder, make_builder};
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
     Float64Builder, Int16Builder, Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder,
@@ -14,9 +15,9 @@ use arrow::datatypes::{DataType, Field, IntervalMonthDayNano};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use super::parse;
+use super::parse::{self, Element};
 use super::schema::{BEFORE, TableSchema};
-use super::types::ColumnKind;
+use super::types::{ColumnKind, ElementKind};
 use crate::lsn::Lsn;
 use crate::source::pgoutput::{Tuple, TupleValue};
 
@@ -93,6 +94,8 @@ pub struct ChangeBatchBuilder {
     parsed_before: Vec<Parsed>,
     /// Scratch for hex-decoded `bytea`.
     scratch: Vec<u8>,
+    /// Per-row scratch: elements of the row's array values.
+    lists: ListScratch,
     rows: usize,
     bytes: usize,
     capacity: usize,
@@ -118,6 +121,7 @@ impl ChangeBatchBuilder {
             parsed: Vec::with_capacity(table.columns.len()),
             parsed_before: Vec::with_capacity(table.columns.len()),
             scratch: Vec::new(),
+            lists: ListScratch::default(),
             rows: 0,
             bytes: 0,
             capacity,
@@ -166,10 +170,18 @@ impl ChangeBatchBuilder {
         }
         // Phase 1: parse everything, widening columns whose values do not fit.
         loop {
-            let failed = parse_row(&self.table, image, &mut self.parsed)?.or(match before {
-                Some(before) => parse_row(&self.table, before, &mut self.parsed_before)?,
-                None => None,
-            });
+            self.lists.clear();
+            let failed = parse_row(&self.table, image, &mut self.parsed, &mut self.lists)?.or(
+                match before {
+                    Some(before) => parse_row(
+                        &self.table,
+                        before,
+                        &mut self.parsed_before,
+                        &mut self.lists,
+                    )?,
+                    None => None,
+                },
+            );
             match failed {
                 Some(column) => self.widen(column)?,
                 None => break,
@@ -197,7 +209,7 @@ impl ChangeBatchBuilder {
                     .append_value(u16::try_from(index).unwrap_or(u16::MAX));
                 any_unchanged = true;
             }
-            builder.append(*parsed, raw, &mut self.scratch);
+            builder.append(*parsed, raw, &mut self.scratch, &self.lists);
         }
         self.unchanged.append(any_unchanged);
 
@@ -209,7 +221,7 @@ impl ChangeBatchBuilder {
                     .zip(&self.parsed_before)
                     .zip(before.values())
                 {
-                    builder.append(*parsed, raw, &mut self.scratch);
+                    builder.append(*parsed, raw, &mut self.scratch, &self.lists);
                 }
                 self.before_validity.append_non_null();
             }
@@ -316,6 +328,7 @@ fn parse_row(
     table: &TableSchema,
     tuple: &Tuple,
     out: &mut Vec<Parsed>,
+    lists: &mut ListScratch,
 ) -> Result<Option<usize>, BatchError> {
     out.clear();
     for (index, (column, value)) in table.columns.iter().zip(tuple.values()).enumerate() {
@@ -328,7 +341,7 @@ fn parse_row(
                     column: column.name.clone(),
                 });
             }
-            TupleValue::Text(text) => match parse_text(column.kind, text) {
+            TupleValue::Text(text) => match parse_text(column.kind, text, lists) {
                 Some(parsed) => parsed,
                 None if column.kind == ColumnKind::Text => {
                     return Err(BatchError::InvalidUtf8 {
@@ -344,7 +357,7 @@ fn parse_row(
     Ok(None)
 }
 
-fn parse_text(kind: ColumnKind, text: &[u8]) -> Option<Parsed> {
+fn parse_text(kind: ColumnKind, text: &[u8], lists: &mut ListScratch) -> Option<Parsed> {
     Some(match kind {
         ColumnKind::Boolean => Parsed::Bool(parse::bool(text)?),
         ColumnKind::Int16 => Parsed::I16(parse::int(text)?),
@@ -364,11 +377,34 @@ fn parse_text(kind: ColumnKind, text: &[u8]) -> Option<Parsed> {
             (hex.len() % 2 == 0 && hex.iter().all(u8::is_ascii_hexdigit))
                 .then_some(Parsed::Bytes)?
         }
+        ColumnKind::List(element) => {
+            let start = lists.elements.len();
+            parse::array(text, element, &mut lists.elements, &mut lists.text)?;
+            Parsed::List {
+                start,
+                end: lists.elements.len(),
+            }
+        }
         ColumnKind::Text => {
             std::str::from_utf8(text).ok()?;
             Parsed::Text
         }
     })
+}
+
+/// The elements of one row's array values, reused across rows.
+#[derive(Debug, Default)]
+struct ListScratch {
+    elements: Vec<Element>,
+    /// Unescaped text elements.
+    text: Vec<u8>,
+}
+
+impl ListScratch {
+    fn clear(&mut self) {
+        self.elements.clear();
+        self.text.clear();
+    }
 }
 
 /// A value after phase 1. Text and bytes are re-read from the tuple in phase 2, so
@@ -389,6 +425,11 @@ enum Parsed {
     Micros(i64),
     Interval(IntervalMonthDayNano),
     Bytes,
+    /// Elements `start..end` of the row's [`ListScratch`].
+    List {
+        start: usize,
+        end: usize,
+    },
     Text,
 }
 
@@ -408,6 +449,7 @@ enum ColumnBuilder {
     Timestamp(TimestampMicrosecondBuilder),
     Interval(IntervalMonthDayNanoBuilder),
     Bytes(BinaryBuilder),
+    List(ListValues, ElementKind),
     Text(StringBuilder),
 }
 
@@ -437,6 +479,14 @@ impl ColumnBuilder {
                 Self::Interval(IntervalMonthDayNanoBuilder::with_capacity(capacity))
             }
             ColumnKind::Bytes => Self::Bytes(BinaryBuilder::with_capacity(capacity, capacity * 16)),
+            ColumnKind::List(element) => {
+                let values = make_builder(&element.data_type(), capacity * 4);
+                let field = Arc::new(Field::new_list_field(element.data_type(), true));
+                Self::List(
+                    ListValues(ListBuilder::with_capacity(values, capacity).with_field(field)),
+                    element,
+                )
+            }
             ColumnKind::Text => Self::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
         })
     }
@@ -445,7 +495,13 @@ impl ColumnBuilder {
     /// text and bytes; a kind mismatch cannot happen (phase 1 parsed for this kind)
     /// and appends null rather than panicking.
     #[inline]
-    fn append(&mut self, parsed: Parsed, raw: TupleValue<'_>, scratch: &mut Vec<u8>) {
+    fn append(
+        &mut self,
+        parsed: Parsed,
+        raw: TupleValue<'_>,
+        scratch: &mut Vec<u8>,
+        lists: &ListScratch,
+    ) {
         match (self, parsed) {
             (Self::Boolean(b), Parsed::Bool(v)) => b.append_value(v),
             (Self::Int16(b), Parsed::I16(v)) => b.append_value(v),
@@ -465,6 +521,12 @@ impl ColumnBuilder {
                 }
                 _ => b.append_null(),
             },
+            (Self::List(b, element), Parsed::List { start, end }) => {
+                for value in lists.elements.get(start..end).unwrap_or_default() {
+                    append_element(b.0.values(), *element, *value, &lists.text);
+                }
+                b.0.append(true);
+            }
             (Self::Text(b), Parsed::Text) => match raw {
                 TupleValue::Text(text) => match std::str::from_utf8(text) {
                     Ok(text) => b.append_value(text),
@@ -491,6 +553,7 @@ impl ColumnBuilder {
             Self::Timestamp(b) => b.append_null(),
             Self::Interval(b) => b.append_null(),
             Self::Bytes(b) => b.append_null(),
+            Self::List(b, _) => b.0.append_null(),
             Self::Text(b) => b.append_null(),
         }
     }
@@ -510,7 +573,74 @@ impl ColumnBuilder {
             Self::Timestamp(b) => Arc::new(b.finish()),
             Self::Interval(b) => Arc::new(b.finish()),
             Self::Bytes(b) => Arc::new(b.finish()),
+            Self::List(b, _) => Arc::new(b.0.finish()),
             Self::Text(b) => Arc::new(b.finish()),
         }
+    }
+}
+
+/// A List column's builder; its element builder is type-erased, so Debug is ours.
+struct ListValues(ListBuilder<Box<dyn ArrayBuilder>>);
+
+impl std::fmt::Debug for ListValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListValues")
+            .field("len", &self.0.len())
+            .finish()
+    }
+}
+
+/// Appends one array element to a List column's values builder. A mismatched
+/// element cannot happen (phase 1 parsed for this kind) and becomes null.
+fn append_element(
+    values: &mut Box<dyn ArrayBuilder>,
+    kind: ElementKind,
+    element: Element,
+    text: &[u8],
+) {
+    macro_rules! push {
+        ($builder:ty, $value:expr) => {
+            if let Some(builder) = values.as_any_mut().downcast_mut::<$builder>() {
+                builder.append_option($value);
+            }
+        };
+    }
+    let int = |element: Element| match element {
+        Element::Int(v) => Some(v),
+        _ => None,
+    };
+    let float = |element: Element| match element {
+        Element::Float(v) => Some(v),
+        _ => None,
+    };
+    match kind {
+        ElementKind::Boolean => push!(
+            BooleanBuilder,
+            match element {
+                Element::Bool(v) => Some(v),
+                _ => None,
+            }
+        ),
+        ElementKind::Int16 => push!(
+            Int16Builder,
+            int(element).and_then(|v| i16::try_from(v).ok())
+        ),
+        ElementKind::Int32 => push!(
+            Int32Builder,
+            int(element).and_then(|v| i32::try_from(v).ok())
+        ),
+        ElementKind::Int64 => push!(Int64Builder, int(element)),
+        // Parsed from f32 text, so narrowing back is exact.
+        ElementKind::Float32 => push!(Float32Builder, float(element).map(|v| v as f32)),
+        ElementKind::Float64 => push!(Float64Builder, float(element)),
+        ElementKind::Text => push!(
+            StringBuilder,
+            match element {
+                Element::Text { start, end } => text
+                    .get(start..end)
+                    .and_then(|bytes| std::str::from_utf8(bytes).ok()),
+                _ => None,
+            }
+        ),
     }
 }

@@ -29,4 +29,4 @@ pub mod types;
 
 pub use builder::{BatchError, ChangeBatchBuilder, RowMeta};
 pub use schema::{ColumnSpec, TableSchema};
-pub use types::ColumnKind;
+pub use types::{ColumnKind, ElementKind};

@@ -7,6 +7,8 @@
 
 use arrow::datatypes::IntervalMonthDayNano;
 
+use super::types::ElementKind;
+
 /// Microseconds per day.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -159,6 +161,106 @@ pub(crate) fn interval(text: &[u8]) -> Option<IntervalMonthDayNano> {
         }
     }
     Some(IntervalMonthDayNano::new(months, days, nanos))
+}
+
+/// One element of a parsed one-dimensional array.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Element {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// Unescaped UTF-8 text at this range of the text scratch.
+    Text {
+        start: usize,
+        end: usize,
+    },
+}
+
+/// Parses PostgreSQL's text form of a one-dimensional array with default bounds
+/// (`{1,2,NULL}`, `{"a b","c\"d",NULL,""}`), appending its elements to `elements` and
+/// unescaped text elements to `text`. `None` for multi-dimensional arrays, explicit
+/// bounds (`[2:3]={…}`), or elements that are not of `kind`: the caller then keeps
+/// the whole value as text.
+pub(crate) fn array(
+    input: &[u8],
+    kind: ElementKind,
+    elements: &mut Vec<Element>,
+    text: &mut Vec<u8>,
+) -> Option<()> {
+    let mut rest = input.strip_prefix(b"{")?.strip_suffix(b"}")?;
+    while !rest.is_empty() {
+        let element = match rest.first()? {
+            b'{' => return None,
+            b'"' => {
+                let start = text.len();
+                let mut i = 1;
+                loop {
+                    match *rest.get(i)? {
+                        b'\\' => {
+                            text.push(*rest.get(i + 1)?);
+                            i += 2;
+                        }
+                        b'"' => break,
+                        byte => {
+                            text.push(byte);
+                            i += 1;
+                        }
+                    }
+                }
+                rest = &rest[i + 1..];
+                // The unescaped element is already in place at text[start..].
+                if kind == ElementKind::Text {
+                    std::str::from_utf8(&text[start..]).ok()?;
+                    Element::Text {
+                        start,
+                        end: text.len(),
+                    }
+                } else {
+                    let element = non_text(kind, &text[start..]);
+                    text.truncate(start);
+                    element?
+                }
+            }
+            _ => {
+                let end = rest.iter().position(|b| *b == b',').unwrap_or(rest.len());
+                let token = &rest[..end];
+                rest = &rest[end..];
+                if token == b"NULL" {
+                    Element::Null
+                } else if kind == ElementKind::Text {
+                    std::str::from_utf8(token).ok()?;
+                    let start = text.len();
+                    text.extend_from_slice(token);
+                    Element::Text {
+                        start,
+                        end: text.len(),
+                    }
+                } else {
+                    non_text(kind, token)?
+                }
+            }
+        };
+        elements.push(element);
+        match rest.split_first() {
+            None => {}
+            Some((b',', after)) if !after.is_empty() => rest = after,
+            _ => return None,
+        }
+    }
+    Some(())
+}
+
+fn non_text(kind: ElementKind, token: &[u8]) -> Option<Element> {
+    Some(match kind {
+        ElementKind::Boolean => Element::Bool(bool(token)?),
+        ElementKind::Int16 => Element::Int(i64::from(int::<i16>(token)?)),
+        ElementKind::Int32 => Element::Int(i64::from(int::<i32>(token)?)),
+        ElementKind::Int64 => Element::Int(int::<i64>(token)?),
+        ElementKind::Float32 => Element::Float(f64::from(float::<f32>(token)?)),
+        ElementKind::Float64 => Element::Float(float::<f64>(token)?),
+        ElementKind::Text => return None,
+    })
 }
 
 /// `\x…` hex `bytea` into `out` (cleared first).
@@ -413,6 +515,83 @@ mod tests {
             Some(IntervalMonthDayNano::new(0, 0, -1000))
         );
         assert_eq!(interval(b"1 day"), None);
+    }
+
+    #[test]
+    fn one_dimensional_arrays() {
+        let (mut elements, mut text) = (Vec::new(), Vec::new());
+        assert_eq!(
+            array(b"{1,-2,NULL}", ElementKind::Int32, &mut elements, &mut text),
+            Some(())
+        );
+        assert_eq!(elements, [Element::Int(1), Element::Int(-2), Element::Null]);
+
+        elements.clear();
+        let input = br#"{"a b","c\"d",NULL,"","NULL",plain,"back\\slash"}"#;
+        assert_eq!(
+            array(input, ElementKind::Text, &mut elements, &mut text),
+            Some(())
+        );
+        let texts: Vec<Option<&str>> = elements
+            .iter()
+            .map(|e| match e {
+                Element::Text { start, end } => std::str::from_utf8(&text[*start..*end]).ok(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                Some("a b"),
+                Some("c\"d"),
+                None,
+                Some(""),
+                Some("NULL"),
+                Some("plain"),
+                Some("back\\slash")
+            ]
+        );
+
+        elements.clear();
+        assert_eq!(
+            array(b"{}", ElementKind::Int64, &mut elements, &mut text),
+            Some(())
+        );
+        assert!(elements.is_empty());
+        assert_eq!(
+            array(b"{t,f}", ElementKind::Boolean, &mut elements, &mut text),
+            Some(())
+        );
+        assert_eq!(
+            array(
+                b"{{1,2},{3,4}}",
+                ElementKind::Int32,
+                &mut elements,
+                &mut text
+            ),
+            None
+        );
+        assert_eq!(
+            array(b"[2:3]={1,2}", ElementKind::Int32, &mut elements, &mut text),
+            None
+        );
+        assert_eq!(
+            array(b"{70000}", ElementKind::Int16, &mut elements, &mut text),
+            None
+        );
+        assert_eq!(
+            array(b"{1,}", ElementKind::Int32, &mut elements, &mut text),
+            None
+        );
+        assert_eq!(
+            array(
+                b"{\"unterminated}",
+                ElementKind::Text,
+                &mut elements,
+                &mut text
+            ),
+            None
+        );
     }
 
     #[test]

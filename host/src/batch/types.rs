@@ -19,9 +19,12 @@
 //! | `timestamptz` | Timestamp(µs, "UTC") (`±infinity` as i64::MAX / MIN) |
 //! | `interval` | Interval(MonthDayNano) |
 //! | `bytea` | Binary |
-//! | everything else: text types, `json`, `jsonb`, `uuid`, `xml`, `timetz`, `money`, network, geometric, bit string and text-search types, enums, domains, composites, arrays | Utf8 (PostgreSQL's text form) |
+//! | one-dimensional arrays of `bool`, `int2`, `int4`, `int8`, `float4`, `float8`, `text`, `varchar` | List of the element type; a multi-dimensional value, or one with explicit bounds, widens the column to Utf8 |
+//! | everything else: text types, `json`, `jsonb`, `uuid`, `xml`, `timetz`, `money`, network, geometric, bit string and text-search types, enums, domains, composites, other arrays | Utf8 (PostgreSQL's text form) |
 
-use arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
 use crate::source::pgoutput::Oid;
 
@@ -45,6 +48,14 @@ pub(crate) mod oid {
     pub(crate) const TIMESTAMPTZ: u32 = 1184;
     pub(crate) const INTERVAL: u32 = 1186;
     pub(crate) const NUMERIC: u32 = 1700;
+    pub(crate) const BOOL_ARRAY: u32 = 1000;
+    pub(crate) const INT2_ARRAY: u32 = 1005;
+    pub(crate) const INT4_ARRAY: u32 = 1007;
+    pub(crate) const TEXT_ARRAY: u32 = 1009;
+    pub(crate) const VARCHAR_ARRAY: u32 = 1015;
+    pub(crate) const INT8_ARRAY: u32 = 1016;
+    pub(crate) const FLOAT4_ARRAY: u32 = 1021;
+    pub(crate) const FLOAT8_ARRAY: u32 = 1022;
 }
 
 /// What a column becomes in Arrow, and how its text is parsed. Variants are named
@@ -69,8 +80,38 @@ pub enum ColumnKind {
     TimestampTz,
     Interval,
     Bytes,
+    /// A one-dimensional array.
+    List(ElementKind),
     /// PostgreSQL's text form, kept as is.
     Text,
+}
+
+/// The element type of an array column mapped to an Arrow List.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementKind {
+    Boolean,
+    Int16,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    Text,
+}
+
+impl ElementKind {
+    /// The Arrow type of the elements.
+    pub fn data_type(self) -> DataType {
+        match self {
+            ElementKind::Boolean => DataType::Boolean,
+            ElementKind::Int16 => DataType::Int16,
+            ElementKind::Int32 => DataType::Int32,
+            ElementKind::Int64 => DataType::Int64,
+            ElementKind::Float32 => DataType::Float32,
+            ElementKind::Float64 => DataType::Float64,
+            ElementKind::Text => DataType::Utf8,
+        }
+    }
 }
 
 impl ColumnKind {
@@ -92,6 +133,13 @@ impl ColumnKind {
             oid::TIMESTAMPTZ => ColumnKind::TimestampTz,
             oid::INTERVAL => ColumnKind::Interval,
             oid::BYTEA => ColumnKind::Bytes,
+            oid::BOOL_ARRAY => ColumnKind::List(ElementKind::Boolean),
+            oid::INT2_ARRAY => ColumnKind::List(ElementKind::Int16),
+            oid::INT4_ARRAY => ColumnKind::List(ElementKind::Int32),
+            oid::INT8_ARRAY => ColumnKind::List(ElementKind::Int64),
+            oid::FLOAT4_ARRAY => ColumnKind::List(ElementKind::Float32),
+            oid::FLOAT8_ARRAY => ColumnKind::List(ElementKind::Float64),
+            oid::TEXT_ARRAY | oid::VARCHAR_ARRAY => ColumnKind::List(ElementKind::Text),
             _ => ColumnKind::Text,
         }
     }
@@ -115,6 +163,9 @@ impl ColumnKind {
             }
             ColumnKind::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
             ColumnKind::Bytes => DataType::Binary,
+            ColumnKind::List(element) => {
+                DataType::List(Arc::new(Field::new_list_field(element.data_type(), true)))
+            }
             ColumnKind::Text => DataType::Utf8,
         }
     }

@@ -108,6 +108,13 @@ async fn main() -> anyhow::Result<()> {
             "weir decoded {decoded} rows, expected {rows}"
         );
         weir_times.push(seconds);
+        if run == 0 {
+            // Before any capture: the peak is the source's own (the server and
+            // pg_recvlogical are other processes).
+            if let Some(peak) = peak_rss_mb() {
+                println!("peak RSS of the bench process after weir's first run: {peak:.0} MB");
+            }
+        }
     }
     let mut replay_times = Vec::new();
     for _ in 0..runs {
@@ -263,4 +270,12 @@ fn decode_and_batch(payloads: &[(Lsn, Bytes)]) -> anyhow::Result<usize> {
         count(output);
     }
     Ok(rows)
+}
+
+/// The process's peak resident set size (`VmHWM`), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }

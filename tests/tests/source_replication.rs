@@ -3,77 +3,14 @@
 use std::time::Duration;
 
 use weir::Lsn;
-use weir::source::pgoutput::{OldTuple, PgOutputDecoder, PgOutputMessage, TupleValue};
+use weir::source::pgoutput::{OldTuple, PgOutputMessage, TupleValue};
 use weir::source::replication::{
-    PgOutputOptions, ReplicationConnection, ReplicationError, ReplicationEvent, ReplicationStream,
+    PgOutputOptions, ReplicationConnection, ReplicationError, ReplicationStream,
     SQLSTATE_OBJECT_IN_USE, SlotSnapshot, StandbyStatus,
 };
-use weir_tests::{PgCluster, unique_name};
+use weir_tests::{PgCluster, ReplicationFixture, read_transactions, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A database with a published table, and a slot on it.
-struct Fixture {
-    cluster: PgCluster,
-    database: String,
-    slot: String,
-    publication: String,
-}
-
-impl Fixture {
-    async fn new(cluster: PgCluster, table_sql: &str) -> Fixture {
-        let database = cluster.create_database("repl").await.expect("database");
-        cluster.execute(&database, table_sql).await.expect("table");
-        let publication = unique_name("pub");
-        cluster
-            .execute(
-                &database,
-                &format!("CREATE PUBLICATION {publication} FOR ALL TABLES"),
-            )
-            .await
-            .expect("publication");
-        let slot = unique_name("slot");
-        let mut connection = self_connect(&cluster, &database).await;
-        connection
-            .create_logical_slot(&slot, false, SlotSnapshot::Nothing)
-            .await
-            .expect("slot");
-        Fixture {
-            cluster,
-            database,
-            slot,
-            publication,
-        }
-    }
-
-    async fn connect(&self) -> ReplicationConnection {
-        self_connect(&self.cluster, &self.database).await
-    }
-
-    async fn start(&self) -> ReplicationStream {
-        self.start_with(|_| {}).await
-    }
-
-    async fn start_with(&self, adjust: impl FnOnce(&mut PgOutputOptions)) -> ReplicationStream {
-        let connection = self.connect().await;
-        let mut options = PgOutputOptions::for_server(
-            connection.server_major_version().expect("version"),
-            vec![self.publication.clone()],
-        );
-        adjust(&mut options);
-        connection
-            .start_logical_replication(&self.slot, Lsn::ZERO, &options)
-            .await
-            .expect("replication starts")
-    }
-
-    async fn sql(&self, sql: &str) {
-        self.cluster
-            .execute(&self.database, sql)
-            .await
-            .expect("SQL runs");
-    }
-}
 
 async fn self_connect(cluster: &PgCluster, database: &str) -> ReplicationConnection {
     let config: weir::source::PgConnectOptions = cluster.url(database).parse().expect("url");
@@ -82,39 +19,22 @@ async fn self_connect(cluster: &PgCluster, database: &str) -> ReplicationConnect
         .expect("replication connection")
 }
 
-/// Reads and decodes messages until `commits` transactions have committed, answering
-/// keepalives without confirming anything.
-async fn read_transactions(stream: &mut ReplicationStream, commits: usize) -> Vec<PgOutputMessage> {
-    let mut decoder = PgOutputDecoder::new();
-    let mut messages = Vec::new();
-    let mut seen = 0;
-    while seen < commits {
-        let event = tokio::time::timeout(TIMEOUT, stream.recv())
-            .await
-            .expect("a message before the timeout")
-            .expect("stream works");
-        match event {
-            ReplicationEvent::XLogData(data) => {
-                let message = decoder.decode(data.data).expect("decodes");
-                if matches!(
-                    message,
-                    PgOutputMessage::Commit(_) | PgOutputMessage::StreamCommit(_)
-                ) {
-                    seen += 1;
-                }
-                messages.push(message);
-            }
-            ReplicationEvent::Keepalive(keepalive) if keepalive.reply_requested => {
-                stream
-                    .send_status(StandbyStatus::at(Lsn::ZERO))
-                    .await
-                    .expect("status");
-            }
-            ReplicationEvent::Keepalive(_) => {}
-            ReplicationEvent::End => panic!("stream ended"),
-        }
-    }
-    messages
+/// The decoded messages of the next `commits` transactions (the harness's reader,
+/// without the WAL positions).
+async fn messages(stream: &mut ReplicationStream, commits: usize) -> Vec<PgOutputMessage> {
+    read_transactions(stream, commits)
+        .await
+        .expect("stream")
+        .into_iter()
+        .map(|(_, message)| message)
+        .collect()
+}
+
+/// A database with `table_sql`, a publication for all tables, and a slot.
+async fn fixture(cluster: PgCluster, table_sql: &str) -> ReplicationFixture {
+    ReplicationFixture::new(cluster, table_sql, "ALL TABLES")
+        .await
+        .expect("fixture")
 }
 
 fn tuple_texts(tuple: &weir::source::pgoutput::Tuple) -> Vec<Option<String>> {
@@ -176,12 +96,12 @@ async fn identifies_the_system_and_creates_slots() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_committed_changes_with_their_values() {
     let cluster = PgCluster::start().expect("cluster");
-    let fixture = Fixture::new(
+    let fixture = fixture(
         cluster,
         "CREATE TABLE orders (id bigint PRIMARY KEY, status text, total numeric(12,2), note text)",
     )
     .await;
-    let mut stream = fixture.start().await;
+    let mut stream = fixture.start().await.expect("stream");
     fixture
         .sql(
             "BEGIN;
@@ -191,10 +111,11 @@ async fn streams_committed_changes_with_their_values() {
              DELETE FROM orders WHERE id = 3;
              COMMIT;",
         )
-        .await;
-    fixture.sql("TRUNCATE orders").await;
+        .await
+        .expect("SQL runs");
+    fixture.sql("TRUNCATE orders").await.expect("SQL runs");
 
-    let messages = read_transactions(&mut stream, 2).await;
+    let messages = messages(&mut stream, 2).await;
     let kinds: Vec<&str> = messages
         .iter()
         .map(|m| match m {
@@ -288,10 +209,13 @@ async fn streams_committed_changes_with_their_values() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirmed_position_is_only_what_was_flushed_and_restart_resumes_there() {
     let cluster = PgCluster::start().expect("cluster");
-    let fixture = Fixture::new(cluster, "CREATE TABLE t (id int PRIMARY KEY)").await;
-    let mut stream = fixture.start().await;
-    fixture.sql("INSERT INTO t VALUES (1)").await;
-    let first = read_transactions(&mut stream, 1).await;
+    let fixture = fixture(cluster, "CREATE TABLE t (id int PRIMARY KEY)").await;
+    let mut stream = fixture.start().await.expect("stream");
+    fixture
+        .sql("INSERT INTO t VALUES (1)")
+        .await
+        .expect("SQL runs");
+    let first = messages(&mut stream, 1).await;
     let first_end = last_commit_end(&first);
 
     // Confirm the first transaction, then receive a second one without confirming it.
@@ -302,8 +226,11 @@ async fn confirmed_position_is_only_what_was_flushed_and_restart_resumes_there()
         })
         .await
         .expect("status");
-    fixture.sql("INSERT INTO t VALUES (2)").await;
-    let second = read_transactions(&mut stream, 1).await;
+    fixture
+        .sql("INSERT INTO t VALUES (2)")
+        .await
+        .expect("SQL runs");
+    let second = messages(&mut stream, 1).await;
     assert!(last_commit_end(&second) > first_end);
 
     let slot = &fixture.cluster.replication_slots().await.expect("slots")[0];
@@ -317,9 +244,12 @@ async fn confirmed_position_is_only_what_was_flushed_and_restart_resumes_there()
     // the unconfirmed second transaction comes again, the first does not.
     drop(stream);
     wait_until_inactive(&fixture).await;
-    fixture.sql("INSERT INTO t VALUES (3)").await;
-    let mut resumed = fixture.start().await;
-    let again = read_transactions(&mut resumed, 2).await;
+    fixture
+        .sql("INSERT INTO t VALUES (3)")
+        .await
+        .expect("SQL runs");
+    let mut resumed = fixture.start().await.expect("stream");
+    let again = messages(&mut resumed, 2).await;
     let ids: Vec<String> = again
         .iter()
         .filter_map(|m| match m {
@@ -337,7 +267,7 @@ async fn confirmed_position_is_only_what_was_flushed_and_restart_resumes_there()
         .expect("connection still usable");
 }
 
-async fn wait_until_inactive(fixture: &Fixture) {
+async fn wait_until_inactive(fixture: &ReplicationFixture) {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while fixture.cluster.replication_slots().await.expect("slots")[0].active {
         assert!(tokio::time::Instant::now() < deadline, "slot still active");
@@ -348,9 +278,9 @@ async fn wait_until_inactive(fixture: &Fixture) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_in_use_is_a_retryable_server_error() {
     let cluster = PgCluster::start().expect("cluster");
-    let fixture = Fixture::new(cluster, "CREATE TABLE t (id int PRIMARY KEY)").await;
-    let _active = fixture.start().await;
-    let connection = fixture.connect().await;
+    let fixture = fixture(cluster, "CREATE TABLE t (id int PRIMARY KEY)").await;
+    let _active = fixture.start().await.expect("stream");
+    let connection = fixture.connect().await.expect("connect");
     let options = PgOutputOptions::for_server(15, vec![fixture.publication.clone()]);
     let error = connection
         .start_logical_replication(&fixture.slot, Lsn::ZERO, &options)
@@ -372,12 +302,16 @@ async fn large_transactions_stream_before_they_commit() {
         .setting("logical_decoding_work_mem", "64kB")
         .start()
         .expect("cluster");
-    let fixture = Fixture::new(cluster, "CREATE TABLE t (id int PRIMARY KEY, pad text)").await;
-    let mut stream = fixture.start_with(|options| options.streaming = true).await;
+    let fixture = fixture(cluster, "CREATE TABLE t (id int PRIMARY KEY, pad text)").await;
+    let mut stream = fixture
+        .start_with(|options| options.streaming = true)
+        .await
+        .expect("stream");
     fixture
         .sql("INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g")
-        .await;
-    let messages = read_transactions(&mut stream, 1).await;
+        .await
+        .expect("SQL runs");
+    let messages = messages(&mut stream, 1).await;
 
     let starts = messages
         .iter()
@@ -402,12 +336,13 @@ async fn large_transactions_stream_before_they_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logical_messages_arrive() {
     let cluster = PgCluster::start().expect("cluster");
-    let fixture = Fixture::new(cluster, "CREATE TABLE t (id int PRIMARY KEY)").await;
-    let mut stream = fixture.start().await;
+    let fixture = fixture(cluster, "CREATE TABLE t (id int PRIMARY KEY)").await;
+    let mut stream = fixture.start().await.expect("stream");
     fixture
         .sql("BEGIN; SELECT pg_logical_emit_message(true, 'weir', 'hello'); INSERT INTO t VALUES (1); COMMIT;")
-        .await;
-    let messages = read_transactions(&mut stream, 1).await;
+        .await
+        .expect("SQL runs");
+    let messages = messages(&mut stream, 1).await;
     let message = messages
         .iter()
         .find_map(|m| match m {

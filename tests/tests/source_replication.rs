@@ -6,7 +6,7 @@ use weir::Lsn;
 use weir::source::pgoutput::{OldTuple, PgOutputMessage, TupleValue};
 use weir::source::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationError, ReplicationStream,
-    SQLSTATE_OBJECT_IN_USE, SlotSnapshot, StandbyStatus,
+    SQLSTATE_DUPLICATE_OBJECT, SQLSTATE_OBJECT_IN_USE, SlotSnapshot, StandbyStatus,
 };
 use weir_tests::{PgCluster, ReplicationFixture, read_transactions, unique_name};
 
@@ -88,7 +88,10 @@ async fn identifies_the_system_and_creates_slots() {
         .create_logical_slot(&slot, false, SlotSnapshot::Nothing)
         .await
         .expect_err("duplicate");
-    assert_eq!(again.server_error().map(|e| e.code.as_str()), Some("42710"));
+    assert_eq!(
+        again.server_error().map(|e| e.code.as_str()),
+        Some(SQLSTATE_DUPLICATE_OBJECT)
+    );
     connection.drop_slot(&slot, false).await.expect("drop");
     assert!(cluster.replication_slots().await.expect("slots").is_empty());
 }

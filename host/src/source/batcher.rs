@@ -278,11 +278,6 @@ impl ChangeBatcher {
         self.tables.values().map(ChangeBatchBuilder::len).sum()
     }
 
-    /// The current schema of a table, once its Relation message arrived.
-    pub fn table(&self, relation: Oid) -> Option<&Arc<TableSchema>> {
-        self.tables.get(&relation).map(ChangeBatchBuilder::table)
-    }
-
     /// Finishes a table's pending rows as a batch.
     fn cut(&mut self, relation: Oid) -> Result<(), BatcherError> {
         if let Some(builder) = self.tables.get_mut(&relation)

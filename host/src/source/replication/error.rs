@@ -6,8 +6,6 @@ use std::fmt;
 pub const SQLSTATE_OBJECT_IN_USE: &str = "55006";
 /// SQLSTATE `42710` (duplicate_object): e.g. the slot exists already.
 pub const SQLSTATE_DUPLICATE_OBJECT: &str = "42710";
-/// SQLSTATE `42704` (undefined_object): e.g. the slot does not exist.
-pub const SQLSTATE_UNDEFINED_OBJECT: &str = "42704";
 
 /// Why a replication connection or command failed. (Each variant's message is its
 /// documentation.)

@@ -15,8 +15,5 @@ mod stream;
 
 pub use commands::{CreatedSlot, PgOutputOptions, SlotSnapshot, SystemIdentity};
 pub use connection::{ReplicationConnection, SESSION_SETTINGS};
-pub use error::{
-    ReplicationError, SQLSTATE_DUPLICATE_OBJECT, SQLSTATE_OBJECT_IN_USE, SQLSTATE_UNDEFINED_OBJECT,
-    ServerError,
-};
+pub use error::{ReplicationError, SQLSTATE_DUPLICATE_OBJECT, SQLSTATE_OBJECT_IN_USE, ServerError};
 pub use stream::{Keepalive, ReplicationEvent, ReplicationStream, StandbyStatus, XLogData};

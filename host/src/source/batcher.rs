@@ -262,15 +262,15 @@ impl ChangeBatcher {
         Ok(())
     }
 
-    /// Whether a transaction is open: Begin seen and Commit not yet, or a streamed
-    /// transaction neither committed nor aborted.
-    pub fn in_transaction(&self) -> bool {
-        self.transaction.is_some() || self.streams.any_open()
-    }
-
-    /// Whether committed transactions wait for their rows to leave in batches.
-    pub fn has_pending_commits(&self) -> bool {
-        !self.commits.is_empty()
+    /// Whether nothing is open, pending or waiting to be popped: no transaction (plain
+    /// or streamed) in progress and no commit marker held. Pending rows imply one of
+    /// those (they belong to the open transaction or to a commit whose marker waits for
+    /// them), so then the WAL up to the stream's position holds nothing for us.
+    pub fn is_idle(&self) -> bool {
+        self.transaction.is_none()
+            && !self.streams.any_open()
+            && self.commits.is_empty()
+            && self.ready.is_empty()
     }
 
     /// Rows appended but not yet cut into a batch, over all tables.

@@ -460,7 +460,7 @@ impl Session<'_> {
                 // so with nothing open here that stretch of WAL holds nothing for us.
                 self.idle_progress(keepalive.wal_end, out).await?;
                 if keepalive.reply_requested {
-                    self.send_status(self.reported, false).await?;
+                    self.send_status(self.reported).await?;
                 }
             }
             ReplicationEvent::End => {
@@ -480,10 +480,7 @@ impl Session<'_> {
         lsn: Lsn,
         out: &mpsc::Sender<SourceEvent>,
     ) -> Result<(), SourceError> {
-        let idle = !self.batcher.in_transaction()
-            && self.batcher.pending_rows() == 0
-            && !self.batcher.has_pending_commits();
-        if idle && lsn > self.emitted_end {
+        if self.batcher.is_idle() && lsn > self.emitted_end {
             self.emitted_end = lsn;
             let marker = CommittedTransaction {
                 xid: 0,
@@ -529,18 +526,13 @@ impl Session<'_> {
     async fn report(&mut self, flushed: Lsn, force: bool) -> Result<(), SourceError> {
         let due = self.last_status.elapsed() >= self.config.status_interval;
         if force || due || flushed > self.reported {
-            self.send_status(flushed.max(self.reported), false).await?;
+            self.send_status(flushed.max(self.reported)).await?;
         }
         Ok(())
     }
 
-    async fn send_status(&mut self, flushed: Lsn, reply: bool) -> Result<(), SourceError> {
-        self.stream
-            .send_status(StandbyStatus {
-                reply_requested: reply,
-                ..StandbyStatus::at(flushed)
-            })
-            .await?;
+    async fn send_status(&mut self, flushed: Lsn) -> Result<(), SourceError> {
+        self.stream.send_status(StandbyStatus::at(flushed)).await?;
         self.reported = flushed;
         self.last_status = Instant::now();
         self.stats

@@ -273,7 +273,7 @@ impl Reader {
     /// A PostgreSQL timestamp, converted to microseconds since the Unix epoch.
     fn timestamp(&mut self, field: &'static str) -> Result<i64, DecodeError> {
         let pg = self.array(field).map(i64::from_be_bytes)?;
-        Ok(pg.saturating_add(PG_EPOCH_OFFSET_MICROS))
+        Ok(unix_micros_from_pg(pg))
     }
 
     fn bytes(&mut self, length: usize, field: &'static str) -> Result<Bytes, DecodeError> {

@@ -18,6 +18,12 @@ pub type Xid = u32;
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01 00:00:00 UTC).
 pub const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 
+/// A PostgreSQL timestamp (microseconds since 2000-01-01 UTC) as microseconds since
+/// the Unix epoch.
+pub fn unix_micros_from_pg(pg_micros: i64) -> i64 {
+    pg_micros.saturating_add(PG_EPOCH_OFFSET_MICROS)
+}
+
 /// One decoded `pgoutput` message.
 ///
 /// Messages that belong to a streamed in-progress transaction (protocol 2 and later,

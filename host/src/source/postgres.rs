@@ -32,7 +32,7 @@ use super::connect::{ConnectError, PgConnectOptions};
 use super::pgoutput::{DecodeError, PgOutputDecoder, PgOutputMessage};
 use super::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationError, ReplicationEvent, ReplicationStream,
-    SlotSnapshot, StandbyStatus,
+    SlotSnapshot, StandbyStatus, now_unix_micros,
 };
 use super::tables::TableSelector;
 use crate::lsn::Lsn;
@@ -227,7 +227,7 @@ impl SourceStats {
     /// Replication lag in seconds: age of the newest commit (or heartbeat) received.
     pub fn lag_seconds(&self) -> Option<f64> {
         let commit = self.last_commit_time_micros.load(Ordering::Relaxed);
-        (commit > 0).then(|| (now_micros() - commit).max(0) as f64 / 1e6)
+        (commit > 0).then(|| (now_unix_micros() - commit).max(0) as f64 / 1e6)
     }
 }
 
@@ -444,7 +444,7 @@ impl Session<'_> {
                     PgOutputMessage::Message(message) if message.prefix == HEARTBEAT_PREFIX => {
                         self.stats
                             .last_commit_time_micros
-                            .store(now_micros(), Ordering::Relaxed);
+                            .store(now_unix_micros(), Ordering::Relaxed);
                         self.idle_progress(message.lsn, out).await?;
                     }
                     _ => {}
@@ -561,12 +561,6 @@ async fn send(out: &mpsc::Sender<SourceEvent>, event: SourceEvent) -> Result<(),
     out.send(event)
         .await
         .map_err(|_| SourceError::DownstreamClosed)
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// `base` ± 20%, so many pipelines do not retry in lockstep.

@@ -16,4 +16,5 @@ mod stream;
 pub use commands::{CreatedSlot, PgOutputOptions, SlotSnapshot, SystemIdentity};
 pub use connection::{ReplicationConnection, SESSION_SETTINGS};
 pub use error::{ReplicationError, SQLSTATE_DUPLICATE_OBJECT, SQLSTATE_OBJECT_IN_USE, ServerError};
+pub(crate) use stream::now_unix_micros;
 pub use stream::{Keepalive, ReplicationEvent, ReplicationStream, StandbyStatus, XLogData};

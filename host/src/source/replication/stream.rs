@@ -9,7 +9,7 @@ use postgres_protocol::message::frontend;
 use super::connection::{Backend, ReplicationConnection, server_error, unexpected};
 use super::error::ReplicationError;
 use crate::lsn::Lsn;
-use crate::source::pgoutput::PG_EPOCH_OFFSET_MICROS;
+use crate::source::pgoutput::{PG_EPOCH_OFFSET_MICROS, unix_micros_from_pg};
 
 /// A chunk of WAL: for a logical slot, one `pgoutput` message in `data`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl ReplicationStream {
         cursor.put_u64(status.written.0);
         cursor.put_u64(status.flushed.0);
         cursor.put_u64(status.applied.0);
-        cursor.put_i64(now_pg_micros());
+        cursor.put_i64(now_unix_micros() - PG_EPOCH_OFFSET_MICROS);
         cursor.put_u8(u8::from(status.reply_requested));
         frontend::CopyData::new(&body[..])?.write(self.connection.write_buffer());
         self.connection.flush().await
@@ -153,7 +153,7 @@ fn parse_copy_data(data: Bytes) -> Result<ReplicationEvent, ReplicationError> {
             Ok(ReplicationEvent::XLogData(XLogData {
                 wal_start: Lsn(wal_start),
                 wal_end: Lsn(wal_end),
-                server_time_micros: pg_to_unix_micros(time),
+                server_time_micros: unix_micros_from_pg(time as i64),
                 data: data.slice(25..),
             }))
         }
@@ -163,7 +163,7 @@ fn parse_copy_data(data: Bytes) -> Result<ReplicationEvent, ReplicationError> {
             let reply = *data.get(17).ok_or_else(short)?;
             Ok(ReplicationEvent::Keepalive(Keepalive {
                 wal_end: Lsn(wal_end),
-                server_time_micros: pg_to_unix_micros(time),
+                server_time_micros: unix_micros_from_pg(time as i64),
                 reply_requested: reply == 1,
             }))
         }
@@ -174,15 +174,11 @@ fn parse_copy_data(data: Bytes) -> Result<ReplicationEvent, ReplicationError> {
     }
 }
 
-fn pg_to_unix_micros(pg: u64) -> i64 {
-    (pg as i64).saturating_add(PG_EPOCH_OFFSET_MICROS)
-}
-
-fn now_pg_micros() -> i64 {
-    let unix = SystemTime::now()
+/// The clock now, in microseconds since the Unix epoch.
+pub(crate) fn now_unix_micros() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    unix - PG_EPOCH_OFFSET_MICROS
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

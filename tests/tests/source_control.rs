@@ -276,6 +276,25 @@ async fn publications_and_slots_are_created_once_then_reused() {
         "{error}"
     );
     assert!(error.to_string().contains("test_decoding"), "{error}");
+    // The precheck refuses the same slot for the same reason.
+    let findings = precheck(
+        &client,
+        &PrecheckInput {
+            slot: "foreign",
+            publication: "weir_pub",
+            tables: &[],
+        },
+    )
+    .await
+    .expect("precheck");
+    let slot_finding = find(&findings, "slot", "test_decoding");
+    assert_eq!(slot_finding.status, CheckStatus::Fail);
+    assert!(
+        slot_finding
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("pg_drop_replication_slot('foreign')"))
+    );
 
     assert!(drop_slot(&client, "weir_slot").await.expect("drop"));
     assert!(!drop_slot(&client, "weir_slot").await.expect("drop again"));

@@ -56,6 +56,33 @@ pub struct SlotInfo {
     pub retained_wal_bytes: Option<i64>,
 }
 
+impl SlotInfo {
+    /// Why weir cannot stream from this slot in `database`, if it cannot: another kind
+    /// or plugin, another database, or WAL it needed is gone.
+    pub fn unusable_reason(&self, database: &str) -> Option<String> {
+        if self.slot_type != "logical" {
+            Some(format!("is a {} slot", self.slot_type))
+        } else if self.plugin.as_deref() != Some("pgoutput") {
+            Some(format!(
+                "uses plugin {:?}, not pgoutput",
+                self.plugin.as_deref().unwrap_or("")
+            ))
+        } else if self.database.as_deref() != Some(database) {
+            Some(format!(
+                "belongs to database {:?}",
+                self.database.as_deref().unwrap_or("")
+            ))
+        } else if self.wal_status.as_deref() == Some("lost") {
+            Some(
+                "has lost WAL it needed (wal_status = lost); its changes cannot be streamed"
+                    .to_owned(),
+            )
+        } else {
+            None
+        }
+    }
+}
+
 /// Reads one slot.
 pub async fn slot_info(client: &Client, slot: &str) -> Result<Option<SlotInfo>, CatalogError> {
     Ok(list_slots(client)
@@ -121,26 +148,7 @@ pub async fn ensure_slot(
             .query_one("SELECT current_database()::text", &[])
             .await?
             .get(0);
-        let problem = if info.slot_type != "logical" {
-            Some(format!("is a {} slot", info.slot_type))
-        } else if info.plugin.as_deref() != Some("pgoutput") {
-            Some(format!(
-                "uses plugin {:?}, not pgoutput",
-                info.plugin.as_deref().unwrap_or("")
-            ))
-        } else if info.database.as_deref() != Some(database.as_str()) {
-            Some(format!(
-                "belongs to database {:?}",
-                info.database.as_deref().unwrap_or("")
-            ))
-        } else if info.wal_status.as_deref() == Some("lost") {
-            Some(
-                "has lost WAL it needed (wal_status = lost); its changes cannot be streamed"
-                    .to_owned(),
-            )
-        } else {
-            None
-        };
+        let problem = info.unusable_reason(&database);
         return match problem {
             Some(problem) => Err(CatalogError::SlotMismatch {
                 slot: slot.to_owned(),

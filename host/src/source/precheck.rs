@@ -261,56 +261,42 @@ async fn slot_state(client: &Client, slot: &str) -> Result<Finding, CatalogError
     let retained = info.retained_wal_bytes.unwrap_or(0);
     let drop_fix =
         format!("drop it (SELECT pg_drop_replication_slot('{slot}')) or choose another slot name");
-    Ok(
-        if info.plugin.as_deref() != Some("pgoutput") || info.slot_type != "logical" {
-            finding(
-                "slot",
-                CheckStatus::Fail,
-                format!(
-                    "{slot:?} exists as a {} slot with plugin {:?}",
-                    info.slot_type, info.plugin
-                ),
-                Some(drop_fix),
-            )
-        } else if info.database.as_deref() != Some(database.as_str()) {
-            finding(
-                "slot",
-                CheckStatus::Fail,
-                format!("{slot:?} belongs to database {:?}", info.database),
-                Some(drop_fix),
-            )
-        } else if info.wal_status.as_deref() == Some("lost") {
-            finding(
-                "slot",
-                CheckStatus::Fail,
-                format!("{slot:?} lost WAL it needed (wal_status = lost)"),
-                Some(format!("{drop_fix}, then take a new snapshot")),
-            )
-        } else if retained > RETAINED_WAL_WARN_BYTES {
-            finding(
+    Ok(if let Some(problem) = info.unusable_reason(&database) {
+        let fix = if info.wal_status.as_deref() == Some("lost") {
+            format!("{drop_fix}, then take a new snapshot")
+        } else {
+            drop_fix
+        };
+        finding(
+            "slot",
+            CheckStatus::Fail,
+            format!("{slot:?} {problem}"),
+            Some(fix),
+        )
+    } else if retained > RETAINED_WAL_WARN_BYTES {
+        finding(
             "slot",
             CheckStatus::Warn,
             format!("{slot:?} holds {} MB of WAL not yet confirmed", retained / (1 << 20)),
             Some("start weir to catch up, or drop the slot if it is no longer used; meanwhile the server keeps the WAL on disk".to_owned()),
         )
+    } else {
+        let active = if info.active {
+            format!(", in use by process {}", info.active_pid.unwrap_or(0))
         } else {
-            let active = if info.active {
-                format!(", in use by process {}", info.active_pid.unwrap_or(0))
-            } else {
-                String::new()
-            };
-            finding(
-                "slot",
-                CheckStatus::Pass,
-                format!(
-                    "{slot:?} exists, resumes after {}{active}; holds {} kB of WAL",
-                    info.confirmed_flush_lsn.unwrap_or_default(),
-                    retained / 1024
-                ),
-                None,
-            )
-        },
-    )
+            String::new()
+        };
+        finding(
+            "slot",
+            CheckStatus::Pass,
+            format!(
+                "{slot:?} exists, resumes after {}{active}; holds {} kB of WAL",
+                info.confirmed_flush_lsn.unwrap_or_default(),
+                retained / 1024
+            ),
+            None,
+        )
+    })
 }
 
 async fn publication(client: &Client, publication: &str) -> Result<Finding, CatalogError> {

@@ -1,44 +1,79 @@
 //! What weir plugin authors depend on.
 //!
-//! A weir plugin is a WebAssembly component that implements one of the two worlds in
-//! this crate's `wit/plugin.wit`, the only definition of the contract:
+//! A weir plugin is a WebAssembly component that implements one of the two worlds of
+//! this crate's `wit/plugin.wit`, the only definition of the contract. This crate gives
+//! each world a Rust face:
 //!
-//! - **`batch-plugin`** (feature `batch`): changes arrive as Arrow IPC, one ChangeBatch a
-//!   call. Pick it when you can use Arrow: it is the fast path.
-//! - **`row-plugin`** (feature `row`): changes arrive as typed rows of WIT values. Pick it
-//!   for a language without an Arrow library or for a short row-by-row rule.
+//! - **Batch level** (feature `batch`, the fast path): implement [`batch::BatchPlugin`]
+//!   and receive each ChangeBatch as an Arrow `RecordBatch`. A filter answers with a
+//!   boolean mask that weir applies natively; a transform returns a new batch.
+//! - **Row level** (feature `row`, the short path): write one function and mark it
+//!   `#[weir_guest::filter]` or `#[weir_guest::map]`, or implement [`row::RowPlugin`].
 //!
-//! Enable exactly one feature, implement the generated `Guest` traits, and export your
-//! type with `weir_guest::row::export_row_plugin!(MyPlugin)` (or
-//! the `batch` equivalent). Build with `cargo build --target wasm32-wasip2`: the result
-//! is a component weir loads directly.
+//! Enable exactly one feature. Build with `cargo build --target wasm32-wasip2
+//! --release`: the `.wasm` file is a component weir loads directly. Everything but the
+//! final export compiles natively too, so `cargo test` tests a plugin like any crate.
+//!
+//! A filter in full:
+//!
+//! ```ignore
+//! use weir_guest::row::Row;
+//!
+//! /// Keeps paid orders over 100.
+//! #[weir_guest::filter]
+//! fn keep(row: &Row) -> bool {
+//!     row.text("status") == Some("paid") && row.float("total").is_some_and(|t| t > 100.0)
+//! }
+//! ```
 #![warn(missing_docs)]
+
+mod error;
+pub mod log;
+pub mod wit;
+
+#[cfg(feature = "batch")]
+pub mod batch;
+#[cfg(feature = "row")]
+pub mod row;
+
+pub use error::{Error, ErrorKind, Result};
+pub use weir_guest_macros::{filter, map};
 
 /// The WIT package this crate was generated from. The host checks the major version.
 pub const WIT_PACKAGE: &str = "weir:plugin@0.1.0";
 
-/// Bindings for the `row-plugin` world.
-#[cfg(feature = "row")]
-#[allow(missing_docs, unreachable_pub, clippy::all)]
-pub mod row {
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "row-plugin",
-        pub_export_macro: true,
-        export_macro_name: "export_row_plugin",
-        default_bindings_module: "weir_guest::row",
-    });
+/// Parses a stage's JSON `config` into the plugin's config type; an unknown or
+/// mistyped key becomes an `invalid-config` error naming it.
+pub fn parse_config<C: serde::de::DeserializeOwned>(json: &str) -> Result<C> {
+    serde_json::from_str(json).map_err(|e| Error::config(format!("config: {e}")))
 }
 
-/// Bindings for the `batch-plugin` world.
-#[cfg(feature = "batch")]
-#[allow(missing_docs, unreachable_pub, clippy::all)]
-pub mod batch {
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "batch-plugin",
-        pub_export_macro: true,
-        export_macro_name: "export_batch_plugin",
-        default_bindings_module: "weir_guest::batch",
-    });
+#[doc(hidden)]
+pub mod __private {
+    use std::any::Any;
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// The plugin's state: one instance per component instance (wasm is single
+        /// threaded). Typed per plugin by the export macro's `downcast`.
+        static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `f` on the state of type `T`, set by `init`.
+    pub fn with_state<T: 'static, R>(
+        f: impl FnOnce(&mut T) -> crate::Result<R>,
+    ) -> crate::Result<R> {
+        STATE.with_borrow_mut(|state| {
+            let state = state
+                .as_mut()
+                .and_then(|state| state.downcast_mut::<T>())
+                .ok_or_else(|| crate::Error::failed("called before init"))?;
+            f(state)
+        })
+    }
+
+    /// Replaces the state.
+    pub fn set_state<T: 'static>(value: T) {
+        STATE.with_borrow_mut(|state| *state = Some(Box::new(value)));
+    }
 }

@@ -14,6 +14,7 @@ pub mod broker;
 pub mod error;
 pub mod kafka;
 pub mod pg;
+pub mod plugins;
 pub mod port;
 pub mod replication;
 pub mod tls;
@@ -25,6 +26,7 @@ pub use pg::{
     PgCluster, PgClusterBuilder, ReplicationSlot, SUPERUSER_PASSWORD, pg_bin_dir,
     sweep_stale_clusters,
 };
+pub use plugins::{plugin_dir, plugin_path};
 pub use port::free_loopback_port;
 pub use replication::{ReplicationFixture, batch_messages, batch_outputs, read_transactions};
 pub use tls::{TestCertificates, generate_certificates};

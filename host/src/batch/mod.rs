@@ -23,8 +23,9 @@
 //! per column that are reused from batch to batch.
 
 mod builder;
-mod parse;
+pub(crate) mod parse;
 pub mod schema;
+pub mod text;
 pub mod types;
 
 pub use builder::{BatchError, ChangeBatchBuilder, RowMeta};

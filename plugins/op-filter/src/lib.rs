@@ -12,6 +12,7 @@
 //! names `read`, `insert`, `update`, `delete`.
 
 use serde::Deserialize;
+use weir_guest::row::Row;
 
 /// The stage's `config`.
 #[derive(Debug, Deserialize)]
@@ -22,17 +23,29 @@ struct Config {
 }
 
 /// Which `_op` codes pass, indexed by the ASCII code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Config")]
 pub struct OpSet([bool; 128]);
+
+impl TryFrom<Config> for OpSet {
+    type Error = String;
+
+    fn try_from(config: Config) -> Result<Self, String> {
+        Self::from_parts(config)
+    }
+}
 
 impl OpSet {
     /// Parses the stage's JSON config.
     pub fn from_config(json: &str) -> Result<Self, String> {
-        let config: Config = serde_json::from_str(json).map_err(|e| format!("config: {e}"))?;
+        weir_guest::parse_config(json).map_err(|e| e.message)
+    }
+
+    fn from_parts(config: Config) -> Result<Self, String> {
         let (names, keep) = match (config.keep, config.skip) {
             (Some(names), None) => (names, true),
             (None, Some(names)) => (names, false),
-            _ => return Err("config: set exactly one of `keep` or `skip`".to_owned()),
+            _ => return Err("set exactly one of `keep` or `skip`".to_owned()),
         };
         let mut set = OpSet([!keep; 128]);
         for name in &names {
@@ -60,89 +73,16 @@ fn op_code(name: &str) -> Result<u8, String> {
         "d" | "delete" => b'd',
         other => {
             return Err(format!(
-                "config: unknown change kind `{other}` (expected r, c, u, d, read, insert, update or delete)"
+                "unknown change kind `{other}` (expected r, c, u, d, read, insert, update or delete)"
             ));
         }
     })
 }
 
-#[cfg(target_family = "wasm")]
-mod component {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    use super::*;
-    use weir_guest::row::exports::weir::plugin::lifecycle;
-    use weir_guest::row::exports::weir::plugin::row::{
-        self, PluginError, Row, RowOutput, TableId, TableInfo, Value,
-    };
-
-    #[derive(Default)]
-    struct State {
-        ops: Option<OpSet>,
-        /// Position of `_op` in each prepared table's rows.
-        op_column: HashMap<TableId, usize>,
-    }
-
-    thread_local! {
-        static STATE: RefCell<State> = RefCell::new(State::default());
-    }
-
-    struct OpFilter;
-
-    impl lifecycle::Guest for OpFilter {
-        fn init(config: String) -> Result<(), PluginError> {
-            let ops = OpSet::from_config(&config).map_err(PluginError::InvalidConfig)?;
-            STATE.with_borrow_mut(|state| state.ops = Some(ops));
-            Ok(())
-        }
-    }
-
-    impl row::Guest for OpFilter {
-        fn prepare(table: TableId, info: TableInfo) -> Result<bool, PluginError> {
-            let position = info
-                .columns
-                .iter()
-                .position(|column| column.name == "_op")
-                .ok_or_else(|| {
-                    PluginError::InvalidInput(format!(
-                        "table {}.{} has no `_op` column",
-                        info.schema, info.name
-                    ))
-                })?;
-            STATE.with_borrow_mut(|state| state.op_column.insert(table, position));
-            Ok(true)
-        }
-
-        fn process(table: TableId, rows: Vec<Row>) -> Result<RowOutput, PluginError> {
-            STATE.with_borrow(|state| {
-                let ops = state
-                    .ops
-                    .as_ref()
-                    .ok_or_else(|| PluginError::Failed("process called before init".into()))?;
-                let column = *state.op_column.get(&table).ok_or_else(|| {
-                    PluginError::Failed(format!("table {table} was not prepared"))
-                })?;
-                let selection: Vec<bool> = rows
-                    .iter()
-                    .map(|row| match row.get(column) {
-                        Some(Value::Uint(op)) => {
-                            u8::try_from(*op).map_or(true, |op| ops.passes(op))
-                        }
-                        Some(Value::Text(op)) => op.bytes().next().is_none_or(|op| ops.passes(op)),
-                        _ => true,
-                    })
-                    .collect();
-                Ok(if selection.iter().all(|keep| *keep) {
-                    RowOutput::Unchanged
-                } else {
-                    RowOutput::Selection(selection)
-                })
-            })
-        }
-    }
-
-    weir_guest::row::export_row_plugin!(OpFilter);
+/// Whether a change passes: the whole plugin.
+#[weir_guest::filter]
+fn keep(row: &Row, ops: &OpSet) -> bool {
+    row.op().is_none_or(|op| ops.passes(op))
 }
 
 #[cfg(test)]
@@ -178,5 +118,21 @@ mod tests {
         assert!(unknown.contains("`truncate`"), "{unknown}");
         let typo = OpSet::from_config(r#"{"skipp": ["d"]}"#).unwrap_err();
         assert!(typo.contains("skipp"), "{typo}");
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use weir_guest::row::{Row, Value};
+
+    use super::*;
+
+    #[test]
+    fn the_filter_reads_op_from_the_row() {
+        let ops = OpSet::from_config(r#"{"skip": ["d"]}"#).expect("valid config");
+        let delete = Row::from_pairs([("_op", Value::Uint(u64::from(b'd')))]);
+        let insert = Row::from_pairs([("_op", Value::Uint(u64::from(b'c')))]);
+        assert!(!keep(&delete, &ops));
+        assert!(keep(&insert, &ops));
     }
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds every plugin in plugins/ for wasm32-wasip2 into one shared target dir and
-# collects the components in $WEIR_PLUGIN_DIR as <crate-name>.wasm.
+# Builds every plugin in plugins/ into a WebAssembly component and collects them in
+# $WEIR_PLUGIN_DIR as <name>.wasm: the Rust crates for wasm32-wasip2 in one shared
+# target dir, the C plugins (plugins/<name>/plugin.c, against the row-plugin world)
+# with clang, wit-bindgen's C bindings and wasm-tools.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -11,9 +13,25 @@ cargo build --manifest-path "$WEIR_ROOT/plugins/Cargo.toml" --workspace \
 mkdir -p "$WEIR_PLUGIN_DIR"
 out="$WEIR_PLUGIN_TARGET_DIR/wasm32-wasip2/release"
 for manifest in "$WEIR_ROOT"/plugins/*/Cargo.toml; do
+    [ -f "$manifest" ] || continue
     name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -n1)
     artifact="$out/${name//-/_}.wasm"
     [ -f "$artifact" ] || { echo "plugin $name built no $artifact" >&2; exit 1; }
     cp "$artifact" "$WEIR_PLUGIN_DIR/$name.wasm"
     log "plugin $name -> $WEIR_PLUGIN_DIR/$name.wasm ($(wc -c < "$artifact") bytes)"
+done
+
+for source in "$WEIR_ROOT"/plugins/*/plugin.c; do
+    [ -f "$source" ] || continue
+    name=$(basename "$(dirname "$source")")
+    work="$WEIR_PLUGIN_TARGET_DIR/c/$name"
+    rm -rf "$work"
+    mkdir -p "$work"
+    wit-bindgen c "$WEIR_ROOT/guest-sdk/wit" --world row-plugin --out-dir "$work" >/dev/null 2>&1
+    clang --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Werror -I"$work" \
+        -o "$work/core.wasm" "$source" "$work/row_plugin.c" "$work/row_plugin_component_type.o" \
+        -Wl,--strip-debug
+    wasm-tools component new "$work/core.wasm" --adapt "wasi_snapshot_preview1=$WASI_ADAPTER" \
+        -o "$WEIR_PLUGIN_DIR/$name.wasm"
+    log "plugin $name (C) -> $WEIR_PLUGIN_DIR/$name.wasm ($(wc -c < "$WEIR_PLUGIN_DIR/$name.wasm") bytes)"
 done

@@ -8,6 +8,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}
 export WEIR_PLUGIN_TARGET_DIR=${WEIR_PLUGIN_TARGET_DIR:-$HOME/.cache/weir/plugins-target}
 # Where built plugin components are collected (one <name>.wasm each).
 export WEIR_PLUGIN_DIR=${WEIR_PLUGIN_DIR:-$WEIR_PLUGIN_TARGET_DIR/components}
+# C plugin toolchain: wit-bindgen's C generator (the version weir-guest uses) and the
+# WASI preview1 adapter of weir's wasmtime version.
+export WIT_BINDGEN_VERSION=0.63.0
+export WASI_ADAPTER_VERSION=48.0.8
+export WASI_ADAPTER=${WASI_ADAPTER:-$HOME/.cache/weir/wasi_snapshot_preview1.reactor.$WASI_ADAPTER_VERSION.wasm}
 if [ -f "$HOME/.cargo/env" ]; then
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"

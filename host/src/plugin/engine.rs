@@ -74,9 +74,9 @@ impl PluginEngine {
     /// Loads a component from a `.wasm` file, from the cache when this exact file was
     /// compiled before by this engine configuration.
     pub fn load(&self, path: &Path) -> Result<Component, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+        let bytes = std::fs::read(path).map_err(|error| PluginError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         self.load_bytes(&bytes)
             .map_err(|message| PluginError::Compile {

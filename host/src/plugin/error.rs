@@ -10,10 +10,10 @@ use std::time::Duration;
 pub enum PluginError {
     #[error("creating the WebAssembly engine: {0}")]
     Engine(String),
-    #[error("reading plugin {}: {source}", path.display())]
+    #[error("reading plugin {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("plugin {} is not a valid WebAssembly component: {message}", path.display())]
     Compile { path: PathBuf, message: String },
@@ -26,8 +26,8 @@ pub enum PluginError {
         message: String,
     },
     /// Instantiation or `init` failed.
-    #[error("stage {stage}: {source}")]
-    Init { stage: String, source: CallError },
+    #[error("stage {stage}: {error}")]
+    Init { stage: String, error: CallError },
     /// A granted directory cannot be opened.
     #[error("stage {stage}: cannot grant directory {}: {message}", path.display())]
     Grant {

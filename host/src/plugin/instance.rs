@@ -153,9 +153,9 @@ impl Instance {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(PluginEngine::deadline_ticks(limits.timeout));
-        let init_error = |source| PluginError::Init {
+        let init_error = |error| PluginError::Init {
             stage: stage.to_string(),
-            source,
+            error,
         };
         let exports = match linked {
             Linked::Batch(pre) => pre.instantiate(&mut store).map(Exports::Batch),

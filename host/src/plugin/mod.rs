@@ -15,12 +15,16 @@ mod engine;
 mod error;
 mod instance;
 mod ipc;
+mod json_rows;
 pub mod rows;
+mod sample;
 mod sandbox;
 mod stage;
 
 pub use chain::{ChainError, ChainFailure, ChainOutput, DeadLetter, PluginChain};
 pub use engine::{EPOCH_TICK, PluginEngine};
 pub use error::{CallError, PluginError};
+pub use json_rows::rows_as_json;
+pub use sample::{SampleError, batch_from_json};
 pub use sandbox::{DirGrant, Grants, Limits};
 pub use stage::{OnError, PluginStage, StageOutcome, StageSpec};

@@ -1,0 +1,3 @@
+//! The `weir` command's subcommands, as library code so tests can drive them.
+
+pub mod plugin;

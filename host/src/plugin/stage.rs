@@ -244,8 +244,10 @@ fn apply(answer: Answer, input: &RecordBatch) -> Result<RecordBatch, CallError> 
     match answer {
         Answer::NotWanted | Answer::Unchanged => Ok(input.clone()),
         Answer::Selection(selection) => {
-            if selection.true_count() == input.num_rows() {
-                return Ok(input.clone());
+            match selection.true_count() {
+                all if all == input.num_rows() => return Ok(input.clone()),
+                0 => return Ok(input.slice(0, 0)),
+                _ => {}
             }
             filter_record_batch(input, &selection)
                 .map_err(|e| CallError::InvalidOutput(format!("applying the selection: {e}")))

@@ -13,46 +13,196 @@ use weir_guest::batch::arrow::array::{
     Int8Array, Int16Array, Int32Array, Int64Array, Scalar, StringArray, TimestampMicrosecondArray,
     UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
-use weir_guest::batch::arrow::datatypes::{DataType, TimeUnit};
+use weir_guest::batch::arrow::datatypes::{ArrowError, DataType, Schema, TimeUnit};
 
 use crate::parse::{CmpOp, Literal, Predicate};
 
-/// `predicate` on every row of `batch`: TRUE, FALSE or NULL per row.
-pub fn evaluate(predicate: &Predicate, batch: &RecordBatch) -> Result<BooleanArray, String> {
-    let rows = batch.num_rows();
+/// What a comparison compares a column with, converted to the column's type once,
+/// when the table is prepared.
+#[derive(Debug)]
+pub enum Operand {
+    /// A one-element array of the column's type.
+    Scalar(Scalar<ArrayRef>),
+    /// A number against a column of numbers kept as text (unconstrained `numeric`).
+    NumericText(f64),
+    /// NULL: every comparison is NULL.
+    Null,
+}
+
+/// A [`Predicate`] bound to one table's column types.
+#[derive(Debug)]
+pub enum Compiled {
+    And(Box<Compiled>, Box<Compiled>),
+    Or(Box<Compiled>, Box<Compiled>),
+    Not(Box<Compiled>),
+    Constant(Option<bool>),
+    Column(String),
+    Compare {
+        column: String,
+        op: CmpOp,
+        operand: Operand,
+    },
+    CompareColumns {
+        left: String,
+        op: CmpOp,
+        right: String,
+    },
+    IsNull {
+        column: String,
+        negated: bool,
+    },
+    InList {
+        column: String,
+        operands: Vec<Operand>,
+        negated: bool,
+    },
+    Between {
+        column: String,
+        low: Operand,
+        high: Operand,
+        negated: bool,
+    },
+    Like {
+        column: String,
+        pattern: Vec<char>,
+        negated: bool,
+        case_insensitive: bool,
+    },
+}
+
+/// Binds `predicate` to `schema`: names are checked and literals converted to their
+/// column's type, so a batch only runs kernels.
+pub fn compile(predicate: &Predicate, schema: &Schema) -> Result<Compiled, String> {
+    let data_type = |name: &str| {
+        schema
+            .field_with_name(name)
+            .map(|field| field.data_type().clone())
+            .map_err(|_| format!("the table has no column {name}"))
+    };
+    let operand = |name: &str, value: &Literal| -> Result<Operand, String> {
+        let data_type = data_type(name)?;
+        Ok(match (&data_type, value) {
+            (_, Literal::Null) => Operand::Null,
+            (DataType::Utf8, Literal::Number(digits)) => Operand::NumericText(
+                digits
+                    .parse()
+                    .map_err(|_| format!("{digits} is not a number"))?,
+            ),
+            _ => Operand::Scalar(Scalar::new(
+                scalar_for(&data_type, value)
+                    .map_err(|why| format!("column {name} ({data_type}): {why}"))?,
+            )),
+        })
+    };
     Ok(match predicate {
         Predicate::And(a, b) => {
-            and_kleene(&evaluate(a, batch)?, &evaluate(b, batch)?).map_err(|e| e.to_string())?
+            Compiled::And(Box::new(compile(a, schema)?), Box::new(compile(b, schema)?))
         }
         Predicate::Or(a, b) => {
-            or_kleene(&evaluate(a, batch)?, &evaluate(b, batch)?).map_err(|e| e.to_string())?
+            Compiled::Or(Box::new(compile(a, schema)?), Box::new(compile(b, schema)?))
         }
-        Predicate::Not(p) => not(&evaluate(p, batch)?).map_err(|e| e.to_string())?,
-        Predicate::Constant(value) => BooleanArray::from(vec![*value; rows]),
+        Predicate::Not(p) => Compiled::Not(Box::new(compile(p, schema)?)),
+        Predicate::Constant(value) => Compiled::Constant(*value),
         Predicate::Column(name) => {
-            let array = column(batch, name)?;
-            array
-                .as_boolean_opt()
-                .cloned()
-                .ok_or_else(|| format!("column {name} ({}) is not boolean", array.data_type()))?
+            let data_type = data_type(name)?;
+            if data_type != DataType::Boolean {
+                return Err(format!("column {name} ({data_type}) is not boolean"));
+            }
+            Compiled::Column(name.clone())
         }
-        Predicate::Compare {
+        Predicate::Compare { column, op, value } => Compiled::Compare {
+            column: column.clone(),
+            op: *op,
+            operand: operand(column, value)?,
+        },
+        Predicate::CompareColumns { left, op, right } => {
+            let (l, r) = (data_type(left)?, data_type(right)?);
+            if l != r {
+                return Err(format!("cannot compare {left} ({l}) with {right} ({r})"));
+            }
+            Compiled::CompareColumns {
+                left: left.clone(),
+                op: *op,
+                right: right.clone(),
+            }
+        }
+        Predicate::IsNull { column, negated } => {
+            data_type(column)?;
+            Compiled::IsNull {
+                column: column.clone(),
+                negated: *negated,
+            }
+        }
+        Predicate::InList {
+            column,
+            values,
+            negated,
+        } => Compiled::InList {
+            column: column.clone(),
+            operands: values
+                .iter()
+                .map(|value| operand(column, value))
+                .collect::<Result<_, _>>()?,
+            negated: *negated,
+        },
+        Predicate::Between {
+            column,
+            low,
+            high,
+            negated,
+        } => Compiled::Between {
+            column: column.clone(),
+            low: operand(column, low)?,
+            high: operand(column, high)?,
+            negated: *negated,
+        },
+        Predicate::Like {
+            column,
+            pattern,
+            negated,
+            case_insensitive,
+        } => {
+            let data_type = data_type(column)?;
+            if data_type != DataType::Utf8 {
+                return Err(format!("LIKE needs a text column; {column} is {data_type}"));
+            }
+            Compiled::Like {
+                column: column.clone(),
+                pattern: if *case_insensitive {
+                    pattern.to_lowercase().chars().collect()
+                } else {
+                    pattern.chars().collect()
+                },
+                negated: *negated,
+                case_insensitive: *case_insensitive,
+            }
+        }
+    })
+}
+
+/// The predicate on every row of `batch`: TRUE, FALSE or NULL per row.
+pub fn evaluate(compiled: &Compiled, batch: &RecordBatch) -> Result<BooleanArray, String> {
+    let rows = batch.num_rows();
+    let error = |e: ArrowError| e.to_string();
+    Ok(match compiled {
+        Compiled::And(a, b) => {
+            and_kleene(&evaluate(a, batch)?, &evaluate(b, batch)?).map_err(error)?
+        }
+        Compiled::Or(a, b) => {
+            or_kleene(&evaluate(a, batch)?, &evaluate(b, batch)?).map_err(error)?
+        }
+        Compiled::Not(p) => not(&evaluate(p, batch)?).map_err(error)?,
+        Compiled::Constant(value) => BooleanArray::from(vec![*value; rows]),
+        Compiled::Column(name) => column(batch, name)?.as_boolean().clone(),
+        Compiled::Compare {
             column: name,
             op,
-            value,
-        } => compare(column(batch, name)?, name, *op, value)?,
-        Predicate::CompareColumns { left, op, right } => {
-            let (l, r) = (column(batch, left)?, column(batch, right)?);
-            if l.data_type() != r.data_type() {
-                return Err(format!(
-                    "cannot compare {left} ({}) with {right} ({})",
-                    l.data_type(),
-                    r.data_type()
-                ));
-            }
-            kernel(*op, l, r)?
+            operand,
+        } => compare(column(batch, name)?, *op, operand)?,
+        Compiled::CompareColumns { left, op, right } => {
+            kernel(*op, column(batch, left)?, column(batch, right)?)?
         }
-        Predicate::IsNull {
+        Compiled::IsNull {
             column: name,
             negated,
         } => {
@@ -62,26 +212,25 @@ pub fn evaluate(predicate: &Predicate, batch: &RecordBatch) -> Result<BooleanArr
             } else {
                 is_null(array)
             }
-            .map_err(|e| e.to_string())?
+            .map_err(error)?
         }
-        Predicate::InList {
+        Compiled::InList {
             column: name,
-            values,
+            operands,
             negated,
         } => {
             let array = column(batch, name)?;
             let mut result = BooleanArray::from(vec![Some(false); rows]);
-            for value in values {
-                let equal = compare(array, name, CmpOp::Eq, value)?;
-                result = or_kleene(&result, &equal).map_err(|e| e.to_string())?;
+            for operand in operands {
+                result = or_kleene(&result, &compare(array, CmpOp::Eq, operand)?).map_err(error)?;
             }
             if *negated {
-                not(&result).map_err(|e| e.to_string())?
+                not(&result).map_err(error)?
             } else {
                 result
             }
         }
-        Predicate::Between {
+        Compiled::Between {
             column: name,
             low,
             high,
@@ -89,41 +238,35 @@ pub fn evaluate(predicate: &Predicate, batch: &RecordBatch) -> Result<BooleanArr
         } => {
             let array = column(batch, name)?;
             let within = and_kleene(
-                &compare(array, name, CmpOp::GtEq, low)?,
-                &compare(array, name, CmpOp::LtEq, high)?,
+                &compare(array, CmpOp::GtEq, low)?,
+                &compare(array, CmpOp::LtEq, high)?,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(error)?;
             if *negated {
-                not(&within).map_err(|e| e.to_string())?
+                not(&within).map_err(error)?
             } else {
                 within
             }
         }
-        Predicate::Like {
+        Compiled::Like {
             column: name,
             pattern,
             negated,
             case_insensitive,
         } => {
-            let array = column(batch, name)?;
-            let strings = array.as_string_opt::<i32>().ok_or_else(|| {
-                format!("LIKE needs a text column; {name} is {}", array.data_type())
-            })?;
-            let pattern: Vec<char> = if *case_insensitive {
-                pattern.to_lowercase().chars().collect()
-            } else {
-                pattern.chars().collect()
-            };
+            let strings = column(batch, name)?.as_string::<i32>();
+            let mut text = Vec::new();
             strings
                 .iter()
                 .map(|value| {
-                    value.map(|text| {
-                        let matched = if *case_insensitive {
-                            like(&text.to_lowercase().chars().collect::<Vec<_>>(), &pattern)
+                    value.map(|value| {
+                        text.clear();
+                        if *case_insensitive {
+                            text.extend(value.chars().flat_map(char::to_lowercase));
                         } else {
-                            like(&text.chars().collect::<Vec<_>>(), &pattern)
-                        };
-                        matched != *negated
+                            text.extend(value.chars());
+                        }
+                        like(&text, pattern) != *negated
                     })
                 })
                 .collect()
@@ -149,33 +292,20 @@ fn kernel(op: CmpOp, left: &dyn Datum, right: &dyn Datum) -> Result<BooleanArray
     .map_err(|e| e.to_string())
 }
 
-/// `column op literal`, with the literal converted to the column's type once.
-fn compare(
-    array: &ArrayRef,
-    name: &str,
-    op: CmpOp,
-    value: &Literal,
-) -> Result<BooleanArray, String> {
-    if *value == Literal::Null {
-        return Ok(BooleanArray::from(vec![None; array.len()]));
-    }
-    // Numbers kept as exact text (unconstrained `numeric`): compare numerically.
-    if let (DataType::Utf8, Literal::Number(digits)) = (array.data_type(), value) {
-        let bound: f64 = digits
-            .parse()
-            .map_err(|_| format!("{digits} is not a number"))?;
-        let strings = array.as_string::<i32>();
-        return Ok(strings
+/// `column op operand`.
+fn compare(array: &ArrayRef, op: CmpOp, operand: &Operand) -> Result<BooleanArray, String> {
+    match operand {
+        Operand::Null => Ok(BooleanArray::from(vec![None; array.len()])),
+        Operand::Scalar(scalar) => kernel(op, array, scalar),
+        Operand::NumericText(bound) => Ok(array
+            .as_string::<i32>()
             .iter()
             .map(|text| {
                 let number: f64 = text?.parse().ok()?;
-                Some(holds(op, number.partial_cmp(&bound)?))
+                Some(holds(op, number.partial_cmp(bound)?))
             })
-            .collect());
+            .collect()),
     }
-    let scalar = scalar_for(array.data_type(), value)
-        .map_err(|why| format!("column {name} ({}): {why}", array.data_type()))?;
-    kernel(op, array, &Scalar::new(scalar))
 }
 
 fn holds(op: CmpOp, ordering: std::cmp::Ordering) -> bool {

@@ -20,7 +20,11 @@
 pub mod eval;
 pub mod parse;
 
+use std::sync::Arc;
+
 use serde::Deserialize;
+use weir_guest::batch::arrow::array::BooleanArray;
+use weir_guest::batch::arrow::datatypes::{Schema, SchemaRef};
 use weir_guest::batch::{BatchPlugin, Context, Output, Plan, RecordBatch, Table};
 
 pub use parse::Predicate;
@@ -34,10 +38,12 @@ pub struct Config {
     pub condition: String,
 }
 
-/// The plugin: a parsed predicate.
+/// The plugin: a parsed predicate, bound to each table's types when prepared.
 #[derive(Debug)]
 pub struct SqlFilter {
     predicate: Predicate,
+    /// The compiled predicate per prepared table (by its schema).
+    tables: Vec<(SchemaRef, eval::Compiled)>,
 }
 
 impl SqlFilter {
@@ -45,16 +51,20 @@ impl SqlFilter {
     pub fn new(condition: &str) -> Result<Self, String> {
         Ok(Self {
             predicate: Predicate::parse(condition)?,
+            tables: Vec::new(),
         })
     }
 
+    /// The predicate bound to a table's schema.
+    pub fn compile(&self, schema: &Schema) -> Result<eval::Compiled, String> {
+        eval::compile(&self.predicate, schema)
+    }
+
     /// The rows of `batch` that pass: TRUE per row that passes, FALSE or NULL
-    /// otherwise.
-    pub fn evaluate(
-        &self,
-        batch: &RecordBatch,
-    ) -> Result<weir_guest::batch::arrow::array::BooleanArray, String> {
-        eval::evaluate(&self.predicate, batch)
+    /// otherwise. Compiles for the batch's schema first; a pipeline compiles once per
+    /// table instead.
+    pub fn evaluate(&self, batch: &RecordBatch) -> Result<BooleanArray, String> {
+        eval::evaluate(&self.compile(batch.schema_ref())?, batch)
     }
 }
 
@@ -66,21 +76,25 @@ impl BatchPlugin for SqlFilter {
     }
 
     fn prepare(&mut self, table: &Table) -> weir_guest::Result<Plan> {
-        let columns = self.predicate.columns();
-        if let Some(missing) = columns
-            .iter()
-            .find(|name| table.arrow.field_with_name(name).is_err())
-        {
-            return Err(weir_guest::Error::input(format!(
-                "table {}.{} has no column {missing} (the `where` expression reads it)",
+        let compiled = self.compile(&table.arrow).map_err(|why| {
+            weir_guest::Error::input(format!(
+                "table {}.{}: {why} (in the `where` expression)",
                 table.schema, table.name
-            )));
-        }
-        Ok(Plan::columns(columns))
+            ))
+        })?;
+        self.tables.push((Arc::clone(&table.arrow), compiled));
+        Ok(Plan::columns(self.predicate.columns()))
     }
 
-    fn process(&mut self, batch: RecordBatch, _ctx: &Context<'_>) -> weir_guest::Result<Output> {
-        let keep = self.evaluate(&batch).map_err(weir_guest::Error::input)?;
+    fn process(&mut self, batch: RecordBatch, ctx: &Context<'_>) -> weir_guest::Result<Output> {
+        let compiled = self
+            .tables
+            .iter()
+            .rev()
+            .find(|(schema, _)| Arc::ptr_eq(schema, &ctx.table.arrow))
+            .map(|(_, compiled)| compiled)
+            .ok_or_else(|| weir_guest::Error::failed("table not prepared"))?;
+        let keep = eval::evaluate(compiled, &batch).map_err(weir_guest::Error::input)?;
         Ok(if keep.true_count() == batch.num_rows() {
             Output::Unchanged
         } else {

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod cli;
 pub mod plugin;
+pub mod sink;
 pub mod source;
 
 pub use weir_pgoutput::Lsn;

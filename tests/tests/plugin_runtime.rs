@@ -772,3 +772,65 @@ fn the_c_plugin_rewrites_its_columns_in_both_images() {
     .expect_err("bad config");
     assert!(error.to_string().contains("invalid-config"), "{error}");
 }
+
+#[test]
+fn dead_letters_reach_their_topic_with_the_error_in_headers() {
+    let batches = real_batches();
+    let engine = engine();
+    let mut trap = spec("misbehave", serde_json::json!({"mode": "trap"}));
+    trap.on_error = OnError::DeadLetter;
+    let chain = PluginChain::new(&engine, vec![trap]).expect("chain");
+    let letter = chain
+        .process(batches.customers.clone())
+        .expect("dead-letters")
+        .dead_letter
+        .expect("a dead letter");
+
+    let broker = weir_tests::Broker::start(1).expect("broker");
+    broker.create_topic("weir.dlq", 1).expect("topic");
+    let producer = weir::sink::DeadLetterProducer::new(broker.bootstrap_servers(), "weir.dlq", &[])
+        .expect("producer");
+    let sent = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(producer.send(&letter))
+        .expect("acknowledged");
+    assert_eq!(sent, batches.customers.num_rows());
+
+    let records = weir_tests::read_topic(
+        broker.bootstrap_servers(),
+        "weir.dlq",
+        Duration::from_secs(30),
+    )
+    .expect("read");
+    assert_eq!(records.len(), sent);
+    let expected = weir::plugin::rows_as_json(&batches.customers).expect("json");
+    for (record, row) in records.iter().zip(&expected) {
+        let value: serde_json::Value =
+            serde_json::from_str(&record.payload_text().expect("payload")).expect("JSON");
+        assert_eq!(value, serde_json::Value::Object(row.clone()));
+        let header = |name: &str| {
+            record
+                .headers
+                .iter()
+                .find(|(key, _)| key == name)
+                .and_then(|(_, value)| value.clone())
+                .map(|value| String::from_utf8(value).expect("utf-8"))
+        };
+        assert_eq!(header("weir.dlq.stage").as_deref(), Some("misbehave"));
+        assert_eq!(header("weir.dlq.error.kind").as_deref(), Some("trap"));
+        assert!(header("weir.dlq.error").is_some_and(|e| e.contains("trapped")));
+        assert_eq!(header("weir.table").as_deref(), Some("public.customers"));
+        assert_eq!(header("weir.op").as_deref(), row["_op"].as_str());
+    }
+    // An independent client reads the same rows.
+    let kcat = weir_tests::kcat_read(broker.bootstrap_servers(), "weir.dlq").expect("kcat");
+    let kcat_values: Vec<serde_json::Value> = kcat
+        .iter()
+        .map(|r| serde_json::from_str(r.payload.as_deref().expect("payload")).expect("JSON"))
+        .collect();
+    let ours: Vec<serde_json::Value> = expected
+        .into_iter()
+        .map(serde_json::Value::Object)
+        .collect();
+    assert_eq!(kcat_values, ours);
+}

@@ -9,7 +9,7 @@
 //! struct NoDeletes;
 //!
 //! impl BatchPlugin for NoDeletes {
-//!     type Config = weir_guest::row::NoConfig;
+//!     type Config = weir_guest::NoConfig;
 //!     fn init(_: Self::Config) -> weir_guest::Result<Self> { Ok(NoDeletes) }
 //!     fn process(&mut self, batch: RecordBatch, ctx: &Context) -> weir_guest::Result<Output> {
 //!         let ops = ctx.column(&batch, "_op")?.as_primitive::<UInt8Type>();

@@ -42,6 +42,12 @@ pub use weir_guest_macros::{filter, map};
 /// The WIT package this crate was generated from. The host checks the major version.
 pub const WIT_PACKAGE: &str = "weir:plugin@0.1.0";
 
+/// Config of a plugin that takes none: `{}` or no `config` at all (anything else is
+/// an `invalid-config` error, so a misplaced key does not go unnoticed).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
 /// Parses a stage's JSON `config` into the plugin's config type; an unknown or
 /// mistyped key becomes an `invalid-config` error naming it.
 pub fn parse_config<C: serde::de::DeserializeOwned>(json: &str) -> Result<C> {

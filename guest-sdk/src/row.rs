@@ -214,10 +214,7 @@ pub trait RowPlugin: Sized + 'static {
     fn process(&mut self, table: &Table, rows: Vec<Row>) -> Result<Output>;
 }
 
-/// Config of a filter or map that takes none: `{}` or no `config` at all.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoConfig {}
+pub use crate::NoConfig;
 
 /// What `#[weir_guest::filter]` implements.
 pub trait RowFilter: 'static {

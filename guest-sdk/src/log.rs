@@ -18,34 +18,25 @@ pub enum Level {
 
 /// Writes `message` to weir's log at `level`.
 pub fn log(level: Level, message: &str) {
+    // Both worlds import the same `host` interface; each has its own generated copy.
+    #[cfg(target_family = "wasm")]
+    macro_rules! send {
+        ($world:ident) => {{
+            use crate::wit::$world::weir::plugin::{host, types::Level as L};
+            let level = match level {
+                Level::Trace => L::Trace,
+                Level::Debug => L::Debug,
+                Level::Info => L::Info,
+                Level::Warn => L::Warn,
+                Level::Error => L::Error,
+            };
+            host::log(level, message);
+        }};
+    }
     #[cfg(all(target_family = "wasm", feature = "batch"))]
-    {
-        use crate::wit::batch::weir::plugin::{host, types::Level as L};
-        host::log(
-            match level {
-                Level::Trace => L::Trace,
-                Level::Debug => L::Debug,
-                Level::Info => L::Info,
-                Level::Warn => L::Warn,
-                Level::Error => L::Error,
-            },
-            message,
-        );
-    }
+    send!(batch);
     #[cfg(all(target_family = "wasm", feature = "row", not(feature = "batch")))]
-    {
-        use crate::wit::row::weir::plugin::{host, types::Level as L};
-        host::log(
-            match level {
-                Level::Trace => L::Trace,
-                Level::Debug => L::Debug,
-                Level::Info => L::Info,
-                Level::Warn => L::Warn,
-                Level::Error => L::Error,
-            },
-            message,
-        );
-    }
+    send!(row);
     #[cfg(not(all(target_family = "wasm", any(feature = "batch", feature = "row"))))]
     eprintln!("[{level:?}] {message}");
 }

@@ -10,11 +10,17 @@ pub(crate) mod batch_world {
     });
 }
 
-/// The `row-plugin` world: typed rows as WIT values.
+/// The `row-plugin` world: typed rows as WIT values. The interfaces both worlds
+/// import (`types`, `host`) are the batch world's, so errors, levels and the `log`
+/// import have one Rust type and one implementation.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub(crate) mod row_world {
     wasmtime::component::bindgen!({
         path: "../guest-sdk/wit",
         world: "row-plugin",
+        with: {
+            "weir:plugin/types": super::batch_world::weir::plugin::types,
+            "weir:plugin/host": super::batch_world::weir::plugin::host,
+        },
     });
 }

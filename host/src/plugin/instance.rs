@@ -184,11 +184,11 @@ impl Instance {
             Exports::Batch(plugin) => plugin
                 .weir_plugin_batch()
                 .call_init(&mut self.store, config)
-                .map(|r| r.map_err(reported_batch)),
+                .map(|r| r.map_err(reported)),
             Exports::Row(plugin) => plugin
                 .weir_plugin_row()
                 .call_init(&mut self.store, config)
-                .map(|r| r.map_err(reported_row)),
+                .map(|r| r.map_err(reported)),
         };
         self.finish_call(result)
     }
@@ -243,7 +243,7 @@ impl Instance {
                     .weir_plugin_batch()
                     .call_process(&mut *store, table, scratch);
                 let output = match result {
-                    Ok(output) => output.map_err(reported_batch)?,
+                    Ok(output) => output.map_err(reported)?,
                     Err(error) => return Err(call_failure(store, &error, *timeout)),
                 };
                 batch_answer(output, batch, projection.as_deref())?
@@ -262,7 +262,7 @@ impl Instance {
                     .call_process(&mut *store, table, &rows);
                 drop(rows);
                 let output = match result {
-                    Ok(output) => output.map_err(reported_row)?,
+                    Ok(output) => output.map_err(reported)?,
                     Err(error) => return Err(call_failure(store, &error, *timeout)),
                 };
                 row_answer(output, batch, flat, positions, routing)?
@@ -280,7 +280,7 @@ impl Instance {
                 let result = plugin
                     .weir_plugin_batch()
                     .call_prepare(&mut self.store, table, &full)
-                    .map(|r| r.map_err(reported_batch));
+                    .map(|r| r.map_err(reported));
                 let plan = self.finish_call(result)?;
                 if !plan.wants_table {
                     return Ok(Prepared::Skip);
@@ -297,7 +297,7 @@ impl Instance {
                 let result = plugin
                     .weir_plugin_row()
                     .call_prepare(&mut self.store, table, &flat.info)
-                    .map(|r| r.map_err(reported_row));
+                    .map(|r| r.map_err(reported));
                 let plan = self.finish_call(result)?;
                 if !plan.wants_table {
                     return Ok(Prepared::Skip);
@@ -480,40 +480,15 @@ fn invalid_input(error: impl std::fmt::Display) -> CallError {
     CallError::InvalidOutput(format!("preparing the plugin's input: {error}"))
 }
 
-fn reported_batch(error: batch_world::weir::plugin::types::PluginError) -> CallError {
+/// The plugin's own error (both worlds share the type).
+fn reported(error: batch_world::weir::plugin::types::PluginError) -> CallError {
     use batch_world::weir::plugin::types::PluginError as E;
-    match error {
-        E::InvalidConfig(message) => CallError::Reported {
-            kind: "invalid-config",
-            message,
-        },
-        E::InvalidInput(message) => CallError::Reported {
-            kind: "invalid-input",
-            message,
-        },
-        E::Failed(message) => CallError::Reported {
-            kind: "failed",
-            message,
-        },
-    }
-}
-
-fn reported_row(error: row_world::weir::plugin::types::PluginError) -> CallError {
-    use row_world::weir::plugin::types::PluginError as E;
-    match error {
-        E::InvalidConfig(message) => CallError::Reported {
-            kind: "invalid-config",
-            message,
-        },
-        E::InvalidInput(message) => CallError::Reported {
-            kind: "invalid-input",
-            message,
-        },
-        E::Failed(message) => CallError::Reported {
-            kind: "failed",
-            message,
-        },
-    }
+    let (kind, message) = match error {
+        E::InvalidConfig(message) => ("invalid-config", message),
+        E::InvalidInput(message) => ("invalid-input", message),
+        E::Failed(message) => ("failed", message),
+    };
+    CallError::Reported { kind, message }
 }
 
 /// Names why a call failed: the memory cap, the deadline, or another trap.

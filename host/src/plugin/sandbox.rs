@@ -11,7 +11,8 @@ use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use super::bindings::{batch_world, row_world};
+use super::bindings::batch_world::weir::plugin::types::Level;
+use super::bindings::batch_world::weir::plugin::{host, types};
 use super::error::PluginError;
 
 /// What a stage grants its plugin beyond computing. Everything is off by default.
@@ -111,17 +112,6 @@ impl StoreState {
             stage,
         })
     }
-
-    fn log(&self, level: Level, message: &str) {
-        let stage = &*self.stage;
-        match level {
-            Level::Trace => tracing::trace!(target: "weir::plugin", stage, "{message}"),
-            Level::Debug => tracing::debug!(target: "weir::plugin", stage, "{message}"),
-            Level::Info => tracing::info!(target: "weir::plugin", stage, "{message}"),
-            Level::Warn => tracing::warn!(target: "weir::plugin", stage, "{message}"),
-            Level::Error => tracing::error!(target: "weir::plugin", stage, "{message}"),
-        }
-    }
 }
 
 impl WasiView for StoreState {
@@ -133,38 +123,20 @@ impl WasiView for StoreState {
     }
 }
 
-/// The contract's log levels, the same in both worlds.
-#[derive(Debug, Clone, Copy)]
-enum Level {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
+impl types::Host for StoreState {}
 
-macro_rules! impl_host_imports {
-    ($world:ident) => {
-        impl $world::weir::plugin::types::Host for StoreState {}
-
-        impl $world::weir::plugin::host::Host for StoreState {
-            fn log(&mut self, level: $world::weir::plugin::types::Level, message: String) {
-                use $world::weir::plugin::types::Level as L;
-                let level = match level {
-                    L::Trace => Level::Trace,
-                    L::Debug => Level::Debug,
-                    L::Info => Level::Info,
-                    L::Warn => Level::Warn,
-                    L::Error => Level::Error,
-                };
-                StoreState::log(self, level, &message);
-            }
+impl host::Host for StoreState {
+    fn log(&mut self, level: Level, message: String) {
+        let stage = &*self.stage;
+        match level {
+            Level::Trace => tracing::trace!(target: "weir::plugin", stage, "{message}"),
+            Level::Debug => tracing::debug!(target: "weir::plugin", stage, "{message}"),
+            Level::Info => tracing::info!(target: "weir::plugin", stage, "{message}"),
+            Level::Warn => tracing::warn!(target: "weir::plugin", stage, "{message}"),
+            Level::Error => tracing::error!(target: "weir::plugin", stage, "{message}"),
         }
-    };
+    }
 }
-
-impl_host_imports!(batch_world);
-impl_host_imports!(row_world);
 
 /// A clock stuck at the Unix epoch, for plugins without the `clock` grant.
 struct FrozenClock;

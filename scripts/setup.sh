@@ -79,3 +79,17 @@ TOML
 else
     log "WASI preview1 adapter present"
 fi
+
+# Independent readers the tests compare weir's output with: kafka-python (its
+# partitioner is a second implementation of Kafka's murmur2).
+PYTHON_PACKAGES=(kafka-python)
+missing_python=()
+for package in "${PYTHON_PACKAGES[@]}"; do
+    python3 -m pip show --quiet "$package" >/dev/null 2>&1 || missing_python+=("$package")
+done
+if [ ${#missing_python[@]} -gt 0 ]; then
+    log "installing Python packages: ${missing_python[*]}"
+    python3 -m pip install --quiet "${missing_python[@]}"
+else
+    log "Python packages present"
+fi

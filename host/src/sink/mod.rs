@@ -1,5 +1,8 @@
-//! Writing to Kafka. So far: the dead-letter topic of plugin stages.
+//! Writing to Kafka: partitioning as Kafka's Java producer does, and the dead-letter
+//! topic of plugin stages.
 
 pub mod dead_letter;
+pub mod partition;
 
 pub use dead_letter::{DeadLetterError, DeadLetterProducer};
+pub use partition::{PartitionPolicy, murmur2, partition_for_key};

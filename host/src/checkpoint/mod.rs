@@ -1,0 +1,5 @@
+//! Which WAL position weir may confirm to PostgreSQL: the at-least-once guarantee.
+
+mod tracker;
+
+pub use tracker::{CheckpointError, CheckpointTracker};

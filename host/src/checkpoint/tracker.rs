@@ -1,0 +1,391 @@
+//! The checkpoint tracker: the flush LSN reaches a transaction's end only once every
+//! message of that transaction and of all earlier ones is acknowledged by Kafka.
+//!
+//! The pipeline reports three things: a message of transaction `commit_lsn` was handed
+//! to the producer ([`CheckpointTracker::sent`]), the transaction has no more messages
+//! ([`CheckpointTracker::committed`], from the source's commit marker), and a delivery
+//! report ([`CheckpointTracker::delivered`] or [`CheckpointTracker::failed`], from the
+//! producer's thread). The flush LSN is published on a watch channel that the source
+//! reads when it sends its standby status. A failed delivery freezes it for good: the
+//! pipeline must stop, and a restart resumes from the last confirmed position, so
+//! nothing unacknowledged is ever confirmed.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::watch;
+
+use crate::Lsn;
+use crate::source::CommittedTransaction;
+
+/// The tracker saw something that breaks the guarantee it keeps.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// A delivery failed after the producer's retries: the flush LSN stays where it is.
+    #[error("delivery of a message of the transaction committed at {commit_lsn} failed: {error}")]
+    DeliveryFailed {
+        /// The transaction's commit LSN.
+        commit_lsn: Lsn,
+        /// The producer's error.
+        error: String,
+    },
+    /// Messages were reported out of commit order, or after their transaction's
+    /// commit marker: a bug in the caller, reported rather than confirmed wrongly.
+    #[error("checkpoint bookkeeping out of order at {commit_lsn}: {what}")]
+    OutOfOrder {
+        /// The transaction concerned.
+        commit_lsn: Lsn,
+        /// What was wrong.
+        what: &'static str,
+    },
+}
+
+/// One transaction not yet confirmed.
+#[derive(Debug)]
+struct Pending {
+    commit_lsn: Lsn,
+    /// Messages handed to the producer and not yet acknowledged.
+    in_flight: u64,
+    /// `Some(end_lsn)` once the commit marker arrived: no more messages will come.
+    end_lsn: Option<Lsn>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// In commit order.
+    pending: VecDeque<Pending>,
+    flushed: Lsn,
+    error: Option<CheckpointError>,
+}
+
+/// Tracks deliveries per transaction. Shared by the pipeline and the producer's
+/// delivery callbacks (`&self` methods, internally locked).
+#[derive(Debug)]
+pub struct CheckpointTracker {
+    state: Mutex<State>,
+    publisher: watch::Sender<Lsn>,
+}
+
+impl CheckpointTracker {
+    /// A tracker whose flush LSN starts at `start` (the slot's confirmed position).
+    pub fn new(start: Lsn) -> Self {
+        let (publisher, _) = watch::channel(start);
+        Self {
+            state: Mutex::new(State {
+                pending: VecDeque::new(),
+                flushed: start,
+                error: None,
+            }),
+            publisher,
+        }
+    }
+
+    /// The flush LSN as it moves, for the source's standby status.
+    pub fn subscribe(&self) -> watch::Receiver<Lsn> {
+        self.publisher.subscribe()
+    }
+
+    /// The flush LSN now.
+    pub fn flushed(&self) -> Lsn {
+        self.lock().flushed
+    }
+
+    /// The error that froze the tracker, if any.
+    pub fn error(&self) -> Option<CheckpointError> {
+        self.lock().error.clone()
+    }
+
+    /// Messages still awaiting acknowledgement, over all transactions.
+    pub fn in_flight(&self) -> u64 {
+        self.lock().pending.iter().map(|p| p.in_flight).sum()
+    }
+
+    /// `count` messages of the transaction committed at `commit_lsn` were handed to
+    /// the producer. Transactions must be reported in commit order.
+    pub fn sent(&self, commit_lsn: Lsn, count: u64) -> Result<(), CheckpointError> {
+        let mut state = self.lock();
+        if commit_lsn <= state.flushed {
+            return Err(state.fail(CheckpointError::OutOfOrder {
+                commit_lsn,
+                what: "a message for a transaction already confirmed",
+            }));
+        }
+        match state.pending.back_mut() {
+            Some(last) if last.commit_lsn == commit_lsn => {
+                if last.end_lsn.is_some() {
+                    return Err(state.fail(CheckpointError::OutOfOrder {
+                        commit_lsn,
+                        what: "a message after the transaction's commit marker",
+                    }));
+                }
+                last.in_flight += count;
+            }
+            Some(last) if last.commit_lsn > commit_lsn => {
+                return Err(state.fail(CheckpointError::OutOfOrder {
+                    commit_lsn,
+                    what: "a message of an earlier transaction after a later one's",
+                }));
+            }
+            _ => state.pending.push_back(Pending {
+                commit_lsn,
+                in_flight: count,
+                end_lsn: None,
+            }),
+        }
+        Ok(())
+    }
+
+    /// The source's commit marker: the transaction has no more messages. A
+    /// transaction without messages (all rows filtered out) is confirmable at once,
+    /// in its turn.
+    pub fn committed(&self, transaction: &CommittedTransaction) -> Result<(), CheckpointError> {
+        let mut state = self.lock();
+        let commit_lsn = transaction.commit_lsn;
+        if commit_lsn <= state.flushed {
+            // Replayed after a reconnect: already confirmed.
+            return Ok(());
+        }
+        let position = state
+            .pending
+            .iter()
+            .position(|p| p.commit_lsn == commit_lsn);
+        match position {
+            Some(index) => state.pending[index].end_lsn = Some(transaction.end_lsn),
+            None => {
+                if state
+                    .pending
+                    .back()
+                    .is_some_and(|last| last.commit_lsn > commit_lsn)
+                {
+                    return Err(state.fail(CheckpointError::OutOfOrder {
+                        commit_lsn,
+                        what: "a commit marker after a later transaction's messages",
+                    }));
+                }
+                state.pending.push_back(Pending {
+                    commit_lsn,
+                    in_flight: 0,
+                    end_lsn: Some(transaction.end_lsn),
+                });
+            }
+        }
+        self.advance(&mut state);
+        Ok(())
+    }
+
+    /// Kafka acknowledged one message of the transaction committed at `commit_lsn`.
+    pub fn delivered(&self, commit_lsn: Lsn) {
+        let mut state = self.lock();
+        let Ok(index) = state
+            .pending
+            .binary_search_by_key(&commit_lsn, |p| p.commit_lsn)
+        else {
+            state.fail(CheckpointError::OutOfOrder {
+                commit_lsn,
+                what: "an acknowledgement for no pending transaction",
+            });
+            return;
+        };
+        let pending = &mut state.pending[index];
+        if pending.in_flight == 0 {
+            state.fail(CheckpointError::OutOfOrder {
+                commit_lsn,
+                what: "more acknowledgements than messages",
+            });
+            return;
+        }
+        pending.in_flight -= 1;
+        if index == 0 {
+            self.advance(&mut state);
+        }
+    }
+
+    /// A message of the transaction committed at `commit_lsn` could not be delivered.
+    /// The flush LSN never moves again.
+    pub fn failed(&self, commit_lsn: Lsn, error: impl Into<String>) {
+        let mut state = self.lock();
+        state.fail(CheckpointError::DeliveryFailed {
+            commit_lsn,
+            error: error.into(),
+        });
+    }
+
+    /// Confirms every leading transaction that is complete and fully acknowledged.
+    fn advance(&self, state: &mut State) {
+        if state.error.is_some() {
+            return;
+        }
+        let before = state.flushed;
+        while let Some(front) = state.pending.front() {
+            match front.end_lsn {
+                Some(end_lsn) if front.in_flight == 0 => {
+                    state.flushed = state.flushed.max(end_lsn);
+                    state.pending.pop_front();
+                }
+                _ => break,
+            }
+        }
+        if state.flushed != before {
+            self.publisher.send_replace(state.flushed);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// Records the first error (later ones are consequences) and returns it.
+    fn fail(&mut self, error: CheckpointError) -> CheckpointError {
+        if self.error.is_none() {
+            tracing::error!(%error, flushed = %self.flushed, "checkpoint frozen");
+            self.error = Some(error.clone());
+        }
+        error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(commit: u64, rows: u64) -> CommittedTransaction {
+        CommittedTransaction {
+            xid: u32::try_from(commit).unwrap_or(0),
+            commit_lsn: Lsn(commit),
+            end_lsn: Lsn(commit + 8),
+            rows,
+        }
+    }
+
+    #[test]
+    fn a_transaction_is_confirmed_when_all_its_messages_are() {
+        let tracker = CheckpointTracker::new(Lsn(10));
+        let watch = tracker.subscribe();
+        tracker.sent(Lsn(100), 2).expect("sent");
+        tracker.committed(&txn(100, 2)).expect("committed");
+        tracker.delivered(Lsn(100));
+        assert_eq!(tracker.flushed(), Lsn(10), "one message still in flight");
+        tracker.delivered(Lsn(100));
+        assert_eq!(tracker.flushed(), Lsn(108), "the end of the commit record");
+        assert_eq!(*watch.borrow(), Lsn(108));
+    }
+
+    #[test]
+    fn later_transactions_wait_for_earlier_ones() {
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(100), 1).expect("sent");
+        tracker.sent(Lsn(200), 1).expect("sent");
+        tracker.committed(&txn(100, 1)).expect("committed");
+        tracker.committed(&txn(200, 1)).expect("committed");
+        tracker.delivered(Lsn(200));
+        assert_eq!(tracker.flushed(), Lsn(0), "200 is acked, 100 is not");
+        tracker.delivered(Lsn(100));
+        assert_eq!(tracker.flushed(), Lsn(208), "both at once");
+    }
+
+    #[test]
+    fn a_transaction_is_not_confirmed_before_its_commit_marker() {
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(100), 1).expect("sent");
+        tracker.delivered(Lsn(100));
+        assert_eq!(tracker.flushed(), Lsn(0), "more messages may come");
+        tracker.committed(&txn(100, 1)).expect("committed");
+        assert_eq!(tracker.flushed(), Lsn(108));
+    }
+
+    #[test]
+    fn filtered_out_transactions_pass_in_their_turn() {
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(100), 1).expect("sent");
+        tracker.committed(&txn(100, 1)).expect("committed");
+        tracker.committed(&txn(200, 0)).expect("committed");
+        assert_eq!(tracker.flushed(), Lsn(0), "200 waits for 100");
+        tracker.delivered(Lsn(100));
+        assert_eq!(tracker.flushed(), Lsn(208));
+        tracker.committed(&txn(300, 0)).expect("committed");
+        assert_eq!(tracker.flushed(), Lsn(308));
+    }
+
+    #[test]
+    fn a_failed_delivery_freezes_the_flush_lsn() {
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(100), 2).expect("sent");
+        tracker.committed(&txn(100, 2)).expect("committed");
+        tracker.failed(Lsn(100), "broker down");
+        tracker.delivered(Lsn(100));
+        tracker.delivered(Lsn(100));
+        assert_eq!(tracker.flushed(), Lsn(0));
+        assert!(matches!(
+            tracker.error(),
+            Some(CheckpointError::DeliveryFailed { .. })
+        ));
+        tracker.committed(&txn(200, 0)).expect("committed");
+        assert_eq!(tracker.flushed(), Lsn(0), "frozen for good");
+    }
+
+    #[test]
+    fn bookkeeping_errors_are_reported_not_confirmed() {
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(200), 1).expect("sent");
+        assert!(
+            tracker.sent(Lsn(100), 1).is_err(),
+            "an earlier transaction after a later one"
+        );
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(100), 1).expect("sent");
+        tracker.committed(&txn(100, 1)).expect("committed");
+        assert!(
+            tracker.sent(Lsn(100), 1).is_err(),
+            "after the commit marker"
+        );
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.delivered(Lsn(100));
+        assert!(tracker.error().is_some(), "an ack for nothing");
+    }
+
+    /// Many transactions, acknowledgements in a scrambled order: the flush LSN only
+    /// ever names a transaction whose messages, and all earlier ones', are acked.
+    #[test]
+    fn scrambled_acknowledgements_never_confirm_too_early() {
+        let tracker = CheckpointTracker::new(Lsn(0));
+        let mut acks = Vec::new();
+        for t in 1..=200u64 {
+            let messages = t % 4; // some transactions have none
+            tracker.sent(Lsn(t * 100), messages).expect("in order");
+            for _ in 0..messages {
+                acks.push(t * 100);
+            }
+            tracker
+                .committed(&txn(t * 100, messages))
+                .expect("committed");
+        }
+        // A deterministic shuffle (LCG), no extra crates.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for i in (1..acks.len()).rev() {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let j = usize::try_from(seed >> 33).unwrap_or(0) % (i + 1);
+            acks.swap(i, j);
+        }
+        let mut acked = std::collections::HashMap::<u64, u64>::new();
+        for commit in acks {
+            tracker.delivered(Lsn(commit));
+            *acked.entry(commit).or_default() += 1;
+            let flushed = tracker.flushed().0;
+            for t in 1..=200u64 {
+                if t * 100 + 8 <= flushed {
+                    assert_eq!(
+                        acked.get(&(t * 100)).copied().unwrap_or(0),
+                        t % 4,
+                        "txn {t} confirmed early"
+                    );
+                }
+            }
+        }
+        assert_eq!(tracker.flushed(), Lsn(200 * 100 + 8));
+        assert_eq!(tracker.in_flight(), 0);
+        assert!(tracker.error().is_none());
+    }
+}

@@ -41,3 +41,7 @@ rm -f "$fuzz_log"
 
 log "testing the workspace"
 cargo test --workspace --locked "$@"
+# The SDK's examples (doc tests) per world.
+for world in batch row; do
+    cargo test -p weir-guest --features "$world" --doc --locked
+done

@@ -1,22 +1,45 @@
 //! Batch-level plugins: each call gets one ChangeBatch as an Arrow `RecordBatch`.
 //!
-//! ```ignore
-//! use weir_guest::batch::{BatchPlugin, Context, Output, RecordBatch};
-//! use weir_guest::batch::arrow::array::{AsArray, BooleanArray};
+//! ```
+//! use weir_guest::batch::arrow::array::cast::AsArray;
+//! use weir_guest::batch::arrow::array::BooleanArray;
 //! use weir_guest::batch::arrow::datatypes::UInt8Type;
+//! use weir_guest::batch::{BatchPlugin, Context, Output, Plan, RecordBatch, Table};
 //!
 //! /// Drops deletes.
 //! struct NoDeletes;
 //!
 //! impl BatchPlugin for NoDeletes {
 //!     type Config = weir_guest::NoConfig;
-//!     fn init(_: Self::Config) -> weir_guest::Result<Self> { Ok(NoDeletes) }
+//!     fn init(_: Self::Config) -> weir_guest::Result<Self> {
+//!         Ok(NoDeletes)
+//!     }
+//!     fn prepare(&mut self, _: &Table) -> weir_guest::Result<Plan> {
+//!         Ok(Plan::columns(["_op"])) // weir sends only this column
+//!     }
 //!     fn process(&mut self, batch: RecordBatch, ctx: &Context) -> weir_guest::Result<Output> {
 //!         let ops = ctx.column(&batch, "_op")?.as_primitive::<UInt8Type>();
-//!         Ok(Output::Keep(ops.iter().map(|op| Some(op != Some(b'd'))).collect()))
+//!         let keep: BooleanArray = ops.iter().map(|op| Some(op != Some(b'd'))).collect();
+//!         Ok(Output::Keep(keep))
 //!     }
 //! }
 //! weir_guest::export_batch_plugin!(NoDeletes);
+//!
+//! // Natively, `testing::Harness` runs it as weir would, IPC included:
+//! # use std::sync::Arc;
+//! # use weir_guest::batch::arrow::array::{Int32Array, UInt8Array};
+//! # use weir_guest::batch::arrow::datatypes::{DataType, Field, Schema};
+//! let schema = Schema::new(vec![
+//!     Field::new("_op", DataType::UInt8, false),
+//!     Field::new("id", DataType::Int32, false),
+//! ]);
+//! let batch = RecordBatch::try_new(
+//!     Arc::new(schema),
+//!     vec![Arc::new(UInt8Array::from(vec![b'c', b'd'])), Arc::new(Int32Array::from(vec![1, 2]))],
+//! )?;
+//! let mut plugin = weir_guest::batch::testing::Harness::<NoDeletes>::new("{}")?;
+//! assert_eq!(plugin.run(&batch)?.num_rows(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Batches arrive zero-copy (the IPC body becomes the arrays' buffers). Answer

@@ -16,7 +16,8 @@
 //!
 //! A filter in full:
 //!
-//! ```ignore
+//! ```
+//! # #[cfg(feature = "row")] mod example {
 //! use weir_guest::row::Row;
 //!
 //! /// Keeps paid orders over 100.
@@ -24,6 +25,7 @@
 //! fn keep(row: &Row) -> bool {
 //!     row.text("status") == Some("paid") && row.float("total").is_some_and(|t| t > 100.0)
 //! }
+//! # }
 //! ```
 #![warn(missing_docs)]
 

@@ -2,8 +2,8 @@
 //!
 //! The shortest plugin is one function:
 //!
-//! ```ignore
-//! use weir_guest::row::Row;
+//! ```
+//! use weir_guest::row::{Row, Value};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Config { min: i64 }
@@ -12,6 +12,10 @@
 //! fn big_enough(row: &Row, config: &Config) -> bool {
 //!     row.int("amount").is_some_and(|amount| amount >= config.min)
 //! }
+//!
+//! // The function stays callable, so it is tested natively like any other:
+//! let row = Row::from_pairs([("amount", Value::Int(120))]);
+//! assert!(big_enough(&row, &Config { min: 100 }));
 //! ```
 //!
 //! `#[weir_guest::map]` rewrites rows instead (`fn f(row: Row) -> Row`, or

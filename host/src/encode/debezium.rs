@@ -1,0 +1,210 @@
+//! `debezium-json`: Debezium's change event envelope, as Debezium's PostgreSQL
+//! connector writes it with Kafka Connect's JSON converter and `schemas.enable=false`:
+//!
+//! ```json
+//! {"before": null, "after": {"id": 1, …},
+//!  "source": {"version": "…", "connector": "postgresql", "name": "shop", "ts_ms": …,
+//!             "snapshot": "false", "db": "shop", "sequence": "[\"…\",\"…\"]",
+//!             "schema": "public", "table": "orders", "txId": 741, "lsn": 24023128,
+//!             "xmin": null},
+//!  "op": "c", "ts_ms": …, "transaction": null}
+//! ```
+//!
+//! The key is the primary key as an object (`{"id":1}`); tables without one get a
+//! null key. A delete is followed by a tombstone (same key, null value) unless
+//! `tombstones` is off, as with Debezium's `tombstones.on.delete`. `before` is the
+//! old row image: the whole row under `REPLICA IDENTITY FULL`, else for a delete the
+//! key columns (the others null) and for an update null, as Debezium has it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow::record_batch::RecordBatch;
+
+use super::json::write_image;
+use super::layout::{Layout, is_unchanged};
+use super::value::{ColumnWriter, ValueOptions, string};
+use super::{EncodeError, Encoder, Messages, WriteBytes};
+use crate::batch::schema::op;
+
+/// What the envelope says beyond the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebeziumOptions {
+    /// `source.name`: Debezium's logical server name (`topic.prefix`).
+    pub name: String,
+    /// `source.db`: the database name.
+    pub database: String,
+    /// Whether a delete is followed by a tombstone.
+    pub tombstones: bool,
+    /// Value conventions.
+    pub values: ValueOptions,
+}
+
+impl DebeziumOptions {
+    /// Debezium's defaults for a server `name` and `database`.
+    pub fn new(name: impl Into<String>, database: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            database: database.into(),
+            tombstones: true,
+            values: ValueOptions::default(),
+        }
+    }
+}
+
+/// The `debezium-json` encoder.
+#[derive(Debug, Clone)]
+pub struct DebeziumJsonEncoder {
+    options: DebeziumOptions,
+    /// `"version":"…","connector":"postgresql","name":"…"`, written once.
+    source_prefix: Vec<u8>,
+}
+
+impl DebeziumJsonEncoder {
+    /// An encoder with these options.
+    pub fn new(options: DebeziumOptions) -> Self {
+        let mut source_prefix = b"{\"version\":".to_vec();
+        string(&format!("weir-{}", crate::VERSION), &mut source_prefix);
+        source_prefix.extend_from_slice(b",\"connector\":\"postgresql\",\"name\":");
+        string(&options.name, &mut source_prefix);
+        Self {
+            options,
+            source_prefix,
+        }
+    }
+}
+
+impl Encoder for DebeziumJsonEncoder {
+    fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
+        let layout = Layout::new(batch.schema_ref())?;
+        let schema = batch.schema();
+        let writers: Vec<ColumnWriter<'_>> = layout
+            .columns
+            .iter()
+            .map(|c| ColumnWriter::new(schema.field(c.index), batch.column(c.index)))
+            .collect();
+        let before = layout.before(batch);
+        let before_writers: Vec<Option<ColumnWriter<'_>>> = layout
+            .columns
+            .iter()
+            .map(|c| {
+                let before = before?;
+                let child = c.before_child?;
+                Some(ColumnWriter::new(
+                    &before.fields()[child],
+                    before.column(child),
+                ))
+            })
+            .collect();
+        let ops = layout.ops(batch)?;
+        let lsns = batch.column(layout.lsn).as_primitive::<UInt64Type>();
+        let commit_lsns = batch.column(layout.commit_lsn).as_primitive::<UInt64Type>();
+        let xids = batch.column(layout.xid).as_primitive::<UInt32Type>();
+        let commit_ts = batch
+            .column(layout.commit_ts)
+            .as_primitive::<TimestampMicrosecondType>();
+        let unchanged = layout.unchanged(batch);
+        let options = &self.options;
+        let values = &options.values;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut source_rest = Vec::new();
+        source_rest.extend_from_slice(b",\"db\":");
+        string(&options.database, &mut source_rest);
+        let mut table_part = b",\"schema\":".to_vec();
+        string(&layout.schema_name, &mut table_part);
+        table_part.extend_from_slice(b",\"table\":");
+        string(&layout.table_name, &mut table_part);
+        let has_key = !layout.key.is_empty();
+
+        for row in 0..batch.num_rows() {
+            let change = ops.value(row);
+            let key = |buffer: &mut Vec<u8>| {
+                buffer.push(b'{');
+                for (i, &position) in layout.key.iter().enumerate() {
+                    if i > 0 {
+                        buffer.push(b',');
+                    }
+                    string(&layout.columns[position].name, buffer);
+                    buffer.push(b':');
+                    writers[position].write(row, values, buffer);
+                }
+                buffer.push(b'}');
+            };
+            let row_image = |buffer: &mut Vec<u8>| {
+                buffer.push(b'{');
+                for (position, (column, writer)) in layout.columns.iter().zip(&writers).enumerate()
+                {
+                    if position > 0 {
+                        buffer.push(b',');
+                    }
+                    string(&column.name, buffer);
+                    buffer.push(b':');
+                    if writer.is_null(row) && is_unchanged(unchanged, row, position) {
+                        string(&values.unavailable_placeholder, buffer);
+                    } else {
+                        writer.write(row, values, buffer);
+                    }
+                }
+                buffer.push(b'}');
+            };
+            let old_image = |buffer: &mut Vec<u8>| match before {
+                Some(before) if !before.is_null(row) => {
+                    write_image(&layout, &before_writers, row, values, buffer);
+                }
+                // Without a full old image, a delete's row is the old key.
+                _ if change == op::DELETE => row_image(buffer),
+                _ => buffer.extend_from_slice(b"null"),
+            };
+            let value = |buffer: &mut Vec<u8>| {
+                buffer.extend_from_slice(b"{\"before\":");
+                match change {
+                    op::UPDATE | op::DELETE => old_image(buffer),
+                    _ => buffer.extend_from_slice(b"null"),
+                }
+                buffer.extend_from_slice(b",\"after\":");
+                if change == op::DELETE {
+                    buffer.extend_from_slice(b"null");
+                } else {
+                    row_image(buffer);
+                }
+                buffer.extend_from_slice(b",\"source\":");
+                buffer.extend_from_slice(&self.source_prefix);
+                buffer.extend_from_slice(b",\"ts_ms\":");
+                let mut itoa = itoa::Buffer::new();
+                buffer.extend_from_slice(
+                    itoa.format(commit_ts.value(row).div_euclid(1000))
+                        .as_bytes(),
+                );
+                buffer.extend_from_slice(b",\"snapshot\":");
+                buffer.extend_from_slice(if change == op::READ {
+                    b"\"true\""
+                } else {
+                    b"\"false\""
+                });
+                buffer.extend_from_slice(&source_rest);
+                buffer.extend_from_slice(b",\"sequence\":");
+                let sequence = format!("[\"{}\",\"{}\"]", commit_lsns.value(row), lsns.value(row));
+                string(&sequence, buffer);
+                buffer.extend_from_slice(&table_part);
+                buffer.extend_from_slice(b",\"txId\":");
+                buffer.extend_from_slice(itoa.format(xids.value(row)).as_bytes());
+                buffer.extend_from_slice(b",\"lsn\":");
+                buffer.extend_from_slice(itoa.format(lsns.value(row)).as_bytes());
+                buffer.extend_from_slice(b",\"xmin\":null},\"op\":\"");
+                buffer.push(change);
+                buffer.extend_from_slice(b"\",\"ts_ms\":");
+                buffer.extend_from_slice(itoa.format(now_ms).as_bytes());
+                buffer.extend_from_slice(b",\"transaction\":null}");
+            };
+            let key_writer = has_key.then_some(&key as WriteBytes<'_>);
+            out.push(row, key_writer, Some(&value));
+            if change == op::DELETE && options.tombstones && has_key {
+                out.push(row, key_writer, None);
+            }
+        }
+        Ok(())
+    }
+}

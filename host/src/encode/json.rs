@@ -1,0 +1,135 @@
+//! `json`: one flat JSON object per row: weir's metadata columns, then the user
+//! columns by their PostgreSQL names, then the old image as `_before` (an object, or
+//! null). The key is the primary key as an object (`{"id":1}`), null without one.
+
+use arrow::array::Array;
+use arrow::record_batch::RecordBatch;
+
+use super::layout::{Layout, is_unchanged};
+use super::value::{ColumnWriter, ValueOptions, string};
+use super::{EncodeError, Encoder, Messages, WriteBytes};
+use crate::batch::schema::{COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, XID};
+
+/// The `json` encoder.
+#[derive(Debug, Clone, Default)]
+pub struct JsonEncoder {
+    options: ValueOptions,
+}
+
+impl JsonEncoder {
+    /// An encoder with these value conventions.
+    pub fn new(options: ValueOptions) -> Self {
+        Self { options }
+    }
+}
+
+impl Encoder for JsonEncoder {
+    fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
+        let layout = Layout::new(batch.schema_ref())?;
+        let schema = batch.schema();
+        let writers: Vec<ColumnWriter<'_>> = layout
+            .columns
+            .iter()
+            .map(|c| ColumnWriter::new(schema.field(c.index), batch.column(c.index)))
+            .collect();
+        let before = layout.before(batch);
+        let before_writers: Vec<Option<ColumnWriter<'_>>> = layout
+            .columns
+            .iter()
+            .map(|c| {
+                let before = before?;
+                let child = c.before_child?;
+                let fields = before.fields();
+                Some(ColumnWriter::new(&fields[child], before.column(child)))
+            })
+            .collect();
+        let meta: Vec<ColumnWriter<'_>> = [layout.lsn, layout.commit_lsn, layout.xid, layout.seq]
+            .iter()
+            .map(|&i| ColumnWriter::new(schema.field(i), batch.column(i)))
+            .collect();
+        let commit_ts = ColumnWriter::new(
+            schema.field(layout.commit_ts),
+            batch.column(layout.commit_ts),
+        );
+        let ops = layout.ops(batch)?;
+        let unchanged = layout.unchanged(batch);
+        let options = &self.options;
+        for row in 0..batch.num_rows() {
+            let key = |buffer: &mut Vec<u8>| {
+                buffer.push(b'{');
+                for (i, &position) in layout.key.iter().enumerate() {
+                    if i > 0 {
+                        buffer.push(b',');
+                    }
+                    string(&layout.columns[position].name, buffer);
+                    buffer.push(b':');
+                    writers[position].write(row, options, buffer);
+                }
+                buffer.push(b'}');
+            };
+            let value = |buffer: &mut Vec<u8>| {
+                buffer.extend_from_slice(b"{\"");
+                buffer.extend_from_slice(OP.as_bytes());
+                buffer.extend_from_slice(b"\":\"");
+                buffer.push(ops.value(row));
+                buffer.push(b'"');
+                for (name, writer) in [LSN, COMMIT_LSN, XID, SEQ].iter().zip(&meta) {
+                    buffer.extend_from_slice(b",\"");
+                    buffer.extend_from_slice(name.as_bytes());
+                    buffer.extend_from_slice(b"\":");
+                    writer.write(row, options, buffer);
+                }
+                buffer.extend_from_slice(b",\"");
+                buffer.extend_from_slice(COMMIT_TS.as_bytes());
+                buffer.extend_from_slice(b"\":");
+                commit_ts.write(row, options, buffer);
+                for (position, (column, writer)) in layout.columns.iter().zip(&writers).enumerate()
+                {
+                    buffer.push(b',');
+                    string(&column.name, buffer);
+                    buffer.push(b':');
+                    if writer.is_null(row) && is_unchanged(unchanged, row, position) {
+                        string(&options.unavailable_placeholder, buffer);
+                    } else {
+                        writer.write(row, options, buffer);
+                    }
+                }
+                if let Some(before) = before {
+                    buffer.extend_from_slice(b",\"_before\":");
+                    if before.is_null(row) {
+                        buffer.extend_from_slice(b"null");
+                    } else {
+                        write_image(&layout, &before_writers, row, options, buffer);
+                    }
+                }
+                buffer.push(b'}');
+            };
+            let has_key = !layout.key.is_empty();
+            out.push(row, has_key.then_some(&key as WriteBytes<'_>), Some(&value));
+        }
+        Ok(())
+    }
+}
+
+/// An image (old row) as a JSON object of the columns that have a writer.
+pub(crate) fn write_image(
+    layout: &Layout,
+    writers: &[Option<ColumnWriter<'_>>],
+    row: usize,
+    options: &ValueOptions,
+    buffer: &mut Vec<u8>,
+) {
+    buffer.push(b'{');
+    let mut first = true;
+    for (column, writer) in layout.columns.iter().zip(writers) {
+        let Some(writer) = writer else { continue };
+        if !first {
+            buffer.push(b',');
+        }
+        first = false;
+        string(&column.name, buffer);
+        buffer.push(b':');
+        writer.write(row, options, buffer);
+    }
+    buffer.push(b'}');
+}

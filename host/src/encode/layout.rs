@@ -1,0 +1,149 @@
+//! Where things are in a ChangeBatch: metadata columns, user columns (with their
+//! PostgreSQL names), the old image, unchanged-TOAST lists, the key and the routing
+//! columns a plugin may have added. Worked out once per batch from the schema.
+
+use arrow::array::{Array, AsArray, ListArray, StructArray, UInt8Array, UInt16Array};
+use arrow::datatypes::{Schema, UInt8Type};
+use arrow::record_batch::RecordBatch;
+
+use super::EncodeError;
+use crate::batch::schema::{BEFORE, COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, UNCHANGED, XID, metadata};
+
+/// Routing columns plugins may add; never encoded as data.
+pub const ROUTING_COLUMNS: [&str; 4] = ["_topic", "_key", "_partition", "_headers"];
+
+/// A user column: its index in the batch and its name in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct UserColumn {
+    /// Index in the batch.
+    pub index: usize,
+    /// The PostgreSQL column name (escaped field names undone).
+    pub name: String,
+    /// Index of the same column among `_before`'s children, when there.
+    pub before_child: Option<usize>,
+}
+
+/// The layout of one batch.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `_op`, `_lsn`, `_commit_lsn`, `_xid`, `_commit_ts`, `_seq`, by index.
+    pub op: usize,
+    #[allow(missing_docs)]
+    pub lsn: usize,
+    #[allow(missing_docs)]
+    pub commit_lsn: usize,
+    #[allow(missing_docs)]
+    pub xid: usize,
+    #[allow(missing_docs)]
+    pub commit_ts: usize,
+    #[allow(missing_docs)]
+    pub seq: usize,
+    /// User columns in batch order.
+    pub columns: Vec<UserColumn>,
+    /// `_before`, when present.
+    pub before: Option<usize>,
+    /// `_unchanged`, when present.
+    pub unchanged: Option<usize>,
+    /// Positions in `columns` of the primary key, in key order; empty when unknown.
+    pub key: Vec<usize>,
+    /// `weir.schema` and `weir.table`.
+    pub schema_name: String,
+    #[allow(missing_docs)]
+    pub table_name: String,
+}
+
+impl Layout {
+    /// The layout of `schema`.
+    pub fn new(schema: &Schema) -> Result<Self, EncodeError> {
+        let index = |name: &str| {
+            schema
+                .index_of(name)
+                .map_err(|_| EncodeError::MissingColumn(name.to_owned()))
+        };
+        let before = schema.index_of(BEFORE).ok();
+        let before_fields = before.and_then(|i| match schema.field(i).data_type() {
+            arrow::datatypes::DataType::Struct(fields) => Some(fields.clone()),
+            _ => None,
+        });
+        let columns: Vec<UserColumn> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, field)| {
+                !field.name().starts_with('_')
+                    || field.metadata().contains_key(metadata::COLUMN_NAME)
+            })
+            .filter(|(_, field)| !ROUTING_COLUMNS.contains(&field.name().as_str()))
+            .map(|(index, field)| UserColumn {
+                index,
+                name: field
+                    .metadata()
+                    .get(metadata::COLUMN_NAME)
+                    .cloned()
+                    .unwrap_or_else(|| field.name().clone()),
+                before_child: before_fields
+                    .as_ref()
+                    .and_then(|children| children.iter().position(|c| c.name() == field.name())),
+            })
+            .collect();
+        let meta = |key: &str| schema.metadata().get(key).cloned().unwrap_or_default();
+        let key = meta(metadata::PRIMARY_KEY)
+            .split(',')
+            .filter(|name| !name.is_empty())
+            .filter_map(|name| {
+                columns
+                    .iter()
+                    .position(|c| schema.field(c.index).name() == name)
+            })
+            .collect();
+        Ok(Self {
+            op: index(OP)?,
+            lsn: index(LSN)?,
+            commit_lsn: index(COMMIT_LSN)?,
+            xid: index(XID)?,
+            commit_ts: index(COMMIT_TS)?,
+            seq: index(SEQ)?,
+            columns,
+            before,
+            unchanged: schema.index_of(UNCHANGED).ok(),
+            key,
+            schema_name: meta(metadata::SCHEMA),
+            table_name: meta(metadata::TABLE),
+        })
+    }
+
+    /// The `_op` column.
+    pub fn ops<'a>(&self, batch: &'a RecordBatch) -> Result<&'a UInt8Array, EncodeError> {
+        batch
+            .column(self.op)
+            .as_primitive_opt::<UInt8Type>()
+            .ok_or_else(|| EncodeError::MissingColumn(OP.to_owned()))
+    }
+
+    /// The `_before` column.
+    pub fn before<'a>(&self, batch: &'a RecordBatch) -> Option<&'a StructArray> {
+        self.before.and_then(|i| batch.column(i).as_struct_opt())
+    }
+
+    /// The `_unchanged` column.
+    pub fn unchanged<'a>(&self, batch: &'a RecordBatch) -> Option<&'a ListArray> {
+        self.unchanged
+            .and_then(|i| batch.column(i).as_list_opt::<i32>())
+    }
+}
+
+/// Whether user column `position` (index among the table's columns as the source
+/// numbered them) was left unchanged in TOAST at `row`.
+pub fn is_unchanged(unchanged: Option<&ListArray>, row: usize, position: usize) -> bool {
+    let Some(list) = unchanged else {
+        return false;
+    };
+    if list.is_null(row) {
+        return false;
+    }
+    let values = list.value(row);
+    values
+        .as_any()
+        .downcast_ref::<UInt16Array>()
+        .is_some_and(|indexes| indexes.values().iter().any(|i| usize::from(*i) == position))
+}

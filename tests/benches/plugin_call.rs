@@ -6,94 +6,17 @@
 //! `scripts/build-plugins.sh`). Criterion reports time per batch; rows/s is 8192
 //! divided by it. Plugins run with the default limits (epoch deadline on).
 
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Decimal128Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-    UInt8Array, UInt32Array, UInt64Array,
-};
+use arrow::array::RecordBatch;
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir::plugin::{PluginEngine, PluginStage, StageOutcome, StageSpec};
 use weir_guest::batch::BatchPlugin;
-use weir_tests::plugin_path;
+use weir_tests::{orders_batch, plugin_path};
 
 const ROWS: usize = 8192;
 const WHERE: &str = "status = 'paid' AND total > 100 AND _op <> 'd'";
-
-/// An `orders` ChangeBatch: metadata columns and five user columns.
-fn orders(rows: usize) -> RecordBatch {
-    let pg = |name: &str, data_type: DataType, pg_type: &str| {
-        Field::new(name, data_type, true).with_metadata(HashMap::from([(
-            "weir.pg_type".to_owned(),
-            pg_type.to_owned(),
-        )]))
-    };
-    let schema = Schema::new(vec![
-        Field::new("_op", DataType::UInt8, false),
-        Field::new("_lsn", DataType::UInt64, false),
-        Field::new("_commit_lsn", DataType::UInt64, false),
-        Field::new("_xid", DataType::UInt32, false),
-        Field::new(
-            "_commit_ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("_seq", DataType::UInt32, false),
-        pg("id", DataType::Int64, "int8"),
-        pg("email", DataType::Utf8, "text"),
-        pg("status", DataType::Utf8, "text"),
-        pg("total", DataType::Decimal128(10, 2), "numeric"),
-        pg("region", DataType::Utf8, "text"),
-    ])
-    .with_metadata(HashMap::from([
-        ("weir.schema".to_owned(), "public".to_owned()),
-        ("weir.table".to_owned(), "orders".to_owned()),
-        ("weir.primary_key".to_owned(), "id".to_owned()),
-    ]));
-    let n = |i: usize| u64::try_from(i).unwrap_or(u64::MAX);
-    let statuses = ["paid", "new", "shipped", "paid"];
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt8Array::from_iter_values(
-            (0..rows).map(|i| [b'c', b'u', b'c', b'd'][i % 4]),
-        )),
-        Arc::new(UInt64Array::from_iter_values(
-            (0..rows).map(|i| 0x1000 + n(i)),
-        )),
-        Arc::new(UInt64Array::from_iter_values((0..rows).map(|_| 0x9000))),
-        Arc::new(UInt32Array::from_iter_values((0..rows).map(|_| 7))),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values((0..rows).map(|_| 1_763_712_000_000_000))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(UInt32Array::from_iter_values(
-            (0..rows).map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            (0..rows).map(|i| i64::try_from(i).unwrap_or(i64::MAX)),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            (0..rows).map(|i| format!("Customer{i}@Example.org")),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            (0..rows).map(|i| statuses[i % 4]),
-        )),
-        Arc::new(
-            Decimal128Array::from_iter_values(
-                (0..rows).map(|i| i128::try_from((i * 7919) % 30_000).unwrap_or(0)),
-            )
-            .with_precision_and_scale(10, 2)
-            .expect("decimal"),
-        ),
-        Arc::new(StringArray::from_iter_values(
-            (0..rows).map(|i| ["eu", "us", "ap"][i % 3]),
-        )),
-    ];
-    RecordBatch::try_new(Arc::new(schema), columns).expect("batch")
-}
 
 fn stage(engine: &PluginEngine, name: &str, config: serde_json::Value) -> PluginStage {
     let mut spec = StageSpec::new(name, plugin_path(name));
@@ -110,8 +33,8 @@ fn run(stage: &PluginStage, batch: &RecordBatch) -> RecordBatch {
 
 fn benches(c: &mut Criterion) {
     let engine = PluginEngine::with_default_cache().expect("engine");
-    let batch = orders(ROWS);
-    let one_row = orders(1);
+    let batch = orders_batch(ROWS);
+    let one_row = orders_batch(1);
 
     let filter = stage(&engine, "sql-filter", serde_json::json!({ "where": WHERE }));
     let native_filter = sql_filter::SqlFilter::new(WHERE).expect("parses");

@@ -10,6 +10,7 @@
 //! Every peer is owned by the test that started it and is stopped, with its files
 //! removed, when dropped, including when the test fails.
 
+pub mod batches;
 pub mod broker;
 pub mod error;
 pub mod kafka;
@@ -19,6 +20,7 @@ pub mod port;
 pub mod replication;
 pub mod tls;
 
+pub use batches::orders_batch;
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use kafka::{KcatRecord, Record, kcat_read, produce, read_topic};

@@ -127,8 +127,7 @@ impl Encoder for DebeziumJsonEncoder {
                     if i > 0 {
                         buffer.push(b',');
                     }
-                    string(&layout.columns[position].name, buffer);
-                    buffer.push(b':');
+                    buffer.extend_from_slice(&layout.columns[position].json_prefix);
                     writers[position].write(row, values, buffer);
                 }
                 buffer.push(b'}');
@@ -140,8 +139,7 @@ impl Encoder for DebeziumJsonEncoder {
                     if position > 0 {
                         buffer.push(b',');
                     }
-                    string(&column.name, buffer);
-                    buffer.push(b':');
+                    buffer.extend_from_slice(&column.json_prefix);
                     if writer.is_null(row) && is_unchanged(unchanged, row, position) {
                         string(&values.unavailable_placeholder, buffer);
                     } else {
@@ -186,8 +184,12 @@ impl Encoder for DebeziumJsonEncoder {
                 });
                 buffer.extend_from_slice(&source_rest);
                 buffer.extend_from_slice(b",\"sequence\":");
-                let sequence = format!("[\"{}\",\"{}\"]", commit_lsns.value(row), lsns.value(row));
-                string(&sequence, buffer);
+                // `"[\"<commit lsn>\",\"<lsn>\"]"`: a JSON string holding a JSON array.
+                buffer.extend_from_slice(br#""[\""#);
+                buffer.extend_from_slice(itoa.format(commit_lsns.value(row)).as_bytes());
+                buffer.extend_from_slice(br#"\",\""#);
+                buffer.extend_from_slice(itoa.format(lsns.value(row)).as_bytes());
+                buffer.extend_from_slice(br#"\"]""#);
                 buffer.extend_from_slice(&table_part);
                 buffer.extend_from_slice(b",\"txId\":");
                 buffer.extend_from_slice(itoa.format(xids.value(row)).as_bytes());

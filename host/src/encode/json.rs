@@ -51,6 +51,8 @@ impl Encoder for JsonEncoder {
             schema.field(layout.commit_ts),
             batch.column(layout.commit_ts),
         );
+        // Rows of one transaction share their commit time: format it once.
+        let commit_ts_cache: std::cell::RefCell<(Option<usize>, Vec<u8>)> = Default::default();
         let ops = layout.ops(batch)?;
         let unchanged = layout.unchanged(batch);
         let options = &self.options;
@@ -61,8 +63,7 @@ impl Encoder for JsonEncoder {
                     if i > 0 {
                         buffer.push(b',');
                     }
-                    string(&layout.columns[position].name, buffer);
-                    buffer.push(b':');
+                    buffer.extend_from_slice(&layout.columns[position].json_prefix);
                     writers[position].write(row, options, buffer);
                 }
                 buffer.push(b'}');
@@ -82,12 +83,18 @@ impl Encoder for JsonEncoder {
                 buffer.extend_from_slice(b",\"");
                 buffer.extend_from_slice(COMMIT_TS.as_bytes());
                 buffer.extend_from_slice(b"\":");
-                commit_ts.write(row, options, buffer);
+                let mut cache = commit_ts_cache.borrow_mut();
+                let same = cache.0.is_some_and(|last| commit_ts.same_value(last, row));
+                if !same {
+                    cache.1.clear();
+                    commit_ts.write(row, options, &mut cache.1);
+                    cache.0 = Some(row);
+                }
+                buffer.extend_from_slice(&cache.1);
                 for (position, (column, writer)) in layout.columns.iter().zip(&writers).enumerate()
                 {
                     buffer.push(b',');
-                    string(&column.name, buffer);
-                    buffer.push(b':');
+                    buffer.extend_from_slice(&column.json_prefix);
                     if writer.is_null(row) && is_unchanged(unchanged, row, position) {
                         string(&options.unavailable_placeholder, buffer);
                     } else {
@@ -127,8 +134,7 @@ pub(crate) fn write_image(
             buffer.push(b',');
         }
         first = false;
-        string(&column.name, buffer);
-        buffer.push(b':');
+        buffer.extend_from_slice(&column.json_prefix);
         writer.write(row, options, buffer);
     }
     buffer.push(b'}');

@@ -7,6 +7,7 @@ use arrow::datatypes::{Schema, UInt8Type};
 use arrow::record_batch::RecordBatch;
 
 use super::EncodeError;
+use super::value::field_prefix;
 use crate::batch::schema::{BEFORE, COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, UNCHANGED, XID, metadata};
 
 /// Routing columns plugins may add; never encoded as data.
@@ -21,6 +22,8 @@ pub struct UserColumn {
     pub name: String,
     /// Index of the same column among `_before`'s children, when there.
     pub before_child: Option<usize>,
+    /// `"name":` as JSON, written before each value.
+    pub json_prefix: Vec<u8>,
 }
 
 /// The layout of one batch.
@@ -74,16 +77,20 @@ impl Layout {
                     || field.metadata().contains_key(metadata::COLUMN_NAME)
             })
             .filter(|(_, field)| !ROUTING_COLUMNS.contains(&field.name().as_str()))
-            .map(|(index, field)| UserColumn {
-                index,
-                name: field
+            .map(|(index, field)| {
+                let name = field
                     .metadata()
                     .get(metadata::COLUMN_NAME)
                     .cloned()
-                    .unwrap_or_else(|| field.name().clone()),
-                before_child: before_fields
-                    .as_ref()
-                    .and_then(|children| children.iter().position(|c| c.name() == field.name())),
+                    .unwrap_or_else(|| field.name().clone());
+                UserColumn {
+                    index,
+                    json_prefix: field_prefix(&name),
+                    name,
+                    before_child: before_fields.as_ref().and_then(|children| {
+                        children.iter().position(|c| c.name() == field.name())
+                    }),
+                }
             })
             .collect();
         let meta = |key: &str| schema.metadata().get(key).cloned().unwrap_or_default();

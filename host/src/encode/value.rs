@@ -176,6 +176,17 @@ impl<'a> ColumnWriter<'a> {
         Self { kind, array }
     }
 
+    /// Whether rows `a` and `b` hold the same timestamp (for caching a formatted
+    /// value); false for other kinds.
+    pub fn same_value(&self, a: usize, b: usize) -> bool {
+        match &self.kind {
+            Kind::TimestampTz(array) | Kind::Timestamp(array) => {
+                array.is_valid(a) && array.is_valid(b) && array.value(a) == array.value(b)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the value at `row` is null.
     pub fn is_null(&self, row: usize) -> bool {
         self.array.is_null(row)
@@ -270,10 +281,27 @@ fn float(value: f64, out: &mut Vec<u8>) {
     }
 }
 
-/// A JSON string, escaped.
+/// A JSON string, escaped. Most values need no escaping: one scan decides, and
+/// those are copied as they are.
 pub(crate) fn string(text: &str, out: &mut Vec<u8>) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
+    let needs_escape = text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+    if needs_escape {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    } else {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// `"name":`, escaped, for writing before each value of a column.
+pub(crate) fn field_prefix(name: &str) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(name.len() + 3);
+    string(name, &mut prefix);
+    prefix.push(b':');
+    prefix
 }
 
 fn base64(bytes: &[u8], out: &mut Vec<u8>) {
@@ -287,8 +315,15 @@ fn base64(bytes: &[u8], out: &mut Vec<u8>) {
 
 fn decimal(array: &Decimal128Array, row: usize, scale: i8, mode: DecimalMode, out: &mut Vec<u8>) {
     match mode {
-        DecimalMode::Precise => base64(&unscaled_bytes(array.value(row)), out),
-        DecimalMode::String => string(&array.value_as_string(row), out),
+        DecimalMode::Precise => {
+            let (bytes, start) = unscaled(array.value(row));
+            base64(&bytes[start..], out);
+        }
+        DecimalMode::String => {
+            out.push(b'"');
+            decimal_text(array.value(row), scale, out);
+            out.push(b'"');
+        }
         DecimalMode::Double => {
             let unscaled = array.value(row);
             #[allow(clippy::cast_precision_loss)]
@@ -298,9 +333,49 @@ fn decimal(array: &Decimal128Array, row: usize, scale: i8, mode: DecimalMode, ou
     }
 }
 
+/// The decimal text of `unscaled` at `scale` (`12990` at 2 is `129.90`), as
+/// PostgreSQL prints `numeric(p, s)`, without allocating.
+fn decimal_text(unscaled: i128, scale: i8, out: &mut Vec<u8>) {
+    let mut digits = itoa::Buffer::new();
+    let text = digits.format(unscaled.unsigned_abs()).as_bytes();
+    if unscaled < 0 {
+        out.push(b'-');
+    }
+    match usize::try_from(scale) {
+        Ok(0) => out.extend_from_slice(text),
+        Ok(scale) => {
+            if text.len() > scale {
+                let (whole, fraction) = text.split_at(text.len() - scale);
+                out.extend_from_slice(whole);
+                out.push(b'.');
+                out.extend_from_slice(fraction);
+            } else {
+                out.extend_from_slice(b"0.");
+                out.resize(out.len() + scale - text.len(), b'0');
+                out.extend_from_slice(text);
+            }
+        }
+        // A negative scale: trailing zeros.
+        Err(_) => {
+            out.extend_from_slice(text);
+            if unscaled != 0 {
+                out.resize(out.len() + usize::from(scale.unsigned_abs()), b'0');
+            }
+        }
+    }
+}
+
 /// Kafka Connect's `Decimal` bytes: the unscaled value, big-endian two's complement,
 /// in as few bytes as hold it (Java's `BigInteger.toByteArray`).
+#[cfg(test)]
 pub(crate) fn unscaled_bytes(value: i128) -> Vec<u8> {
+    let (bytes, start) = unscaled(value);
+    bytes[start..].to_vec()
+}
+
+/// [`unscaled_bytes`] without allocating: the big-endian bytes and where the minimal
+/// form starts.
+fn unscaled(value: i128) -> ([u8; 16], usize) {
     let bytes = value.to_be_bytes();
     let mut start = 0;
     while start < bytes.len() - 1 {
@@ -311,7 +386,7 @@ pub(crate) fn unscaled_bytes(value: i128) -> Vec<u8> {
         }
         start += 1;
     }
-    bytes[start..].to_vec()
+    (bytes, start)
 }
 
 /// Unconstrained `numeric`, exact text from PostgreSQL.
@@ -327,7 +402,8 @@ fn numeric_text(text: &str, mode: DecimalMode, out: &mut Vec<u8>) {
                 out.extend_from_slice(b"{\"scale\":");
                 integer(scale, out);
                 out.extend_from_slice(b",\"value\":");
-                base64(&unscaled_bytes(unscaled), out);
+                let (bytes, start) = self::unscaled(unscaled);
+                base64(&bytes[start..], out);
                 out.push(b'}');
             }
             // NaN and values beyond 38 digits have no exact binary form here.
@@ -386,6 +462,20 @@ mod tests {
         assert_eq!(unscaled_bytes(128), [0x00, 0x80]);
         assert_eq!(unscaled_bytes(-1), [0xff]);
         assert_eq!(unscaled_bytes(-129), [0xff, 0x7f]);
+    }
+
+    #[test]
+    fn decimal_text_is_postgresqls() {
+        let text = |unscaled, scale| {
+            let mut out = Vec::new();
+            decimal_text(unscaled, scale, &mut out);
+            String::from_utf8(out).expect("ascii")
+        };
+        assert_eq!(text(12_990, 2), "129.90");
+        assert_eq!(text(-1, 2), "-0.01");
+        assert_eq!(text(5, 0), "5");
+        assert_eq!(text(123, -2), "12300");
+        assert_eq!(text(0, 3), "0.000");
     }
 
     #[test]

@@ -1,0 +1,50 @@
+//! Encoders: rows/s per format on 8192-row ChangeBatches (`orders`: 6 metadata and 5
+//! user columns, inserts, updates and deletes), one core.
+//!
+//! `cargo bench -p weir-tests --bench encode`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use weir::encode::{
+    DebeziumJsonEncoder, DebeziumOptions, DecimalMode, Encoder, JsonEncoder, Messages, ValueOptions,
+};
+use weir_tests::orders_batch;
+
+const ROWS: usize = 8192;
+
+fn benches(c: &mut Criterion) {
+    let batch = orders_batch(ROWS);
+    let mut group = c.benchmark_group("encode 8192 rows");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    let mut messages = Messages::default();
+    let formats: Vec<(&str, Box<dyn Encoder>)> = vec![
+        ("json", Box::new(JsonEncoder::default())),
+        (
+            "json, decimals as strings",
+            Box::new(JsonEncoder::new(ValueOptions {
+                decimal: DecimalMode::String,
+                ..ValueOptions::default()
+            })),
+        ),
+        (
+            "debezium-json",
+            Box::new(DebeziumJsonEncoder::new(DebeziumOptions::new(
+                "shop", "shop",
+            ))),
+        ),
+    ];
+    for (name, mut encoder) in formats {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                messages.clear();
+                encoder.encode(&batch, &mut messages).expect("encodes");
+                black_box(messages.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(encode, benches);
+criterion_main!(encode);

@@ -1,0 +1,84 @@
+//! Synthetic ChangeBatches for benchmarks: the shape the source produces, without a
+//! database, so a benchmark measures only the stage under test.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Decimal128Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    UInt8Array, UInt32Array, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+/// An `orders` ChangeBatch of `rows` rows: the six metadata columns and five user
+/// columns (bigint key, two texts, numeric(10,2), text), inserts, updates and
+/// deletes mixed, primary key `id`.
+pub fn orders_batch(rows: usize) -> RecordBatch {
+    let pg = |name: &str, data_type: DataType, pg_type: &str| {
+        Field::new(name, data_type, true).with_metadata(HashMap::from([(
+            "weir.pg_type".to_owned(),
+            pg_type.to_owned(),
+        )]))
+    };
+    let schema = Schema::new(vec![
+        Field::new("_op", DataType::UInt8, false),
+        Field::new("_lsn", DataType::UInt64, false),
+        Field::new("_commit_lsn", DataType::UInt64, false),
+        Field::new("_xid", DataType::UInt32, false),
+        Field::new(
+            "_commit_ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("_seq", DataType::UInt32, false),
+        pg("id", DataType::Int64, "int8"),
+        pg("email", DataType::Utf8, "text"),
+        pg("status", DataType::Utf8, "text"),
+        pg("total", DataType::Decimal128(10, 2), "numeric"),
+        pg("region", DataType::Utf8, "text"),
+    ])
+    .with_metadata(HashMap::from([
+        ("weir.schema".to_owned(), "public".to_owned()),
+        ("weir.table".to_owned(), "orders".to_owned()),
+        ("weir.primary_key".to_owned(), "id".to_owned()),
+    ]));
+    let n = |i: usize| u64::try_from(i).unwrap_or(u64::MAX);
+    let statuses = ["paid", "new", "shipped", "paid"];
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt8Array::from_iter_values(
+            (0..rows).map(|i| [b'c', b'u', b'c', b'd'][i % 4]),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            (0..rows).map(|i| 0x1000 + n(i)),
+        )),
+        Arc::new(UInt64Array::from_iter_values((0..rows).map(|_| 0x9000))),
+        Arc::new(UInt32Array::from_iter_values((0..rows).map(|_| 7))),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values((0..rows).map(|_| 1_763_712_000_000_000))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(UInt32Array::from_iter_values(
+            (0..rows).map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            (0..rows).map(|i| i64::try_from(i).unwrap_or(i64::MAX)),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("Customer{i}@Example.org")),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| statuses[i % 4]),
+        )),
+        Arc::new(
+            Decimal128Array::from_iter_values(
+                (0..rows).map(|i| i128::try_from((i * 7919) % 30_000).unwrap_or(0)),
+            )
+            .with_precision_and_scale(10, 2)
+            .expect("decimal"),
+        ),
+        Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| ["eu", "us", "ap"][i % 3]),
+        )),
+    ];
+    RecordBatch::try_new(Arc::new(schema), columns).expect("batch")
+}

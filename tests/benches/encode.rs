@@ -28,6 +28,10 @@ fn benches(c: &mut Criterion) {
             })),
         ),
         (
+            "canal-json",
+            Box::new(weir::encode::CanalJsonEncoder::new("shop")),
+        ),
+        (
             "debezium-json",
             Box::new(DebeziumJsonEncoder::new(DebeziumOptions::new(
                 "shop", "shop",

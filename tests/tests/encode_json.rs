@@ -276,3 +276,58 @@ fn value_modes_are_honoured() {
     let rows = encode(&mut JsonEncoder::new(double), &fixture.items);
     assert_eq!(rows[0].1.as_ref().expect("value")["price"], 129.9);
 }
+
+#[test]
+fn canal_flat_messages_carry_text_values_and_changed_old_columns() {
+    let fixture = fixture();
+    let items = with_key(&fixture.items, "id");
+    let events = encode(&mut weir::encode::CanalJsonEncoder::new("shopdb"), &items);
+    assert_eq!(events.len(), 4, "one message per row, no tombstones");
+    let types: Vec<&str> = events
+        .iter()
+        .map(|(_, v)| v.as_ref().expect("value")["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(types, ["INSERT", "INSERT", "UPDATE", "DELETE"]);
+
+    let insert = events[0].1.as_ref().expect("value");
+    assert_eq!(insert["database"], "shopdb");
+    assert_eq!(insert["table"], "items");
+    assert_eq!(insert["pkNames"], serde_json::json!(["id"]));
+    assert_eq!(insert["isDdl"], false);
+    assert_eq!(insert["old"], Value::Null);
+    let data = &insert["data"][0];
+    assert_eq!(data["id"], "1");
+    assert_eq!(data["price"], "129.90");
+    assert_eq!(data["exact"], "1234567890.123456789");
+    assert_eq!(data["at"], "2026-11-21 08:00:00.25");
+    assert_eq!(data["day"], "2026-11-21");
+    assert_eq!(data["span"], "P1DT2H");
+    assert_eq!(data["tags"], "{\"a\",\"b c\",NULL}");
+    assert_eq!(data["data"], "\\x01ff");
+    assert_eq!(insert["sqlType"]["id"], 4);
+    assert_eq!(insert["sqlType"]["price"], 3);
+    assert_eq!(insert["sqlType"]["at"], 2014);
+    assert_eq!(insert["mysqlType"]["at"], "timestamptz");
+    assert!(
+        insert["es"]
+            .as_i64()
+            .is_some_and(|es| es > 1_700_000_000_000)
+    );
+    assert_eq!(
+        events[0].0.as_ref().expect("key"),
+        &serde_json::json!({"id": "1"})
+    );
+
+    // The update's `old` holds exactly the columns it changed, with their old values.
+    let update = events[2].1.as_ref().expect("value");
+    assert_eq!(
+        update["old"],
+        serde_json::json!([{"name": "Ann", "qty": "3"}])
+    );
+    assert_eq!(update["data"][0]["name"], "Anne");
+    // The delete's data is the old row.
+    let delete = events[3].1.as_ref().expect("value");
+    assert_eq!(delete["data"][0]["id"], "2");
+    assert_eq!(delete["data"][0]["price"], "-0.01");
+    assert_eq!(delete["data"][0]["name"], Value::Null);
+}

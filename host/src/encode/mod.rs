@@ -5,6 +5,7 @@
 //! [`Messages`] keeps each message as ranges of that buffer, so encoding allocates
 //! nothing per row.
 
+pub mod canal;
 pub mod debezium;
 pub mod json;
 pub mod layout;
@@ -14,6 +15,7 @@ use std::ops::Range;
 
 use arrow::record_batch::RecordBatch;
 
+pub use canal::CanalJsonEncoder;
 pub use debezium::{DebeziumJsonEncoder, DebeziumOptions};
 pub use json::JsonEncoder;
 pub use value::{BinaryMode, DecimalMode, IntervalMode, ValueOptions};

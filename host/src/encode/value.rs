@@ -192,6 +192,79 @@ impl<'a> ColumnWriter<'a> {
         self.array.is_null(row)
     }
 
+    /// Writes the value at `row` as a JSON string of its text form (or `null`), as
+    /// Canal's FlatMessage carries values: numbers and decimals as written,
+    /// booleans `true`/`false`, dates `YYYY-MM-DD`, times and timestamps
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC for `timestamptz`), intervals in ISO 8601,
+    /// `bytea` as `\x…` hex and arrays in PostgreSQL's `{…}` form.
+    pub fn write_text(&self, row: usize, out: &mut Vec<u8>) {
+        if self.array.is_null(row) {
+            out.extend_from_slice(b"null");
+            return;
+        }
+        let mut text = String::new();
+        match &self.kind {
+            Kind::Null => {
+                out.extend_from_slice(b"null");
+                return;
+            }
+            Kind::Bool(a) => text.push_str(if a.value(row) { "true" } else { "false" }),
+            Kind::I8(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            Kind::I16(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            Kind::I32(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            Kind::I64(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            Kind::U8(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            Kind::U16(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            Kind::U32(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            Kind::U64(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            Kind::F32(a) => text::float(f64::from(a.value(row)), &mut text),
+            Kind::F64(a) => text::float(a.value(row), &mut text),
+            Kind::Decimal(a, scale) => {
+                let mut digits = Vec::new();
+                decimal_text(a.value(row), *scale, &mut digits);
+                text.push_str(&String::from_utf8_lossy(&digits));
+            }
+            Kind::NumericText(a) | Kind::Text(a) => text.push_str(a.value(row)),
+            Kind::Binary(a) => {
+                text.push_str("\\x");
+                for byte in a.value(row) {
+                    text.push_str(&format!("{byte:02x}"));
+                }
+            }
+            Kind::Date(a) => match chrono::NaiveDate::from_num_days_from_ce_opt(
+                a.value(row).saturating_add(719_163),
+            ) {
+                Some(date) => text.push_str(&date.to_string()),
+                None => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            },
+            Kind::Time(a) => text::time(a.value(row), &mut text),
+            Kind::Timestamp(a) | Kind::TimestampTz(a) => match a.value(row) {
+                i64::MAX => text.push_str("infinity"),
+                i64::MIN => text.push_str("-infinity"),
+                micros => match chrono::DateTime::from_timestamp_micros(micros) {
+                    Some(time) => {
+                        text.push_str(&time.format("%Y-%m-%d %H:%M:%S").to_string());
+                        let fraction = micros.rem_euclid(1_000_000);
+                        if fraction != 0 {
+                            let digits = format!("{fraction:06}");
+                            text.push('.');
+                            text.push_str(digits.trim_end_matches('0'));
+                        }
+                    }
+                    None => text.push_str(itoa::Buffer::new().format(micros)),
+                },
+            },
+            Kind::Interval(a) => text::interval(a.value(row), &mut text),
+            Kind::List(_, _) => {
+                if text::array(self.array, row, &mut text).is_none() {
+                    text.push_str("{}");
+                }
+            }
+            Kind::Other(formatter) => text.push_str(&formatter.value(row).to_string()),
+        }
+        string(&text, out);
+    }
+
     /// Writes the value at `row` (or `null`).
     pub fn write(&self, row: usize, options: &ValueOptions, out: &mut Vec<u8>) {
         if self.array.is_null(row) {

@@ -4,7 +4,14 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use weir::sink::partition_for_key;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field};
+use weir::encode::{Encoder, JsonEncoder, Messages};
+use weir::sink::{PartitionPolicy, Router, TopicTemplate, partition_for_key};
+use weir_tests::orders_batch;
 
 const PYTHON: &str = r#"
 import sys
@@ -42,6 +49,134 @@ fn keys() -> Vec<Vec<u8>> {
     }));
     keys.push("ünïcødé 🦀".as_bytes().to_vec());
     keys
+}
+
+/// kafka-python's partition for each key.
+fn kafka_python_partitions(keys: &[Vec<u8>], partitions: u32) -> Vec<i32> {
+    let mut child = Command::new("python3")
+        .args(["-c", PYTHON, &partitions.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for key in keys {
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(stdin, "{hex}").expect("write");
+        }
+    }
+    let output = child.wait_with_output().expect("python3 finishes");
+    assert!(
+        output.status.success(),
+        "kafka-python missing? run scripts/setup.sh"
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| line.parse().expect("a partition"))
+        .collect()
+}
+
+#[test]
+fn routed_keys_land_where_kafka_python_puts_them() {
+    let batch = orders_batch(500);
+    let mut messages = Messages::default();
+    JsonEncoder::default()
+        .encode(&batch, &mut messages)
+        .expect("encodes");
+    let router = Router::new(
+        "shop",
+        TopicTemplate::new("{database}.{schema}.{table}").expect("template"),
+        HashMap::new(),
+        PartitionPolicy::PrimaryKey,
+    );
+    let destinations = router.route(&batch, &messages, &|_| 12).expect("routes");
+    let keys: Vec<Vec<u8>> = messages
+        .iter()
+        .map(|m| messages.key(m).expect("key").to_vec())
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&keys[7]), "{\"id\":7}");
+    let theirs = kafka_python_partitions(&keys, 12);
+    let ours: Vec<i32> = destinations
+        .iter()
+        .map(|d| d.partition.expect("keyed"))
+        .collect();
+    assert_eq!(ours, theirs);
+    assert!(
+        destinations
+            .iter()
+            .all(|d| &*d.topic == "shop.public.orders")
+    );
+
+    // A table-wide policy puts the whole table on one partition.
+    let by_table = Router::new(
+        "shop",
+        TopicTemplate::new("t").expect("template"),
+        HashMap::new(),
+        PartitionPolicy::Table,
+    );
+    let destinations = by_table.route(&batch, &messages, &|_| 12).expect("routes");
+    let expected = kafka_python_partitions(&[b"shop.public.orders".to_vec()], 12)[0];
+    assert!(destinations.iter().all(|d| d.partition == Some(expected)));
+}
+
+#[test]
+fn plugin_routing_columns_win() {
+    let batch = orders_batch(4);
+    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new("_topic", DataType::Utf8, true)));
+    fields.push(Arc::new(Field::new("_partition", DataType::Int32, true)));
+    let schema =
+        arrow::datatypes::Schema::new_with_metadata(fields, batch.schema().metadata().clone());
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(StringArray::from(vec![
+        Some("vip orders"),
+        None,
+        Some("x"),
+        None,
+    ])));
+    columns.push(Arc::new(Int32Array::from(vec![
+        Some(3),
+        None,
+        None,
+        Some(0),
+    ])));
+    let routed = RecordBatch::try_new(Arc::new(schema), columns).expect("batch");
+    let mut messages = Messages::default();
+    JsonEncoder::default()
+        .encode(&routed, &mut messages)
+        .expect("encodes");
+    let value: serde_json::Value = serde_json::from_slice(
+        messages
+            .value(messages.iter().next().expect("one"))
+            .expect("value"),
+    )
+    .expect("json");
+    assert!(
+        value.get("_topic").is_none(),
+        "routing columns are not data"
+    );
+    let router = Router::new(
+        "shop",
+        TopicTemplate::new("{table}").expect("template"),
+        HashMap::new(),
+        PartitionPolicy::PrimaryKey,
+    );
+    let destinations = router.route(&routed, &messages, &|_| 8).expect("routes");
+    let topics: Vec<&str> = destinations.iter().map(|d| &*d.topic).collect();
+    assert_eq!(topics, ["vip_orders", "orders", "x", "orders"]);
+    assert_eq!(destinations[0].partition, Some(3));
+    assert_eq!(destinations[3].partition, Some(0));
+    assert_eq!(
+        destinations[1].partition,
+        Some(partition_for_key(
+            messages
+                .key(messages.iter().nth(1).expect("two"))
+                .expect("key"),
+            8
+        ))
+    );
 }
 
 #[test]

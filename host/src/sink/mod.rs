@@ -3,6 +3,8 @@
 
 pub mod dead_letter;
 pub mod partition;
+pub mod route;
 
 pub use dead_letter::{DeadLetterError, DeadLetterProducer};
 pub use partition::{PartitionPolicy, murmur2, partition_for_key};
+pub use route::{Destination, RouteError, Router, TopicTemplate};

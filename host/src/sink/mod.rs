@@ -3,8 +3,10 @@
 
 pub mod dead_letter;
 pub mod partition;
+pub mod producer;
 pub mod route;
 
 pub use dead_letter::{DeadLetterError, DeadLetterProducer};
 pub use partition::{PartitionPolicy, murmur2, partition_for_key};
+pub use producer::{KafkaProducer, ProduceError, ProducerOptions};
 pub use route::{Destination, RouteError, Router, TopicTemplate};

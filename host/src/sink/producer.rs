@@ -1,0 +1,234 @@
+//! The Kafka producer: rdkafka with idempotence on, every delivery report handed to
+//! the [`CheckpointTracker`], so the flush LSN only moves past what Kafka has.
+//!
+//! By default a message is retried until it is delivered (`message.timeout.ms=0`),
+//! as Kafka Connect does for source connectors: a broker that is down makes weir
+//! wait (and, through the bounded queue, stop reading WAL) instead of losing data. A
+//! delivery that fails for good (a finite timeout, an authorization error) freezes
+//! the tracker and the pipeline stops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+
+use super::route::Destination;
+use crate::Lsn;
+use crate::checkpoint::CheckpointTracker;
+use crate::encode::layout::Layout;
+use crate::encode::{EncodeError, Messages};
+
+/// Producing failed before Kafka was involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// The producer could not be created (bad properties).
+    #[error("creating the Kafka producer: {0}")]
+    Create(Box<KafkaError>),
+    /// librdkafka refused a message outright (too large, unknown partition …).
+    #[error("producing to {topic}: {error}")]
+    Enqueue {
+        /// The topic.
+        topic: String,
+        /// Why.
+        error: Box<KafkaError>,
+    },
+    /// The batch lacks weir's metadata.
+    #[error(transparent)]
+    Batch(#[from] EncodeError),
+    /// The checkpoint bookkeeping refused the message.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+}
+
+/// Producer settings; `properties` pass any librdkafka setting through (security,
+/// SASL, tuning) and win over the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerOptions {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// `compression.type`: `none`, `gzip`, `snappy`, `lz4`, `zstd`.
+    pub compression: String,
+    /// `acks`: `all`, `1`, `0`.
+    pub acks: String,
+    /// `linger.ms`.
+    pub linger: Duration,
+    /// `batch.size` in bytes.
+    pub batch_bytes: usize,
+    /// `message.timeout.ms`; zero retries for ever.
+    pub delivery_timeout: Duration,
+    /// Other librdkafka properties.
+    pub properties: Vec<(String, String)>,
+}
+
+impl ProducerOptions {
+    /// Defaults for `brokers`: lz4, acks=all, 5 ms linger, 1 MiB batches, retry for
+    /// ever.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            compression: "lz4".into(),
+            acks: "all".into(),
+            linger: Duration::from_millis(5),
+            batch_bytes: 1 << 20,
+            delivery_timeout: Duration::ZERO,
+            properties: Vec::new(),
+        }
+    }
+}
+
+/// Delivery reports to the tracker; the opaque is the message's commit LSN.
+struct Deliveries {
+    tracker: Arc<CheckpointTracker>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<u64>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, commit_lsn: Self::DeliveryOpaque) {
+        let commit_lsn = Lsn(*commit_lsn);
+        match result {
+            Ok(_) => self.tracker.delivered(commit_lsn),
+            Err((error, _)) => {
+                tracing::error!(%error, %commit_lsn, "delivery failed");
+                self.tracker.failed(commit_lsn, error.to_string());
+            }
+        }
+    }
+}
+
+/// Sends encoded batches and reports deliveries to a [`CheckpointTracker`].
+pub struct KafkaProducer {
+    producer: ThreadedProducer<Deliveries>,
+    tracker: Arc<CheckpointTracker>,
+}
+
+impl std::fmt::Debug for KafkaProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaProducer").finish_non_exhaustive()
+    }
+}
+
+impl KafkaProducer {
+    /// A producer reporting to `tracker`.
+    pub fn new(
+        options: &ProducerOptions,
+        tracker: Arc<CheckpointTracker>,
+    ) -> Result<Self, ProduceError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &options.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", &options.acks)
+            .set("compression.type", &options.compression)
+            .set("linger.ms", options.linger.as_millis().to_string())
+            .set("batch.size", options.batch_bytes.to_string())
+            .set(
+                "message.timeout.ms",
+                options.delivery_timeout.as_millis().to_string(),
+            );
+        for (key, value) in &options.properties {
+            config.set(key, value);
+        }
+        let producer = config
+            .create_with_context(Deliveries {
+                tracker: Arc::clone(&tracker),
+            })
+            .map_err(|e| ProduceError::Create(Box::new(e)))?;
+        Ok(Self { producer, tracker })
+    }
+
+    /// Sends every message of `batch` to its destination, with the headers
+    /// `weir.lsn`, `weir.xid` and `weir.op`. Returns once all are queued; deliveries
+    /// reach the tracker as Kafka acknowledges them. A full queue waits (that is the
+    /// backpressure), it does not fail.
+    pub fn send(
+        &self,
+        batch: &RecordBatch,
+        messages: &Messages,
+        destinations: &[Destination],
+    ) -> Result<(), ProduceError> {
+        let layout = Layout::new(batch.schema_ref())?;
+        let ops = batch.column(layout.op).as_primitive::<UInt8Type>();
+        let lsns = batch.column(layout.lsn).as_primitive::<UInt64Type>();
+        let commit_lsns = batch.column(layout.commit_lsn).as_primitive::<UInt64Type>();
+        let xids = batch.column(layout.xid).as_primitive::<UInt32Type>();
+        let plugin_keys = batch
+            .column_by_name("_key")
+            .and_then(|c| c.as_binary_opt::<i32>());
+        for (message, destination) in messages.iter().zip(destinations) {
+            let row = message.row;
+            let commit_lsn = commit_lsns.value(row);
+            self.tracker.sent(Lsn(commit_lsn), 1)?;
+            let lsn = Lsn(lsns.value(row)).to_string();
+            let xid = xids.value(row).to_string();
+            let op = [ops.value(row)];
+            let headers = OwnedHeaders::new_with_capacity(3)
+                .insert(Header {
+                    key: "weir.lsn",
+                    value: Some(lsn.as_bytes()),
+                })
+                .insert(Header {
+                    key: "weir.xid",
+                    value: Some(xid.as_bytes()),
+                })
+                .insert(Header {
+                    key: "weir.op",
+                    value: Some(&op[..]),
+                });
+            let key = match plugin_keys {
+                Some(keys) if arrow::array::Array::is_valid(keys, row) => Some(keys.value(row)),
+                _ => messages.key(message),
+            };
+            let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
+                BaseRecord::with_opaque_to(&destination.topic, Box::new(commit_lsn))
+                    .headers(headers);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            if let Some(value) = messages.value(message) {
+                record = record.payload(value);
+            }
+            if let Some(partition) = destination.partition {
+                record = record.partition(partition);
+            }
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                        record = returned;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err((error, _)) => {
+                        // The message never left: take it back from the tracker's count
+                        // by failing the transaction (the pipeline stops).
+                        self.tracker.failed(Lsn(commit_lsn), error.to_string());
+                        return Err(ProduceError::Enqueue {
+                            topic: destination.topic.to_string(),
+                            error: Box::new(error),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for every queued message to be delivered or failed.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(timeout)
+    }
+
+    /// Messages queued and not yet acknowledged.
+    pub fn in_flight(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+}

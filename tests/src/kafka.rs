@@ -31,6 +31,15 @@ impl Record {
             .map(|p| String::from_utf8_lossy(p).into_owned())
     }
 
+    /// The value of header `name` as UTF-8 text (lossy); `None` when absent or null.
+    pub fn header_text(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| value.as_deref())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
     /// The key as UTF-8 text (lossy).
     pub fn key_text(&self) -> Option<String> {
         self.key

@@ -187,3 +187,21 @@ pub fn batch_messages(
         })
         .collect())
 }
+
+/// The batches of one table (by `weir.table`), concatenated; `None` when there are
+/// none. Tests compare a table's changes as one batch.
+pub fn table_batch(batches: &[RecordBatch], table: &str) -> Option<RecordBatch> {
+    let parts: Vec<RecordBatch> = batches
+        .iter()
+        .filter(|b| {
+            b.schema()
+                .metadata()
+                .get(weir::batch::schema::metadata::TABLE)
+                .map(String::as_str)
+                == Some(table)
+        })
+        .cloned()
+        .collect();
+    let first = parts.first()?;
+    arrow::compute::concat_batches(&first.schema(), &parts).ok()
+}

@@ -3,17 +3,15 @@
 
 use std::collections::HashMap;
 
-use arrow::compute::concat_batches;
 use arrow::record_batch::RecordBatch;
 use base64::Engine;
 use serde_json::Value;
-use weir::batch::schema::metadata;
 use weir::encode::{
     DebeziumJsonEncoder, DebeziumOptions, DecimalMode, Encoder, IntervalMode, JsonEncoder,
     Messages, ValueOptions,
 };
 use weir::source::BatchLimits;
-use weir_tests::{PgCluster, ReplicationFixture, batch_messages, read_transactions};
+use weir_tests::{PgCluster, ReplicationFixture, batch_messages, read_transactions, table_batch};
 
 const SETUP: &str = "
     CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), exact numeric,
@@ -57,20 +55,7 @@ fn fixture() -> Fixture {
                 .await
                 .expect("read");
             let batches = batch_messages(&messages, BatchLimits::default()).expect("batches");
-            let table = |name: &str| {
-                let parts: Vec<RecordBatch> = batches
-                    .iter()
-                    .filter(|b| {
-                        b.schema()
-                            .metadata()
-                            .get(metadata::TABLE)
-                            .map(String::as_str)
-                            == Some(name)
-                    })
-                    .cloned()
-                    .collect();
-                concat_batches(&parts[0].schema(), &parts).expect("one schema")
-            };
+            let table = |name: &str| table_batch(&batches, name).expect("the table's batches");
             let items = table("items");
             let xids = {
                 let xid = items.column_by_name("_xid").expect("xid");

@@ -16,7 +16,9 @@ use weir::plugin::{
     PluginStage, StageOutcome, StageSpec,
 };
 use weir::source::BatchLimits;
-use weir_tests::{PgCluster, ReplicationFixture, batch_messages, plugin_path, read_transactions};
+use weir_tests::{
+    PgCluster, ReplicationFixture, batch_messages, plugin_path, read_transactions, table_batch,
+};
 
 const SETUP: &str = "
     CREATE TABLE customers (id int PRIMARY KEY, email text, name text, notes text);
@@ -66,20 +68,7 @@ async fn fetch_batches() -> Batches {
         .await
         .expect("read");
     let batches = batch_messages(&messages, BatchLimits::default()).expect("batches");
-    let table = |name: &str| {
-        let parts: Vec<RecordBatch> = batches
-            .iter()
-            .filter(|b| {
-                b.schema()
-                    .metadata()
-                    .get(metadata::TABLE)
-                    .map(String::as_str)
-                    == Some(name)
-            })
-            .cloned()
-            .collect();
-        concat_batches(&parts[0].schema(), &parts).expect("one schema per table")
-    };
+    let table = |name: &str| table_batch(&batches, name).expect("the table's batches");
     Batches {
         customers: table("customers"),
         orders: table("orders"),
@@ -808,14 +797,7 @@ fn dead_letters_reach_their_topic_with_the_error_in_headers() {
         let value: serde_json::Value =
             serde_json::from_str(&record.payload_text().expect("payload")).expect("JSON");
         assert_eq!(value, serde_json::Value::Object(row.clone()));
-        let header = |name: &str| {
-            record
-                .headers
-                .iter()
-                .find(|(key, _)| key == name)
-                .and_then(|(_, value)| value.clone())
-                .map(|value| String::from_utf8(value).expect("utf-8"))
-        };
+        let header = |name: &str| record.header_text(name);
         assert_eq!(header("weir.dlq.stage").as_deref(), Some("misbehave"));
         assert_eq!(header("weir.dlq.error.kind").as_deref(), Some("trap"));
         assert!(header("weir.dlq.error").is_some_and(|e| e.contains("trapped")));

@@ -181,31 +181,9 @@ fn plugin_routing_columns_win() {
 
 #[test]
 fn partitions_match_kafka_python() {
+    let keys = keys();
     for partitions in [1u32, 3, 12, 100] {
-        let keys = keys();
-        let mut child = Command::new("python3")
-            .args(["-c", PYTHON, &partitions.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        {
-            let mut stdin = child.stdin.take().expect("stdin");
-            for key in &keys {
-                let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-                writeln!(stdin, "{hex}").expect("write");
-            }
-        }
-        let output = child.wait_with_output().expect("python3 finishes");
-        assert!(
-            output.status.success(),
-            "kafka-python missing? run scripts/setup.sh"
-        );
-        let theirs: Vec<i32> = String::from_utf8(output.stdout)
-            .expect("utf-8")
-            .lines()
-            .map(|line| line.parse().expect("a partition"))
-            .collect();
+        let theirs = kafka_python_partitions(&keys, partitions);
         let ours: Vec<i32> = keys
             .iter()
             .map(|key| partition_for_key(key, partitions))

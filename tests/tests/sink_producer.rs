@@ -126,14 +126,7 @@ fn flush_lsn_follows_acknowledgements_through_a_broker_outage() {
         .collect();
     assert_eq!(second.len(), 100, "no duplicates after the retry");
     let record = &records[0];
-    let header = |name: &str| {
-        record
-            .headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .and_then(|(_, value)| value.clone())
-            .map(|v| String::from_utf8(v).expect("utf-8"))
-    };
+    let header = |name: &str| record.header_text(name);
     assert!(header("weir.lsn").is_some_and(|lsn| lsn.contains('/')));
     assert_eq!(header("weir.xid").as_deref(), Some("7"));
     assert!(header("weir.op").is_some_and(|op| ["c", "u", "d"].contains(&op.as_str())));

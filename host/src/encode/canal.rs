@@ -22,7 +22,7 @@ use arrow::datatypes::{TimestampMicrosecondType, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
 use super::layout::Layout;
-use super::value::{ColumnWriter, string};
+use super::value::string;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::batch::schema::{metadata, op};
 
@@ -67,29 +67,14 @@ impl Encoder for CanalJsonEncoder {
     fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
         let schema = batch.schema();
-        let writers: Vec<ColumnWriter<'_>> = layout
-            .columns
-            .iter()
-            .map(|c| ColumnWriter::new(schema.field(c.index), batch.column(c.index)))
-            .collect();
+        let writers = layout.writers(batch);
         let before = layout.before(batch);
         let before_columns: Vec<Option<&dyn Array>> = layout
             .columns
             .iter()
             .map(|c| Some(before?.column(c.before_child?).as_ref()))
             .collect();
-        let before_writers: Vec<Option<ColumnWriter<'_>>> = layout
-            .columns
-            .iter()
-            .map(|c| {
-                let before = before?;
-                let child = c.before_child?;
-                Some(ColumnWriter::new(
-                    &before.fields()[child],
-                    before.column(child),
-                ))
-            })
-            .collect();
+        let before_writers = layout.before_writers(batch);
         let ops = layout.ops(batch)?;
         let lsns = batch.column(layout.lsn).as_primitive::<UInt64Type>();
         let commit_ts = batch
@@ -140,17 +125,7 @@ impl Encoder for CanalJsonEncoder {
 
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
-            let key = |buffer: &mut Vec<u8>| {
-                buffer.push(b'{');
-                for (i, &position) in layout.key.iter().enumerate() {
-                    if i > 0 {
-                        buffer.push(b',');
-                    }
-                    buffer.extend_from_slice(&layout.columns[position].json_prefix);
-                    writers[position].write_text(row, buffer);
-                }
-                buffer.push(b'}');
-            };
+            let key = |buffer: &mut Vec<u8>| layout.write_key(&writers, row, None, buffer);
             let value = |buffer: &mut Vec<u8>| {
                 let mut itoa = itoa::Buffer::new();
                 buffer.extend_from_slice(b"{\"id\":");

@@ -24,7 +24,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::json::write_image;
 use super::layout::{Layout, is_unchanged};
-use super::value::{ColumnWriter, ValueOptions, string};
+use super::value::{ValueOptions, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::batch::schema::op;
 
@@ -78,25 +78,9 @@ impl DebeziumJsonEncoder {
 impl Encoder for DebeziumJsonEncoder {
     fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
-        let schema = batch.schema();
-        let writers: Vec<ColumnWriter<'_>> = layout
-            .columns
-            .iter()
-            .map(|c| ColumnWriter::new(schema.field(c.index), batch.column(c.index)))
-            .collect();
+        let writers = layout.writers(batch);
         let before = layout.before(batch);
-        let before_writers: Vec<Option<ColumnWriter<'_>>> = layout
-            .columns
-            .iter()
-            .map(|c| {
-                let before = before?;
-                let child = c.before_child?;
-                Some(ColumnWriter::new(
-                    &before.fields()[child],
-                    before.column(child),
-                ))
-            })
-            .collect();
+        let before_writers = layout.before_writers(batch);
         let ops = layout.ops(batch)?;
         let lsns = batch.column(layout.lsn).as_primitive::<UInt64Type>();
         let commit_lsns = batch.column(layout.commit_lsn).as_primitive::<UInt64Type>();
@@ -121,17 +105,7 @@ impl Encoder for DebeziumJsonEncoder {
 
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
-            let key = |buffer: &mut Vec<u8>| {
-                buffer.push(b'{');
-                for (i, &position) in layout.key.iter().enumerate() {
-                    if i > 0 {
-                        buffer.push(b',');
-                    }
-                    buffer.extend_from_slice(&layout.columns[position].json_prefix);
-                    writers[position].write(row, values, buffer);
-                }
-                buffer.push(b'}');
-            };
+            let key = |buffer: &mut Vec<u8>| layout.write_key(&writers, row, Some(values), buffer);
             let row_image = |buffer: &mut Vec<u8>| {
                 buffer.push(b'{');
                 for (position, (column, writer)) in layout.columns.iter().zip(&writers).enumerate()

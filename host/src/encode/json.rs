@@ -27,22 +27,9 @@ impl Encoder for JsonEncoder {
     fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
         let schema = batch.schema();
-        let writers: Vec<ColumnWriter<'_>> = layout
-            .columns
-            .iter()
-            .map(|c| ColumnWriter::new(schema.field(c.index), batch.column(c.index)))
-            .collect();
+        let writers = layout.writers(batch);
         let before = layout.before(batch);
-        let before_writers: Vec<Option<ColumnWriter<'_>>> = layout
-            .columns
-            .iter()
-            .map(|c| {
-                let before = before?;
-                let child = c.before_child?;
-                let fields = before.fields();
-                Some(ColumnWriter::new(&fields[child], before.column(child)))
-            })
-            .collect();
+        let before_writers = layout.before_writers(batch);
         let meta: Vec<ColumnWriter<'_>> = [layout.lsn, layout.commit_lsn, layout.xid, layout.seq]
             .iter()
             .map(|&i| ColumnWriter::new(schema.field(i), batch.column(i)))
@@ -57,17 +44,7 @@ impl Encoder for JsonEncoder {
         let unchanged = layout.unchanged(batch);
         let options = &self.options;
         for row in 0..batch.num_rows() {
-            let key = |buffer: &mut Vec<u8>| {
-                buffer.push(b'{');
-                for (i, &position) in layout.key.iter().enumerate() {
-                    if i > 0 {
-                        buffer.push(b',');
-                    }
-                    buffer.extend_from_slice(&layout.columns[position].json_prefix);
-                    writers[position].write(row, options, buffer);
-                }
-                buffer.push(b'}');
-            };
+            let key = |buffer: &mut Vec<u8>| layout.write_key(&writers, row, Some(options), buffer);
             let value = |buffer: &mut Vec<u8>| {
                 buffer.extend_from_slice(b"{\"");
                 buffer.extend_from_slice(OP.as_bytes());

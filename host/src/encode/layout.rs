@@ -7,7 +7,7 @@ use arrow::datatypes::{Schema, UInt8Type};
 use arrow::record_batch::RecordBatch;
 
 use super::EncodeError;
-use super::value::field_prefix;
+use super::value::{ColumnWriter, ValueOptions, field_prefix};
 use crate::batch::schema::{BEFORE, COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, UNCHANGED, XID, metadata};
 
 /// Routing columns plugins may add; never encoded as data.
@@ -130,6 +130,54 @@ impl Layout {
     /// The `_before` column.
     pub fn before<'a>(&self, batch: &'a RecordBatch) -> Option<&'a StructArray> {
         self.before.and_then(|i| batch.column(i).as_struct_opt())
+    }
+
+    /// A writer for each user column of `batch`, in `columns` order.
+    pub fn writers<'a>(&self, batch: &'a RecordBatch) -> Vec<ColumnWriter<'a>> {
+        let schema = batch.schema_ref();
+        self.columns
+            .iter()
+            .map(|c| ColumnWriter::new(schema.field(c.index), batch.column(c.index)))
+            .collect()
+    }
+
+    /// A writer for each user column's old value (`None` without an old image).
+    pub fn before_writers<'a>(&self, batch: &'a RecordBatch) -> Vec<Option<ColumnWriter<'a>>> {
+        let before = self.before(batch);
+        self.columns
+            .iter()
+            .map(|c| {
+                let before = before?;
+                let child = c.before_child?;
+                Some(ColumnWriter::new(
+                    &before.fields()[child],
+                    before.column(child),
+                ))
+            })
+            .collect()
+    }
+
+    /// The primary key of `row` as a JSON object, values as JSON (`options`) or, for
+    /// Canal, in their text form (`None`).
+    pub fn write_key(
+        &self,
+        writers: &[ColumnWriter<'_>],
+        row: usize,
+        options: Option<&ValueOptions>,
+        buffer: &mut Vec<u8>,
+    ) {
+        buffer.push(b'{');
+        for (i, &position) in self.key.iter().enumerate() {
+            if i > 0 {
+                buffer.push(b',');
+            }
+            buffer.extend_from_slice(&self.columns[position].json_prefix);
+            match options {
+                Some(options) => writers[position].write(row, options, buffer),
+                None => writers[position].write_text(row, buffer),
+            }
+        }
+        buffer.push(b'}');
     }
 
     /// The `_unchanged` column.

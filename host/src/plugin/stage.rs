@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use arrow::array::{ArrayRef, new_null_array};
+use arrow::array::{Array, ArrayRef, AsArray, ListBuilder, UInt16Builder, new_null_array};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt16Type};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use super::engine::PluginEngine;
@@ -331,9 +331,74 @@ fn merge(
             .map(|(k, v)| (k.clone(), v.clone())),
     );
     let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+    if let Ok(index) = schema.index_of(UNCHANGED) {
+        columns[index] = remap_unchanged(input_schema, &schema, &columns[index])?;
+    }
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     RecordBatch::try_new_with_options(schema, columns, &options)
         .map_err(|e| CallError::InvalidOutput(format!("the replaced batch: {e}")))
+}
+
+/// The names of a ChangeBatch's user columns in order: the positions `_unchanged`
+/// counts in.
+fn user_columns(schema: &Schema) -> Vec<&str> {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| !f.name().starts_with('_') || f.metadata().contains_key(metadata::COLUMN_NAME))
+        .map(|f| f.name().as_str())
+        .collect()
+}
+
+/// `_unchanged` lists positions among the user columns. When a plugin dropped,
+/// added or reordered user columns, the positions are translated (by name, or by
+/// position when only names changed, as with a rename) so they still point at the
+/// unchanged TOAST columns; positions of dropped columns go.
+fn remap_unchanged(
+    before: &Schema,
+    after: &Schema,
+    unchanged: &ArrayRef,
+) -> Result<ArrayRef, CallError> {
+    let (old, new) = (user_columns(before), user_columns(after));
+    if old == new {
+        return Ok(Arc::clone(unchanged));
+    }
+    let same_shape = old.len() == new.len();
+    let target: Vec<Option<u16>> = old
+        .iter()
+        .enumerate()
+        .map(|(position, name)| {
+            let moved = new.iter().position(|n| n == name);
+            let kept = moved.or_else(|| same_shape.then_some(position));
+            kept.and_then(|p| u16::try_from(p).ok())
+        })
+        .collect();
+    let Some(list) = unchanged.as_list_opt::<i32>() else {
+        return Ok(Arc::clone(unchanged));
+    };
+    let mut builder = ListBuilder::new(UInt16Builder::new()).with_field(match list.data_type() {
+        DataType::List(field) => Arc::clone(field),
+        _ => return Ok(Arc::clone(unchanged)),
+    });
+    for row in 0..list.len() {
+        if list.is_null(row) {
+            builder.append(false);
+            continue;
+        }
+        let positions = list.value(row);
+        let Some(positions) = positions.as_primitive_opt::<UInt16Type>() else {
+            return Err(CallError::InvalidOutput(
+                "`_unchanged` is not a list of uint16".into(),
+            ));
+        };
+        for position in positions.values() {
+            if let Some(Some(mapped)) = target.get(usize::from(*position)) {
+                builder.values().append_value(*mapped);
+            }
+        }
+        builder.append(true);
+    }
+    Ok(Arc::new(builder.finish()))
 }
 
 #[cfg(test)]
@@ -386,6 +451,44 @@ mod tests {
         let output = input.project(&[1, 3]).expect("project");
         let merged = merge(&input, output, &[true; 4]).expect("merges");
         assert_eq!(names(&merged), ["_op", "id", "name"]);
+    }
+
+    #[test]
+    fn unchanged_positions_follow_dropped_columns() {
+        // Columns a, b, c; c was not sent by PostgreSQL (unchanged TOAST) in row 0.
+        let mut unchanged = ListBuilder::new(UInt16Builder::new());
+        unchanged.values().append_value(2);
+        unchanged.append(true);
+        unchanged.append(false);
+        let unchanged = unchanged.finish();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(OP, DataType::UInt8, false),
+            Field::new("a", DataType::Int32, true),
+            Field::new("b", DataType::Utf8, true),
+            Field::new("c", DataType::Utf8, true),
+            Field::new(UNCHANGED, unchanged.data_type().clone(), true),
+        ]));
+        let input = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(UInt8Array::from(vec![b'u', b'u'])),
+                Arc::new(Int32Array::from(vec![1, 2])),
+                Arc::new(StringArray::from(vec!["x", "y"])),
+                Arc::new(StringArray::from(vec![None, Some("z")])),
+                Arc::new(unchanged),
+            ],
+        )
+        .expect("valid");
+        // The plugin dropped `b`: `c` moves from position 2 to 1.
+        let output = input.project(&[0, 1, 3]).expect("project");
+        let merged = merge(&input, output, &[true; 5]).expect("merges");
+        let list = merged
+            .column_by_name(UNCHANGED)
+            .expect("kept")
+            .as_list::<i32>();
+        let first = list.value(0);
+        assert_eq!(first.as_primitive::<UInt16Type>().values().as_ref(), [1]);
+        assert!(list.is_null(1));
     }
 
     #[test]

@@ -522,8 +522,9 @@ impl ColumnBuilder {
                 _ => b.append_null(),
             },
             (Self::List(b, element), Parsed::List { start, end }) => {
+                let data_type = element.data_type();
                 for value in lists.elements.get(start..end).unwrap_or_default() {
-                    append_element(b.0.values(), *element, *value, &lists.text);
+                    append_list_element(b.0.values().as_any_mut(), &data_type, *value, &lists.text);
                 }
                 b.0.append(true);
             }
@@ -590,18 +591,27 @@ impl std::fmt::Debug for ListValues {
     }
 }
 
-/// Appends one array element to a List column's values builder. A mismatched
-/// element cannot happen (phase 1 parsed for this kind) and becomes null.
-fn append_element(
-    values: &mut Box<dyn ArrayBuilder>,
-    kind: ElementKind,
+/// Appends one parsed array element to a List column's values builder, whose element
+/// type is `data_type`. An element that does not fit the type is appended as null
+/// and reported with `false`; a builder of another type appends nothing and also
+/// gives `false`. The source's builder never sees either (phase 1 parsed for the
+/// column's kind); the row adapter turns `false` into an error.
+pub(crate) fn append_list_element(
+    values: &mut dyn std::any::Any,
+    data_type: &DataType,
     element: Element,
     text: &[u8],
-) {
+) -> bool {
     macro_rules! push {
         ($builder:ty, $value:expr) => {
-            if let Some(builder) = values.as_any_mut().downcast_mut::<$builder>() {
-                builder.append_option($value);
+            match values.downcast_mut::<$builder>() {
+                Some(builder) => {
+                    let value = $value;
+                    let fits = value.is_some() || element == Element::Null;
+                    builder.append_option(value);
+                    fits
+                }
+                None => false,
             }
         };
     }
@@ -613,27 +623,33 @@ fn append_element(
         Element::Float(v) => Some(v),
         _ => None,
     };
-    match kind {
-        ElementKind::Boolean => push!(
+    match data_type {
+        DataType::Boolean => push!(
             BooleanBuilder,
             match element {
                 Element::Bool(v) => Some(v),
                 _ => None,
             }
         ),
-        ElementKind::Int16 => push!(
+        DataType::Int16 => push!(
             Int16Builder,
             int(element).and_then(|v| i16::try_from(v).ok())
         ),
-        ElementKind::Int32 => push!(
+        DataType::Int32 => push!(
             Int32Builder,
             int(element).and_then(|v| i32::try_from(v).ok())
         ),
-        ElementKind::Int64 => push!(Int64Builder, int(element)),
+        DataType::Int64 => push!(Int64Builder, int(element)),
+        // `_unchanged` holds column positions.
+        DataType::UInt16 => push!(
+            UInt16Builder,
+            int(element).and_then(|v| u16::try_from(v).ok())
+        ),
         // Parsed from f32 text, so narrowing back is exact.
-        ElementKind::Float32 => push!(Float32Builder, float(element).map(|v| v as f32)),
-        ElementKind::Float64 => push!(Float64Builder, float(element)),
-        ElementKind::Text => push!(
+        #[allow(clippy::cast_possible_truncation)]
+        DataType::Float32 => push!(Float32Builder, float(element).map(|v| v as f32)),
+        DataType::Float64 => push!(Float64Builder, float(element)),
+        DataType::Utf8 => push!(
             StringBuilder,
             match element {
                 Element::Text { start, end } => text
@@ -642,5 +658,6 @@ fn append_element(
                 _ => None,
             }
         ),
+        _ => false,
     }
 }

@@ -22,7 +22,7 @@
 //! [`ChangeBatchBuilder`] builds them from pgoutput tuples, with typed Arrow builders
 //! per column that are reused from batch to batch.
 
-mod builder;
+pub(crate) mod builder;
 pub(crate) mod parse;
 pub mod schema;
 pub mod text;

@@ -28,7 +28,8 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::bindings::row_world::exports::weir::plugin::row::{Column, TableInfo, Value};
 use super::error::CallError;
-use crate::batch::parse::{self, Element};
+use crate::batch::builder::append_list_element;
+use crate::batch::parse;
 use crate::batch::schema::{BEFORE, metadata};
 use crate::batch::text;
 use crate::batch::types::ElementKind;
@@ -443,76 +444,16 @@ fn build_list<'a>(
         })?;
         let inner = builder.values();
         for element in &elements {
-            append_element(inner.as_any_mut(), field.data_type(), *element, &scratch).ok_or_else(
-                || {
-                    format!(
-                        "{text:?} has an element out of range for {}",
-                        field.data_type()
-                    )
-                },
-            )?;
+            if !append_list_element(inner.as_any_mut(), field.data_type(), *element, &scratch) {
+                return Err(format!(
+                    "{text:?} has an element out of range for {}",
+                    field.data_type()
+                ));
+            }
         }
         builder.append(true);
     }
     Ok(Arc::new(builder.finish()))
-}
-
-fn append_element(
-    builder: &mut dyn std::any::Any,
-    data_type: &DataType,
-    element: Element,
-    scratch: &[u8],
-) -> Option<()> {
-    macro_rules! push {
-        ($builder:ty, $value:expr) => {{
-            let builder = builder.downcast_mut::<$builder>()?;
-            match element {
-                Element::Null => builder.append_null(),
-                _ => builder.append_value($value?),
-            }
-        }};
-    }
-    let int = || match element {
-        Element::Int(v) => Some(v),
-        _ => None,
-    };
-    match data_type {
-        DataType::Boolean => push!(
-            BooleanBuilder,
-            match element {
-                Element::Bool(b) => Some(b),
-                _ => None,
-            }
-        ),
-        DataType::Int16 => push!(Int16Builder, int().and_then(|v| i16::try_from(v).ok())),
-        DataType::Int32 => push!(Int32Builder, int().and_then(|v| i32::try_from(v).ok())),
-        DataType::Int64 => push!(Int64Builder, int()),
-        DataType::UInt16 => push!(UInt16Builder, int().and_then(|v| u16::try_from(v).ok())),
-        #[allow(clippy::cast_possible_truncation)]
-        DataType::Float32 => push!(
-            Float32Builder,
-            match element {
-                Element::Float(v) => Some(v as f32),
-                _ => None,
-            }
-        ),
-        DataType::Float64 => push!(
-            Float64Builder,
-            match element {
-                Element::Float(v) => Some(v),
-                _ => None,
-            }
-        ),
-        DataType::Utf8 => push!(
-            StringBuilder,
-            match element {
-                Element::Text { start, end } => std::str::from_utf8(scratch.get(start..end)?).ok(),
-                _ => None,
-            }
-        ),
-        _ => return None,
-    }
-    Some(())
 }
 
 /// Rebuilds the `_before` struct from the children the plugin returned (`Some`) and

@@ -31,7 +31,8 @@ pub use pg::{
 pub use plugins::{plugin_dir, plugin_path};
 pub use port::free_loopback_port;
 pub use replication::{
-    ReplicationFixture, batch_messages, batch_outputs, read_transactions, table_batch,
+    ReplicationFixture, batch_messages, batch_outputs, captured_batches, read_transactions,
+    table_batch,
 };
 pub use tls::{TestCertificates, generate_certificates};
 pub use weir::Lsn;

@@ -205,3 +205,27 @@ pub fn table_batch(batches: &[RecordBatch], table: &str) -> Option<RecordBatch> 
     let first = parts.first()?;
     arrow::compute::concat_batches(&first.schema(), &parts).ok()
 }
+
+/// Publishes the tables `setup` creates on a fresh cluster, runs each entry of
+/// `transactions` as one transaction (an entry may hold several statements), and
+/// returns weir's ChangeBatches of them (the batcher's output after a final flush).
+///
+/// Blocking, on a runtime of its own: tests that hand the batches to plugins call
+/// those from a plain thread, as the pipeline does.
+pub fn captured_batches(
+    setup: &str,
+    transactions: &[&str],
+) -> Result<Vec<RecordBatch>, HarnessError> {
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| HarnessError::io("start a runtime", e))?;
+    runtime.block_on(async {
+        let cluster = PgCluster::start()?;
+        let fixture = ReplicationFixture::new(cluster, setup, "ALL TABLES").await?;
+        let mut stream = fixture.start().await?;
+        for sql in transactions {
+            fixture.sql(&format!("BEGIN; {sql}; COMMIT")).await?;
+        }
+        let messages = read_transactions(&mut stream, transactions.len()).await?;
+        batch_messages(&messages, BatchLimits::default())
+    })
+}

@@ -10,8 +10,7 @@ use weir::encode::{
     DebeziumJsonEncoder, DebeziumOptions, DecimalMode, Encoder, IntervalMode, JsonEncoder,
     Messages, ValueOptions,
 };
-use weir::source::BatchLimits;
-use weir_tests::{PgCluster, ReplicationFixture, batch_messages, read_transactions, table_batch};
+use weir_tests::{captured_batches, table_batch};
 
 const SETUP: &str = "
     CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), exact numeric,
@@ -37,40 +36,22 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let cluster = PgCluster::start().expect("cluster");
-            let fixture = ReplicationFixture::new(cluster, SETUP, "ALL TABLES")
-                .await
-                .expect("fixture");
-            let mut stream = fixture.start().await.expect("stream");
-            for sql in CHANGES {
-                fixture
-                    .sql(&format!("BEGIN; {sql}; COMMIT"))
-                    .await
-                    .expect("changes");
-            }
-            let messages = read_transactions(&mut stream, CHANGES.len())
-                .await
-                .expect("read");
-            let batches = batch_messages(&messages, BatchLimits::default()).expect("batches");
-            let table = |name: &str| table_batch(&batches, name).expect("the table's batches");
-            let items = table("items");
-            let xids = {
-                let xid = items.column_by_name("_xid").expect("xid");
-                let xid = xid
-                    .as_any()
-                    .downcast_ref::<arrow::array::UInt32Array>()
-                    .expect("u32");
-                xid.values().to_vec()
-            };
-            Fixture {
-                items,
-                notes: table("notes"),
-                xids,
-            }
-        })
+    let batches = captured_batches(SETUP, &CHANGES).expect("changes captured");
+    let table = |name: &str| table_batch(&batches, name).expect("the table's batches");
+    let items = table("items");
+    let xids = {
+        let xid = items.column_by_name("_xid").expect("xid");
+        let xid = xid
+            .as_any()
+            .downcast_ref::<arrow::array::UInt32Array>()
+            .expect("u32");
+        xid.values().to_vec()
+    };
+    Fixture {
+        items,
+        notes: table("notes"),
+        xids,
+    }
 }
 
 /// The batches from `batch_messages` carry no catalog primary key; set it as the

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Int32Type, Int64Type, UInt8Type};
 use sha2::{Digest, Sha256};
 use weir::batch::schema::{BEFORE, LEADING_METADATA_COLUMNS, metadata};
@@ -15,10 +15,7 @@ use weir::plugin::{
     CallError, DirGrant, Grants, Limits, OnError, PluginChain, PluginEngine, PluginError,
     PluginStage, StageOutcome, StageSpec,
 };
-use weir::source::BatchLimits;
-use weir_tests::{
-    PgCluster, ReplicationFixture, batch_messages, plugin_path, read_transactions, table_batch,
-};
+use weir_tests::{captured_batches, plugin_path, table_batch};
 
 const SETUP: &str = "
     CREATE TABLE customers (id int PRIMARY KEY, email text, name text, notes text);
@@ -47,31 +44,32 @@ struct Batches {
     orders: RecordBatch,
 }
 
-/// Plugins are called from plain threads, as the pipeline calls them from its
-/// blocking plugin thread: WASI's sync bindings must not run on an async worker.
 fn real_batches() -> Batches {
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(fetch_batches())
-}
-
-async fn fetch_batches() -> Batches {
-    let cluster = PgCluster::start().expect("cluster");
-    let fixture = ReplicationFixture::new(cluster, SETUP, "ALL TABLES")
-        .await
-        .expect("fixture");
-    let mut stream = fixture.start().await.expect("stream");
-    for sql in CHANGES {
-        fixture.sql(sql).await.expect("changes");
-    }
-    let messages = read_transactions(&mut stream, CHANGES.len())
-        .await
-        .expect("read");
-    let batches = batch_messages(&messages, BatchLimits::default()).expect("batches");
+    let batches = captured_batches(SETUP, &CHANGES).expect("changes captured");
     let table = |name: &str| table_batch(&batches, name).expect("the table's batches");
     Batches {
         customers: table("customers"),
         orders: table("orders"),
+    }
+}
+
+/// Asserts that `output` holds `input`'s columns unchanged, except those named.
+fn assert_columns_kept(output: &RecordBatch, input: &RecordBatch, except: &[&str]) {
+    for (index, field) in input.schema().fields().iter().enumerate() {
+        if !except.contains(&field.name().as_str()) {
+            assert_eq!(
+                output.column(index),
+                input.column(index),
+                "column {}",
+                field.name()
+            );
+            assert_eq!(
+                output.schema().field(index),
+                field.as_ref(),
+                "field {}",
+                field.name()
+            );
+        }
     }
 }
 
@@ -230,17 +228,7 @@ fn mask_hashes_new_and_old_images_and_leaves_the_rest() {
             .collect::<Vec<_>>()
     };
     assert_eq!(names(&output), names(input));
-    for (index, field) in input.schema().fields().iter().enumerate() {
-        if field.name() != "email" && field.name() != BEFORE {
-            assert_eq!(
-                output.column(index),
-                input.column(index),
-                "column {}",
-                field.name()
-            );
-            assert_eq!(output.schema().field(index), field.as_ref());
-        }
-    }
+    assert_columns_kept(&output, input, &["email", BEFORE]);
     assert_eq!(
         output
             .schema()
@@ -351,14 +339,7 @@ fn the_row_adapter_round_trips_every_column() {
     for input in [&batches.customers, &batches.orders] {
         let output = passed(identity.process(input.clone()).expect("runs"));
         assert_eq!(output.schema(), input.schema());
-        for (index, field) in input.schema().fields().iter().enumerate() {
-            assert_eq!(
-                output.column(index),
-                input.column(index),
-                "column {}",
-                field.name()
-            );
-        }
+        assert_columns_kept(&output, input, &[]);
     }
 }
 
@@ -650,8 +631,8 @@ const TYPED_SETUP: &str = "
     ALTER TABLE typed REPLICA IDENTITY FULL;
 ";
 
-const TYPED_ROWS: &str = r#"
-    INSERT INTO typed VALUES
+const TYPED_ROWS: [&str; 3] = [
+    r#"INSERT INTO typed VALUES
     (1, -32768, 9223372036854775807, 1234567890.123456789, 129.90, 1.5, 'NaN', true,
      '\x01ab', '2026-11-21', '07:01:14.951387', '2026-11-21 07:01:14.951387', '2026-01-01 00:00:00+05:30',
      '1 year 2 mons 3 days 04:05:06.789', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2]}', 'happy',
@@ -661,43 +642,21 @@ const TYPED_ROWS: &str = r#"
      '-1 year -2 mons +3 days -04:05:06.000001', NULL, 'null', 'sad',
      '{}', '{}', '{}', '{}'),
     (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-    UPDATE typed SET c_int2 = 7, c_interval = '0' WHERE id = 2;
-    DELETE FROM typed WHERE id = 1;
-"#;
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"#,
+    "UPDATE typed SET c_int2 = 7, c_interval = '0' WHERE id = 2",
+    "DELETE FROM typed WHERE id = 1",
+];
 
 #[test]
 fn the_row_adapter_round_trips_every_mapped_type() {
-    let batch = tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let cluster = PgCluster::start().expect("cluster");
-            let fixture = ReplicationFixture::new(cluster, TYPED_SETUP, "ALL TABLES")
-                .await
-                .expect("fixture");
-            let mut stream = fixture.start().await.expect("stream");
-            fixture
-                .cluster
-                .execute_script(&fixture.database, TYPED_ROWS)
-                .await
-                .expect("rows");
-            let messages = read_transactions(&mut stream, 3).await.expect("read");
-            let batches = batch_messages(&messages, BatchLimits::default()).expect("batches");
-            concat_batches(&batches[0].schema(), &batches).expect("one schema")
-        });
+    let batches = captured_batches(TYPED_SETUP, &TYPED_ROWS).expect("changes captured");
+    let batch = table_batch(&batches, "typed").expect("the table's batches");
     assert_eq!(batch.num_rows(), 5);
     let engine = engine();
     let identity = stage(&engine, spec("row-identity", serde_json::json!({})));
     let output = passed(identity.process(batch.clone()).expect("runs"));
     assert_eq!(output.schema(), batch.schema());
-    for (index, field) in batch.schema().fields().iter().enumerate() {
-        assert_eq!(
-            output.column(index),
-            batch.column(index),
-            "column {}",
-            field.name()
-        );
-    }
+    assert_columns_kept(&output, &batch, &[]);
 }
 
 #[test]
@@ -738,16 +697,7 @@ fn the_c_plugin_rewrites_its_columns_in_both_images() {
     };
     assert_eq!(old(&output), lower(old(input)));
     assert_eq!(output.schema(), input.schema());
-    for (index, field) in input.schema().fields().iter().enumerate() {
-        if field.name() != "email" && field.name() != BEFORE {
-            assert_eq!(
-                output.column(index),
-                input.column(index),
-                "column {}",
-                field.name()
-            );
-        }
-    }
+    assert_columns_kept(&output, input, &["email", BEFORE]);
     // A table without the column is skipped without a call.
     assert_eq!(
         passed(lowercase.process(batches.orders.clone()).expect("runs")),

@@ -164,10 +164,26 @@ impl KafkaProducer {
         let plugin_keys = batch
             .column_by_name("_key")
             .and_then(|c| c.as_binary_opt::<i32>());
+        // Tell the tracker before anything is queued (an acknowledgement may arrive
+        // at once), one call per run of a transaction's messages.
+        let mut run: Option<(u64, u64)> = None;
+        for message in messages.iter() {
+            let commit_lsn = commit_lsns.value(message.row);
+            run = match run {
+                Some((lsn, count)) if lsn == commit_lsn => Some((lsn, count + 1)),
+                Some((lsn, count)) => {
+                    self.tracker.sent(Lsn(lsn), count)?;
+                    Some((commit_lsn, 1))
+                }
+                None => Some((commit_lsn, 1)),
+            };
+        }
+        if let Some((lsn, count)) = run {
+            self.tracker.sent(Lsn(lsn), count)?;
+        }
         for (message, destination) in messages.iter().zip(destinations) {
             let row = message.row;
             let commit_lsn = commit_lsns.value(row);
-            self.tracker.sent(Lsn(commit_lsn), 1)?;
             let lsn = Lsn(lsns.value(row)).to_string();
             let xid = xids.value(row).to_string();
             let op = [ops.value(row)];

@@ -179,19 +179,29 @@ impl Router {
             _ => None,
         };
         let options = ValueOptions::default();
-        let mut topics: HashMap<String, Arc<str>> = HashMap::new();
+        // Topics and their partition counts, looked up once per distinct topic: by
+        // the plugin's raw `_topic` value, so a repeated one costs no allocation.
+        let default_count = partitions(&default_topic);
+        let mut plugin_topic_counts: HashMap<String, (Arc<str>, u32)> = HashMap::new();
         let mut hashed = Vec::new();
         let mut out = Vec::with_capacity(messages.len());
         for message in messages.iter() {
             let row = message.row;
-            let topic = match plugin_topics {
+            let (topic, count) = match plugin_topics {
                 Some(topics_column) if topics_column.is_valid(row) => {
-                    let name = sanitize_topic(topics_column.value(row));
-                    Arc::clone(topics.entry(name.clone()).or_insert_with(|| name.into()))
+                    let raw = topics_column.value(row);
+                    if !plugin_topic_counts.contains_key(raw) {
+                        let name: Arc<str> = sanitize_topic(raw).into();
+                        let count = partitions(&name);
+                        plugin_topic_counts.insert(raw.to_owned(), (name, count));
+                    }
+                    match plugin_topic_counts.get(raw) {
+                        Some((name, count)) => (Arc::clone(name), *count),
+                        None => (Arc::clone(&default_topic), default_count),
+                    }
                 }
-                _ => Arc::clone(&default_topic),
+                _ => (Arc::clone(&default_topic), default_count),
             };
-            let count = partitions(&topic);
             let partition = match plugin_partitions {
                 Some(column) if column.is_valid(row) => Some(column.value(row)),
                 _ => match &self.policy {

@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 use weir::cli::plugin::{TestRun, TestRunError, print_report, run_test};
+use weir::cli::run::{RunError, cancel_on_signal, run_file};
 use weir::plugin::Limits;
 
 /// Stream PostgreSQL row changes into Kafka, through Arrow and WebAssembly plugins.
@@ -21,6 +24,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a pipeline (a YAML spec) until SIGINT or SIGTERM. On a stop, what was
+    /// read is delivered and confirmed before weir exits.
+    Run {
+        /// The pipeline spec.
+        spec: PathBuf,
+    },
     /// Work with WebAssembly plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -66,6 +75,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { spec } => run_pipeline(&spec),
         Command::Plugin(PluginCommand::Test {
             plugin,
             input,
@@ -108,4 +118,32 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn run_pipeline(spec: &std::path::Path) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        cancel_on_signal(shutdown.clone());
+        match run_file(spec, Arc::default(), shutdown).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(RunError::Spec(error)) => {
+                eprintln!("error: {}: {error}", spec.display());
+                ExitCode::from(2)
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(1)
+            }
+        }
+    })
 }

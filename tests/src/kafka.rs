@@ -203,3 +203,58 @@ pub fn kcat_read(bootstrap_servers: &str, topic: &str) -> Result<Vec<KcatRecord>
     records.sort_by_key(|r| (r.partition, r.offset));
     Ok(records)
 }
+
+/// Kafka's default partitioner as kafka-python implements it (an independent
+/// murmur2): one partition per key.
+const KAFKA_PYTHON_PARTITIONER: &str = r#"
+import sys
+from kafka.partitioner.default import DefaultPartitioner
+
+class Cluster:
+    """Just enough cluster metadata for the partitioner: one topic, all up."""
+    def __init__(self, partitions):
+        self.ids = set(range(partitions))
+    def topics(self):
+        return {"t"}
+    def partitions_for_topic(self, topic):
+        return self.ids
+    def available_partitions_for_topic(self, topic):
+        return self.ids
+
+cluster = Cluster(int(sys.argv[1]))
+partitioner = DefaultPartitioner()
+for line in sys.stdin:
+    key = bytes.fromhex(line.strip())
+    print(partitioner.partition("t", key, key, None, None, cluster))
+"#;
+
+/// kafka-python's partition for each key among `partitions`.
+///
+/// # Panics
+///
+/// When python3 or kafka-python is missing (`scripts/setup.sh` installs them).
+pub fn kafka_python_partitions(keys: &[Vec<u8>], partitions: u32) -> Vec<i32> {
+    let mut child = Command::new("python3")
+        .args(["-c", KAFKA_PYTHON_PARTITIONER, &partitions.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for key in keys {
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            std::io::Write::write_all(&mut stdin, format!("{hex}\n").as_bytes()).expect("write");
+        }
+    }
+    let output = child.wait_with_output().expect("python3 finishes");
+    assert!(
+        output.status.success(),
+        "kafka-python missing? run scripts/setup.sh"
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| line.parse().expect("a partition"))
+        .collect()
+}

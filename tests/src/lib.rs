@@ -15,6 +15,7 @@ pub mod broker;
 pub mod error;
 pub mod kafka;
 pub mod pg;
+pub mod pipeline;
 pub mod plugins;
 pub mod port;
 pub mod replication;
@@ -23,11 +24,12 @@ pub mod tls;
 pub use batches::orders_batch;
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
-pub use kafka::{KcatRecord, Record, kcat_read, produce, read_topic};
+pub use kafka::{KcatRecord, Record, kafka_python_partitions, kcat_read, produce, read_topic};
 pub use pg::{
     PgCluster, PgClusterBuilder, ReplicationSlot, SUPERUSER_PASSWORD, pg_bin_dir,
     sweep_stale_clusters,
 };
+pub use pipeline::RunningPipeline;
 pub use plugins::{plugin_dir, plugin_path};
 pub use port::free_loopback_port;
 pub use replication::{

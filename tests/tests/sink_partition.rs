@@ -1,9 +1,6 @@
 //! weir's partitioner against an independent implementation of Kafka's default
 //! partitioner: kafka-python's (`scripts/setup.sh` installs it).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -11,29 +8,7 @@ use arrow::array::{Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field};
 use weir::encode::{Encoder, JsonEncoder, Messages};
 use weir::sink::{PartitionPolicy, Router, TopicTemplate, partition_for_key};
-use weir_tests::orders_batch;
-
-const PYTHON: &str = r#"
-import sys
-from kafka.partitioner.default import DefaultPartitioner
-
-class Cluster:
-    """Just enough cluster metadata for the partitioner: one topic, all up."""
-    def __init__(self, partitions):
-        self.ids = set(range(partitions))
-    def topics(self):
-        return {"t"}
-    def partitions_for_topic(self, topic):
-        return self.ids
-    def available_partitions_for_topic(self, topic):
-        return self.ids
-
-cluster = Cluster(int(sys.argv[1]))
-partitioner = DefaultPartitioner()
-for line in sys.stdin:
-    key = bytes.fromhex(line.strip())
-    print(partitioner.partition("t", key, key, None, None, cluster))
-"#;
+use weir_tests::{kafka_python_partitions, orders_batch};
 
 fn keys() -> Vec<Vec<u8>> {
     let mut keys: Vec<Vec<u8>> = (0..500)
@@ -49,33 +24,6 @@ fn keys() -> Vec<Vec<u8>> {
     }));
     keys.push("ünïcødé 🦀".as_bytes().to_vec());
     keys
-}
-
-/// kafka-python's partition for each key.
-fn kafka_python_partitions(keys: &[Vec<u8>], partitions: u32) -> Vec<i32> {
-    let mut child = Command::new("python3")
-        .args(["-c", PYTHON, &partitions.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    {
-        let mut stdin = child.stdin.take().expect("stdin");
-        for key in keys {
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            writeln!(stdin, "{hex}").expect("write");
-        }
-    }
-    let output = child.wait_with_output().expect("python3 finishes");
-    assert!(
-        output.status.success(),
-        "kafka-python missing? run scripts/setup.sh"
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|line| line.parse().expect("a partition"))
-        .collect()
 }
 
 #[test]

@@ -1,3 +1,4 @@
 //! The `weir` command's subcommands, as library code so tests can drive them.
 
 pub mod plugin;
+pub mod run;

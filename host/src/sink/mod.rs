@@ -1,6 +1,7 @@
 //! Writing to Kafka: partitioning as Kafka's Java producer does, and the dead-letter
 //! topic of plugin stages.
 
+pub mod admin;
 pub mod dead_letter;
 pub mod partition;
 pub mod producer;

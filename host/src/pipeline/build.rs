@@ -1,0 +1,202 @@
+//! From a spec to the parts of a running pipeline: every value is checked here, so
+//! `weir run` fails before connecting to anything when the spec is wrong.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::spec::{
+    Format, OnErrorSpec, PartitionSpec, PipelineSpec, SpecError, parse_duration,
+    parse_switchable_duration,
+};
+use crate::encode::{
+    CanalJsonEncoder, DebeziumJsonEncoder, DebeziumOptions, EncodeError, Encoder, JsonEncoder,
+    ValueOptions,
+};
+use crate::plugin::{Limits, OnError, StageSpec};
+use crate::sink::admin::TopicSettings;
+use crate::sink::{PartitionPolicy, ProducerOptions, Router, TopicTemplate};
+use crate::source::{PgConnectOptions, PostgresSourceConfig, TableSelector};
+
+/// A pipeline's parts, checked and ready to start.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// The pipeline's name.
+    pub name: String,
+    /// The source.
+    pub source: PostgresSourceConfig,
+    /// The database the source reads (`{database}` in topic templates).
+    pub database: String,
+    /// Plugin stages, in order.
+    pub stages: Vec<StageSpec>,
+    /// The message format and its options.
+    pub format: FormatConfig,
+    /// Topic and partition rules.
+    pub router: Router,
+    /// Producer settings.
+    pub producer: ProducerOptions,
+    /// Creation of missing topics; `None`: they must exist.
+    pub create_topics: Option<TopicSettings>,
+    /// Where dead-lettered rows go.
+    pub dead_letter_topic: String,
+}
+
+/// The encoder to build for each worker.
+#[derive(Debug, Clone)]
+pub enum FormatConfig {
+    /// `json`.
+    Json(ValueOptions),
+    /// `debezium-json`.
+    DebeziumJson(DebeziumOptions),
+    /// `canal-json`.
+    CanalJson,
+    /// `avro`.
+    Avro {
+        /// The registry's URL.
+        registry: String,
+        /// Debezium envelope settings.
+        options: DebeziumOptions,
+    },
+}
+
+impl PipelineConfig {
+    /// Checks `spec`; relative plugin paths are resolved against `base_dir` (the spec
+    /// file's directory).
+    pub fn from_spec(spec: &PipelineSpec, base_dir: &Path) -> Result<Self, SpecError> {
+        let invalid = |field: &str, message: String| SpecError::Invalid {
+            field: field.to_owned(),
+            message,
+        };
+        let postgres = &spec.source.postgres;
+        let connection: PgConnectOptions = postgres
+            .url
+            .parse()
+            .map_err(|e| invalid("source.postgres.url", format!("{e}")))?;
+        let database = connection
+            .config
+            .get_dbname()
+            .or_else(|| connection.config.get_user())
+            .unwrap_or("postgres")
+            .to_owned();
+        let tables = postgres
+            .tables
+            .iter()
+            .map(|t| t.parse::<TableSelector>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid("source.postgres.tables", e.to_string()))?;
+        let mut source =
+            PostgresSourceConfig::new(connection, &postgres.slot, &postgres.publication, tables);
+        if let Some(heartbeat) = &postgres.heartbeat {
+            source.heartbeat = parse_switchable_duration(heartbeat)
+                .map_err(|m| invalid("source.postgres.heartbeat", m))?;
+        }
+
+        let mut stages = Vec::with_capacity(spec.plugins.len());
+        for (index, plugin) in spec.plugins.iter().enumerate() {
+            let field = |name: &str| format!("plugins[{index}].{name}");
+            let mut stage = StageSpec::new(&plugin.name, base_dir.join(&plugin.wasm));
+            stage.tables = plugin
+                .tables
+                .iter()
+                .map(|t| t.parse::<TableSelector>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| invalid(&field("tables"), e.to_string()))?;
+            if let Some(config) = &plugin.config {
+                stage.config = config.clone();
+            }
+            stage.on_error = match plugin.on_error {
+                OnErrorSpec::Fail => OnError::Fail,
+                OnErrorSpec::Skip => OnError::Skip,
+                OnErrorSpec::DeadLetter => OnError::DeadLetter,
+            };
+            let defaults = Limits::default();
+            stage.limits = Limits {
+                timeout: match &plugin.timeout {
+                    Some(text) => {
+                        parse_duration(text).map_err(|m| invalid(&field("timeout"), m))?
+                    }
+                    None => defaults.timeout,
+                },
+                memory_bytes: plugin
+                    .memory_mib
+                    .map_or(defaults.memory_bytes, |mib| mib.saturating_mul(1 << 20)),
+            };
+            stages.push(stage);
+        }
+
+        let kafka = &spec.sink.kafka;
+        let values = ValueOptions {
+            decimal: kafka.decimal_handling_mode,
+            interval: kafka.interval_handling_mode,
+            binary: kafka.binary_handling_mode,
+            ..ValueOptions::default()
+        };
+        let mut debezium = DebeziumOptions::new(&spec.name, &database);
+        debezium.tombstones = kafka.tombstones;
+        debezium.values = values.clone();
+        let format = match kafka.format {
+            Format::Json => FormatConfig::Json(values),
+            Format::DebeziumJson => FormatConfig::DebeziumJson(debezium),
+            Format::CanalJson => FormatConfig::CanalJson,
+            Format::Avro => FormatConfig::Avro {
+                registry: kafka.schema_registry.clone().unwrap_or_default(),
+                options: debezium,
+            },
+        };
+        let policy = match &kafka.partition {
+            PartitionSpec::Fixed(partition) => PartitionPolicy::Fixed(*partition),
+            PartitionSpec::Named(text) => text
+                .parse()
+                .map_err(|e| invalid("sink.kafka.partition", format!("{e}")))?,
+        };
+        let template = TopicTemplate::new(&kafka.topic)
+            .map_err(|e| invalid("sink.kafka.topic", e.to_string()))?;
+        let overrides: HashMap<String, String> = kafka
+            .topics
+            .iter()
+            .map(|(table, topic)| (table.clone(), topic.clone()))
+            .collect();
+        let router = Router::new(&database, template, overrides, policy);
+        let mut producer = ProducerOptions::new(&kafka.brokers);
+        producer.compression = kafka.compression.clone();
+        producer.acks = kafka.acks.clone();
+        producer.linger = Duration::from_millis(kafka.linger_ms);
+        producer.batch_bytes = kafka.batch_bytes;
+        producer.properties = kafka
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Self {
+            name: spec.name.clone(),
+            source,
+            database,
+            stages,
+            format,
+            router,
+            producer,
+            create_topics: kafka.create_topics.map(|c| TopicSettings {
+                partitions: c.partitions,
+                replication_factor: c.replication_factor,
+            }),
+            dead_letter_topic: kafka
+                .dead_letter_topic
+                .clone()
+                .unwrap_or_else(|| format!("{}.dlq", spec.name)),
+        })
+    }
+}
+
+impl FormatConfig {
+    /// A fresh encoder (encoders keep per-table caches, so each worker owns one).
+    pub fn encoder(&self, database: &str) -> Result<Box<dyn Encoder>, EncodeError> {
+        Ok(match self {
+            FormatConfig::Json(values) => Box::new(JsonEncoder::new(values.clone())),
+            FormatConfig::DebeziumJson(options) => {
+                Box::new(DebeziumJsonEncoder::new(options.clone()))
+            }
+            FormatConfig::CanalJson => Box::new(CanalJsonEncoder::new(database)),
+            FormatConfig::Avro { .. } => todo!("avro"),
+        })
+    }
+}

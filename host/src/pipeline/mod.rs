@@ -1,0 +1,10 @@
+//! Pipelines: the YAML spec, its checked form, and the running pipeline that joins
+//! the source, the plugin chain, the encoder, the router and the producer.
+
+pub mod build;
+pub mod run;
+pub mod spec;
+
+pub use build::{FormatConfig, PipelineConfig};
+pub use run::{PipelineStats, RunSummary, run};
+pub use spec::{PipelineSpec, SpecError};

@@ -1,0 +1,344 @@
+//! Running a pipeline: the source on the async runtime, the rest on one blocking
+//! worker thread, the checkpoint tracker between them.
+//!
+//! ```text
+//! PostgresSource ──events──▶ worker: plugins → encoder → router → producer ──▶ Kafka
+//!       ▲                                                             │
+//!       └──────── flush LSN (watch) ◀── CheckpointTracker ◀── acks ───┘
+//! ```
+//!
+//! The worker is a plain thread because plugin calls block (wasmtime's synchronous
+//! WASI) and so does the producer when its queue is full: that wait is the
+//! backpressure that stops weir reading WAL while Kafka is slow or away. The bounded
+//! event channel and librdkafka's bounded queue keep memory bounded.
+//!
+//! Shutdown: the source stops first (emitting what it holds), the worker drains the
+//! channel and waits for every acknowledgement, and the final flush position is
+//! confirmed on the then idle slot, so a clean stop neither loses nor repeats data.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arrow::array::{AsArray, BooleanArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::UInt64Type;
+use arrow::record_batch::RecordBatch;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, info, info_span, warn};
+
+use super::build::PipelineConfig;
+use crate::Lsn;
+use crate::batch::schema::COMMIT_LSN;
+use crate::checkpoint::CheckpointTracker;
+use crate::encode::{Encoder, Messages};
+use crate::plugin::{PluginChain, PluginEngine};
+use crate::sink::admin::TopicAdmin;
+use crate::sink::{DeadLetterProducer, KafkaProducer, Router};
+use crate::source::{PostgresSource, SourceError, SourceEvent};
+
+/// Events buffered between the source and the worker: with batches of up to 8k
+/// rows this bounds the rows held in memory to a few tens of thousands.
+const EVENT_BUFFER: usize = 8;
+/// How long the worker waits for an event before it checks the tracker again.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+/// How long a stopping pipeline waits for outstanding acknowledgements.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Counters of a run.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Replication sessions that started streaming.
+    pub sessions: AtomicU64,
+    /// Rows received from the source.
+    pub rows_in: AtomicU64,
+    /// Rows that left the plugin chain.
+    pub rows_out: AtomicU64,
+    /// Messages handed to the producer.
+    pub messages: AtomicU64,
+    /// Rows sent to the dead-letter topic.
+    pub dead_lettered: AtomicU64,
+    /// Transactions committed.
+    pub transactions: AtomicU64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSummary {
+    /// The position confirmed to PostgreSQL at the end.
+    pub flushed: Lsn,
+}
+
+/// Runs `config` until `shutdown` is cancelled or something fails for good.
+pub async fn run(
+    config: PipelineConfig,
+    stats: Arc<PipelineStats>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunSummary> {
+    let span = info_span!("pipeline", pipeline = %config.name);
+    run_pipeline(config, stats, shutdown).instrument(span).await
+}
+
+async fn run_pipeline(
+    config: PipelineConfig,
+    stats: Arc<PipelineStats>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunSummary> {
+    let engine = PluginEngine::with_default_cache().context("starting the plugin engine")?;
+    let stages = config.stages.clone();
+    let chain = tokio::task::spawn_blocking(move || PluginChain::new(&engine, stages))
+        .await
+        .context("loading plugins")?
+        .context("loading plugins")?;
+    let tracker = Arc::new(CheckpointTracker::new(Lsn::ZERO));
+    let producer = KafkaProducer::new(&config.producer, Arc::clone(&tracker))
+        .context("creating the Kafka producer")?;
+    let topics = TopicAdmin::new(
+        &config.producer.brokers,
+        &config.producer.properties,
+        config.create_topics,
+    )
+    .context("creating the Kafka admin client")?;
+    let dead_letters = if chain
+        .stages()
+        .iter()
+        .any(|s| s.spec().on_error == crate::plugin::OnError::DeadLetter)
+    {
+        Some(
+            DeadLetterProducer::new(
+                &config.producer.brokers,
+                config.dead_letter_topic.clone(),
+                &config.producer.properties,
+            )
+            .context("creating the dead-letter producer")?,
+        )
+    } else {
+        None
+    };
+    let encoder = config
+        .format
+        .encoder(&config.database)
+        .context("creating the encoder")?;
+
+    let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
+    let source_stop = shutdown.child_token();
+    let source = PostgresSource::new(config.source.clone());
+    let flushed = tracker.subscribe();
+    let source_task = tokio::spawn({
+        let source_stop = source_stop.clone();
+        async move { source.run(events_tx, flushed, source_stop).await }
+    });
+
+    let worker = Worker {
+        chain,
+        encoder,
+        router: config.router.clone(),
+        producer,
+        topics,
+        dead_letters,
+        tracker: Arc::clone(&tracker),
+        stats,
+        handle: Handle::current(),
+        messages: Messages::default(),
+        sessions: 0,
+    };
+    let worker_thread = std::thread::Builder::new()
+        .name("weir-pipeline".into())
+        .spawn(move || worker.run(events_rx))
+        .context("starting the pipeline thread")?;
+
+    // The worker ends when the source's channel closes or on a failure; a failure
+    // stops the source, and a stopping source closes the channel.
+    let worker_result = tokio::task::spawn_blocking(move || {
+        worker_thread
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the pipeline thread panicked")))
+    });
+    let worker_result = {
+        let source_stop = source_stop.clone();
+        async move {
+            let result = worker_result
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("joining the pipeline thread: {e}")));
+            source_stop.cancel();
+            result
+        }
+    };
+    let (worker_result, source_result) = tokio::join!(worker_result, source_task);
+    let source_result = source_result.context("the source task panicked")?;
+    worker_result?;
+    match source_result {
+        Ok(()) => {}
+        Err(SourceError::DownstreamClosed) => {}
+        Err(error) => return Err(error).context("the PostgreSQL source failed"),
+    }
+    let flushed = tracker.flushed();
+    confirm_final_position(&config, flushed).await;
+    info!(%flushed, "pipeline stopped");
+    Ok(RunSummary { flushed })
+}
+
+/// After the source stopped, the last acknowledgements may have moved the flush LSN
+/// past what the source reported: confirm it on the idle slot, so a restart does
+/// not send those transactions again.
+async fn confirm_final_position(config: &PipelineConfig, flushed: Lsn) {
+    if flushed == Lsn::ZERO {
+        return;
+    }
+    let result = async {
+        let client = config.source.connection.connect_control().await?;
+        client
+            .execute(
+                "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn) \
+                 FROM pg_replication_slots \
+                 WHERE slot_name = $1 AND NOT active AND confirmed_flush_lsn < $2::text::pg_lsn",
+                &[&config.source.slot, &flushed.to_string()],
+            )
+            .await?;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        warn!(%error, %flushed, "could not confirm the final position; the transactions after the slot's position will be sent again");
+    }
+}
+
+/// The blocking half: plugins, encoding, routing, producing.
+struct Worker {
+    chain: PluginChain,
+    encoder: Box<dyn Encoder>,
+    router: Router,
+    producer: KafkaProducer,
+    topics: TopicAdmin,
+    dead_letters: Option<DeadLetterProducer>,
+    tracker: Arc<CheckpointTracker>,
+    stats: Arc<PipelineStats>,
+    handle: Handle,
+    messages: Messages,
+    sessions: u64,
+}
+
+impl Worker {
+    fn run(mut self, mut events: mpsc::Receiver<SourceEvent>) -> anyhow::Result<()> {
+        loop {
+            if let Some(error) = self.tracker.error() {
+                return Err(error).context("a message could not be delivered");
+            }
+            let next = self
+                .handle
+                .block_on(async { tokio::time::timeout(IDLE_CHECK, events.recv()).await });
+            match next {
+                Err(_) => continue,
+                Ok(None) => break,
+                Ok(Some(event)) => self.handle(event)?,
+            }
+        }
+        self.drain()
+    }
+
+    fn handle(&mut self, event: SourceEvent) -> anyhow::Result<()> {
+        match event {
+            SourceEvent::SessionStarted { start } => {
+                if self.sessions > 0 {
+                    // The stream rewinds to the slot's position: wait for what is in
+                    // flight, then everything already confirmed is skipped below.
+                    self.drain()?;
+                }
+                self.sessions += 1;
+                self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+                info!(%start, "streaming");
+            }
+            SourceEvent::Batch(batch) => self.batch(batch)?,
+            SourceEvent::Committed(transaction) => {
+                self.tracker.committed(&transaction)?;
+                self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn batch(&mut self, batch: RecordBatch) -> anyhow::Result<()> {
+        let Some(batch) = skip_confirmed(batch, self.tracker.flushed())? else {
+            return Ok(());
+        };
+        self.stats
+            .rows_in
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        let output =
+            info_span!("plugins", stage = "plugins").in_scope(|| self.chain.process(batch))?;
+        if let Some(letter) = output.dead_letter {
+            let dead_letters = self
+                .dead_letters
+                .as_ref()
+                .context("a stage dead-lettered without a dead-letter producer")?;
+            let sent = self.handle.block_on(dead_letters.send(&letter))?;
+            self.stats
+                .dead_lettered
+                .fetch_add(sent as u64, Ordering::Relaxed);
+        }
+        let Some(batch) = output.batch else {
+            return Ok(());
+        };
+        self.stats
+            .rows_out
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.messages.clear();
+        info_span!("encode", stage = "encode")
+            .in_scope(|| self.encoder.encode(&batch, &mut self.messages))?;
+        let destinations = info_span!("route", stage = "route").in_scope(|| {
+            let failure = std::cell::RefCell::new(None);
+            let topics = std::cell::RefCell::new(&mut self.topics);
+            let partitions = |topic: &str| match topics.borrow_mut().partitions(topic) {
+                Ok(count) => count,
+                Err(error) => {
+                    failure.borrow_mut().get_or_insert(error);
+                    1
+                }
+            };
+            let destinations = self.router.route(&batch, &self.messages, &partitions);
+            match failure.into_inner() {
+                Some(error) => Err(anyhow::Error::new(error)),
+                None => destinations.map_err(anyhow::Error::new),
+            }
+        })?;
+        info_span!("produce", stage = "produce")
+            .in_scope(|| self.producer.send(&batch, &self.messages, &destinations))?;
+        self.stats
+            .messages
+            .fetch_add(self.messages.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Waits until every queued message is acknowledged (or failed).
+    fn drain(&self) -> anyhow::Result<()> {
+        self.producer
+            .flush(DRAIN_TIMEOUT)
+            .context("waiting for Kafka to acknowledge the outstanding messages")?;
+        if let Some(error) = self.tracker.error() {
+            return Err(error).context("a message could not be delivered");
+        }
+        Ok(())
+    }
+}
+
+/// Drops the rows of transactions already confirmed: after a reconnect the source
+/// replays from the slot's position, which may trail what Kafka already has.
+fn skip_confirmed(batch: RecordBatch, flushed: Lsn) -> anyhow::Result<Option<RecordBatch>> {
+    let commit_lsns = batch
+        .column_by_name(COMMIT_LSN)
+        .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+        .context("a source batch without _commit_lsn")?;
+    if commit_lsns.values().iter().all(|lsn| *lsn > flushed.0) {
+        return Ok(Some(batch));
+    }
+    let keep: BooleanArray = commit_lsns
+        .values()
+        .iter()
+        .map(|lsn| Some(*lsn > flushed.0))
+        .collect();
+    let kept = filter_record_batch(&batch, &keep)?;
+    Ok((kept.num_rows() > 0).then_some(kept))
+}

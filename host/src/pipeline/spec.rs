@@ -1,0 +1,475 @@
+//! The pipeline spec: the YAML file `weir run` reads.
+//!
+//! Parsing is strict: an unknown key, a wrong type or a missing field is an error that
+//! names the line and column, because a typo that silently falls back to a default
+//! (say, `compresion: zstd`) is worse in production than a refusal to start. `${VAR}`
+//! and `${VAR:-default}` read the environment before parsing, so secrets stay out of
+//! the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::encode::{BinaryMode, DecimalMode, IntervalMode};
+
+/// Why a spec was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A `${VAR}` names a variable that is not set and has no default.
+    #[error(
+        "line {line}: environment variable {name} is not set (write ${{{name}:-default}} for a default)"
+    )]
+    MissingVariable {
+        /// The 1-based line.
+        line: usize,
+        /// The variable.
+        name: String,
+    },
+    /// A `${` without its closing `}`.
+    #[error("line {line}: unterminated ${{...}}")]
+    UnterminatedVariable {
+        /// The 1-based line.
+        line: usize,
+    },
+    /// The YAML does not match the spec; the message names the line, column and field.
+    #[error("{0}")]
+    Yaml(String),
+    /// A value that parses but means nothing (an empty table list, a bad duration).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field, as a dotted path.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A pipeline: one source, a chain of plugins, one sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// The pipeline's name: Debezium's `topic.prefix` in `source.name`, and the
+    /// default dead-letter topic's stem.
+    pub name: String,
+    /// Where changes come from.
+    pub source: SourceSpec,
+    /// Plugin stages, in order.
+    #[serde(default)]
+    pub plugins: Vec<PluginSpec>,
+    /// Where messages go.
+    pub sink: SinkSpec,
+}
+
+/// `source:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// `source.postgres`.
+    pub postgres: PostgresSpec,
+}
+
+/// `source.postgres`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSpec {
+    /// `postgres://user:password@host:port/database?sslmode=...`.
+    pub url: String,
+    /// The logical replication slot (created when missing).
+    pub slot: String,
+    /// The publication (created for `tables` when missing).
+    pub publication: String,
+    /// `schema.table` or `schema.*`.
+    pub tables: Vec<String>,
+    /// Interval of the source's heartbeat messages (`10s`, `500ms`), or `off`.
+    #[serde(default)]
+    pub heartbeat: Option<String>,
+}
+
+/// One `plugins:` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSpec {
+    /// The stage's name in logs, metrics and dead letters.
+    pub name: String,
+    /// The component file, relative to the spec file's directory.
+    pub wasm: PathBuf,
+    /// The tables the stage applies to; absent: all.
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// Handed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+    /// `fail` (default), `skip` or `dead_letter`.
+    #[serde(default)]
+    pub on_error: OnErrorSpec,
+    /// Deadline of one call (`1s`, `200ms`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Memory cap of one instance, in MiB.
+    #[serde(default)]
+    pub memory_mib: Option<usize>,
+}
+
+/// `on_error:` of a plugin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnErrorSpec {
+    /// Stop the pipeline.
+    #[default]
+    Fail,
+    /// Drop the batch.
+    Skip,
+    /// Send the batch's rows to the dead-letter topic.
+    DeadLetter,
+}
+
+/// `sink:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSpec {
+    /// `sink.kafka`.
+    pub kafka: KafkaSpec,
+}
+
+/// The message format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Confluent Avro with a Schema Registry, Debezium's envelope.
+    Avro,
+    /// Debezium's JSON envelope.
+    #[default]
+    DebeziumJson,
+    /// Canal's FlatMessage.
+    CanalJson,
+    /// One flat object per row.
+    Json,
+}
+
+/// `sink.kafka.create_topics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopicsSpec {
+    /// Partitions of a created topic.
+    pub partitions: u32,
+    /// Replication factor of a created topic.
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: u16,
+}
+
+fn default_replication_factor() -> u16 {
+    1
+}
+
+/// A partition policy: a name, `columns:a,b`, or a fixed partition number.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PartitionSpec {
+    /// `partition: 0`.
+    Fixed(i32),
+    /// `partition: primary_key`.
+    Named(String),
+}
+
+impl Default for PartitionSpec {
+    fn default() -> Self {
+        PartitionSpec::Named("primary_key".to_owned())
+    }
+}
+
+/// `sink.kafka`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSpec {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Topic template with `{database}`, `{schema}`, `{table}`.
+    #[serde(default = "default_topic")]
+    pub topic: String,
+    /// Per-table topics: `schema.table: topic`.
+    #[serde(default)]
+    pub topics: BTreeMap<String, String>,
+    /// `primary_key`, `table`, `schema`, `columns:a,b` or a partition number.
+    #[serde(default)]
+    pub partition: PartitionSpec,
+    /// The message format.
+    #[serde(default)]
+    pub format: Format,
+    /// The Schema Registry's URL (`avro` only); user and password in the URL are
+    /// sent as HTTP basic authentication.
+    #[serde(default)]
+    pub schema_registry: Option<String>,
+    /// Debezium JSON: a tombstone (null value) after each delete, so compaction can
+    /// drop the key.
+    #[serde(default = "default_true")]
+    pub tombstones: bool,
+    /// `precise` (default), `string` or `double`.
+    #[serde(default)]
+    pub decimal_handling_mode: DecimalMode,
+    /// `numeric` (default) or `string`.
+    #[serde(default)]
+    pub interval_handling_mode: IntervalMode,
+    /// `base64` (default) or `hex`.
+    #[serde(default)]
+    pub binary_handling_mode: BinaryMode,
+    /// `none`, `gzip`, `snappy`, `lz4` (default) or `zstd`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// `all` (default), `1` or `0`.
+    #[serde(default = "default_acks")]
+    pub acks: String,
+    /// `linger.ms`.
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u64,
+    /// `batch.size` in bytes.
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: usize,
+    /// Create missing topics with these settings; absent: a missing topic stops the
+    /// pipeline with an error naming it.
+    #[serde(default)]
+    pub create_topics: Option<CreateTopicsSpec>,
+    /// Where `on_error: dead_letter` stages send rows (default `<name>.dlq`).
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
+    /// Any librdkafka property (security, SASL, tuning); they win over the above.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn default_topic() -> String {
+    "{database}.{schema}.{table}".to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_compression() -> String {
+    "lz4".to_owned()
+}
+
+fn default_acks() -> String {
+    "all".to_owned()
+}
+
+fn default_linger_ms() -> u64 {
+    5
+}
+
+fn default_batch_bytes() -> usize {
+    1 << 20
+}
+
+impl PipelineSpec {
+    /// Reads and parses the spec at `path`.
+    pub fn from_file(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses a spec, reading `${VAR}` through `env`.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, SpecError> {
+        let expanded = expand_variables(text, env)?;
+        let spec: PipelineSpec =
+            serde_saphyr::from_str(&expanded).map_err(|e| SpecError::Yaml(e.to_string()))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    fn validate(&self) -> Result<(), SpecError> {
+        let invalid = |field: &str, message: &str| SpecError::Invalid {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        };
+        if self.source.postgres.tables.is_empty() {
+            return Err(invalid(
+                "source.postgres.tables",
+                "lists no table (write public.* for every table of a schema)",
+            ));
+        }
+        if let Some(heartbeat) = &self.source.postgres.heartbeat {
+            parse_switchable_duration(heartbeat)
+                .map_err(|m| invalid("source.postgres.heartbeat", &m))?;
+        }
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            if let Some(timeout) = &plugin.timeout {
+                parse_duration(timeout)
+                    .map_err(|m| invalid(&format!("plugins[{index}].timeout"), &m))?;
+            }
+        }
+        let kafka = &self.sink.kafka;
+        if kafka.format == Format::Avro && kafka.schema_registry.is_none() {
+            return Err(invalid(
+                "sink.kafka.schema_registry",
+                "format avro needs the Schema Registry's URL",
+            ));
+        }
+        if kafka.format != Format::Avro && kafka.schema_registry.is_some() {
+            return Err(invalid(
+                "sink.kafka.schema_registry",
+                "only format avro uses a Schema Registry",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 10s, 2m or 1h"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(number.saturating_mul(3600))),
+        _ => Err(format!(
+            "{text:?} is not a duration like 500ms, 10s, 2m or 1h"
+        )),
+    }
+}
+
+/// A duration, or `off`.
+pub fn parse_switchable_duration(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim() == "off" {
+        return Ok(None);
+    }
+    parse_duration(text).map(Some)
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` line by line, so errors name the line and
+/// the YAML parser's positions stay those of the file (a value never spans lines).
+fn expand_variables(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, SpecError> {
+    let mut out = String::with_capacity(text.len());
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let number = index + 1;
+        let mut rest = line;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or(SpecError::UnterminatedVariable { line: number })?;
+            let inner = &after[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (inner, None),
+            };
+            match (env(name), default) {
+                (Some(value), _) => out.push_str(&value),
+                (None, Some(default)) => out.push_str(default),
+                (None, None) => {
+                    return Err(SpecError::MissingVariable {
+                        line: number,
+                        name: name.to_owned(),
+                    });
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "\
+name: shop
+source:
+  postgres:
+    url: postgres://u:${PGPASSWORD}@db/shop
+    slot: weir_shop
+    publication: weir_shop
+    tables: [public.orders]
+sink:
+  kafka:
+    brokers: ${BROKERS:-localhost:9092}
+";
+
+    fn env(name: &str) -> Option<String> {
+        (name == "PGPASSWORD").then(|| "secret".to_owned())
+    }
+
+    #[test]
+    fn defaults_and_variables() {
+        let spec = PipelineSpec::parse(MINIMAL, &env).expect("parses");
+        assert_eq!(spec.source.postgres.url, "postgres://u:secret@db/shop");
+        assert_eq!(spec.sink.kafka.brokers, "localhost:9092");
+        assert_eq!(spec.sink.kafka.topic, "{database}.{schema}.{table}");
+        assert_eq!(spec.sink.kafka.format, Format::DebeziumJson);
+        assert_eq!(spec.sink.kafka.partition, PartitionSpec::default());
+        assert!(spec.sink.kafka.tombstones);
+    }
+
+    #[test]
+    fn a_missing_variable_names_its_line() {
+        let error = PipelineSpec::parse(MINIMAL, &|_| None).expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "line 4: environment variable PGPASSWORD is not set (write ${PGPASSWORD:-default} for a default)"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_names_its_line_and_the_key() {
+        let text = MINIMAL.replace("    brokers:", "    compresion: zstd\n    brokers:");
+        let error = PipelineSpec::parse(&text, &env).expect_err("refused");
+        let message = error.to_string();
+        assert!(message.contains("compresion"), "{message}");
+        assert!(message.contains("line 10"), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_line() {
+        let text = MINIMAL.replace("    brokers:", "    format: protobuf\n    brokers:");
+        let message = PipelineSpec::parse(&text, &env)
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("protobuf"), "{message}");
+        assert!(message.contains("line 10"), "{message}");
+    }
+
+    #[test]
+    fn avro_needs_a_registry() {
+        let text = format!("{MINIMAL}    format: avro\n");
+        let message = PipelineSpec::parse(&text, &env)
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(
+            message,
+            "sink.kafka.schema_registry: format avro needs the Schema Registry's URL"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_switchable_duration("off"), Ok(None));
+        assert!(parse_duration("ten seconds").is_err());
+        assert!(parse_duration("10").is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! Topic checks and creation: every topic a message goes to is looked up once
+//! (its partition count feeds the partitioner) and, when the pipeline says so,
+//! created with the configured partitions and replication factor.
+//!
+//! A missing topic is an error unless creation is configured: silently relying on
+//! the broker's `auto.create.topics.enable` gives topics with the broker's default
+//! partition count, which then changes where keys land once someone fixes it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+/// How missing topics are created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicSettings {
+    /// Partitions of a new topic.
+    pub partitions: u32,
+    /// Replication factor of a new topic.
+    pub replication_factor: u16,
+}
+
+/// A topic could not be looked up or created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopicError {
+    /// The admin client could not be created (bad properties).
+    #[error("creating the Kafka admin client: {0}")]
+    Create(Box<KafkaError>),
+    /// The metadata request failed (the broker is unreachable, or access denied).
+    #[error("looking up topic {topic}: {error}")]
+    Metadata {
+        /// The topic.
+        topic: String,
+        /// Why.
+        error: Box<KafkaError>,
+    },
+    /// The topic does not exist and creation is not configured.
+    #[error("topic {0} does not exist: create it, or set sink.kafka.create_topics")]
+    Missing(String),
+    /// Creating the topic failed.
+    #[error("creating topic {topic}: {error}")]
+    Creation {
+        /// The topic.
+        topic: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Partition counts of the topics in use, looked up (and created) on first use.
+pub struct TopicAdmin {
+    admin: AdminClient<DefaultClientContext>,
+    create: Option<TopicSettings>,
+    counts: HashMap<String, u32>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for TopicAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicAdmin")
+            .field("create", &self.create)
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TopicAdmin {
+    /// An admin client for `brokers` with extra librdkafka `properties` (security).
+    pub fn new(
+        brokers: &str,
+        properties: &[(String, String)],
+        create: Option<TopicSettings>,
+    ) -> Result<Self, TopicError> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", brokers);
+        for (key, value) in properties {
+            // Producer-only settings would make the admin client refuse to start.
+            if is_client_wide(key) {
+                config.set(key, value);
+            }
+        }
+        let admin = config
+            .create()
+            .map_err(|e| TopicError::Create(Box::new(e)))?;
+        Ok(Self {
+            admin,
+            create,
+            counts: HashMap::new(),
+            timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// The partition count of `topic`, creating the topic when it is missing and
+    /// creation is configured. Blocks on the broker the first time per topic.
+    pub fn partitions(&mut self, topic: &str) -> Result<u32, TopicError> {
+        if let Some(count) = self.counts.get(topic) {
+            return Ok(*count);
+        }
+        let count = match self.lookup(topic)? {
+            Some(count) => count,
+            None => {
+                let settings = self
+                    .create
+                    .ok_or_else(|| TopicError::Missing(topic.to_owned()))?;
+                self.create(topic, settings)?;
+                tracing::info!(topic, partitions = settings.partitions, "created topic");
+                settings.partitions
+            }
+        };
+        self.counts.insert(topic.to_owned(), count);
+        Ok(count)
+    }
+
+    fn lookup(&self, topic: &str) -> Result<Option<u32>, TopicError> {
+        let metadata = self
+            .admin
+            .inner()
+            .fetch_metadata(Some(topic), self.timeout)
+            .map_err(|e| TopicError::Metadata {
+                topic: topic.to_owned(),
+                error: Box::new(e),
+            })?;
+        let found = metadata.topics().iter().find(|t| t.name() == topic);
+        Ok(match found {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                Some(u32::try_from(t.partitions().len()).unwrap_or(u32::MAX))
+            }
+            _ => None,
+        })
+    }
+
+    fn create(&self, topic: &str, settings: TopicSettings) -> Result<(), TopicError> {
+        let partitions = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
+        let new = NewTopic::new(
+            topic,
+            partitions,
+            TopicReplication::Fixed(i32::from(settings.replication_factor)),
+        );
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        let creation = self.admin.create_topics([&new], &options);
+        let results = futures_executor_block_on(creation).map_err(|e| TopicError::Creation {
+            topic: topic.to_owned(),
+            error: e.to_string(),
+        })?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => {
+                    return Err(TopicError::Creation {
+                        topic: topic.to_owned(),
+                        error: code.to_string(),
+                    });
+                }
+            }
+        }
+        // Metadata lags creation on some brokers: wait until the topic is visible.
+        let deadline = std::time::Instant::now() + self.timeout;
+        while std::time::Instant::now() < deadline {
+            if self.lookup(topic)?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(TopicError::Creation {
+            topic: topic.to_owned(),
+            error: "created, but not visible in metadata".to_owned(),
+        })
+    }
+}
+
+/// Whether a librdkafka property applies to every client (security, networking)
+/// rather than only to producers.
+fn is_client_wide(key: &str) -> bool {
+    const PRODUCER_ONLY: &[&str] = &[
+        "acks",
+        "request.required.acks",
+        "compression.type",
+        "compression.codec",
+        "linger.ms",
+        "queue.buffering.max.ms",
+        "batch.size",
+        "batch.num.messages",
+        "enable.idempotence",
+        "message.timeout.ms",
+        "delivery.timeout.ms",
+        "queue.buffering.max.messages",
+        "queue.buffering.max.kbytes",
+        "transactional.id",
+        "partitioner",
+    ];
+    !PRODUCER_ONLY.contains(&key)
+}
+
+/// The admin client's futures are driven by librdkafka's own thread; polling one to
+/// completion needs no runtime, which keeps this callable from the pipeline's
+/// blocking worker.
+fn futures_executor_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}

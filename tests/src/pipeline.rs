@@ -1,0 +1,95 @@
+//! Running a pipeline in the test process, as `weir run` would, from YAML text.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use weir::pipeline::{PipelineConfig, PipelineSpec, PipelineStats, RunSummary};
+
+use crate::plugin_dir;
+
+/// A pipeline running on the test's (multi-threaded) tokio runtime.
+#[derive(Debug)]
+pub struct RunningPipeline {
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<RunSummary>>,
+    /// The run's counters.
+    pub stats: Arc<PipelineStats>,
+}
+
+impl RunningPipeline {
+    /// Parses `yaml` (no environment variables; plugin paths relative to the plugin
+    /// build dir) and starts it.
+    pub fn start(yaml: &str) -> anyhow::Result<Self> {
+        let spec = PipelineSpec::parse(yaml, &|_| None)?;
+        let config = PipelineConfig::from_spec(&spec, &plugin_dir())?;
+        let stats = Arc::new(PipelineStats::default());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(weir::pipeline::run(
+            config,
+            Arc::clone(&stats),
+            shutdown.clone(),
+        ));
+        Ok(Self {
+            shutdown,
+            task,
+            stats,
+        })
+    }
+
+    /// Waits until the source streams (its slot exists): changes committed from now
+    /// on are captured.
+    pub async fn wait_streaming(&self, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        while self.stats.sessions.load(Ordering::Relaxed) == 0 {
+            if self.task.is_finished() {
+                anyhow::bail!("the pipeline stopped before streaming");
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("not streaming after {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Waits until at least `count` messages were handed to the producer.
+    pub async fn wait_for_messages(&self, count: u64, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let sent = self.stats.messages.load(Ordering::Relaxed);
+            if sent >= count {
+                return Ok(());
+            }
+            if self.task.is_finished() {
+                anyhow::bail!("the pipeline stopped after {sent} of {count} messages");
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("{sent} of {count} messages after {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether the pipeline has stopped by itself.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops it the way SIGTERM does and returns how it ended.
+    pub async fn stop(self) -> anyhow::Result<RunSummary> {
+        self.shutdown.cancel();
+        self.task.await.context("the pipeline task panicked")?
+    }
+
+    /// Waits for it to stop by itself (a failure) and returns how it ended.
+    pub async fn join(self, within: Duration) -> anyhow::Result<RunSummary> {
+        tokio::time::timeout(within, self.task)
+            .await
+            .context("the pipeline did not stop")?
+            .context("the pipeline task panicked")?
+    }
+}

@@ -18,6 +18,7 @@ pub mod pg;
 pub mod pipeline;
 pub mod plugins;
 pub mod port;
+pub mod registry;
 pub mod replication;
 pub mod tls;
 
@@ -32,6 +33,7 @@ pub use pg::{
 pub use pipeline::RunningPipeline;
 pub use plugins::{plugin_dir, plugin_path};
 pub use port::free_loopback_port;
+pub use registry::{SchemaRegistry, fastavro_decode};
 pub use replication::{
     ReplicationFixture, batch_messages, batch_outputs, captured_batches, read_transactions,
     table_batch,

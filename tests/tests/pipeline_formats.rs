@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 use weir_tests::{
-    Broker, Lsn, PgCluster, Record, RunningPipeline, kafka_python_partitions, read_topic,
-    unique_name,
+    Broker, Lsn, PgCluster, Record, RunningPipeline, SchemaRegistry, fastavro_decode,
+    kafka_python_partitions, read_topic, unique_name,
 };
 
 const PARTITIONS: u32 = 4;
@@ -112,10 +112,26 @@ sink:
 /// format shares: partitions by kafka-python's murmur2 of the key, the headers, and
 /// that a clean stop confirms exactly what Kafka holds (a restart sends nothing).
 async fn run_traffic(shop: &Shop, sink: &str, expected_messages: u64) -> Vec<Record> {
+    run_traffic_then(shop, sink, &[], expected_messages).await
+}
+
+/// [`run_traffic`], with `more` statements after the shop's traffic.
+async fn run_traffic_then(
+    shop: &Shop,
+    sink: &str,
+    more: &[&str],
+    expected_messages: u64,
+) -> Vec<Record> {
     let before = shop.cluster.current_wal_lsn().await.expect("lsn");
     let pipeline = RunningPipeline::start(&shop.spec(sink)).expect("starts");
     pipeline.wait_streaming(WAIT).await.expect("streaming");
     shop.traffic().await;
+    for statement in more {
+        shop.cluster
+            .execute(&shop.database, statement)
+            .await
+            .expect("more traffic");
+    }
     pipeline
         .wait_for_messages(expected_messages, WAIT)
         .await
@@ -306,4 +322,127 @@ async fn json_end_to_end_through_a_plugin() {
             .await
             .is_some_and(|c| c <= deletes_end && c == summary.flushed)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avro_end_to_end_read_by_fastavro() {
+    let shop = Shop::start().await;
+    let registry = SchemaRegistry::start().expect("registry");
+    let sink = format!(
+        "    format: avro\n    schema_registry: {}\n",
+        registry.url()
+    );
+    // The shop's traffic, then a new column: a second value schema version.
+    let more = [
+        "ALTER TABLE orders ADD COLUMN note text",
+        "INSERT INTO orders (id, customer, total, note) VALUES (41, 'late', 0.5, 'hello')",
+    ];
+    let records = run_traffic_then(&shop, &sink, &more, 61).await;
+    let messages: Vec<_> = records
+        .iter()
+        .map(|r| (r.key.clone(), r.payload.clone()))
+        .collect();
+    let decoded = fastavro_decode(registry.url(), &messages).expect("fastavro reads every message");
+    assert_eq!(decoded.len(), 61);
+
+    let mut per_id: BTreeMap<i64, Vec<&Json>> = BTreeMap::new();
+    let mut value_schema_ids = std::collections::BTreeSet::new();
+    for message in &decoded {
+        let key = &message["key"]["datum"];
+        per_id
+            .entry(key["id"].as_i64().expect("key id"))
+            .or_default()
+            .push(&message["value"]);
+        if let Some(id) = message["value"]["schema_id"].as_u64() {
+            value_schema_ids.insert(id);
+        }
+    }
+    assert_eq!(per_id.len(), 41);
+    assert_eq!(
+        value_schema_ids.len(),
+        2,
+        "the new column registered a new version"
+    );
+    for (id, events) in &per_id {
+        let create = &events[0]["datum"];
+        assert_eq!(create["op"], "c");
+        assert_eq!(create["before"], Json::Null);
+        let after = &create["after"];
+        assert_eq!(after["id"], *id);
+        if *id == 41 {
+            assert_eq!(after["note"], "hello");
+            assert_eq!(after["total"]["decimal"], "0.50");
+            continue;
+        }
+        assert_eq!(after["customer"], format!("customer {id}"));
+        assert_eq!(
+            after["total"]["decimal"],
+            format!("{:.2}", *id as f64 * 2.5)
+        );
+        assert_eq!(after["tags"], serde_json::json!(["a", format!("b{id}")]));
+        assert_eq!(after["placed"], "2026-11-21T10:00:00Z");
+        let source = &create["source"];
+        assert_eq!(source["connector"], "postgresql");
+        assert_eq!(source["name"], "shop");
+        assert_eq!(source["db"], shop.database);
+        assert_eq!(source["schema"], "public");
+        assert_eq!(source["table"], "orders");
+        assert_eq!(source["snapshot"], "false");
+        assert!(source["txId"].is_i64() && source["lsn"].is_i64());
+        match id {
+            1..=10 => {
+                let update = &events[1]["datum"];
+                assert_eq!(update["op"], "u");
+                assert_eq!(
+                    update["after"]["total"]["decimal"],
+                    format!("{:.2}", *id as f64 * 2.5 + 100.0)
+                );
+                assert_eq!(events.len(), 2);
+            }
+            31..=35 => {
+                let delete = &events[1]["datum"];
+                assert_eq!(delete["op"], "d");
+                assert_eq!(delete["after"], Json::Null);
+                assert_eq!(delete["before"]["id"], *id);
+                assert_eq!(*events[2], Json::Null, "a tombstone follows the delete");
+                assert_eq!(events.len(), 3);
+            }
+            _ => assert_eq!(events.len(), 1),
+        }
+    }
+
+    // The registry holds both subjects under Kafka's default naming.
+    let subjects = registry_get(registry.url(), "/subjects");
+    for suffix in ["key", "value"] {
+        let subject = format!("{}-{suffix}", shop.topic);
+        assert!(
+            subjects
+                .as_array()
+                .is_some_and(|s| s.contains(&Json::from(subject.clone()))),
+            "{subjects}"
+        );
+    }
+    let versions = registry_get(
+        registry.url(),
+        &format!("/subjects/{}-value/versions", shop.topic),
+    );
+    assert_eq!(versions, serde_json::json!([1, 2]));
+}
+
+/// A GET against the registry, with Python's HTTP client.
+fn registry_get(base: &str, path: &str) -> Json {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
+            &format!("{base}{path}"),
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
 }

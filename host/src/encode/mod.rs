@@ -5,6 +5,7 @@
 //! [`Messages`] keeps each message as ranges of that buffer, so encoding allocates
 //! nothing per row.
 
+pub mod avro;
 pub mod canal;
 pub mod debezium;
 pub mod json;
@@ -15,6 +16,8 @@ use std::ops::Range;
 
 use arrow::record_batch::RecordBatch;
 
+pub use avro::AvroEncoder;
+pub use avro::registry::{RegistryError, SchemaRegistry};
 pub use canal::CanalJsonEncoder;
 pub use debezium::{DebeziumJsonEncoder, DebeziumOptions};
 pub use json::JsonEncoder;
@@ -27,6 +30,12 @@ pub enum EncodeError {
     /// The batch lacks a column every ChangeBatch has (a plugin dropped it?).
     #[error("the batch has no `{0}` column")]
     MissingColumn(String),
+    /// The Schema Registry refused a schema or could not be reached.
+    #[error("{0}")]
+    Registry(String),
+    /// A key column is null (a plugin nulled it?): an Avro key cannot say so.
+    #[error("key column `{0}` is null")]
+    NullKey(String),
 }
 
 /// The messages of one batch, in row order.

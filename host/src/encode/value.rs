@@ -129,7 +129,7 @@ impl<'a> ColumnWriter<'a> {
         Self::for_array(field, array.as_ref())
     }
 
-    fn for_array(field: &Field, array: &'a dyn Array) -> Self {
+    pub(crate) fn for_array(field: &Field, array: &'a dyn Array) -> Self {
         let pg_type = field.metadata().get(metadata::PG_TYPE).map(String::as_str);
         let kind = match array.data_type() {
             DataType::Null => Kind::Null,
@@ -198,16 +198,20 @@ impl<'a> ColumnWriter<'a> {
     /// `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC for `timestamptz`), intervals in ISO 8601,
     /// `bytea` as `\x…` hex and arrays in PostgreSQL's `{…}` form.
     pub fn write_text(&self, row: usize, out: &mut Vec<u8>) {
-        if self.array.is_null(row) {
+        if self.array.is_null(row) || matches!(self.kind, Kind::Null) {
             out.extend_from_slice(b"null");
             return;
         }
         let mut text = String::new();
+        self.text(row, &mut text);
+        string(&text, out);
+    }
+
+    /// Appends the text form of the non-null value at `row` (see
+    /// [`ColumnWriter::write_text`]) to `text`, unquoted.
+    pub fn text(&self, row: usize, text: &mut String) {
         match &self.kind {
-            Kind::Null => {
-                out.extend_from_slice(b"null");
-                return;
-            }
+            Kind::Null => {}
             Kind::Bool(a) => text.push_str(if a.value(row) { "true" } else { "false" }),
             Kind::I8(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
             Kind::I16(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
@@ -217,8 +221,8 @@ impl<'a> ColumnWriter<'a> {
             Kind::U16(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
             Kind::U32(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
             Kind::U64(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
-            Kind::F32(a) => text::float(f64::from(a.value(row)), &mut text),
-            Kind::F64(a) => text::float(a.value(row), &mut text),
+            Kind::F32(a) => text::float(f64::from(a.value(row)), text),
+            Kind::F64(a) => text::float(a.value(row), text),
             Kind::Decimal(a, scale) => {
                 let mut digits = Vec::new();
                 decimal_text(a.value(row), *scale, &mut digits);
@@ -237,7 +241,7 @@ impl<'a> ColumnWriter<'a> {
                 Some(date) => text.push_str(&date.to_string()),
                 None => text.push_str(itoa::Buffer::new().format(a.value(row))),
             },
-            Kind::Time(a) => text::time(a.value(row), &mut text),
+            Kind::Time(a) => text::time(a.value(row), text),
             Kind::Timestamp(a) | Kind::TimestampTz(a) => match a.value(row) {
                 i64::MAX => text.push_str("infinity"),
                 i64::MIN => text.push_str("-infinity"),
@@ -254,15 +258,17 @@ impl<'a> ColumnWriter<'a> {
                     None => text.push_str(itoa::Buffer::new().format(micros)),
                 },
             },
-            Kind::Interval(a) => text::interval(a.value(row), &mut text),
+            Kind::Interval(a) => text::interval(a.value(row), text),
             Kind::List(_, _) => {
-                if text::array(self.array, row, &mut text).is_none() {
+                if text::array(self.array, row, text).is_none() {
                     text.push_str("{}");
                 }
             }
-            Kind::Other(formatter) => text.push_str(&formatter.value(row).to_string()),
+            Kind::Other(formatter) => {
+                use std::fmt::Write as _;
+                let _ = write!(text, "{}", formatter.value(row));
+            }
         }
-        string(&text, out);
     }
 
     /// Writes the value at `row` (or `null`).
@@ -304,14 +310,7 @@ impl<'a> ColumnWriter<'a> {
             Kind::Interval(a) => {
                 let value = a.value(row);
                 match options.interval {
-                    IntervalMode::Numeric => {
-                        #[allow(clippy::cast_possible_truncation)]
-                        let months = (f64::from(value.months) * MICROS_PER_MONTH).round() as i64;
-                        let micros = months
-                            .saturating_add(i64::from(value.days).saturating_mul(MICROS_PER_DAY))
-                            .saturating_add(value.nanoseconds / 1_000);
-                        integer(micros, out);
-                    }
+                    IntervalMode::Numeric => integer(interval_micros(value), out),
                     IntervalMode::String => {
                         let mut text = String::new();
                         text::interval(value, &mut text);
@@ -334,6 +333,15 @@ impl<'a> ColumnWriter<'a> {
             Kind::Other(formatter) => string(&formatter.value(row).to_string(), out),
         }
     }
+}
+
+/// Debezium's `MicroDuration` of an interval: a month counts 365.25 / 12 days.
+pub(crate) fn interval_micros(value: arrow::datatypes::IntervalMonthDayNano) -> i64 {
+    #[allow(clippy::cast_possible_truncation)]
+    let months = (f64::from(value.months) * MICROS_PER_MONTH).round() as i64;
+    months
+        .saturating_add(i64::from(value.days).saturating_mul(MICROS_PER_DAY))
+        .saturating_add(value.nanoseconds / 1_000)
 }
 
 fn integer(value: impl itoa::Integer, out: &mut Vec<u8>) {
@@ -448,7 +456,7 @@ pub(crate) fn unscaled_bytes(value: i128) -> Vec<u8> {
 
 /// [`unscaled_bytes`] without allocating: the big-endian bytes and where the minimal
 /// form starts.
-fn unscaled(value: i128) -> ([u8; 16], usize) {
+pub(crate) fn unscaled(value: i128) -> ([u8; 16], usize) {
     let bytes = value.to_be_bytes();
     let mut start = 0;
     while start < bytes.len() - 1 {
@@ -486,7 +494,7 @@ fn numeric_text(text: &str, mode: DecimalMode, out: &mut Vec<u8>) {
 }
 
 /// `"-12.340"` → (3, -12340).
-fn variable_scale(text: &str) -> Option<(u32, i128)> {
+pub(crate) fn variable_scale(text: &str) -> Option<(u32, i128)> {
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -510,16 +518,21 @@ fn variable_scale(text: &str) -> Option<(u32, i128)> {
 
 /// Debezium's `ZonedTimestamp`: ISO 8601 in UTC with `Z`; `±infinity` as text.
 fn zoned_timestamp(micros: i64, out: &mut Vec<u8>) {
+    match zoned_timestamp_text(micros) {
+        Some(text) => string(&text, out),
+        None => integer(micros, out),
+    }
+}
+
+/// The text of a `ZonedTimestamp`; `None` beyond chrono's range.
+pub(crate) fn zoned_timestamp_text(micros: i64) -> Option<std::borrow::Cow<'static, str>> {
     match micros {
-        i64::MAX => out.extend_from_slice(b"\"infinity\""),
-        i64::MIN => out.extend_from_slice(b"\"-infinity\""),
-        _ => match chrono::DateTime::from_timestamp_micros(micros) {
-            Some(time) => {
-                let text = time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-                string(&text, out);
-            }
-            None => integer(micros, out),
-        },
+        i64::MAX => Some("infinity".into()),
+        i64::MIN => Some("-infinity".into()),
+        _ => chrono::DateTime::from_timestamp_micros(micros).map(|time| {
+            time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                .into()
+        }),
     }
 }
 

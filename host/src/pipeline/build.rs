@@ -10,8 +10,8 @@ use super::spec::{
     parse_switchable_duration,
 };
 use crate::encode::{
-    CanalJsonEncoder, DebeziumJsonEncoder, DebeziumOptions, EncodeError, Encoder, JsonEncoder,
-    ValueOptions,
+    AvroEncoder, CanalJsonEncoder, DebeziumJsonEncoder, DebeziumOptions, EncodeError, Encoder,
+    JsonEncoder, SchemaRegistry, ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::sink::admin::TopicSettings;
@@ -189,14 +189,22 @@ impl PipelineConfig {
 
 impl FormatConfig {
     /// A fresh encoder (encoders keep per-table caches, so each worker owns one).
-    pub fn encoder(&self, database: &str) -> Result<Box<dyn Encoder>, EncodeError> {
+    pub fn encoder(
+        &self,
+        database: &str,
+        router: &Router,
+    ) -> Result<Box<dyn Encoder>, EncodeError> {
         Ok(match self {
             FormatConfig::Json(values) => Box::new(JsonEncoder::new(values.clone())),
             FormatConfig::DebeziumJson(options) => {
                 Box::new(DebeziumJsonEncoder::new(options.clone()))
             }
             FormatConfig::CanalJson => Box::new(CanalJsonEncoder::new(database)),
-            FormatConfig::Avro { .. } => todo!("avro"),
+            FormatConfig::Avro { registry, options } => Box::new(AvroEncoder::new(
+                options.clone(),
+                router.clone(),
+                SchemaRegistry::new(registry).map_err(|e| EncodeError::Registry(e.to_string()))?,
+            )),
         })
     }
 }

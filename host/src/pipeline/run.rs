@@ -120,7 +120,7 @@ async fn run_pipeline(
     };
     let encoder = config
         .format
-        .encoder(&config.database)
+        .encoder(&config.database, &config.router)
         .context("creating the encoder")?;
 
     let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);

@@ -1,0 +1,171 @@
+//! Writing one column value in Avro's binary encoding, following [`AvroKind`].
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{
+    Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    IntervalMonthDayNanoType, Time64MicrosecondType, TimestampMicrosecondType, UInt32Type,
+};
+
+use super::binary;
+use super::schema::AvroKind;
+use crate::batch::text;
+use crate::encode::value::{
+    ColumnWriter, interval_micros, unscaled, variable_scale, zoned_timestamp_text,
+};
+
+/// Whether the value at `row` has an Avro form (see [`AvroKind::may_fail`]).
+pub(crate) fn representable(kind: &AvroKind, array: &dyn Array, row: usize) -> bool {
+    match kind {
+        AvroKind::VariableDecimal => variable_scale(array.as_string::<i32>().value(row)).is_some(),
+        AvroKind::NumericDouble => array.as_string::<i32>().value(row).parse::<f64>().is_ok(),
+        _ => true,
+    }
+}
+
+/// Writes the non-null value at `row`. `text` renders [`AvroKind::TextForm`];
+/// `scratch` is reused for text forms.
+pub(crate) fn write(
+    kind: &AvroKind,
+    array: &dyn Array,
+    text_form: Option<&ColumnWriter<'_>>,
+    row: usize,
+    scratch: &mut String,
+    out: &mut Vec<u8>,
+) {
+    match kind {
+        AvroKind::Boolean => binary::boolean(array.as_boolean().value(row), out),
+        AvroKind::Int16 => {
+            binary::long(i64::from(array.as_primitive::<Int16Type>().value(row)), out)
+        }
+        AvroKind::Int32 => {
+            binary::long(i64::from(array.as_primitive::<Int32Type>().value(row)), out)
+        }
+        AvroKind::Int64 => binary::long(array.as_primitive::<Int64Type>().value(row), out),
+        AvroKind::UInt32 => binary::long(
+            i64::from(array.as_primitive::<UInt32Type>().value(row)),
+            out,
+        ),
+        AvroKind::Float32 => binary::float(array.as_primitive::<Float32Type>().value(row), out),
+        AvroKind::Float64 => binary::double(array.as_primitive::<Float64Type>().value(row), out),
+        AvroKind::Decimal { .. } => {
+            let (bytes, start) = unscaled(
+                array
+                    .as_primitive::<arrow::datatypes::Decimal128Type>()
+                    .value(row),
+            );
+            binary::bytes(&bytes[start..], out);
+        }
+        AvroKind::DecimalString | AvroKind::DecimalDouble | AvroKind::TextForm => {
+            scratch.clear();
+            if let Some(writer) = text_form {
+                writer.text(row, scratch);
+            }
+            if *kind == AvroKind::DecimalDouble {
+                binary::double(scratch.parse().unwrap_or(f64::NAN), out);
+            } else {
+                binary::bytes(scratch.as_bytes(), out);
+            }
+        }
+        AvroKind::VariableDecimal => {
+            // Checked by `representable` first; a value without a form is null.
+            let (scale, value) =
+                variable_scale(array.as_string::<i32>().value(row)).unwrap_or((0, 0));
+            binary::long(i64::from(scale), out);
+            let (bytes, start) = unscaled(value);
+            binary::bytes(&bytes[start..], out);
+        }
+        AvroKind::NumericString | AvroKind::Text { .. } => {
+            binary::bytes(array.as_string::<i32>().value(row).as_bytes(), out);
+        }
+        AvroKind::NumericDouble => {
+            let value = array
+                .as_string::<i32>()
+                .value(row)
+                .parse()
+                .unwrap_or(f64::NAN);
+            binary::double(value, out);
+        }
+        AvroKind::Bytes => binary::bytes(array.as_binary::<i32>().value(row), out),
+        AvroKind::Date => binary::long(
+            i64::from(array.as_primitive::<Date32Type>().value(row)),
+            out,
+        ),
+        AvroKind::MicroTime => binary::long(
+            array.as_primitive::<Time64MicrosecondType>().value(row),
+            out,
+        ),
+        AvroKind::MicroTimestamp => {
+            binary::long(
+                array.as_primitive::<TimestampMicrosecondType>().value(row),
+                out,
+            );
+        }
+        AvroKind::ZonedTimestamp => {
+            let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
+            match zoned_timestamp_text(micros) {
+                Some(text) => binary::bytes(text.as_bytes(), out),
+                None => binary::bytes(itoa::Buffer::new().format(micros).as_bytes(), out),
+            }
+        }
+        AvroKind::MicroDuration => {
+            binary::long(
+                interval_micros(array.as_primitive::<IntervalMonthDayNanoType>().value(row)),
+                out,
+            );
+        }
+        AvroKind::IntervalString => {
+            let mut rendered = String::new();
+            text::interval(
+                array.as_primitive::<IntervalMonthDayNanoType>().value(row),
+                &mut rendered,
+            );
+            binary::bytes(rendered.as_bytes(), out);
+        }
+        AvroKind::Array(element) => {
+            let list = array.as_list::<i32>();
+            let offsets = list.value_offsets();
+            let (start, end) = (offsets[row], offsets[row + 1]);
+            let values = list.values();
+            let element_text = (**element == AvroKind::TextForm
+                || matches!(**element, AvroKind::DecimalString | AvroKind::DecimalDouble))
+            .then(|| {
+                let field = match list.data_type() {
+                    arrow::datatypes::DataType::List(field) => field.clone(),
+                    _ => unreachable_field(),
+                };
+                ColumnWriter::new(&field, values)
+            });
+            if end > start {
+                binary::long(i64::from(end - start), out);
+                for index in start..end {
+                    let index = usize::try_from(index).unwrap_or(0);
+                    if values.is_null(index) || !representable(element, values.as_ref(), index) {
+                        binary::union_branch(0, out);
+                    } else {
+                        binary::union_branch(1, out);
+                        write(
+                            element,
+                            values.as_ref(),
+                            element_text.as_ref(),
+                            index,
+                            scratch,
+                            out,
+                        );
+                    }
+                }
+            }
+            // A block count of zero ends the array.
+            binary::long(0, out);
+        }
+    }
+}
+
+/// A field for a list whose type is not a list: cannot happen, since the kind was
+/// derived from the same field; falls back to a nullable Utf8 field.
+fn unreachable_field() -> arrow::datatypes::FieldRef {
+    std::sync::Arc::new(arrow::datatypes::Field::new(
+        "item",
+        arrow::datatypes::DataType::Utf8,
+        true,
+    ))
+}

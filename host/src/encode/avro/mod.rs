@@ -1,0 +1,395 @@
+//! `avro`: Confluent's wire format (magic byte 0, the schema id, the Avro binary
+//! datum) with schemas registered in a Schema Registry under Kafka's default
+//! subject names, `<topic>-key` and `<topic>-value`.
+//!
+//! The value is Debezium's envelope (`before`, `after`, `source`, `op`, `ts_ms`,
+//! `transaction`) and the key the primary key, as Debezium's PostgreSQL connector
+//! writes them through Confluent's Avro converter, so consumers built for Debezium
+//! read weir's topics unchanged. The schemas are derived once per table schema and
+//! topic (see [`schema`]) and registered once per process; each row is then written
+//! straight from the Arrow columns. A changed table (a new column, a new type)
+//! derives a new schema, which the registry stores as the subject's next version.
+//!
+//! Value conventions follow Debezium's defaults: `numeric(p,s)` as Connect
+//! `Decimal` bytes (or string/double with `decimal_handling_mode`), unconstrained
+//! `numeric` as `VariableScaleDecimal`, times as `MicroTime`/`MicroTimestamp`,
+//! `timestamptz` as `ZonedTimestamp` text, `interval` as `MicroDuration`, `bytea` as
+//! bytes, and unchanged TOAST values as the placeholder (text and bytes columns) or
+//! null. Value fields are optional (a union with null); key fields are required.
+
+pub(crate) mod binary;
+pub(crate) mod datum;
+pub mod registry;
+pub(crate) mod schema;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Array, AsArray, StringArray};
+use arrow::datatypes::{Field, SchemaRef, TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow::record_batch::RecordBatch;
+
+use self::registry::SchemaRegistry;
+use self::schema::{AvroKind, AvroSchemas};
+use super::debezium::DebeziumOptions;
+use super::layout::{Layout, is_unchanged};
+use super::value::ColumnWriter;
+use super::{EncodeError, Encoder, Messages, WriteBytes};
+use crate::batch::schema::op;
+use crate::sink::Router;
+use crate::sink::route::sanitize_topic;
+
+/// A table schema's registered form under one topic.
+#[derive(Debug)]
+struct Registered {
+    schemas: AvroSchemas,
+    key_id: Option<u32>,
+    value_id: u32,
+}
+
+/// The `avro` encoder.
+#[derive(Debug)]
+pub struct AvroEncoder {
+    options: DebeziumOptions,
+    router: Router,
+    registry: SchemaRegistry,
+    registered: HashMap<(SchemaRef, Arc<str>), Arc<Registered>>,
+    version: String,
+}
+
+impl AvroEncoder {
+    /// An encoder registering with `registry`; `router` names the topics (and so
+    /// the subjects) of each table.
+    pub fn new(options: DebeziumOptions, router: Router, registry: SchemaRegistry) -> Self {
+        Self {
+            options,
+            router,
+            registry,
+            registered: HashMap::new(),
+            version: format!("weir-{}", crate::VERSION),
+        }
+    }
+
+    fn registered(
+        &mut self,
+        schema: &SchemaRef,
+        layout: &Layout,
+        fields: &[&Field],
+        topic: &Arc<str>,
+    ) -> Result<Arc<Registered>, EncodeError> {
+        let cache_key = (Arc::clone(schema), Arc::clone(topic));
+        if let Some(found) = self.registered.get(&cache_key) {
+            return Ok(Arc::clone(found));
+        }
+        let schemas = AvroSchemas::new(layout, fields, topic, &self.options.values);
+        let registry_error = |e: registry::RegistryError| EncodeError::Registry(e.to_string());
+        let key_id = match &schemas.key_schema {
+            Some(key_schema) => Some(
+                self.registry
+                    .register(&format!("{topic}-key"), key_schema)
+                    .map_err(registry_error)?,
+            ),
+            None => None,
+        };
+        let value_id = self
+            .registry
+            .register(&format!("{topic}-value"), &schemas.value_schema)
+            .map_err(registry_error)?;
+        let registered = Arc::new(Registered {
+            schemas,
+            key_id,
+            value_id,
+        });
+        self.registered.insert(cache_key, Arc::clone(&registered));
+        Ok(registered)
+    }
+}
+
+/// The arrays of one image (current or old) of a batch, per user column.
+struct Image<'a> {
+    arrays: Vec<Option<&'a dyn Array>>,
+    /// Text renderers for the kinds written through their text form.
+    text: Vec<Option<ColumnWriter<'a>>>,
+}
+
+impl<'a> Image<'a> {
+    fn new(arrays: Vec<Option<(&'a Field, &'a dyn Array)>>, registered: &Registered) -> Self {
+        let text = arrays
+            .iter()
+            .zip(&registered.schemas.columns)
+            .map(|(array, column)| {
+                let (field, array) = (*array)?;
+                matches!(
+                    column.kind,
+                    AvroKind::TextForm | AvroKind::DecimalString | AvroKind::DecimalDouble
+                )
+                .then(|| ColumnWriter::for_array(field, array))
+            })
+            .collect();
+        Self {
+            arrays: arrays.into_iter().map(|a| a.map(|(_, a)| a)).collect(),
+            text,
+        }
+    }
+}
+
+/// Writes the `Value` record of `image` at `row`.
+fn write_value_record(
+    registered: &Registered,
+    image: &Image<'_>,
+    row: usize,
+    unchanged: Option<&arrow::array::ListArray>,
+    placeholder: &str,
+    scratch: &mut String,
+    out: &mut Vec<u8>,
+) {
+    for column in &registered.schemas.columns {
+        let array = image.arrays[column.position];
+        let present =
+            array.filter(|a| a.is_valid(row) && datum::representable(&column.kind, *a, row));
+        match present {
+            Some(array) => {
+                binary::union_branch(1, out);
+                datum::write(
+                    &column.kind,
+                    array,
+                    image.text[column.position].as_ref(),
+                    row,
+                    scratch,
+                    out,
+                );
+            }
+            None if is_unchanged(unchanged, row, column.position)
+                && matches!(
+                    column.kind,
+                    AvroKind::Text { .. } | AvroKind::TextForm | AvroKind::Bytes
+                ) =>
+            {
+                binary::union_branch(1, out);
+                binary::bytes(placeholder.as_bytes(), out);
+            }
+            None => binary::union_branch(0, out),
+        }
+    }
+}
+
+impl Encoder for AvroEncoder {
+    fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
+        let schema = batch.schema();
+        let layout = Layout::new(&schema)?;
+        let fields: Vec<&Field> = layout
+            .columns
+            .iter()
+            .map(|c| schema.field(c.index))
+            .collect();
+        let default_topic: Arc<str> = self
+            .router
+            .topic(&layout.schema_name, &layout.table_name)
+            .into();
+        let plugin_topics: Option<&StringArray> = batch
+            .column_by_name("_topic")
+            .and_then(|c| c.as_string_opt());
+        // The registered schemas per row's topic: the default, and each distinct
+        // topic a plugin chose.
+        let default = self.registered(&schema, &layout, &fields, &default_topic)?;
+        let mut by_plugin_topic: HashMap<&str, Arc<Registered>> = HashMap::new();
+        if let Some(topics) = plugin_topics {
+            for raw in topics.iter().flatten() {
+                if !by_plugin_topic.contains_key(raw) {
+                    let topic: Arc<str> = sanitize_topic(raw).into();
+                    let registered = self.registered(&schema, &layout, &fields, &topic)?;
+                    by_plugin_topic.insert(raw, registered);
+                }
+            }
+        }
+
+        let ops = layout.ops(batch)?;
+        let lsns = batch.column(layout.lsn).as_primitive::<UInt64Type>();
+        let commit_lsns = batch.column(layout.commit_lsn).as_primitive::<UInt64Type>();
+        let xids = batch.column(layout.xid).as_primitive::<UInt32Type>();
+        let commit_ts = batch
+            .column(layout.commit_ts)
+            .as_primitive::<TimestampMicrosecondType>();
+        let unchanged = layout.unchanged(batch);
+        let before = layout.before(batch);
+        let current: Vec<Option<(&Field, &dyn Array)>> = layout
+            .columns
+            .iter()
+            .map(|c| Some((schema.field(c.index), batch.column(c.index).as_ref())))
+            .collect();
+        let old: Vec<Option<(&Field, &dyn Array)>> = layout
+            .columns
+            .iter()
+            .map(|c| {
+                let before = before?;
+                let child = c.before_child?;
+                Some((
+                    before.fields()[child].as_ref(),
+                    before.column(child).as_ref(),
+                ))
+            })
+            .collect();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let options = &self.options;
+        let placeholder = options.values.unavailable_placeholder.as_str();
+        let version = self.version.as_str();
+        // Images per registered schema (they differ only in which text renderers
+        // exist, which depends on the kinds, which are the same for every topic).
+        let current_image = Image::new(current, &default);
+        let old_image = Image::new(old, &default);
+        let scratch = RefCell::new(String::new());
+        let mut missing_key: Option<String> = None;
+
+        for row in 0..batch.num_rows() {
+            let registered = match plugin_topics {
+                Some(topics) if topics.is_valid(row) => {
+                    by_plugin_topic.get(topics.value(row)).unwrap_or(&default)
+                }
+                _ => &default,
+            };
+            let change = ops.value(row);
+            let key = |buffer: &mut Vec<u8>| {
+                let mut scratch = scratch.borrow_mut();
+                binary::confluent_header(registered.key_id.unwrap_or(0), buffer);
+                for &position in &registered.schemas.key {
+                    let column = &registered.schemas.columns[position];
+                    let array = current_image.arrays[position];
+                    let valid = array
+                        .filter(|a| a.is_valid(row) && datum::representable(&column.kind, *a, row));
+                    match (valid, column.kind.may_fail()) {
+                        (Some(array), nullable) => {
+                            if nullable {
+                                binary::union_branch(1, buffer);
+                            }
+                            datum::write(
+                                &column.kind,
+                                array,
+                                current_image.text[position].as_ref(),
+                                row,
+                                &mut scratch,
+                                buffer,
+                            );
+                        }
+                        (None, true) => binary::union_branch(0, buffer),
+                        (None, false) => {
+                            // Keys of PostgreSQL tables are never null; a plugin
+                            // that nulled one gets an error, not a corrupt datum.
+                            binary::long(0, buffer);
+                        }
+                    }
+                }
+            };
+            if registered.key_id.is_some() {
+                for &position in &registered.schemas.key {
+                    let column = &registered.schemas.columns[position];
+                    if !column.kind.may_fail()
+                        && current_image.arrays[position].is_none_or(|a| a.is_null(row))
+                    {
+                        missing_key.get_or_insert_with(|| layout.columns[position].name.clone());
+                    }
+                }
+            }
+            let value = |buffer: &mut Vec<u8>| {
+                let mut scratch = scratch.borrow_mut();
+                binary::confluent_header(registered.value_id, buffer);
+                // before
+                let has_old = before.is_some_and(|b| b.is_valid(row));
+                match change {
+                    op::UPDATE | op::DELETE if has_old => {
+                        binary::union_branch(1, buffer);
+                        write_value_record(
+                            registered,
+                            &old_image,
+                            row,
+                            None,
+                            placeholder,
+                            &mut scratch,
+                            buffer,
+                        );
+                    }
+                    // Without a full old image, a delete's row is the old key.
+                    op::DELETE => {
+                        binary::union_branch(1, buffer);
+                        write_value_record(
+                            registered,
+                            &current_image,
+                            row,
+                            unchanged,
+                            placeholder,
+                            &mut scratch,
+                            buffer,
+                        );
+                    }
+                    _ => binary::union_branch(0, buffer),
+                }
+                // after
+                if change == op::DELETE {
+                    binary::union_branch(0, buffer);
+                } else {
+                    binary::union_branch(1, buffer);
+                    write_value_record(
+                        registered,
+                        &current_image,
+                        row,
+                        unchanged,
+                        placeholder,
+                        &mut scratch,
+                        buffer,
+                    );
+                }
+                // source
+                binary::bytes(version.as_bytes(), buffer);
+                binary::bytes(b"postgresql", buffer);
+                binary::bytes(options.name.as_bytes(), buffer);
+                binary::long(commit_ts.value(row).div_euclid(1000), buffer);
+                binary::union_branch(0, buffer);
+                binary::bytes(
+                    if change == op::READ {
+                        b"true"
+                    } else {
+                        b"false"
+                    },
+                    buffer,
+                );
+                binary::bytes(options.database.as_bytes(), buffer);
+                binary::union_branch(1, buffer);
+                let mut itoa = itoa::Buffer::new();
+                scratch.clear();
+                scratch.push_str("[\"");
+                scratch.push_str(itoa.format(commit_lsns.value(row)));
+                scratch.push_str("\",\"");
+                scratch.push_str(itoa.format(lsns.value(row)));
+                scratch.push_str("\"]");
+                binary::bytes(scratch.as_bytes(), buffer);
+                binary::bytes(layout.schema_name.as_bytes(), buffer);
+                binary::bytes(layout.table_name.as_bytes(), buffer);
+                binary::union_branch(1, buffer);
+                binary::long(i64::from(xids.value(row)), buffer);
+                binary::union_branch(1, buffer);
+                binary::long(i64::try_from(lsns.value(row)).unwrap_or(i64::MAX), buffer);
+                binary::union_branch(0, buffer);
+                // op, ts_ms, transaction
+                binary::bytes(&[change], buffer);
+                binary::union_branch(1, buffer);
+                binary::long(now_ms, buffer);
+                binary::union_branch(0, buffer);
+            };
+            let key_writer = registered
+                .key_id
+                .is_some()
+                .then_some(&key as WriteBytes<'_>);
+            out.push(row, key_writer, Some(&value));
+            if change == op::DELETE && options.tombstones && key_writer.is_some() {
+                out.push(row, key_writer, None);
+            }
+        }
+        match missing_key {
+            Some(column) => Err(EncodeError::NullKey(column)),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! A Confluent Schema Registry client: registers schemas under subjects and caches
+//! the ids, so a schema costs one HTTP request per subject and process, not one per
+//! message.
+//!
+//! Registration is idempotent on the registry's side (the same schema under the
+//! same subject returns the existing id), which is what makes a restart cheap and a
+//! changed table schema simply a new version. The registry's compatibility rules
+//! decide whether a new version is accepted; a refusal stops the pipeline with the
+//! registry's message.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The registry refused or could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The URL is not a usable `http(s)://` URL.
+    #[error("schema registry URL {0:?} is not an http(s) URL")]
+    Url(String),
+    /// A request failed (network, TLS, or an error status with the registry's message).
+    #[error("schema registry: registering subject {subject}: {message}")]
+    Register {
+        /// The subject.
+        subject: String,
+        /// Why.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct Registered {
+    id: u32,
+}
+
+/// A Schema Registry at one URL.
+pub struct SchemaRegistry {
+    agent: ureq::Agent,
+    base: String,
+    authorization: Option<String>,
+    ids: HashMap<(String, String), u32>,
+}
+
+impl std::fmt::Debug for SchemaRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaRegistry")
+            .field("base", &self.base)
+            .field("cached", &self.ids.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SchemaRegistry {
+    /// A client for `url`; `user:password@` in it becomes HTTP basic authentication.
+    pub fn new(url: &str) -> Result<Self, RegistryError> {
+        let invalid = || RegistryError::Url(url.to_owned());
+        let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
+        if scheme != "http" && scheme != "https" {
+            return Err(invalid());
+        }
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (credentials, host) = match authority.rsplit_once('@') {
+            Some((credentials, host)) => (Some(credentials), host),
+            None => (None, authority),
+        };
+        if host.is_empty() {
+            return Err(invalid());
+        }
+        let authorization = credentials.map(|credentials| {
+            use base64::Engine as _;
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(credentials)
+            )
+        });
+        let path = path.trim_end_matches('/');
+        let base = if path.is_empty() {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}/{path}")
+        };
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .provider(ureq::tls::TlsProvider::NativeTls)
+                    .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                    .build(),
+            )
+            .build();
+        Ok(Self {
+            agent: config.into(),
+            base,
+            authorization,
+            ids: HashMap::new(),
+        })
+    }
+
+    /// The id of `schema` (Avro JSON) under `subject`, registering it when this
+    /// process has not yet.
+    pub fn register(&mut self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let cache_key = (subject.to_owned(), schema.to_owned());
+        if let Some(id) = self.ids.get(&cache_key) {
+            return Ok(*id);
+        }
+        let id = self.post_version(subject, schema)?;
+        tracing::info!(subject, id, "registered schema");
+        self.ids.insert(cache_key, id);
+        Ok(id)
+    }
+
+    fn post_version(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let failed = |message: String| RegistryError::Register {
+            subject: subject.to_owned(),
+            message,
+        };
+        let url = format!(
+            "{}/subjects/{}/versions",
+            self.base,
+            percent_encode(subject)
+        );
+        let body = serde_json::json!({ "schema": schema }).to_string();
+        let mut request = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            .header(
+                "Accept",
+                "application/vnd.schemaregistry.v1+json, application/json",
+            );
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let mut response = request
+            .send(body.as_bytes())
+            .map_err(|e| failed(e.to_string()))?;
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| failed(e.to_string()))?;
+        if !status.is_success() {
+            return Err(failed(format!("HTTP {}: {text}", status.as_u16())));
+        }
+        serde_json::from_str::<Registered>(&text)
+            .map(|r| r.id)
+            .map_err(|e| failed(format!("unexpected answer {text:?}: {e}")))
+    }
+}
+
+/// Subjects come from topic names (letters, digits, `.`, `_`, `-`), which need no
+/// escaping; anything else is percent-encoded.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"._-~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_become_basic_auth() {
+        let registry = SchemaRegistry::new("https://user:pa%ss@registry:8081/base/").expect("url");
+        assert_eq!(registry.base, "https://registry:8081/base");
+        assert!(
+            registry
+                .authorization
+                .as_deref()
+                .is_some_and(|a| a.starts_with("Basic "))
+        );
+        assert!(SchemaRegistry::new("registry:8081").is_err());
+        assert!(SchemaRegistry::new("ftp://registry").is_err());
+    }
+
+    #[test]
+    fn subjects_are_escaped() {
+        assert_eq!(
+            percent_encode("shop.public.orders-value"),
+            "shop.public.orders-value"
+        );
+        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
+    }
+}

@@ -1,0 +1,164 @@
+//! The test Schema Registry (`tests/registry/weir_dev_registry.py`) as a child
+//! process, and an independent Avro reader: Python's fastavro, fetching each
+//! message's schema from the registry by the id in its Confluent header.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use crate::error::HarnessError;
+
+/// The registry script.
+pub fn registry_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("registry/weir_dev_registry.py")
+}
+
+/// A running registry; stopped when dropped.
+#[derive(Debug)]
+pub struct SchemaRegistry {
+    child: Child,
+    /// Held open: the registry exits when it closes.
+    _stdin: ChildStdin,
+    url: String,
+}
+
+impl SchemaRegistry {
+    /// Starts one on a free loopback port.
+    pub fn start() -> Result<Self, HarnessError> {
+        let mut child = Command::new("python3")
+            .arg(registry_script())
+            .args(["--port", "0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| HarnessError::io("spawn python3 weir_dev_registry.py", e))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            return Err(HarnessError::Broker("registry: no stdio pipes".to_owned()));
+        };
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let url = match (read, line.trim().strip_prefix("listening on ")) {
+            (Ok(_), Some(url)) => url.to_owned(),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(HarnessError::Broker(format!(
+                    "the schema registry did not start: {line:?}"
+                )));
+            }
+        };
+        Ok(Self {
+            child,
+            _stdin: stdin,
+            url,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for SchemaRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A message's key and value as read from Kafka (`None`: null).
+pub type FramedMessage = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+const FASTAVRO_READER: &str = r#"
+import io, json, struct, sys, urllib.request
+import fastavro
+
+registry = sys.argv[1]
+schemas = {}
+
+def schema(schema_id):
+    if schema_id not in schemas:
+        with urllib.request.urlopen(f"{registry}/schemas/ids/{schema_id}") as answer:
+            text = json.load(answer)["schema"]
+        schemas[schema_id] = fastavro.parse_schema(json.loads(text))
+    return schemas[schema_id]
+
+def decode(hex_text):
+    if hex_text == "-":
+        return None
+    data = bytes.fromhex(hex_text)
+    magic, schema_id = struct.unpack(">bI", data[:5])
+    assert magic == 0, f"magic byte {magic}"
+    buffer = io.BytesIO(data[5:])
+    datum = fastavro.schemaless_reader(buffer, schema(schema_id))
+    assert buffer.read() == b"", "bytes left after the datum"
+    return {"schema_id": schema_id, "datum": datum}
+
+def plain(value):
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return {"float": "NaN"}
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return {"float": str(value)}
+    if hasattr(value, "as_tuple"):
+        return {"decimal": str(value)}
+    return value
+
+for line in sys.stdin:
+    key, value = line.split()
+    print(json.dumps({"key": plain(decode(key)), "value": plain(decode(value))}), flush=True)
+"#;
+
+/// Decodes Confluent-framed Avro keys and values with fastavro, schemas fetched
+/// from `registry_url`. Returns per message `{"key": {"schema_id", "datum"} | null,
+/// "value": … | null}`; bytes come back as `{"bytes": hex}`, decimals as
+/// `{"decimal": text}` and non-finite floats as `{"float": "NaN"}`.
+pub fn fastavro_decode(
+    registry_url: &str,
+    messages: &[FramedMessage],
+) -> Result<Vec<serde_json::Value>, HarnessError> {
+    let mut child = Command::new("python3")
+        .args(["-c", FASTAVRO_READER, registry_url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| HarnessError::io("spawn python3 (fastavro)", e))?;
+    let hex = |bytes: &Option<Vec<u8>>| match bytes {
+        Some(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        None => "-".to_owned(),
+    };
+    {
+        let Some(mut stdin) = child.stdin.take() else {
+            return Err(HarnessError::Broker("fastavro: no stdin".to_owned()));
+        };
+        for (key, value) in messages {
+            writeln!(stdin, "{} {}", hex(key), hex(value))
+                .map_err(|e| HarnessError::io("write to fastavro", e))?;
+        }
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| HarnessError::io("wait for fastavro", e))?;
+    if !output.status.success() {
+        return Err(HarnessError::Broker(format!(
+            "fastavro failed (is it installed? scripts/setup.sh): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .map_err(|e| HarnessError::Broker(format!("fastavro printed {line:?}: {e}")))
+        })
+        .collect()
+}

@@ -284,8 +284,10 @@ impl PipelineSpec {
     /// Parses a spec, reading `${VAR}` through `env`.
     pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, SpecError> {
         let expanded = expand_variables(text, env)?;
-        let spec: PipelineSpec =
-            serde_saphyr::from_str(&expanded).map_err(|e| SpecError::Yaml(e.to_string()))?;
+        let spec: PipelineSpec = serde_saphyr::from_str(&expanded).map_err(|e| {
+            let text = e.to_string();
+            SpecError::Yaml(text.trim_start_matches("error: ").to_owned())
+        })?;
         spec.validate()?;
         Ok(spec)
     }

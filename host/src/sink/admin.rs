@@ -76,7 +76,11 @@ impl TopicAdmin {
         create: Option<TopicSettings>,
     ) -> Result<Self, TopicError> {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", brokers);
+        // A metadata lookup must not create the topic as a side effect (with the
+        // broker's default partition count): creation is decided here.
+        config
+            .set("bootstrap.servers", brokers)
+            .set("allow.auto.create.topics", "false");
         for (key, value) in properties {
             // Producer-only settings would make the admin client refuse to start.
             if is_client_wide(key) {

@@ -1,33 +1,44 @@
 //! `weir-quickstart`: the README's first command, end to end on this machine.
 //!
 //! Starts a throwaway PostgreSQL cluster and a local Kafka-protocol broker, creates the
-//! sample shop database (`examples/quickstart.sql`), starts weir's PostgreSQL source on
-//! it, writes sample traffic (`examples/quickstart-traffic.sql`) and prints the
-//! ChangeBatches the source produces. Everything it started is stopped and deleted
-//! when it exits.
+//! sample shop database (`examples/quickstart.sql`), runs `weir run
+//! examples/quickstart.yaml` as a separate process, writes sample traffic
+//! (`examples/quickstart-traffic.sql`) and prints the messages weir produced, read
+//! back from Kafka. Then stops weir with SIGTERM and shows the position it
+//! confirmed. Everything it started is stopped and deleted when it exits.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use arrow::array::{ArrayRef, StringArray, UInt8Array};
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::record_batch::RecordBatch;
-use arrow::util::pretty::pretty_format_batches;
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
-use weir::Lsn;
-use weir::batch::schema::{BEFORE, COMMIT_LSN, LSN, OP, SEQ, UNCHANGED, XID, metadata};
-use weir::source::{PostgresSource, PostgresSourceConfig, SourceEvent};
-use weir_tests::{Broker, PgCluster};
+use weir_tests::{Broker, PgCluster, plugin_dir, read_topic, target_bin_path};
 
 const SCHEMA_SQL: &str = include_str!("../../../examples/quickstart.sql");
 const TRAFFIC_SQL: &str = include_str!("../../../examples/quickstart-traffic.sql");
-/// Transactions in the sample traffic.
-const TRAFFIC_TRANSACTIONS: usize = 3;
+/// Messages the sample traffic makes: 2 customers, 2 orders, 1 update, 1 delete and
+/// its tombstone.
+const EXPECTED_MESSAGES: usize = 7;
+const TOPICS: [&str; 2] = ["shop.public.customers", "shop.public.orders"];
 
 fn step(text: &str) {
     println!("==> {text}");
+}
+
+fn spec_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.yaml")
+}
+
+/// Stops weir with SIGTERM when dropped, if still running.
+struct Weir(Child);
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -36,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let cluster = PgCluster::start().context("starting PostgreSQL")?;
     println!("    {}", cluster.url("shop"));
 
-    step("starting a local Kafka-protocol broker");
+    step("starting a local Kafka-protocol broker and the pipeline's topics");
     let broker = Broker::start(1).context("starting the broker")?;
     println!("    bootstrap.servers={}", broker.bootstrap_servers());
 
@@ -47,126 +58,127 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("examples/quickstart.sql")?;
 
-    step(
-        "starting weir's PostgreSQL source (publication and slot weir_quickstart, tables public.*)",
-    );
-    let config = PostgresSourceConfig::new(
-        cluster.url("shop").parse()?,
-        "weir_quickstart",
-        "weir_quickstart",
-        vec!["public.*".parse()?],
-    );
-    let (events_tx, mut events) = mpsc::channel(16);
-    let (flushed, flushed_rx) = watch::channel(Lsn::ZERO);
-    let shutdown = CancellationToken::new();
-    let source = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            PostgresSource::new(config)
-                .run(events_tx, flushed_rx, shutdown)
-                .await
-        }
-    });
+    for topic in TOPICS {
+        broker.create_topic(topic, 3)?;
+    }
+    println!("    topics {} with 3 partitions each", TOPICS.join(", "));
 
-    let mut committed = 0;
-    let mut traffic_written = false;
-    while committed < TRAFFIC_TRANSACTIONS {
-        let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
-            .await
-            .context("waiting for the source")?
-            .context("the source stopped")?;
-        match event {
-            SourceEvent::SessionStarted { start } => {
-                println!("    streaming after {start}");
-                step("writing sample traffic: 2 customers, 2 orders, 1 update, 1 delete");
-                cluster
-                    .execute_script("shop", TRAFFIC_SQL)
-                    .await
-                    .context("examples/quickstart-traffic.sql")?;
-                traffic_written = true;
-                step("the ChangeBatches weir's source produced:");
-            }
-            SourceEvent::Batch(batch) => print_batch(&batch)?,
-            SourceEvent::Committed(commit) => {
-                // The checkpoint tracker confirms a commit once Kafka acknowledged its
-                // messages; the Kafka sink is not built yet, so this stands in for it.
-                flushed.send_replace(commit.end_lsn);
-                if traffic_written && commit.rows > 0 {
-                    committed += 1;
-                    println!(
-                        "    transaction {} committed at {}: {} rows",
-                        commit.xid, commit.commit_lsn, commit.rows
-                    );
-                }
-            }
+    step("weir run examples/quickstart.yaml");
+    for line in std::fs::read_to_string(spec_path())?.lines() {
+        if !line.starts_with('#') {
+            println!("    | {line}");
         }
     }
-    println!();
-    println!("    weir's Kafka sink is not built yet: once it is, these batches become messages");
-    println!(
-        "    on {} (see the README's status table).",
-        broker.bootstrap_servers()
+    let mut weir = Weir(
+        Command::new(target_bin_path("weir"))
+            .arg("run")
+            .arg(spec_path())
+            .env("PG_URL", cluster.url("shop"))
+            .env("BROKERS", broker.bootstrap_servers())
+            .env("WEIR_PLUGIN_DIR", plugin_dir())
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .context("starting weir (built by scripts/quickstart.sh)")?,
+    );
+    wait_for_slot(&cluster, &mut weir.0, true).await?;
+
+    step("writing sample traffic: 2 customers, 2 orders, 1 update, 1 delete");
+    cluster
+        .execute_script("shop", TRAFFIC_SQL)
+        .await
+        .context("examples/quickstart-traffic.sql")?;
+
+    step("the messages weir produced, read back from Kafka:");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut records = Vec::new();
+    while Instant::now() < deadline {
+        records = TOPICS
+            .iter()
+            .map(|topic| {
+                read_topic(broker.bootstrap_servers(), topic, Duration::from_secs(10))
+                    .map(|r| r.into_iter().map(move |r| (*topic, r)))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|all| all.into_iter().flatten().collect::<Vec<_>>())
+            .unwrap_or_default();
+        if records.len() >= EXPECTED_MESSAGES {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (topic, record) in &records {
+        println!(
+            "\n    {topic} partition {} offset {}  key {}",
+            record.partition,
+            record.offset,
+            record.key_text().unwrap_or_else(|| "null".into())
+        );
+        match record.payload.as_deref() {
+            Some(payload) => {
+                let value: serde_json::Value = serde_json::from_slice(payload)?;
+                let shown = serde_json::json!({
+                    "op": value["op"],
+                    "before": value["before"],
+                    "after": value["after"],
+                    "source": {
+                        "table": value["source"]["table"],
+                        "lsn": value["source"]["lsn"],
+                        "txId": value["source"]["txId"],
+                    },
+                });
+                println!("    {shown}");
+            }
+            None => println!("    (tombstone)"),
+        }
+    }
+    anyhow::ensure!(
+        records.len() == EXPECTED_MESSAGES,
+        "expected {EXPECTED_MESSAGES} messages, read {}",
+        records.len()
     );
 
-    step("stopping weir, PostgreSQL and the broker");
-    shutdown.cancel();
-    while events.recv().await.is_some() {}
-    source.await?.context("the source failed")?;
+    step("stopping weir (SIGTERM): it waits for Kafka's acknowledgements, then confirms");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(weir.0.id())?),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let status = weir.0.wait()?;
+    anyhow::ensure!(status.success(), "weir exited with {status}");
+    wait_for_slot(&cluster, &mut weir.0, false).await?;
+    let slot = cluster
+        .replication_slots()
+        .await?
+        .into_iter()
+        .find(|s| s.slot_name == "weir_quickstart")
+        .context("the slot")?;
+    println!(
+        "    slot weir_quickstart confirmed up to {}",
+        slot.confirmed_flush_lsn
+            .map_or_else(|| "nothing".into(), |lsn| lsn.to_string())
+    );
+
+    step("stopping PostgreSQL and the broker");
     drop(broker);
     drop(cluster);
     step("done");
     Ok(())
 }
 
-/// Prints a batch as a table: the change kind as a letter, WAL positions, the user
-/// columns (the `_before` image and `_unchanged` list are left out for width).
-fn print_batch(batch: &RecordBatch) -> anyhow::Result<()> {
-    let schema = batch.schema();
-    let meta = schema.metadata();
-    println!(
-        "    {}.{} (schema version {}), {} rows:",
-        meta[metadata::SCHEMA],
-        meta[metadata::TABLE],
-        meta[metadata::SCHEMA_VERSION],
-        batch.num_rows()
-    );
-    let mut fields = Vec::new();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        match field.name().as_str() {
-            BEFORE | UNCHANGED | XID | SEQ | LSN => {}
-            OP => {
-                let ops = column
-                    .as_any()
-                    .downcast_ref::<UInt8Array>()
-                    .context("_op is UInt8")?;
-                let letters: StringArray = ops
-                    .iter()
-                    .map(|op| op.map(|op| char::from(op).to_string()))
-                    .collect();
-                fields.push(Field::new(OP, DataType::Utf8, false));
-                columns.push(Arc::new(letters));
-            }
-            COMMIT_LSN => {
-                let lsns: StringArray = column
-                    .as_any()
-                    .downcast_ref::<arrow::array::UInt64Array>()
-                    .context("_commit_lsn is UInt64")?
-                    .iter()
-                    .map(|lsn| lsn.map(|lsn| Lsn(lsn).to_string()))
-                    .collect();
-                fields.push(Field::new(COMMIT_LSN, DataType::Utf8, false));
-                columns.push(Arc::new(lsns));
-            }
-            _ => {
-                fields.push(field.as_ref().clone());
-                columns.push(Arc::clone(column));
-            }
+/// Waits until weir holds the slot (`active`), or has released it.
+async fn wait_for_slot(cluster: &PgCluster, weir: &mut Child, active: bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let slots = cluster.replication_slots().await?;
+        if slots
+            .iter()
+            .any(|s| s.slot_name == "weir_quickstart" && s.active == active)
+        {
+            return Ok(());
         }
+        if active && let Some(status) = weir.try_wait()? {
+            anyhow::bail!("weir exited early: {status}");
+        }
+        anyhow::ensure!(Instant::now() < deadline, "weir did not start streaming");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let shown = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-    for line in pretty_format_batches(&[shown])?.to_string().lines() {
-        println!("    {line}");
-    }
-    Ok(())
 }

@@ -1,20 +1,26 @@
 //! Encoders: rows/s per format on 8192-row ChangeBatches (`orders`: 6 metadata and 5
-//! user columns, inserts, updates and deletes), one core.
+//! user columns, inserts, updates and deletes), one core. Avro registers its schemas
+//! with the test registry on the first batch; later batches only look them up.
 //!
 //! `cargo bench -p weir-tests --bench encode`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::collections::HashMap;
+
 use weir::encode::{
-    DebeziumJsonEncoder, DebeziumOptions, DecimalMode, Encoder, JsonEncoder, Messages, ValueOptions,
+    AvroEncoder, DebeziumJsonEncoder, DebeziumOptions, DecimalMode, Encoder, JsonEncoder, Messages,
+    SchemaRegistry, ValueOptions,
 };
+use weir::sink::{PartitionPolicy, Router, TopicTemplate};
 use weir_tests::orders_batch;
 
 const ROWS: usize = 8192;
 
 fn benches(c: &mut Criterion) {
     let batch = orders_batch(ROWS);
+    let registry = weir_tests::SchemaRegistry::start().expect("the test schema registry");
     let mut group = c.benchmark_group("encode 8192 rows");
     group.throughput(Throughput::Elements(ROWS as u64));
     let mut messages = Messages::default();
@@ -36,6 +42,19 @@ fn benches(c: &mut Criterion) {
             Box::new(DebeziumJsonEncoder::new(DebeziumOptions::new(
                 "shop", "shop",
             ))),
+        ),
+        (
+            "avro (schemas registered once, then cached)",
+            Box::new(AvroEncoder::new(
+                DebeziumOptions::new("shop", "shop"),
+                Router::new(
+                    "shop",
+                    TopicTemplate::new("{database}.{schema}.{table}").expect("template"),
+                    HashMap::new(),
+                    PartitionPolicy::PrimaryKey,
+                ),
+                SchemaRegistry::new(registry.url()).expect("registry URL"),
+            )),
         ),
     ];
     for (name, mut encoder) in formats {

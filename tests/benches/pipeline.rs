@@ -1,0 +1,113 @@
+//! End to end: rows/s from a committed PostgreSQL transaction to messages Kafka has
+//! acknowledged, through the whole pipeline (source → encoder → router → producer →
+//! checkpoint), per format.
+//!
+//! `cargo bench -p weir-tests --bench pipeline`. For each format a fresh pipeline
+//! (its own slot) starts streaming, one transaction inserts `WEIR_BENCH_ROWS`
+//! (default 200,000) rows of a 6-column table, and the clock runs from the insert's
+//! commit until the slot's confirmed position passes it, which happens only after
+//! Kafka acknowledged every message. The broker is the local test broker (librdkafka's
+//! in-memory mock cluster, one broker, 6 partitions) on the same 2 cores, so the
+//! figure is weir and broker together; a real cluster takes the broker's share off
+//! this machine.
+
+use std::time::{Duration, Instant};
+
+use weir_tests::{Broker, PgCluster, RunningPipeline, SchemaRegistry, unique_name};
+
+const TABLE: &str = "CREATE TABLE bench (
+    id bigint PRIMARY KEY, n integer, label text, at timestamptz, amount numeric(12,2), flag boolean)";
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let rows = env_number("WEIR_BENCH_ROWS", 200_000);
+    let cluster = PgCluster::builder()
+        .setting("shared_buffers", "512MB")
+        .setting("max_wal_size", "4GB")
+        .start()?;
+    let broker = Broker::start(1)?;
+    let registry = SchemaRegistry::start()?;
+    let database = cluster.create_database("bench").await?;
+    cluster.execute(&database, TABLE).await?;
+    let formats = [
+        ("json", String::new()),
+        ("debezium-json", String::new()),
+        ("canal-json", String::new()),
+        ("avro", format!("    schema_registry: {}\n", registry.url())),
+    ];
+    println!("end to end, {rows} rows in one transaction, 6 columns, one broker with 6 partitions");
+    println!("| format | seconds | rows/s |");
+    println!("|---|---|---|");
+    for (format, extra) in formats {
+        let slot = unique_name("bench");
+        let topic = unique_name("bench");
+        broker.create_topic(&topic, 6)?;
+        let spec = format!(
+            "name: bench
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.bench]
+    heartbeat: off
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: {format}
+{extra}",
+            url = cluster.url(&database),
+            brokers = broker.bootstrap_servers(),
+        );
+        let pipeline = RunningPipeline::start(&spec)?;
+        pipeline.wait_streaming(Duration::from_secs(60)).await?;
+        cluster.execute(&database, "TRUNCATE bench").await?;
+        let started = Instant::now();
+        cluster
+            .execute(
+                &database,
+                &format!(
+                    "INSERT INTO bench SELECT n, n % 1000, 'label ' || n, now(), n * 1.25, n % 2 = 0
+                     FROM generate_series(1, {rows}) n"
+                ),
+            )
+            .await?;
+        let committed = cluster.current_wal_lsn().await?;
+        let inserted = started.elapsed();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let confirmed = cluster
+                .replication_slots()
+                .await?
+                .into_iter()
+                .find(|s| s.slot_name == slot)
+                .and_then(|s| s.confirmed_flush_lsn);
+            if confirmed.is_some_and(|c| c >= committed) {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "{format}: not confirmed in time");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The clock starts at the commit: the INSERT itself is PostgreSQL's work.
+        let seconds = (started.elapsed() - inserted).as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let rate = rows as f64 / seconds;
+        println!("| {format} | {seconds:.2} | {rate:.0} |");
+        pipeline.stop().await?;
+        cluster
+            .execute(
+                &database,
+                &format!("SELECT pg_drop_replication_slot('{slot}')"),
+            )
+            .await?;
+    }
+    Ok(())
+}

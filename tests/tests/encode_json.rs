@@ -297,3 +297,103 @@ fn canal_flat_messages_carry_text_values_and_changed_old_columns() {
     assert_eq!(delete["data"][0]["price"], "-0.01");
     assert_eq!(delete["data"][0]["name"], Value::Null);
 }
+
+/// Checks `payload` against a Kafka Connect schema the way Connect's JSON converter
+/// reads it: every declared field present, JSON types as the schema types demand,
+/// null only where optional.
+fn conforms(schema: &Value, payload: &Value, path: &str) {
+    if payload.is_null() {
+        assert_eq!(schema["optional"], true, "{path}: null but not optional");
+        return;
+    }
+    match schema["type"].as_str().expect("a type") {
+        "struct" => {
+            let fields = schema["fields"].as_array().expect("fields");
+            let object = payload.as_object().expect("an object");
+            assert_eq!(fields.len(), object.len(), "{path}: field count");
+            for field in fields {
+                let name = field["field"].as_str().expect("field name");
+                conforms(field, &payload[name], &format!("{path}.{name}"));
+            }
+        }
+        "array" => {
+            for (i, item) in payload.as_array().expect("an array").iter().enumerate() {
+                conforms(&schema["items"], item, &format!("{path}[{i}]"));
+            }
+        }
+        "int8" | "int16" | "int32" | "int64" => assert!(payload.is_i64(), "{path}: {payload}"),
+        "float" | "double" => assert!(payload.is_number(), "{path}: {payload}"),
+        "boolean" => assert!(payload.is_boolean(), "{path}: {payload}"),
+        "string" => assert!(payload.is_string(), "{path}: {payload}"),
+        "bytes" => {
+            let text = payload.as_str().expect("base64 text");
+            assert!(
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .is_ok(),
+                "{path}"
+            );
+        }
+        other => panic!("{path}: unknown Connect type {other}"),
+    }
+}
+
+#[test]
+fn debezium_with_schemas_wraps_the_same_payload_in_a_conforming_connect_schema() {
+    let fixture = fixture();
+    let items = with_key(&fixture.items, "id");
+    let plain = encode(
+        &mut DebeziumJsonEncoder::new(DebeziumOptions::new("shop", "shopdb")),
+        &items,
+    );
+    let mut options = DebeziumOptions::new("shop", "shopdb");
+    options.schemas = true;
+    let wrapped = encode(&mut DebeziumJsonEncoder::new(options), &items);
+    assert_eq!(plain.len(), wrapped.len());
+    for ((plain_key, plain_value), (key, value)) in plain.iter().zip(&wrapped) {
+        let key = key.as_ref().expect("key");
+        assert_eq!(Some(&key["payload"]), plain_key.as_ref());
+        assert_eq!(key["schema"]["name"], "shop.public.items.Key");
+        conforms(&key["schema"], &key["payload"], "key");
+        match (plain_value, value) {
+            (Some(plain_value), Some(value)) => {
+                let payload = &value["payload"];
+                // ts_ms is the encoding time: equal up to that.
+                let mut a = plain_value.clone();
+                let mut b = payload.clone();
+                a["ts_ms"] = Value::Null;
+                b["ts_ms"] = Value::Null;
+                assert_eq!(a, b);
+                let schema = &value["schema"];
+                assert_eq!(schema["name"], "shop.public.items.Envelope");
+                conforms(schema, payload, "value");
+            }
+            (None, None) => {}
+            other => panic!("tombstones differ: {other:?}"),
+        }
+    }
+    let schema = &wrapped[0].1.as_ref().expect("value")["schema"];
+    let after = &schema["fields"][1]["fields"];
+    let field = |name: &str| {
+        after
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["field"] == name))
+            .cloned()
+            .expect("declared")
+    };
+    assert_eq!(field("id")["optional"], false);
+    assert_eq!(
+        field("price")["name"],
+        "org.apache.kafka.connect.data.Decimal"
+    );
+    assert_eq!(field("price")["parameters"]["scale"], "2");
+    assert_eq!(
+        field("exact")["name"],
+        "io.debezium.data.VariableScaleDecimal"
+    );
+    assert_eq!(field("at")["name"], "io.debezium.time.ZonedTimestamp");
+    assert_eq!(field("day")["name"], "io.debezium.time.Date");
+    assert_eq!(field("span")["name"], "io.debezium.time.MicroDuration");
+    assert_eq!(field("tags")["items"]["type"], "string");
+    assert_eq!(field("data")["type"], "bytes");
+}

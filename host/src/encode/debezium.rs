@@ -1,5 +1,6 @@
 //! `debezium-json`: Debezium's change event envelope, as Debezium's PostgreSQL
-//! connector writes it with Kafka Connect's JSON converter and `schemas.enable=false`:
+//! connector writes it with Kafka Connect's JSON converter. With `schemas` off
+//! (`schemas.enable=false`):
 //!
 //! ```json
 //! {"before": null, "after": {"id": 1, …},
@@ -15,13 +16,21 @@
 //! `tombstones` is off, as with Debezium's `tombstones.on.delete`. `before` is the
 //! old row image: the whole row under `REPLICA IDENTITY FULL`, else for a delete the
 //! key columns (the others null) and for an update null, as Debezium has it.
+//!
+//! With `schemas` on, key and value are `{"schema": …, "payload": …}`, the schema
+//! being the Connect schema Debezium declares (see [`super::connect`]), named
+//! `<name>.<schema>.<table>.Key`/`.Envelope`; it is serialized once per table schema.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Field, SchemaRef};
 use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
+use super::connect::ConnectSchemas;
 use super::json::write_image;
 use super::layout::{Layout, is_unchanged};
 use super::value::{ValueOptions, string};
@@ -37,6 +46,9 @@ pub struct DebeziumOptions {
     pub database: String,
     /// Whether a delete is followed by a tombstone.
     pub tombstones: bool,
+    /// Whether keys and values carry their Kafka Connect schema,
+    /// `{"schema": …, "payload": …}` (Connect's `schemas.enable`).
+    pub schemas: bool,
     /// Value conventions.
     pub values: ValueOptions,
 }
@@ -48,6 +60,7 @@ impl DebeziumOptions {
             name: name.into(),
             database: database.into(),
             tombstones: true,
+            schemas: false,
             values: ValueOptions::default(),
         }
     }
@@ -59,6 +72,8 @@ pub struct DebeziumJsonEncoder {
     options: DebeziumOptions,
     /// `"version":"…","connector":"postgresql","name":"…"`, written once.
     source_prefix: Vec<u8>,
+    /// With `schemas`: the Connect schemas of the last batch schema seen.
+    connect: Option<(SchemaRef, Arc<ConnectSchemas>)>,
 }
 
 impl DebeziumJsonEncoder {
@@ -71,13 +86,48 @@ impl DebeziumJsonEncoder {
         Self {
             options,
             source_prefix,
+            connect: None,
         }
+    }
+}
+
+impl DebeziumJsonEncoder {
+    /// The Connect schemas of `batch`'s table, derived again only when the batch
+    /// schema changed.
+    fn connect_schemas(&mut self, batch: &RecordBatch, layout: &Layout) -> Arc<ConnectSchemas> {
+        let schema = batch.schema();
+        if let Some((last, schemas)) = &self.connect
+            && *last == schema
+        {
+            return Arc::clone(schemas);
+        }
+        let fields: Vec<&Field> = layout
+            .columns
+            .iter()
+            .map(|c| schema.field(c.index))
+            .collect();
+        let name = format!(
+            "{}.{}.{}",
+            self.options.name, layout.schema_name, layout.table_name
+        );
+        let schemas = Arc::new(ConnectSchemas::new(
+            layout,
+            &fields,
+            &name,
+            &self.options.values,
+        ));
+        self.connect = Some((Arc::clone(&schema), Arc::clone(&schemas)));
+        schemas
     }
 }
 
 impl Encoder for DebeziumJsonEncoder {
     fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
+        let connect = self
+            .options
+            .schemas
+            .then(|| self.connect_schemas(batch, &layout));
         let writers = layout.writers(batch);
         let before = layout.before(batch);
         let before_writers = layout.before_writers(batch);
@@ -105,7 +155,15 @@ impl Encoder for DebeziumJsonEncoder {
 
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
-            let key = |buffer: &mut Vec<u8>| layout.write_key(&writers, row, Some(values), buffer);
+            let key =
+                |buffer: &mut Vec<u8>| match connect.as_ref().and_then(|c| c.key_prefix.as_ref()) {
+                    Some(prefix) => {
+                        buffer.extend_from_slice(prefix);
+                        layout.write_key(&writers, row, Some(values), buffer);
+                        buffer.push(b'}');
+                    }
+                    None => layout.write_key(&writers, row, Some(values), buffer),
+                };
             let row_image = |buffer: &mut Vec<u8>| {
                 buffer.push(b'{');
                 for (position, (column, writer)) in layout.columns.iter().zip(&writers).enumerate()
@@ -131,6 +189,9 @@ impl Encoder for DebeziumJsonEncoder {
                 _ => buffer.extend_from_slice(b"null"),
             };
             let value = |buffer: &mut Vec<u8>| {
+                if let Some(connect) = &connect {
+                    buffer.extend_from_slice(&connect.value_prefix);
+                }
                 buffer.extend_from_slice(b"{\"before\":");
                 match change {
                     op::UPDATE | op::DELETE => old_image(buffer),
@@ -174,6 +235,9 @@ impl Encoder for DebeziumJsonEncoder {
                 buffer.extend_from_slice(b"\",\"ts_ms\":");
                 buffer.extend_from_slice(itoa.format(now_ms).as_bytes());
                 buffer.extend_from_slice(b",\"transaction\":null}");
+                if connect.is_some() {
+                    buffer.push(b'}');
+                }
             };
             let key_writer = has_key.then_some(&key as WriteBytes<'_>);
             out.push(row, key_writer, Some(&value));

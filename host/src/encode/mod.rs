@@ -7,8 +7,10 @@
 
 pub mod avro;
 pub mod canal;
+pub(crate) mod connect;
 pub mod debezium;
 pub mod json;
+pub(crate) mod kind;
 pub mod layout;
 pub mod value;
 

@@ -133,6 +133,7 @@ impl PipelineConfig {
         };
         let mut debezium = DebeziumOptions::new(&spec.name, &database);
         debezium.tombstones = kafka.tombstones;
+        debezium.schemas = kafka.schemas_enable;
         debezium.values = values.clone();
         let format = match kafka.format {
             Format::Json => FormatConfig::Json(values),

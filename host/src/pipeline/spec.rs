@@ -214,6 +214,10 @@ pub struct KafkaSpec {
     /// drop the key.
     #[serde(default = "default_true")]
     pub tombstones: bool,
+    /// Debezium JSON: keys and values carry their Kafka Connect schema,
+    /// `{"schema": …, "payload": …}` (Connect's `schemas.enable`).
+    #[serde(default)]
+    pub schemas_enable: bool,
     /// `precise` (default), `string` or `double`.
     #[serde(default)]
     pub decimal_handling_mode: DecimalMode,
@@ -318,6 +322,12 @@ impl PipelineSpec {
             return Err(invalid(
                 "sink.kafka.schema_registry",
                 "format avro needs the Schema Registry's URL",
+            ));
+        }
+        if kafka.schemas_enable && kafka.format != Format::DebeziumJson {
+            return Err(invalid(
+                "sink.kafka.schemas_enable",
+                "only format debezium-json writes Connect schemas",
             ));
         }
         if kafka.format != Format::Avro && kafka.schema_registry.is_some() {

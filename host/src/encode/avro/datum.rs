@@ -1,4 +1,4 @@
-//! Writing one column value in Avro's binary encoding, following [`AvroKind`].
+//! Writing one column value in Avro's binary encoding, following [`ValueKind`].
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
@@ -7,25 +7,25 @@ use arrow::datatypes::{
 };
 
 use super::binary;
-use super::schema::AvroKind;
 use crate::batch::text;
+use crate::encode::kind::ValueKind;
 use crate::encode::value::{
     ColumnWriter, interval_micros, unscaled, variable_scale, zoned_timestamp_text,
 };
 
-/// Whether the value at `row` has an Avro form (see [`AvroKind::may_fail`]).
-pub(crate) fn representable(kind: &AvroKind, array: &dyn Array, row: usize) -> bool {
+/// Whether the value at `row` has an Avro form (see [`ValueKind::may_fail`]).
+pub(crate) fn representable(kind: &ValueKind, array: &dyn Array, row: usize) -> bool {
     match kind {
-        AvroKind::VariableDecimal => variable_scale(array.as_string::<i32>().value(row)).is_some(),
-        AvroKind::NumericDouble => array.as_string::<i32>().value(row).parse::<f64>().is_ok(),
+        ValueKind::VariableDecimal => variable_scale(array.as_string::<i32>().value(row)).is_some(),
+        ValueKind::NumericDouble => array.as_string::<i32>().value(row).parse::<f64>().is_ok(),
         _ => true,
     }
 }
 
-/// Writes the non-null value at `row`. `text` renders [`AvroKind::TextForm`];
+/// Writes the non-null value at `row`. `text` renders [`ValueKind::TextForm`];
 /// `scratch` is reused for text forms.
 pub(crate) fn write(
-    kind: &AvroKind,
+    kind: &ValueKind,
     array: &dyn Array,
     text_form: Option<&ColumnWriter<'_>>,
     row: usize,
@@ -33,21 +33,21 @@ pub(crate) fn write(
     out: &mut Vec<u8>,
 ) {
     match kind {
-        AvroKind::Boolean => binary::boolean(array.as_boolean().value(row), out),
-        AvroKind::Int16 => {
+        ValueKind::Boolean => binary::boolean(array.as_boolean().value(row), out),
+        ValueKind::Int16 => {
             binary::long(i64::from(array.as_primitive::<Int16Type>().value(row)), out)
         }
-        AvroKind::Int32 => {
+        ValueKind::Int32 => {
             binary::long(i64::from(array.as_primitive::<Int32Type>().value(row)), out)
         }
-        AvroKind::Int64 => binary::long(array.as_primitive::<Int64Type>().value(row), out),
-        AvroKind::UInt32 => binary::long(
+        ValueKind::Int64 => binary::long(array.as_primitive::<Int64Type>().value(row), out),
+        ValueKind::UInt32 => binary::long(
             i64::from(array.as_primitive::<UInt32Type>().value(row)),
             out,
         ),
-        AvroKind::Float32 => binary::float(array.as_primitive::<Float32Type>().value(row), out),
-        AvroKind::Float64 => binary::double(array.as_primitive::<Float64Type>().value(row), out),
-        AvroKind::Decimal { .. } => {
+        ValueKind::Float32 => binary::float(array.as_primitive::<Float32Type>().value(row), out),
+        ValueKind::Float64 => binary::double(array.as_primitive::<Float64Type>().value(row), out),
+        ValueKind::Decimal { .. } => {
             let (bytes, start) = unscaled(
                 array
                     .as_primitive::<arrow::datatypes::Decimal128Type>()
@@ -55,18 +55,18 @@ pub(crate) fn write(
             );
             binary::bytes(&bytes[start..], out);
         }
-        AvroKind::DecimalString | AvroKind::DecimalDouble | AvroKind::TextForm => {
+        ValueKind::DecimalString | ValueKind::DecimalDouble | ValueKind::TextForm => {
             scratch.clear();
             if let Some(writer) = text_form {
                 writer.text(row, scratch);
             }
-            if *kind == AvroKind::DecimalDouble {
+            if *kind == ValueKind::DecimalDouble {
                 binary::double(scratch.parse().unwrap_or(f64::NAN), out);
             } else {
                 binary::bytes(scratch.as_bytes(), out);
             }
         }
-        AvroKind::VariableDecimal => {
+        ValueKind::VariableDecimal => {
             // Checked by `representable` first; a value without a form is null.
             let (scale, value) =
                 variable_scale(array.as_string::<i32>().value(row)).unwrap_or((0, 0));
@@ -74,10 +74,10 @@ pub(crate) fn write(
             let (bytes, start) = unscaled(value);
             binary::bytes(&bytes[start..], out);
         }
-        AvroKind::NumericString | AvroKind::Text { .. } => {
+        ValueKind::NumericString | ValueKind::Text { .. } => {
             binary::bytes(array.as_string::<i32>().value(row).as_bytes(), out);
         }
-        AvroKind::NumericDouble => {
+        ValueKind::NumericDouble => {
             let value = array
                 .as_string::<i32>()
                 .value(row)
@@ -85,35 +85,35 @@ pub(crate) fn write(
                 .unwrap_or(f64::NAN);
             binary::double(value, out);
         }
-        AvroKind::Bytes => binary::bytes(array.as_binary::<i32>().value(row), out),
-        AvroKind::Date => binary::long(
+        ValueKind::Bytes => binary::bytes(array.as_binary::<i32>().value(row), out),
+        ValueKind::Date => binary::long(
             i64::from(array.as_primitive::<Date32Type>().value(row)),
             out,
         ),
-        AvroKind::MicroTime => binary::long(
+        ValueKind::MicroTime => binary::long(
             array.as_primitive::<Time64MicrosecondType>().value(row),
             out,
         ),
-        AvroKind::MicroTimestamp => {
+        ValueKind::MicroTimestamp => {
             binary::long(
                 array.as_primitive::<TimestampMicrosecondType>().value(row),
                 out,
             );
         }
-        AvroKind::ZonedTimestamp => {
+        ValueKind::ZonedTimestamp => {
             let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
             match zoned_timestamp_text(micros) {
                 Some(text) => binary::bytes(text.as_bytes(), out),
                 None => binary::bytes(itoa::Buffer::new().format(micros).as_bytes(), out),
             }
         }
-        AvroKind::MicroDuration => {
+        ValueKind::MicroDuration => {
             binary::long(
                 interval_micros(array.as_primitive::<IntervalMonthDayNanoType>().value(row)),
                 out,
             );
         }
-        AvroKind::IntervalString => {
+        ValueKind::IntervalString => {
             let mut rendered = String::new();
             text::interval(
                 array.as_primitive::<IntervalMonthDayNanoType>().value(row),
@@ -121,13 +121,16 @@ pub(crate) fn write(
             );
             binary::bytes(rendered.as_bytes(), out);
         }
-        AvroKind::Array(element) => {
+        ValueKind::Array(element) => {
             let list = array.as_list::<i32>();
             let offsets = list.value_offsets();
             let (start, end) = (offsets[row], offsets[row + 1]);
             let values = list.values();
-            let element_text = (**element == AvroKind::TextForm
-                || matches!(**element, AvroKind::DecimalString | AvroKind::DecimalDouble))
+            let element_text = (**element == ValueKind::TextForm
+                || matches!(
+                    **element,
+                    ValueKind::DecimalString | ValueKind::DecimalDouble
+                ))
             .then(|| {
                 let field = match list.data_type() {
                     arrow::datatypes::DataType::List(field) => field.clone(),

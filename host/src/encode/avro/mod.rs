@@ -32,8 +32,9 @@ use arrow::datatypes::{Field, SchemaRef, TimestampMicrosecondType, UInt32Type, U
 use arrow::record_batch::RecordBatch;
 
 use self::registry::SchemaRegistry;
-use self::schema::{AvroKind, AvroSchemas};
+use self::schema::AvroSchemas;
 use super::debezium::DebeziumOptions;
+use super::kind::ValueKind;
 use super::layout::{Layout, is_unchanged};
 use super::value::ColumnWriter;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
@@ -83,7 +84,12 @@ impl AvroEncoder {
         if let Some(found) = self.registered.get(&cache_key) {
             return Ok(Arc::clone(found));
         }
-        let schemas = AvroSchemas::new(layout, fields, topic, &self.options.values);
+        // Record names as Debezium's: `<topic.prefix>.<schema>.<table>.Envelope`.
+        let name = format!(
+            "{}.{}.{}",
+            self.options.name, layout.schema_name, layout.table_name
+        );
+        let schemas = AvroSchemas::new(layout, fields, &name, &self.options.values);
         let registry_error = |e: registry::RegistryError| EncodeError::Registry(e.to_string());
         let key_id = match &schemas.key_schema {
             Some(key_schema) => Some(
@@ -123,7 +129,7 @@ impl<'a> Image<'a> {
                 let (field, array) = (*array)?;
                 matches!(
                     column.kind,
-                    AvroKind::TextForm | AvroKind::DecimalString | AvroKind::DecimalDouble
+                    ValueKind::TextForm | ValueKind::DecimalString | ValueKind::DecimalDouble
                 )
                 .then(|| ColumnWriter::for_array(field, array))
             })
@@ -164,7 +170,7 @@ fn write_value_record(
             None if is_unchanged(unchanged, row, column.position)
                 && matches!(
                     column.kind,
-                    AvroKind::Text { .. } | AvroKind::TextForm | AvroKind::Bytes
+                    ValueKind::Text { .. } | ValueKind::TextForm | ValueKind::Bytes
                 ) =>
             {
                 binary::union_branch(1, out);

@@ -6,172 +6,73 @@
 //! `org.apache.kafka.connect.data.Decimal`, …) so Connect-based consumers see the
 //! semantic types they know.
 
-use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
+use arrow::datatypes::Field;
 use serde_json::{Value as Json, json};
 
-use crate::batch::schema::metadata;
+use crate::encode::kind::ValueKind;
 use crate::encode::layout::Layout;
-use crate::encode::value::{DecimalMode, IntervalMode, ValueOptions};
+use crate::encode::value::ValueOptions;
 
-/// How one column is written in Avro. Decided once per batch schema, from the
-/// Arrow type and the value options, and shared by the schema and the writer so
-/// they cannot disagree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum AvroKind {
-    Boolean,
-    /// `int` with Connect's `int16` annotation.
-    Int16,
-    Int32,
-    Int64,
-    /// `oid`/`xid`: unsigned 32-bit, as `long`.
-    UInt32,
-    Float32,
-    Float64,
-    /// Connect `Decimal`: bytes of the unscaled value.
-    Decimal {
-        precision: u8,
-        scale: i8,
-    },
-    /// A Decimal128 column as text or as double.
-    DecimalString,
-    DecimalDouble,
-    /// Unconstrained `numeric` (a Utf8 column): Debezium's `VariableScaleDecimal`,
-    /// text, or double.
-    VariableDecimal,
-    NumericString,
-    NumericDouble,
-    /// A string; `connect_name` for `json`, `jsonb`, `uuid`, `xml`.
-    Text {
-        connect_name: Option<&'static str>,
-    },
-    Bytes,
-    Date,
-    MicroTime,
-    MicroTimestamp,
-    ZonedTimestamp,
-    MicroDuration,
-    IntervalString,
-    /// One-dimensional array; elements may be null.
-    Array(Box<AvroKind>),
-    /// Anything else, as PostgreSQL's (or Arrow's) text form.
-    TextForm,
-}
-
-impl AvroKind {
-    /// The kind of an Arrow field.
-    pub(crate) fn of(field: &Field, options: &ValueOptions) -> AvroKind {
-        let pg_type = field.metadata().get(metadata::PG_TYPE).map(String::as_str);
-        match field.data_type() {
-            DataType::Boolean => AvroKind::Boolean,
-            DataType::Int16 => AvroKind::Int16,
-            DataType::Int32 => AvroKind::Int32,
-            DataType::Int64 => AvroKind::Int64,
-            DataType::UInt32 => AvroKind::UInt32,
-            DataType::Float32 => AvroKind::Float32,
-            DataType::Float64 => AvroKind::Float64,
-            DataType::Decimal128(precision, scale) => match options.decimal {
-                // Avro's decimal needs a scale of zero or more.
-                DecimalMode::Precise if *scale >= 0 => AvroKind::Decimal {
-                    precision: *precision,
-                    scale: *scale,
-                },
-                DecimalMode::Precise | DecimalMode::String => AvroKind::DecimalString,
-                DecimalMode::Double => AvroKind::DecimalDouble,
-            },
-            DataType::Utf8 if pg_type == Some("numeric") => match options.decimal {
-                DecimalMode::Precise => AvroKind::VariableDecimal,
-                DecimalMode::String => AvroKind::NumericString,
-                DecimalMode::Double => AvroKind::NumericDouble,
-            },
-            DataType::Utf8 => AvroKind::Text {
-                connect_name: match pg_type {
-                    Some("json" | "jsonb") => Some("io.debezium.data.Json"),
-                    Some("uuid") => Some("io.debezium.data.Uuid"),
-                    Some("xml") => Some("io.debezium.data.Xml"),
-                    _ => None,
-                },
-            },
-            DataType::Binary => AvroKind::Bytes,
-            DataType::Date32 => AvroKind::Date,
-            DataType::Time64(TimeUnit::Microsecond) => AvroKind::MicroTime,
-            DataType::Timestamp(TimeUnit::Microsecond, None) => AvroKind::MicroTimestamp,
-            DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => AvroKind::ZonedTimestamp,
-            DataType::Interval(IntervalUnit::MonthDayNano) => match options.interval {
-                IntervalMode::Numeric => AvroKind::MicroDuration,
-                IntervalMode::String => AvroKind::IntervalString,
-            },
-            DataType::List(element) => AvroKind::Array(Box::new(AvroKind::of(element, options))),
-            _ => AvroKind::TextForm,
+/// The Avro type of a column kind, defining named types on first use.
+fn avro_type(kind: &ValueKind, names: &mut Names) -> Json {
+    let connect =
+        |avro: &str, name: &str| json!({"type": avro, "connect.version": 1, "connect.name": name});
+    match kind {
+        ValueKind::Boolean => json!("boolean"),
+        ValueKind::Int16 => json!({"type": "int", "connect.type": "int16"}),
+        ValueKind::Int32 => json!("int"),
+        ValueKind::Int64 | ValueKind::UInt32 => json!("long"),
+        ValueKind::Float32 => json!("float"),
+        ValueKind::Float64 | ValueKind::DecimalDouble | ValueKind::NumericDouble => {
+            json!("double")
         }
-    }
-
-    /// Whether a value may have no Avro form (NaN or over 38 digits for
-    /// `VariableScaleDecimal`, text that is no number for a double), so the field must
-    /// admit null even in a key.
-    pub(crate) fn may_fail(&self) -> bool {
-        matches!(self, AvroKind::VariableDecimal | AvroKind::NumericDouble)
-    }
-
-    /// The Avro type, defining named types on first use.
-    fn schema(&self, names: &mut Names) -> Json {
-        let connect = |avro: &str, name: &str| json!({"type": avro, "connect.version": 1, "connect.name": name});
-        match self {
-            AvroKind::Boolean => json!("boolean"),
-            AvroKind::Int16 => json!({"type": "int", "connect.type": "int16"}),
-            AvroKind::Int32 => json!("int"),
-            AvroKind::Int64 | AvroKind::UInt32 => json!("long"),
-            AvroKind::Float32 => json!("float"),
-            AvroKind::Float64 | AvroKind::DecimalDouble | AvroKind::NumericDouble => {
-                json!("double")
-            }
-            AvroKind::Decimal { precision, scale } => json!({
-                "type": "bytes",
-                "scale": scale,
-                "precision": precision,
-                "connect.version": 1,
-                "connect.parameters": {
-                    "scale": scale.to_string(),
-                    "connect.decimal.precision": precision.to_string(),
-                },
-                "connect.name": "org.apache.kafka.connect.data.Decimal",
-                "logicalType": "decimal",
-            }),
-            AvroKind::DecimalString | AvroKind::NumericString | AvroKind::TextForm => {
-                json!("string")
-            }
-            AvroKind::VariableDecimal => {
-                const NAME: &str = "io.debezium.data.VariableScaleDecimal";
-                if names.define(NAME) {
-                    json!({
-                        "type": "record",
-                        "name": "VariableScaleDecimal",
-                        "namespace": "io.debezium.data",
-                        "fields": [
-                            {"name": "scale", "type": "int"},
-                            {"name": "value", "type": "bytes"},
-                        ],
-                        "connect.doc": "Variable scaled decimal",
-                        "connect.version": 1,
-                        "connect.name": NAME,
-                    })
-                } else {
-                    json!(NAME)
-                }
-            }
-            AvroKind::Text { connect_name } => match connect_name {
-                Some(name) => connect("string", name),
-                None => json!("string"),
+        ValueKind::Decimal { precision, scale } => json!({
+            "type": "bytes",
+            "scale": scale,
+            "precision": precision,
+            "connect.version": 1,
+            "connect.parameters": {
+                "scale": scale.to_string(),
+                "connect.decimal.precision": precision.to_string(),
             },
-            AvroKind::Bytes => json!("bytes"),
-            AvroKind::Date => connect("int", "io.debezium.time.Date"),
-            AvroKind::MicroTime => connect("long", "io.debezium.time.MicroTime"),
-            AvroKind::MicroTimestamp => connect("long", "io.debezium.time.MicroTimestamp"),
-            AvroKind::ZonedTimestamp => connect("string", "io.debezium.time.ZonedTimestamp"),
-            AvroKind::MicroDuration => connect("long", "io.debezium.time.MicroDuration"),
-            AvroKind::IntervalString => connect("string", "io.debezium.time.Interval"),
-            AvroKind::Array(element) => {
-                json!({"type": "array", "items": ["null", element.schema(names)]})
+            "connect.name": "org.apache.kafka.connect.data.Decimal",
+            "logicalType": "decimal",
+        }),
+        ValueKind::DecimalString | ValueKind::NumericString | ValueKind::TextForm => {
+            json!("string")
+        }
+        ValueKind::VariableDecimal => {
+            const NAME: &str = "io.debezium.data.VariableScaleDecimal";
+            if names.define(NAME) {
+                json!({
+                    "type": "record",
+                    "name": "VariableScaleDecimal",
+                    "namespace": "io.debezium.data",
+                    "fields": [
+                        {"name": "scale", "type": "int"},
+                        {"name": "value", "type": "bytes"},
+                    ],
+                    "connect.doc": "Variable scaled decimal",
+                    "connect.version": 1,
+                    "connect.name": NAME,
+                })
+            } else {
+                json!(NAME)
             }
+        }
+        ValueKind::Text { connect_name } => match connect_name {
+            Some(name) => connect("string", name),
+            None => json!("string"),
+        },
+        ValueKind::Bytes => json!("bytes"),
+        ValueKind::Date => connect("int", "io.debezium.time.Date"),
+        ValueKind::MicroTime => connect("long", "io.debezium.time.MicroTime"),
+        ValueKind::MicroTimestamp => connect("long", "io.debezium.time.MicroTimestamp"),
+        ValueKind::ZonedTimestamp => connect("string", "io.debezium.time.ZonedTimestamp"),
+        ValueKind::MicroDuration => connect("long", "io.debezium.time.MicroDuration"),
+        ValueKind::IntervalString => connect("string", "io.debezium.time.Interval"),
+        ValueKind::Array(element) => {
+            json!({"type": "array", "items": ["null", avro_type(element, names)]})
         }
     }
 }
@@ -197,7 +98,7 @@ impl Names {
 pub(crate) struct AvroColumn {
     /// Index among the layout's user columns.
     pub(crate) position: usize,
-    pub(crate) kind: AvroKind,
+    pub(crate) kind: ValueKind,
 }
 
 /// The Avro view of one batch schema: columns, and the key and value schemas.
@@ -212,11 +113,11 @@ pub(crate) struct AvroSchemas {
 }
 
 impl AvroSchemas {
-    /// Schemas for `layout` under the Avro namespace of `topic`.
+    /// Schemas for `layout`, records named under the namespace made of `name`.
     pub(crate) fn new(
         layout: &Layout,
         fields: &[&Field],
-        topic: &str,
+        name: &str,
         options: &ValueOptions,
     ) -> AvroSchemas {
         let columns: Vec<AvroColumn> = fields
@@ -224,10 +125,10 @@ impl AvroSchemas {
             .enumerate()
             .map(|(position, field)| AvroColumn {
                 position,
-                kind: AvroKind::of(field, options),
+                kind: ValueKind::of(field, options),
             })
             .collect();
-        let namespace = avro_namespace(topic);
+        let namespace = avro_namespace(name);
         // Value fields are optional: an old image may lack columns (a delete
         // without REPLICA IDENTITY FULL). Key fields are required unless a value
         // may have no Avro form.
@@ -237,7 +138,7 @@ impl AvroSchemas {
                     .map(|position| {
                         let column = &columns[position];
                         let name = avro_name(&layout.columns[column.position].name);
-                        let avro = column.kind.schema(names);
+                        let avro = avro_type(&column.kind, names);
                         if !key || column.kind.may_fail() {
                             json!({"name": name, "type": ["null", avro], "default": null})
                         } else {

@@ -1,0 +1,107 @@
+//! What a column is, in the terms of the encoders that carry schemas (Avro, and
+//! Debezium JSON with `schema`): decided once per batch schema from the Arrow type
+//! and the value options, and shared by the schema and the value writer so they
+//! cannot disagree.
+
+use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
+
+use crate::batch::schema::metadata;
+use crate::encode::value::{DecimalMode, IntervalMode, ValueOptions};
+
+/// How one column is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    Boolean,
+    /// `int` with Connect's `int16` annotation.
+    Int16,
+    Int32,
+    Int64,
+    /// `oid`/`xid`: unsigned 32-bit, as `long`.
+    UInt32,
+    Float32,
+    Float64,
+    /// Connect `Decimal`: bytes of the unscaled value.
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
+    /// A Decimal128 column as text or as double.
+    DecimalString,
+    DecimalDouble,
+    /// Unconstrained `numeric` (a Utf8 column): Debezium's `VariableScaleDecimal`,
+    /// text, or double.
+    VariableDecimal,
+    NumericString,
+    NumericDouble,
+    /// A string; `connect_name` for `json`, `jsonb`, `uuid`, `xml`.
+    Text {
+        connect_name: Option<&'static str>,
+    },
+    Bytes,
+    Date,
+    MicroTime,
+    MicroTimestamp,
+    ZonedTimestamp,
+    MicroDuration,
+    IntervalString,
+    /// One-dimensional array; elements may be null.
+    Array(Box<ValueKind>),
+    /// Anything else, as PostgreSQL's (or Arrow's) text form.
+    TextForm,
+}
+
+impl ValueKind {
+    /// The kind of an Arrow field.
+    pub(crate) fn of(field: &Field, options: &ValueOptions) -> ValueKind {
+        let pg_type = field.metadata().get(metadata::PG_TYPE).map(String::as_str);
+        match field.data_type() {
+            DataType::Boolean => ValueKind::Boolean,
+            DataType::Int16 => ValueKind::Int16,
+            DataType::Int32 => ValueKind::Int32,
+            DataType::Int64 => ValueKind::Int64,
+            DataType::UInt32 => ValueKind::UInt32,
+            DataType::Float32 => ValueKind::Float32,
+            DataType::Float64 => ValueKind::Float64,
+            DataType::Decimal128(precision, scale) => match options.decimal {
+                // Avro's decimal needs a scale of zero or more.
+                DecimalMode::Precise if *scale >= 0 => ValueKind::Decimal {
+                    precision: *precision,
+                    scale: *scale,
+                },
+                DecimalMode::Precise | DecimalMode::String => ValueKind::DecimalString,
+                DecimalMode::Double => ValueKind::DecimalDouble,
+            },
+            DataType::Utf8 if pg_type == Some("numeric") => match options.decimal {
+                DecimalMode::Precise => ValueKind::VariableDecimal,
+                DecimalMode::String => ValueKind::NumericString,
+                DecimalMode::Double => ValueKind::NumericDouble,
+            },
+            DataType::Utf8 => ValueKind::Text {
+                connect_name: match pg_type {
+                    Some("json" | "jsonb") => Some("io.debezium.data.Json"),
+                    Some("uuid") => Some("io.debezium.data.Uuid"),
+                    Some("xml") => Some("io.debezium.data.Xml"),
+                    _ => None,
+                },
+            },
+            DataType::Binary => ValueKind::Bytes,
+            DataType::Date32 => ValueKind::Date,
+            DataType::Time64(TimeUnit::Microsecond) => ValueKind::MicroTime,
+            DataType::Timestamp(TimeUnit::Microsecond, None) => ValueKind::MicroTimestamp,
+            DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => ValueKind::ZonedTimestamp,
+            DataType::Interval(IntervalUnit::MonthDayNano) => match options.interval {
+                IntervalMode::Numeric => ValueKind::MicroDuration,
+                IntervalMode::String => ValueKind::IntervalString,
+            },
+            DataType::List(element) => ValueKind::Array(Box::new(ValueKind::of(element, options))),
+            _ => ValueKind::TextForm,
+        }
+    }
+
+    /// Whether a value may have no form in its type (NaN or over 38 digits for
+    /// `VariableScaleDecimal`, text that is no number for a double), so the field must
+    /// admit null even in a key.
+    pub(crate) fn may_fail(&self) -> bool {
+        matches!(self, ValueKind::VariableDecimal | ValueKind::NumericDouble)
+    }
+}

@@ -328,8 +328,12 @@ async fn json_end_to_end_through_a_plugin() {
 async fn avro_end_to_end_read_by_fastavro() {
     let shop = Shop::start().await;
     let registry = SchemaRegistry::start().expect("registry");
+    let transactions_topic = format!("{}.transaction", shop.database);
+    shop.broker
+        .create_topic(&transactions_topic, 1)
+        .expect("topic");
     let sink = format!(
-        "    format: avro\n    schema_registry: {}\n",
+        "    format: avro\n    schema_registry: {}\n    transaction_topic: {transactions_topic}\n",
         registry.url()
     );
     // The shop's traffic, then a new column: a second value schema version.
@@ -427,6 +431,33 @@ async fn avro_end_to_end_read_by_fastavro() {
         &format!("/subjects/{}-value/versions", shop.topic),
     );
     assert_eq!(versions, serde_json::json!([1, 2]));
+
+    // Transaction metadata in Avro too: BEGIN/END pairs whose END counts the events
+    // that carry the same id in their transaction block.
+    let metadata: Vec<_> = read_topic(shop.broker.bootstrap_servers(), &transactions_topic, WAIT)
+        .expect("transaction topic")
+        .into_iter()
+        .map(|r| (r.key, r.payload))
+        .collect();
+    let metadata = fastavro_decode(registry.url(), &metadata).expect("fastavro reads them");
+    assert_eq!(metadata.len(), 10, "five transactions");
+    for pair in metadata.chunks(2) {
+        let (begin, end) = (&pair[0]["value"]["datum"], &pair[1]["value"]["datum"]);
+        assert_eq!(
+            (begin["status"].as_str(), end["status"].as_str()),
+            (Some("BEGIN"), Some("END"))
+        );
+        let id = end["id"].as_str().expect("id");
+        let events = decoded
+            .iter()
+            .filter(|m| m["value"]["datum"]["transaction"]["id"] == id)
+            .count();
+        assert_eq!(end["event_count"], events as u64);
+        assert_eq!(
+            end["data_collections"][0]["data_collection"],
+            "public.orders"
+        );
+    }
 }
 
 /// A GET against the registry, with Python's HTTP client.
@@ -445,4 +476,78 @@ fn registry_get(base: &str, path: &str) -> Json {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_metadata_and_heartbeats() {
+    let shop = Shop::start().await;
+    let transactions_topic = format!("{}.transaction", shop.database);
+    let heartbeats_topic = format!("__debezium-heartbeat.{}", shop.database);
+    shop.broker
+        .create_topic(&transactions_topic, 1)
+        .expect("topic");
+    shop.broker
+        .create_topic(&heartbeats_topic, 1)
+        .expect("topic");
+    let sink = format!(
+        "    format: debezium-json\n    transaction_topic: {transactions_topic}\n    heartbeat_topic: {heartbeats_topic}\n    heartbeat_interval: 200ms\n"
+    );
+    let records = run_traffic(&shop, &sink, 60).await;
+
+    // Data events: the transaction block numbers them within their transaction.
+    let mut events_per_transaction: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for record in &records {
+        let Some(value) = record.payload.as_deref().map(json) else {
+            continue;
+        };
+        let block = &value["transaction"];
+        let id = block["id"].as_str().expect("transaction id").to_owned();
+        assert_eq!(
+            block["total_order"], block["data_collection_order"],
+            "one table"
+        );
+        events_per_transaction
+            .entry(id)
+            .or_default()
+            .push(block["total_order"].as_u64().expect("order"));
+    }
+    assert_eq!(events_per_transaction.len(), 4);
+    for orders in events_per_transaction.values() {
+        let mut sorted = orders.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=orders.len() as u64).collect::<Vec<_>>());
+    }
+
+    // BEGIN and END per transaction; END counts the events.
+    let metadata = read_topic(shop.broker.bootstrap_servers(), &transactions_topic, WAIT)
+        .expect("transaction topic");
+    assert_eq!(metadata.len(), 8);
+    for pair in metadata.chunks(2) {
+        let begin = json(pair[0].payload.as_deref().expect("begin"));
+        let end = json(pair[1].payload.as_deref().expect("end"));
+        assert_eq!(begin["status"], "BEGIN");
+        assert_eq!(begin["event_count"], Json::Null);
+        assert_eq!(end["status"], "END");
+        assert_eq!(begin["id"], end["id"]);
+        assert_eq!(
+            json(pair[0].key.as_deref().expect("key")),
+            serde_json::json!({"id": begin["id"]})
+        );
+        let id = end["id"].as_str().expect("id");
+        let count = events_per_transaction[id].len() as u64;
+        assert_eq!(end["event_count"], count);
+        assert_eq!(
+            end["data_collections"],
+            serde_json::json!([{"data_collection": "public.orders", "event_count": count}])
+        );
+    }
+
+    let heartbeats = read_topic(shop.broker.bootstrap_servers(), &heartbeats_topic, WAIT)
+        .expect("heartbeat topic");
+    assert!(!heartbeats.is_empty());
+    assert_eq!(
+        json(heartbeats[0].key.as_deref().expect("key")),
+        serde_json::json!({"serverName": "shop"})
+    );
+    assert!(json(heartbeats[0].payload.as_deref().expect("value"))["ts_ms"].is_i64());
 }

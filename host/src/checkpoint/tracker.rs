@@ -122,10 +122,23 @@ impl CheckpointTracker {
                 last.in_flight += count;
             }
             Some(last) if last.commit_lsn > commit_lsn => {
-                return Err(state.fail(CheckpointError::OutOfOrder {
-                    commit_lsn,
-                    what: "a message of an earlier transaction after a later one's",
-                }));
+                // An earlier transaction still open (its commit marker not yet
+                // seen) may get more messages, such as its transaction metadata
+                // event: nothing past it can be confirmed before they are acked.
+                let open = state
+                    .pending
+                    .binary_search_by_key(&commit_lsn, |p| p.commit_lsn)
+                    .ok()
+                    .filter(|&index| state.pending[index].end_lsn.is_none());
+                match open {
+                    Some(index) => state.pending[index].in_flight += count,
+                    None => {
+                        return Err(state.fail(CheckpointError::OutOfOrder {
+                            commit_lsn,
+                            what: "a message of an earlier transaction after a later one's",
+                        }));
+                    }
+                }
             }
             _ => state.pending.push_back(Pending {
                 commit_lsn,
@@ -344,6 +357,27 @@ mod tests {
         let tracker = CheckpointTracker::new(Lsn(0));
         tracker.delivered(Lsn(100));
         assert!(tracker.error().is_some(), "an ack for nothing");
+    }
+
+    #[test]
+    fn an_open_earlier_transaction_may_get_more_messages() {
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(100), 1).expect("sent");
+        tracker.sent(Lsn(200), 1).expect("sent");
+        tracker.sent(Lsn(100), 2).expect("100 is still open");
+        tracker.committed(&txn(100, 3)).expect("committed");
+        tracker.delivered(Lsn(100));
+        tracker.delivered(Lsn(100));
+        assert_eq!(
+            tracker.flushed(),
+            Lsn(0),
+            "one of 100's three messages unacked"
+        );
+        tracker.delivered(Lsn(100));
+        assert_eq!(tracker.flushed(), Lsn(108));
+        assert!(tracker.sent(Lsn(100), 1).is_err(), "100 is confirmed");
+        tracker.committed(&txn(200, 1)).expect("committed");
+        assert!(tracker.sent(Lsn(200), 1).is_err(), "200 is closed");
     }
 
     /// Many transactions, acknowledgements in a scrambled order: the flush LSN only

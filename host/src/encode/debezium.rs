@@ -33,6 +33,7 @@ use arrow::record_batch::RecordBatch;
 use super::connect::ConnectSchemas;
 use super::json::write_image;
 use super::layout::{Layout, is_unchanged};
+use super::metadata::TransactionOrder;
 use super::value::{ValueOptions, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::batch::schema::op;
@@ -49,6 +50,9 @@ pub struct DebeziumOptions {
     /// Whether keys and values carry their Kafka Connect schema,
     /// `{"schema": …, "payload": …}` (Connect's `schemas.enable`).
     pub schemas: bool,
+    /// Whether each event's `transaction` block is filled (`id`, `total_order`,
+    /// `data_collection_order`), for consumers of the transaction metadata topic.
+    pub transactions: bool,
     /// Value conventions.
     pub values: ValueOptions,
 }
@@ -61,6 +65,7 @@ impl DebeziumOptions {
             database: database.into(),
             tombstones: true,
             schemas: false,
+            transactions: false,
             values: ValueOptions::default(),
         }
     }
@@ -74,6 +79,8 @@ pub struct DebeziumJsonEncoder {
     source_prefix: Vec<u8>,
     /// With `schemas`: the Connect schemas of the last batch schema seen.
     connect: Option<(SchemaRef, Arc<ConnectSchemas>)>,
+    /// With `transactions`: each event's place in its transaction.
+    order: TransactionOrder,
 }
 
 impl DebeziumJsonEncoder {
@@ -87,6 +94,7 @@ impl DebeziumJsonEncoder {
             options,
             source_prefix,
             connect: None,
+            order: TransactionOrder::default(),
         }
     }
 }
@@ -140,6 +148,8 @@ impl Encoder for DebeziumJsonEncoder {
             .as_primitive::<TimestampMicrosecondType>();
         let unchanged = layout.unchanged(batch);
         let options = &self.options;
+        let order = &mut self.order;
+        let table_key = format!("{}.{}", layout.schema_name, layout.table_name);
         let values = &options.values;
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -155,6 +165,9 @@ impl Encoder for DebeziumJsonEncoder {
 
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
+            let transaction = options
+                .transactions
+                .then(|| order.next(xids.value(row), commit_lsns.value(row), &table_key));
             let key =
                 |buffer: &mut Vec<u8>| match connect.as_ref().and_then(|c| c.key_prefix.as_ref()) {
                     Some(prefix) => {
@@ -234,7 +247,18 @@ impl Encoder for DebeziumJsonEncoder {
                 buffer.push(change);
                 buffer.extend_from_slice(b"\",\"ts_ms\":");
                 buffer.extend_from_slice(itoa.format(now_ms).as_bytes());
-                buffer.extend_from_slice(b",\"transaction\":null}");
+                match transaction {
+                    Some((id, total, in_table)) => {
+                        buffer.extend_from_slice(b",\"transaction\":{\"id\":\"");
+                        buffer.extend_from_slice(id.as_bytes());
+                        buffer.extend_from_slice(b"\",\"total_order\":");
+                        buffer.extend_from_slice(itoa.format(total).as_bytes());
+                        buffer.extend_from_slice(b",\"data_collection_order\":");
+                        buffer.extend_from_slice(itoa.format(in_table).as_bytes());
+                        buffer.extend_from_slice(b"}}");
+                    }
+                    None => buffer.extend_from_slice(b",\"transaction\":null}"),
+                }
                 if connect.is_some() {
                     buffer.push(b'}');
                 }

@@ -12,6 +12,7 @@ pub mod debezium;
 pub mod json;
 pub(crate) mod kind;
 pub mod layout;
+pub mod metadata;
 pub mod value;
 
 use std::ops::Range;
@@ -23,6 +24,9 @@ pub use avro::registry::{RegistryError, SchemaRegistry};
 pub use canal::CanalJsonEncoder;
 pub use debezium::{DebeziumJsonEncoder, DebeziumOptions};
 pub use json::JsonEncoder;
+pub use metadata::{
+    MetadataEncoder, MetadataFormat, TransactionEvent, TransactionStatus, transaction_id,
+};
 pub use value::{BinaryMode, DecimalMode, IntervalMode, ValueOptions};
 
 /// A batch cannot be encoded.

@@ -11,7 +11,7 @@ use super::spec::{
 };
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DebeziumJsonEncoder, DebeziumOptions, EncodeError, Encoder,
-    JsonEncoder, SchemaRegistry, ValueOptions,
+    JsonEncoder, MetadataEncoder, MetadataFormat, SchemaRegistry, ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::sink::admin::TopicSettings;
@@ -39,6 +39,10 @@ pub struct PipelineConfig {
     pub create_topics: Option<TopicSettings>,
     /// Where dead-lettered rows go.
     pub dead_letter_topic: String,
+    /// Where transaction metadata events go, when enabled.
+    pub transaction_topic: Option<String>,
+    /// Where heartbeats go, and how often.
+    pub heartbeat: Option<(String, Duration)>,
 }
 
 /// The encoder to build for each worker.
@@ -134,6 +138,13 @@ impl PipelineConfig {
         let mut debezium = DebeziumOptions::new(&spec.name, &database);
         debezium.tombstones = kafka.tombstones;
         debezium.schemas = kafka.schemas_enable;
+        debezium.transactions = kafka.transaction_topic.is_some();
+        let heartbeat_interval = match &kafka.heartbeat_interval {
+            Some(text) => {
+                parse_duration(text).map_err(|m| invalid("sink.kafka.heartbeat_interval", m))?
+            }
+            None => Duration::from_secs(10),
+        };
         debezium.values = values.clone();
         let format = match kafka.format {
             Format::Json => FormatConfig::Json(values),
@@ -184,11 +195,33 @@ impl PipelineConfig {
                 .dead_letter_topic
                 .clone()
                 .unwrap_or_else(|| format!("{}.dlq", spec.name)),
+            transaction_topic: kafka.transaction_topic.clone(),
+            heartbeat: kafka
+                .heartbeat_topic
+                .clone()
+                .map(|topic| (topic, heartbeat_interval)),
         })
     }
 }
 
 impl FormatConfig {
+    /// The encoder of transaction metadata and heartbeats, in this format's family
+    /// (JSON, or Avro through the same registry).
+    pub fn metadata_encoder(&self, name: &str) -> Result<MetadataEncoder, EncodeError> {
+        let format = match self {
+            FormatConfig::Avro { registry, .. } => MetadataFormat::Avro(Box::new(
+                SchemaRegistry::new(registry).map_err(|e| EncodeError::Registry(e.to_string()))?,
+            )),
+            FormatConfig::DebeziumJson(options) => MetadataFormat::Json {
+                schemas: options.schemas,
+            },
+            FormatConfig::Json(_) | FormatConfig::CanalJson => {
+                MetadataFormat::Json { schemas: false }
+            }
+        };
+        Ok(MetadataEncoder::new(format, name))
+    }
+
     /// A fresh encoder (encoders keep per-table caches, so each worker owns one).
     pub fn encoder(
         &self,

@@ -243,6 +243,17 @@ pub struct KafkaSpec {
     /// pipeline with an error naming it.
     #[serde(default)]
     pub create_topics: Option<CreateTopicsSpec>,
+    /// Debezium's transaction metadata: a `BEGIN` and an `END` event per
+    /// transaction on this topic, and each event's `transaction` block filled
+    /// (`debezium-json` and `avro`).
+    #[serde(default)]
+    pub transaction_topic: Option<String>,
+    /// Heartbeat messages (`{"serverName": name}` → `{"ts_ms": …}`) on this topic.
+    #[serde(default)]
+    pub heartbeat_topic: Option<String>,
+    /// How often heartbeats are sent (default `10s`).
+    #[serde(default)]
+    pub heartbeat_interval: Option<String>,
     /// Where `on_error: dead_letter` stages send rows (default `<name>.dlq`).
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
@@ -329,6 +340,17 @@ impl PipelineSpec {
                 "sink.kafka.schemas_enable",
                 "only format debezium-json writes Connect schemas",
             ));
+        }
+        if kafka.transaction_topic.is_some()
+            && !matches!(kafka.format, Format::DebeziumJson | Format::Avro)
+        {
+            return Err(invalid(
+                "sink.kafka.transaction_topic",
+                "only formats debezium-json and avro carry transaction metadata",
+            ));
+        }
+        if let Some(interval) = &kafka.heartbeat_interval {
+            parse_duration(interval).map_err(|m| invalid("sink.kafka.heartbeat_interval", &m))?;
         }
         if kafka.format != Format::Avro && kafka.schema_registry.is_some() {
             return Err(invalid(

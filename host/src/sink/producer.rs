@@ -83,6 +83,9 @@ impl ProducerOptions {
     }
 }
 
+/// The opaque of messages no transaction waits for; no commit is at LSN 0.
+const UNTRACKED: Lsn = Lsn(0);
+
 /// Delivery reports to the tracker; the opaque is the message's commit LSN.
 struct Deliveries {
     tracker: Arc<CheckpointTracker>,
@@ -95,6 +98,12 @@ impl ProducerContext for Deliveries {
 
     fn delivery(&self, result: &DeliveryResult<'_>, commit_lsn: Self::DeliveryOpaque) {
         let commit_lsn = Lsn(*commit_lsn);
+        if commit_lsn == UNTRACKED {
+            if let Err((error, _)) = result {
+                tracing::warn!(%error, "an untracked message (a heartbeat) was not delivered");
+            }
+            return;
+        }
         match result {
             Ok(_) => self.tracker.delivered(commit_lsn),
             Err((error, _)) => {
@@ -236,6 +245,48 @@ impl KafkaProducer {
             }
         }
         Ok(())
+    }
+
+    /// Sends one message outside any batch: a transaction metadata event, counted
+    /// under `commit_lsn` like the transaction's rows, or with `commit_lsn` `None` a
+    /// message no checkpoint waits for (a heartbeat).
+    pub fn send_one(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &[u8],
+        value: &[u8],
+        commit_lsn: Option<Lsn>,
+    ) -> Result<(), ProduceError> {
+        if let Some(lsn) = commit_lsn {
+            self.tracker.sent(lsn, 1)?;
+        }
+        let opaque = commit_lsn.unwrap_or(UNTRACKED).0;
+        let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
+            BaseRecord::with_opaque_to(topic, Box::new(opaque))
+                .key(key)
+                .payload(value);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((error, _)) => {
+                    if let Some(lsn) = commit_lsn {
+                        self.tracker.failed(lsn, error.to_string());
+                    }
+                    return Err(ProduceError::Enqueue {
+                        topic: topic.to_owned(),
+                        error: Box::new(error),
+                    });
+                }
+            }
+        }
     }
 
     /// Waits up to `timeout` for every queued message to be delivered or failed.

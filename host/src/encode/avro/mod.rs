@@ -36,6 +36,7 @@ use self::schema::AvroSchemas;
 use super::debezium::DebeziumOptions;
 use super::kind::ValueKind;
 use super::layout::{Layout, is_unchanged};
+use super::metadata::TransactionOrder;
 use super::value::ColumnWriter;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::batch::schema::op;
@@ -58,6 +59,7 @@ pub struct AvroEncoder {
     registry: SchemaRegistry,
     registered: HashMap<(SchemaRef, Arc<str>), Arc<Registered>>,
     version: String,
+    order: TransactionOrder,
 }
 
 impl AvroEncoder {
@@ -70,6 +72,7 @@ impl AvroEncoder {
             registry,
             registered: HashMap::new(),
             version: format!("weir-{}", crate::VERSION),
+            order: TransactionOrder::default(),
         }
     }
 
@@ -241,6 +244,8 @@ impl Encoder for AvroEncoder {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let options = &self.options;
+        let order = &mut self.order;
+        let table_key = format!("{}.{}", layout.schema_name, layout.table_name);
         let placeholder = options.values.unavailable_placeholder.as_str();
         let version = self.version.as_str();
         // Images per registered schema (they differ only in which text renderers
@@ -258,6 +263,9 @@ impl Encoder for AvroEncoder {
                 _ => &default,
             };
             let change = ops.value(row);
+            let transaction = options
+                .transactions
+                .then(|| order.next(xids.value(row), commit_lsns.value(row), &table_key));
             let key = |buffer: &mut Vec<u8>| {
                 let mut scratch = scratch.borrow_mut();
                 binary::confluent_header(registered.key_id.unwrap_or(0), buffer);
@@ -382,7 +390,15 @@ impl Encoder for AvroEncoder {
                 binary::bytes(&[change], buffer);
                 binary::union_branch(1, buffer);
                 binary::long(now_ms, buffer);
-                binary::union_branch(0, buffer);
+                match transaction {
+                    Some((id, total, in_table)) => {
+                        binary::union_branch(1, buffer);
+                        binary::bytes(id.as_bytes(), buffer);
+                        binary::long(i64::try_from(total).unwrap_or(i64::MAX), buffer);
+                        binary::long(i64::try_from(in_table).unwrap_or(i64::MAX), buffer);
+                    }
+                    None => binary::union_branch(0, buffer),
+                }
             };
             let key_writer = registered
                 .key_id

@@ -82,3 +82,14 @@ pub fn orders_batch(rows: usize) -> RecordBatch {
     ];
     RecordBatch::try_new(Arc::new(schema), columns).expect("batch")
 }
+
+/// `batch` with `weir.primary_key` set to `key` (comma-separated column names), as
+/// the source sets it from the catalog: batches captured straight from a
+/// replication stream (`batch_messages`) have no catalog to ask.
+pub fn with_primary_key(batch: &RecordBatch, key: &str) -> RecordBatch {
+    let mut metadata: HashMap<String, String> = batch.schema().metadata().clone().into();
+    metadata.insert("weir.primary_key".into(), key.into());
+    let schema = batch.schema().as_ref().clone().with_metadata(metadata);
+    RecordBatch::try_new(Arc::new(schema), batch.columns().to_vec())
+        .expect("the same columns under a schema with one more metadata key")
+}

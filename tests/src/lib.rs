@@ -22,7 +22,7 @@ pub mod registry;
 pub mod replication;
 pub mod tls;
 
-pub use batches::orders_batch;
+pub use batches::{orders_batch, with_primary_key};
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use kafka::{KcatRecord, Record, kafka_python_partitions, kcat_read, produce, read_topic};

@@ -11,7 +11,7 @@ use weir::encode::{
     ValueOptions,
 };
 use weir::sink::{PartitionPolicy, Router, TopicTemplate};
-use weir_tests::{captured_batches, fastavro_decode, table_batch};
+use weir_tests::{captured_batches, fastavro_decode, table_batch, with_primary_key};
 
 const SETUP: &str = "
     CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), exact numeric,
@@ -34,14 +34,6 @@ const CHANGES: [&str; 3] = [
     "UPDATE items SET name = 'Anne' WHERE id = 1",
     "DELETE FROM items WHERE id = 2",
 ];
-
-fn with_key(batch: &RecordBatch, key: &str) -> RecordBatch {
-    let mut metadata: HashMap<String, String> = batch.schema().metadata().clone().into();
-    metadata.insert("weir.primary_key".into(), key.into());
-    let schema = batch.schema().as_ref().clone().with_metadata(metadata);
-    RecordBatch::try_new(std::sync::Arc::new(schema), batch.columns().to_vec())
-        .expect("same columns")
-}
 
 fn decode(
     registry: &weir_tests::SchemaRegistry,
@@ -75,7 +67,7 @@ fn decode(
 #[test]
 fn every_type_reads_back_through_fastavro() {
     let batches = captured_batches(SETUP, &CHANGES).expect("changes captured");
-    let items = with_key(&table_batch(&batches, "items").expect("items"), "id");
+    let items = with_primary_key(&table_batch(&batches, "items").expect("items"), "id");
     let registry = weir_tests::SchemaRegistry::start().expect("registry");
     let decoded = decode(&registry, ValueOptions::default(), &items);
     // 2 inserts, 1 update, 1 delete and its tombstone.
@@ -136,7 +128,7 @@ fn every_type_reads_back_through_fastavro() {
 #[test]
 fn string_and_double_modes() {
     let batches = captured_batches(SETUP, &CHANGES[..1]).expect("changes captured");
-    let items = with_key(&table_batch(&batches, "items").expect("items"), "id");
+    let items = with_primary_key(&table_batch(&batches, "items").expect("items"), "id");
     let registry = weir_tests::SchemaRegistry::start().expect("registry");
     let values = ValueOptions {
         decimal: DecimalMode::String,

@@ -1,8 +1,6 @@
 //! The `json` and `debezium-json` encoders on real ChangeBatches: every field read
 //! back with serde_json and compared with what PostgreSQL says about the same rows.
 
-use std::collections::HashMap;
-
 use arrow::record_batch::RecordBatch;
 use base64::Engine;
 use serde_json::Value;
@@ -10,7 +8,7 @@ use weir::encode::{
     DebeziumJsonEncoder, DebeziumOptions, DecimalMode, Encoder, IntervalMode, JsonEncoder,
     Messages, ValueOptions,
 };
-use weir_tests::{captured_batches, table_batch};
+use weir_tests::{captured_batches, table_batch, with_primary_key};
 
 const SETUP: &str = "
     CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), exact numeric,
@@ -54,16 +52,6 @@ fn fixture() -> Fixture {
     }
 }
 
-/// The batches from `batch_messages` carry no catalog primary key; set it as the
-/// source does from the catalog.
-fn with_key(batch: &RecordBatch, key: &str) -> RecordBatch {
-    let mut metadata: HashMap<String, String> = batch.schema().metadata().clone().into();
-    metadata.insert("weir.primary_key".into(), key.into());
-    let schema = batch.schema().as_ref().clone().with_metadata(metadata);
-    RecordBatch::try_new(std::sync::Arc::new(schema), batch.columns().to_vec())
-        .expect("same columns")
-}
-
 fn encode(encoder: &mut dyn Encoder, batch: &RecordBatch) -> Vec<(Option<Value>, Option<Value>)> {
     let mut messages = Messages::default();
     encoder.encode(batch, &mut messages).expect("encodes");
@@ -92,7 +80,7 @@ fn decimal(value: &Value, scale: u32) -> f64 {
 #[test]
 fn debezium_envelopes_match_the_documented_shape_and_the_database() {
     let fixture = fixture();
-    let items = with_key(&fixture.items, "id");
+    let items = with_primary_key(&fixture.items, "id");
     let mut encoder = DebeziumJsonEncoder::new(DebeziumOptions::new("shop", "shopdb"));
     let events = encode(&mut encoder, &items);
     // 2 inserts, 1 update, 1 delete + its tombstone.
@@ -177,7 +165,7 @@ fn debezium_envelopes_match_the_documented_shape_and_the_database() {
 #[test]
 fn default_identity_deletes_carry_the_key_as_before_and_updates_no_before() {
     let fixture = fixture();
-    let notes = with_key(&fixture.notes, "id");
+    let notes = with_primary_key(&fixture.notes, "id");
     let mut options = DebeziumOptions::new("shop", "shopdb");
     options.tombstones = false;
     let events = encode(&mut DebeziumJsonEncoder::new(options), &notes);
@@ -219,7 +207,7 @@ fn value_modes_are_honoured() {
         ..ValueOptions::default()
     };
     let mut encoder = JsonEncoder::new(options);
-    let rows = encode(&mut encoder, &with_key(&fixture.items, "id"));
+    let rows = encode(&mut encoder, &with_primary_key(&fixture.items, "id"));
     let first = rows[0].1.as_ref().expect("value");
     assert_eq!(first["price"], "129.90");
     assert_eq!(first["exact"], "1234567890.123456789");
@@ -246,7 +234,7 @@ fn value_modes_are_honoured() {
 #[test]
 fn canal_flat_messages_carry_text_values_and_changed_old_columns() {
     let fixture = fixture();
-    let items = with_key(&fixture.items, "id");
+    let items = with_primary_key(&fixture.items, "id");
     let events = encode(&mut weir::encode::CanalJsonEncoder::new("shopdb"), &items);
     assert_eq!(events.len(), 4, "one message per row, no tombstones");
     let types: Vec<&str> = events
@@ -341,7 +329,7 @@ fn conforms(schema: &Value, payload: &Value, path: &str) {
 #[test]
 fn debezium_with_schemas_wraps_the_same_payload_in_a_conforming_connect_schema() {
     let fixture = fixture();
-    let items = with_key(&fixture.items, "id");
+    let items = with_primary_key(&fixture.items, "id");
     let plain = encode(
         &mut DebeziumJsonEncoder::new(DebeziumOptions::new("shop", "shopdb")),
         &items,

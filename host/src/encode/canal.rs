@@ -17,11 +17,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{TimestampMicrosecondType, UInt64Type};
+use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
 
-use super::layout::Layout;
+use super::layout::{Layout, MetadataColumns};
 use super::value::string;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::batch::schema::{metadata, op};
@@ -75,11 +74,12 @@ impl Encoder for CanalJsonEncoder {
             .map(|c| Some(before?.column(c.before_child?).as_ref()))
             .collect();
         let before_writers = layout.before_writers(batch);
-        let ops = layout.ops(batch)?;
-        let lsns = batch.column(layout.lsn).as_primitive::<UInt64Type>();
-        let commit_ts = batch
-            .column(layout.commit_ts)
-            .as_primitive::<TimestampMicrosecondType>();
+        let MetadataColumns {
+            ops,
+            lsns,
+            commit_ts,
+            ..
+        } = layout.metadata(batch)?;
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));

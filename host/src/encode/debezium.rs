@@ -25,14 +25,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::Array;
 use arrow::datatypes::{Field, SchemaRef};
-use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
 use super::connect::ConnectSchemas;
 use super::json::write_image;
-use super::layout::{Layout, is_unchanged};
+use super::layout::{Layout, MetadataColumns, is_unchanged};
 use super::metadata::TransactionOrder;
 use super::value::{ValueOptions, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
@@ -139,13 +138,13 @@ impl Encoder for DebeziumJsonEncoder {
         let writers = layout.writers(batch);
         let before = layout.before(batch);
         let before_writers = layout.before_writers(batch);
-        let ops = layout.ops(batch)?;
-        let lsns = batch.column(layout.lsn).as_primitive::<UInt64Type>();
-        let commit_lsns = batch.column(layout.commit_lsn).as_primitive::<UInt64Type>();
-        let xids = batch.column(layout.xid).as_primitive::<UInt32Type>();
-        let commit_ts = batch
-            .column(layout.commit_ts)
-            .as_primitive::<TimestampMicrosecondType>();
+        let MetadataColumns {
+            ops,
+            lsns,
+            commit_lsns,
+            xids,
+            commit_ts,
+        } = layout.metadata(batch)?;
         let unchanged = layout.unchanged(batch);
         let options = &self.options;
         let order = &mut self.order;

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -21,7 +20,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use super::route::Destination;
 use crate::Lsn;
 use crate::checkpoint::CheckpointTracker;
-use crate::encode::layout::Layout;
+use crate::encode::layout::{Layout, MetadataColumns};
 use crate::encode::{EncodeError, Messages};
 
 /// Producing failed before Kafka was involved.
@@ -166,10 +165,13 @@ impl KafkaProducer {
         destinations: &[Destination],
     ) -> Result<(), ProduceError> {
         let layout = Layout::new(batch.schema_ref())?;
-        let ops = batch.column(layout.op).as_primitive::<UInt8Type>();
-        let lsns = batch.column(layout.lsn).as_primitive::<UInt64Type>();
-        let commit_lsns = batch.column(layout.commit_lsn).as_primitive::<UInt64Type>();
-        let xids = batch.column(layout.xid).as_primitive::<UInt32Type>();
+        let MetadataColumns {
+            ops,
+            lsns,
+            commit_lsns,
+            xids,
+            ..
+        } = layout.metadata(batch)?;
         let plugin_keys = batch
             .column_by_name("_key")
             .and_then(|c| c.as_binary_opt::<i32>());

@@ -28,14 +28,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Array, AsArray, StringArray};
-use arrow::datatypes::{Field, SchemaRef, TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow::datatypes::{Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use self::registry::SchemaRegistry;
 use self::schema::AvroSchemas;
 use super::debezium::DebeziumOptions;
 use super::kind::ValueKind;
-use super::layout::{Layout, is_unchanged};
+use super::layout::{Layout, MetadataColumns, is_unchanged};
 use super::metadata::TransactionOrder;
 use super::value::ColumnWriter;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
@@ -214,13 +214,13 @@ impl Encoder for AvroEncoder {
             }
         }
 
-        let ops = layout.ops(batch)?;
-        let lsns = batch.column(layout.lsn).as_primitive::<UInt64Type>();
-        let commit_lsns = batch.column(layout.commit_lsn).as_primitive::<UInt64Type>();
-        let xids = batch.column(layout.xid).as_primitive::<UInt32Type>();
-        let commit_ts = batch
-            .column(layout.commit_ts)
-            .as_primitive::<TimestampMicrosecondType>();
+        let MetadataColumns {
+            ops,
+            lsns,
+            commit_lsns,
+            xids,
+            commit_ts,
+        } = layout.metadata(batch)?;
         let unchanged = layout.unchanged(batch);
         let before = layout.before(batch);
         let current: Vec<Option<(&Field, &dyn Array)>> = layout
@@ -307,6 +307,17 @@ impl Encoder for AvroEncoder {
                     }
                 }
             }
+            let write_current = |scratch: &mut String, buffer: &mut Vec<u8>| {
+                write_value_record(
+                    registered,
+                    &current_image,
+                    row,
+                    unchanged,
+                    placeholder,
+                    scratch,
+                    buffer,
+                );
+            };
             let value = |buffer: &mut Vec<u8>| {
                 let mut scratch = scratch.borrow_mut();
                 binary::confluent_header(registered.value_id, buffer);
@@ -328,15 +339,7 @@ impl Encoder for AvroEncoder {
                     // Without a full old image, a delete's row is the old key.
                     op::DELETE => {
                         binary::union_branch(1, buffer);
-                        write_value_record(
-                            registered,
-                            &current_image,
-                            row,
-                            unchanged,
-                            placeholder,
-                            &mut scratch,
-                            buffer,
-                        );
+                        write_current(&mut scratch, buffer);
                     }
                     _ => binary::union_branch(0, buffer),
                 }
@@ -345,15 +348,7 @@ impl Encoder for AvroEncoder {
                     binary::union_branch(0, buffer);
                 } else {
                     binary::union_branch(1, buffer);
-                    write_value_record(
-                        registered,
-                        &current_image,
-                        row,
-                        unchanged,
-                        placeholder,
-                        &mut scratch,
-                        buffer,
-                    );
+                    write_current(&mut scratch, buffer);
                 }
                 // source
                 binary::bytes(version.as_bytes(), buffer);

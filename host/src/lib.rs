@@ -10,6 +10,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod cli;
 pub mod encode;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod sink;

@@ -672,3 +672,101 @@ async fn a_trapping_plugin_under_fail_stops_the_pipeline_before_its_transaction(
     everything.dedup();
     assert_eq!(everything.len(), 55, "nothing lost");
 }
+
+/// GET `path` from `address`; (status line, body).
+fn http_get(address: &str, path: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).expect("connects");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// The value of the sample `name` (with its labels, as exposed) in `text`.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_was_written() {
+    let shop = Shop::start().await;
+    let port = weir_tests::free_loopback_port().expect("port");
+    let address = format!("127.0.0.1:{port}");
+    let spec = shop
+        .spec("    format: json\n")
+        .replace(
+            "sink:\n",
+            "plugins:\n  - name: small\n    wasm: sql-filter.wasm\n    config: { where: \"id <= 20\" }\nsink:\n",
+        )
+        + &format!("metrics:\n  listen: {address}\n");
+    let pipeline = RunningPipeline::start(&spec).expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    let (status, _) = http_get(&address, "/ready");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    shop.traffic().await;
+    pipeline
+        .wait_for_messages(30, WAIT)
+        .await
+        .expect("messages");
+    // The deletes' transaction passes through without messages; let it land.
+    let deadline = std::time::Instant::now() + WAIT;
+    let text = loop {
+        let (status, text) = http_get(&address, "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        if sample(&text, "weir_transactions_total") >= 4.0
+            && sample(&text, "weir_messages_in_flight") == 0.0
+        {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let table = "table=\"public.orders\"";
+    assert_eq!(
+        sample(
+            &text,
+            &format!("weir_rows_in_total{{stage=\"source\",{table}}}")
+        ),
+        55.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("weir_rows_in_total{{stage=\"small\",{table}}}")
+        ),
+        55.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("weir_rows_out_total{{stage=\"small\",{table}}}")
+        ),
+        30.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("weir_rows_out_total{{stage=\"sink\",{table}}}")
+        ),
+        30.0
+    );
+    assert_eq!(sample(&text, "weir_produce_latency_seconds_count"), 30.0);
+    assert_eq!(sample(&text, "weir_transactions_total"), 4.0);
+    assert!(sample(&text, &format!("weir_sink_bytes_total{{{table}}}")) > 30.0 * 50.0);
+    assert!(sample(&text, "weir_plugin_seconds_total{stage=\"small\"}") > 0.0);
+    assert!(sample(&text, "weir_flush_lsn") > 0.0);
+    assert_eq!(sample(&text, "weir_up"), 1.0);
+    let (status, _) = http_get(&address, "/health");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, _) = http_get(&address, "/nothing");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    pipeline.stop().await.expect("clean stop");
+}

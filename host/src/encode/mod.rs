@@ -61,6 +61,11 @@ pub struct Message {
 }
 
 impl Messages {
+    /// Bytes of all keys and values.
+    pub fn byte_len(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// Empties the messages, keeping the buffers' capacity.
     pub fn clear(&mut self) {
         self.buffer.clear();

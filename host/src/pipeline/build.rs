@@ -43,6 +43,8 @@ pub struct PipelineConfig {
     pub transaction_topic: Option<String>,
     /// Where heartbeats go, and how often.
     pub heartbeat: Option<(String, Duration)>,
+    /// Where `/metrics`, `/health` and `/ready` are served.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The encoder to build for each worker.
@@ -196,6 +198,15 @@ impl PipelineConfig {
                 .clone()
                 .unwrap_or_else(|| format!("{}.dlq", spec.name)),
             transaction_topic: kafka.transaction_topic.clone(),
+            metrics_listen: match &spec.metrics {
+                Some(metrics) => Some(
+                    metrics
+                        .listen
+                        .parse()
+                        .map_err(|e| invalid("metrics.listen", format!("{e}")))?,
+                ),
+                None => None,
+            },
             heartbeat: kafka
                 .heartbeat_topic
                 .clone()

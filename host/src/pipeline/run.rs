@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -38,6 +38,8 @@ use crate::checkpoint::CheckpointTracker;
 use crate::encode::{
     Encoder, Messages, MetadataEncoder, TransactionEvent, TransactionStatus, transaction_id,
 };
+use crate::metrics::server::{self, Endpoint};
+use crate::metrics::{PipelineMetrics, TableLabel};
 use crate::plugin::{PluginChain, PluginEngine};
 use crate::sink::admin::TopicAdmin;
 use crate::sink::{DeadLetterProducer, KafkaProducer, Router, partition_for_key};
@@ -66,6 +68,10 @@ pub struct PipelineStats {
     pub dead_lettered: AtomicU64,
     /// Transactions committed.
     pub transactions: AtomicU64,
+    /// The Prometheus metrics.
+    pub metrics: Arc<PipelineMetrics>,
+    /// Set once the source streams.
+    pub ready: Arc<AtomicBool>,
 }
 
 /// How a run ended.
@@ -97,8 +103,12 @@ async fn run_pipeline(
         .context("loading plugins")?
         .context("loading plugins")?;
     let tracker = Arc::new(CheckpointTracker::new(Lsn::ZERO));
-    let producer = KafkaProducer::new(&config.producer, Arc::clone(&tracker))
-        .context("creating the Kafka producer")?;
+    let producer = KafkaProducer::with_latency(
+        &config.producer,
+        Arc::clone(&tracker),
+        Some(stats.metrics.produce_latency.clone()),
+    )
+    .context("creating the Kafka producer")?;
     let topics = TopicAdmin::new(
         &config.producer.brokers,
         &config.producer.properties,
@@ -129,6 +139,16 @@ async fn run_pipeline(
     let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
     let source_stop = shutdown.child_token();
     let source = PostgresSource::new(config.source.clone());
+    stats.metrics.attach(source.stats(), Arc::clone(&tracker));
+    if let Some(address) = config.metrics_listen {
+        let endpoint = Endpoint {
+            metrics: Arc::clone(&stats.metrics),
+            ready: Arc::clone(&stats.ready),
+        };
+        server::serve(address, endpoint, shutdown.child_token())
+            .await
+            .with_context(|| format!("serving metrics on {address}"))?;
+    }
     let flushed = tracker.subscribe();
     let source_task = tokio::spawn({
         let source_stop = source_stop.clone();
@@ -143,7 +163,7 @@ async fn run_pipeline(
         topics,
         dead_letters,
         tracker: Arc::clone(&tracker),
-        stats,
+        stats: Arc::clone(&stats),
         handle: Handle::current(),
         messages: Messages::default(),
         sessions: 0,
@@ -188,6 +208,8 @@ async fn run_pipeline(
         }
     };
     let (worker_result, source_result) = tokio::join!(worker_result, source_task);
+    stats.metrics.down();
+    stats.ready.store(false, Ordering::Relaxed);
     let source_result = source_result.context("the source task panicked")?;
     worker_result?;
     match source_result {
@@ -305,6 +327,7 @@ impl Worker {
                 }
                 self.sessions += 1;
                 self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+                self.stats.ready.store(true, Ordering::Relaxed);
                 info!(%start, "streaming");
             }
             SourceEvent::Batch(batch) => self.batch(batch)?,
@@ -312,6 +335,9 @@ impl Worker {
                 self.end_transaction(transaction.commit_lsn)?;
                 self.tracker.committed(&transaction)?;
                 self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+                if transaction.rows > 0 {
+                    self.stats.metrics.transactions.inc();
+                }
             }
         }
         Ok(())
@@ -324,8 +350,23 @@ impl Worker {
         self.stats
             .rows_in
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        let metrics = Arc::clone(&self.stats.metrics);
+        let table = table_name(&batch);
+        let rows = batch.num_rows();
+        metrics.stage_rows("source", &table, rows, rows);
+        metrics
+            .batches
+            .get_or_create(&TableLabel {
+                table: table.clone(),
+            })
+            .inc();
         let output =
             info_span!("plugins", stage = "plugins").in_scope(|| self.chain.process(batch))?;
+        for run in &output.runs {
+            let name = self.chain.stages()[run.stage].name();
+            metrics.stage_rows(name, &table, run.rows_in, run.rows_out);
+            metrics.plugin_call(name, run.elapsed, run.failed);
+        }
         if let Some(letter) = output.dead_letter {
             let dead_letters = self
                 .dead_letters
@@ -335,6 +376,7 @@ impl Worker {
             self.stats
                 .dead_lettered
                 .fetch_add(sent as u64, Ordering::Relaxed);
+            metrics.dead_letters.inc_by(sent as u64);
         }
         let Some(batch) = output.batch else {
             return Ok(());
@@ -343,8 +385,12 @@ impl Worker {
             .rows_out
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         self.messages.clear();
+        let encoding = Instant::now();
         info_span!("encode", stage = "encode")
             .in_scope(|| self.encoder.encode(&batch, &mut self.messages))?;
+        metrics
+            .encode_seconds
+            .inc_by(encoding.elapsed().as_secs_f64());
         let destinations = info_span!("route", stage = "route").in_scope(|| {
             let failure = std::cell::RefCell::new(None);
             let topics = std::cell::RefCell::new(&mut self.topics);
@@ -367,6 +413,11 @@ impl Worker {
         self.stats
             .messages
             .fetch_add(self.messages.len() as u64, Ordering::Relaxed);
+        metrics.stage_rows("sink", &table, batch.num_rows(), self.messages.len());
+        metrics
+            .bytes
+            .get_or_create(&TableLabel { table })
+            .inc_by(self.messages.byte_len() as u64);
         Ok(())
     }
 
@@ -376,9 +427,7 @@ impl Worker {
         let Some(transactions) = &mut self.transactions else {
             return Ok(());
         };
-        let schema = batch.schema();
-        let meta = |key: &str| schema.metadata().get(key).map_or("", String::as_str);
-        let table = format!("{}.{}", meta(metadata::SCHEMA), meta(metadata::TABLE));
+        let table = table_name(batch);
         let column = |name: &str| {
             batch
                 .column_by_name(name)
@@ -534,6 +583,13 @@ fn send_transaction_event(
         &value,
         Some(Lsn(open.commit_lsn)),
     )
+}
+
+/// `schema.table` of a batch.
+fn table_name(batch: &RecordBatch) -> String {
+    let schema = batch.schema_ref();
+    let meta = |key: &str| schema.metadata().get(key).map_or("", String::as_str);
+    format!("{}.{}", meta(metadata::SCHEMA), meta(metadata::TABLE))
 }
 
 /// Sends one keyed message to the partition Kafka's default partitioner picks.

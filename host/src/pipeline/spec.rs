@@ -69,6 +69,17 @@ pub struct PipelineSpec {
     pub plugins: Vec<PluginSpec>,
     /// Where messages go.
     pub sink: SinkSpec,
+    /// The metrics endpoint.
+    #[serde(default)]
+    pub metrics: Option<MetricsSpec>,
+}
+
+/// `metrics:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSpec {
+    /// `host:port` serving `/metrics`, `/health` and `/ready`.
+    pub listen: String,
 }
 
 /// `source:`.
@@ -327,6 +338,14 @@ impl PipelineSpec {
                 parse_duration(timeout)
                     .map_err(|m| invalid(&format!("plugins[{index}].timeout"), &m))?;
             }
+        }
+        if let Some(metrics) = &self.metrics
+            && metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid(
+                "metrics.listen",
+                "is not an address like 0.0.0.0:9187",
+            ));
         }
         let kafka = &self.sink.kafka;
         if kafka.format == Format::Avro && kafka.schema_registry.is_none() {

@@ -28,6 +28,23 @@ pub struct ChainOutput {
     pub dead_letter: Option<DeadLetter>,
     /// A stage failed under `skip`: its name and error.
     pub skipped: Option<(String, CallError)>,
+    /// What each stage that ran did, in order (for metrics).
+    pub runs: Vec<StageRun>,
+}
+
+/// One stage's work on one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageRun {
+    /// The stage's index in the chain.
+    pub stage: usize,
+    /// Rows handed to the stage.
+    pub rows_in: usize,
+    /// Rows it passed on (0 when it failed).
+    pub rows_out: usize,
+    /// Time in the stage, instantiation and IPC included.
+    pub elapsed: std::time::Duration,
+    /// Whether the call failed (whatever `on_error` made of it).
+    pub failed: bool,
 }
 
 /// A stage failed under `on_error: fail`: the pipeline must stop.
@@ -74,26 +91,45 @@ impl PluginChain {
 
     /// Runs `batch` through every stage that selects its table.
     pub fn process(&self, mut batch: RecordBatch) -> Result<ChainOutput, ChainError> {
-        for stage in &self.stages {
+        let mut runs = Vec::new();
+        for (index, stage) in self.stages.iter().enumerate() {
             if batch.num_rows() == 0 {
                 break;
             }
             if !stage.selects(batch.schema_ref()) {
                 continue;
             }
+            let rows_in = batch.num_rows();
+            let started = std::time::Instant::now();
             let outcome = stage.process(batch).map_err(|error| ChainError {
                 stage: stage.name().to_owned(),
                 error: error.into(),
             })?;
+            let mut run = StageRun {
+                stage: index,
+                rows_in,
+                rows_out: 0,
+                elapsed: started.elapsed(),
+                failed: false,
+            };
             batch = match outcome {
-                StageOutcome::Passed(batch) => batch,
+                StageOutcome::Passed(batch) => {
+                    run.rows_out = batch.num_rows();
+                    runs.push(run);
+                    batch
+                }
                 StageOutcome::Failed { batch, error } => {
-                    return self.failed(stage, batch, error);
+                    run.failed = true;
+                    runs.push(run);
+                    let mut output = self.failed(stage, batch, error)?;
+                    output.runs = runs;
+                    return Ok(output);
                 }
             };
         }
         Ok(ChainOutput {
             batch: (batch.num_rows() > 0).then_some(batch),
+            runs,
             ..ChainOutput::default()
         })
     }

@@ -21,7 +21,7 @@ mod sample;
 mod sandbox;
 mod stage;
 
-pub use chain::{ChainError, ChainFailure, ChainOutput, DeadLetter, PluginChain};
+pub use chain::{ChainError, ChainFailure, ChainOutput, DeadLetter, PluginChain, StageRun};
 pub use engine::{EPOCH_TICK, PluginEngine};
 pub use error::{CallError, PluginError};
 pub use json_rows::rows_as_json;

@@ -8,7 +8,9 @@
 //! the tracker and the pipeline stops.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::histogram::Histogram;
 
 use arrow::array::{AsArray, RecordBatch};
 use rdkafka::ClientConfig;
@@ -85,18 +87,29 @@ impl ProducerOptions {
 /// The opaque of messages no transaction waits for; no commit is at LSN 0.
 const UNTRACKED: Lsn = Lsn(0);
 
-/// Delivery reports to the tracker; the opaque is the message's commit LSN.
+/// Delivery reports to the tracker; the opaque is the message's commit LSN and
+/// when it was queued.
 struct Deliveries {
     tracker: Arc<CheckpointTracker>,
+    latency: Option<Histogram>,
+}
+
+/// What travels with each message to its delivery report.
+struct Opaque {
+    commit_lsn: u64,
+    queued: Instant,
 }
 
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
-    type DeliveryOpaque = Box<u64>;
+    type DeliveryOpaque = Box<Opaque>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, commit_lsn: Self::DeliveryOpaque) {
-        let commit_lsn = Lsn(*commit_lsn);
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
+        let commit_lsn = Lsn(opaque.commit_lsn);
+        if let Some(latency) = &self.latency {
+            latency.observe(opaque.queued.elapsed().as_secs_f64());
+        }
         if commit_lsn == UNTRACKED {
             if let Err((error, _)) = result {
                 tracing::warn!(%error, "an untracked message (a heartbeat) was not delivered");
@@ -131,6 +144,16 @@ impl KafkaProducer {
         options: &ProducerOptions,
         tracker: Arc<CheckpointTracker>,
     ) -> Result<Self, ProduceError> {
+        Self::with_latency(options, tracker, None)
+    }
+
+    /// A producer reporting to `tracker`, and each acknowledgement's latency to
+    /// `latency`.
+    pub fn with_latency(
+        options: &ProducerOptions,
+        tracker: Arc<CheckpointTracker>,
+        latency: Option<Histogram>,
+    ) -> Result<Self, ProduceError> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &options.brokers)
@@ -149,6 +172,7 @@ impl KafkaProducer {
         let producer = config
             .create_with_context(Deliveries {
                 tracker: Arc::clone(&tracker),
+                latency,
             })
             .map_err(|e| ProduceError::Create(Box::new(e)))?;
         Ok(Self { producer, tracker })
@@ -215,9 +239,12 @@ impl KafkaProducer {
                 Some(keys) if arrow::array::Array::is_valid(keys, row) => Some(keys.value(row)),
                 _ => messages.key(message),
             };
-            let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
-                BaseRecord::with_opaque_to(&destination.topic, Box::new(commit_lsn))
-                    .headers(headers);
+            let opaque = Box::new(Opaque {
+                commit_lsn,
+                queued: Instant::now(),
+            });
+            let mut record: BaseRecord<'_, [u8], [u8], Box<Opaque>> =
+                BaseRecord::with_opaque_to(&destination.topic, opaque).headers(headers);
             if let Some(key) = key {
                 record = record.key(key);
             }
@@ -263,9 +290,12 @@ impl KafkaProducer {
         if let Some(lsn) = commit_lsn {
             self.tracker.sent(lsn, 1)?;
         }
-        let opaque = commit_lsn.unwrap_or(UNTRACKED).0;
-        let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
-            BaseRecord::with_opaque_to(topic, Box::new(opaque))
+        let opaque = Box::new(Opaque {
+            commit_lsn: commit_lsn.unwrap_or(UNTRACKED).0,
+            queued: Instant::now(),
+        });
+        let mut record: BaseRecord<'_, [u8], [u8], Box<Opaque>> =
+            BaseRecord::with_opaque_to(topic, opaque)
                 .key(key)
                 .payload(value);
         if let Some(partition) = partition {

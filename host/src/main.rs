@@ -7,19 +7,33 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
+use weir::cli::check::{check_file, validate_file};
 use weir::cli::plugin::{TestRun, TestRunError, print_report, run_test};
 use weir::cli::run::{RunError, cancel_on_signal, run_file};
 use weir::plugin::Limits;
+use weir::source::precheck::CheckStatus;
 
 /// Stream PostgreSQL row changes into Kafka, through Arrow and WebAssembly plugins.
 ///
-/// Exit codes: 0 success; 1 the work failed (a plugin failed on its input); 2 bad
-/// usage or input (unknown flags, unreadable files, a plugin that does not load).
+/// Exit codes: 0 success; 1 the work failed (a pipeline failed while running, a
+/// check found a failure, a plugin failed on its input); 2 bad usage or input
+/// (unknown flags, an unreadable or invalid spec, a plugin that does not load);
+/// 130 a second SIGINT/SIGTERM cut a stop short.
 #[derive(Debug, Parser)]
 #[command(name = "weir", version = weir::VERSION, about, long_about)]
 struct Cli {
+    /// Log format on standard error: `pretty` (default; colours on a terminal) or
+    /// `json` (one object per line). `RUST_LOG` sets the level (default `info`).
+    #[arg(long, global = true, env = "WEIR_LOG_FORMAT", default_value = "pretty")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -30,9 +44,48 @@ enum Command {
         /// The pipeline spec.
         spec: PathBuf,
     },
+    /// Check a spec without connecting to anything: it parses, every value means
+    /// something, every plugin loads and accepts its config.
+    Validate {
+        /// The pipeline spec.
+        spec: PathBuf,
+    },
+    /// Validate a spec, then check the peers: the PostgreSQL precheck (settings,
+    /// privileges, slot, publication, tables) and Kafka (brokers reachable, every
+    /// topic present or creatable). Exit code 1 when anything fails.
+    Check {
+        /// The pipeline spec.
+        spec: PathBuf,
+        /// Also produce one test message (`{"weir":"check"}`, key `weir-check`) to
+        /// this topic and wait for its acknowledgement: proves write access.
+        #[arg(long, value_name = "TOPIC")]
+        test_topic: Option<String>,
+    },
+    /// Work with replication slots.
+    #[command(subcommand)]
+    Slot(SlotCommand),
     /// Work with WebAssembly plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SlotCommand {
+    /// List the server's replication slots and the WAL each holds back.
+    List {
+        /// A postgres:// URL (or key=value string) of the database.
+        #[arg(long, env = "WEIR_PG_URL")]
+        url: String,
+    },
+    /// Drop a slot no pipeline needs any more (refused while a reader holds it).
+    /// The WAL it held is released; a pipeline on it would start over.
+    Drop {
+        /// The slot.
+        name: String,
+        /// A postgres:// URL (or key=value string) of the database.
+        #[arg(long, env = "WEIR_PG_URL")]
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,16 +119,76 @@ enum PluginCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Pretty => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match cli.command {
         Command::Run { spec } => run_pipeline(&spec),
+        Command::Validate { spec } => match validate_file(&spec) {
+            Ok(config) => {
+                println!(
+                    "{}: valid ({} plugin stage(s) loaded)",
+                    spec.display(),
+                    config.stages.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => spec_error(&spec, &error),
+        },
+        Command::Check { spec, test_topic } => with_runtime(async move {
+            match check_file(&spec, test_topic.as_deref()).await {
+                Ok(lines) => {
+                    for line in &lines {
+                        println!("{line}");
+                    }
+                    let failed = lines.iter().any(|l| l.status == CheckStatus::Fail);
+                    ExitCode::from(u8::from(failed))
+                }
+                Err(error) => spec_error(&spec, &error),
+            }
+        }),
+        Command::Slot(SlotCommand::List { url }) => with_runtime(async move {
+            match weir::cli::slot::slots(&url).await {
+                Ok(slots) => {
+                    if let Err(error) =
+                        weir::cli::slot::print_slots(&slots, &mut std::io::stdout().lock())
+                    {
+                        eprintln!("error: writing the output: {error}");
+                        return ExitCode::from(1);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }),
+        Command::Slot(SlotCommand::Drop { name, url }) => with_runtime(async move {
+            match weir::cli::slot::drop(&url, &name).await {
+                Ok(true) => {
+                    println!("dropped slot {name}");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    eprintln!("error: there is no slot {name}");
+                    ExitCode::from(1)
+                }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }),
         Command::Plugin(PluginCommand::Test {
             plugin,
             input,
@@ -121,29 +234,38 @@ fn main() -> ExitCode {
 }
 
 fn run_pipeline(spec: &std::path::Path) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: starting the runtime: {error}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async {
+    with_runtime(async {
         let shutdown = CancellationToken::new();
         cancel_on_signal(shutdown.clone());
         match run_file(spec, Arc::default(), shutdown).await {
             Ok(_) => ExitCode::SUCCESS,
-            Err(RunError::Spec(error)) => {
-                eprintln!("error: {}: {error}", spec.display());
-                ExitCode::from(2)
-            }
+            Err(error @ (RunError::Spec(_) | RunError::Invalid(_))) => spec_error(spec, &error),
             Err(error) => {
                 eprintln!("error: {error}");
                 ExitCode::from(1)
             }
         }
     })
+}
+
+/// Exit code 2 for a spec that is wrong; 1 for anything else.
+fn spec_error(spec: &std::path::Path, error: &RunError) -> ExitCode {
+    eprintln!("error: {}: {error}", spec.display());
+    match error {
+        RunError::Spec(_) | RunError::Invalid(_) => ExitCode::from(2),
+        RunError::Failed(_) => ExitCode::from(1),
+    }
+}
+
+fn with_runtime(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(work),
+        Err(error) => {
+            eprintln!("error: starting the runtime: {error}");
+            ExitCode::from(1)
+        }
+    }
 }

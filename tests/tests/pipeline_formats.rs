@@ -770,3 +770,36 @@ async fn metrics_count_what_was_written() {
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     pipeline.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_row_throttle_holds_the_rate() {
+    let shop = Shop::start().await;
+    const RATE: u64 = 3000;
+    const ROWS: u64 = 15_000;
+    let pipeline = RunningPipeline::start(&shop.spec(&format!(
+        "    format: json\n    max_rows_per_second: {RATE}\n"
+    )))
+    .expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    shop.cluster
+        .execute(
+            &shop.database,
+            &format!(
+                "INSERT INTO orders (id, customer) SELECT n, 'c' || n FROM generate_series(1, {ROWS}) n"
+            ),
+        )
+        .await
+        .expect("rows");
+    let started = std::time::Instant::now();
+    pipeline
+        .wait_for_messages(ROWS, WAIT)
+        .await
+        .expect("messages");
+    let seconds = started.elapsed().as_secs_f64();
+    pipeline.stop().await.expect("clean stop");
+    let rate = ROWS as f64 / seconds;
+    assert!(
+        (RATE as f64 * 0.8..=RATE as f64 * 1.2).contains(&rate),
+        "{rate:.0} rows/s against a limit of {RATE} ({seconds:.2} s)"
+    );
+}

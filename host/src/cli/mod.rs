@@ -1,4 +1,6 @@
 //! The `weir` command's subcommands, as library code so tests can drive them.
 
+pub mod check;
 pub mod plugin;
 pub mod run;
+pub mod slot;

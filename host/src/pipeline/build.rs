@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::spec::{
     Format, OnErrorSpec, PartitionSpec, PipelineSpec, SpecError, parse_duration,
-    parse_switchable_duration,
+    parse_switchable_duration, parse_window,
 };
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DebeziumJsonEncoder, DebeziumOptions, EncodeError, Encoder,
@@ -17,6 +17,10 @@ use crate::plugin::{Limits, OnError, StageSpec};
 use crate::sink::admin::TopicSettings;
 use crate::sink::{PartitionPolicy, ProducerOptions, Router, TopicTemplate};
 use crate::source::{PgConnectOptions, PostgresSourceConfig, TableSelector};
+
+/// How long Kafka may stay unreachable before weir gives up on a message, as for
+/// PostgreSQL: long enough to ride out a broker maintenance window.
+const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(6 * 3600);
 
 /// A pipeline's parts, checked and ready to start.
 #[derive(Debug, Clone)]
@@ -45,6 +49,19 @@ pub struct PipelineConfig {
     pub heartbeat: Option<(String, Duration)>,
     /// Where `/metrics`, `/health` and `/ready` are served.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Streaming rate limits.
+    pub throttle: Throttle,
+    /// How long a stop waits for acknowledgements.
+    pub shutdown_timeout: Duration,
+}
+
+/// Rate limits; `None`: unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Throttle {
+    /// Rows per second.
+    pub rows_per_second: Option<u64>,
+    /// Bytes of keys and values per second.
+    pub bytes_per_second: Option<f64>,
 }
 
 /// The encoder to build for each worker.
@@ -92,6 +109,10 @@ impl PipelineConfig {
             .map_err(|e| invalid("source.postgres.tables", e.to_string()))?;
         let mut source =
             PostgresSourceConfig::new(connection, &postgres.slot, &postgres.publication, tables);
+        if let Some(window) = &postgres.retry_window {
+            source.retry.window =
+                parse_window(window).map_err(|m| invalid("source.postgres.retry_window", m))?;
+        }
         if let Some(heartbeat) = &postgres.heartbeat {
             source.heartbeat = parse_switchable_duration(heartbeat)
                 .map_err(|m| invalid("source.postgres.heartbeat", m))?;
@@ -176,6 +197,12 @@ impl PipelineConfig {
         producer.acks = kafka.acks.clone();
         producer.linger = Duration::from_millis(kafka.linger_ms);
         producer.batch_bytes = kafka.batch_bytes;
+        producer.delivery_timeout = match &kafka.retry_window {
+            Some(window) => parse_window(window)
+                .map_err(|m| invalid("sink.kafka.retry_window", m))?
+                .unwrap_or(Duration::ZERO),
+            None => DEFAULT_RETRY_WINDOW,
+        };
         producer.properties = kafka
             .properties
             .iter()
@@ -198,6 +225,14 @@ impl PipelineConfig {
                 .clone()
                 .unwrap_or_else(|| format!("{}.dlq", spec.name)),
             transaction_topic: kafka.transaction_topic.clone(),
+            throttle: Throttle {
+                rows_per_second: kafka.max_rows_per_second,
+                bytes_per_second: kafka.max_megabytes_per_second.map(|mb| mb * 1e6),
+            },
+            shutdown_timeout: match &spec.shutdown_timeout {
+                Some(text) => parse_duration(text).map_err(|m| invalid("shutdown_timeout", m))?,
+                None => Duration::from_secs(60),
+            },
             metrics_listen: match &spec.metrics {
                 Some(metrics) => Some(
                     metrics

@@ -4,7 +4,8 @@
 pub mod build;
 pub mod run;
 pub mod spec;
+pub mod throttle;
 
-pub use build::{FormatConfig, PipelineConfig};
+pub use build::{FormatConfig, PipelineConfig, Throttle};
 pub use run::{PipelineStats, RunSummary, run};
 pub use spec::{PipelineSpec, SpecError};

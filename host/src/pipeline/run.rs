@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, info, info_span, warn};
 
 use super::build::PipelineConfig;
+use super::throttle::RateLimiter;
 use crate::Lsn;
 use crate::batch::schema::{COMMIT_LSN, COMMIT_TS, XID, metadata};
 use crate::checkpoint::CheckpointTracker;
@@ -50,8 +51,6 @@ use crate::source::{PostgresSource, SourceError, SourceEvent};
 const EVENT_BUFFER: usize = 8;
 /// How long the worker waits for an event before it checks the tracker again.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
-/// How long a stopping pipeline waits for outstanding acknowledgements.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Counters of a run.
 #[derive(Debug, Default)]
@@ -184,6 +183,12 @@ async fn run_pipeline(
             .format
             .metadata_encoder(&config.name)
             .context("creating the metadata encoder")?,
+        row_limit: config
+            .throttle
+            .rows_per_second
+            .map(|rate| RateLimiter::new(rate as f64)),
+        byte_limit: config.throttle.bytes_per_second.map(RateLimiter::new),
+        shutdown_timeout: config.shutdown_timeout,
     };
     let worker_thread = std::thread::Builder::new()
         .name("weir-pipeline".into())
@@ -264,6 +269,9 @@ struct Worker {
     transactions: Option<TransactionTopic>,
     heartbeat: Option<Heartbeat>,
     metadata: MetadataEncoder,
+    row_limit: Option<RateLimiter>,
+    byte_limit: Option<RateLimiter>,
+    shutdown_timeout: Duration,
 }
 
 /// Transaction metadata: the transactions whose `BEGIN` was sent and whose `END`
@@ -408,6 +416,7 @@ impl Worker {
             }
         })?;
         self.begin_transactions(&batch)?;
+        self.throttle(batch.num_rows(), self.messages.byte_len());
         info_span!("produce", stage = "produce")
             .in_scope(|| self.producer.send(&batch, &self.messages, &destinations))?;
         self.stats
@@ -543,10 +552,28 @@ impl Worker {
         )
     }
 
+    /// Sleeps off what the rate limits ask before `rows` rows of `bytes` bytes go.
+    fn throttle(&mut self, rows: usize, bytes: usize) {
+        let rows_wait = self
+            .row_limit
+            .as_mut()
+            .map_or(Duration::ZERO, |l| l.take(rows as f64));
+        let bytes_wait = self
+            .byte_limit
+            .as_mut()
+            .map_or(Duration::ZERO, |l| l.take(bytes as f64));
+        let wait = rows_wait.max(bytes_wait);
+        if !wait.is_zero() {
+            let _span =
+                info_span!("throttle", stage = "throttle", wait_ms = wait.as_millis()).entered();
+            std::thread::sleep(wait);
+        }
+    }
+
     /// Waits until every queued message is acknowledged (or failed).
     fn drain(&self) -> anyhow::Result<()> {
         self.producer
-            .flush(DRAIN_TIMEOUT)
+            .flush(self.shutdown_timeout)
             .context("waiting for Kafka to acknowledge the outstanding messages")?;
         if let Some(error) = self.tracker.error() {
             return Err(error).context("a message could not be delivered");

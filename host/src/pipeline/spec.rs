@@ -72,6 +72,10 @@ pub struct PipelineSpec {
     /// The metrics endpoint.
     #[serde(default)]
     pub metrics: Option<MetricsSpec>,
+    /// On SIGINT/SIGTERM, how long weir waits for Kafka to acknowledge what was
+    /// sent (default `60s`); past it, weir exits with what was acknowledged confirmed.
+    #[serde(default)]
+    pub shutdown_timeout: Option<String>,
 }
 
 /// `metrics:`.
@@ -105,6 +109,10 @@ pub struct PostgresSpec {
     /// Interval of the source's heartbeat messages (`10s`, `500ms`), or `off`.
     #[serde(default)]
     pub heartbeat: Option<String>,
+    /// How long connection failures are retried before weir gives up (`6h`
+    /// default, or `forever`).
+    #[serde(default)]
+    pub retry_window: Option<String>,
 }
 
 /// One `plugins:` entry.
@@ -268,6 +276,16 @@ pub struct KafkaSpec {
     /// Where `on_error: dead_letter` stages send rows (default `<name>.dlq`).
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
+    /// How long a message is retried while Kafka is unreachable before weir gives up
+    /// (`6h` default, or `forever`).
+    #[serde(default)]
+    pub retry_window: Option<String>,
+    /// Rows per second at most, over the whole pipeline (streaming).
+    #[serde(default)]
+    pub max_rows_per_second: Option<u64>,
+    /// Megabytes (10^6 bytes of keys and values) per second at most.
+    #[serde(default)]
+    pub max_megabytes_per_second: Option<f64>,
     /// Any librdkafka property (security, SASL, tuning); they win over the above.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
@@ -312,7 +330,7 @@ impl PipelineSpec {
         let expanded = expand_variables(text, env)?;
         let spec: PipelineSpec = serde_saphyr::from_str(&expanded).map_err(|e| {
             let text = e.to_string();
-            SpecError::Yaml(text.trim_start_matches("error: ").to_owned())
+            SpecError::Yaml(with_suggestion(text.trim_start_matches("error: ")))
         })?;
         spec.validate()?;
         Ok(spec)
@@ -327,6 +345,27 @@ impl PipelineSpec {
             return Err(invalid(
                 "source.postgres.tables",
                 "lists no table (write public.* for every table of a schema)",
+            ));
+        }
+        if let Some(window) = &self.source.postgres.retry_window {
+            parse_window(window).map_err(|m| invalid("source.postgres.retry_window", &m))?;
+        }
+        if let Some(window) = &self.sink.kafka.retry_window {
+            parse_window(window).map_err(|m| invalid("sink.kafka.retry_window", &m))?;
+        }
+        if let Some(timeout) = &self.shutdown_timeout {
+            parse_duration(timeout).map_err(|m| invalid("shutdown_timeout", &m))?;
+        }
+        if self.sink.kafka.max_rows_per_second == Some(0)
+            || self
+                .sink
+                .kafka
+                .max_megabytes_per_second
+                .is_some_and(|mb| !(mb > 0.0 && mb.is_finite()))
+        {
+            return Err(invalid(
+                "sink.kafka.max_rows_per_second",
+                "throttles must be positive numbers",
             ));
         }
         if let Some(heartbeat) = &self.source.postgres.heartbeat {
@@ -381,6 +420,48 @@ impl PipelineSpec {
     }
 }
 
+/// Adds "did you mean `…`?" to an unknown-field message when one of the expected
+/// keys is a likely intended spelling.
+fn with_suggestion(message: &str) -> String {
+    let (first, rest) = message.split_once('\n').unwrap_or((message, ""));
+    let unknown = first
+        .split_once("unknown field `")
+        .and_then(|(_, after)| after.split_once('`'));
+    let Some((unknown, after)) = unknown else {
+        return message.to_owned();
+    };
+    let Some((_, expected)) = after.split_once("expected one of ") else {
+        return message.to_owned();
+    };
+    let nearest = expected
+        .split(", ")
+        .map(|candidate| candidate.trim().trim_matches('`'))
+        .map(|candidate| (edit_distance(unknown, candidate), candidate))
+        .min();
+    match nearest {
+        Some((distance, candidate)) if distance <= (unknown.len() / 3).max(2) => {
+            let separator = if rest.is_empty() { "" } else { "\n" };
+            format!("{first} (did you mean `{candidate}`?){separator}{rest}")
+        }
+        _ => message.to_owned(),
+    }
+}
+
+/// Levenshtein distance, for key suggestions (keys are short).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 /// `10s`, `500ms`, `2m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -400,6 +481,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "{text:?} is not a duration like 500ms, 10s, 2m or 1h"
         )),
     }
+}
+
+/// A duration, or `forever` (`None`).
+pub fn parse_window(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim() == "forever" {
+        return Ok(None);
+    }
+    parse_duration(text).map(Some)
 }
 
 /// A duration, or `off`.
@@ -493,6 +582,25 @@ sink:
         let message = error.to_string();
         assert!(message.contains("compresion"), "{message}");
         assert!(message.contains("line 10"), "{message}");
+    }
+
+    #[test]
+    fn a_misspelt_key_gets_the_nearest_valid_one() {
+        let text = MINIMAL.replace("    brokers:", "    compresion: zstd\n    brokers:");
+        let message = PipelineSpec::parse(&text, &env)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains("(did you mean `compression`?)"),
+            "{message}"
+        );
+        let text = MINIMAL.replace("    brokers:", "    xyzzy: 1\n    brokers:");
+        let message = PipelineSpec::parse(&text, &env)
+            .expect_err("refused")
+            .to_string();
+        assert!(!message.contains("did you mean"), "{message}");
+        assert_eq!(edit_distance("slto", "slot"), 2);
+        assert_eq!(edit_distance("tables", "tables"), 0);
     }
 
     #[test]

@@ -1,0 +1,243 @@
+//! The `weir` binary's operational commands against real peers: `validate`,
+//! `check`, `slot list|drop`, and a second signal cutting a stop short.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use weir_tests::{Broker, PgCluster, plugin_dir, target_bin_path, unique_name};
+
+fn weir(args: &[&str]) -> Output {
+    Command::new(target_bin_path("weir"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("weir runs (built by cargo test --workspace)")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_spec(dir: &Path, url: &str, slot: &str, brokers: &str, extra: &str) -> String {
+    let path = dir.join("pipeline.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: cli
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.events]
+{extra}sink:
+  kafka:
+    brokers: {brokers}
+    topic: \"cli.{{table}}\"
+    format: json
+"
+        ),
+    )
+    .expect("spec");
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn validate_loads_plugins_and_refuses_a_bad_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = plugin_dir();
+    let good = format!(
+        "plugins:\n  - name: filter\n    wasm: {}/sql-filter.wasm\n    config: {{ where: \"id > 1\" }}\n",
+        plugins.display()
+    );
+    let spec = write_spec(
+        dir.path(),
+        "postgres://u@127.0.0.1:1/db",
+        "s",
+        "127.0.0.1:1",
+        &good,
+    );
+    let output = weir(&["validate", &spec]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("valid (1 plugin stage(s) loaded)"));
+
+    let bad = good.replace("id > 1", "id >");
+    let spec = write_spec(
+        dir.path(),
+        "postgres://u@127.0.0.1:1/db",
+        "s",
+        "127.0.0.1:1",
+        &bad,
+    );
+    let output = weir(&["validate", &spec]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("filter"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let missing = good.replace("sql-filter.wasm", "no-such-plugin.wasm");
+    let spec = write_spec(
+        dir.path(),
+        "postgres://u@127.0.0.1:1/db",
+        "s",
+        "127.0.0.1:1",
+        &missing,
+    );
+    let output = weir(&["validate", &spec]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("no-such-plugin.wasm"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_the_database_and_the_topics() {
+    let cluster = PgCluster::start().expect("postgres");
+    let broker = Broker::start(1).expect("broker");
+    let database = cluster.create_database("check").await.expect("database");
+    cluster
+        .execute(
+            &database,
+            "CREATE TABLE events (id bigint PRIMARY KEY, body text)",
+        )
+        .await
+        .expect("table");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let slot = unique_name("slot");
+    let spec = write_spec(
+        dir.path(),
+        &cluster.url(&database),
+        &slot,
+        broker.bootstrap_servers(),
+        "",
+    );
+
+    // The topic is missing: check fails and says what to do.
+    let output = weir(&["check", &spec]);
+    let report = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{report}{}",
+        text(&output.stderr)
+    );
+    assert!(report.contains("[pass] postgres wal_level"), "{report}");
+    assert!(
+        report.contains("[FAIL] kafka topic cli.events: missing"),
+        "{report}"
+    );
+
+    // With the topic, and a test produce: everything passes.
+    broker.create_topic("cli.events", 2).expect("topic");
+    broker.create_topic("cli.check", 1).expect("topic");
+    let output = weir(&["check", &spec, "--test-topic", "cli.check"]);
+    let report = text(&output.stdout);
+    assert!(output.status.success(), "{report}{}", text(&output.stderr));
+    assert!(
+        report.contains("[pass] kafka topic cli.events: exists, 2 partitions"),
+        "{report}"
+    );
+    assert!(
+        report.contains("[pass] kafka produce to cli.check"),
+        "{report}"
+    );
+    assert!(!report.contains("FAIL"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
+    let cluster = PgCluster::start().expect("postgres");
+    let broker = Broker::start(1).expect("broker");
+    let database = cluster.create_database("slots").await.expect("database");
+    cluster
+        .execute(
+            &database,
+            "CREATE TABLE events (id bigint PRIMARY KEY, body text)",
+        )
+        .await
+        .expect("table");
+    broker.create_topic("cli.events", 1).expect("topic");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let slot = unique_name("slot");
+    let url = cluster.url(&database);
+    let spec = write_spec(dir.path(), &url, &slot, broker.bootstrap_servers(), "");
+    let mut running = Command::new(target_bin_path("weir"))
+        .args(["run", &spec])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("weir runs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = weir(&["slot", "list", "--url", &url]);
+        let table = text(&listed.stdout);
+        if table
+            .lines()
+            .any(|l| l.starts_with(&slot) && l.contains(" yes "))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slot never became active:\n{table}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let refused = weir(&["slot", "drop", &slot, "--url", &url]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("in use"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    // Kafka away, a transaction read: the first SIGTERM waits for Kafka, the second
+    // exits at once and the slot is not confirmed past the unacknowledged data.
+    broker.broker_down(1).expect("down");
+    let before = cluster.current_wal_lsn().await.expect("lsn");
+    cluster
+        .execute(
+            &database,
+            "INSERT INTO events SELECT n, 'x' FROM generate_series(1, 10) n",
+        )
+        .await
+        .expect("rows");
+    std::thread::sleep(Duration::from_secs(1));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(running.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("first signal");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        running.try_wait().expect("status").is_none(),
+        "still draining"
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("second signal");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = running.try_wait().expect("status") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "a second signal exits at once");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    let slots = cluster.replication_slots().await.expect("slots");
+    let confirmed = slots
+        .iter()
+        .find(|s| s.slot_name == slot)
+        .and_then(|s| s.confirmed_flush_lsn)
+        .expect("slot");
+    assert!(
+        confirmed <= before,
+        "confirmed {confirmed} passed unacknowledged data at {before}"
+    );
+
+    let dropped = weir(&["slot", "drop", &slot, "--url", &url]);
+    assert!(dropped.status.success(), "{}", text(&dropped.stderr));
+    let listed = text(&weir(&["slot", "list", "--url", &url]).stdout);
+    assert!(!listed.contains(&slot), "{listed}");
+}

@@ -82,8 +82,9 @@ fi
 
 # Independent readers the tests compare weir's output with: kafka-python (its
 # partitioner is a second implementation of Kafka's murmur2) and fastavro (decodes
-# the Avro messages with schemas fetched from the registry).
-PYTHON_PACKAGES=(kafka-python fastavro)
+# the Avro messages with schemas fetched from the registry), jsonschema and pyyaml
+# (check the published JSON Schema of pipeline specs against the examples).
+PYTHON_PACKAGES=(kafka-python fastavro jsonschema pyyaml)
 missing_python=()
 for package in "${PYTHON_PACKAGES[@]}"; do
     python3 -m pip show --quiet "$package" >/dev/null 2>&1 || missing_python+=("$package")

@@ -61,6 +61,9 @@ enum Command {
         #[arg(long, value_name = "TOPIC")]
         test_topic: Option<String>,
     },
+    /// Print the JSON Schema of pipeline specs (for editors; also in
+    /// docs/pipeline.schema.json).
+    Schema,
     /// Work with replication slots.
     #[command(subcommand)]
     Slot(SlotCommand),
@@ -156,6 +159,18 @@ fn main() -> ExitCode {
                 Err(error) => spec_error(&spec, &error),
             }
         }),
+        Command::Schema => {
+            match serde_json::to_string_pretty(&weir::pipeline::PipelineSpec::json_schema()) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Slot(SlotCommand::List { url }) => with_runtime(async move {
             match weir::cli::slot::slots(&url).await {
                 Ok(slots) => {

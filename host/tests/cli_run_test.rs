@@ -69,3 +69,63 @@ fn a_missing_file_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("reading /nonexistent/pipeline.yaml"));
 }
+
+fn repository_file(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+#[test]
+fn the_published_json_schema_is_current() {
+    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("schema")
+        .output()
+        .expect("weir runs");
+    assert!(output.status.success());
+    let published =
+        std::fs::read_to_string(repository_file("docs/pipeline.schema.json")).expect("published");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        published,
+        "regenerate with: weir schema > docs/pipeline.schema.json"
+    );
+}
+
+/// An independent validator (Python's jsonschema) accepts the shipped example
+/// and refuses a misspelt key and a wrong enum value.
+#[test]
+fn an_independent_validator_agrees_with_the_schema() {
+    const CHECK: &str = r#"
+import sys, json, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+example = yaml.safe_load(open(sys.argv[2]))
+jsonschema.validate(example, schema)
+bad = json.loads(json.dumps(example))
+bad["sink"]["kafka"]["compresion"] = "zstd"
+try:
+    jsonschema.validate(bad, schema)
+    sys.exit("a misspelt key passed")
+except jsonschema.ValidationError:
+    pass
+bad = json.loads(json.dumps(example))
+bad["sink"]["kafka"]["format"] = "protobuf"
+try:
+    jsonschema.validate(bad, schema)
+    sys.exit("an unknown format passed")
+except jsonschema.ValidationError:
+    pass
+print("ok")
+"#;
+    let output = Command::new("python3")
+        .args(["-c", CHECK])
+        .arg(repository_file("docs/pipeline.schema.json"))
+        .arg(repository_file("examples/quickstart.yaml"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "jsonschema and pyyaml come from scripts/setup.sh: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

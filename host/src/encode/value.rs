@@ -24,7 +24,7 @@ use crate::batch::schema::metadata;
 use crate::batch::text;
 
 /// How `numeric` values are written (Debezium's `decimal.handling.mode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DecimalMode {
     /// Exact: Kafka Connect's `Decimal` (base64 of the unscaled big-endian two's
@@ -39,7 +39,7 @@ pub enum DecimalMode {
 }
 
 /// How `interval` values are written (Debezium's `interval.handling.mode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IntervalMode {
     /// Approximate microseconds, a month being 365.25 / 12 days (`MicroDuration`).
@@ -50,7 +50,7 @@ pub enum IntervalMode {
 }
 
 /// How `bytea` values are written (Debezium's `binary.handling.mode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BinaryMode {
     /// Base64.

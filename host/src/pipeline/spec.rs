@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::encode::{BinaryMode, DecimalMode, IntervalMode};
@@ -56,7 +57,7 @@ pub enum SpecError {
 }
 
 /// A pipeline: one source, a chain of plugins, one sink.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
     /// The pipeline's name: Debezium's `topic.prefix` in `source.name`, and the
@@ -79,7 +80,7 @@ pub struct PipelineSpec {
 }
 
 /// `metrics:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSpec {
     /// `host:port` serving `/metrics`, `/health` and `/ready`.
@@ -87,7 +88,7 @@ pub struct MetricsSpec {
 }
 
 /// `source:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     /// `source.postgres`.
@@ -95,7 +96,7 @@ pub struct SourceSpec {
 }
 
 /// `source.postgres`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSpec {
     /// `postgres://user:password@host:port/database?sslmode=...`.
@@ -116,7 +117,7 @@ pub struct PostgresSpec {
 }
 
 /// One `plugins:` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSpec {
     /// The stage's name in logs, metrics and dead letters.
@@ -141,7 +142,7 @@ pub struct PluginSpec {
 }
 
 /// `on_error:` of a plugin.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnErrorSpec {
     /// Stop the pipeline.
@@ -154,7 +155,7 @@ pub enum OnErrorSpec {
 }
 
 /// `sink:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSpec {
     /// `sink.kafka`.
@@ -162,7 +163,7 @@ pub struct SinkSpec {
 }
 
 /// The message format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// Confluent Avro with a Schema Registry, Debezium's envelope.
@@ -177,7 +178,7 @@ pub enum Format {
 }
 
 /// `sink.kafka.create_topics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTopicsSpec {
     /// Partitions of a created topic.
@@ -192,7 +193,7 @@ fn default_replication_factor() -> u16 {
 }
 
 /// A partition policy: a name, `columns:a,b`, or a fixed partition number.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PartitionSpec {
     /// `partition: 0`.
@@ -208,7 +209,7 @@ impl Default for PartitionSpec {
 }
 
 /// `sink.kafka`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSpec {
     /// `bootstrap.servers`.
@@ -316,6 +317,12 @@ fn default_batch_bytes() -> usize {
 }
 
 impl PipelineSpec {
+    /// The JSON Schema of the spec (draft 2020-12), for editors: YAML language
+    /// servers complete and check keys with it.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(PipelineSpec)).unwrap_or_default()
+    }
+
     /// Reads and parses the spec at `path`.
     pub fn from_file(path: &Path) -> Result<Self, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use weir::cli::check::{check_file, validate_file};
 use weir::cli::plugin::{TestRun, TestRunError, print_report, run_test};
 use weir::cli::run::{RunError, cancel_on_signal, run_file};
+use weir::cli::scaffold::{Language, create};
 use weir::plugin::Limits;
 use weir::source::precheck::CheckStatus;
 
@@ -28,6 +29,12 @@ struct Cli {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Lang {
+    Rust,
+    C,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -93,6 +100,23 @@ enum SlotCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
+    /// Create a plugin project that builds, passes its own test and runs under
+    /// `weir plugin test` as generated (a row filter in Rust, or a row map in C).
+    New {
+        /// The plugin's name (lowercase letters, digits, dashes): the directory,
+        /// crate and component name.
+        name: String,
+        /// The language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// Where to create it.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Rust: the weir-guest SDK source to depend on (default: the SDK of the
+        /// weir source tree this binary was built from, else crates.io).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Run a plugin on sample rows and print the rows that come out (JSON lines on
     /// stdout, a summary on stderr). No database or broker needed.
     ///
@@ -159,6 +183,27 @@ fn main() -> ExitCode {
                 Err(error) => spec_error(&spec, &error),
             }
         }),
+        Command::Plugin(PluginCommand::New {
+            name,
+            lang,
+            dir,
+            sdk,
+        }) => {
+            let language = match lang {
+                Lang::Rust => Language::Rust,
+                Lang::C => Language::C,
+            };
+            match create(&name, language, &dir, sdk.as_deref()) {
+                Ok(path) => {
+                    println!("created {} (see its README.md)", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Schema => {
             match serde_json::to_string_pretty(&weir::pipeline::PipelineSpec::json_schema()) {
                 Ok(text) => {

@@ -3,4 +3,5 @@
 pub mod check;
 pub mod plugin;
 pub mod run;
+pub mod scaffold;
 pub mod slot;

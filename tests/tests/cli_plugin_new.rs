@@ -1,0 +1,134 @@
+//! `weir plugin new`: the generated projects build, pass their own tests and run
+//! under `weir plugin test`, in Rust and in C.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use weir_tests::target_bin_path;
+
+fn weir(args: &[&str]) -> std::process::Output {
+    Command::new(target_bin_path("weir"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("weir runs (built by cargo test --workspace)")
+}
+
+fn plugin_target_dir() -> PathBuf {
+    std::env::var_os("WEIR_PLUGIN_TARGET_DIR").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/weir/plugins-target")
+        },
+        PathBuf::from,
+    )
+}
+
+fn run(command: &mut Command, what: &str) {
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn plugin_test(component: &Path, sample: &Path, config: &str) -> String {
+    let output = weir(&[
+        "plugin",
+        "test",
+        &component.to_string_lossy(),
+        "--input",
+        &sample.to_string_lossy(),
+        "--config",
+        config,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_new_rust_plugin_builds_tests_and_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let created = weir(&[
+        "plugin",
+        "new",
+        "keep-emails",
+        "--dir",
+        &dir.path().to_string_lossy(),
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let project = dir.path().join("keep-emails");
+    let target = plugin_target_dir();
+    run(
+        Command::new("cargo")
+            .args(["test", "--quiet"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &target),
+        "cargo test in the new project",
+    );
+    run(
+        Command::new("cargo")
+            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &target),
+        "building the component",
+    );
+    let component = target.join("wasm32-wasip2/release/keep_emails.wasm");
+    let rows = plugin_test(
+        &component,
+        &project.join("sample.json"),
+        r#"{"column": "customer_email"}"#,
+    );
+    // The sample has five rows, two without an e-mail address.
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+
+    let again = weir(&[
+        "plugin",
+        "new",
+        "keep-emails",
+        "--dir",
+        &dir.path().to_string_lossy(),
+    ]);
+    assert_eq!(again.status.code(), Some(2), "nothing is overwritten");
+}
+
+#[test]
+fn a_new_c_plugin_builds_and_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let created = weir(&[
+        "plugin",
+        "new",
+        "lower",
+        "--lang",
+        "c",
+        "--dir",
+        &dir.path().to_string_lossy(),
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let project = dir.path().join("lower");
+    run(&mut Command::new(project.join("build.sh")), "build.sh");
+    let rows = plugin_test(
+        &project.join("lower.wasm"),
+        &project.join("sample.json"),
+        r#"{"columns": ["customer_email"]}"#,
+    );
+    assert_eq!(rows.lines().count(), 5);
+    assert!(
+        rows.contains("\"customer_email\":\"ann@example.org\""),
+        "{rows}"
+    );
+}

@@ -129,3 +129,24 @@ print("ok")
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The README's complete example is a valid spec (every key it shows exists and
+/// every value means something).
+#[test]
+fn the_readme_example_is_a_valid_spec() {
+    let readme = std::fs::read_to_string(repository_file("README.md")).expect("README");
+    let start = readme
+        .find("A complete pipeline")
+        .and_then(|at| readme[at..].find("```yaml\n").map(|i| at + i + 8))
+        .expect("the example");
+    let end = start + readme[start..].find("```").expect("its end");
+    let text = &readme[start..end];
+    let spec = weir::pipeline::PipelineSpec::parse(text, &|name| {
+        (name == "PGPASSWORD").then(|| "secret".to_owned())
+    })
+    .expect("the README example parses");
+    let config = weir::pipeline::PipelineConfig::from_spec(&spec, std::path::Path::new("."))
+        .expect("and means something");
+    assert_eq!(config.stages.len(), 1);
+    assert!(config.metrics_listen.is_some() && config.transaction_topic.is_some());
+}

@@ -89,6 +89,7 @@ impl PipelineConfig {
         let invalid = |field: &str, message: String| SpecError::Invalid {
             field: field.to_owned(),
             message,
+            line: None,
         };
         let postgres = &spec.source.postgres;
         let connection: PgConnectOptions = postgres

@@ -47,12 +47,14 @@ pub enum SpecError {
     #[error("{0}")]
     Yaml(String),
     /// A value that parses but means nothing (an empty table list, a bad duration).
-    #[error("{field}: {message}")]
+    #[error("{}{field}: {message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
     Invalid {
         /// The field, as a dotted path.
         field: String,
         /// What is wrong.
         message: String,
+        /// The 1-based line of the field, when found in the file.
+        line: Option<usize>,
     },
 }
 
@@ -339,7 +341,18 @@ impl PipelineSpec {
             let text = e.to_string();
             SpecError::Yaml(with_suggestion(text.trim_start_matches("error: ")))
         })?;
-        spec.validate()?;
+        spec.validate()
+            .and_then(|()| {
+                crate::pipeline::PipelineConfig::from_spec(&spec, Path::new(".")).map(drop)
+            })
+            .map_err(|error| match error {
+                SpecError::Invalid { field, message, .. } => SpecError::Invalid {
+                    line: locate(&expanded, &field),
+                    field,
+                    message,
+                },
+                other => other,
+            })?;
         Ok(spec)
     }
 
@@ -347,6 +360,7 @@ impl PipelineSpec {
         let invalid = |field: &str, message: &str| SpecError::Invalid {
             field: field.to_owned(),
             message: message.to_owned(),
+            line: None,
         };
         if self.source.postgres.tables.is_empty() {
             return Err(invalid(
@@ -425,6 +439,43 @@ impl PipelineSpec {
         }
         Ok(())
     }
+}
+
+/// The line of a dotted field (`sink.kafka.partition`, `plugins[1].timeout`) in
+/// the YAML text: each segment looked for as a key below the previous one.
+fn locate(text: &str, field: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    let mut found = None;
+    for segment in field.split('.') {
+        let (key, index) = match segment.split_once('[') {
+            Some((key, rest)) => (key, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let position = lines[from..].iter().position(|line| {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            trimmed.starts_with(&format!("{key}:"))
+        })?;
+        from += position;
+        found = Some(from + 1);
+        if let Some(index) = index {
+            // The index-th list item below the key.
+            let item = lines[from + 1..]
+                .iter()
+                .enumerate()
+                .filter(|(_, line)| line.trim_start().starts_with("- "))
+                .nth(index)?
+                .0;
+            from += 1 + item;
+            found = Some(from + 1);
+        }
+        from += 1;
+        // A key on a `- ` item line is on that line, not below it.
+        if index.is_some() {
+            from -= 1;
+        }
+    }
+    found
 }
 
 /// Adds "did you mean `…`?" to an unknown-field message when one of the expected
@@ -630,6 +681,72 @@ sink:
             message,
             "sink.kafka.schema_registry: format avro needs the Schema Registry's URL"
         );
+    }
+
+    /// Each class of bad spec, and the line its message names.
+    #[test]
+    fn every_class_of_bad_spec_names_its_line() {
+        let cases = [
+            // A missing required field: where its mapping ends.
+            (
+                MINIMAL.replace("    slot: weir_shop\n", ""),
+                "line 6",
+                "slot",
+            ),
+            // A value of the wrong type.
+            (
+                format!("{MINIMAL}    linger_ms: soon\n"),
+                "line 11",
+                "linger_ms",
+            ),
+            // Broken YAML: where the parser notices.
+            (
+                MINIMAL.replace("[public.orders]", "[public.orders"),
+                "line 8",
+                "",
+            ),
+            // A value that parses but means nothing.
+            (
+                format!("{MINIMAL}    partition: by_magic\n"),
+                "line 11",
+                "sink.kafka.partition",
+            ),
+            (
+                MINIMAL.replace(
+                    "    tables: [public.orders]",
+                    "    tables: [public.orders]\n    heartbeat: soon",
+                ),
+                "line 8",
+                "source.postgres.heartbeat",
+            ),
+            (
+                MINIMAL.replace("[public.orders]", "[\"*.orders\"]"),
+                "line 7",
+                "source.postgres.tables",
+            ),
+            (
+                format!("{MINIMAL}metrics:\n  listen: nowhere\n"),
+                "line 12",
+                "metrics.listen",
+            ),
+        ];
+        for (text, line, key) in cases {
+            let message = PipelineSpec::parse(&text, &env)
+                .expect_err("refused")
+                .to_string();
+            assert!(message.contains(line), "expected {line} in: {message}");
+            assert!(message.contains(key), "expected {key} in: {message}");
+        }
+    }
+
+    #[test]
+    fn fields_are_located() {
+        let text =
+            "a:\n  b: 1\nplugins:\n  - name: x\n    timeout: 1s\n  - name: y\n    timeout: 2s\n";
+        assert_eq!(locate(text, "a.b"), Some(2));
+        assert_eq!(locate(text, "plugins[1].timeout"), Some(7));
+        assert_eq!(locate(text, "plugins[0].name"), Some(4));
+        assert_eq!(locate(text, "nothing"), None);
     }
 
     #[test]

@@ -803,3 +803,24 @@ async fn the_row_throttle_holds_the_rate() {
         "{rate:.0} rows/s against a limit of {RATE} ({seconds:.2} s)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_away_past_the_retry_window_fails_clearly_and_confirms_nothing_more() {
+    let shop = Shop::start().await;
+    let pipeline = RunningPipeline::start(&shop.spec("    format: json\n    retry_window: 3s\n"))
+        .expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    let before = shop.cluster.current_wal_lsn().await.expect("lsn");
+    for broker in 1..=3 {
+        shop.broker.broker_down(broker).expect("down");
+    }
+    shop.traffic().await;
+    let error = pipeline
+        .join(WAIT)
+        .await
+        .expect_err("the pipeline gives up");
+    let message = format!("{error:#}");
+    assert!(message.contains("sink.kafka.retry_window"), "{message}");
+    let confirmed = shop.confirmed_flush().await.expect("slot");
+    assert!(confirmed <= before, "confirmed {confirmed} past {before}");
+}

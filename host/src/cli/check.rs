@@ -109,9 +109,11 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
         .map_err(RunError::Failed)?;
 
     let brokers = &config.producer.brokers;
+    // A check reports an unreachable broker; it does not wait hours for it.
     let mut admin = TopicAdmin::new(brokers, &config.producer.properties, None)
         .context("creating the Kafka admin client")
-        .map_err(RunError::Failed)?;
+        .map_err(RunError::Failed)?
+        .with_retry_window(Some(Duration::from_secs(10)));
     let mut topics: Vec<String> = tables
         .iter()
         .map(|(schema, table)| config.router.topic(schema, table))

@@ -49,6 +49,11 @@ use crate::source::{PostgresSource, SourceError, SourceEvent};
 /// Events buffered between the source and the worker: with batches of up to 8k
 /// rows this bounds the rows held in memory to a few tens of thousands.
 const EVENT_BUFFER: usize = 8;
+/// What a failed delivery means for the user.
+const UNDELIVERED: &str = "a message could not be delivered (Kafka refused it, or stayed \
+     unreachable longer than sink.kafka.retry_window); nothing after the last \
+     acknowledged transaction was confirmed";
+
 /// How long the worker waits for an event before it checks the tracker again.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
 
@@ -113,7 +118,10 @@ async fn run_pipeline(
         &config.producer.properties,
         config.create_topics,
     )
-    .context("creating the Kafka admin client")?;
+    .context("creating the Kafka admin client")?
+    .with_retry_window(
+        (!config.producer.delivery_timeout.is_zero()).then_some(config.producer.delivery_timeout),
+    );
     let dead_letters = if chain
         .stages()
         .iter()
@@ -304,7 +312,7 @@ impl Worker {
     fn run(mut self, mut events: mpsc::Receiver<SourceEvent>) -> anyhow::Result<()> {
         loop {
             if let Some(error) = self.tracker.error() {
-                return Err(error).context("a message could not be delivered");
+                return Err(error).context(UNDELIVERED);
             }
             self.heartbeat_if_due()?;
             let next = self
@@ -576,7 +584,7 @@ impl Worker {
             .flush(self.shutdown_timeout)
             .context("waiting for Kafka to acknowledge the outstanding messages")?;
         if let Some(error) = self.tracker.error() {
-            return Err(error).context("a message could not be delivered");
+            return Err(error).context(UNDELIVERED);
         }
         Ok(())
     }

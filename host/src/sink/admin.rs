@@ -38,6 +38,18 @@ pub enum TopicError {
         /// Why.
         error: Box<KafkaError>,
     },
+    /// The brokers stayed unreachable for the whole retry window.
+    #[error(
+        "Kafka unreachable for {after:?} (sink.kafka.retry_window) looking up topic {topic}: {error}"
+    )]
+    Unreachable {
+        /// The topic.
+        topic: String,
+        /// How long weir retried.
+        after: Duration,
+        /// The last error.
+        error: Box<KafkaError>,
+    },
     /// The topic does not exist and creation is not configured.
     #[error("topic {0} does not exist: create it, or set sink.kafka.create_topics")]
     Missing(String),
@@ -57,6 +69,8 @@ pub struct TopicAdmin {
     create: Option<TopicSettings>,
     counts: HashMap<String, u32>,
     timeout: Duration,
+    /// How long unreachable brokers are retried; `None`: for ever.
+    retry_window: Option<Duration>,
 }
 
 impl std::fmt::Debug for TopicAdmin {
@@ -95,7 +109,14 @@ impl TopicAdmin {
             create,
             counts: HashMap::new(),
             timeout: Duration::from_secs(30),
+            retry_window: Some(Duration::from_secs(6 * 3600)),
         })
+    }
+
+    /// Retry unreachable brokers for `window` (`None`: for ever) before failing.
+    pub fn with_retry_window(mut self, window: Option<Duration>) -> Self {
+        self.retry_window = window;
+        self
     }
 
     /// The partition count of `topic`, creating the topic when it is missing and
@@ -104,7 +125,7 @@ impl TopicAdmin {
         if let Some(count) = self.counts.get(topic) {
             return Ok(*count);
         }
-        let count = match self.lookup(topic)? {
+        let count = match self.lookup_retrying(topic)? {
             Some(count) => count,
             None => {
                 let settings = self
@@ -119,11 +140,40 @@ impl TopicAdmin {
         Ok(count)
     }
 
+    /// [`Self::lookup`], retrying transport failures with backoff within the
+    /// retry window: a broker restart must not stop the pipeline.
+    fn lookup_retrying(&self, topic: &str) -> Result<Option<u32>, TopicError> {
+        let started = std::time::Instant::now();
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match self.lookup(topic) {
+                Err(TopicError::Metadata { error, .. }) => {
+                    let elapsed = started.elapsed();
+                    if self.retry_window.is_some_and(|window| elapsed >= window) {
+                        return Err(TopicError::Unreachable {
+                            topic: topic.to_owned(),
+                            after: elapsed,
+                            error,
+                        });
+                    }
+                    tracing::warn!(topic, %error, retry_in = ?backoff, "Kafka unreachable; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn lookup(&self, topic: &str) -> Result<Option<u32>, TopicError> {
         let metadata = self
             .admin
             .inner()
-            .fetch_metadata(Some(topic), self.timeout)
+            .fetch_metadata(
+                Some(topic),
+                self.retry_window
+                    .map_or(self.timeout, |window| window.min(self.timeout)),
+            )
             .map_err(|e| TopicError::Metadata {
                 topic: topic.to_owned(),
                 error: Box::new(e),

@@ -47,9 +47,14 @@ enum LogFormat {
 enum Command {
     /// Run a pipeline (a YAML spec) until SIGINT or SIGTERM. On a stop, what was
     /// read is delivered and confirmed before weir exits.
+    ///
+    /// Several specs run side by side in one process, each with its own slot: all
+    /// are validated before any starts; one failing does not stop the others (its
+    /// /health turns 503), and the exit code is the worst of them.
     Run {
-        /// The pipeline spec.
-        spec: PathBuf,
+        /// The pipeline specs.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
     },
     /// Check a spec without connecting to anything: it parses, every value means
     /// something, every plugin loads and accepts its config.
@@ -159,7 +164,7 @@ fn main() -> ExitCode {
         LogFormat::Json => logs.json().init(),
     }
     match cli.command {
-        Command::Run { spec } => run_pipeline(&spec),
+        Command::Run { specs } => run_pipelines(&specs),
         Command::Validate { spec } => match validate_file(&spec) {
             Ok(config) => {
                 println!(
@@ -293,18 +298,55 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_pipeline(spec: &std::path::Path) -> ExitCode {
+fn run_pipelines(specs: &[PathBuf]) -> ExitCode {
+    // Every spec is checked before any pipeline starts, and no two may share a slot.
+    let mut slots = std::collections::HashMap::new();
+    for spec in specs {
+        let parsed = weir::pipeline::PipelineSpec::from_file(spec)
+            .map_err(RunError::Spec)
+            .and_then(|parsed| {
+                weir::pipeline::PipelineConfig::from_spec(&parsed, std::path::Path::new("."))
+                    .map_err(RunError::Spec)
+                    .map(|_| parsed)
+            });
+        match parsed {
+            Ok(parsed) => {
+                let slot = parsed.source.postgres.slot.clone();
+                if let Some(other) = slots.insert(slot.clone(), spec.clone()) {
+                    eprintln!(
+                        "error: {} and {} both use slot {slot}: a slot has one reader",
+                        other.display(),
+                        spec.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            }
+            Err(error) => return spec_error(spec, &error),
+        }
+    }
     with_runtime(async {
         let shutdown = CancellationToken::new();
         cancel_on_signal(shutdown.clone());
-        match run_file(spec, Arc::default(), shutdown).await {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(error @ (RunError::Spec(_) | RunError::Invalid(_))) => spec_error(spec, &error),
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::from(1)
-            }
+        let runs = specs.iter().map(|spec| {
+            let shutdown = shutdown.clone();
+            async move { (spec, run_file(spec, Arc::default(), shutdown).await) }
+        });
+        let mut worst = 0u8;
+        for (spec, result) in futures_util::future::join_all(runs).await {
+            let code = match result {
+                Ok(_) => 0,
+                Err(error @ (RunError::Spec(_) | RunError::Invalid(_))) => {
+                    eprintln!("error: {}: {error}", spec.display());
+                    2
+                }
+                Err(error) => {
+                    eprintln!("error: {}: {error}", spec.display());
+                    1
+                }
+            };
+            worst = worst.max(code);
         }
+        ExitCode::from(worst)
     })
 }
 

@@ -241,3 +241,105 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
     let listed = text(&weir(&["slot", "list", "--url", &url]).stdout);
     assert!(!listed.contains(&slot), "{listed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_runs_several_pipelines() {
+    let cluster = PgCluster::start().expect("postgres");
+    let broker = Broker::start(1).expect("broker");
+    let database = cluster.create_database("multi").await.expect("database");
+    cluster
+        .execute(
+            &database,
+            "CREATE TABLE events (id bigint PRIMARY KEY, body text);
+             CREATE TABLE audit (id bigint PRIMARY KEY, body text)",
+        )
+        .await
+        .expect("tables");
+    broker.create_topic("cli.events", 1).expect("topic");
+    broker.create_topic("cli.audit", 1).expect("topic");
+    let url = cluster.url(&database);
+    let (first_dir, second_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let first = write_spec(
+        first_dir.path(),
+        &url,
+        &unique_name("a"),
+        broker.bootstrap_servers(),
+        "",
+    );
+    let second = write_spec(
+        second_dir.path(),
+        &url,
+        &unique_name("b"),
+        broker.bootstrap_servers(),
+        "",
+    );
+    // write_spec names the table events: point the second spec at audit.
+    let spec = std::fs::read_to_string(&second)
+        .expect("spec")
+        .replace("public.events", "public.audit");
+    std::fs::write(&second, spec).expect("spec");
+
+    let same_slot = weir(&["run", &first, &first]);
+    assert_eq!(same_slot.status.code(), Some(2));
+    assert!(text(&same_slot.stderr).contains("both use slot"));
+
+    let mut running = Command::new(target_bin_path("weir"))
+        .args(["run", &first, &second])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("weir runs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cluster
+        .replication_slots()
+        .await
+        .expect("slots")
+        .iter()
+        .filter(|s| s.active)
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "both pipelines stream");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cluster
+        .execute(
+            &database,
+            "INSERT INTO events SELECT n, 'e' FROM generate_series(1, 7) n;
+             INSERT INTO audit SELECT n, 'a' FROM generate_series(1, 3) n",
+        )
+        .await
+        .expect("rows");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = weir_tests::read_topic(
+            broker.bootstrap_servers(),
+            "cli.events",
+            Duration::from_secs(10),
+        )
+        .expect("events");
+        let audit = weir_tests::read_topic(
+            broker.bootstrap_servers(),
+            "cli.audit",
+            Duration::from_secs(10),
+        )
+        .expect("audit");
+        if events.len() == 7 && audit.len() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} events, {} audit",
+            events.len(),
+            audit.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(running.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let status = running.wait().expect("exits");
+    assert!(status.success(), "{status}");
+}

@@ -202,9 +202,35 @@ impl<'a> ColumnWriter<'a> {
             out.extend_from_slice(b"null");
             return;
         }
-        let mut text = String::new();
-        self.text(row, &mut text);
-        string(&text, out);
+        // The common kinds straight into the buffer; the rest through a String.
+        let quoted_integer = |digits: &str, out: &mut Vec<u8>| {
+            out.push(b'"');
+            out.extend_from_slice(digits.as_bytes());
+            out.push(b'"');
+        };
+        let mut itoa = itoa::Buffer::new();
+        match &self.kind {
+            Kind::NumericText(a) | Kind::Text(a) => string(a.value(row), out),
+            Kind::Bool(a) => out.extend_from_slice(if a.value(row) {
+                b"\"true\""
+            } else {
+                b"\"false\""
+            }),
+            Kind::I16(a) => quoted_integer(itoa.format(a.value(row)), out),
+            Kind::I32(a) => quoted_integer(itoa.format(a.value(row)), out),
+            Kind::I64(a) => quoted_integer(itoa.format(a.value(row)), out),
+            Kind::U32(a) => quoted_integer(itoa.format(a.value(row)), out),
+            Kind::Decimal(a, scale) => {
+                out.push(b'"');
+                decimal_text(a.value(row), *scale, out);
+                out.push(b'"');
+            }
+            _ => {
+                let mut text = String::new();
+                self.text(row, &mut text);
+                string(&text, out);
+            }
+        }
     }
 
     /// Appends the text form of the non-null value at `row` (see
@@ -519,26 +545,140 @@ pub(crate) fn variable_scale(text: &str) -> Option<(u32, i128)> {
 /// Debezium's `ZonedTimestamp`: ISO 8601 in UTC with `Z`; `±infinity` as text.
 fn zoned_timestamp(micros: i64, out: &mut Vec<u8>) {
     match zoned_timestamp_text(micros) {
-        Some(text) => string(&text, out),
+        Some(text) => string(text.as_str(), out),
         None => integer(micros, out),
     }
 }
 
 /// The text of a `ZonedTimestamp`; `None` beyond chrono's range.
-pub(crate) fn zoned_timestamp_text(micros: i64) -> Option<std::borrow::Cow<'static, str>> {
+pub(crate) fn zoned_timestamp_text(micros: i64) -> Option<ZonedText> {
     match micros {
-        i64::MAX => Some("infinity".into()),
-        i64::MIN => Some("-infinity".into()),
+        i64::MAX => Some(ZonedText::fixed("infinity")),
+        i64::MIN => Some(ZonedText::fixed("-infinity")),
         _ => chrono::DateTime::from_timestamp_micros(micros).map(|time| {
-            time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                .into()
+            use chrono::{Datelike as _, Timelike as _};
+            let year = time.year();
+            if !(0..=9999).contains(&year) {
+                // Beyond four digits chrono's own (allocating) form is right.
+                return ZonedText::owned(time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+            }
+            // `YYYY-MM-DDTHH:MM:SS[.mmm|.uuuuuu]Z`, as chrono's AutoSi writes it,
+            // without allocating: the hot path of every timestamptz column.
+            let mut text = ZonedText::empty();
+            let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+            let year = year.unsigned_abs();
+            text.push(&[
+                b'0' + (year / 1000 % 10) as u8,
+                b'0' + (year / 100 % 10) as u8,
+                b'0' + (year / 10 % 10) as u8,
+                b'0' + (year % 10) as u8,
+            ]);
+            text.push(b"-");
+            text.push(&two(time.month()));
+            text.push(b"-");
+            text.push(&two(time.day()));
+            text.push(b"T");
+            text.push(&two(time.hour()));
+            text.push(b":");
+            text.push(&two(time.minute()));
+            text.push(b":");
+            text.push(&two(time.second()));
+            let fraction = micros.rem_euclid(1_000_000);
+            if fraction != 0 {
+                text.push(b".");
+                let (value, digits) = if fraction % 1000 == 0 {
+                    (fraction / 1000, 3)
+                } else {
+                    (fraction, 6)
+                };
+                let mut buffer = [b'0'; 6];
+                let mut rest = value;
+                for slot in buffer[..digits].iter_mut().rev() {
+                    *slot = b'0' + (rest % 10) as u8;
+                    rest /= 10;
+                }
+                text.push(&buffer[..digits]);
+            }
+            text.push(b"Z");
+            text
         }),
+    }
+}
+
+/// A `ZonedTimestamp`'s text: on the stack for the years 0 to 9999.
+pub(crate) enum ZonedText {
+    Stack([u8; 32], usize),
+    Owned(String),
+}
+
+impl ZonedText {
+    fn empty() -> Self {
+        ZonedText::Stack([0; 32], 0)
+    }
+
+    fn fixed(text: &str) -> Self {
+        let mut out = Self::empty();
+        out.push(text.as_bytes());
+        out
+    }
+
+    fn owned(text: String) -> Self {
+        ZonedText::Owned(text)
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if let ZonedText::Stack(buffer, len) = self {
+            let end = (*len + bytes.len()).min(buffer.len());
+            buffer[*len..end].copy_from_slice(&bytes[..end - *len]);
+            *len = end;
+        }
+    }
+
+    /// The text (ASCII).
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            ZonedText::Stack(buffer, len) => std::str::from_utf8(&buffer[..*len]).unwrap_or(""),
+            ZonedText::Owned(text) => text,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zoned_timestamps_match_chronos_auto_si_form() {
+        let samples = [
+            0_i64,
+            1,
+            999,
+            1000,
+            1_763_712_000_250_000,
+            1_763_712_000_000_001,
+            -1,
+            -62_135_596_800_000_000,
+            253_402_300_799_999_999,
+            86_399_999_999,
+        ];
+        for micros in samples {
+            let expected = chrono::DateTime::from_timestamp_micros(micros)
+                .expect("in range")
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            let ours = zoned_timestamp_text(micros).expect("in range");
+            assert_eq!(ours.as_str(), expected, "{micros}");
+        }
+        assert_eq!(
+            zoned_timestamp_text(i64::MAX).expect("text").as_str(),
+            "infinity"
+        );
+        // Years past 9999 fall back to chrono's form.
+        let far = 300_000_000_000_000_000;
+        let expected = chrono::DateTime::from_timestamp_micros(far)
+            .expect("in range")
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        assert_eq!(zoned_timestamp_text(far).expect("text").as_str(), expected);
+    }
 
     #[test]
     fn decimal_bytes_are_minimal_twos_complement() {

@@ -103,7 +103,7 @@ pub(crate) fn write(
         ValueKind::ZonedTimestamp => {
             let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
             match zoned_timestamp_text(micros) {
-                Some(text) => binary::bytes(text.as_bytes(), out),
+                Some(text) => binary::bytes(text.as_str().as_bytes(), out),
                 None => binary::bytes(itoa::Buffer::new().format(micros).as_bytes(), out),
             }
         }

@@ -265,6 +265,17 @@ impl PgCluster {
         Ok(name)
     }
 
+    /// [`PgCluster::create_database`], then `setup` (SQL statements) in it.
+    pub async fn create_database_with(
+        &self,
+        stem: &str,
+        setup: &str,
+    ) -> Result<String, HarnessError> {
+        let name = self.create_database(stem).await?;
+        self.execute(&name, setup).await?;
+        Ok(name)
+    }
+
     /// Runs one or more SQL statements in `database` (simple query protocol).
     pub async fn execute(&self, database: &str, sql: &str) -> Result<(), HarnessError> {
         self.connect(database)

@@ -99,14 +99,13 @@ fn validate_loads_plugins_and_refuses_a_bad_config() {
 async fn check_reports_the_database_and_the_topics() {
     let cluster = PgCluster::start().expect("postgres");
     let broker = Broker::start(1).expect("broker");
-    let database = cluster.create_database("check").await.expect("database");
-    cluster
-        .execute(
-            &database,
+    let database = cluster
+        .create_database_with(
+            "check",
             "CREATE TABLE events (id bigint PRIMARY KEY, body text)",
         )
         .await
-        .expect("table");
+        .expect("database");
     let dir = tempfile::tempdir().expect("tempdir");
     let slot = unique_name("slot");
     let spec = write_spec(
@@ -153,14 +152,13 @@ async fn check_reports_the_database_and_the_topics() {
 async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
     let cluster = PgCluster::start().expect("postgres");
     let broker = Broker::start(1).expect("broker");
-    let database = cluster.create_database("slots").await.expect("database");
-    cluster
-        .execute(
-            &database,
+    let database = cluster
+        .create_database_with(
+            "slots",
             "CREATE TABLE events (id bigint PRIMARY KEY, body text)",
         )
         .await
-        .expect("table");
+        .expect("database");
     broker.create_topic("cli.events", 1).expect("topic");
     let dir = tempfile::tempdir().expect("tempdir");
     let slot = unique_name("slot");
@@ -246,15 +244,14 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
 async fn one_process_runs_several_pipelines() {
     let cluster = PgCluster::start().expect("postgres");
     let broker = Broker::start(1).expect("broker");
-    let database = cluster.create_database("multi").await.expect("database");
-    cluster
-        .execute(
-            &database,
+    let database = cluster
+        .create_database_with(
+            "multi",
             "CREATE TABLE events (id bigint PRIMARY KEY, body text);
              CREATE TABLE audit (id bigint PRIMARY KEY, body text)",
         )
         .await
-        .expect("tables");
+        .expect("database");
     broker.create_topic("cli.events", 1).expect("topic");
     broker.create_topic("cli.audit", 1).expect("topic");
     let url = cluster.url(&database);

@@ -50,14 +50,13 @@ fn ids(bootstrap: &str, topic: &str) -> Vec<i64> {
 async fn weir_run_rides_out_a_broker_outage_and_stops_cleanly() {
     let cluster = PgCluster::start().expect("postgres");
     let broker = Broker::start(1).expect("broker");
-    let database = cluster.create_database("outage").await.expect("database");
-    cluster
-        .execute(
-            &database,
+    let database = cluster
+        .create_database_with(
+            "outage",
             "CREATE TABLE events (id bigint PRIMARY KEY, body text)",
         )
         .await
-        .expect("table");
+        .expect("database");
     let slot_name = unique_name("slot");
     let topic = unique_name("events");
     broker.create_topic(&topic, PARTITIONS).expect("topic");

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod run;
+mod side_topics;
 pub mod spec;
 pub mod throttle;
 

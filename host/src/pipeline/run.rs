@@ -16,7 +16,6 @@
 //! channel and waits for every acknowledgement, and the final flush position is
 //! confirmed on the then idle slot, so a clean stop neither loses nor repeats data.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use arrow::array::{AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow::datatypes::UInt64Type;
 use arrow::record_batch::RecordBatch;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -32,18 +31,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, info, info_span, warn};
 
 use super::build::PipelineConfig;
+use super::side_topics::{Heartbeat, Outlet, TransactionTopic};
 use super::throttle::RateLimiter;
 use crate::Lsn;
-use crate::batch::schema::{COMMIT_LSN, COMMIT_TS, XID, metadata};
+use crate::batch::schema::{COMMIT_LSN, metadata};
 use crate::checkpoint::CheckpointTracker;
-use crate::encode::{
-    Encoder, Messages, MetadataEncoder, TransactionEvent, TransactionStatus, transaction_id,
-};
+use crate::encode::{Encoder, Messages, MetadataEncoder};
 use crate::metrics::server::{self, Endpoint};
 use crate::metrics::{PipelineMetrics, TableLabel};
 use crate::plugin::{PluginChain, PluginEngine};
 use crate::sink::admin::TopicAdmin;
-use crate::sink::{DeadLetterProducer, KafkaProducer, Router, partition_for_key};
+use crate::sink::{DeadLetterProducer, KafkaProducer, Router};
 use crate::source::{PostgresSource, SourceError, SourceEvent};
 
 /// Events buffered between the source and the worker: with batches of up to 8k
@@ -174,19 +172,11 @@ async fn run_pipeline(
         handle: Handle::current(),
         messages: Messages::default(),
         sessions: 0,
-        transactions: config
-            .transaction_topic
-            .as_ref()
-            .map(|topic| TransactionTopic {
-                topic: topic.clone(),
-                open: VecDeque::new(),
-                last_begun: 0,
-            }),
-        heartbeat: config.heartbeat.clone().map(|(topic, interval)| Heartbeat {
-            topic,
-            interval,
-            last: Instant::now(),
-        }),
+        transactions: config.transaction_topic.clone().map(TransactionTopic::new),
+        heartbeat: config
+            .heartbeat
+            .clone()
+            .map(|(topic, interval)| Heartbeat::new(topic, interval)),
         metadata: config
             .format
             .metadata_encoder(&config.name)
@@ -282,39 +272,19 @@ struct Worker {
     shutdown_timeout: Duration,
 }
 
-/// Transaction metadata: the transactions whose `BEGIN` was sent and whose `END`
-/// is due at their commit marker, with their event counts per table.
-struct TransactionTopic {
-    topic: String,
-    open: VecDeque<OpenTransaction>,
-    /// Commit LSN of the last transaction given a `BEGIN`.
-    last_begun: u64,
-}
-
-struct OpenTransaction {
-    commit_lsn: u64,
-    id: String,
-    ts_ms: i64,
-    tables: Vec<(String, u64)>,
-    /// Whether its `BEGIN` was sent: only once the previous transaction's `END`
-    /// was, so the metadata topic reads BEGIN, END, BEGIN, END as with Debezium,
-    /// even when one batch holds rows of several transactions.
-    begun: bool,
-}
-
-struct Heartbeat {
-    topic: String,
-    interval: Duration,
-    last: Instant,
-}
-
 impl Worker {
     fn run(mut self, mut events: mpsc::Receiver<SourceEvent>) -> anyhow::Result<()> {
         loop {
             if let Some(error) = self.tracker.error() {
                 return Err(error).context(UNDELIVERED);
             }
-            self.heartbeat_if_due()?;
+            if let Some(heartbeat) = &mut self.heartbeat {
+                heartbeat.send_if_due(&mut Outlet {
+                    producer: &self.producer,
+                    topics: &mut self.topics,
+                    metadata: &mut self.metadata,
+                })?;
+            }
             let next = self
                 .handle
                 .block_on(async { tokio::time::timeout(IDLE_CHECK, events.recv()).await });
@@ -337,8 +307,7 @@ impl Worker {
                     // Transactions not confirmed come again from their start: they
                     // get a new BEGIN and fresh counts.
                     if let Some(transactions) = &mut self.transactions {
-                        transactions.open.clear();
-                        transactions.last_begun = self.tracker.flushed().0;
+                        transactions.rewind(self.tracker.flushed());
                     }
                 }
                 self.sessions += 1;
@@ -348,7 +317,16 @@ impl Worker {
             }
             SourceEvent::Batch(batch) => self.batch(batch)?,
             SourceEvent::Committed(transaction) => {
-                self.end_transaction(transaction.commit_lsn)?;
+                if let Some(transactions) = &mut self.transactions {
+                    transactions.end(
+                        transaction.commit_lsn,
+                        &mut Outlet {
+                            producer: &self.producer,
+                            topics: &mut self.topics,
+                            metadata: &mut self.metadata,
+                        },
+                    )?;
+                }
                 self.tracker.committed(&transaction)?;
                 self.stats.transactions.fetch_add(1, Ordering::Relaxed);
                 if transaction.rows > 0 {
@@ -423,7 +401,17 @@ impl Worker {
                 None => destinations.map_err(anyhow::Error::new),
             }
         })?;
-        self.begin_transactions(&batch)?;
+        if let Some(transactions) = &mut self.transactions {
+            transactions.begin(
+                &batch,
+                &table,
+                &mut Outlet {
+                    producer: &self.producer,
+                    topics: &mut self.topics,
+                    metadata: &mut self.metadata,
+                },
+            )?;
+        }
         self.throttle(batch.num_rows(), self.messages.byte_len());
         info_span!("produce", stage = "produce")
             .in_scope(|| self.producer.send(&batch, &self.messages, &destinations))?;
@@ -436,128 +424,6 @@ impl Worker {
             .get_or_create(&TableLabel { table })
             .inc_by(self.messages.byte_len() as u64);
         Ok(())
-    }
-
-    /// Sends a `BEGIN` for each transaction that first appears in `batch`, and
-    /// counts the batch's events per transaction and table for the `END`.
-    fn begin_transactions(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
-        let Some(transactions) = &mut self.transactions else {
-            return Ok(());
-        };
-        let table = table_name(batch);
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .with_context(|| format!("a batch without {name}"))
-        };
-        let commit_lsns = column(COMMIT_LSN)?.as_primitive::<UInt64Type>();
-        let xids = column(XID)?.as_primitive::<UInt32Type>();
-        let commit_ts = column(COMMIT_TS)?.as_primitive::<TimestampMicrosecondType>();
-        let mut row = 0;
-        while row < batch.num_rows() {
-            let commit_lsn = commit_lsns.value(row);
-            let run = commit_lsns.values()[row..]
-                .iter()
-                .take_while(|lsn| **lsn == commit_lsn)
-                .count();
-            if commit_lsn > transactions.last_begun {
-                transactions.last_begun = commit_lsn;
-                let mut open = OpenTransaction {
-                    commit_lsn,
-                    id: transaction_id(xids.value(row), commit_lsn),
-                    ts_ms: commit_ts.value(row).div_euclid(1000),
-                    tables: Vec::new(),
-                    begun: false,
-                };
-                if transactions.open.is_empty() {
-                    send_transaction_event(
-                        &self.producer,
-                        &mut self.topics,
-                        &mut self.metadata,
-                        &transactions.topic,
-                        &open,
-                        TransactionStatus::Begin,
-                    )?;
-                    open.begun = true;
-                }
-                transactions.open.push_back(open);
-            }
-            if let Some(open) = transactions
-                .open
-                .iter_mut()
-                .rev()
-                .find(|t| t.commit_lsn == commit_lsn)
-            {
-                let events = run as u64;
-                match open.tables.iter_mut().find(|(t, _)| *t == table) {
-                    Some((_, n)) => *n += events,
-                    None => open.tables.push((table.clone(), events)),
-                }
-            }
-            row += run;
-        }
-        Ok(())
-    }
-
-    /// Sends the `END` of the transaction committed at `commit_lsn`, if it had events.
-    fn end_transaction(&mut self, commit_lsn: Lsn) -> anyhow::Result<()> {
-        let Some(transactions) = &mut self.transactions else {
-            return Ok(());
-        };
-        while let Some(open) = transactions.open.pop_front() {
-            if open.commit_lsn > commit_lsn.0 {
-                transactions.open.push_front(open);
-                break;
-            }
-            if open.commit_lsn < commit_lsn.0 {
-                continue;
-            }
-            send_transaction_event(
-                &self.producer,
-                &mut self.topics,
-                &mut self.metadata,
-                &transactions.topic,
-                &open,
-                TransactionStatus::End,
-            )?;
-            // The next transaction's BEGIN waited for this END.
-            if let Some(next) = transactions.open.front_mut()
-                && !next.begun
-            {
-                send_transaction_event(
-                    &self.producer,
-                    &mut self.topics,
-                    &mut self.metadata,
-                    &transactions.topic,
-                    next,
-                    TransactionStatus::Begin,
-                )?;
-                next.begun = true;
-            }
-        }
-        Ok(())
-    }
-
-    fn heartbeat_if_due(&mut self) -> anyhow::Result<()> {
-        let Some(heartbeat) = &mut self.heartbeat else {
-            return Ok(());
-        };
-        if heartbeat.last.elapsed() < heartbeat.interval {
-            return Ok(());
-        }
-        heartbeat.last = Instant::now();
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let (key, value) = self.metadata.heartbeat(&heartbeat.topic, now_ms)?;
-        send_keyed(
-            &self.producer,
-            &mut self.topics,
-            &heartbeat.topic,
-            &key,
-            &value,
-            None,
-        )
     }
 
     /// Sleeps off what the rate limits ask before `rows` rows of `bytes` bytes go.
@@ -590,56 +456,11 @@ impl Worker {
     }
 }
 
-/// Sends a transaction's `BEGIN` or `END`, counted with its rows by the tracker.
-fn send_transaction_event(
-    producer: &KafkaProducer,
-    topics: &mut TopicAdmin,
-    metadata: &mut MetadataEncoder,
-    topic: &str,
-    open: &OpenTransaction,
-    status: TransactionStatus,
-) -> anyhow::Result<()> {
-    let event = TransactionEvent {
-        status,
-        id: &open.id,
-        data_collections: if status == TransactionStatus::End {
-            &open.tables
-        } else {
-            &[]
-        },
-        ts_ms: open.ts_ms,
-    };
-    let (key, value) = metadata.transaction(topic, &event)?;
-    send_keyed(
-        producer,
-        topics,
-        topic,
-        &key,
-        &value,
-        Some(Lsn(open.commit_lsn)),
-    )
-}
-
 /// `schema.table` of a batch.
 fn table_name(batch: &RecordBatch) -> String {
     let schema = batch.schema_ref();
     let meta = |key: &str| schema.metadata().get(key).map_or("", String::as_str);
     format!("{}.{}", meta(metadata::SCHEMA), meta(metadata::TABLE))
-}
-
-/// Sends one keyed message to the partition Kafka's default partitioner picks.
-fn send_keyed(
-    producer: &KafkaProducer,
-    topics: &mut TopicAdmin,
-    topic: &str,
-    key: &[u8],
-    value: &[u8],
-    commit_lsn: Option<Lsn>,
-) -> anyhow::Result<()> {
-    let partitions = topics.partitions(topic)?;
-    let partition = partition_for_key(key, partitions);
-    producer.send_one(topic, Some(partition), key, value, commit_lsn)?;
-    Ok(())
 }
 
 /// Drops the rows of transactions already confirmed: after a reconnect the source

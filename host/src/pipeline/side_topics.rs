@@ -1,0 +1,208 @@
+//! The pipeline's messages besides row changes: Debezium's transaction metadata
+//! (`BEGIN`/`END` per transaction, with event counts) and heartbeats.
+//!
+//! The worker lends them an [`Outlet`] (its producer, topic admin and metadata
+//! encoder) for each call, so they hold no Kafka clients of their own.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use arrow::array::AsArray;
+use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow::record_batch::RecordBatch;
+
+use crate::Lsn;
+use crate::batch::schema::{COMMIT_LSN, COMMIT_TS, XID};
+use crate::encode::{MetadataEncoder, TransactionEvent, TransactionStatus, transaction_id};
+use crate::sink::admin::TopicAdmin;
+use crate::sink::{KafkaProducer, partition_for_key};
+
+/// What side topics send through.
+pub(super) struct Outlet<'a> {
+    pub(super) producer: &'a KafkaProducer,
+    pub(super) topics: &'a mut TopicAdmin,
+    pub(super) metadata: &'a mut MetadataEncoder,
+}
+
+impl Outlet<'_> {
+    /// Sends one keyed message to the partition Kafka's default partitioner picks,
+    /// counted under `commit_lsn` by the checkpoint tracker (or not at all).
+    fn send(
+        &mut self,
+        topic: &str,
+        key: &[u8],
+        value: &[u8],
+        commit_lsn: Option<Lsn>,
+    ) -> anyhow::Result<()> {
+        let partitions = self.topics.partitions(topic)?;
+        let partition = partition_for_key(key, partitions);
+        self.producer
+            .send_one(topic, Some(partition), key, value, commit_lsn)?;
+        Ok(())
+    }
+
+    fn transaction_event(
+        &mut self,
+        topic: &str,
+        open: &OpenTransaction,
+        status: TransactionStatus,
+    ) -> anyhow::Result<()> {
+        let event = TransactionEvent {
+            status,
+            id: &open.id,
+            data_collections: if status == TransactionStatus::End {
+                &open.tables
+            } else {
+                &[]
+            },
+            ts_ms: open.ts_ms,
+        };
+        let (key, value) = self.metadata.transaction(topic, &event)?;
+        self.send(topic, &key, &value, Some(Lsn(open.commit_lsn)))
+    }
+}
+
+/// Transaction metadata: the transactions whose `BEGIN` was sent and whose `END`
+/// is due at their commit marker, with their event counts per table.
+pub(super) struct TransactionTopic {
+    topic: String,
+    open: VecDeque<OpenTransaction>,
+    /// Commit LSN of the last transaction given a `BEGIN`.
+    last_begun: u64,
+}
+
+struct OpenTransaction {
+    commit_lsn: u64,
+    id: String,
+    ts_ms: i64,
+    tables: Vec<(String, u64)>,
+    /// Whether its `BEGIN` was sent: only once the previous transaction's `END`
+    /// was, so the metadata topic reads BEGIN, END, BEGIN, END as with Debezium,
+    /// even when one batch holds rows of several transactions.
+    begun: bool,
+}
+
+impl TransactionTopic {
+    pub(super) fn new(topic: String) -> Self {
+        Self {
+            topic,
+            open: VecDeque::new(),
+            last_begun: 0,
+        }
+    }
+
+    /// After a reconnect, transactions not confirmed come again from their start:
+    /// they get a new `BEGIN` and fresh counts.
+    pub(super) fn rewind(&mut self, flushed: Lsn) {
+        self.open.clear();
+        self.last_begun = flushed.0;
+    }
+
+    /// Sends a `BEGIN` for each transaction that first appears in `batch` (of
+    /// table `table`), and counts the batch's events per transaction for the `END`.
+    pub(super) fn begin(
+        &mut self,
+        batch: &RecordBatch,
+        table: &str,
+        outlet: &mut Outlet<'_>,
+    ) -> anyhow::Result<()> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .with_context(|| format!("a batch without {name}"))
+        };
+        let commit_lsns = column(COMMIT_LSN)?.as_primitive::<UInt64Type>();
+        let xids = column(XID)?.as_primitive::<UInt32Type>();
+        let commit_ts = column(COMMIT_TS)?.as_primitive::<TimestampMicrosecondType>();
+        let mut row = 0;
+        while row < batch.num_rows() {
+            let commit_lsn = commit_lsns.value(row);
+            let run = commit_lsns.values()[row..]
+                .iter()
+                .take_while(|lsn| **lsn == commit_lsn)
+                .count();
+            if commit_lsn > self.last_begun {
+                self.last_begun = commit_lsn;
+                let mut open = OpenTransaction {
+                    commit_lsn,
+                    id: transaction_id(xids.value(row), commit_lsn),
+                    ts_ms: commit_ts.value(row).div_euclid(1000),
+                    tables: Vec::new(),
+                    begun: false,
+                };
+                if self.open.is_empty() {
+                    outlet.transaction_event(&self.topic, &open, TransactionStatus::Begin)?;
+                    open.begun = true;
+                }
+                self.open.push_back(open);
+            }
+            if let Some(open) = self
+                .open
+                .iter_mut()
+                .rev()
+                .find(|t| t.commit_lsn == commit_lsn)
+            {
+                let events = run as u64;
+                match open.tables.iter_mut().find(|(t, _)| t == table) {
+                    Some((_, n)) => *n += events,
+                    None => open.tables.push((table.to_owned(), events)),
+                }
+            }
+            row += run;
+        }
+        Ok(())
+    }
+
+    /// Sends the `END` of the transaction committed at `commit_lsn`, if it had
+    /// events, and the `BEGIN` of the next one, which waited for it.
+    pub(super) fn end(&mut self, commit_lsn: Lsn, outlet: &mut Outlet<'_>) -> anyhow::Result<()> {
+        while let Some(open) = self.open.pop_front() {
+            if open.commit_lsn > commit_lsn.0 {
+                self.open.push_front(open);
+                break;
+            }
+            if open.commit_lsn < commit_lsn.0 {
+                continue;
+            }
+            outlet.transaction_event(&self.topic, &open, TransactionStatus::End)?;
+            if let Some(next) = self.open.front_mut()
+                && !next.begun
+            {
+                outlet.transaction_event(&self.topic, next, TransactionStatus::Begin)?;
+                next.begun = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Heartbeats on a topic every `interval`.
+pub(super) struct Heartbeat {
+    topic: String,
+    interval: Duration,
+    last: Instant,
+}
+
+impl Heartbeat {
+    pub(super) fn new(topic: String, interval: Duration) -> Self {
+        Self {
+            topic,
+            interval,
+            last: Instant::now(),
+        }
+    }
+
+    /// Sends a heartbeat when one is due; no checkpoint waits for it.
+    pub(super) fn send_if_due(&mut self, outlet: &mut Outlet<'_>) -> anyhow::Result<()> {
+        if self.last.elapsed() < self.interval {
+            return Ok(());
+        }
+        self.last = Instant::now();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let (key, value) = outlet.metadata.heartbeat(&self.topic, now_ms)?;
+        outlet.send(&self.topic, &key, &value, None)
+    }
+}

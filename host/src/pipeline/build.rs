@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::spec::{
-    Format, OnErrorSpec, PartitionSpec, PipelineSpec, SpecError, parse_duration,
+    Format, OnErrorSpec, PartitionSpec, PipelineSpec, SpecError, parse_duration, parse_size,
     parse_switchable_duration, parse_window,
 };
 use crate::encode::{
@@ -145,10 +145,12 @@ impl PipelineConfig {
                     }
                     None => defaults.timeout,
                 },
-                memory_bytes: plugin
-                    .memory_mib
-                    .map_or(defaults.memory_bytes, |mib| mib.saturating_mul(1 << 20)),
+                memory_bytes: match &plugin.memory {
+                    Some(text) => parse_size(text).map_err(|m| invalid(&field("memory"), m))?,
+                    None => defaults.memory_bytes,
+                },
             };
+            stage.grants = plugin.grants.clone();
             stages.push(stage);
         }
 

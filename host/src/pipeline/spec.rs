@@ -14,6 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::encode::{BinaryMode, DecimalMode, IntervalMode};
+use crate::plugin::Grants;
 
 /// Why a spec was refused.
 #[derive(Debug, thiserror::Error)]
@@ -138,9 +139,13 @@ pub struct PluginSpec {
     /// Deadline of one call (`1s`, `200ms`).
     #[serde(default)]
     pub timeout: Option<String>,
-    /// Memory cap of one instance, in MiB.
+    /// Linear memory cap of one instance (`256MiB`, `1GiB`; default 256 MiB).
     #[serde(default)]
-    pub memory_mib: Option<usize>,
+    pub memory: Option<String>,
+    /// What the plugin may reach beyond computing: environment variables,
+    /// directories, the real clock. Default: nothing.
+    #[serde(default)]
+    pub grants: Grants,
 }
 
 /// `on_error:` of a plugin.
@@ -541,6 +546,32 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `256MiB`, `1GiB`, `512KiB` or a number of bytes.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 256MiB or 1GiB"))?;
+    let factor: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size like 256MiB or 1GiB (units: B, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
 /// A duration, or `forever` (`None`).
 pub fn parse_window(text: &str) -> Result<Option<Duration>, String> {
     if text.trim() == "forever" {
@@ -747,6 +778,28 @@ sink:
         assert_eq!(locate(text, "plugins[1].timeout"), Some(7));
         assert_eq!(locate(text, "plugins[0].name"), Some(4));
         assert_eq!(locate(text, "nothing"), None);
+    }
+
+    /// The stage example in docs/plugins.md is a valid `plugins:` section.
+    #[test]
+    fn the_documented_stage_example_parses() {
+        let docs = include_str!("../../../docs/plugins.md");
+        let section = &docs[docs
+            .find("## Limits, grants and failures")
+            .expect("section")..];
+        let start = section.find("```yaml\n").expect("example") + 8;
+        let end = start + section[start..].find("```").expect("its end");
+        let text = MINIMAL.replace("sink:\n", &format!("{}sink:\n", &section[start..end]));
+        let spec = PipelineSpec::parse(&text, &env).expect("the documented example parses");
+        let config = crate::pipeline::PipelineConfig::from_spec(&spec, Path::new("/plugins"))
+            .expect("and means something");
+        let stage = &config.stages[0];
+        assert_eq!(stage.limits.memory_bytes, 256 << 20);
+        assert_eq!(stage.grants.env, ["GEOIP_LICENSE"]);
+        assert!(stage.grants.clock);
+        assert_eq!(stage.grants.dirs.len(), 1);
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("1 gigabyte").is_err());
     }
 
     #[test]

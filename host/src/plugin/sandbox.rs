@@ -16,7 +16,7 @@ use super::bindings::batch_world::weir::plugin::{host, types};
 use super::error::PluginError;
 
 /// What a stage grants its plugin beyond computing. Everything is off by default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
     /// Environment variables passed through, by name (only those that are set).
@@ -32,7 +32,7 @@ pub struct Grants {
 }
 
 /// A host directory visible to the plugin.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirGrant {
     /// The directory on the host.

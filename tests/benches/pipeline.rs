@@ -10,6 +10,8 @@
 //! in-memory mock cluster, one broker, 6 partitions) on the same 2 cores, so the
 //! figure is weir and broker together; a real cluster takes the broker's share off
 //! this machine.
+//!
+//! Then commit-to-acknowledgement latency at 1 k and 10 k rows/s (see [`latency`]).
 
 use std::time::{Duration, Instant};
 
@@ -109,5 +111,98 @@ sink:
             )
             .await?;
     }
+    latency(&cluster, &broker, &database).await
+}
+
+/// Commit-to-acknowledgement latency at fixed rates: transactions committed on a
+/// timer for `WEIR_BENCH_LATENCY_SECONDS` (default 10), the delay taken from
+/// weir's `weir_commit_to_ack_seconds` histogram (PostgreSQL's commit timestamp to
+/// the producer's acknowledgement; buckets 25% apart, so quantiles are bucket
+/// bounds).
+async fn latency(cluster: &PgCluster, broker: &Broker, database: &str) -> anyhow::Result<()> {
+    let seconds = env_number("WEIR_BENCH_LATENCY_SECONDS", 10) as u64;
+    println!();
+    println!("commit-to-acknowledgement latency, json, one broker ({seconds} s per rate)");
+    println!("| rate | transactions/s | rows per transaction | p50 | p99 |");
+    println!("|---|---|---|---|---|");
+    for (rows_per_second, rows_per_transaction) in [(1_000u64, 1u64), (10_000, 10)] {
+        let slot = unique_name("latency");
+        let topic = unique_name("latency");
+        broker.create_topic(&topic, 6)?;
+        let spec = format!(
+            "name: latency
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.bench]
+    heartbeat: off
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: json
+",
+            url = cluster.url(database),
+            brokers = broker.bootstrap_servers(),
+        );
+        let pipeline = RunningPipeline::start(&spec)?;
+        pipeline.wait_streaming(Duration::from_secs(60)).await?;
+        cluster.execute(database, "TRUNCATE bench").await?;
+        let client = cluster.connect(database).await?;
+        let transactions_per_second = rows_per_second / rows_per_transaction;
+        let mut tick =
+            tokio::time::interval(Duration::from_micros(1_000_000 / transactions_per_second));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let total = transactions_per_second * seconds;
+        for transaction in 0..total {
+            tick.tick().await;
+            let first = transaction * rows_per_transaction;
+            client
+                .batch_execute(&format!(
+                    "INSERT INTO bench SELECT n, 1, 'l', now(), 1.5, true \
+                     FROM generate_series({}, {}) n",
+                    first + 1,
+                    first + rows_per_transaction
+                ))
+                .await?;
+        }
+        pipeline
+            .wait_for_messages(total * rows_per_transaction, Duration::from_secs(120))
+            .await?;
+        let text = pipeline.stats.metrics.render();
+        let (p50, p99) = (quantile(&text, 0.5), quantile(&text, 0.99));
+        println!(
+            "| {rows_per_second} rows/s | {transactions_per_second} | {rows_per_transaction} | ≤ {:.1} ms | ≤ {:.1} ms |",
+            p50 * 1e3,
+            p99 * 1e3
+        );
+        pipeline.stop().await?;
+        cluster
+            .execute(
+                database,
+                &format!("SELECT pg_drop_replication_slot('{slot}')"),
+            )
+            .await?;
+    }
     Ok(())
+}
+
+/// The upper bound of the bucket holding quantile `q` of the commit-to-ack
+/// histogram in exposition text `text`.
+fn quantile(text: &str, q: f64) -> f64 {
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("weir_commit_to_ack_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (bound, count) = rest.split_once("\"} ")?;
+            Some((bound.parse().ok()?, count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0.0, |(_, count)| *count);
+    buckets
+        .iter()
+        .find(|(_, count)| *count >= q * total)
+        .map_or(f64::INFINITY, |(bound, _)| *bound)
 }

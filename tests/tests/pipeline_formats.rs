@@ -757,6 +757,7 @@ async fn metrics_count_what_was_written() {
         30.0
     );
     assert_eq!(sample(&text, "weir_produce_latency_seconds_count"), 30.0);
+    assert_eq!(sample(&text, "weir_commit_to_ack_seconds_count"), 30.0);
     assert_eq!(sample(&text, "weir_transactions_total"), 4.0);
     assert!(sample(&text, &format!("weir_sink_bytes_total{{{table}}}")) > 30.0 * 50.0);
     assert!(sample(&text, "weir_plugin_seconds_total{stage=\"small\"}") > 0.0);

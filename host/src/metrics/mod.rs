@@ -65,6 +65,9 @@ pub struct PipelineMetrics {
     pub encode_seconds: Counter<f64, AtomicU64>,
     /// Time from handing a message to the producer to Kafka's acknowledgement.
     pub produce_latency: Histogram,
+    /// Time from the transaction's commit in PostgreSQL to Kafka's acknowledgement:
+    /// the end-to-end delay a consumer sees.
+    pub commit_to_ack: Histogram,
     /// Transactions whose commit marker was processed.
     pub transactions: Counter,
     in_flight: Gauge,
@@ -94,6 +97,8 @@ impl Default for PipelineMetrics {
         let encode_seconds = Counter::<f64, AtomicU64>::default();
         // 0.5 ms to about 65 s.
         let produce_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 18));
+        // 1 ms to about 2 min in steps of 25%, fine enough for p99s.
+        let commit_to_ack = Histogram::new(exponential_buckets(0.001, 1.25, 53));
         let transactions = Counter::default();
         let in_flight = Gauge::default();
         let lag_bytes = Gauge::default();
@@ -146,6 +151,11 @@ impl Default for PipelineMetrics {
             produce_latency.clone(),
         );
         registry.register(
+            "commit_to_ack_seconds",
+            "Time from the transaction's commit in PostgreSQL to Kafka's acknowledgement",
+            commit_to_ack.clone(),
+        );
+        registry.register(
             "transactions",
             "Transactions committed through the pipeline",
             transactions.clone(),
@@ -186,6 +196,7 @@ impl Default for PipelineMetrics {
             dead_letters,
             encode_seconds,
             produce_latency,
+            commit_to_ack,
             transactions,
             in_flight,
             lag_bytes,

@@ -41,7 +41,7 @@ use crate::metrics::server::{self, Endpoint};
 use crate::metrics::{PipelineMetrics, TableLabel};
 use crate::plugin::{PluginChain, PluginEngine};
 use crate::sink::admin::TopicAdmin;
-use crate::sink::{DeadLetterProducer, KafkaProducer, Router};
+use crate::sink::{DeadLetterProducer, KafkaProducer, Latency, Router};
 use crate::source::{PostgresSource, SourceError, SourceEvent};
 
 /// Events buffered between the source and the worker: with batches of up to 8k
@@ -108,7 +108,10 @@ async fn run_pipeline(
     let producer = KafkaProducer::with_latency(
         &config.producer,
         Arc::clone(&tracker),
-        Some(stats.metrics.produce_latency.clone()),
+        Some(Latency {
+            produce: stats.metrics.produce_latency.clone(),
+            commit_to_ack: stats.metrics.commit_to_ack.clone(),
+        }),
     )
     .context("creating the Kafka producer")?;
     let topics = TopicAdmin::new(

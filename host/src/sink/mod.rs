@@ -9,5 +9,5 @@ pub mod route;
 
 pub use dead_letter::{DeadLetterError, DeadLetterProducer};
 pub use partition::{PartitionPolicy, murmur2, partition_for_key};
-pub use producer::{KafkaProducer, ProduceError, ProducerOptions};
+pub use producer::{KafkaProducer, Latency, ProduceError, ProducerOptions};
 pub use route::{Destination, RouteError, Router, TopicTemplate};

@@ -91,13 +91,24 @@ const UNTRACKED: Lsn = Lsn(0);
 /// when it was queued.
 struct Deliveries {
     tracker: Arc<CheckpointTracker>,
-    latency: Option<Histogram>,
+    latency: Option<Latency>,
+}
+
+/// Where acknowledgement latencies are recorded.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    /// From handing a message to the producer to Kafka's acknowledgement.
+    pub produce: Histogram,
+    /// From the transaction's commit in PostgreSQL to Kafka's acknowledgement.
+    pub commit_to_ack: Histogram,
 }
 
 /// What travels with each message to its delivery report.
 struct Opaque {
     commit_lsn: u64,
     queued: Instant,
+    /// The commit time, microseconds since the Unix epoch (0: none).
+    commit_micros: i64,
 }
 
 impl ClientContext for Deliveries {}
@@ -108,7 +119,17 @@ impl ProducerContext for Deliveries {
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
         let commit_lsn = Lsn(opaque.commit_lsn);
         if let Some(latency) = &self.latency {
-            latency.observe(opaque.queued.elapsed().as_secs_f64());
+            latency
+                .produce
+                .observe(opaque.queued.elapsed().as_secs_f64());
+            if opaque.commit_micros > 0 {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+                #[allow(clippy::cast_precision_loss)]
+                let seconds = (now - opaque.commit_micros).max(0) as f64 / 1e6;
+                latency.commit_to_ack.observe(seconds);
+            }
         }
         if commit_lsn == UNTRACKED {
             if let Err((error, _)) = result {
@@ -147,12 +168,12 @@ impl KafkaProducer {
         Self::with_latency(options, tracker, None)
     }
 
-    /// A producer reporting to `tracker`, and each acknowledgement's latency to
+    /// A producer reporting to `tracker`, and each acknowledgement's latencies to
     /// `latency`.
     pub fn with_latency(
         options: &ProducerOptions,
         tracker: Arc<CheckpointTracker>,
-        latency: Option<Histogram>,
+        latency: Option<Latency>,
     ) -> Result<Self, ProduceError> {
         let mut config = ClientConfig::new();
         config
@@ -194,7 +215,7 @@ impl KafkaProducer {
             lsns,
             commit_lsns,
             xids,
-            ..
+            commit_ts,
         } = layout.metadata(batch)?;
         let plugin_keys = batch
             .column_by_name("_key")
@@ -242,6 +263,7 @@ impl KafkaProducer {
             let opaque = Box::new(Opaque {
                 commit_lsn,
                 queued: Instant::now(),
+                commit_micros: commit_ts.value(row),
             });
             let mut record: BaseRecord<'_, [u8], [u8], Box<Opaque>> =
                 BaseRecord::with_opaque_to(&destination.topic, opaque).headers(headers);
@@ -293,6 +315,7 @@ impl KafkaProducer {
         let opaque = Box::new(Opaque {
             commit_lsn: commit_lsn.unwrap_or(UNTRACKED).0,
             queued: Instant::now(),
+            commit_micros: 0,
         });
         let mut record: BaseRecord<'_, [u8], [u8], Box<Opaque>> =
             BaseRecord::with_opaque_to(topic, opaque)

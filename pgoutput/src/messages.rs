@@ -263,6 +263,44 @@ impl Tuple {
     }
 }
 
+/// Builds [`Tuple`]s in pgoutput's layout from values read elsewhere (an initial
+/// snapshot's `COPY` rows), so they take the same path into ChangeBatches as
+/// streamed rows. One buffer serves many rows: each [`TupleWriter::finish`] hands
+/// out the bytes written since the previous one.
+#[derive(Debug, Default)]
+pub struct TupleWriter {
+    buffer: bytes::BytesMut,
+    count: u16,
+}
+
+impl TupleWriter {
+    /// A null value.
+    pub fn null(&mut self) {
+        self.buffer.extend_from_slice(b"n");
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// A value in its type's text form. Values of over 4 GiB cannot occur
+    /// (PostgreSQL's limit is 1 GiB) and are cut at the length field's maximum.
+    pub fn text(&mut self, value: &[u8]) {
+        let length = u32::try_from(value.len()).unwrap_or(u32::MAX);
+        self.buffer.extend_from_slice(b"t");
+        self.buffer.extend_from_slice(&length.to_be_bytes());
+        self.buffer
+            .extend_from_slice(&value[..usize::try_from(length).unwrap_or(value.len())]);
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// The tuple of the values written since the last call.
+    pub fn finish(&mut self) -> Tuple {
+        let column_count = std::mem::take(&mut self.count);
+        Tuple {
+            data: self.buffer.split().freeze(),
+            column_count,
+        }
+    }
+}
+
 /// Iterator over a [`Tuple`]'s values.
 #[derive(Debug, Clone)]
 pub struct TupleValues<'a> {

@@ -461,3 +461,27 @@ fn malformed_input_is_named() {
         Err(DecodeError::Truncated { .. })
     ));
 }
+
+#[test]
+fn written_tuples_read_back() {
+    let mut writer = crate::TupleWriter::default();
+    writer.text(b"42");
+    writer.null();
+    writer.text(b"");
+    let tuple = writer.finish();
+    let values: Vec<_> = tuple.values().collect();
+    assert_eq!(
+        values,
+        [
+            crate::TupleValue::Text(b"42"),
+            crate::TupleValue::Null,
+            crate::TupleValue::Text(b"")
+        ]
+    );
+    writer.text(b"next");
+    assert_eq!(
+        writer.finish().len(),
+        1,
+        "each tuple holds only its own values"
+    );
+}

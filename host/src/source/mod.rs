@@ -18,6 +18,7 @@ pub use weir_pgoutput as pgoutput;
 pub mod postgres;
 pub mod precheck;
 pub mod replication;
+pub mod snapshot;
 mod streamed;
 pub mod tables;
 

@@ -1,0 +1,227 @@
+//! Reading one table under the snapshot the caller's transaction holds: its shape
+//! from the catalog (the same [`TableSchema`] a pgoutput `Relation` message would
+//! give), then its rows through `COPY … TO STDOUT` into ChangeBatches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use futures_util::StreamExt as _;
+use tokio_postgres::Client;
+use weir_pgoutput::{Oid, Relation, RelationColumn, ReplicaIdentity};
+
+use super::copy_text::CopyTextRows;
+use crate::batch::{BatchError, ChangeBatchBuilder, RowMeta, TableSchema};
+use crate::source::replication::SESSION_SETTINGS;
+use crate::source::tables::quote_identifier;
+
+/// Reading a table failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The catalog or the `COPY` failed.
+    #[error("snapshot of {table}: {source}")]
+    Postgres {
+        /// `schema.table`.
+        table: String,
+        /// Why.
+        source: tokio_postgres::Error,
+    },
+    /// The table does not exist (any more).
+    #[error("snapshot: table {0} does not exist")]
+    Missing(String),
+    /// A row did not fit the table's shape.
+    #[error("snapshot of {table}: {source}")]
+    Batch {
+        /// `schema.table`.
+        table: String,
+        /// Why.
+        source: BatchError,
+    },
+    /// The `COPY` stream ended in the middle of a row.
+    #[error("snapshot of {0}: the COPY stream ended mid-row")]
+    Truncated(String),
+}
+
+/// A table as the snapshot reads it.
+#[derive(Debug, Clone)]
+pub struct SnapshotTable {
+    /// Its schema, as streaming would build it.
+    pub schema: Arc<TableSchema>,
+}
+
+impl SnapshotTable {
+    /// `schema.table`.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.schema.namespace, self.schema.name)
+    }
+}
+
+/// Reads `schema.table`'s shape from the catalog: columns (generated ones left out,
+/// as pgoutput and `COPY` leave them out), types, replica identity and primary key.
+pub async fn describe(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<SnapshotTable, SnapshotError> {
+    let qualified = format!("{schema}.{table}");
+    let failed = |source| SnapshotError::Postgres {
+        table: qualified.clone(),
+        source,
+    };
+    let relation = client
+        .query_opt(
+            "SELECT c.oid, c.relreplident FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| SnapshotError::Missing(qualified.clone()))?;
+    let oid: Oid = relation.get(0);
+    let identity: i8 = relation.get(1);
+    let replica_identity = match u8::try_from(identity).unwrap_or(b'd') {
+        b'n' => ReplicaIdentity::Nothing,
+        b'f' => ReplicaIdentity::Full,
+        b'i' => ReplicaIdentity::Index,
+        _ => ReplicaIdentity::Default,
+    };
+    // Key flags as pgoutput sets them: the replica identity's columns.
+    let rows = client
+        .query(
+            "SELECT a.attname::text, a.atttypid, a.atttypmod, t.typname::text, \
+                    COALESCE(a.attnum = ANY (ri.indkey), false), \
+                    COALESCE(array_position(pk.indkey::int2[], a.attnum), 0)::int4 \
+             FROM pg_attribute a \
+             JOIN pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary \
+             LEFT JOIN pg_index ri ON ri.indrelid = a.attrelid AND \
+                 CASE $2::text WHEN 'd' THEN ri.indisprimary WHEN 'i' THEN ri.indisreplident ELSE false END \
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
+             ORDER BY a.attnum",
+            &[&oid, &char::from(u8::try_from(identity).unwrap_or(b'd')).to_string()],
+        )
+        .await
+        .map_err(failed)?;
+    let mut type_names = HashMap::new();
+    let mut primary_key: Vec<(i32, String)> = Vec::new();
+    let columns = rows
+        .iter()
+        .map(|row| {
+            let name: String = row.get(0);
+            let type_oid: Oid = row.get(1);
+            type_names.insert(type_oid, row.get::<_, String>(3));
+            let in_key: i32 = row.get(5);
+            if in_key > 0 {
+                primary_key.push((in_key, name.clone()));
+            }
+            RelationColumn {
+                is_key: replica_identity == ReplicaIdentity::Full || row.get::<_, bool>(4),
+                name,
+                type_oid,
+                type_modifier: row.get(2),
+            }
+        })
+        .collect();
+    primary_key.sort();
+    let primary_key: Vec<String> = primary_key.into_iter().map(|(_, name)| name).collect();
+    let relation = Relation {
+        xid: None,
+        oid,
+        namespace: schema.to_owned(),
+        name: table.to_owned(),
+        replica_identity,
+        columns,
+    };
+    let schema = TableSchema::from_relation(
+        &relation,
+        &type_names,
+        (!primary_key.is_empty()).then_some(primary_key.as_slice()),
+        1,
+    );
+    Ok(SnapshotTable {
+        schema: Arc::new(schema),
+    })
+}
+
+/// Reads every row of `table` (under the snapshot of `client`'s transaction) as
+/// snapshot reads (`_op = r`) with `meta`'s positions, in batches of `rows_per_batch`
+/// rows handed to `out` as they fill.
+pub async fn read(
+    client: &Client,
+    table: &SnapshotTable,
+    meta: RowMeta,
+    rows_per_batch: usize,
+    out: &mut (dyn FnMut(RecordBatch) + Send),
+) -> Result<u64, SnapshotError> {
+    let name = table.name();
+    let batch_error = |source| SnapshotError::Batch {
+        table: name.clone(),
+        source,
+    };
+    let copy = format!(
+        "COPY {}.{} TO STDOUT",
+        quote_identifier(&table.schema.namespace),
+        quote_identifier(&table.schema.name)
+    );
+    // The text forms pgoutput sends: the same parsers must read both.
+    let settings: String = SESSION_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("SET {name} = '{value}'; "))
+        .collect();
+    client
+        .batch_execute(&settings)
+        .await
+        .map_err(|source| SnapshotError::Postgres {
+            table: name.clone(),
+            source,
+        })?;
+    let stream =
+        client
+            .copy_out(copy.as_str())
+            .await
+            .map_err(|source| SnapshotError::Postgres {
+                table: name.clone(),
+                source,
+            })?;
+    let mut stream = std::pin::pin!(stream);
+    let mut builder =
+        ChangeBatchBuilder::new(Arc::clone(&table.schema), rows_per_batch).map_err(batch_error)?;
+    let mut rows = CopyTextRows::default();
+    let mut count: u64 = 0;
+    let mut meta = RowMeta {
+        op: crate::batch::schema::op::READ,
+        ..meta
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|source| SnapshotError::Postgres {
+            table: name.clone(),
+            source,
+        })?;
+        rows.push(&chunk);
+        while let Some(tuple) = rows.next_row() {
+            meta.seq = u32::try_from(count).unwrap_or(u32::MAX);
+            builder.append(&meta, &tuple, None).map_err(batch_error)?;
+            count += 1;
+            while let Some(batch) = builder.take_ready() {
+                out(batch);
+            }
+            if builder.len() >= rows_per_batch
+                && let Some(batch) = builder.finish().map_err(batch_error)?
+            {
+                out(batch);
+            }
+        }
+    }
+    if rows.has_partial_row() {
+        return Err(SnapshotError::Truncated(name));
+    }
+    while let Some(batch) = builder.take_ready() {
+        out(batch);
+    }
+    if let Some(batch) = builder.finish().map_err(batch_error)? {
+        out(batch);
+    }
+    Ok(count)
+}

@@ -1,0 +1,98 @@
+//! Snapshot read speed: weir's table reader (COPY text → ChangeBatches) next to
+//! the raw `COPY (SELECT …) TO STDOUT (FORMAT binary)` drained to nothing, on the
+//! same table in the same run.
+//!
+//! `cargo bench -p weir-tests --bench snapshot`. `WEIR_BENCH_ROWS` (default
+//! 1,000,000) rows of the 6-column bench table; `WEIR_BENCH_RUNS` (default 3)
+//! repetitions, the median counts.
+
+use std::time::Instant;
+
+use futures_util::StreamExt as _;
+use weir::Lsn;
+use weir::batch::RowMeta;
+use weir::source::snapshot::table::{describe, read};
+use weir_tests::PgCluster;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let rows = env_number("WEIR_BENCH_ROWS", 1_000_000);
+    let runs = env_number("WEIR_BENCH_RUNS", 3).max(1);
+    let cluster = PgCluster::builder()
+        .setting("shared_buffers", "512MB")
+        .start()?;
+    let database = cluster.create_database("snapshot").await?;
+    cluster
+        .execute(
+            &database,
+            &format!(
+                "CREATE TABLE bench (id bigint PRIMARY KEY, n integer, label text, at timestamptz,
+                                     amount numeric(12,2), flag boolean);
+                 INSERT INTO bench SELECT n, n % 1000, 'label ' || n, now(), n * 1.25, n % 2 = 0
+                 FROM generate_series(1, {rows}) n"
+            ),
+        )
+        .await?;
+    cluster.execute(&database, "VACUUM ANALYZE bench").await?;
+    let client = cluster.connect(&database).await?;
+    let table = describe(&client, "public", "bench").await?;
+    let meta = RowMeta {
+        op: b'r',
+        lsn: Lsn(1),
+        commit_lsn: Lsn(1),
+        xid: 0,
+        commit_time_micros: 0,
+        seq: 0,
+    };
+    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        let stream = client
+            .copy_out("COPY (SELECT * FROM bench) TO STDOUT (FORMAT binary)")
+            .await?;
+        let mut stream = std::pin::pin!(stream);
+        let mut bytes = 0usize;
+        while let Some(chunk) = stream.next().await {
+            bytes += chunk?.len();
+        }
+        std::hint::black_box(bytes);
+        raw.push(started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        let mut batches = 0usize;
+        let read_rows = read(&client, &table, meta, 8192, &mut |batch| {
+            batches += usize::from(batch.num_rows() > 0);
+        })
+        .await?;
+        anyhow::ensure!(read_rows as usize == rows, "read {read_rows} of {rows}");
+        ours.push(started.elapsed().as_secs_f64());
+    }
+    let (raw, ours) = (median(raw), median(ours));
+    #[allow(clippy::cast_precision_loss)]
+    let rate = |seconds: f64| rows as f64 / seconds;
+    println!("snapshot of {rows} rows, 6 columns, median of {runs}");
+    println!("| reader | seconds | rows/s | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| COPY (FORMAT binary) drained | {raw:.2} | {:.0} | 1.00 |",
+        rate(raw)
+    );
+    println!(
+        "| weir: COPY text → ChangeBatches | {ours:.2} | {:.0} | {:.2} |",
+        rate(ours),
+        raw / ours
+    );
+    Ok(())
+}

@@ -102,3 +102,208 @@ async fn snapshot_rows_equal_streamed_rows_for_every_type() {
         assert_eq!(a.to_data(), b.to_data(), "{name}");
     }
 }
+
+/// Applies a batch's changes to `state` (id → value), in row order.
+fn apply(state: &mut std::collections::BTreeMap<i64, String>, batch: &RecordBatch) {
+    let ops = batch
+        .column_by_name("_op")
+        .expect("_op")
+        .as_primitive::<UInt8Type>();
+    let ids = batch
+        .column_by_name("id")
+        .expect("id")
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    let values = batch.column_by_name("val").expect("val").as_string::<i32>();
+    let before = batch
+        .column_by_name("_before")
+        .and_then(|c| c.as_struct_opt().cloned());
+    for row in 0..batch.num_rows() {
+        match ops.value(row) {
+            b'd' => {
+                let id = match &before {
+                    Some(before) if before.is_valid(row) => before
+                        .column_by_name("id")
+                        .expect("old id")
+                        .as_primitive::<arrow::datatypes::Int64Type>()
+                        .value(row),
+                    _ => ids.value(row),
+                };
+                state.remove(&id);
+            }
+            _ => {
+                state.insert(ids.value(row), values.value(row).to_owned());
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallel_snapshot_and_the_stream_after_it_rebuild_the_table_exactly() {
+    use std::sync::Arc;
+    use weir::source::PgConnectOptions;
+    use weir::source::replication::{PgOutputOptions, SlotSnapshot};
+    use weir::source::snapshot::parallel::{plan, read_chunks, snapshot_connection};
+
+    let cluster = PgCluster::start().expect("postgres");
+    let fixture = ReplicationFixture::new(
+        cluster,
+        "CREATE TABLE t (id bigint PRIMARY KEY, val text NOT NULL);
+         INSERT INTO t SELECT n, 'v' || n FROM generate_series(1, 20000) n;",
+        "TABLE t",
+    )
+    .await
+    .expect("fixture");
+
+    // Writes before, during and after the snapshot's creation and reading.
+    let writer = {
+        let cluster_url = fixture.cluster.url(&fixture.database);
+        tokio::spawn(async move {
+            let (client, driver) = tokio_postgres::connect(&cluster_url, tokio_postgres::NoTls)
+                .await
+                .expect("writer connects");
+            tokio::spawn(driver);
+            let mut transactions = 0u64;
+            for round in 0..300i64 {
+                client
+                    .batch_execute(&format!(
+                        "BEGIN;
+                         UPDATE t SET val = 'u{round}' WHERE id % 300 = {round};
+                         DELETE FROM t WHERE id = {};
+                         INSERT INTO t VALUES ({}, 'new{round}');
+                         COMMIT;",
+                        round * 7 + 1,
+                        100_000 + round
+                    ))
+                    .await
+                    .expect("write");
+                transactions += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            transactions
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The slot, exporting its snapshot; the connection stays idle while it is used.
+    let mut replication = fixture.connect().await.expect("replication connection");
+    let created = replication
+        .create_logical_slot("snap", false, SlotSnapshot::Export)
+        .await
+        .expect("slot");
+    let snapshot = created.snapshot_name.clone().expect("an exported snapshot");
+    let options: PgConnectOptions = fixture
+        .cluster
+        .url(&fixture.database)
+        .parse()
+        .expect("options");
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        clients.push(Arc::new(
+            snapshot_connection(&options, &snapshot)
+                .await
+                .expect("imports"),
+        ));
+    }
+    let table = describe(&clients[0], "public", "t")
+        .await
+        .expect("described");
+    let chunks = plan(&clients[0], &table, 6).await.expect("chunks");
+    assert!(chunks.len() >= 6, "{chunks:?}");
+    let meta = RowMeta {
+        op: b'r',
+        lsn: created.consistent_point,
+        commit_lsn: created.consistent_point,
+        xid: 0,
+        commit_time_micros: 0,
+        seq: 0,
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
+    let reading = tokio::spawn({
+        let table = table.clone();
+        async move { read_chunks(clients, &table, chunks, meta, 1000, sender).await }
+    });
+    let mut state = std::collections::BTreeMap::new();
+    while let Some(batch) = receiver.recv().await {
+        apply(&mut state, &batch);
+    }
+    reading.await.expect("joined").expect("read");
+
+    // Streaming from the consistent point brings every later change.
+    let transactions_done = writer.await.expect("writer");
+    let after_writes = fixture.cluster.current_wal_lsn().await.expect("lsn");
+    let stream_options = PgOutputOptions::for_server(15, vec![fixture.publication.clone()]);
+    let mut stream = replication
+        .start_logical_replication("snap", Lsn::ZERO, &stream_options)
+        .await
+        .expect("stream");
+    // The writer's transactions committed after the consistent point: read until
+    // the stream passes the end of the last one.
+    let mut messages = Vec::new();
+    loop {
+        let mut more = read_transactions(&mut stream, 1)
+            .await
+            .expect("a transaction");
+        let last = more.last().map(|(lsn, _)| *lsn).unwrap_or(Lsn::ZERO);
+        messages.append(&mut more);
+        if last >= after_writes || messages.len() > 100_000 {
+            break;
+        }
+    }
+    assert!(transactions_done > 0);
+    // The snapshot is exactly the table at the consistent point: rows the stream
+    // inserts are not in it, rows the stream deletes are.
+    let snapshot_ids: std::collections::BTreeSet<i64> = state.keys().copied().collect();
+    let (mut inserted, mut deleted) = (0, 0);
+    for batch in batch_messages(&messages, BatchLimits::default()).expect("batches") {
+        let ops = batch
+            .column_by_name("_op")
+            .expect("_op")
+            .as_primitive::<UInt8Type>();
+        let ids = batch
+            .column_by_name("id")
+            .expect("id")
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        for row in 0..batch.num_rows() {
+            let id = ids.value(row);
+            match ops.value(row) {
+                b'c' => {
+                    inserted += 1;
+                    assert!(
+                        !snapshot_ids.contains(&id),
+                        "the snapshot saw a later insert of {id}"
+                    );
+                }
+                b'd' if id < 100_000 => {
+                    deleted += 1;
+                    assert!(
+                        snapshot_ids.contains(&id),
+                        "the snapshot missed {id}, deleted later"
+                    );
+                }
+                _ => {}
+            }
+        }
+        apply(&mut state, &batch);
+    }
+    assert!(
+        inserted > 0 && deleted > 0,
+        "writes happened after the consistent point"
+    );
+
+    let client = fixture
+        .cluster
+        .connect(&fixture.database)
+        .await
+        .expect("client");
+    let rows = client
+        .query("SELECT id, val FROM t ORDER BY id", &[])
+        .await
+        .expect("table");
+    let table_now: std::collections::BTreeMap<i64, String> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(state.len(), table_now.len());
+    assert!(
+        state == table_now,
+        "the snapshot plus the stream rebuild the table"
+    );
+}

@@ -3,4 +3,5 @@
 //! streamed rows.
 
 mod copy_text;
+pub mod parallel;
 pub mod table;

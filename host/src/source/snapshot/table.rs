@@ -41,6 +41,12 @@ pub enum SnapshotError {
     /// The `COPY` stream ended in the middle of a row.
     #[error("snapshot of {0}: the COPY stream ended mid-row")]
     Truncated(String),
+    /// A snapshot connection could not be opened.
+    #[error("snapshot connection: {0}")]
+    Connect(String),
+    /// Whoever consumes the batches went away.
+    #[error("snapshot: the consumer of its batches stopped")]
+    Closed,
 }
 
 /// A table as the snapshot reads it.
@@ -155,13 +161,33 @@ pub async fn read(
     rows_per_batch: usize,
     out: &mut (dyn FnMut(RecordBatch) + Send),
 ) -> Result<u64, SnapshotError> {
+    read_where(client, table, "true", meta, rows_per_batch, out).await
+}
+
+/// [`read`], of the rows matching SQL `condition` (a chunk of the table).
+pub async fn read_where(
+    client: &Client,
+    table: &SnapshotTable,
+    condition: &str,
+    meta: RowMeta,
+    rows_per_batch: usize,
+    out: &mut (dyn FnMut(RecordBatch) + Send),
+) -> Result<u64, SnapshotError> {
     let name = table.name();
     let batch_error = |source| SnapshotError::Batch {
         table: name.clone(),
         source,
     };
+    // The columns by name: `SELECT *` would include generated columns.
+    let columns: Vec<String> = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| quote_identifier(&c.name))
+        .collect();
     let copy = format!(
-        "COPY {}.{} TO STDOUT",
+        "COPY (SELECT {} FROM {}.{} WHERE {condition}) TO STDOUT",
+        columns.join(", "),
         quote_identifier(&table.schema.namespace),
         quote_identifier(&table.schema.name)
     );

@@ -11,6 +11,7 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use weir::Lsn;
 use weir::batch::RowMeta;
+use weir::source::snapshot::parallel::{plan, read_chunks, snapshot_connection};
 use weir::source::snapshot::table::{describe, read};
 use weir_tests::PgCluster;
 
@@ -79,6 +80,37 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(read_rows as usize == rows, "read {read_rows} of {rows}");
         ours.push(started.elapsed().as_secs_f64());
     }
+    // Two connections on one exported snapshot, the table in 8 key ranges.
+    let options: weir::source::PgConnectOptions = cluster.url(&database).parse()?;
+    let holder = cluster.connect(&database).await?;
+    holder
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await?;
+    let snapshot: String = holder
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await?
+        .get(0);
+    let mut parallel = Vec::new();
+    for _ in 0..runs {
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            clients.push(std::sync::Arc::new(
+                snapshot_connection(&options, &snapshot).await?,
+            ));
+        }
+        let chunks = plan(&clients[0], &table, 8).await?;
+        let started = Instant::now();
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
+        let reading = tokio::spawn({
+            let table = table.clone();
+            async move { read_chunks(clients, &table, chunks, meta, 8192, sender).await }
+        });
+        while receiver.recv().await.is_some() {}
+        let read_rows = reading.await??;
+        anyhow::ensure!(read_rows as usize == rows, "read {read_rows} of {rows}");
+        parallel.push(started.elapsed().as_secs_f64());
+    }
+    let parallel = median(parallel);
     let (raw, ours) = (median(raw), median(ours));
     #[allow(clippy::cast_precision_loss)]
     let rate = |seconds: f64| rows as f64 / seconds;
@@ -93,6 +125,11 @@ async fn main() -> anyhow::Result<()> {
         "| weir: COPY text → ChangeBatches | {ours:.2} | {:.0} | {:.2} |",
         rate(ours),
         raw / ours
+    );
+    println!(
+        "| weir: 2 connections, 8 key ranges, one snapshot | {parallel:.2} | {:.0} | {:.2} |",
+        rate(parallel),
+        raw / parallel
     );
     Ok(())
 }

@@ -72,11 +72,11 @@ async fn main() -> anyhow::Result<()> {
         raw.push(started.elapsed().as_secs_f64());
 
         let started = Instant::now();
-        let mut batches = 0usize;
-        let read_rows = read(&client, &table, meta, 8192, &mut |batch| {
-            batches += usize::from(batch.num_rows() > 0);
-        })
-        .await?;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+        let drain = tokio::spawn(async move { while receiver.recv().await.is_some() {} });
+        let read_rows = read(&client, &table, meta, 8192, &sender).await?;
+        drop(sender);
+        drain.await?;
         anyhow::ensure!(read_rows as usize == rows, "read {read_rows} of {rows}");
         ours.push(started.elapsed().as_secs_f64());
     }

@@ -74,14 +74,23 @@ async fn snapshot_rows_equal_streamed_rows_for_every_type() {
         commit_time_micros: 0,
         seq: 0,
     };
-    let mut parts = Vec::new();
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+    let collector = tokio::spawn(async move {
+        let mut parts = Vec::new();
+        while let Some(batch) = receiver.recv().await {
+            parts.push(batch);
+        }
+        parts
+    });
     let rows = tokio::time::timeout(
         Duration::from_secs(30),
-        read(&client, &table, meta, 2, &mut |batch| parts.push(batch)),
+        read(&client, &table, meta, 2, &sender),
     )
     .await
     .expect("in time")
     .expect("read");
+    drop(sender);
+    let parts = collector.await.expect("collected");
     assert_eq!(rows, 3);
     assert!(parts.len() >= 2, "rows_per_batch cuts batches");
     let snapshot = concat_batches(&parts[parts.len() - 1].schema(), &parts).expect("one schema");

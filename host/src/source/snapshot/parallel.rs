@@ -8,7 +8,8 @@
 //! Chunks are ranges of a single-column integer primary key, split evenly between
 //! its minimum and maximum, or, for any other table, ranges of heap pages by `ctid`
 //! (PostgreSQL 14+ scans those directly). Workers take chunks from a shared queue,
-//! so a slow chunk does not hold up the others.
+//! so a slow chunk does not hold up the others, and send each batch as it fills:
+//! memory stays at a few batches per worker whatever the chunk's size.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -211,21 +212,15 @@ pub async fn read_chunks(
                     .unwrap_or_else(PoisonError::into_inner)
                     .pop_front();
                 let Some(chunk) = next else { break };
-                let mut pending = Vec::new();
                 rows += read_where(
                     &client,
                     &table,
                     &chunk.condition(),
                     meta,
                     rows_per_batch,
-                    &mut |batch| pending.push(batch),
+                    &out,
                 )
                 .await?;
-                for batch in pending {
-                    if out.send(batch).await.is_err() {
-                        return Err(SnapshotError::Closed);
-                    }
-                }
             }
             Ok::<u64, SnapshotError>(rows)
         });

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use weir_pgoutput::{Oid, Relation, RelationColumn, ReplicaIdentity};
 
@@ -153,13 +154,14 @@ pub async fn describe(
 
 /// Reads every row of `table` (under the snapshot of `client`'s transaction) as
 /// snapshot reads (`_op = r`) with `meta`'s positions, in batches of `rows_per_batch`
-/// rows handed to `out` as they fill.
+/// rows sent to `out` as they fill: a slow consumer slows the read, so memory
+/// stays at a few batches whatever the table's size.
 pub async fn read(
     client: &Client,
     table: &SnapshotTable,
     meta: RowMeta,
     rows_per_batch: usize,
-    out: &mut (dyn FnMut(RecordBatch) + Send),
+    out: &mpsc::Sender<RecordBatch>,
 ) -> Result<u64, SnapshotError> {
     read_where(client, table, "true", meta, rows_per_batch, out).await
 }
@@ -171,7 +173,7 @@ pub async fn read_where(
     condition: &str,
     meta: RowMeta,
     rows_per_batch: usize,
-    out: &mut (dyn FnMut(RecordBatch) + Send),
+    out: &mpsc::Sender<RecordBatch>,
 ) -> Result<u64, SnapshotError> {
     let name = table.name();
     let batch_error = |source| SnapshotError::Batch {
@@ -231,12 +233,12 @@ pub async fn read_where(
             builder.append(&meta, &tuple, None).map_err(batch_error)?;
             count += 1;
             while let Some(batch) = builder.take_ready() {
-                out(batch);
+                out.send(batch).await.map_err(|_| SnapshotError::Closed)?;
             }
             if builder.len() >= rows_per_batch
                 && let Some(batch) = builder.finish().map_err(batch_error)?
             {
-                out(batch);
+                out.send(batch).await.map_err(|_| SnapshotError::Closed)?;
             }
         }
     }
@@ -244,10 +246,10 @@ pub async fn read_where(
         return Err(SnapshotError::Truncated(name));
     }
     while let Some(batch) = builder.take_ready() {
-        out(batch);
+        out.send(batch).await.map_err(|_| SnapshotError::Closed)?;
     }
     if let Some(batch) = builder.finish().map_err(batch_error)? {
-        out(batch);
+        out.send(batch).await.map_err(|_| SnapshotError::Closed)?;
     }
     Ok(count)
 }

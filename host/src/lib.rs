@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod cli;
+mod clock;
 pub mod encode;
 pub mod metrics;
 pub mod pipeline;

@@ -15,8 +15,6 @@
 //! has no read type. `id` is the change's LSN. The key is the primary key as an
 //! object of text values.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
 
@@ -80,9 +78,7 @@ impl Encoder for CanalJsonEncoder {
             commit_ts,
             ..
         } = layout.metadata(batch)?;
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = crate::clock::now_unix_millis();
 
         // What every message of the batch shares, written once.
         let mut header = b",\"database\":".to_vec();

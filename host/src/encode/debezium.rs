@@ -21,8 +21,6 @@
 //! being the Connect schema Debezium declares (see [`super::connect`]), named
 //! `<name>.<schema>.<table>.Key`/`.Envelope`; it is serialized once per table schema.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use std::sync::Arc;
 
 use arrow::array::Array;
@@ -150,9 +148,7 @@ impl Encoder for DebeziumJsonEncoder {
         let order = &mut self.order;
         let table_key = format!("{}.{}", layout.schema_name, layout.table_name);
         let values = &options.values;
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = crate::clock::now_unix_millis();
         let mut source_rest = Vec::new();
         source_rest.extend_from_slice(b",\"db\":");
         string(&options.database, &mut source_rest);

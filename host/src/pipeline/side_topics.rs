@@ -199,9 +199,7 @@ impl Heartbeat {
             return Ok(());
         }
         self.last = Instant::now();
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = crate::clock::now_unix_millis();
         let (key, value) = outlet.metadata.heartbeat(&self.topic, now_ms)?;
         outlet.send(&self.topic, &key, &value, None)
     }

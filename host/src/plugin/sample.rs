@@ -145,12 +145,7 @@ pub fn batch_from_json(text: &str, table: Option<&str>) -> Result<RecordBatch, S
     let mut builder =
         ChangeBatchBuilder::new(schema, rows.len().max(1)).map_err(|e| error(e.to_string()))?;
     let mut decoder = PgOutputDecoder::new();
-    let commit_time_micros = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros()),
-    )
-    .unwrap_or(0);
+    let commit_time_micros = crate::clock::now_unix_micros();
     for (index, row) in rows.iter().enumerate() {
         let op = match row.get("_op") {
             None => b'c',

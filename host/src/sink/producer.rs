@@ -123,9 +123,7 @@ impl ProducerContext for Deliveries {
                 .produce
                 .observe(opaque.queued.elapsed().as_secs_f64());
             if opaque.commit_micros > 0 {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+                let now = crate::clock::now_unix_micros();
                 #[allow(clippy::cast_precision_loss)]
                 let seconds = (now - opaque.commit_micros).max(0) as f64 / 1e6;
                 latency.commit_to_ack.observe(seconds);

@@ -25,7 +25,6 @@ pub(crate) mod schema;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Array, AsArray, StringArray};
 use arrow::datatypes::{Field, SchemaRef};
@@ -240,9 +239,7 @@ impl Encoder for AvroEncoder {
                 ))
             })
             .collect();
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = crate::clock::now_unix_millis();
         let options = &self.options;
         let order = &mut self.order;
         let table_key = format!("{}.{}", layout.schema_name, layout.table_name);

@@ -13,8 +13,8 @@ mod connection;
 mod error;
 mod stream;
 
+pub(crate) use crate::clock::now_unix_micros;
 pub use commands::{CreatedSlot, PgOutputOptions, SlotSnapshot, SystemIdentity};
 pub use connection::{ReplicationConnection, SESSION_SETTINGS};
 pub use error::{ReplicationError, SQLSTATE_DUPLICATE_OBJECT, SQLSTATE_OBJECT_IN_USE, ServerError};
-pub(crate) use stream::now_unix_micros;
 pub use stream::{Keepalive, ReplicationEvent, ReplicationStream, StandbyStatus, XLogData};

@@ -1,13 +1,12 @@
 //! The CopyBoth stream that `START_REPLICATION` opens.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::{BufMut as _, Bytes};
 use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
 
 use super::connection::{Backend, ReplicationConnection, server_error, unexpected};
 use super::error::ReplicationError;
+use crate::clock::now_unix_micros;
 use crate::lsn::Lsn;
 use crate::source::pgoutput::{PG_EPOCH_OFFSET_MICROS, unix_micros_from_pg};
 
@@ -172,13 +171,6 @@ fn parse_copy_data(data: Bytes) -> Result<ReplicationEvent, ReplicationError> {
         ))),
         None => Err(short()),
     }
-}
-
-/// The clock now, in microseconds since the Unix epoch.
-pub(crate) fn now_unix_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -237,12 +237,12 @@ impl PipelineConfig {
                 None => Duration::from_secs(60),
             },
             metrics_listen: match &spec.metrics {
-                Some(metrics) => Some(
-                    metrics
-                        .listen
-                        .parse()
-                        .map_err(|e| invalid("metrics.listen", format!("{e}")))?,
-                ),
+                Some(metrics) => Some(metrics.listen.parse().map_err(|_| {
+                    invalid(
+                        "metrics.listen",
+                        "is not an address like 0.0.0.0:9187".to_owned(),
+                    )
+                })?),
                 None => None,
             },
             heartbeat: kafka

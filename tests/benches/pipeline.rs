@@ -15,17 +15,8 @@
 
 use std::time::{Duration, Instant};
 
+use weir_tests::bench::{BENCH_TABLE as TABLE, bench_insert, env_number};
 use weir_tests::{Broker, PgCluster, RunningPipeline, SchemaRegistry, unique_name};
-
-const TABLE: &str = "CREATE TABLE bench (
-    id bigint PRIMARY KEY, n integer, label text, at timestamptz, amount numeric(12,2), flag boolean)";
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -48,39 +39,17 @@ async fn main() -> anyhow::Result<()> {
     println!("| format | seconds | rows/s |");
     println!("|---|---|---|");
     for (format, extra) in formats {
-        let slot = unique_name("bench");
-        let topic = unique_name("bench");
-        broker.create_topic(&topic, 6)?;
-        let spec = format!(
-            "name: bench
-source:
-  postgres:
-    url: {url}
-    slot: {slot}
-    publication: {slot}
-    tables: [public.bench]
-    heartbeat: off
-sink:
-  kafka:
-    brokers: {brokers}
-    topic: {topic}
-    format: {format}
-{extra}",
-            url = cluster.url(&database),
-            brokers = broker.bootstrap_servers(),
-        );
-        let pipeline = RunningPipeline::start(&spec)?;
-        pipeline.wait_streaming(Duration::from_secs(60)).await?;
+        let (pipeline, slot) = start_pipeline(
+            &cluster,
+            &broker,
+            &database,
+            &format!("    format: {format}\n{extra}"),
+        )
+        .await?;
         cluster.execute(&database, "TRUNCATE bench").await?;
         let started = Instant::now();
         cluster
-            .execute(
-                &database,
-                &format!(
-                    "INSERT INTO bench SELECT n, n % 1000, 'label ' || n, now(), n * 1.25, n % 2 = 0
-                     FROM generate_series(1, {rows}) n"
-                ),
-            )
+            .execute(&database, &bench_insert(1, rows as u64))
             .await?;
         let committed = cluster.current_wal_lsn().await?;
         let inserted = started.elapsed();
@@ -103,13 +72,7 @@ sink:
         #[allow(clippy::cast_precision_loss)]
         let rate = rows as f64 / seconds;
         println!("| {format} | {seconds:.2} | {rate:.0} |");
-        pipeline.stop().await?;
-        cluster
-            .execute(
-                &database,
-                &format!("SELECT pg_drop_replication_slot('{slot}')"),
-            )
-            .await?;
+        stop_pipeline(pipeline, &cluster, &database, &slot).await?;
     }
     latency(&cluster, &broker, &database).await
 }
@@ -126,29 +89,8 @@ async fn latency(cluster: &PgCluster, broker: &Broker, database: &str) -> anyhow
     println!("| rate | transactions/s | rows per transaction | p50 | p99 |");
     println!("|---|---|---|---|---|");
     for (rows_per_second, rows_per_transaction) in [(1_000u64, 1u64), (10_000, 10)] {
-        let slot = unique_name("latency");
-        let topic = unique_name("latency");
-        broker.create_topic(&topic, 6)?;
-        let spec = format!(
-            "name: latency
-source:
-  postgres:
-    url: {url}
-    slot: {slot}
-    publication: {slot}
-    tables: [public.bench]
-    heartbeat: off
-sink:
-  kafka:
-    brokers: {brokers}
-    topic: {topic}
-    format: json
-",
-            url = cluster.url(database),
-            brokers = broker.bootstrap_servers(),
-        );
-        let pipeline = RunningPipeline::start(&spec)?;
-        pipeline.wait_streaming(Duration::from_secs(60)).await?;
+        let (pipeline, slot) =
+            start_pipeline(cluster, broker, database, "    format: json\n").await?;
         cluster.execute(database, "TRUNCATE bench").await?;
         let client = cluster.connect(database).await?;
         let transactions_per_second = rows_per_second / rows_per_transaction;
@@ -178,14 +120,59 @@ sink:
             p50 * 1e3,
             p99 * 1e3
         );
-        pipeline.stop().await?;
-        cluster
-            .execute(
-                database,
-                &format!("SELECT pg_drop_replication_slot('{slot}')"),
-            )
-            .await?;
+        stop_pipeline(pipeline, cluster, database, &slot).await?;
     }
+    Ok(())
+}
+
+/// Starts a pipeline on `public.bench` with its own slot and a fresh 6-partition
+/// topic, `sink` adding lines under `sink.kafka`; returns it once it streams, with
+/// its slot.
+async fn start_pipeline(
+    cluster: &PgCluster,
+    broker: &Broker,
+    database: &str,
+    sink: &str,
+) -> anyhow::Result<(RunningPipeline, String)> {
+    let slot = unique_name("bench");
+    let topic = unique_name("bench");
+    broker.create_topic(&topic, 6)?;
+    let spec = format!(
+        "name: bench
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.bench]
+    heartbeat: off
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+{sink}",
+        url = cluster.url(database),
+        brokers = broker.bootstrap_servers(),
+    );
+    let pipeline = RunningPipeline::start(&spec)?;
+    pipeline.wait_streaming(Duration::from_secs(60)).await?;
+    Ok((pipeline, slot))
+}
+
+/// Stops `pipeline` and drops its slot, so the next run starts clean.
+async fn stop_pipeline(
+    pipeline: RunningPipeline,
+    cluster: &PgCluster,
+    database: &str,
+    slot: &str,
+) -> anyhow::Result<()> {
+    pipeline.stop().await?;
+    cluster
+        .execute(
+            database,
+            &format!("SELECT pg_drop_replication_slot('{slot}')"),
+        )
+        .await?;
     Ok(())
 }
 

@@ -14,18 +14,7 @@ use weir::batch::RowMeta;
 use weir::source::snapshot::parallel::{plan, read_chunks, snapshot_connection};
 use weir::source::snapshot::table::{describe, read};
 use weir_tests::PgCluster;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
+use weir_tests::bench::{BENCH_TABLE, bench_insert, env_number, median};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -35,16 +24,9 @@ async fn main() -> anyhow::Result<()> {
         .setting("shared_buffers", "512MB")
         .start()?;
     let database = cluster.create_database("snapshot").await?;
+    cluster.execute(&database, BENCH_TABLE).await?;
     cluster
-        .execute(
-            &database,
-            &format!(
-                "CREATE TABLE bench (id bigint PRIMARY KEY, n integer, label text, at timestamptz,
-                                     amount numeric(12,2), flag boolean);
-                 INSERT INTO bench SELECT n, n % 1000, 'label ' || n, now(), n * 1.25, n % 2 = 0
-                 FROM generate_series(1, {rows}) n"
-            ),
-        )
+        .execute(&database, &bench_insert(1, rows as u64))
         .await?;
     cluster.execute(&database, "VACUUM ANALYZE bench").await?;
     let client = cluster.connect(&database).await?;

@@ -16,9 +16,8 @@ use weir::source::pgoutput::{PgOutputDecoder, PgOutputMessage};
 use weir::source::replication::{ReplicationEvent, StandbyStatus};
 use weir::source::{BatchLimits, ChangeBatcher};
 use weir_tests::ReplicationFixture;
+use weir_tests::bench::{BENCH_TABLE as TABLE, bench_insert};
 
-const TABLE: &str = "CREATE TABLE bench (
-    id bigint PRIMARY KEY, n integer, label text, at timestamptz, amount numeric(12,2), flag boolean)";
 const ROWS: u64 = 60_000;
 
 /// Raw pgoutput payloads with their WAL positions, up to the third commit.
@@ -30,10 +29,7 @@ fn capture() -> Vec<(Lsn, Bytes)> {
             .await
             .expect("fixture");
         fixture
-            .sql(
-                "INSERT INTO bench SELECT n, n % 1000, 'label ' || n, now(), n * 1.25, n % 2 = 0
-                 FROM generate_series(1, 50000) n",
-            )
+            .sql(&bench_insert(1, 50_000))
             .await
             .expect("inserts");
         fixture

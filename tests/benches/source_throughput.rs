@@ -18,23 +18,10 @@ use weir::source::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationEvent, StandbyStatus,
 };
 use weir::source::{BatchLimits, BatcherOutput, ChangeBatcher, PgConnectOptions};
+use weir_tests::bench::{BENCH_TABLE as TABLE, env_number, median};
 use weir_tests::{PgCluster, pg_bin_dir};
 
-const TABLE: &str = "CREATE TABLE bench (
-    id bigint PRIMARY KEY, n integer, label text, at timestamptz, amount numeric(12,2), flag boolean)";
 const PUBLICATION: &str = "bench_pub";
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {

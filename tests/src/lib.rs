@@ -11,6 +11,7 @@
 //! removed, when dropped, including when the test fails.
 
 pub mod batches;
+pub mod bench;
 pub mod broker;
 pub mod error;
 pub mod kafka;

@@ -112,8 +112,9 @@ async fn snapshot_rows_equal_streamed_rows_for_every_type() {
     }
 }
 
-/// Applies a batch's changes to `state` (id → value), in row order.
-fn apply(state: &mut std::collections::BTreeMap<i64, String>, batch: &RecordBatch) {
+/// A batch's changes in row order: the kind, the row's id (the old id for a
+/// delete that carries an old image) and its value.
+fn changes(batch: &RecordBatch) -> Vec<(u8, i64, String)> {
     let ops = batch
         .column_by_name("_op")
         .expect("_op")
@@ -123,25 +124,36 @@ fn apply(state: &mut std::collections::BTreeMap<i64, String>, batch: &RecordBatc
         .expect("id")
         .as_primitive::<arrow::datatypes::Int64Type>();
     let values = batch.column_by_name("val").expect("val").as_string::<i32>();
-    let before = batch
+    let old_ids = batch
         .column_by_name("_before")
-        .and_then(|c| c.as_struct_opt().cloned());
-    for row in 0..batch.num_rows() {
-        match ops.value(row) {
-            b'd' => {
-                let id = match &before {
-                    Some(before) if before.is_valid(row) => before
-                        .column_by_name("id")
-                        .expect("old id")
-                        .as_primitive::<arrow::datatypes::Int64Type>()
-                        .value(row),
-                    _ => ids.value(row),
-                };
-                state.remove(&id);
-            }
-            _ => {
-                state.insert(ids.value(row), values.value(row).to_owned());
-            }
+        .and_then(|c| c.as_struct_opt().cloned())
+        .map(|before| {
+            let ids = before
+                .column_by_name("id")
+                .expect("old id")
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .clone();
+            (before, ids)
+        });
+    (0..batch.num_rows())
+        .map(|row| {
+            let op = ops.value(row);
+            let id = match &old_ids {
+                Some((before, old)) if op == b'd' && before.is_valid(row) => old.value(row),
+                _ => ids.value(row),
+            };
+            (op, id, values.value(row).to_owned())
+        })
+        .collect()
+}
+
+/// Applies a batch's changes to `state` (id → value), in row order.
+fn apply(state: &mut std::collections::BTreeMap<i64, String>, batch: &RecordBatch) {
+    for (op, id, value) in changes(batch) {
+        if op == b'd' {
+            state.remove(&id);
+        } else {
+            state.insert(id, value);
         }
     }
 }
@@ -264,17 +276,8 @@ async fn a_parallel_snapshot_and_the_stream_after_it_rebuild_the_table_exactly()
     let snapshot_ids: std::collections::BTreeSet<i64> = state.keys().copied().collect();
     let (mut inserted, mut deleted) = (0, 0);
     for batch in batch_messages(&messages, BatchLimits::default()).expect("batches") {
-        let ops = batch
-            .column_by_name("_op")
-            .expect("_op")
-            .as_primitive::<UInt8Type>();
-        let ids = batch
-            .column_by_name("id")
-            .expect("id")
-            .as_primitive::<arrow::datatypes::Int64Type>();
-        for row in 0..batch.num_rows() {
-            let id = ids.value(row);
-            match ops.value(row) {
+        for (op, id, _) in changes(&batch) {
+            match op {
                 b'c' => {
                     inserted += 1;
                     assert!(

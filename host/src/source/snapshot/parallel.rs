@@ -85,11 +85,7 @@ pub async fn plan(
         table: name.clone(),
         source,
     };
-    let relation = format!(
-        "{}.{}",
-        quote_identifier(&table.schema.namespace),
-        quote_identifier(&table.schema.name)
-    );
+    let relation = table.quoted_name();
     let integer_key = match table.schema.primary_key.as_slice() {
         [key] => table
             .schema

@@ -62,6 +62,15 @@ impl SnapshotTable {
     pub fn name(&self) -> String {
         format!("{}.{}", self.schema.namespace, self.schema.name)
     }
+
+    /// `"schema"."table"`, for SQL.
+    pub fn quoted_name(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_identifier(&self.schema.namespace),
+            quote_identifier(&self.schema.name)
+        )
+    }
 }
 
 /// Reads `schema.table`'s shape from the catalog: columns (generated ones left out,
@@ -188,10 +197,9 @@ pub async fn read_where(
         .map(|c| quote_identifier(&c.name))
         .collect();
     let copy = format!(
-        "COPY (SELECT {} FROM {}.{} WHERE {condition}) TO STDOUT",
+        "COPY (SELECT {} FROM {} WHERE {condition}) TO STDOUT",
         columns.join(", "),
-        quote_identifier(&table.schema.namespace),
-        quote_identifier(&table.schema.name)
+        table.quoted_name()
     );
     // The text forms pgoutput sends: the same parsers must read both.
     let settings: String = SESSION_SETTINGS

@@ -500,14 +500,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// `10s`, `500ms`, `2m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 500ms, 10s, 2m or 1h"))?;
-    match unit.trim() {
+    let (number, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("{text:?} is not a duration like 500ms, 10s, 2m or 1h"))?;
+    match unit {
         "ms" => Ok(Duration::from_millis(number)),
         "s" => Ok(Duration::from_secs(number)),
         "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
@@ -518,17 +513,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// `256MiB`, `1GiB`, `512KiB` or a number of bytes.
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
+/// `"500ms"` → `(500, "ms")`: leading digits, then the unit (spaces around it
+/// allowed); `None` without digits.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: usize = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size like 256MiB or 1GiB"))?;
-    let factor: usize = match unit.trim() {
+    Some((number.parse().ok()?, unit.trim()))
+}
+
+/// `256MiB`, `1GiB`, `512KiB` or a number of bytes.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (number, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("{text:?} is not a size like 256MiB or 1GiB"))?;
+    let number = usize::try_from(number).map_err(|_| format!("{text:?} is too large"))?;
+    let factor: usize = match unit {
         "" | "B" => 1,
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,

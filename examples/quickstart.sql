@@ -14,3 +14,7 @@ CREATE TABLE orders (
     items       jsonb NOT NULL DEFAULT '[]',
     placed_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- A customer who exists before weir starts: the initial snapshot reads this row
+-- (op "r"), then streaming carries the traffic that follows.
+INSERT INTO customers (email, name) VALUES ('edsger@example.com', 'Edsger Dijkstra');

@@ -11,6 +11,7 @@ use weir::cli::check::{check_file, validate_file};
 use weir::cli::plugin::{TestRun, TestRunError, print_report, run_test};
 use weir::cli::run::{RunError, cancel_on_signal, run_file};
 use weir::cli::scaffold::{Language, create};
+use weir::pipeline::progress::{LogWriter, enable_bars};
 use weir::plugin::Limits;
 use weir::source::precheck::CheckStatus;
 
@@ -156,11 +157,15 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(LogWriter);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match cli.log_format {
-        LogFormat::Pretty => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+        LogFormat::Pretty => {
+            if terminal {
+                enable_bars();
+            }
+            logs.with_ansi(terminal).init()
+        }
         LogFormat::Json => logs.json().init(),
     }
     match cli.command {

@@ -11,6 +11,7 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use weir::Lsn;
 use weir::batch::RowMeta;
+use weir::source::SourceEvent;
 use weir::source::snapshot::parallel::{plan, read_chunks, snapshot_connection};
 use weir::source::snapshot::table::{describe, read};
 use weir_tests::PgCluster;
@@ -54,7 +55,8 @@ async fn main() -> anyhow::Result<()> {
         raw.push(started.elapsed().as_secs_f64());
 
         let started = Instant::now();
-        let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<arrow::record_batch::RecordBatch>(16);
         let drain = tokio::spawn(async move { while receiver.recv().await.is_some() {} });
         let read_rows = read(&client, &table, meta, 8192, &sender).await?;
         drop(sender);
@@ -80,14 +82,15 @@ async fn main() -> anyhow::Result<()> {
                 snapshot_connection(&options, &snapshot).await?,
             ));
         }
-        let chunks = plan(&clients[0], &table, 8).await?;
+        let chunks = plan(&clients[0], &table, rows as u64 / 8, 100).await?;
         let started = Instant::now();
         let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
         let reading = tokio::spawn({
             let table = table.clone();
+            let chunks = chunks.into_iter().enumerate().collect();
             async move { read_chunks(clients, &table, chunks, meta, 8192, sender).await }
         });
-        while receiver.recv().await.is_some() {}
+        while let Some(SourceEvent::Batch(_) | SourceEvent::Snapshot(_)) = receiver.recv().await {}
         let read_rows = reading.await??;
         anyhow::ensure!(read_rows as usize == rows, "read {read_rows} of {rows}");
         parallel.push(started.elapsed().as_secs_f64());

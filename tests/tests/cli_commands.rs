@@ -133,6 +133,9 @@ async fn check_reports_the_database_and_the_topics() {
 
     // With the topic, and a test produce: everything passes.
     broker.create_topic("cli.events", 2).expect("topic");
+    broker
+        .create_topic("weir.cli.state", 1)
+        .expect("state topic");
     broker.create_topic("cli.check", 1).expect("topic");
     let output = weir(&["check", &spec, "--test-topic", "cli.check"]);
     let report = text(&output.stdout);
@@ -160,6 +163,9 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
         .await
         .expect("database");
     broker.create_topic("cli.events", 1).expect("topic");
+    broker
+        .create_topic("weir.cli.state", 1)
+        .expect("state topic");
     let dir = tempfile::tempdir().expect("tempdir");
     let slot = unique_name("slot");
     let url = cluster.url(&database);
@@ -253,6 +259,9 @@ async fn one_process_runs_several_pipelines() {
         .await
         .expect("database");
     broker.create_topic("cli.events", 1).expect("topic");
+    broker
+        .create_topic("weir.cli.state", 1)
+        .expect("state topic");
     broker.create_topic("cli.audit", 1).expect("topic");
     let url = cluster.url(&database);
     let (first_dir, second_dir) = (

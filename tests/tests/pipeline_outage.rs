@@ -60,6 +60,9 @@ async fn weir_run_rides_out_a_broker_outage_and_stops_cleanly() {
     let slot_name = unique_name("slot");
     let topic = unique_name("events");
     broker.create_topic(&topic, PARTITIONS).expect("topic");
+    broker
+        .create_topic("weir.outage.state", 1)
+        .expect("state topic");
 
     // The spec reads its connection settings from the environment.
     let dir = tempfile::tempdir().expect("tempdir");

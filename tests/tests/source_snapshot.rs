@@ -74,7 +74,7 @@ async fn snapshot_rows_equal_streamed_rows_for_every_type() {
         commit_time_micros: 0,
         seq: 0,
     };
-    let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<RecordBatch>(1);
     let collector = tokio::spawn(async move {
         let mut parts = Vec::new();
         while let Some(batch) = receiver.recv().await {
@@ -162,7 +162,9 @@ fn apply(state: &mut std::collections::BTreeMap<i64, String>, batch: &RecordBatc
 async fn a_parallel_snapshot_and_the_stream_after_it_rebuild_the_table_exactly() {
     use std::sync::Arc;
     use weir::source::PgConnectOptions;
+    use weir::source::SourceEvent;
     use weir::source::replication::{PgOutputOptions, SlotSnapshot};
+    use weir::source::snapshot::SnapshotEvent;
     use weir::source::snapshot::parallel::{plan, read_chunks, snapshot_connection};
 
     let cluster = PgCluster::start().expect("postgres");
@@ -228,8 +230,11 @@ async fn a_parallel_snapshot_and_the_stream_after_it_rebuild_the_table_exactly()
     let table = describe(&clients[0], "public", "t")
         .await
         .expect("described");
-    let chunks = plan(&clients[0], &table, 6).await.expect("chunks");
+    let chunks = plan(&clients[0], &table, 20_000 / 6, 100)
+        .await
+        .expect("chunks");
     assert!(chunks.len() >= 6, "{chunks:?}");
+    let planned = chunks.len();
     let meta = RowMeta {
         op: b'r',
         lsn: created.consistent_point,
@@ -241,12 +246,19 @@ async fn a_parallel_snapshot_and_the_stream_after_it_rebuild_the_table_exactly()
     let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
     let reading = tokio::spawn({
         let table = table.clone();
+        let chunks = chunks.into_iter().enumerate().collect();
         async move { read_chunks(clients, &table, chunks, meta, 1000, sender).await }
     });
     let mut state = std::collections::BTreeMap::new();
-    while let Some(batch) = receiver.recv().await {
-        apply(&mut state, &batch);
+    let mut chunks_read = 0;
+    while let Some(event) = receiver.recv().await {
+        match event {
+            SourceEvent::Batch(batch) => apply(&mut state, &batch),
+            SourceEvent::Snapshot(SnapshotEvent::ChunkRead(_)) => chunks_read += 1,
+            other => panic!("unexpected {other:?}"),
+        }
     }
+    assert_eq!(chunks_read, planned);
     reading.await.expect("joined").expect("read");
 
     // Streaming from the consistent point brings every later change.

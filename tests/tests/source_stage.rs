@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir::Lsn;
+use weir::source::snapshot::SnapshotMode;
 use weir::source::{
     BatchLimits, CommittedTransaction, PostgresSource, PostgresSourceConfig, RetryPolicy,
     SourceError, SourceEvent, SourceStats, TableSelector,
@@ -43,6 +44,8 @@ fn config(
             .collect(),
     );
     config.heartbeat = None;
+    // These tests are about streaming; the snapshot has its own.
+    config.snapshot.mode = SnapshotMode::Never;
     config.retry = RetryPolicy {
         initial_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_millis(500),
@@ -90,7 +93,9 @@ impl Running {
                     ids.extend(column.values().iter().copied());
                 }
                 SourceEvent::Committed(commit) if commit.rows > 0 => done.push(commit),
-                SourceEvent::Committed(_) | SourceEvent::SessionStarted { .. } => {}
+                SourceEvent::Committed(_)
+                | SourceEvent::SessionStarted { .. }
+                | SourceEvent::Snapshot(_) => {}
             }
         }
         (ids, done)

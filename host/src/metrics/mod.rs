@@ -70,6 +70,11 @@ pub struct PipelineMetrics {
     pub commit_to_ack: Histogram,
     /// Transactions whose commit marker was processed.
     pub transactions: Counter,
+    /// Snapshot rows of a table acknowledged by Kafka (a resumed snapshot
+    /// starts from the recorded count).
+    pub snapshot_rows: Family<TableLabel, Gauge>,
+    /// The planner's estimate of a table's rows, for the snapshot's percentage.
+    pub snapshot_rows_estimated: Family<TableLabel, Gauge>,
     in_flight: Gauge,
     lag_bytes: Gauge,
     lag_seconds: Gauge<f64, AtomicU64>,
@@ -100,6 +105,8 @@ impl Default for PipelineMetrics {
         // 1 ms to about 2 min in steps of 25%, fine enough for p99s.
         let commit_to_ack = Histogram::new(exponential_buckets(0.001, 1.25, 53));
         let transactions = Counter::default();
+        let snapshot_rows = Family::<TableLabel, Gauge>::default();
+        let snapshot_rows_estimated = Family::<TableLabel, Gauge>::default();
         let in_flight = Gauge::default();
         let lag_bytes = Gauge::default();
         let lag_seconds = Gauge::<f64, AtomicU64>::default();
@@ -161,6 +168,16 @@ impl Default for PipelineMetrics {
             transactions.clone(),
         );
         registry.register(
+            "snapshot_rows",
+            "Snapshot rows of a table acknowledged by Kafka",
+            snapshot_rows.clone(),
+        );
+        registry.register(
+            "snapshot_rows_estimated",
+            "The planner's estimate of a table's rows, when its snapshot started",
+            snapshot_rows_estimated.clone(),
+        );
+        registry.register(
             "messages_in_flight",
             "Messages sent and not yet acknowledged",
             in_flight.clone(),
@@ -198,6 +215,8 @@ impl Default for PipelineMetrics {
             produce_latency,
             commit_to_ack,
             transactions,
+            snapshot_rows,
+            snapshot_rows_estimated,
             in_flight,
             lag_bytes,
             lag_seconds,

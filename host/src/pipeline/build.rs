@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::spec::{
-    Format, OnErrorSpec, PartitionSpec, PipelineSpec, SpecError, parse_duration, parse_size,
-    parse_switchable_duration, parse_window,
+    Format, OnErrorSpec, PartitionSpec, PipelineSpec, SnapshotModeSpec, SpecError, parse_duration,
+    parse_size, parse_switchable_duration, parse_window,
 };
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DebeziumJsonEncoder, DebeziumOptions, EncodeError, Encoder,
@@ -16,6 +16,8 @@ use crate::encode::{
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::sink::admin::TopicSettings;
 use crate::sink::{PartitionPolicy, ProducerOptions, Router, TopicTemplate};
+use crate::source::snapshot::SnapshotMode;
+use crate::source::snapshot::initial::{DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS, SnapshotOptions};
 use crate::source::{PgConnectOptions, PostgresSourceConfig, TableSelector};
 
 /// How long Kafka may stay unreachable before weir gives up on a message, as for
@@ -51,6 +53,10 @@ pub struct PipelineConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Streaming rate limits.
     pub throttle: Throttle,
+    /// Rate limits while the snapshot is read.
+    pub snapshot_throttle: Throttle,
+    /// Where the snapshot's progress is kept.
+    pub state_topic: String,
     /// How long a stop waits for acknowledgements.
     pub shutdown_timeout: Duration,
 }
@@ -114,6 +120,34 @@ impl PipelineConfig {
             source.retry.window =
                 parse_window(window).map_err(|m| invalid("source.postgres.retry_window", m))?;
         }
+        source.snapshot = SnapshotOptions {
+            mode: match postgres.snapshot {
+                SnapshotModeSpec::Initial => SnapshotMode::Initial,
+                SnapshotModeSpec::Never => SnapshotMode::Never,
+                SnapshotModeSpec::InitialOnly => SnapshotMode::InitialOnly,
+                SnapshotModeSpec::WhenNeeded => SnapshotMode::WhenNeeded,
+            },
+            workers: match postgres.snapshot_workers {
+                Some(0) => {
+                    return Err(invalid(
+                        "source.postgres.snapshot_workers",
+                        "must be at least 1".to_owned(),
+                    ));
+                }
+                Some(workers) => workers,
+                None => DEFAULT_WORKERS,
+            },
+            chunk_rows: match postgres.snapshot_chunk_rows {
+                Some(0) => {
+                    return Err(invalid(
+                        "source.postgres.snapshot_chunk_rows",
+                        "must be at least 1".to_owned(),
+                    ));
+                }
+                Some(rows) => rows,
+                None => DEFAULT_CHUNK_ROWS,
+            },
+        };
         if let Some(heartbeat) = &postgres.heartbeat {
             source.heartbeat = parse_switchable_duration(heartbeat)
                 .map_err(|m| invalid("source.postgres.heartbeat", m))?;
@@ -232,6 +266,14 @@ impl PipelineConfig {
                 rows_per_second: kafka.max_rows_per_second,
                 bytes_per_second: kafka.max_megabytes_per_second.map(|mb| mb * 1e6),
             },
+            snapshot_throttle: Throttle {
+                rows_per_second: kafka.snapshot_max_rows_per_second,
+                bytes_per_second: kafka.snapshot_max_megabytes_per_second.map(|mb| mb * 1e6),
+            },
+            state_topic: kafka
+                .state_topic
+                .clone()
+                .unwrap_or_else(|| format!("weir.{}.state", spec.name)),
             shutdown_timeout: match &spec.shutdown_timeout {
                 Some(text) => parse_duration(text).map_err(|m| invalid("shutdown_timeout", m))?,
                 None => Duration::from_secs(60),

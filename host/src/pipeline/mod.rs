@@ -2,9 +2,12 @@
 //! the source, the plugin chain, the encoder, the router and the producer.
 
 pub mod build;
+pub mod progress;
 pub mod run;
 mod side_topics;
+mod snapshot;
 pub mod spec;
+pub mod state;
 pub mod throttle;
 
 pub use build::{FormatConfig, PipelineConfig, Throttle};

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use arrow::array::{AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::UInt64Type;
+use arrow::datatypes::{UInt8Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -32,9 +32,11 @@ use tracing::{Instrument as _, info, info_span, warn};
 
 use super::build::PipelineConfig;
 use super::side_topics::{Heartbeat, Outlet, TransactionTopic};
+use super::snapshot::SnapshotRecorder;
+use super::state::StateTopic;
 use super::throttle::RateLimiter;
 use crate::Lsn;
-use crate::batch::schema::{COMMIT_LSN, metadata};
+use crate::batch::schema::{COMMIT_LSN, OP, metadata, op};
 use crate::checkpoint::CheckpointTracker;
 use crate::encode::{Encoder, Messages, MetadataEncoder};
 use crate::metrics::server::{self, Endpoint};
@@ -42,6 +44,7 @@ use crate::metrics::{PipelineMetrics, TableLabel};
 use crate::plugin::{PluginChain, PluginEngine};
 use crate::sink::admin::TopicAdmin;
 use crate::sink::{DeadLetterProducer, KafkaProducer, Latency, Router};
+use crate::source::snapshot::{SharedProgress, SnapshotEvent, SnapshotMode};
 use crate::source::{PostgresSource, SourceError, SourceEvent};
 
 /// Events buffered between the source and the worker: with batches of up to 8k
@@ -143,10 +146,16 @@ async fn run_pipeline(
         .format
         .encoder(&config.database, &config.router)
         .context("creating the encoder")?;
+    let snapshots = config.source.snapshot.mode != SnapshotMode::Never;
+    let (topics, progress) = if snapshots {
+        load_progress(&config, topics).await?
+    } else {
+        (topics, SharedProgress::default())
+    };
 
     let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
     let source_stop = shutdown.child_token();
-    let source = PostgresSource::new(config.source.clone());
+    let source = PostgresSource::new(config.source.clone()).with_progress(progress.clone());
     stats.metrics.attach(source.stats(), Arc::clone(&tracker));
     if let Some(address) = config.metrics_listen {
         let endpoint = Endpoint {
@@ -189,6 +198,21 @@ async fn run_pipeline(
             .rows_per_second
             .map(|rate| RateLimiter::new(rate as f64)),
         byte_limit: config.throttle.bytes_per_second.map(RateLimiter::new),
+        snapshot_row_limit: config
+            .snapshot_throttle
+            .rows_per_second
+            .map(|rate| RateLimiter::new(rate as f64)),
+        snapshot_byte_limit: config
+            .snapshot_throttle
+            .bytes_per_second
+            .map(RateLimiter::new),
+        snapshot: snapshots.then(|| {
+            SnapshotRecorder::new(
+                StateTopic::new(config.state_topic.clone(), &config.source.slot),
+                progress,
+                Arc::clone(&stats.metrics),
+            )
+        }),
         shutdown_timeout: config.shutdown_timeout,
     };
     let worker_thread = std::thread::Builder::new()
@@ -227,6 +251,28 @@ async fn run_pipeline(
     confirm_final_position(&config, flushed).await;
     info!(%flushed, "pipeline stopped");
     Ok(RunSummary { flushed })
+}
+
+/// Makes sure the state topic exists and reads the snapshot progress recorded in
+/// it (blocking Kafka calls, off the runtime).
+async fn load_progress(
+    config: &PipelineConfig,
+    mut topics: TopicAdmin,
+) -> anyhow::Result<(TopicAdmin, SharedProgress)> {
+    let state = StateTopic::new(config.state_topic.clone(), &config.source.slot);
+    let brokers = config.producer.brokers.clone();
+    let properties = config.producer.properties.clone();
+    tokio::task::spawn_blocking(move || {
+        topics
+            .ensure_state_topic(state.topic())
+            .context("preparing the state topic")?;
+        let progress = state
+            .load(&brokers, &properties, Duration::from_secs(60))
+            .context("reading the snapshot's progress")?;
+        anyhow::Ok((topics, SharedProgress::new(progress)))
+    })
+    .await
+    .context("reading the state topic")?
 }
 
 /// After the source stopped, the last acknowledgements may have moved the flush LSN
@@ -272,6 +318,9 @@ struct Worker {
     metadata: MetadataEncoder,
     row_limit: Option<RateLimiter>,
     byte_limit: Option<RateLimiter>,
+    snapshot_row_limit: Option<RateLimiter>,
+    snapshot_byte_limit: Option<RateLimiter>,
+    snapshot: Option<SnapshotRecorder>,
     shutdown_timeout: Duration,
 }
 
@@ -319,6 +368,18 @@ impl Worker {
                 info!(%start, "streaming");
             }
             SourceEvent::Batch(batch) => self.batch(batch)?,
+            SourceEvent::Snapshot(event) => {
+                if matches!(
+                    event,
+                    SnapshotEvent::ChunkRead(_) | SnapshotEvent::Finished { .. }
+                ) {
+                    // A chunk is done only once Kafka has every row of it.
+                    self.wait_acknowledged()?;
+                }
+                if let Some(snapshot) = &mut self.snapshot {
+                    snapshot.record(event, &self.producer)?;
+                }
+            }
             SourceEvent::Committed(transaction) => {
                 if let Some(transactions) = &mut self.transactions {
                     transactions.end(
@@ -404,7 +465,8 @@ impl Worker {
                 None => destinations.map_err(anyhow::Error::new),
             }
         })?;
-        if let Some(transactions) = &mut self.transactions {
+        let snapshot_rows = is_snapshot_batch(&batch);
+        if let Some(transactions) = self.transactions.as_mut().filter(|_| !snapshot_rows) {
             transactions.begin(
                 &batch,
                 &table,
@@ -415,12 +477,15 @@ impl Worker {
                 },
             )?;
         }
-        self.throttle(batch.num_rows(), self.messages.byte_len());
+        self.throttle(batch.num_rows(), self.messages.byte_len(), snapshot_rows);
         info_span!("produce", stage = "produce")
             .in_scope(|| self.producer.send(&batch, &self.messages, &destinations))?;
         self.stats
             .messages
             .fetch_add(self.messages.len() as u64, Ordering::Relaxed);
+        if let Some(snapshot) = self.snapshot.as_mut().filter(|_| snapshot_rows) {
+            snapshot.rows_sent(batch.num_rows());
+        }
         metrics.stage_rows("sink", &table, batch.num_rows(), self.messages.len());
         metrics
             .bytes
@@ -429,14 +494,18 @@ impl Worker {
         Ok(())
     }
 
-    /// Sleeps off what the rate limits ask before `rows` rows of `bytes` bytes go.
-    fn throttle(&mut self, rows: usize, bytes: usize) {
-        let rows_wait = self
-            .row_limit
+    /// Sleeps off what the rate limits (the snapshot's, for snapshot rows) ask
+    /// before `rows` rows of `bytes` bytes go.
+    fn throttle(&mut self, rows: usize, bytes: usize, snapshot: bool) {
+        let (row_limit, byte_limit) = if snapshot {
+            (&mut self.snapshot_row_limit, &mut self.snapshot_byte_limit)
+        } else {
+            (&mut self.row_limit, &mut self.byte_limit)
+        };
+        let rows_wait = row_limit
             .as_mut()
             .map_or(Duration::ZERO, |l| l.take(rows as f64));
-        let bytes_wait = self
-            .byte_limit
+        let bytes_wait = byte_limit
             .as_mut()
             .map_or(Duration::ZERO, |l| l.take(bytes as f64));
         let wait = rows_wait.max(bytes_wait);
@@ -444,6 +513,23 @@ impl Worker {
             let _span =
                 info_span!("throttle", stage = "throttle", wait_ms = wait.as_millis()).entered();
             std::thread::sleep(wait);
+        }
+    }
+
+    /// Waits, however long Kafka takes within the messages' own retry window,
+    /// until everything sent is acknowledged; fails if a delivery failed.
+    ///
+    /// Polls the count instead of calling librdkafka's flush, which checks only
+    /// every 100 ms: after each snapshot chunk that would stall the pipeline.
+    fn wait_acknowledged(&self) -> anyhow::Result<()> {
+        loop {
+            if let Some(error) = self.tracker.error() {
+                return Err(error).context(UNDELIVERED);
+            }
+            if self.producer.in_flight() == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_micros(500));
         }
     }
 
@@ -457,6 +543,14 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Whether `batch` holds snapshot reads (a batch is all snapshot or all streamed).
+fn is_snapshot_batch(batch: &RecordBatch) -> bool {
+    batch
+        .column_by_name(OP)
+        .and_then(|c| c.as_primitive_opt::<UInt8Type>())
+        .is_some_and(|ops| !ops.is_empty() && ops.value(0) == op::READ)
 }
 
 /// `schema.table` of a batch.

@@ -117,6 +117,31 @@ pub struct PostgresSpec {
     /// default, or `forever`).
     #[serde(default)]
     pub retry_window: Option<String>,
+    /// When the tables' existing rows are read (`initial` default).
+    #[serde(default)]
+    pub snapshot: SnapshotModeSpec,
+    /// Connections reading the snapshot in parallel (2 default).
+    #[serde(default)]
+    pub snapshot_workers: Option<usize>,
+    /// Rows per snapshot chunk, the unit of progress and resumption (100000
+    /// default).
+    #[serde(default)]
+    pub snapshot_chunk_rows: Option<u64>,
+}
+
+/// `source.postgres.snapshot`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotModeSpec {
+    /// Snapshot when weir creates the slot, then stream.
+    #[default]
+    Initial,
+    /// Stream only.
+    Never,
+    /// Snapshot, then stop.
+    InitialOnly,
+    /// As `initial`, and whenever no finished snapshot is recorded for the slot.
+    WhenNeeded,
 }
 
 /// One `plugins:` entry.
@@ -294,6 +319,16 @@ pub struct KafkaSpec {
     /// Megabytes (10^6 bytes of keys and values) per second at most.
     #[serde(default)]
     pub max_megabytes_per_second: Option<f64>,
+    /// Rows per second at most while the snapshot is read.
+    #[serde(default)]
+    pub snapshot_max_rows_per_second: Option<u64>,
+    /// Megabytes per second at most while the snapshot is read.
+    #[serde(default)]
+    pub snapshot_max_megabytes_per_second: Option<f64>,
+    /// weir's compacted topic for the snapshot's progress (`weir.<name>.state`
+    /// default); created when missing.
+    #[serde(default)]
+    pub state_topic: Option<String>,
     /// Any librdkafka property (security, SASL, tuning); they win over the above.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,

@@ -187,6 +187,24 @@ impl TopicAdmin {
         })
     }
 
+    /// Makes sure weir's own state topic `topic` exists: created when missing,
+    /// whether or not data topics may be created, with one partition (its records
+    /// must stay in order) and compaction (only the newest record matters).
+    pub fn ensure_state_topic(&mut self, topic: &str) -> Result<(), TopicError> {
+        if self.lookup_retrying(topic)?.is_some() {
+            return Ok(());
+        }
+        // The broker's default replication factor unless the pipeline names one.
+        let replication = self
+            .create
+            .map_or(-1, |settings| i32::from(settings.replication_factor));
+        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(replication))
+            .set("cleanup.policy", "compact");
+        self.create_new(topic, &new)?;
+        tracing::info!(topic, "created the state topic");
+        Ok(())
+    }
+
     fn create(&self, topic: &str, settings: TopicSettings) -> Result<(), TopicError> {
         let partitions = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
         let new = NewTopic::new(
@@ -194,8 +212,12 @@ impl TopicAdmin {
             partitions,
             TopicReplication::Fixed(i32::from(settings.replication_factor)),
         );
+        self.create_new(topic, &new)
+    }
+
+    fn create_new(&self, topic: &str, new: &NewTopic<'_>) -> Result<(), TopicError> {
         let options = AdminOptions::new().operation_timeout(Some(self.timeout));
-        let creation = self.admin.create_topics([&new], &options);
+        let creation = self.admin.create_topics([new], &options);
         let results = futures_executor_block_on(creation).map_err(|e| TopicError::Creation {
             topic: topic.to_owned(),
             error: e.to_string(),
@@ -228,7 +250,7 @@ impl TopicAdmin {
 
 /// Whether a librdkafka property applies to every client (security, networking)
 /// rather than only to producers.
-fn is_client_wide(key: &str) -> bool {
+pub(crate) fn is_client_wide(key: &str) -> bool {
     const PRODUCER_ONLY: &[&str] = &[
         "acks",
         "request.required.acks",

@@ -27,6 +27,7 @@ use super::batcher::{
 };
 use super::catalog::{
     CatalogError, PublicationState, SlotState, ensure_publication, ensure_slot, primary_keys,
+    resolve_tables,
 };
 use super::connect::{ConnectError, PgConnectOptions};
 use super::pgoutput::{DecodeError, PgOutputDecoder, PgOutputMessage};
@@ -34,6 +35,10 @@ use super::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationError, ReplicationEvent, ReplicationStream,
     SlotSnapshot, StandbyStatus, now_unix_micros,
 };
+use super::snapshot::initial::{InitialSnapshot, SnapshotEvent, SnapshotOptions};
+use super::snapshot::parallel::{ChunkRead, export_snapshot};
+use super::snapshot::progress::{SharedProgress, SnapshotMode};
+use super::snapshot::table::SnapshotError;
 use super::tables::TableSelector;
 use crate::lsn::Lsn;
 
@@ -96,6 +101,8 @@ pub struct PostgresSourceConfig {
     pub heartbeat: Option<Duration>,
     /// How connection failures (and a slot busy with another reader) are retried.
     pub retry: RetryPolicy,
+    /// When and how the tables' existing rows are read.
+    pub snapshot: SnapshotOptions,
 }
 
 impl PostgresSourceConfig {
@@ -116,6 +123,7 @@ impl PostgresSourceConfig {
             status_interval: DEFAULT_STATUS_INTERVAL,
             heartbeat: Some(DEFAULT_HEARTBEAT),
             retry: RetryPolicy::default(),
+            snapshot: SnapshotOptions::default(),
         }
     }
 }
@@ -136,6 +144,28 @@ pub enum SourceEvent {
     /// `Batch`. A transaction without changes of the selected tables (or an idle
     /// stretch of WAL) appears with `rows == 0`; confirming it lets the slot advance.
     Committed(CommittedTransaction),
+    /// Progress of the initial snapshot, whose rows come as `Batch`es with
+    /// `_op = r`, all before the first streamed change, and end with a `Committed`
+    /// just before the slot's start.
+    Snapshot(SnapshotEvent),
+}
+
+impl From<RecordBatch> for SourceEvent {
+    fn from(batch: RecordBatch) -> Self {
+        SourceEvent::Batch(batch)
+    }
+}
+
+impl From<ChunkRead> for SourceEvent {
+    fn from(chunk: ChunkRead) -> Self {
+        SourceEvent::Snapshot(SnapshotEvent::ChunkRead(chunk))
+    }
+}
+
+impl From<SnapshotEvent> for SourceEvent {
+    fn from(event: SnapshotEvent) -> Self {
+        SourceEvent::Snapshot(event)
+    }
 }
 
 /// Why the source stopped.
@@ -154,6 +184,9 @@ pub enum SourceError {
     /// A change could not be batched.
     #[error(transparent)]
     Batch(#[from] BatcherError),
+    /// Reading the initial snapshot failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     /// The downstream stage is gone.
     #[error("the downstream stage stopped")]
     DownstreamClosed,
@@ -178,6 +211,10 @@ impl SourceError {
                 control_error_is_retryable(error)
             }
             SourceError::Catalog(CatalogError::Replication(error)) => error.is_retryable(),
+            SourceError::Snapshot(SnapshotError::Postgres { source, .. }) => {
+                control_error_is_retryable(source)
+            }
+            SourceError::Snapshot(SnapshotError::Connect(_)) => true,
             _ => false,
         }
     }
@@ -236,6 +273,7 @@ impl SourceStats {
 pub struct PostgresSource {
     config: PostgresSourceConfig,
     stats: Arc<SourceStats>,
+    progress: SharedProgress,
 }
 
 impl PostgresSource {
@@ -244,7 +282,15 @@ impl PostgresSource {
         PostgresSource {
             config,
             stats: Arc::new(SourceStats::default()),
+            progress: SharedProgress::default(),
         }
+    }
+
+    /// Snapshot progress recorded earlier (by the pipeline, in Kafka), shared with
+    /// whoever marks chunks done and persists it.
+    pub fn with_progress(mut self, progress: SharedProgress) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Live figures, shared with the running source.
@@ -319,6 +365,9 @@ impl PostgresSource {
             .connect_control()
             .await
             .map_err(CatalogError::from)?;
+        if config.snapshot.mode == SnapshotMode::InitialOnly {
+            return self.snapshot_only(&control, out, shutdown).await;
+        }
         if let PublicationState::Existing { missing } =
             ensure_publication(&control, &config.publication, &config.tables).await?
             && !missing.is_empty()
@@ -326,17 +375,37 @@ impl PostgresSource {
             warn!(publication = %config.publication, missing = ?missing, "The publication does not publish every selected table; they are not streamed.");
         }
         let mut replication = ReplicationConnection::connect(&config.connection).await?;
+        let exports = matches!(
+            config.snapshot.mode,
+            SnapshotMode::Initial | SnapshotMode::WhenNeeded
+        );
         let slot = ensure_slot(
             &control,
             &mut replication,
             &config.slot,
-            SlotSnapshot::Nothing,
+            if exports {
+                SlotSnapshot::Export
+            } else {
+                SlotSnapshot::Nothing
+            },
         )
         .await?;
         let start = match &slot {
             SlotState::Created(created) => created.consistent_point,
             SlotState::Existing(info) => info.confirmed_flush_lsn.unwrap_or_default(),
         };
+        if let Some(source) = self.snapshot_to_take(&slot) {
+            // The replication connection stays idle meanwhile: its next command
+            // would end the snapshot it exported.
+            let snapshot = self.initial_snapshot(&control, source, start, out);
+            tokio::select! {
+                read = snapshot => read?,
+                _ = shutdown.cancelled() => {
+                    info!("Stopped during the snapshot; a restart resumes it.");
+                    return Ok(());
+                }
+            }
+        }
         let options = PgOutputOptions::for_server(
             replication.server_major_version().unwrap_or(10),
             vec![config.publication.clone()],
@@ -360,6 +429,136 @@ impl PostgresSource {
             last_status: Instant::now(),
         };
         session.run(out, flushed, shutdown).await
+    }
+}
+
+/// Which snapshot the initial snapshot reads.
+#[derive(Debug)]
+enum SnapshotSource {
+    /// The one the slot exported when this session created it: exactly the data
+    /// before the slot's consistent point.
+    Exported(String),
+    /// A new one, later than the slot's position: streaming then replays changes
+    /// the snapshot already holds, and the last change of each key still wins.
+    Fresh,
+}
+
+impl PostgresSource {
+    /// Whether this session reads a snapshot, per the mode, the slot and the
+    /// recorded progress.
+    fn snapshot_to_take(&self, slot: &SlotState) -> Option<SnapshotSource> {
+        let mode = self.config.snapshot.mode;
+        let name = &self.config.slot;
+        let mut progress = self.progress.lock();
+        match slot {
+            _ if mode == SnapshotMode::Never => None,
+            SlotState::Created(created) => {
+                progress.restart(name);
+                created.snapshot_name.clone().map(SnapshotSource::Exported)
+            }
+            SlotState::Existing(_) if progress.is_unfinished(name) => {
+                info!(slot = %name, "Resuming the unfinished snapshot.");
+                Some(SnapshotSource::Fresh)
+            }
+            SlotState::Existing(_)
+                if mode == SnapshotMode::WhenNeeded && !progress.is_finished(name) =>
+            {
+                info!(slot = %name, "No finished snapshot is recorded for the slot: taking one.");
+                progress.restart(name);
+                Some(SnapshotSource::Fresh)
+            }
+            SlotState::Existing(_) => None,
+        }
+    }
+
+    /// Reads the selected tables' rows under `source`, as of just before `start`,
+    /// and sends them with their progress events and a closing commit marker.
+    async fn initial_snapshot(
+        &self,
+        control: &Client,
+        source: SnapshotSource,
+        start: Lsn,
+        out: &mpsc::Sender<SourceEvent>,
+    ) -> Result<(), SourceError> {
+        let config = &self.config;
+        let tables = resolve_tables(control, &config.tables).await?;
+        let (exporter, name) = match source {
+            SnapshotSource::Exported(name) => (None, name),
+            SnapshotSource::Fresh => {
+                let (client, name, _) = export_snapshot(&config.connection).await?;
+                (Some(client), name)
+            }
+        };
+        // Just before the slot's start: a transaction committed exactly there is
+        // streamed, and its rows must come after the snapshot's in the checkpoint.
+        let position = Lsn(start.0.saturating_sub(1));
+        self.read_snapshot(&tables, &name, position, out).await?;
+        drop(exporter);
+        Ok(())
+    }
+
+    /// `initial_only`: a snapshot of its own, no slot, no streaming.
+    async fn snapshot_only(
+        &self,
+        control: &Client,
+        out: &mpsc::Sender<SourceEvent>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SourceError> {
+        let slot = &self.config.slot;
+        {
+            let mut progress = self.progress.lock();
+            if progress.is_finished(slot) {
+                info!("The snapshot is complete already; nothing to do.");
+                return Ok(());
+            }
+            if !progress.is_unfinished(slot) {
+                progress.restart(slot);
+            }
+        }
+        let tables = resolve_tables(control, &self.config.tables).await?;
+        let (exporter, name, position) = export_snapshot(&self.config.connection).await?;
+        tokio::select! {
+            read = self.read_snapshot(&tables, &name, position, out) => read?,
+            _ = shutdown.cancelled() => info!("Stopped during the snapshot; a restart resumes it."),
+        }
+        drop(exporter);
+        Ok(())
+    }
+
+    /// Reads `tables` under snapshot `name`; the rows and the closing commit marker
+    /// carry `position`.
+    async fn read_snapshot(
+        &self,
+        tables: &[(String, String)],
+        name: &str,
+        position: Lsn,
+        out: &mpsc::Sender<SourceEvent>,
+    ) -> Result<(), SourceError> {
+        send(out, SnapshotEvent::Started { position }.into()).await?;
+        let snapshot = InitialSnapshot {
+            connection: &self.config.connection,
+            tables,
+            options: self.config.snapshot,
+            rows_per_batch: self.config.batch.max_rows,
+            position,
+            progress: &self.progress,
+        };
+        let rows = snapshot
+            .run(name, out)
+            .instrument(info_span!("snapshot", stage = "snapshot"))
+            .await
+            .map_err(|error| match error {
+                SnapshotError::Closed => SourceError::DownstreamClosed,
+                other => other.into(),
+            })?;
+        send(out, SnapshotEvent::Finished { rows }.into()).await?;
+        let marker = CommittedTransaction {
+            xid: 0,
+            commit_lsn: position,
+            end_lsn: position,
+            rows,
+        };
+        send(out, SourceEvent::Committed(marker)).await
     }
 }
 

@@ -16,9 +16,11 @@ use weir_tests::{Broker, PgCluster, plugin_dir, read_topic, target_bin_path};
 
 const SCHEMA_SQL: &str = include_str!("../../../examples/quickstart.sql");
 const TRAFFIC_SQL: &str = include_str!("../../../examples/quickstart-traffic.sql");
-/// Messages the sample traffic makes: 2 customers, 2 orders, 1 update, 1 delete and
-/// its tombstone.
-const EXPECTED_MESSAGES: usize = 7;
+/// The snapshot's one existing customer, then what the sample traffic makes: 2
+/// customers, 2 orders, 1 update, 1 delete and its tombstone.
+const EXPECTED_MESSAGES: usize = 8;
+/// Where weir keeps the snapshot's progress (`weir.<pipeline name>.state`).
+const STATE_TOPIC: &str = "weir.quickstart.state";
 const TOPICS: [&str; 2] = ["shop.public.customers", "shop.public.orders"];
 
 fn step(text: &str) {
@@ -61,7 +63,11 @@ async fn main() -> anyhow::Result<()> {
     for topic in TOPICS {
         broker.create_topic(topic, 3)?;
     }
-    println!("    topics {} with 3 partitions each", TOPICS.join(", "));
+    broker.create_topic(STATE_TOPIC, 1)?;
+    println!(
+        "    topics {} with 3 partitions each, and weir's state topic {STATE_TOPIC}",
+        TOPICS.join(", ")
+    );
 
     step("weir run examples/quickstart.yaml");
     for line in std::fs::read_to_string(spec_path())?.lines() {

@@ -3,5 +3,10 @@
 //! streamed rows.
 
 mod copy_text;
+pub mod initial;
 pub mod parallel;
+pub mod progress;
 pub mod table;
+
+pub use initial::{InitialSnapshot, SnapshotEvent, SnapshotOptions};
+pub use progress::{SharedProgress, SnapshotMode, SnapshotProgress, TableProgress};

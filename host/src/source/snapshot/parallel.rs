@@ -24,8 +24,11 @@ use crate::batch::types::oid;
 use crate::source::PgConnectOptions;
 use crate::source::tables::quote_identifier;
 
-/// One range of a table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One range of a table. Serializable because the plan is persisted with the
+/// snapshot's progress: a resumed snapshot reads the ranges it did not finish, even
+/// when the table's bounds moved meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
 pub enum Chunk {
     /// `key >= start AND key < end` (`None`: unbounded).
     Key {
@@ -72,14 +75,23 @@ impl Chunk {
     }
 }
 
-/// Splits `table` into about `chunks` ranges (at least one). Runs in the caller's
-/// transaction, which should hold the snapshot.
+/// Splits `table` into ranges of about `rows_per_chunk` rows (at least one range),
+/// at most `max_chunks`. Runs in the caller's transaction, which should hold the
+/// snapshot.
+///
+/// A single-column integer key is split at real key values, found by walking its
+/// index (`ORDER BY key OFFSET n`): even splits between the minimum and the
+/// maximum would leave most ranges empty for a key with gaps, and one range
+/// holding nearly everything. Other tables are split by heap pages, using the
+/// planner's rows per page.
 pub async fn plan(
     client: &Client,
     table: &SnapshotTable,
-    chunks: u64,
+    rows_per_chunk: u64,
+    max_chunks: usize,
 ) -> Result<Vec<Chunk>, SnapshotError> {
-    let chunks = chunks.max(1);
+    let rows_per_chunk = i64::try_from(rows_per_chunk.max(1)).unwrap_or(i64::MAX);
+    let max_chunks = max_chunks.max(1);
     let name = table.name();
     let failed = |source| SnapshotError::Postgres {
         table: name.clone(),
@@ -97,38 +109,29 @@ pub async fn plan(
         _ => None,
     };
     if let Some(column) = integer_key {
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT min({key})::int8, max({key})::int8 FROM {relation}",
-                    key = quote_identifier(&column)
-                ),
-                &[],
-            )
-            .await
-            .map_err(failed)?;
-        let (Some(min), Some(max)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1))
-        else {
-            return Ok(vec![Chunk::Key {
-                column,
-                start: None,
-                end: None,
-            }]);
-        };
-        let span = i128::from(max) - i128::from(min) + 1;
-        let step = (span / i128::from(chunks)).max(1);
+        let key = quote_identifier(&column);
+        let next_bound = format!(
+            "SELECT {key}::int8 FROM {relation} WHERE {key} >= $1::int8 \
+             ORDER BY {key} OFFSET $2::int8 LIMIT 1"
+        );
         let mut out = Vec::new();
         let mut start: Option<i64> = None;
-        let mut bound = i128::from(min) + step;
-        while bound <= i128::from(max) {
-            let end = i64::try_from(bound).unwrap_or(i64::MAX);
+        while out.len() + 1 < max_chunks {
+            let from = start.unwrap_or(i64::MIN);
+            let Some(row) = client
+                .query_opt(&next_bound, &[&from, &rows_per_chunk])
+                .await
+                .map_err(failed)?
+            else {
+                break;
+            };
+            let end: i64 = row.get(0);
             out.push(Chunk::Key {
                 column: column.clone(),
                 start,
                 end: Some(end),
             });
             start = Some(end);
-            bound += step;
         }
         out.push(Chunk::Key {
             column,
@@ -137,16 +140,20 @@ pub async fn plan(
         });
         return Ok(out);
     }
-    let pages: i64 = client
+    let row = client
         .query_one(
-            "SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int8)::int8",
+            "SELECT (pg_relation_size(c.oid) / current_setting('block_size')::int8)::int8, \
+                    GREATEST(c.reltuples, 0)::float8, GREATEST(c.relpages, 1)::float8 \
+             FROM pg_class c WHERE c.oid = $1::text::regclass",
             &[&relation],
         )
         .await
-        .map_err(failed)?
-        .get(0);
-    let pages = u64::try_from(pages).unwrap_or(0);
-    let step = pages.div_ceil(chunks).max(1);
+        .map_err(failed)?;
+    let pages = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+    let rows_per_page = (row.get::<_, f64>(1) / row.get::<_, f64>(2)).max(1.0);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let pages_per_chunk = ((rows_per_chunk as f64 / rows_per_page).ceil() as u64).max(1);
+    let step = pages_per_chunk.max(pages.div_ceil(max_chunks as u64));
     let mut out = Vec::new();
     let mut start = 0;
     while start + step < pages {
@@ -184,20 +191,37 @@ pub async fn snapshot_connection(
     Ok(client)
 }
 
-/// Reads `table`'s `chunks` on `clients` (each holding the same snapshot) in
-/// parallel, sending batches to `out`. Returns the rows read.
-pub async fn read_chunks(
+/// A chunk was read whole: every batch of it was sent before this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkRead {
+    /// `schema.table`.
+    pub table: Arc<str>,
+    /// The chunk's index in the table's plan.
+    pub index: usize,
+    /// Rows it held.
+    pub rows: u64,
+}
+
+/// Reads `table`'s `chunks` (index in the plan, range) on `clients` (each holding
+/// the same snapshot) in parallel, sending batches to `out` and, after a chunk's
+/// last batch, its [`ChunkRead`]. Returns the rows read.
+pub async fn read_chunks<T>(
     clients: Vec<Arc<Client>>,
     table: &SnapshotTable,
-    chunks: Vec<Chunk>,
+    chunks: Vec<(usize, Chunk)>,
     meta: RowMeta,
     rows_per_batch: usize,
-    out: mpsc::Sender<RecordBatch>,
-) -> Result<u64, SnapshotError> {
+    out: mpsc::Sender<T>,
+) -> Result<u64, SnapshotError>
+where
+    T: From<RecordBatch> + From<ChunkRead> + Send + 'static,
+{
     let queue = Arc::new(Mutex::new(VecDeque::from(chunks)));
+    let name: Arc<str> = table.name().into();
     let mut workers = tokio::task::JoinSet::new();
     for client in clients {
         let queue = Arc::clone(&queue);
+        let name = Arc::clone(&name);
         let table = table.clone();
         let out = out.clone();
         workers.spawn(async move {
@@ -207,8 +231,8 @@ pub async fn read_chunks(
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .pop_front();
-                let Some(chunk) = next else { break };
-                rows += read_where(
+                let Some((index, chunk)) = next else { break };
+                let read = read_where(
                     &client,
                     &table,
                     &chunk.condition(),
@@ -217,6 +241,15 @@ pub async fn read_chunks(
                     &out,
                 )
                 .await?;
+                let done = ChunkRead {
+                    table: Arc::clone(&name),
+                    index,
+                    rows: read,
+                };
+                out.send(T::from(done))
+                    .await
+                    .map_err(|_| SnapshotError::Closed)?;
+                rows += read;
             }
             Ok::<u64, SnapshotError>(rows)
         });
@@ -227,4 +260,37 @@ pub async fn read_chunks(
             .map_err(|e| SnapshotError::Connect(format!("a snapshot worker failed: {e}")))??;
     }
     Ok(total)
+}
+
+/// A snapshot no slot exported: a `REPEATABLE READ` transaction on a connection of
+/// its own exports it. The returned client holds it; keep it open until every
+/// worker imported the snapshot. Also returns the WAL position at the time.
+pub async fn export_snapshot(
+    options: &PgConnectOptions,
+) -> Result<(Client, String, crate::Lsn), SnapshotError> {
+    let failed = |source| SnapshotError::Postgres {
+        table: "(snapshot export)".to_owned(),
+        source,
+    };
+    let client = options
+        .connect_control()
+        .await
+        .map_err(|error| SnapshotError::Connect(error.to_string()))?;
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(failed)?;
+    let row = client
+        .query_one(
+            "SELECT pg_export_snapshot(), pg_current_wal_lsn()::text",
+            &[],
+        )
+        .await
+        .map_err(failed)?;
+    let name: String = row.get(0);
+    let position: String = row.get(1);
+    let position = position
+        .parse()
+        .map_err(|_| SnapshotError::Connect(format!("unreadable WAL position {position}")))?;
+    Ok((client, name, position))
 }

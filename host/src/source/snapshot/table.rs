@@ -165,24 +165,24 @@ pub async fn describe(
 /// snapshot reads (`_op = r`) with `meta`'s positions, in batches of `rows_per_batch`
 /// rows sent to `out` as they fill: a slow consumer slows the read, so memory
 /// stays at a few batches whatever the table's size.
-pub async fn read(
+pub async fn read<T: From<RecordBatch>>(
     client: &Client,
     table: &SnapshotTable,
     meta: RowMeta,
     rows_per_batch: usize,
-    out: &mpsc::Sender<RecordBatch>,
+    out: &mpsc::Sender<T>,
 ) -> Result<u64, SnapshotError> {
     read_where(client, table, "true", meta, rows_per_batch, out).await
 }
 
 /// [`read`], of the rows matching SQL `condition` (a chunk of the table).
-pub async fn read_where(
+pub async fn read_where<T: From<RecordBatch>>(
     client: &Client,
     table: &SnapshotTable,
     condition: &str,
     meta: RowMeta,
     rows_per_batch: usize,
-    out: &mpsc::Sender<RecordBatch>,
+    out: &mpsc::Sender<T>,
 ) -> Result<u64, SnapshotError> {
     let name = table.name();
     let batch_error = |source| SnapshotError::Batch {
@@ -241,12 +241,16 @@ pub async fn read_where(
             builder.append(&meta, &tuple, None).map_err(batch_error)?;
             count += 1;
             while let Some(batch) = builder.take_ready() {
-                out.send(batch).await.map_err(|_| SnapshotError::Closed)?;
+                out.send(T::from(batch))
+                    .await
+                    .map_err(|_| SnapshotError::Closed)?;
             }
             if builder.len() >= rows_per_batch
                 && let Some(batch) = builder.finish().map_err(batch_error)?
             {
-                out.send(batch).await.map_err(|_| SnapshotError::Closed)?;
+                out.send(T::from(batch))
+                    .await
+                    .map_err(|_| SnapshotError::Closed)?;
             }
         }
     }
@@ -254,10 +258,14 @@ pub async fn read_where(
         return Err(SnapshotError::Truncated(name));
     }
     while let Some(batch) = builder.take_ready() {
-        out.send(batch).await.map_err(|_| SnapshotError::Closed)?;
+        out.send(T::from(batch))
+            .await
+            .map_err(|_| SnapshotError::Closed)?;
     }
     if let Some(batch) = builder.finish().map_err(batch_error)? {
-        out.send(batch).await.map_err(|_| SnapshotError::Closed)?;
+        out.send(T::from(batch))
+            .await
+            .map_err(|_| SnapshotError::Closed)?;
     }
     Ok(count)
 }

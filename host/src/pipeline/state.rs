@@ -1,0 +1,155 @@
+//! The pipeline's state topic: a compacted, single-partition Kafka topic that
+//! holds the snapshot's progress, so a restarted weir, or a standby on another
+//! host, resumes a snapshot where the acknowledged chunks end. State lives where
+//! the data goes, not on the weir host.
+//!
+//! Each record is the whole progress of one slot, keyed by the slot; the newest
+//! wins, and compaction keeps one record per slot, so pipelines may share a topic.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::Message as _;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::sink::KafkaProducer;
+use crate::sink::admin::is_client_wide;
+use crate::source::snapshot::SnapshotProgress;
+
+/// Reading or writing the state topic failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The consumer could not be created or read.
+    #[error("reading state topic {topic}: {error}")]
+    Read {
+        /// The topic.
+        topic: String,
+        /// Why.
+        error: String,
+    },
+    /// A record is not progress weir wrote.
+    #[error("state topic {topic} holds an unreadable record at offset {offset}: {error}")]
+    Corrupt {
+        /// The topic.
+        topic: String,
+        /// Where.
+        offset: i64,
+        /// Why.
+        error: serde_json::Error,
+    },
+    /// Producing a record failed.
+    #[error("writing state topic {topic}: {error}")]
+    Write {
+        /// The topic.
+        topic: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// The state topic of one pipeline.
+#[derive(Debug, Clone)]
+pub struct StateTopic {
+    topic: String,
+    /// `snapshot:<slot>`.
+    key: Vec<u8>,
+}
+
+impl StateTopic {
+    /// The records of slot `slot` in state topic `topic`.
+    pub fn new(topic: impl Into<String>, slot: &str) -> Self {
+        StateTopic {
+            topic: topic.into(),
+            key: format!("snapshot:{slot}").into_bytes(),
+        }
+    }
+
+    /// Its name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The newest recorded progress, or the empty progress when nothing is
+    /// recorded. Reads the topic to its end as of the call.
+    pub fn load(
+        &self,
+        brokers: &str,
+        properties: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<SnapshotProgress, StateError> {
+        let failed = |error: rdkafka::error::KafkaError| StateError::Read {
+            topic: self.topic.clone(),
+            error: error.to_string(),
+        };
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("group.id", format!("weir-state-{}", self.topic))
+            .set("enable.auto.commit", "false")
+            .set("allow.auto.create.topics", "false");
+        for (key, value) in properties {
+            if is_client_wide(key) {
+                config.set(key, value);
+            }
+        }
+        let consumer: BaseConsumer = config.create().map_err(failed)?;
+        let (low, high) = consumer
+            .fetch_watermarks(&self.topic, 0, timeout)
+            .map_err(failed)?;
+        let mut progress = SnapshotProgress::default();
+        if high <= low {
+            return Ok(progress);
+        }
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&self.topic, 0, Offset::Offset(low))
+            .map_err(failed)?;
+        consumer.assign(&assignment).map_err(failed)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(StateError::Read {
+                    topic: self.topic.clone(),
+                    error: format!("not read to offset {high} within {timeout:?}"),
+                });
+            }
+            let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let message = message.map_err(failed)?;
+            if message.key() == Some(self.key.as_slice())
+                && let Some(payload) = message.payload()
+            {
+                progress =
+                    serde_json::from_slice(payload).map_err(|error| StateError::Corrupt {
+                        topic: self.topic.clone(),
+                        offset: message.offset(),
+                        error,
+                    })?;
+            }
+            if message.offset() + 1 >= high {
+                return Ok(progress);
+            }
+        }
+    }
+
+    /// Queues `progress` as the newest record. Not waited for: a record lost makes
+    /// a restart redo chunks, never skip them, and records of one producer to one
+    /// partition stay in order.
+    pub fn save(
+        &self,
+        producer: &KafkaProducer,
+        progress: &SnapshotProgress,
+    ) -> Result<(), StateError> {
+        let failed = |error: String| StateError::Write {
+            topic: self.topic.clone(),
+            error,
+        };
+        let value = serde_json::to_vec(progress).map_err(|e| failed(e.to_string()))?;
+        producer
+            .send_one(&self.topic, Some(0), &self.key, &value, None)
+            .map_err(|e| failed(e.to_string()))
+    }
+}

@@ -1,0 +1,161 @@
+//! How far the initial snapshot got, kept where a restarted or standby weir finds
+//! it (the pipeline persists it in Kafka): a restart reads only the chunks that
+//! were not acknowledged yet instead of starting over.
+//!
+//! A chunk counts as done once Kafka acknowledged every row of it, so the record
+//! may trail the truth (the chunk is read again, duplicates are harmless under
+//! at-least-once) but never run ahead of it (nothing is skipped).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+use super::parallel::Chunk;
+
+/// When a pipeline reads its tables' existing rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotMode {
+    /// When weir creates the slot (and to finish an interrupted snapshot), then
+    /// stream.
+    #[default]
+    Initial,
+    /// Stream only.
+    Never,
+    /// Snapshot, then stop: no slot, no streaming.
+    InitialOnly,
+    /// As `initial`, and also whenever no finished snapshot is recorded for the
+    /// slot (a slot created by someone else, or the state lost).
+    WhenNeeded,
+}
+
+/// Progress of one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableProgress {
+    /// The plan: ranges that together cover the table.
+    pub chunks: Vec<Chunk>,
+    /// Per chunk of `chunks`: acknowledged by Kafka.
+    pub done: Vec<bool>,
+    /// Rows acknowledged so far.
+    pub rows: u64,
+    /// The planner's estimate of the table's rows, for percentages.
+    pub estimated_rows: u64,
+}
+
+impl TableProgress {
+    /// Every chunk is acknowledged.
+    pub fn is_complete(&self) -> bool {
+        !self.chunks.is_empty() && self.done.iter().all(|done| *done)
+    }
+
+    /// The chunks still to read, with their index in the plan.
+    pub fn remaining(&self) -> Vec<(usize, Chunk)> {
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !self.done.get(*index).copied().unwrap_or(false))
+            .map(|(index, chunk)| (index, chunk.clone()))
+            .collect()
+    }
+}
+
+/// Progress of the snapshot of one slot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotProgress {
+    /// The slot whose consistent point the snapshot meets (empty for
+    /// `initial_only`, which has none).
+    pub slot: String,
+    /// Every selected table was read and acknowledged.
+    pub complete: bool,
+    /// By `schema.table`.
+    pub tables: BTreeMap<String, TableProgress>,
+}
+
+impl SnapshotProgress {
+    /// A snapshot of `slot` starts from nothing.
+    pub fn restart(&mut self, slot: &str) {
+        *self = SnapshotProgress {
+            slot: slot.to_owned(),
+            ..SnapshotProgress::default()
+        };
+    }
+
+    /// An unfinished snapshot of `slot` is recorded.
+    pub fn is_unfinished(&self, slot: &str) -> bool {
+        self.slot == slot && !self.complete
+    }
+
+    /// A finished snapshot of `slot` is recorded.
+    pub fn is_finished(&self, slot: &str) -> bool {
+        self.slot == slot && self.complete
+    }
+
+    /// Rows acknowledged and estimated, over all tables.
+    pub fn totals(&self) -> (u64, u64) {
+        self.tables.values().fold((0, 0), |(rows, estimated), t| {
+            (rows + t.rows, estimated + t.estimated_rows.max(t.rows))
+        })
+    }
+}
+
+/// The progress shared by the source (which plans and reads) and the pipeline
+/// (which marks chunks done once Kafka acknowledged them, and persists).
+#[derive(Debug, Clone, Default)]
+pub struct SharedProgress(Arc<Mutex<SnapshotProgress>>);
+
+impl SharedProgress {
+    /// Shares `progress`.
+    pub fn new(progress: SnapshotProgress) -> Self {
+        SharedProgress(Arc::new(Mutex::new(progress)))
+    }
+
+    /// Locks it.
+    pub fn lock(&self) -> MutexGuard<'_, SnapshotProgress> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A copy, to persist or report.
+    pub fn snapshot(&self) -> SnapshotProgress {
+        self.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_skips_done_chunks_and_survives_a_round_trip() {
+        let mut table = TableProgress {
+            chunks: vec![
+                Chunk::Key {
+                    column: "id".into(),
+                    start: None,
+                    end: Some(10),
+                },
+                Chunk::Key {
+                    column: "id".into(),
+                    start: Some(10),
+                    end: None,
+                },
+            ],
+            done: vec![true, false],
+            rows: 9,
+            estimated_rows: 20,
+        };
+        assert_eq!(table.remaining().len(), 1);
+        assert_eq!(table.remaining()[0].0, 1);
+        assert!(!table.is_complete());
+        let mut progress = SnapshotProgress {
+            slot: "s".into(),
+            ..Default::default()
+        };
+        progress.tables.insert("public.t".into(), table.clone());
+        let json = serde_json::to_string(&progress).expect("serialize");
+        let back: SnapshotProgress = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, progress);
+        assert!(back.is_unfinished("s") && !back.is_unfinished("other"));
+        table.done[1] = true;
+        assert!(table.is_complete());
+    }
+}

@@ -74,6 +74,19 @@ enum Command {
         #[arg(long, value_name = "TOPIC")]
         test_topic: Option<String>,
     },
+    /// Read tables of a pipeline again while it streams: their rows come as
+    /// snapshot reads (op "r") between the streamed changes, chunk by chunk, and a
+    /// change streamed meanwhile always wins over a row read before it.
+    ///
+    /// The request goes into the WAL: the pipeline of SPEC (its slot) acts on it
+    /// when it streams past it, now or when it next starts.
+    Snapshot {
+        /// The pipeline spec.
+        spec: PathBuf,
+        /// Tables as schema.table; each must be selected by the spec.
+        #[arg(required = true)]
+        tables: Vec<String>,
+    },
     /// Print the JSON Schema of pipeline specs (for editors; also in
     /// docs/pipeline.schema.json).
     Schema,
@@ -189,6 +202,19 @@ fn main() -> ExitCode {
                     }
                     let failed = lines.iter().any(|l| l.status == CheckStatus::Fail);
                     ExitCode::from(u8::from(failed))
+                }
+                Err(error) => spec_error(&spec, &error),
+            }
+        }),
+        Command::Snapshot { spec, tables } => with_runtime(async move {
+            match weir::cli::snapshot::request(&spec, &tables).await {
+                Ok(tables) => {
+                    println!(
+                        "asked the pipeline of {} to snapshot {}",
+                        spec.display(),
+                        tables.join(", ")
+                    );
+                    ExitCode::SUCCESS
                 }
                 Err(error) => spec_error(&spec, &error),
             }

@@ -5,3 +5,4 @@ pub mod plugin;
 pub mod run;
 pub mod scaffold;
 pub mod slot;
+pub mod snapshot;

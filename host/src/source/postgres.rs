@@ -35,6 +35,9 @@ use super::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationError, ReplicationEvent, ReplicationStream,
     SlotSnapshot, StandbyStatus, now_unix_micros,
 };
+use super::snapshot::incremental::{
+    IncrementalSnapshot, SIGNAL_PREFIX, WATERMARK_PREFIX, Watermark,
+};
 use super::snapshot::initial::{InitialSnapshot, SnapshotEvent, SnapshotOptions};
 use super::snapshot::parallel::{ChunkRead, export_snapshot};
 use super::snapshot::progress::{SharedProgress, SnapshotMode};
@@ -427,6 +430,11 @@ impl PostgresSource {
             emitted_end: start,
             reported: Lsn::ZERO,
             last_status: Instant::now(),
+            incremental: IncrementalSnapshot::new(
+                &config.slot,
+                config.tables.clone(),
+                config.batch.max_rows,
+            ),
         };
         session.run(out, flushed, shutdown).await
     }
@@ -577,6 +585,8 @@ struct Session<'a> {
     /// The flush position last reported to the server.
     reported: Lsn,
     last_status: Instant,
+    /// Tables asked to be snapshotted while streaming.
+    incremental: IncrementalSnapshot,
 }
 
 impl Session<'_> {
@@ -598,6 +608,9 @@ impl Session<'_> {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return self.finish(out, flushed).await,
+                _ = std::future::ready(()), if self.incremental.wants_chunk() => {
+                    self.incremental.read_chunk(&self.control).await?;
+                }
                 event = self.stream.recv() => self.on_event(event?, out).await?,
                 _ = linger.tick() => {
                     if self.batcher.pending_rows() > 0 {
@@ -646,6 +659,16 @@ impl Session<'_> {
                             .store(now_unix_micros(), Ordering::Relaxed);
                         self.idle_progress(message.lsn, out).await?;
                     }
+                    PgOutputMessage::Message(message) if message.prefix == SIGNAL_PREFIX => {
+                        self.incremental.signal(&message.content);
+                    }
+                    PgOutputMessage::Message(message) if message.prefix == WATERMARK_PREFIX => {
+                        if let Watermark::High(lsn) =
+                            self.incremental.watermark(&message.content, message.lsn)
+                        {
+                            self.close_chunk(lsn, out).await?;
+                        }
+                    }
                     _ => {}
                 }
                 self.batcher.push(&message, data.wal_start)?;
@@ -692,11 +715,42 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// The high watermark of the chunk in flight streamed past at `lsn`: every
+    /// change before it goes first, then the chunk's rows that no change
+    /// superseded, as a transaction of their own just after the watermark.
+    async fn close_chunk(
+        &mut self,
+        lsn: Lsn,
+        out: &mpsc::Sender<SourceEvent>,
+    ) -> Result<(), SourceError> {
+        self.batcher.flush()?;
+        self.emit(out).await?;
+        // Just past the watermark's start: a commit that ended exactly where the
+        // watermark starts is confirmed already.
+        let position = Lsn(lsn.0 + 1);
+        let Some(rows) = self.incremental.close(position)? else {
+            return Ok(());
+        };
+        let count = rows.num_rows() as u64;
+        self.stats.rows.fetch_add(count, Ordering::Relaxed);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        send(out, SourceEvent::Batch(rows)).await?;
+        self.emitted_end = self.emitted_end.max(position);
+        let marker = CommittedTransaction {
+            xid: 0,
+            commit_lsn: position,
+            end_lsn: position,
+            rows: count,
+        };
+        send(out, SourceEvent::Committed(marker)).await
+    }
+
     /// Sends what the batcher finished.
     async fn emit(&mut self, out: &mpsc::Sender<SourceEvent>) -> Result<(), SourceError> {
         while let Some(output) = self.batcher.pop()? {
             let event = match output {
                 BatcherOutput::Batch(batch) => {
+                    self.incremental.streamed(&batch);
                     self.stats
                         .rows
                         .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);

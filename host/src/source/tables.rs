@@ -44,6 +44,16 @@ impl FromStr for TableSelector {
     }
 }
 
+impl TableSelector {
+    /// Whether the selector takes table `schema.name`.
+    pub fn matches(&self, schema: &str, name: &str) -> bool {
+        match self {
+            TableSelector::Table { schema: s, name: n } => s == schema && n == name,
+            TableSelector::Schema(s) => s == schema,
+        }
+    }
+}
+
 impl fmt::Display for TableSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -3,6 +3,7 @@
 //! streamed rows.
 
 mod copy_text;
+pub mod incremental;
 pub mod initial;
 pub mod parallel;
 pub mod progress;

@@ -45,6 +45,14 @@ pub enum SnapshotError {
     /// A snapshot connection could not be opened.
     #[error("snapshot connection: {0}")]
     Connect(String),
+    /// Arranging the rows read failed.
+    #[error("snapshot of {table}: {message}")]
+    Arrow {
+        /// `schema.table`.
+        table: String,
+        /// Why.
+        message: String,
+    },
     /// Whoever consumes the batches went away.
     #[error("snapshot: the consumer of its batches stopped")]
     Closed,

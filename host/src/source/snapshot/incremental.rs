@@ -1,0 +1,575 @@
+//! Re-snapshot of a table while streaming goes on, deduplicated with watermarks
+//! in the manner of DBLog (Andreas Andreakis and Ioannis Papapanagiotou, 2020).
+//!
+//! `weir snapshot` asks for it with a logical message (`weir_signal`) in the WAL,
+//! so the request reaches the pipeline in order with the changes, even one that is
+//! not running yet. The table is then read in key order, one chunk at a time,
+//! between the streaming of changes:
+//!
+//! 1. write a *low* watermark message into the WAL;
+//! 2. read the next chunk (`key > last key ORDER BY key LIMIT n`, one snapshot);
+//! 3. write a *high* watermark message.
+//!
+//! Streaming reaches the low watermark, then every change committed around the
+//! read, then the high one. Each streamed change of the table in that window
+//! removes its key from the chunk: the stream already carries that row's state as
+//! of the read or later. At the high watermark the chunk's remaining rows go out as
+//! snapshot reads (`_op = r`), in stream order, so a consumer applying messages in
+//! order per key never sees a stale chunk row after a newer change.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StructArray, UInt64Array};
+use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+use tracing::{info, warn};
+
+use super::table::{SnapshotError, SnapshotTable, describe, read_where};
+use crate::Lsn;
+use crate::batch::RowMeta;
+use crate::batch::schema::{BEFORE, COMMIT_LSN, LSN, metadata, op};
+use crate::source::tables::{TableSelector, quote_identifier, quote_literal};
+
+/// Prefix of the logical message that asks for a snapshot.
+pub const SIGNAL_PREFIX: &str = "weir_signal";
+/// Prefix of the watermark messages around each chunk.
+pub const WATERMARK_PREFIX: &str = "weir_watermark";
+/// Rows per chunk: each chunk is held in memory until its high watermark.
+pub const CHUNK_ROWS: usize = 4096;
+
+/// What `weir snapshot` writes into the WAL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSignal {
+    /// The slot of the pipeline asked (others ignore it).
+    pub slot: String,
+    /// `schema.table` names.
+    pub tables: Vec<String>,
+}
+
+impl SnapshotSignal {
+    /// The SQL that emits this signal.
+    pub fn sql(&self) -> Result<String, serde_json::Error> {
+        Ok(format!(
+            "SELECT pg_logical_emit_message(false, '{SIGNAL_PREFIX}', {})",
+            quote_literal(&serde_json::to_string(self)?)
+        ))
+    }
+}
+
+/// A chunk read and waiting for its high watermark.
+struct Window {
+    /// `<slot>:<sequence>`.
+    id: String,
+    /// Set once the low watermark streamed past.
+    open: bool,
+    /// The chunk's rows.
+    rows: RecordBatch,
+    /// The chunk's keys (row format), still to emit.
+    keys: HashSet<Box<[u8]>>,
+    /// The cursor before this chunk, to read it again if it cannot be resolved.
+    previous: Option<Vec<String>>,
+}
+
+/// The table being read.
+struct Cursor {
+    table: SnapshotTable,
+    /// `schema.table`.
+    name: String,
+    converter: RowConverter,
+    /// The key's field names.
+    key_fields: Vec<String>,
+    /// The last chunk's last key as SQL literals, in key order.
+    after: Option<Vec<String>>,
+    /// The greatest key when the table's snapshot started: rows inserted later
+    /// come through the stream, and a busy table's growing tail cannot keep the
+    /// snapshot going for ever.
+    last: Vec<String>,
+    rows: u64,
+}
+
+/// The incremental snapshots of one replication session.
+pub struct IncrementalSnapshot {
+    slot: String,
+    selectors: Vec<TableSelector>,
+    queue: VecDeque<String>,
+    cursor: Option<Cursor>,
+    window: Option<Window>,
+    sequence: u64,
+    rows_per_batch: usize,
+}
+
+impl std::fmt::Debug for IncrementalSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncrementalSnapshot")
+            .field("queue", &self.queue)
+            .field("table", &self.cursor.as_ref().map(|c| &c.name))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a watermark message means for the session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Watermark {
+    /// Not ours, or not the chunk in flight.
+    Ignored,
+    /// The window opened.
+    Low,
+    /// The window closed: emit [`IncrementalSnapshot::close`] at this position.
+    High(Lsn),
+}
+
+impl IncrementalSnapshot {
+    /// Incremental snapshots for the pipeline of `slot`, over tables it selects.
+    pub fn new(slot: &str, selectors: Vec<TableSelector>, rows_per_batch: usize) -> Self {
+        IncrementalSnapshot {
+            slot: slot.to_owned(),
+            selectors,
+            queue: VecDeque::new(),
+            cursor: None,
+            window: None,
+            sequence: 0,
+            rows_per_batch,
+        }
+    }
+
+    /// A `weir_signal` message arrived.
+    pub fn signal(&mut self, content: &[u8]) {
+        let signal: SnapshotSignal = match serde_json::from_slice(content) {
+            Ok(signal) => signal,
+            Err(error) => {
+                warn!(%error, "Ignoring an unreadable snapshot signal.");
+                return;
+            }
+        };
+        if signal.slot != self.slot {
+            return;
+        }
+        for table in signal.tables {
+            let selected = table.split_once('.').is_some_and(|(schema, name)| {
+                self.selectors.iter().any(|s| s.matches(schema, name))
+            });
+            if !selected {
+                warn!(%table, "A snapshot was asked for a table the pipeline does not select; ignored.");
+            } else if !self.queue.contains(&table)
+                && self.cursor.as_ref().is_none_or(|c| c.name != table)
+            {
+                info!(%table, "Snapshot of a table asked; it is read while streaming goes on.");
+                self.queue.push_back(table);
+            }
+        }
+    }
+
+    /// Whether a chunk should be read now: a table is waiting and no chunk is in
+    /// flight.
+    pub fn wants_chunk(&self) -> bool {
+        self.window.is_none() && (self.cursor.is_some() || !self.queue.is_empty())
+    }
+
+    /// Writes the low watermark, reads the next chunk, writes the high watermark.
+    pub async fn read_chunk(&mut self, control: &Client) -> Result<(), SnapshotError> {
+        if self.cursor.is_none() {
+            let Some(name) = self.queue.pop_front() else {
+                return Ok(());
+            };
+            match self.start_table(control, &name).await? {
+                Some(cursor) => self.cursor = Some(cursor),
+                None => return Ok(()),
+            }
+        }
+        let Some(cursor) = self.cursor.as_mut() else {
+            return Ok(());
+        };
+        self.sequence += 1;
+        let id = format!("{}:{}", self.slot, self.sequence);
+        let previous = cursor.after.clone();
+        emit_watermark(control, &format!("{id}:low")).await?;
+        let rows = read_after(control, cursor, self.rows_per_batch).await?;
+        emit_watermark(control, &format!("{id}:high")).await?;
+        let Some(rows) = rows else {
+            info!(table = %cursor.name, rows = cursor.rows, "Snapshot of a table complete.");
+            self.cursor = None;
+            return Ok(());
+        };
+        cursor.rows += rows.num_rows() as u64;
+        let keys = key_rows(&cursor.converter, &rows, &cursor.key_fields)
+            .map_err(|e| batch_error(&cursor.name, e))?
+            .into_iter()
+            .collect();
+        self.window = Some(Window {
+            id,
+            open: false,
+            rows,
+            keys,
+            previous,
+        });
+        Ok(())
+    }
+
+    /// A `weir_watermark` message at `lsn` arrived.
+    pub fn watermark(&mut self, content: &[u8], lsn: Lsn) -> Watermark {
+        let Some(window) = self.window.as_mut() else {
+            return Watermark::Ignored;
+        };
+        let content = String::from_utf8_lossy(content);
+        match content.strip_prefix(window.id.as_str()) {
+            Some(":low") => {
+                window.open = true;
+                Watermark::Low
+            }
+            Some(":high") if window.open => Watermark::High(lsn),
+            _ => Watermark::Ignored,
+        }
+    }
+
+    /// A streamed batch: inside an open window, its keys (new and old) leave the
+    /// chunk.
+    pub fn streamed(&mut self, batch: &RecordBatch) {
+        let (Some(window), Some(cursor)) = (self.window.as_mut(), self.cursor.as_ref()) else {
+            return;
+        };
+        if !window.open || batch_table(batch) != cursor.name {
+            return;
+        }
+        let mut seen = match key_rows(&cursor.converter, batch, &cursor.key_fields) {
+            Ok(keys) => keys,
+            Err(error) => {
+                warn!(%error, table = %cursor.name, "Could not compare streamed keys with the snapshot chunk; the chunk is read again.");
+                self.reread();
+                return;
+            }
+        };
+        // An update that changed the key also retires the old key.
+        if let Some(before) = batch.column_by_name(BEFORE).and_then(|c| c.as_struct_opt()) {
+            match old_keys(&cursor.converter, before, &cursor.key_fields) {
+                Ok(old) => seen.extend(old),
+                Err(error) => warn!(%error, "Could not read old keys of a streamed batch."),
+            }
+        }
+        for key in seen {
+            window.keys.remove(&key);
+        }
+    }
+
+    /// The high watermark streamed past at `lsn`: the chunk's rows no streamed
+    /// change superseded, as snapshot reads positioned at `lsn`.
+    pub fn close(&mut self, lsn: Lsn) -> Result<Option<RecordBatch>, SnapshotError> {
+        let Some(window) = self.window.take() else {
+            return Ok(None);
+        };
+        let name = self
+            .cursor
+            .as_ref()
+            .map_or_else(String::new, |c| c.name.clone());
+        let keys = match &self.cursor {
+            Some(cursor) => key_rows(&cursor.converter, &window.rows, &cursor.key_fields)
+                .map_err(|e| batch_error(&name, e))?,
+            None => return Ok(None),
+        };
+        let keep: BooleanArray = keys
+            .iter()
+            .map(|key| Some(window.keys.contains(key)))
+            .collect();
+        let kept = filter_record_batch(&window.rows, &keep).map_err(|e| batch_error(&name, e))?;
+        if kept.num_rows() == 0 {
+            return Ok(None);
+        }
+        at_position(&kept, lsn)
+            .map(Some)
+            .map_err(|e| batch_error(&name, e))
+    }
+
+    /// Forgets the chunk in flight; the table goes on from before it.
+    fn reread(&mut self) {
+        if let (Some(window), Some(cursor)) = (self.window.take(), self.cursor.as_mut()) {
+            cursor.after = window.previous;
+        }
+    }
+
+    async fn start_table(
+        &mut self,
+        control: &Client,
+        name: &str,
+    ) -> Result<Option<Cursor>, SnapshotError> {
+        let Some((schema, table)) = name.split_once('.') else {
+            return Ok(None);
+        };
+        let table = describe(control, schema, table).await?;
+        let key_fields = table.schema.primary_key.clone();
+        if key_fields.is_empty() {
+            warn!(table = %name, "A table without a primary key cannot be snapshotted while streaming; skipped.");
+            return Ok(None);
+        }
+        let arrow = table.schema.arrow_schema();
+        let fields = key_fields
+            .iter()
+            .map(|field| {
+                arrow
+                    .field_with_name(field)
+                    .map(|f| SortField::new(f.data_type().clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| batch_error(name, e))?;
+        let converter = RowConverter::new(fields).map_err(|e| batch_error(name, e))?;
+        let columns = key_columns(&table, &key_fields);
+        let greatest = control
+            .query_opt(&greatest_key(&columns, &table.quoted_name(), "true"), &[])
+            .await
+            .map_err(|source| SnapshotError::Postgres {
+                table: name.to_owned(),
+                source,
+            })?;
+        let Some(greatest) = greatest else {
+            info!(table = %name, "The table is empty; nothing to snapshot.");
+            return Ok(None);
+        };
+        let last = (0..columns.len())
+            .map(|i| quote_literal(&greatest.get::<_, String>(i)))
+            .collect();
+        info!(table = %name, "Snapshot of a table starts, chunk by chunk between streamed changes.");
+        Ok(Some(Cursor {
+            table,
+            name: name.to_owned(),
+            converter,
+            key_fields,
+            after: None,
+            last,
+            rows: 0,
+        }))
+    }
+}
+
+/// The key's columns, quoted, in key order.
+fn key_columns(table: &SnapshotTable, key_fields: &[String]) -> Vec<String> {
+    key_fields
+        .iter()
+        .filter_map(|field| {
+            table
+                .schema
+                .columns
+                .iter()
+                .find(|c| &c.field_name == field)
+                .map(|c| quote_identifier(&c.name))
+        })
+        .collect()
+}
+
+async fn emit_watermark(control: &Client, content: &str) -> Result<(), SnapshotError> {
+    control
+        .execute(
+            "SELECT pg_logical_emit_message(false, $1, $2)",
+            &[&WATERMARK_PREFIX, &content],
+        )
+        .await
+        .map_err(|source| SnapshotError::Postgres {
+            table: "(watermark)".to_owned(),
+            source,
+        })?;
+    Ok(())
+}
+
+/// Reads the chunk after `cursor`'s last key and moves the cursor, in one
+/// `REPEATABLE READ` transaction so the rows and the new cursor agree. `None`:
+/// the table is done.
+async fn read_after(
+    control: &Client,
+    cursor: &mut Cursor,
+    rows_per_batch: usize,
+) -> Result<Option<RecordBatch>, SnapshotError> {
+    let name = cursor.name.clone();
+    let failed = |source| SnapshotError::Postgres {
+        table: name.clone(),
+        source,
+    };
+    let columns = key_columns(&cursor.table, &cursor.key_fields);
+    let key = format!("({})", columns.join(", "));
+    let after = match &cursor.after {
+        Some(values) => format!("{key} > ({})", values.join(", ")),
+        None => "true".to_owned(),
+    };
+    let condition = format!(
+        "{after} AND {key} <= ({}) ORDER BY {key} LIMIT {CHUNK_ROWS}",
+        cursor.last.join(", ")
+    );
+    control
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(failed)?;
+    let read = async {
+        let (sender, mut receiver) =
+            mpsc::channel::<RecordBatch>(CHUNK_ROWS / rows_per_batch.max(1) + 2);
+        let meta = RowMeta {
+            op: op::READ,
+            lsn: Lsn::ZERO,
+            commit_lsn: Lsn::ZERO,
+            xid: 0,
+            commit_time_micros: crate::clock::now_unix_micros(),
+            seq: 0,
+        };
+        let collect = async {
+            let mut batches = Vec::new();
+            while let Some(batch) = receiver.recv().await {
+                batches.push(batch);
+            }
+            batches
+        };
+        let (read, batches) = tokio::join!(
+            async {
+                let read = read_where(
+                    control,
+                    &cursor.table,
+                    &condition,
+                    meta,
+                    rows_per_batch,
+                    &sender,
+                )
+                .await;
+                drop(sender);
+                read
+            },
+            collect
+        );
+        read?;
+        // The last key of this chunk, as literals, from the same snapshot.
+        let last = control
+            .query_opt(
+                &greatest_key(&columns, &cursor.table.quoted_name(), &condition),
+                &[],
+            )
+            .await
+            .map_err(failed)?;
+        Ok::<_, SnapshotError>((batches, last))
+    };
+    let result = read.await;
+    control.batch_execute("COMMIT").await.map_err(failed)?;
+    let (batches, last) = result?;
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    cursor.after = Some(
+        (0..columns.len())
+            .map(|i| quote_literal(&last.get::<_, String>(i)))
+            .collect(),
+    );
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    concat_batches(&first.schema(), &batches)
+        .map(Some)
+        .map_err(|e| batch_error(&name, e))
+}
+
+/// The query of the greatest key of the rows matching `condition`, as text.
+fn greatest_key(columns: &[String], relation: &str, condition: &str) -> String {
+    // Qualified, or ORDER BY would sort the text outputs of the same names.
+    let text: Vec<String> = columns.iter().map(|c| format!("chunk.{c}::text")).collect();
+    let order: Vec<String> = columns.iter().map(|c| format!("chunk.{c}")).collect();
+    format!(
+        "SELECT {} FROM (SELECT {} FROM {relation} WHERE {condition}) chunk \
+         ORDER BY ({}) DESC LIMIT 1",
+        text.join(", "),
+        columns.join(", "),
+        order.join(", ")
+    )
+}
+
+/// The key columns of `batch` in row format.
+fn key_rows(
+    converter: &RowConverter,
+    batch: &RecordBatch,
+    fields: &[String],
+) -> Result<Vec<Box<[u8]>>, arrow::error::ArrowError> {
+    let columns = fields
+        .iter()
+        .map(|field| {
+            batch.column_by_name(field).cloned().ok_or_else(|| {
+                arrow::error::ArrowError::SchemaError(format!("no key column {field}"))
+            })
+        })
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
+    rows_of(converter, &columns)
+}
+
+/// The old keys of updates whose `_before` holds them.
+fn old_keys(
+    converter: &RowConverter,
+    before: &StructArray,
+    fields: &[String],
+) -> Result<Vec<Box<[u8]>>, arrow::error::ArrowError> {
+    let columns = fields
+        .iter()
+        .map(|field| {
+            before.column_by_name(field).cloned().ok_or_else(|| {
+                arrow::error::ArrowError::SchemaError(format!("no old key column {field}"))
+            })
+        })
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
+    let rows = rows_of(converter, &columns)?;
+    Ok(rows
+        .into_iter()
+        .enumerate()
+        .filter(|(row, _)| before.is_valid(*row))
+        .map(|(_, key)| key)
+        .collect())
+}
+
+fn rows_of(
+    converter: &RowConverter,
+    columns: &[ArrayRef],
+) -> Result<Vec<Box<[u8]>>, arrow::error::ArrowError> {
+    let rows = converter.convert_columns(columns)?;
+    Ok(rows.iter().map(|row| row.as_ref().into()).collect())
+}
+
+/// `batch` with `_lsn` and `_commit_lsn` set to `lsn`.
+fn at_position(batch: &RecordBatch, lsn: Lsn) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let positions: ArrayRef = Arc::new(UInt64Array::from(vec![lsn.0; batch.num_rows()]));
+    let schema = batch.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            if field.name() == LSN || field.name() == COMMIT_LSN {
+                Arc::clone(&positions)
+            } else {
+                Arc::clone(column)
+            }
+        })
+        .collect();
+    RecordBatch::try_new(schema, columns)
+}
+
+/// `schema.table` of a batch.
+fn batch_table(batch: &RecordBatch) -> String {
+    let schema = batch.schema_ref();
+    let meta = |key: &str| schema.metadata().get(key).map_or("", String::as_str);
+    format!("{}.{}", meta(metadata::SCHEMA), meta(metadata::TABLE))
+}
+
+fn batch_error(table: &str, error: arrow::error::ArrowError) -> SnapshotError {
+    SnapshotError::Arrow {
+        table: table.to_owned(),
+        message: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_round_trips_through_its_sql() {
+        let signal = SnapshotSignal {
+            slot: "s".into(),
+            tables: vec!["public.o'rders".into()],
+        };
+        let sql = signal.sql().expect("sql");
+        assert!(sql.starts_with("SELECT pg_logical_emit_message(false, 'weir_signal', "));
+        assert!(sql.contains("o''rders"), "{sql}");
+    }
+}

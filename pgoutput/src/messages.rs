@@ -283,8 +283,17 @@ impl TupleWriter {
     /// A value in its type's text form. Values of over 4 GiB cannot occur
     /// (PostgreSQL's limit is 1 GiB) and are cut at the length field's maximum.
     pub fn text(&mut self, value: &[u8]) {
+        self.value(b't', value);
+    }
+
+    /// A value in its type's binary form (`typsend`), as binary `COPY` sends it.
+    pub fn binary(&mut self, value: &[u8]) {
+        self.value(b'b', value);
+    }
+
+    fn value(&mut self, kind: u8, value: &[u8]) {
         let length = u32::try_from(value.len()).unwrap_or(u32::MAX);
-        self.buffer.extend_from_slice(b"t");
+        self.buffer.extend_from_slice(&[kind]);
         self.buffer.extend_from_slice(&length.to_be_bytes());
         self.buffer
             .extend_from_slice(&value[..usize::try_from(length).unwrap_or(value.len())]);

@@ -40,8 +40,9 @@ pub enum BatchError {
         "table {table}, column {column}: value is not valid UTF-8 (is the database encoding UTF8?)"
     )]
     InvalidUtf8 { table: String, column: String },
-    /// A value sent in binary form; weir requests text.
-    #[error("table {table}, column {column}: binary value received, but weir requests text")]
+    /// A value in binary form for a column whose binary form weir does not read
+    /// (it requests text for those).
+    #[error("table {table}, column {column}: a binary value weir cannot read")]
     UnexpectedBinary { table: String, column: String },
     /// Arrow rejected the arrays (a bug in weir's schema construction).
     #[error("building the Arrow batch failed")]
@@ -335,12 +336,15 @@ fn parse_row(
         let parsed = match value {
             TupleValue::Null => Parsed::Null,
             TupleValue::UnchangedToast => Parsed::Unchanged,
-            TupleValue::Binary(_) => {
-                return Err(BatchError::UnexpectedBinary {
-                    table: qualified(table),
-                    column: column.name.clone(),
-                });
-            }
+            TupleValue::Binary(value) => match parse_binary(column.kind, value) {
+                Some(parsed) => parsed,
+                None => {
+                    return Err(BatchError::UnexpectedBinary {
+                        table: qualified(table),
+                        column: column.name.clone(),
+                    });
+                }
+            },
             TupleValue::Text(text) => match parse_text(column.kind, text, lists) {
                 Some(parsed) => parsed,
                 None if column.kind == ColumnKind::Text => {
@@ -355,6 +359,42 @@ fn parse_row(
         out.push(parsed);
     }
     Ok(None)
+}
+
+/// Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's binary epoch.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// Days from 1970-01-01 to 2000-01-01.
+const POSTGRES_EPOCH_DAYS: i32 = 10_957;
+
+/// Reads a value in its type's binary form (`typsend`, as binary `COPY` sends
+/// it) for the kinds of [`ColumnKind::reads_binary`]; `None` for anything else.
+fn parse_binary(kind: ColumnKind, value: &[u8]) -> Option<Parsed> {
+    fn be<const N: usize>(value: &[u8]) -> Option<[u8; N]> {
+        value.try_into().ok()
+    }
+    Some(match kind {
+        ColumnKind::Boolean => Parsed::Bool(*be::<1>(value)?.first()? != 0),
+        ColumnKind::Int16 => Parsed::I16(i16::from_be_bytes(be(value)?)),
+        ColumnKind::Int32 => Parsed::I32(i32::from_be_bytes(be(value)?)),
+        ColumnKind::Int64 => Parsed::I64(i64::from_be_bytes(be(value)?)),
+        ColumnKind::UInt32 => Parsed::U32(u32::from_be_bytes(be(value)?)),
+        ColumnKind::Float32 => Parsed::F32(f32::from_bits(u32::from_be_bytes(be(value)?))),
+        ColumnKind::Float64 => Parsed::F64(f64::from_bits(u64::from_be_bytes(be(value)?))),
+        ColumnKind::Date => Parsed::Date(match i32::from_be_bytes(be(value)?) {
+            // ±infinity, as the text parser gives them.
+            days @ (i32::MAX | i32::MIN) => days,
+            days => days.checked_add(POSTGRES_EPOCH_DAYS)?,
+        }),
+        ColumnKind::Time => Parsed::Micros(i64::from_be_bytes(be(value)?)),
+        ColumnKind::Timestamp | ColumnKind::TimestampTz => {
+            Parsed::Micros(match i64::from_be_bytes(be(value)?) {
+                micros @ (i64::MAX | i64::MIN) => micros,
+                micros => micros.checked_add(POSTGRES_EPOCH_MICROS)?,
+            })
+        }
+        ColumnKind::Bytes => Parsed::Bytes,
+        _ => return None,
+    })
 }
 
 fn parse_text(kind: ColumnKind, text: &[u8], lists: &mut ListScratch) -> Option<Parsed> {
@@ -519,6 +559,7 @@ impl ColumnBuilder {
                 TupleValue::Text(text) if parse::bytea_hex(text, scratch).is_some() => {
                     b.append_value(&scratch[..])
                 }
+                TupleValue::Binary(bytes) => b.append_value(bytes),
                 _ => b.append_null(),
             },
             (Self::List(b, element), Parsed::List { start, end }) => {

@@ -115,6 +115,28 @@ impl ElementKind {
 }
 
 impl ColumnKind {
+    /// Whether weir reads this kind's binary form (`typsend`): fixed-size numbers,
+    /// dates and times, and bytes. Reading a snapshot, weir asks binary `COPY` for
+    /// these (no text formatting on the server, no parsing here) and the text form
+    /// of everything else.
+    pub fn reads_binary(self) -> bool {
+        matches!(
+            self,
+            ColumnKind::Boolean
+                | ColumnKind::Int16
+                | ColumnKind::Int32
+                | ColumnKind::Int64
+                | ColumnKind::UInt32
+                | ColumnKind::Float32
+                | ColumnKind::Float64
+                | ColumnKind::Date
+                | ColumnKind::Time
+                | ColumnKind::Timestamp
+                | ColumnKind::TimestampTz
+                | ColumnKind::Bytes
+        )
+    }
+
     /// The kind for a column of type `oid` with modifier `type_modifier`
     /// (`atttypmod`, -1 when none).
     pub fn for_type(oid: Oid, type_modifier: i32) -> ColumnKind {

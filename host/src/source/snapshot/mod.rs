@@ -2,7 +2,7 @@
 //! snapshot and turned into ChangeBatches (`_op = r`) through the same builder as
 //! streamed rows.
 
-mod copy_text;
+mod copy_binary;
 pub mod incremental;
 pub mod initial;
 pub mod parallel;

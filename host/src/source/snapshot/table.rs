@@ -1,6 +1,6 @@
 //! Reading one table under the snapshot the caller's transaction holds: its shape
 //! from the catalog (the same [`TableSchema`] a pgoutput `Relation` message would
-//! give), then its rows through `COPY … TO STDOUT` into ChangeBatches.
+//! give), then its rows through binary `COPY … TO STDOUT` into ChangeBatches.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use weir_pgoutput::{Oid, Relation, RelationColumn, ReplicaIdentity};
 
-use super::copy_text::CopyTextRows;
+use super::copy_binary::{CopyBinaryRows, CopyFormatError};
 use crate::batch::{BatchError, ChangeBatchBuilder, RowMeta, TableSchema};
 use crate::source::replication::SESSION_SETTINGS;
 use crate::source::tables::quote_identifier;
@@ -40,7 +40,7 @@ pub enum SnapshotError {
         source: BatchError,
     },
     /// The `COPY` stream ended in the middle of a row.
-    #[error("snapshot of {0}: the COPY stream ended mid-row")]
+    #[error("snapshot of {0}: the COPY stream ended before its end marker")]
     Truncated(String),
     /// A snapshot connection could not be opened.
     #[error("snapshot connection: {0}")]
@@ -197,19 +197,34 @@ pub async fn read_where<T: From<RecordBatch>>(
         table: name.clone(),
         source,
     };
-    // The columns by name: `SELECT *` would include generated columns.
+    // The columns by name (`SELECT *` would include generated columns): the
+    // binary form of those whose binary form weir reads, the text form of the
+    // others, as pgoutput sends it (`::text`, whose binary form is the text).
     let columns: Vec<String> = table
         .schema
         .columns
         .iter()
-        .map(|c| quote_identifier(&c.name))
+        .map(|c| {
+            let name = quote_identifier(&c.name);
+            if c.kind.reads_binary() {
+                name
+            } else {
+                format!("{name}::text")
+            }
+        })
+        .collect();
+    let text: Vec<bool> = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| !c.kind.reads_binary())
         .collect();
     let copy = format!(
-        "COPY (SELECT {} FROM {} WHERE {condition}) TO STDOUT",
+        "COPY (SELECT {} FROM {} WHERE {condition}) TO STDOUT (FORMAT binary)",
         columns.join(", "),
         table.quoted_name()
     );
-    // The text forms pgoutput sends: the same parsers must read both.
+    // The text forms as pgoutput sends them: the same parsers read both.
     let settings: String = SESSION_SETTINGS
         .iter()
         .map(|(name, value)| format!("SET {name} = '{value}'; "))
@@ -232,7 +247,11 @@ pub async fn read_where<T: From<RecordBatch>>(
     let mut stream = std::pin::pin!(stream);
     let mut builder =
         ChangeBatchBuilder::new(Arc::clone(&table.schema), rows_per_batch).map_err(batch_error)?;
-    let mut rows = CopyTextRows::default();
+    let mut rows = CopyBinaryRows::new(text);
+    let format_error = |error: CopyFormatError| SnapshotError::Arrow {
+        table: name.clone(),
+        message: error.to_string(),
+    };
     let mut count: u64 = 0;
     let mut meta = RowMeta {
         op: crate::batch::schema::op::READ,
@@ -244,7 +263,7 @@ pub async fn read_where<T: From<RecordBatch>>(
             source,
         })?;
         rows.push(&chunk);
-        while let Some(tuple) = rows.next_row() {
+        while let Some(tuple) = rows.next_row().map_err(format_error)? {
             meta.seq = u32::try_from(count).unwrap_or(u32::MAX);
             builder.append(&meta, &tuple, None).map_err(batch_error)?;
             count += 1;
@@ -262,7 +281,7 @@ pub async fn read_where<T: From<RecordBatch>>(
             }
         }
     }
-    if rows.has_partial_row() {
+    if rows.is_incomplete() {
         return Err(SnapshotError::Truncated(name));
     }
     while let Some(batch) = builder.take_ready() {

@@ -1,6 +1,7 @@
-//! Snapshot read speed: weir's table reader (COPY text → ChangeBatches) next to
+//! Snapshot read speed: weir's table reader (binary COPY → ChangeBatches) next to
 //! the raw `COPY (SELECT …) TO STDOUT (FORMAT binary)` drained to nothing, on the
-//! same table in the same run.
+//! same table in the same run; then the whole pipeline's snapshot
+//! (`snapshot: initial_only`, JSON, into the test broker) on that table.
 //!
 //! `cargo bench -p weir-tests --bench snapshot`. `WEIR_BENCH_ROWS` (default
 //! 1,000,000) rows of the 6-column bench table; `WEIR_BENCH_RUNS` (default 3)
@@ -14,8 +15,8 @@ use weir::batch::RowMeta;
 use weir::source::SourceEvent;
 use weir::source::snapshot::parallel::{plan, read_chunks, snapshot_connection};
 use weir::source::snapshot::table::{describe, read};
-use weir_tests::PgCluster;
 use weir_tests::bench::{BENCH_TABLE, bench_insert, env_number, median};
+use weir_tests::{Broker, PgCluster, RunningPipeline, unique_name};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -107,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
         rate(raw)
     );
     println!(
-        "| weir: COPY text → ChangeBatches | {ours:.2} | {:.0} | {:.2} |",
+        "| weir: COPY → ChangeBatches, one connection | {ours:.2} | {:.0} | {:.2} |",
         rate(ours),
         raw / ours
     );
@@ -115,6 +116,47 @@ async fn main() -> anyhow::Result<()> {
         "| weir: 2 connections, 8 key ranges, one snapshot | {parallel:.2} | {:.0} | {:.2} |",
         rate(parallel),
         raw / parallel
+    );
+
+    // The whole pipeline: the snapshot through the encoder and the producer into
+    // the broker, until Kafka acknowledged every row.
+    let broker = Broker::start(1)?;
+    broker.create_topic("bench.rows", 6)?;
+    broker.create_topic("weir.snapbench.state", 1)?;
+    let mut piped = Vec::new();
+    for _ in 0..runs {
+        let spec = format!(
+            "name: snapbench
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.bench]
+    snapshot: initial_only
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: bench.rows
+    format: json
+",
+            url = cluster.url(&database),
+            slot = unique_name("snapbench"),
+            brokers = broker.bootstrap_servers(),
+        );
+        let started = Instant::now();
+        let pipeline = RunningPipeline::start(&spec)?;
+        let stats = std::sync::Arc::clone(&pipeline.stats);
+        pipeline.join(std::time::Duration::from_secs(600)).await?;
+        let sent = stats.messages.load(std::sync::atomic::Ordering::Relaxed);
+        anyhow::ensure!(sent as usize == rows, "sent {sent} of {rows}");
+        piped.push(started.elapsed().as_secs_f64());
+    }
+    let piped = median(piped);
+    println!(
+        "| weir run, snapshot: initial_only, json, acknowledged by the broker | {piped:.2} | {:.0} | {:.2} |",
+        rate(piped),
+        raw / piped
     );
     Ok(())
 }

@@ -130,6 +130,10 @@ async fn check_reports_the_database_and_the_topics() {
         report.contains("[FAIL] kafka topic cli.events: missing"),
         "{report}"
     );
+    assert!(
+        report.contains("[pass] kafka topic weir.cli.state: missing; weir creates it"),
+        "{report}"
+    );
 
     // With the topic, and a test produce: everything passes.
     broker.create_topic("cli.events", 2).expect("topic");
@@ -142,6 +146,10 @@ async fn check_reports_the_database_and_the_topics() {
     assert!(output.status.success(), "{report}{}", text(&output.stderr));
     assert!(
         report.contains("[pass] kafka topic cli.events: exists, 2 partitions"),
+        "{report}"
+    );
+    assert!(
+        report.contains("[pass] kafka topic weir.cli.state: exists, 1 partitions"),
         "{report}"
     );
     assert!(

@@ -20,6 +20,7 @@ use crate::sink::KafkaProducer;
 use crate::sink::admin::{TopicAdmin, TopicError};
 use crate::source::catalog::resolve_tables;
 use crate::source::precheck::{CheckStatus, Finding, PrecheckInput, precheck};
+use crate::source::snapshot::SnapshotMode;
 
 use super::run::RunError;
 
@@ -122,6 +123,10 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
     topics.dedup();
     topics.extend(config.transaction_topic.clone());
     topics.extend(config.heartbeat.as_ref().map(|(topic, _)| topic.clone()));
+    // weir creates its state topic whatever create_topics says.
+    let state_topic =
+        (config.source.snapshot.mode != SnapshotMode::Never).then(|| config.state_topic.clone());
+    topics.extend(state_topic.clone());
     let creatable = config.create_topics.is_some();
     let lookups = tokio::task::spawn_blocking(move || {
         topics
@@ -139,6 +144,11 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
             Ok(partitions) => (
                 CheckStatus::Pass,
                 format!("exists, {partitions} partitions"),
+            ),
+            Err(TopicError::Missing(_)) if state_topic.as_ref() == Some(&topic) => (
+                CheckStatus::Pass,
+                "missing; weir creates it (the snapshot's progress: 1 partition, compacted)"
+                    .to_owned(),
             ),
             Err(TopicError::Missing(_)) if creatable => (
                 CheckStatus::Pass,

@@ -105,7 +105,9 @@ impl CheckpointTracker {
     /// the producer. Transactions must be reported in commit order.
     pub fn sent(&self, commit_lsn: Lsn, count: u64) -> Result<(), CheckpointError> {
         let mut state = self.lock();
-        if commit_lsn <= state.flushed {
+        // A commit record may start exactly where the last confirmed one ended (or
+        // at a keepalive's end of WAL): only one that starts before it is confirmed.
+        if commit_lsn < state.flushed {
             return Err(state.fail(CheckpointError::OutOfOrder {
                 commit_lsn,
                 what: "a message for a transaction already confirmed",
@@ -155,8 +157,10 @@ impl CheckpointTracker {
     pub fn committed(&self, transaction: &CommittedTransaction) -> Result<(), CheckpointError> {
         let mut state = self.lock();
         let commit_lsn = transaction.commit_lsn;
-        if commit_lsn <= state.flushed {
-            // Replayed after a reconnect: already confirmed.
+        if commit_lsn < state.flushed
+            || (commit_lsn == state.flushed && transaction.end_lsn <= state.flushed)
+        {
+            // Replayed after a reconnect (or an idle marker repeated): confirmed.
             return Ok(());
         }
         let position = state
@@ -319,6 +323,40 @@ mod tests {
         tracker.delivered(Lsn(100));
         assert_eq!(tracker.flushed(), Lsn(208));
         tracker.committed(&txn(300, 0)).expect("committed");
+        assert_eq!(tracker.flushed(), Lsn(308));
+    }
+
+    #[test]
+    fn a_commit_starting_where_the_flush_position_ends_is_not_confirmed_yet() {
+        // T2's commit record ends at 208 and T1's starts there; then an idle
+        // marker just before a keepalive's end of WAL at 300, where T3's commit
+        // record starts.
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(200), 1).expect("sent");
+        tracker.committed(&txn(200, 1)).expect("committed");
+        tracker.delivered(Lsn(200));
+        assert_eq!(tracker.flushed(), Lsn(208));
+        tracker
+            .sent(Lsn(208), 1)
+            .expect("a commit at the flush position is new");
+        tracker.committed(&txn(208, 1)).expect("committed");
+        tracker.delivered(Lsn(208));
+        assert_eq!(tracker.flushed(), Lsn(216));
+        let marker = CommittedTransaction {
+            xid: 0,
+            commit_lsn: Lsn(299),
+            end_lsn: Lsn(300),
+            rows: 0,
+        };
+        tracker.committed(&marker).expect("marker");
+        assert_eq!(tracker.flushed(), Lsn(300));
+        tracker.sent(Lsn(300), 1).expect("T3 is new");
+        tracker.committed(&txn(300, 1)).expect("committed");
+        tracker.delivered(Lsn(300));
+        assert_eq!(tracker.flushed(), Lsn(308));
+        assert!(tracker.error().is_none());
+        // A replay of T2 is confirmed already.
+        assert!(tracker.committed(&txn(200, 1)).is_ok());
         assert_eq!(tracker.flushed(), Lsn(308));
     }
 

@@ -562,19 +562,57 @@ fn table_name(batch: &RecordBatch) -> String {
 
 /// Drops the rows of transactions already confirmed: after a reconnect the source
 /// replays from the slot's position, which may trail what Kafka already has.
+///
+/// Confirmed means the commit record starts *before* the flush position, as
+/// PostgreSQL itself decides what to send again: a confirmed position is the end
+/// of a commit record (or a keepalive's end of WAL), and the next transaction's
+/// commit record may start exactly there. Such a transaction is new.
 fn skip_confirmed(batch: RecordBatch, flushed: Lsn) -> anyhow::Result<Option<RecordBatch>> {
     let commit_lsns = batch
         .column_by_name(COMMIT_LSN)
         .and_then(|c| c.as_primitive_opt::<UInt64Type>())
         .context("a source batch without _commit_lsn")?;
-    if commit_lsns.values().iter().all(|lsn| *lsn > flushed.0) {
+    if commit_lsns.values().iter().all(|lsn| *lsn >= flushed.0) {
         return Ok(Some(batch));
     }
     let keep: BooleanArray = commit_lsns
         .values()
         .iter()
-        .map(|lsn| Some(*lsn > flushed.0))
+        .map(|lsn| Some(*lsn >= flushed.0))
         .collect();
     let kept = filter_record_batch(&batch, &keep)?;
     Ok((kept.num_rows() > 0).then_some(kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::UInt64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn a_commit_at_the_flush_position_is_kept_and_earlier_ones_dropped() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            COMMIT_LSN,
+            DataType::UInt64,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(UInt64Array::from(vec![100, 208, 300]))],
+        )
+        .expect("batch");
+        let kept = skip_confirmed(batch, Lsn(208))
+            .expect("filtered")
+            .expect("rows left");
+        let lsns = kept
+            .column(0)
+            .as_primitive::<UInt64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(lsns, vec![208, 300]);
+    }
 }

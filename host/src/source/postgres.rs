@@ -704,9 +704,13 @@ impl Session<'_> {
     ) -> Result<(), SourceError> {
         if self.batcher.is_idle() && lsn > self.emitted_end {
             self.emitted_end = lsn;
+            // Confirming `lsn` is right, but a transaction whose commit record
+            // starts exactly there is still to come (a keepalive's end of WAL can
+            // be the start of a commit being decoded): the marker sits just before
+            // it, so that transaction stays after it in the checkpoint order.
             let marker = CommittedTransaction {
                 xid: 0,
-                commit_lsn: lsn,
+                commit_lsn: Lsn(lsn.0 - 1),
                 end_lsn: lsn,
                 rows: 0,
             };

@@ -1,0 +1,123 @@
+//! Many small transactions at a steady pace through `weir run`, with
+//! asynchronous commit: every row must arrive. This caught weir confirming a keepalive's end of WAL and then dropping
+//! the transaction whose commit record started exactly there as "already
+//! confirmed" (three rows in two thousand).
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use weir_tests::{Broker, PgCluster, read_topic, target_bin_path, unique_name};
+
+const TRANSACTIONS: i64 = 2_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_of_many_paced_transactions_arrives() {
+    // Asynchronous commit lets the WAL writer flush an insert before its commit
+    // record, so the server reads up to a commit record's start and, caught up,
+    // sends a keepalive ending exactly there.
+    let cluster = PgCluster::builder()
+        .setting("synchronous_commit", "off")
+        .start()
+        .expect("postgres");
+    let broker = Broker::start(1).expect("broker");
+    let database = cluster
+        .create_database_with(
+            "paced",
+            "CREATE TABLE ticks (id bigint PRIMARY KEY, at timestamptz)",
+        )
+        .await
+        .expect("database");
+    broker.create_topic("paced.ticks", 3).expect("topic");
+    let slot = unique_name("paced");
+    let dir = tempfile::tempdir().expect("dir");
+    let spec = dir.path().join("paced.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: paced
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.ticks]
+    snapshot: never
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: paced.ticks
+    format: json
+",
+            url = cluster.url(&database),
+            brokers = broker.bootstrap_servers(),
+        ),
+    )
+    .expect("spec");
+    let mut weir = Command::new(target_bin_path("weir"))
+        .arg("run")
+        .arg(&spec)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("weir starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cluster
+        .replication_slots()
+        .await
+        .expect("slots")
+        .iter()
+        .any(|s| s.slot_name == slot && s.active)
+    {
+        assert!(Instant::now() < deadline, "weir did not start streaming");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let client = cluster.connect(&database).await.expect("client");
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    for id in 1..=TRANSACTIONS {
+        tick.tick().await;
+        client
+            .batch_execute(&format!("INSERT INTO ticks VALUES ({id}, now())"))
+            .await
+            .expect("insert");
+    }
+    let end = cluster.current_wal_lsn().await.expect("lsn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let confirmed = cluster
+            .replication_slots()
+            .await
+            .expect("slots")
+            .into_iter()
+            .find(|s| s.slot_name == slot)
+            .and_then(|s| s.confirmed_flush_lsn);
+        if confirmed.is_some_and(|c| c >= end) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "weir did not confirm the end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = weir.kill();
+    let _ = weir.wait();
+
+    let ids: BTreeSet<i64> = read_topic(
+        broker.bootstrap_servers(),
+        "paced.ticks",
+        Duration::from_secs(30),
+    )
+    .expect("read back")
+    .iter()
+    .filter_map(|r| r.payload.as_deref())
+    .map(|p| {
+        serde_json::from_slice::<serde_json::Value>(p).expect("json")["id"]
+            .as_i64()
+            .expect("id")
+    })
+    .collect();
+    let missing: Vec<i64> = (1..=TRANSACTIONS).filter(|id| !ids.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "rows confirmed but never sent: {missing:?}"
+    );
+}

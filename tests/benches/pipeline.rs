@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use weir_tests::bench::{BENCH_TABLE as TABLE, bench_insert, env_number};
+use weir_tests::bench::{BENCH_TABLE as TABLE, bench_insert, env_number, histogram_quantile};
 use weir_tests::{Broker, PgCluster, RunningPipeline, SchemaRegistry, unique_name};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +114,8 @@ async fn latency(cluster: &PgCluster, broker: &Broker, database: &str) -> anyhow
             .wait_for_messages(total * rows_per_transaction, Duration::from_secs(120))
             .await?;
         let text = pipeline.stats.metrics.render();
-        let (p50, p99) = (quantile(&text, 0.5), quantile(&text, 0.99));
+        let quantile = |q| histogram_quantile(&text, "weir_commit_to_ack_seconds", q);
+        let (p50, p99) = (quantile(0.5), quantile(0.99));
         println!(
             "| {rows_per_second} rows/s | {transactions_per_second} | {rows_per_transaction} | ≤ {:.1} ms | ≤ {:.1} ms |",
             p50 * 1e3,
@@ -174,22 +175,4 @@ async fn stop_pipeline(
         )
         .await?;
     Ok(())
-}
-
-/// The upper bound of the bucket holding quantile `q` of the commit-to-ack
-/// histogram in exposition text `text`.
-fn quantile(text: &str, q: f64) -> f64 {
-    let buckets: Vec<(f64, f64)> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("weir_commit_to_ack_seconds_bucket{le=\""))
-        .filter_map(|rest| {
-            let (bound, count) = rest.split_once("\"} ")?;
-            Some((bound.parse().ok()?, count.trim().parse().ok()?))
-        })
-        .collect();
-    let total = buckets.last().map_or(0.0, |(_, count)| *count);
-    buckets
-        .iter()
-        .find(|(_, count)| *count >= q * total)
-        .map_or(f64::INFINITY, |(bound, _)| *bound)
 }

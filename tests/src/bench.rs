@@ -1,5 +1,5 @@
-//! What the benchmarks share: the workload table, its row generator, and the
-//! environment knobs.
+//! What the benchmarks share: the workload table, its row generator, the
+//! environment knobs, and reading quantiles off weir's histograms.
 
 /// The 6-column table every source and pipeline benchmark writes.
 pub const BENCH_TABLE: &str = "CREATE TABLE bench (
@@ -29,4 +29,23 @@ pub fn env_number(name: &str, default: usize) -> usize {
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+/// The upper bound of the bucket holding quantile `q` of histogram `name` in
+/// Prometheus exposition text `text` (buckets are cumulative).
+pub fn histogram_quantile(text: &str, name: &str, q: f64) -> f64 {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix(prefix.as_str()))
+        .filter_map(|rest| {
+            let (bound, count) = rest.split_once("\"} ")?;
+            Some((bound.parse().ok()?, count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0.0, |(_, count)| *count);
+    buckets
+        .iter()
+        .find(|(_, count)| *count >= q * total)
+        .map_or(f64::INFINITY, |(bound, _)| *bound)
 }

@@ -14,6 +14,7 @@ pub mod batches;
 pub mod bench;
 pub mod broker;
 pub mod error;
+pub mod http;
 pub mod kafka;
 pub mod pg;
 pub mod pipeline;
@@ -26,6 +27,7 @@ pub mod tls;
 pub use batches::{orders_batch, with_primary_key};
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
+pub use http::http_get;
 pub use kafka::{KcatRecord, Record, kafka_python_partitions, kcat_read, produce, read_topic};
 pub use pg::{
     PgCluster, PgClusterBuilder, ReplicationSlot, SUPERUSER_PASSWORD, pg_bin_dir,

@@ -674,20 +674,6 @@ async fn a_trapping_plugin_under_fail_stops_the_pipeline_before_its_transaction(
     assert_eq!(everything.len(), 55, "nothing lost");
 }
 
-/// GET `path` from `address`; (status line, body).
-fn http_get(address: &str, path: &str) -> (String, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(address).expect("connects");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
-}
-
 /// The value of the sample `name` (with its labels, as exposed) in `text`.
 fn sample(text: &str, name: &str) -> f64 {
     text.lines()
@@ -712,7 +698,7 @@ async fn metrics_count_what_was_written() {
         + &format!("metrics:\n  listen: {address}\n");
     let pipeline = RunningPipeline::start(&spec).expect("starts");
     pipeline.wait_streaming(WAIT).await.expect("streaming");
-    let (status, _) = http_get(&address, "/ready");
+    let (status, _) = get(&address, "/ready");
     assert_eq!(status, "HTTP/1.1 200 OK");
     shop.traffic().await;
     pipeline
@@ -722,7 +708,7 @@ async fn metrics_count_what_was_written() {
     // The deletes' transaction passes through without messages; let it land.
     let deadline = std::time::Instant::now() + WAIT;
     let text = loop {
-        let (status, text) = http_get(&address, "/metrics");
+        let (status, text) = get(&address, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
         if sample(&text, "weir_transactions_total") >= 4.0
             && sample(&text, "weir_messages_in_flight") == 0.0
@@ -768,9 +754,9 @@ async fn metrics_count_what_was_written() {
     assert!(sample(&text, "weir_plugin_seconds_total{stage=\"small\"}") > 0.0);
     assert!(sample(&text, "weir_flush_lsn") > 0.0);
     assert_eq!(sample(&text, "weir_up"), 1.0);
-    let (status, _) = http_get(&address, "/health");
+    let (status, _) = get(&address, "/health");
     assert_eq!(status, "HTTP/1.1 200 OK");
-    let (status, _) = http_get(&address, "/nothing");
+    let (status, _) = get(&address, "/nothing");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     pipeline.stop().await.expect("clean stop");
 }
@@ -827,4 +813,8 @@ async fn kafka_away_past_the_retry_window_fails_clearly_and_confirms_nothing_mor
     assert!(message.contains("sink.kafka.retry_window"), "{message}");
     let confirmed = shop.confirmed_flush().await.expect("slot");
     assert!(confirmed <= before, "confirmed {confirmed} past {before}");
+}
+
+fn get(address: &str, path: &str) -> (String, String) {
+    weir_tests::http_get(address, path).expect("an HTTP response")
 }

@@ -1,0 +1,125 @@
+//! Commit-to-acknowledgement latency at fixed rates: weir streams while rows are
+//! committed on a timer; the delay is weir's `weir_commit_to_ack_seconds`
+//! histogram, from PostgreSQL's commit timestamp to the producer's
+//! acknowledgement.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use weir_tests::bench::{BENCH_TABLE, histogram_quantile};
+use weir_tests::{Broker, PgCluster, free_loopback_port, http_get, unique_name};
+
+use crate::readers::start_weir;
+
+/// Latency at one rate.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Latency {
+    pub(crate) rows_per_second: u64,
+    pub(crate) rows_per_transaction: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Measures at 1 k and 10 k rows/s for `seconds` each.
+pub(crate) async fn measure(
+    cluster: &PgCluster,
+    broker: &Broker,
+    seconds: u64,
+) -> anyhow::Result<Vec<Latency>> {
+    let mut out = Vec::new();
+    for (rows_per_second, rows_per_transaction) in [(1_000u64, 1u64), (10_000, 10)] {
+        let database = cluster.create_database_with("latency", BENCH_TABLE).await?;
+        let slot = unique_name("latency");
+        let topic = unique_name("latency");
+        broker.create_topic(&topic, 6)?;
+        let address = format!("127.0.0.1:{}", free_loopback_port()?);
+        let dir = tempfile::tempdir()?;
+        let spec = dir.path().join("latency.yaml");
+        std::fs::write(
+            &spec,
+            format!(
+                "name: latency
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.bench]
+    snapshot: never
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: json
+metrics:
+  listen: {address}
+",
+                url = cluster.url(&database),
+                brokers = broker.bootstrap_servers(),
+            ),
+        )?;
+        let weir = start_weir(&spec)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !http_get(&address, "/ready").is_ok_and(|(status, _)| status.contains("200")) {
+            anyhow::ensure!(Instant::now() < deadline, "weir not ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let client = cluster.connect(&database).await?;
+        let transactions_per_second = rows_per_second / rows_per_transaction;
+        let mut tick =
+            tokio::time::interval(Duration::from_micros(1_000_000 / transactions_per_second));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let total = transactions_per_second * seconds;
+        for transaction in 0..total {
+            tick.tick().await;
+            let first = transaction * rows_per_transaction;
+            client
+                .batch_execute(&format!(
+                    "INSERT INTO bench SELECT n, 1, 'l', now(), 1.5, true \
+                     FROM generate_series({}, {}) n",
+                    first + 1,
+                    first + rows_per_transaction
+                ))
+                .await?;
+        }
+        let rows = total * rows_per_transaction;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let text = loop {
+            let (_, text) = http_get(&address, "/metrics")?;
+            let counted = text
+                .lines()
+                .find_map(|l| l.strip_prefix("weir_commit_to_ack_seconds_count "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
+            #[allow(clippy::cast_precision_loss)]
+            if counted >= rows as f64 {
+                break text;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{counted} of {rows} acknowledged"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        weir.stop()?;
+        let quantile = |q| histogram_quantile(&text, "weir_commit_to_ack_seconds", q) * 1e3;
+        let latency = Latency {
+            rows_per_second,
+            rows_per_transaction,
+            p50_ms: quantile(0.5),
+            p99_ms: quantile(0.99),
+        };
+        println!(
+            "latency at {rows_per_second} rows/s: p50 ≤ {:.1} ms, p99 ≤ {:.1} ms",
+            latency.p50_ms, latency.p99_ms
+        );
+        out.push(latency);
+        cluster
+            .execute(
+                &database,
+                &format!("SELECT pg_drop_replication_slot('{slot}')"),
+            )
+            .await?;
+    }
+    Ok(out)
+}

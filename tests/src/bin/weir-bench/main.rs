@@ -1,0 +1,251 @@
+//! `weir-bench`: the benchmark harness behind `scripts/bench.sh`.
+//!
+//! Starts a PostgreSQL cluster, the test broker and the test Schema Registry, runs
+//! each workload once and reads its WAL with four readers (the decode limit, the
+//! naive pipeline, weir with JSON, weir with two plugins and Avro), measures
+//! commit-to-acknowledgement latency at fixed rates, and writes the report into
+//! `docs/` (argument 1, default `docs`).
+//!
+//! `WEIR_BENCH_SCALE` (default 1) multiplies every workload's size;
+//! `WEIR_BENCH_WORKLOADS` (comma-separated names) runs only those workloads;
+//! `WEIR_BENCH_LATENCY_SECONDS` (default 10) is the time per latency rate.
+
+mod latency;
+mod readers;
+mod report;
+mod workloads;
+
+use std::path::{Path, PathBuf};
+
+use weir_tests::bench::env_number;
+use weir_tests::{Broker, PgCluster, SchemaRegistry, plugin_dir, unique_name};
+
+use report::{DECODE, NAIVE, Report, WEIR_FULL, WEIR_JSON, WorkloadResult};
+use workloads::Workload;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let docs = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("docs"), PathBuf::from);
+    let scale: f64 = std::env::var("WEIR_BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    let latency_seconds = env_number("WEIR_BENCH_LATENCY_SECONDS", 10) as u64;
+    let cluster = PgCluster::builder()
+        .setting("shared_buffers", "512MB")
+        .setting("max_wal_size", "8GB")
+        // The workloads' many small transactions need not wait for the disk;
+        // decoding reads the same WAL either way.
+        .setting("synchronous_commit", "off")
+        .setting("max_replication_slots", "16")
+        .setting("max_wal_senders", "16")
+        .start()?;
+    let broker = Broker::start(1)?;
+    let registry = SchemaRegistry::start()?;
+    let mut workloads = Vec::new();
+    // `WEIR_BENCH_WORKLOADS=inserts,mix` runs only those (`none`: latency only).
+    let only: Option<Vec<String>> = std::env::var("WEIR_BENCH_WORKLOADS")
+        .ok()
+        .map(|v| v.split(',').map(str::to_owned).collect());
+    for workload in workloads::all(scale) {
+        if only
+            .as_ref()
+            .is_some_and(|names| !names.iter().any(|n| n == workload.name))
+        {
+            continue;
+        }
+        println!("==> {}", workload.title);
+        let result = run(&cluster, &broker, &registry, &workload).await?;
+        for r in &result.readers {
+            println!(
+                "    {:<52} {:>7.2} s {:>10.0} rows/s {:>6.2}× decode",
+                r.reader, r.seconds, r.rows_per_second, r.ratio_to_decode
+            );
+        }
+        workloads.push(result);
+    }
+    println!("==> commit-to-acknowledgement latency");
+    let latency = latency::measure(&cluster, &broker, latency_seconds).await?;
+    let report = Report {
+        date: today(),
+        machine: machine(),
+        workloads,
+        latency,
+    };
+    println!("==> goals");
+    for (goal, outcome) in report.goals() {
+        println!("    {goal}: {outcome}");
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_chart.py");
+    report.write(&docs, &script)?;
+    println!("==> wrote {}", docs.join("PERFORMANCE.md").display());
+    Ok(())
+}
+
+/// Makes `workload`'s changes once, then reads them with every reader.
+async fn run(
+    cluster: &PgCluster,
+    broker: &Broker,
+    registry: &SchemaRegistry,
+    workload: &Workload,
+) -> anyhow::Result<WorkloadResult> {
+    let database = cluster
+        .create_database_with(workload.name, &workload.setup)
+        .await?;
+    let tables: Vec<String> = workload
+        .tables
+        .iter()
+        .map(|t| format!("public.{t}"))
+        .collect();
+    let publication = "bench";
+    cluster
+        .execute(
+            &database,
+            &format!(
+                "CREATE PUBLICATION {publication} FOR TABLE {}",
+                tables.join(", ")
+            ),
+        )
+        .await?;
+    let slots = ["decode", "naive", "json", "full"].map(unique_name);
+    for (slot, plugin) in slots
+        .iter()
+        .zip(["pgoutput", "wal2json", "pgoutput", "pgoutput"])
+    {
+        cluster
+            .execute(
+                &database,
+                &format!("SELECT pg_create_logical_replication_slot('{slot}', '{plugin}')"),
+            )
+            .await?;
+    }
+    let naive_topic = format!("{}.naive", workload.name);
+    broker.create_topic(&naive_topic, 6)?;
+    for table in &workload.tables {
+        for kind in ["json", "full"] {
+            broker.create_topic(&format!("{}.{kind}.{table}", workload.name), 6)?;
+        }
+    }
+
+    let start = cluster.current_wal_lsn().await?;
+    for statement in &workload.changes {
+        cluster.execute(&database, statement).await?;
+    }
+    let end = cluster.current_wal_lsn().await?;
+    // A message past the end, so readers waiting for `end` get something after it
+    // at once instead of waiting for a keepalive.
+    cluster
+        .execute(
+            &database,
+            "SELECT pg_logical_emit_message(false, 'weir-bench', 'end')",
+        )
+        .await?;
+
+    let url = cluster.url(&database);
+    let decode = readers::decode_limit(&url, &slots[0], publication, end)?;
+    let naive = readers::naive(
+        &url,
+        &slots[1],
+        &workload.tables,
+        end,
+        broker.bootstrap_servers(),
+        &naive_topic,
+    )?;
+    let dir = tempfile::tempdir()?;
+    let spec = |slot: &str, kind: &str, extra: &str, sink: &str| {
+        format!(
+            "name: bench-{name}-{kind}
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {publication}
+    tables: [{tables}]
+    snapshot: never
+{extra}sink:
+  kafka:
+    brokers: {brokers}
+    topic: \"{name}.{kind}.{{table}}\"
+{sink}",
+            name = workload.name,
+            tables = tables.join(", "),
+            brokers = broker.bootstrap_servers(),
+        )
+    };
+    let json_spec = dir.path().join("json.yaml");
+    std::fs::write(
+        &json_spec,
+        spec(&slots[2], "json", "", "    format: json\n"),
+    )?;
+    let weir_json = readers::weir(cluster, &json_spec, &slots[2], end).await?;
+    let plugins = plugin_dir();
+    let full_spec = dir.path().join("full.yaml");
+    std::fs::write(
+        &full_spec,
+        spec(
+            &slots[3],
+            "full",
+            &format!(
+                "plugins:
+  - name: filter
+    wasm: {filter}
+    config: {{ where: \"id IS NOT NULL\" }}
+  - name: mask
+    wasm: {mask}
+    config: {{ columns: [label], method: sha256 }}
+",
+                filter = plugins.join("sql-filter.wasm").display(),
+                mask = plugins.join("mask.wasm").display(),
+            ),
+            &format!(
+                "    format: avro\n    schema_registry: {}\n",
+                registry.url()
+            ),
+        ),
+    )?;
+    let weir_full = readers::weir(cluster, &full_spec, &slots[3], end).await?;
+
+    for slot in &slots {
+        cluster
+            .execute(
+                &database,
+                &format!("SELECT pg_drop_replication_slot('{slot}')"),
+            )
+            .await?;
+    }
+    Ok(WorkloadResult::new(
+        workload.name,
+        workload.title.clone(),
+        workload.rows,
+        end.0.saturating_sub(start.0),
+        &[
+            (DECODE, decode),
+            (NAIVE, naive),
+            (WEIR_JSON, weir_json),
+            (WEIR_FULL, weir_full),
+        ],
+    ))
+}
+
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or_else(|| "today".to_owned(), |d| d.trim().to_owned())
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let kib: u64 = m.lines().next()?.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib / 1024 / 1024)
+        })
+        .unwrap_or(0);
+    format!("{cores} cores, {memory} GiB")
+}

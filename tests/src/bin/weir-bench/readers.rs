@@ -1,0 +1,178 @@
+//! The readers each workload's WAL is read by, one after the other, each from a
+//! slot of its own created before the changes were made.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use weir_tests::{Lsn, PgCluster, pg_bin_dir, target_bin_path};
+
+/// How long any reader may take.
+const LIMIT: Duration = Duration::from_secs(1800);
+
+/// What one reader took.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured {
+    pub(crate) seconds: f64,
+    /// Peak resident memory of weir's process (`VmHWM`), in bytes.
+    pub(crate) peak_rss: Option<u64>,
+}
+
+/// `pg_recvlogical` with pgoutput to /dev/null: PostgreSQL's decoding alone, the
+/// limit any reader of the slot has.
+pub(crate) fn decode_limit(
+    url: &str,
+    slot: &str,
+    publication: &str,
+    end: Lsn,
+) -> anyhow::Result<Measured> {
+    let started = Instant::now();
+    let status = Command::new(pg_bin_dir().join("pg_recvlogical"))
+        .args([
+            "-d",
+            url,
+            "-S",
+            slot,
+            "--start",
+            "--no-loop",
+            "-f",
+            "/dev/null",
+        ])
+        .args([
+            "-o",
+            "proto_version=1",
+            "-o",
+            "messages=true",
+            "-o",
+            &format!("publication_names={publication}"),
+        ])
+        .arg(format!("--endpos={end}"))
+        .stderr(Stdio::inherit())
+        .status()
+        .context("running pg_recvlogical")?;
+    anyhow::ensure!(
+        status.success(),
+        "pg_recvlogical (pgoutput) failed: {status}"
+    );
+    Ok(Measured {
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss: None,
+    })
+}
+
+/// `pg_recvlogical` with wal2json (one JSON document per row) piped into
+/// `kcat -P`: the naive pipeline, one Kafka message per row, until kcat has the
+/// broker's acknowledgements.
+pub(crate) fn naive(
+    url: &str,
+    slot: &str,
+    tables: &[&str],
+    end: Lsn,
+    brokers: &str,
+    topic: &str,
+) -> anyhow::Result<Measured> {
+    let add_tables: Vec<String> = tables.iter().map(|t| format!("public.{t}")).collect();
+    let script = format!(
+        "set -o pipefail; '{recvlogical}' -d '{url}' -S '{slot}' --start --no-loop -f - \
+         --endpos={end} -o format-version=2 -o include-transaction=false \
+         -o add-tables='{tables}' | kcat -P -b '{brokers}' -t '{topic}' -X linger.ms=5",
+        recvlogical = pg_bin_dir().join("pg_recvlogical").display(),
+        tables = add_tables.join(","),
+    );
+    let started = Instant::now();
+    let status = Command::new("bash")
+        .args(["-c", &script])
+        .stderr(Stdio::inherit())
+        .status()
+        .context("running pg_recvlogical | kcat")?;
+    anyhow::ensure!(status.success(), "pg_recvlogical | kcat failed: {status}");
+    Ok(Measured {
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss: None,
+    })
+}
+
+/// `weir run SPEC` (the release binary) until the slot's confirmed position passes
+/// `end`, which happens only once Kafka acknowledged every message before it.
+pub(crate) async fn weir(
+    cluster: &PgCluster,
+    spec: &Path,
+    slot: &str,
+    end: Lsn,
+) -> anyhow::Result<Measured> {
+    let started = Instant::now();
+    let mut child = start_weir(spec)?;
+    let pid = child.0.id();
+    let mut peak_rss = 0;
+    let result = loop {
+        if let Some(status) = child.0.try_wait()? {
+            break Err(anyhow::anyhow!("weir exited early: {status}"));
+        }
+        peak_rss = peak_rss.max(vm_hwm(pid).unwrap_or(0));
+        let confirmed = cluster
+            .replication_slots()
+            .await?
+            .into_iter()
+            .find(|s| s.slot_name == slot)
+            .and_then(|s| s.confirmed_flush_lsn);
+        if confirmed.is_some_and(|c| c >= end) {
+            break Ok(started.elapsed().as_secs_f64());
+        }
+        if started.elapsed() > LIMIT {
+            break Err(anyhow::anyhow!("weir did not finish in {LIMIT:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    peak_rss = peak_rss.max(vm_hwm(pid).unwrap_or(0));
+    child.stop()?;
+    Ok(Measured {
+        seconds: result?,
+        peak_rss: Some(peak_rss),
+    })
+}
+
+/// A `weir run` child process, killed if the harness stops first.
+pub(crate) struct Weir(pub(crate) Child);
+
+impl Weir {
+    /// SIGTERM, then wait for the clean stop.
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
+        let pid = i32::try_from(self.0.id()).context("pid")?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+        self.0.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Starts `weir run SPEC` (the binary next to this harness).
+pub(crate) fn start_weir(spec: &Path) -> anyhow::Result<Weir> {
+    Command::new(target_bin_path("weir"))
+        .arg("run")
+        .arg(spec)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map(Weir)
+        .context("starting weir (built by scripts/bench.sh)")
+}
+
+/// The peak resident set size of process `pid`, in bytes.
+pub(crate) fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

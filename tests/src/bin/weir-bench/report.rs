@@ -1,0 +1,238 @@
+//! The report: a markdown section of docs/PERFORMANCE.md (between markers, the
+//! rest of the file kept), the figures as JSON, and a chart drawn from them.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::latency::Latency;
+use crate::readers::Measured;
+
+const BEGIN: &str = "<!-- weir-bench:begin -->";
+const END: &str = "<!-- weir-bench:end -->";
+
+/// The goals the report checks.
+const GOAL_DECODE_RATIO: f64 = 0.8;
+const GOAL_NAIVE_RATIO: f64 = 1.5;
+const GOAL_P99_MS: f64 = 50.0;
+const GOAL_RSS_BYTES: u64 = 300 * 1024 * 1024;
+
+/// One reader's figures on one workload.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ReaderResult {
+    pub(crate) reader: &'static str,
+    pub(crate) seconds: f64,
+    pub(crate) rows_per_second: f64,
+    pub(crate) wal_megabytes_per_second: f64,
+    pub(crate) ratio_to_decode: f64,
+    pub(crate) peak_rss_megabytes: Option<f64>,
+}
+
+/// One workload's figures.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct WorkloadResult {
+    pub(crate) name: &'static str,
+    pub(crate) title: String,
+    pub(crate) rows: u64,
+    pub(crate) wal_bytes: u64,
+    pub(crate) readers: Vec<ReaderResult>,
+}
+
+impl WorkloadResult {
+    /// Figures of `measured` readers over `rows` changes and `wal_bytes` of WAL;
+    /// the first reader is the decode limit.
+    pub(crate) fn new(
+        name: &'static str,
+        title: String,
+        rows: u64,
+        wal_bytes: u64,
+        measured: &[(&'static str, Measured)],
+    ) -> Self {
+        let decode = measured.first().map_or(1.0, |(_, m)| m.seconds);
+        #[allow(clippy::cast_precision_loss)]
+        let readers = measured
+            .iter()
+            .map(|(reader, m)| ReaderResult {
+                reader,
+                seconds: m.seconds,
+                rows_per_second: rows as f64 / m.seconds,
+                wal_megabytes_per_second: wal_bytes as f64 / 1e6 / m.seconds,
+                ratio_to_decode: decode / m.seconds,
+                peak_rss_megabytes: m.peak_rss.map(|b| b as f64 / 1024.0 / 1024.0),
+            })
+            .collect();
+        WorkloadResult {
+            name,
+            title,
+            rows,
+            wal_bytes,
+            readers,
+        }
+    }
+
+    fn reader(&self, name: &str) -> Option<&ReaderResult> {
+        self.readers.iter().find(|r| r.reader == name)
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    pub(crate) date: String,
+    pub(crate) machine: String,
+    pub(crate) workloads: Vec<WorkloadResult>,
+    pub(crate) latency: Vec<Latency>,
+}
+
+impl Report {
+    /// The markdown section.
+    pub(crate) fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "## Benchmark harness: `scripts/bench.sh`\n\n\
+             Run {}, {}. Each workload's changes are made once; then each reader reads \
+             the same WAL from a slot of its own, one after the other: \
+             `pg_recvlogical` with pgoutput to /dev/null (the decode limit: PostgreSQL's \
+             own decoding), `pg_recvlogical` with wal2json piped into `kcat -P` (the naive \
+             pipeline, one message per row), weir with JSON and no plugin, and weir with \
+             `sql-filter` and `mask` and Avro (Schema Registry). Time runs until the reader \
+             is done (weir: until the slot's confirmed position passes the last change, \
+             which happens only after Kafka acknowledged it). WAL MB/s is the workload's \
+             WAL over the time. The broker is the local test broker on the same 2 cores.\n\n\
+             ![rows per second per workload and reader](bench/throughput.png)\n",
+            self.date, self.machine
+        );
+        for workload in &self.workloads {
+            let _ = writeln!(
+                out,
+                "### {}\n\n{} row changes, {:.1} MB of WAL.\n\n\
+                 | reader | seconds | rows/s | WAL MB/s | × decode limit | peak RSS |\n\
+                 |---|---:|---:|---:|---:|---:|",
+                workload.title,
+                workload.rows,
+                workload.wal_bytes as f64 / 1e6
+            );
+            for r in &workload.readers {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.2} | {:.0} | {:.1} | {:.2} | {} |",
+                    r.reader.replace('|', "\\|"),
+                    r.seconds,
+                    r.rows_per_second,
+                    r.wal_megabytes_per_second,
+                    r.ratio_to_decode,
+                    r.peak_rss_megabytes
+                        .map_or_else(|| "–".to_owned(), |mb| format!("{mb:.0} MB"))
+                );
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(
+            out,
+            "### Commit-to-acknowledgement latency\n\n\
+             weir with JSON while rows are committed on a timer; from PostgreSQL's commit \
+             timestamp to the producer's acknowledgement (histogram buckets 25% apart, so \
+             quantiles are bucket bounds).\n\n\
+             | rate | rows per transaction | p50 | p99 |\n|---|---:|---:|---:|"
+        );
+        for l in &self.latency {
+            let _ = writeln!(
+                out,
+                "| {} rows/s | {} | ≤ {:.1} ms | ≤ {:.1} ms |",
+                l.rows_per_second, l.rows_per_transaction, l.p50_ms, l.p99_ms
+            );
+        }
+        let _ = writeln!(out, "\n### Goals\n\n| goal | result |\n|---|---|");
+        for line in self.goals() {
+            let _ = writeln!(out, "| {} | {} |", line.0, line.1);
+        }
+        out
+    }
+
+    /// (goal, outcome) lines.
+    pub(crate) fn goals(&self) -> Vec<(String, String)> {
+        let mut lines = Vec::new();
+        for w in &self.workloads {
+            let (Some(full), Some(naive)) = (w.reader(WEIR_FULL), w.reader(NAIVE)) else {
+                continue;
+            };
+            let naive_ratio = naive.seconds / full.seconds;
+            lines.push((
+                format!("{}: weir (2 plugins, Avro) ≥ {GOAL_DECODE_RATIO}× decode limit, ≥ {GOAL_NAIVE_RATIO}× naive", w.name),
+                format!(
+                    "{:.2}× and {naive_ratio:.2}×: {}",
+                    full.ratio_to_decode,
+                    verdict(full.ratio_to_decode >= GOAL_DECODE_RATIO && naive_ratio >= GOAL_NAIVE_RATIO)
+                ),
+            ));
+            let peak = w
+                .readers
+                .iter()
+                .filter_map(|r| r.peak_rss_megabytes)
+                .fold(0.0, f64::max);
+            #[allow(clippy::cast_precision_loss)]
+            let rss_goal = GOAL_RSS_BYTES as f64 / 1024.0 / 1024.0;
+            lines.push((
+                format!("{}: weir peak RSS ≤ {rss_goal:.0} MB", w.name),
+                format!("{peak:.0} MB: {}", verdict(peak <= rss_goal)),
+            ));
+        }
+        for l in &self.latency {
+            lines.push((
+                format!(
+                    "p99 commit-to-ack ≤ {GOAL_P99_MS} ms at {} rows/s",
+                    l.rows_per_second
+                ),
+                format!("≤ {:.1} ms: {}", l.p99_ms, verdict(l.p99_ms <= GOAL_P99_MS)),
+            ));
+        }
+        lines
+    }
+
+    /// Writes `results.json`, the chart and the section of `PERFORMANCE.md` in
+    /// `docs`.
+    pub(crate) fn write(&self, docs: &Path, chart_script: &Path) -> anyhow::Result<()> {
+        let dir = docs.join("bench");
+        std::fs::create_dir_all(&dir)?;
+        let json = dir.join("results.json");
+        std::fs::write(&json, serde_json::to_string_pretty(self)?)?;
+        if !self.workloads.is_empty() {
+            let status = std::process::Command::new("python3")
+                .arg(chart_script)
+                .arg(&json)
+                .arg(dir.join("throughput.png"))
+                .status()
+                .context("drawing the chart")?;
+            anyhow::ensure!(status.success(), "the chart script failed: {status}");
+        }
+        let path = docs.join("PERFORMANCE.md");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Performance\n".into());
+        let section = format!("{BEGIN}\n{}{END}", self.markdown());
+        let updated = match (text.find(BEGIN), text.find(END)) {
+            (Some(start), Some(end)) if end > start => {
+                format!("{}{section}{}", &text[..start], &text[end + END.len()..])
+            }
+            // First run: after the title and its introduction, before the first
+            // section.
+            _ => match text.find("\n## ") {
+                Some(at) => format!("{}\n{section}\n{}", &text[..at], &text[at..]),
+                None => format!("{text}\n{section}\n"),
+            },
+        };
+        std::fs::write(&path, updated)?;
+        Ok(())
+    }
+}
+
+/// Reader names, as in the report.
+pub(crate) const DECODE: &str = "pg_recvlogical pgoutput → /dev/null (decode limit)";
+pub(crate) const NAIVE: &str = "pg_recvlogical wal2json | kcat (naive)";
+pub(crate) const WEIR_JSON: &str = "weir, JSON, no plugin";
+pub(crate) const WEIR_FULL: &str = "weir, sql-filter + mask, Avro";
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}

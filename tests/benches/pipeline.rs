@@ -15,7 +15,9 @@
 
 use std::time::{Duration, Instant};
 
-use weir_tests::bench::{BENCH_TABLE as TABLE, bench_insert, env_number, histogram_quantile};
+use weir_tests::bench::{
+    BENCH_TABLE as TABLE, bench_insert, env_number, histogram_quantile, paced_inserts,
+};
 use weir_tests::{Broker, PgCluster, RunningPipeline, SchemaRegistry, unique_name};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -53,20 +55,9 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         let committed = cluster.current_wal_lsn().await?;
         let inserted = started.elapsed();
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let confirmed = cluster
-                .replication_slots()
-                .await?
-                .into_iter()
-                .find(|s| s.slot_name == slot)
-                .and_then(|s| s.confirmed_flush_lsn);
-            if confirmed.is_some_and(|c| c >= committed) {
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "{format}: not confirmed in time");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        cluster
+            .wait_confirmed(&slot, committed, Duration::from_secs(600))
+            .await?;
         // The clock starts at the commit: the INSERT itself is PostgreSQL's work.
         let seconds = (started.elapsed() - inserted).as_secs_f64();
         #[allow(clippy::cast_precision_loss)]
@@ -93,31 +84,17 @@ async fn latency(cluster: &PgCluster, broker: &Broker, database: &str) -> anyhow
             start_pipeline(cluster, broker, database, "    format: json\n").await?;
         cluster.execute(database, "TRUNCATE bench").await?;
         let client = cluster.connect(database).await?;
-        let transactions_per_second = rows_per_second / rows_per_transaction;
-        let mut tick =
-            tokio::time::interval(Duration::from_micros(1_000_000 / transactions_per_second));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let total = transactions_per_second * seconds;
-        for transaction in 0..total {
-            tick.tick().await;
-            let first = transaction * rows_per_transaction;
-            client
-                .batch_execute(&format!(
-                    "INSERT INTO bench SELECT n, 1, 'l', now(), 1.5, true \
-                     FROM generate_series({}, {}) n",
-                    first + 1,
-                    first + rows_per_transaction
-                ))
-                .await?;
-        }
+        let written =
+            paced_inserts(&client, rows_per_second, rows_per_transaction, seconds).await?;
         pipeline
-            .wait_for_messages(total * rows_per_transaction, Duration::from_secs(120))
+            .wait_for_messages(written, Duration::from_secs(120))
             .await?;
         let text = pipeline.stats.metrics.render();
         let quantile = |q| histogram_quantile(&text, "weir_commit_to_ack_seconds", q);
         let (p50, p99) = (quantile(0.5), quantile(0.99));
         println!(
-            "| {rows_per_second} rows/s | {transactions_per_second} | {rows_per_transaction} | ≤ {:.1} ms | ≤ {:.1} ms |",
+            "| {rows_per_second} rows/s | {} | {rows_per_transaction} | ≤ {:.1} ms | ≤ {:.1} ms |",
+            rows_per_second / rows_per_transaction,
             p50 * 1e3,
             p99 * 1e3
         );

@@ -49,3 +49,33 @@ pub fn histogram_quantile(text: &str, name: &str, q: f64) -> f64 {
         .find(|(_, count)| *count >= q * total)
         .map_or(f64::INFINITY, |(bound, _)| *bound)
 }
+
+/// Commits `rows_per_second` rows a second into [`BENCH_TABLE`] for `seconds`, in
+/// transactions of `rows_per_transaction` rows on a steady timer (a late tick is
+/// caught up at once). Returns the rows written.
+pub async fn paced_inserts(
+    client: &tokio_postgres::Client,
+    rows_per_second: u64,
+    rows_per_transaction: u64,
+    seconds: u64,
+) -> Result<u64, tokio_postgres::Error> {
+    let transactions_per_second = (rows_per_second / rows_per_transaction.max(1)).max(1);
+    let mut tick = tokio::time::interval(std::time::Duration::from_micros(
+        1_000_000 / transactions_per_second,
+    ));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let total = transactions_per_second * seconds;
+    for transaction in 0..total {
+        tick.tick().await;
+        let first = transaction * rows_per_transaction;
+        client
+            .batch_execute(&format!(
+                "INSERT INTO bench SELECT n, 1, 'l', now(), 1.5, true \
+                 FROM generate_series({}, {}) n",
+                first + 1,
+                first + rows_per_transaction
+            ))
+            .await?;
+    }
+    Ok(total * rows_per_transaction)
+}

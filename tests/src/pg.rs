@@ -334,6 +334,41 @@ impl PgCluster {
             .collect()
     }
 
+    /// The position slot `slot` has confirmed, if the slot exists and has one.
+    pub async fn confirmed_flush_lsn(&self, slot: &str) -> Result<Option<Lsn>, HarnessError> {
+        Ok(self
+            .replication_slots()
+            .await?
+            .into_iter()
+            .find(|s| s.slot_name == slot)
+            .and_then(|s| s.confirmed_flush_lsn))
+    }
+
+    /// Waits until slot `slot` has confirmed `lsn` or later: a pipeline confirms only
+    /// what Kafka acknowledged.
+    pub async fn wait_confirmed(
+        &self,
+        slot: &str,
+        lsn: Lsn,
+        within: std::time::Duration,
+    ) -> Result<(), HarnessError> {
+        let deadline = std::time::Instant::now() + within;
+        while self
+            .confirmed_flush_lsn(slot)
+            .await?
+            .is_none_or(|c| c < lsn)
+        {
+            if std::time::Instant::now() > deadline {
+                return Err(HarnessError::Timeout {
+                    doing: format!("waiting for slot {slot} to confirm {lsn}"),
+                    after: within,
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// The server's current WAL insert position.
     pub async fn current_wal_lsn(&self) -> Result<Lsn, HarnessError> {
         let client = self.connect("postgres").await?;

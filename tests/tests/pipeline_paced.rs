@@ -83,21 +83,10 @@ sink:
             .expect("insert");
     }
     let end = cluster.current_wal_lsn().await.expect("lsn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let confirmed = cluster
-            .replication_slots()
-            .await
-            .expect("slots")
-            .into_iter()
-            .find(|s| s.slot_name == slot)
-            .and_then(|s| s.confirmed_flush_lsn);
-        if confirmed.is_some_and(|c| c >= end) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "weir did not confirm the end");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    cluster
+        .wait_confirmed(&slot, end, Duration::from_secs(60))
+        .await
+        .expect("weir confirms the end");
     let _ = weir.kill();
     let _ = weir.wait();
 

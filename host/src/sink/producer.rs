@@ -84,6 +84,9 @@ impl ProducerOptions {
     }
 }
 
+/// Most kilobytes librdkafka queues before `send` waits (`queue.buffering.max.kbytes`).
+const QUEUE_KBYTES: usize = 64 * 1024;
+
 /// The opaque of messages no transaction waits for; no commit is at LSN 0.
 const UNTRACKED: Lsn = Lsn(0);
 
@@ -181,6 +184,10 @@ impl KafkaProducer {
             .set("compression.type", &options.compression)
             .set("linger.ms", options.linger.as_millis().to_string())
             .set("batch.size", options.batch_bytes.to_string())
+            // librdkafka's default queue may hold up to 1 GiB before `send`
+            // waits; 64 MiB is several batches in flight and a bound weir can
+            // state (properties may raise it).
+            .set("queue.buffering.max.kbytes", QUEUE_KBYTES.to_string())
             .set(
                 "message.timeout.ms",
                 options.delivery_timeout.as_millis().to_string(),

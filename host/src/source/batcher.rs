@@ -15,7 +15,7 @@ use crate::source::streamed::{Replay, StreamedTransactions};
 /// encoder setup), small enough to keep latency and memory low.
 pub const DEFAULT_MAX_BATCH_ROWS: usize = 8192;
 /// Default bytes per batch (as received): bounds memory when rows are wide.
-pub const DEFAULT_MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// When a table's pending rows are cut into a batch. Time-based cuts are the caller's:
 /// it calls [`ChangeBatcher::flush`] when its linger interval passes.

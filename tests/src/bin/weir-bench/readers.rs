@@ -110,12 +110,7 @@ pub(crate) async fn weir(
             break Err(anyhow::anyhow!("weir exited early: {status}"));
         }
         peak_rss = peak_rss.max(vm_hwm(pid).unwrap_or(0));
-        let confirmed = cluster
-            .replication_slots()
-            .await?
-            .into_iter()
-            .find(|s| s.slot_name == slot)
-            .and_then(|s| s.confirmed_flush_lsn);
+        let confirmed = cluster.confirmed_flush_lsn(slot).await?;
         if confirmed.is_some_and(|c| c >= end) {
             break Ok(started.elapsed().as_secs_f64());
         }

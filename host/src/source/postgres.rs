@@ -719,9 +719,10 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// The high watermark of the chunk in flight streamed past at `lsn`: every
-    /// change before it goes first, then the chunk's rows that no change
-    /// superseded, as a transaction of their own just after the watermark.
+    /// The high watermark of the chunk in flight streamed past at `lsn` (the end
+    /// of its record): every change before it goes first, then the chunk's rows
+    /// that no change superseded, as a transaction of their own just before the
+    /// watermark's end.
     async fn close_chunk(
         &mut self,
         lsn: Lsn,
@@ -729,9 +730,10 @@ impl Session<'_> {
     ) -> Result<(), SourceError> {
         self.batcher.flush()?;
         self.emit(out).await?;
-        // Just past the watermark's start: a commit that ended exactly where the
-        // watermark starts is confirmed already.
-        let position = Lsn(lsn.0 + 1);
+        // pgoutput gives a message the position where its record ends, which
+        // can be exactly where the next transaction's commit record starts:
+        // the chunk sits just before it, and after every earlier commit.
+        let position = Lsn(lsn.0.saturating_sub(1));
         let Some(rows) = self.incremental.close(position)? else {
             return Ok(());
         };

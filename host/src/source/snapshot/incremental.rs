@@ -63,7 +63,7 @@ impl SnapshotSignal {
 
 /// A chunk read and waiting for its high watermark.
 struct Window {
-    /// `<slot>:<sequence>`.
+    /// `<slot>:<session>:<sequence>`.
     id: String,
     /// Set once the low watermark streamed past.
     open: bool,
@@ -100,6 +100,9 @@ pub struct IncrementalSnapshot {
     cursor: Option<Cursor>,
     window: Option<Window>,
     sequence: u64,
+    /// Tells this session's watermarks from an earlier session's, which a
+    /// reconnect replays from the slot's position.
+    session: i64,
     rows_per_batch: usize,
 }
 
@@ -133,6 +136,7 @@ impl IncrementalSnapshot {
             cursor: None,
             window: None,
             sequence: 0,
+            session: crate::clock::now_unix_micros(),
             rows_per_batch,
         }
     }
@@ -185,7 +189,7 @@ impl IncrementalSnapshot {
             return Ok(());
         };
         self.sequence += 1;
-        let id = format!("{}:{}", self.slot, self.sequence);
+        let id = format!("{}:{}:{}", self.slot, self.session, self.sequence);
         let previous = cursor.after.clone();
         emit_watermark(control, &format!("{id}:low")).await?;
         let rows = read_after(control, cursor, self.rows_per_batch).await?;

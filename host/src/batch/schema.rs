@@ -194,6 +194,13 @@ impl TableSchema {
     }
 }
 
+/// `schema.table` of a ChangeBatch schema, from its metadata (empty parts when
+/// a schema lacks them).
+pub fn qualified_table_name(schema: &Schema) -> String {
+    let meta = |key: &str| schema.metadata().get(key).map_or("", String::as_str);
+    format!("{}.{}", meta(metadata::SCHEMA), meta(metadata::TABLE))
+}
+
 /// `_x` becomes `__x`: weir's columns start with one `_` and user columns never do
 /// after escaping, yet the original name is recoverable (drop one leading `_`).
 pub fn escape_column_name(name: &str) -> String {

@@ -36,7 +36,7 @@ use super::snapshot::SnapshotRecorder;
 use super::state::StateTopic;
 use super::throttle::RateLimiter;
 use crate::Lsn;
-use crate::batch::schema::{COMMIT_LSN, OP, metadata, op};
+use crate::batch::schema::{COMMIT_LSN, OP, op, qualified_table_name};
 use crate::checkpoint::CheckpointTracker;
 use crate::encode::{Encoder, Messages, MetadataEncoder};
 use crate::metrics::server::{self, Endpoint};
@@ -409,7 +409,7 @@ impl Worker {
             .rows_in
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         let metrics = Arc::clone(&self.stats.metrics);
-        let table = table_name(&batch);
+        let table = qualified_table_name(batch.schema_ref());
         let rows = batch.num_rows();
         metrics.stage_rows("source", &table, rows, rows);
         metrics
@@ -551,13 +551,6 @@ fn is_snapshot_batch(batch: &RecordBatch) -> bool {
         .column_by_name(OP)
         .and_then(|c| c.as_primitive_opt::<UInt8Type>())
         .is_some_and(|ops| !ops.is_empty() && ops.value(0) == op::READ)
-}
-
-/// `schema.table` of a batch.
-fn table_name(batch: &RecordBatch) -> String {
-    let schema = batch.schema_ref();
-    let meta = |key: &str| schema.metadata().get(key).map_or("", String::as_str);
-    format!("{}.{}", meta(metadata::SCHEMA), meta(metadata::TABLE))
 }
 
 /// Drops the rows of transactions already confirmed: after a reconnect the source

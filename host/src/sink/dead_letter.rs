@@ -25,7 +25,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Map, Value as Json};
 
 use crate::Lsn;
-use crate::batch::schema::{LSN, OP, metadata};
+use crate::batch::schema::{LSN, OP, metadata, qualified_table_name};
 use crate::plugin::{CallError, DeadLetter, rows_as_json};
 
 /// Producing dead letters failed.
@@ -136,7 +136,7 @@ pub fn messages(letter: &DeadLetter) -> Result<Vec<DeadLetterMessage>, DeadLette
     })?;
     let schema = letter.batch.schema();
     let get = |key: &str| schema.metadata().get(key).cloned().unwrap_or_default();
-    let table = format!("{}.{}", get(metadata::SCHEMA), get(metadata::TABLE));
+    let table = qualified_table_name(&schema);
     let primary_key: Vec<String> = get(metadata::PRIMARY_KEY)
         .split(',')
         .filter(|column| !column.is_empty())

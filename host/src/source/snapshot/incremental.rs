@@ -32,7 +32,7 @@ use tracing::{info, warn};
 use super::table::{SnapshotError, SnapshotTable, describe, read_where};
 use crate::Lsn;
 use crate::batch::RowMeta;
-use crate::batch::schema::{BEFORE, COMMIT_LSN, LSN, metadata, op};
+use crate::batch::schema::{BEFORE, COMMIT_LSN, LSN, op, qualified_table_name};
 use crate::source::tables::{TableSelector, quote_identifier, quote_literal};
 
 /// Prefix of the logical message that asks for a snapshot.
@@ -69,7 +69,9 @@ struct Window {
     open: bool,
     /// The chunk's rows.
     rows: RecordBatch,
-    /// The chunk's keys (row format), still to emit.
+    /// Each row's key (row format), in row order.
+    row_keys: Vec<Box<[u8]>>,
+    /// The keys still to emit: no streamed change of them inside the window.
     keys: HashSet<Box<[u8]>>,
     /// The cursor before this chunk, to read it again if it cannot be resolved.
     previous: Option<Vec<String>>,
@@ -200,14 +202,14 @@ impl IncrementalSnapshot {
             return Ok(());
         };
         cursor.rows += rows.num_rows() as u64;
-        let keys = key_rows(&cursor.converter, &rows, &cursor.key_fields)
-            .map_err(|e| batch_error(&cursor.name, e))?
-            .into_iter()
-            .collect();
+        let row_keys = key_rows(&cursor.converter, &rows, &cursor.key_fields)
+            .map_err(|e| batch_error(&cursor.name, e))?;
+        let keys = row_keys.iter().cloned().collect();
         self.window = Some(Window {
             id,
             open: false,
             rows,
+            row_keys,
             keys,
             previous,
         });
@@ -236,7 +238,7 @@ impl IncrementalSnapshot {
         let (Some(window), Some(cursor)) = (self.window.as_mut(), self.cursor.as_ref()) else {
             return;
         };
-        if !window.open || batch_table(batch) != cursor.name {
+        if !window.open || qualified_table_name(batch.schema_ref()) != cursor.name {
             return;
         }
         let mut seen = match key_rows(&cursor.converter, batch, &cursor.key_fields) {
@@ -265,26 +267,22 @@ impl IncrementalSnapshot {
         let Some(window) = self.window.take() else {
             return Ok(None);
         };
-        let name = self
-            .cursor
-            .as_ref()
-            .map_or_else(String::new, |c| c.name.clone());
-        let keys = match &self.cursor {
-            Some(cursor) => key_rows(&cursor.converter, &window.rows, &cursor.key_fields)
-                .map_err(|e| batch_error(&name, e))?,
-            None => return Ok(None),
+        let Some(cursor) = &self.cursor else {
+            return Ok(None);
         };
-        let keep: BooleanArray = keys
+        let keep: BooleanArray = window
+            .row_keys
             .iter()
             .map(|key| Some(window.keys.contains(key)))
             .collect();
-        let kept = filter_record_batch(&window.rows, &keep).map_err(|e| batch_error(&name, e))?;
+        let kept =
+            filter_record_batch(&window.rows, &keep).map_err(|e| batch_error(&cursor.name, e))?;
         if kept.num_rows() == 0 {
             return Ok(None);
         }
         at_position(&kept, lsn)
             .map(Some)
-            .map_err(|e| batch_error(&name, e))
+            .map_err(|e| batch_error(&cursor.name, e))
     }
 
     /// Forgets the chunk in flight; the table goes on from before it.
@@ -546,13 +544,6 @@ fn at_position(batch: &RecordBatch, lsn: Lsn) -> Result<RecordBatch, arrow::erro
         })
         .collect();
     RecordBatch::try_new(schema, columns)
-}
-
-/// `schema.table` of a batch.
-fn batch_table(batch: &RecordBatch) -> String {
-    let schema = batch.schema_ref();
-    let meta = |key: &str| schema.metadata().get(key).map_or("", String::as_str);
-    format!("{}.{}", meta(metadata::SCHEMA), meta(metadata::TABLE))
 }
 
 fn batch_error(table: &str, error: arrow::error::ArrowError) -> SnapshotError {

@@ -8,7 +8,9 @@
 //!
 //! `WEIR_BENCH_SCALE` (default 1) multiplies every workload's size;
 //! `WEIR_BENCH_WORKLOADS` (comma-separated names) runs only those workloads;
-//! `WEIR_BENCH_LATENCY_SECONDS` (default 10) is the time per latency rate.
+//! `WEIR_BENCH_LATENCY_SECONDS` (default 10) is the time per latency rate;
+//! `WEIR_BENCH_RUNS` (default 3) is how often each reader reads each workload (the
+//! report gives the median).
 
 mod latency;
 mod readers;
@@ -33,14 +35,15 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1.0);
     let latency_seconds = env_number("WEIR_BENCH_LATENCY_SECONDS", 10) as u64;
+    let runs = env_number("WEIR_BENCH_RUNS", 3).max(1);
     let cluster = PgCluster::builder()
         .setting("shared_buffers", "512MB")
         .setting("max_wal_size", "8GB")
         // The workloads' many small transactions need not wait for the disk;
         // decoding reads the same WAL either way.
         .setting("synchronous_commit", "off")
-        .setting("max_replication_slots", "16")
-        .setting("max_wal_senders", "16")
+        .setting("max_replication_slots", &(4 * runs + 4).to_string())
+        .setting("max_wal_senders", &(4 * runs + 4).to_string())
         .start()?;
     let broker = Broker::start(1)?;
     let registry = SchemaRegistry::start()?;
@@ -57,11 +60,11 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         println!("==> {}", workload.title);
-        let result = run(&cluster, &broker, &registry, &workload).await?;
+        let result = run(&cluster, &broker, &registry, &workload, runs).await?;
         for r in &result.readers {
             println!(
-                "    {:<52} {:>7.2} s {:>10.0} rows/s {:>6.2}× decode",
-                r.reader, r.seconds, r.rows_per_second, r.ratio_to_decode
+                "    {:<52} {:>7.2} s {:>10.0} rows/s {:>6.2}× decode  runs {:.2?}",
+                r.reader, r.seconds, r.rows_per_second, r.ratio_to_decode, r.runs
             );
         }
         workloads.push(result);
@@ -71,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let report = Report {
         date: today(),
         machine: machine(),
+        runs,
         workloads,
         latency,
     };
@@ -84,12 +88,14 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes `workload`'s changes once, then reads them with every reader.
+/// Makes `workload`'s changes once, then reads them `runs` times with every
+/// reader, the readers taking turns so drift in the machine's speed falls on all.
 async fn run(
     cluster: &PgCluster,
     broker: &Broker,
     registry: &SchemaRegistry,
     workload: &Workload,
+    runs: usize,
 ) -> anyhow::Result<WorkloadResult> {
     let database = cluster
         .create_database_with(workload.name, &workload.setup)
@@ -109,17 +115,22 @@ async fn run(
             ),
         )
         .await?;
-    let slots = ["decode", "naive", "json", "full"].map(unique_name);
-    for (slot, plugin) in slots
-        .iter()
-        .zip(["pgoutput", "wal2json", "pgoutput", "pgoutput"])
-    {
-        cluster
-            .execute(
-                &database,
-                &format!("SELECT pg_create_logical_replication_slot('{slot}', '{plugin}')"),
-            )
-            .await?;
+    // A slot per reader and run: [run][reader].
+    let slots: Vec<[String; 4]> = (0..runs)
+        .map(|_| ["decode", "naive", "json", "full"].map(unique_name))
+        .collect();
+    for run_slots in &slots {
+        for (slot, plugin) in run_slots
+            .iter()
+            .zip(["pgoutput", "wal2json", "pgoutput", "pgoutput"])
+        {
+            cluster
+                .execute(
+                    &database,
+                    &format!("SELECT pg_create_logical_replication_slot('{slot}', '{plugin}')"),
+                )
+                .await?;
+        }
     }
     let naive_topic = format!("{}.naive", workload.name);
     broker.create_topic(&naive_topic, 6)?;
@@ -129,11 +140,15 @@ async fn run(
         }
     }
 
-    let start = cluster.current_wal_lsn().await?;
+    let start = cluster.wal_insert_lsn().await?;
     for statement in &workload.changes {
         cluster.execute(&database, statement).await?;
     }
-    let end = cluster.current_wal_lsn().await?;
+    // The insert position, not the write position: with `synchronous_commit = off`
+    // the WAL writer may not have written the last commit yet, and a reader told
+    // to stop at the write position stops before it (pg_recvlogical then reports
+    // a 1 M-row transaction read in a fifth of the time it takes to decode).
+    let end = cluster.wal_insert_lsn().await?;
     // A message past the end, so readers waiting for `end` get something after it
     // at once instead of waiting for a keepalive.
     cluster
@@ -144,16 +159,9 @@ async fn run(
         .await?;
 
     let url = cluster.url(&database);
-    let decode = readers::decode_limit(&url, &slots[0], publication, end)?;
-    let naive = readers::naive(
-        &url,
-        &slots[1],
-        &workload.tables,
-        end,
-        broker.bootstrap_servers(),
-        &naive_topic,
-    )?;
     let dir = tempfile::tempdir()?;
+    // Both weir readers send uncompressed, as `kcat` does in the naive pipeline
+    // (weir's default is lz4; docs/PERFORMANCE.md gives its cost).
     let spec = |slot: &str, kind: &str, extra: &str, sink: &str| {
         format!(
             "name: bench-{name}-{kind}
@@ -168,27 +176,16 @@ source:
   kafka:
     brokers: {brokers}
     topic: \"{name}.{kind}.{{table}}\"
+    compression: none
 {sink}",
             name = workload.name,
             tables = tables.join(", "),
             brokers = broker.bootstrap_servers(),
         )
     };
-    let json_spec = dir.path().join("json.yaml");
-    std::fs::write(
-        &json_spec,
-        spec(&slots[2], "json", "", "    format: json\n"),
-    )?;
-    let weir_json = readers::weir(cluster, &json_spec, &slots[2], end).await?;
     let plugins = plugin_dir();
-    let full_spec = dir.path().join("full.yaml");
-    std::fs::write(
-        &full_spec,
-        spec(
-            &slots[3],
-            "full",
-            &format!(
-                "plugins:
+    let full_plugins = format!(
+        "plugins:
   - name: filter
     wasm: {filter}
     config: {{ where: \"id IS NOT NULL\" }}
@@ -196,18 +193,33 @@ source:
     wasm: {mask}
     config: {{ columns: [label], method: sha256 }}
 ",
-                filter = plugins.join("sql-filter.wasm").display(),
-                mask = plugins.join("mask.wasm").display(),
-            ),
-            &format!(
-                "    format: avro\n    schema_registry: {}\n",
-                registry.url()
-            ),
-        ),
-    )?;
-    let weir_full = readers::weir(cluster, &full_spec, &slots[3], end).await?;
+        filter = plugins.join("sql-filter.wasm").display(),
+        mask = plugins.join("mask.wasm").display(),
+    );
+    let full_sink = format!(
+        "    format: avro\n    schema_registry: {}\n",
+        registry.url()
+    );
+    let mut measured: [Vec<readers::Measured>; 4] = Default::default();
+    for [decode, naive, json, full] in &slots {
+        measured[0].push(readers::decode_limit(&url, decode, publication, end)?);
+        measured[1].push(readers::naive(
+            &url,
+            naive,
+            &workload.tables,
+            end,
+            broker.bootstrap_servers(),
+            &naive_topic,
+        )?);
+        let json_spec = dir.path().join("json.yaml");
+        std::fs::write(&json_spec, spec(json, "json", "", "    format: json\n"))?;
+        measured[2].push(readers::weir(cluster, &json_spec, json, end).await?);
+        let full_spec = dir.path().join("full.yaml");
+        std::fs::write(&full_spec, spec(full, "full", &full_plugins, &full_sink))?;
+        measured[3].push(readers::weir(cluster, &full_spec, full, end).await?);
+    }
 
-    for slot in &slots {
+    for slot in slots.iter().flatten() {
         cluster
             .execute(
                 &database,
@@ -220,12 +232,10 @@ source:
         workload.title.clone(),
         workload.rows,
         end.0.saturating_sub(start.0),
-        &[
-            (DECODE, decode),
-            (NAIVE, naive),
-            (WEIR_JSON, weir_json),
-            (WEIR_FULL, weir_full),
-        ],
+        &[DECODE, NAIVE, WEIR_JSON, WEIR_FULL]
+            .into_iter()
+            .zip(measured)
+            .collect::<Vec<_>>(),
     ))
 }
 

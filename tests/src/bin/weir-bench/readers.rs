@@ -101,6 +101,7 @@ pub(crate) async fn weir(
     slot: &str,
     end: Lsn,
 ) -> anyhow::Result<Measured> {
+    let watcher = cluster.slot_watcher(slot).await?;
     let started = Instant::now();
     let mut child = start_weir(spec)?;
     let pid = child.0.id();
@@ -110,7 +111,7 @@ pub(crate) async fn weir(
             break Err(anyhow::anyhow!("weir exited early: {status}"));
         }
         peak_rss = peak_rss.max(vm_hwm(pid).unwrap_or(0));
-        let confirmed = cluster.confirmed_flush_lsn(slot).await?;
+        let confirmed = watcher.confirmed().await?;
         if confirmed.is_some_and(|c| c >= end) {
             break Ok(started.elapsed().as_secs_f64());
         }

@@ -23,7 +23,10 @@ const GOAL_RSS_BYTES: u64 = 300 * 1024 * 1024;
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ReaderResult {
     pub(crate) reader: &'static str,
+    /// The median of the runs.
     pub(crate) seconds: f64,
+    /// Every run's seconds, in order.
+    pub(crate) runs: Vec<f64>,
     pub(crate) rows_per_second: f64,
     pub(crate) wal_megabytes_per_second: f64,
     pub(crate) ratio_to_decode: f64,
@@ -41,26 +44,35 @@ pub(crate) struct WorkloadResult {
 }
 
 impl WorkloadResult {
-    /// Figures of `measured` readers over `rows` changes and `wal_bytes` of WAL;
-    /// the first reader is the decode limit.
+    /// Figures of `measured` readers (each with its runs) over `rows` changes and
+    /// `wal_bytes` of WAL; the first reader is the decode limit. A reader's time
+    /// is the median of its runs, its peak RSS the largest.
     pub(crate) fn new(
         name: &'static str,
         title: String,
         rows: u64,
         wal_bytes: u64,
-        measured: &[(&'static str, Measured)],
+        measured: &[(&'static str, Vec<Measured>)],
     ) -> Self {
-        let decode = measured.first().map_or(1.0, |(_, m)| m.seconds);
+        let decode = measured.first().map_or(1.0, |(_, runs)| median(runs));
         #[allow(clippy::cast_precision_loss)]
         let readers = measured
             .iter()
-            .map(|(reader, m)| ReaderResult {
-                reader,
-                seconds: m.seconds,
-                rows_per_second: rows as f64 / m.seconds,
-                wal_megabytes_per_second: wal_bytes as f64 / 1e6 / m.seconds,
-                ratio_to_decode: decode / m.seconds,
-                peak_rss_megabytes: m.peak_rss.map(|b| b as f64 / 1024.0 / 1024.0),
+            .map(|(reader, runs)| {
+                let seconds = median(runs);
+                ReaderResult {
+                    reader,
+                    seconds,
+                    runs: runs.iter().map(|m| m.seconds).collect(),
+                    rows_per_second: rows as f64 / seconds,
+                    wal_megabytes_per_second: wal_bytes as f64 / 1e6 / seconds,
+                    ratio_to_decode: decode / seconds,
+                    peak_rss_megabytes: runs
+                        .iter()
+                        .filter_map(|m| m.peak_rss)
+                        .max()
+                        .map(|b| b as f64 / 1024.0 / 1024.0),
+                }
             })
             .collect();
         WorkloadResult {
@@ -77,11 +89,20 @@ impl WorkloadResult {
     }
 }
 
+/// The median of the runs' seconds (the upper middle one of an even count).
+fn median(runs: &[Measured]) -> f64 {
+    let mut seconds: Vec<f64> = runs.iter().map(|m| m.seconds).collect();
+    seconds.sort_by(f64::total_cmp);
+    seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
     pub(crate) date: String,
     pub(crate) machine: String,
+    /// Runs per reader and workload.
+    pub(crate) runs: usize,
     pub(crate) workloads: Vec<WorkloadResult>,
     pub(crate) latency: Vec<Latency>,
 }
@@ -93,8 +114,9 @@ impl Report {
         let _ = writeln!(
             out,
             "## Benchmark harness: `scripts/bench.sh`\n\n\
-             Run {}, {}. Each workload's changes are made once; then each reader reads \
-             the same WAL from a slot of its own, one after the other: \
+             Run {}, {}. Each workload's changes are made once; then the readers read \
+             the same WAL in turns, each run from a slot of its own, {} runs each (the \
+             table gives the median): \
              `pg_recvlogical` with pgoutput to /dev/null (the decode limit: PostgreSQL's \
              own decoding), `pg_recvlogical` with wal2json piped into `kcat -P` (the naive \
              pipeline, one message per row), weir with JSON and no plugin, and weir with \
@@ -103,14 +125,14 @@ impl Report {
              which happens only after Kafka acknowledged it). WAL MB/s is the workload's \
              WAL over the time. The broker is the local test broker on the same 2 cores.\n\n\
              ![rows per second per workload and reader](bench/throughput.png)\n",
-            self.date, self.machine
+            self.date, self.machine, self.runs
         );
         for workload in &self.workloads {
             let _ = writeln!(
                 out,
                 "### {}\n\n{} row changes, {:.1} MB of WAL.\n\n\
-                 | reader | seconds | rows/s | WAL MB/s | × decode limit | peak RSS |\n\
-                 |---|---:|---:|---:|---:|---:|",
+                 | reader | median s | rows/s | WAL MB/s | × decode limit | peak RSS | runs (s) |\n\
+                 |---|---:|---:|---:|---:|---:|---|",
                 workload.title,
                 workload.rows,
                 workload.wal_bytes as f64 / 1e6
@@ -118,14 +140,19 @@ impl Report {
             for r in &workload.readers {
                 let _ = writeln!(
                     out,
-                    "| {} | {:.2} | {:.0} | {:.1} | {:.2} | {} |",
+                    "| {} | {:.2} | {:.0} | {:.1} | {:.2} | {} | {} |",
                     r.reader.replace('|', "\\|"),
                     r.seconds,
                     r.rows_per_second,
                     r.wal_megabytes_per_second,
                     r.ratio_to_decode,
                     r.peak_rss_megabytes
-                        .map_or_else(|| "–".to_owned(), |mb| format!("{mb:.0} MB"))
+                        .map_or_else(|| "–".to_owned(), |mb| format!("{mb:.0} MB")),
+                    r.runs
+                        .iter()
+                        .map(|s| format!("{s:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             let _ = writeln!(out);

@@ -331,8 +331,31 @@ async fn an_idle_publication_still_advances_the_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_transactions_and_rows_pass_in_bounded_batches() {
-    let (cluster, database, slot) = setup("CREATE TABLE t (id int PRIMARY KEY, body text)").await;
+    large_transactions_pass(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transactions_streamed_in_progress_pass_in_bounded_batches() {
+    large_transactions_pass(true).await;
+}
+
+/// A 200 000-row transaction and a 100 MB row, with the server holding large
+/// transactions until their commit (`stream_in_progress` off) or streaming them
+/// while they run; the server's own statistics tell which it did.
+async fn large_transactions_pass(stream_in_progress: bool) {
+    // 1 MB of decoding memory: the 200 000-row transaction outgrows it.
+    let cluster = PgCluster::builder()
+        .setting("logical_decoding_work_mem", "1MB")
+        .start()
+        .expect("cluster");
+    let database = cluster.create_database("stage").await.expect("database");
+    cluster
+        .execute(&database, "CREATE TABLE t (id int PRIMARY KEY, body text)")
+        .await
+        .expect("tables");
+    let slot = unique_name("slot");
     let mut config = config(&cluster, &database, &slot, &["public.t"]);
+    config.stream_in_progress = stream_in_progress;
     config.batch = BatchLimits {
         max_rows: 4096,
         max_bytes: 8 << 20,
@@ -383,4 +406,23 @@ async fn large_transactions_and_rows_pass_in_bounded_batches() {
         "batches stay within the row limit: {largest_batch}"
     );
     source.stop().await;
+
+    let client = cluster.connect(&database).await.expect("connect");
+    let stats = client
+        .query_one(
+            "SELECT stream_txns, spill_txns FROM pg_stat_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .expect("slot statistics");
+    let (streamed, spilled): (i64, i64) = (stats.get(0), stats.get(1));
+    if stream_in_progress {
+        assert!(streamed >= 1, "the server streamed: {streamed} streamed");
+    } else {
+        assert_eq!(streamed, 0, "the server did not stream");
+        assert!(
+            spilled >= 1,
+            "the server held the transaction: {spilled} spilled"
+        );
+    }
 }

@@ -148,6 +148,7 @@ impl PipelineConfig {
                 None => DEFAULT_CHUNK_ROWS,
             },
         };
+        source.stream_in_progress = postgres.stream_in_progress;
         if let Some(heartbeat) = &postgres.heartbeat {
             source.heartbeat = parse_switchable_duration(heartbeat)
                 .map_err(|m| invalid("source.postgres.heartbeat", m))?;

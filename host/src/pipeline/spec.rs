@@ -127,6 +127,11 @@ pub struct PostgresSpec {
     /// default).
     #[serde(default)]
     pub snapshot_chunk_rows: Option<u64>,
+    /// Large transactions stream from the server while they run, weir holding
+    /// them on its own disk until the commit (`false` default: the server holds
+    /// them until the commit).
+    #[serde(default)]
+    pub stream_in_progress: bool,
 }
 
 /// `source.postgres.snapshot`.
@@ -808,6 +813,25 @@ sink:
         assert_eq!(stage.grants.dirs.len(), 1);
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
         assert!(parse_size("1 gigabyte").is_err());
+    }
+
+    #[test]
+    fn large_transactions_are_held_by_the_server_unless_asked() {
+        let spec = PipelineSpec::parse(MINIMAL, &env).expect("parses");
+        let config =
+            crate::pipeline::PipelineConfig::from_spec(&spec, Path::new(".")).expect("builds");
+        assert!(!config.source.stream_in_progress);
+        let text = MINIMAL.replace(
+            "    tables: [public.orders]\n",
+            "    tables: [public.orders]\n    stream_in_progress: true\n",
+        );
+        let spec = PipelineSpec::parse(&text, &env).expect("parses");
+        let config =
+            crate::pipeline::PipelineConfig::from_spec(&spec, Path::new(".")).expect("builds");
+        assert!(config.source.stream_in_progress);
+        let text = text.replace("stream_in_progress: true", "stream_in_progress: sometimes");
+        let error = PipelineSpec::parse(&text, &env).expect_err("not a boolean");
+        assert!(error.to_string().contains("line 8"), "{error}");
     }
 
     #[test]

@@ -64,9 +64,10 @@ pub struct PgOutputOptions {
 }
 
 impl PgOutputOptions {
-    /// The options weir streams with on a server of this major version: protocol 2
-    /// with streaming of in-progress transactions and logical messages from
-    /// PostgreSQL 14, protocol 1 before.
+    /// What a server of this major version offers: protocol 2 with streaming of
+    /// in-progress transactions and logical messages from PostgreSQL 14, protocol
+    /// 1 before. The source turns streaming off unless the spec asks for it
+    /// (`stream_in_progress`).
     ///
     /// With streaming, a large transaction arrives in blocks while it runs instead of
     /// piling up on the server until its commit; weir holds those rows on its own disk

@@ -123,7 +123,9 @@ impl Report {
              `sql-filter` and `mask` and Avro (Schema Registry). Time runs until the reader \
              is done (weir: until the slot's confirmed position passes the last change, \
              which happens only after Kafka acknowledged it). WAL MB/s is the workload's \
-             WAL over the time. The broker is the local test broker on the same 2 cores.\n\n\
+             WAL over the time. Both weir readers run with weir's defaults (large \
+             transactions held by the server until commit) except `compression: none`, \
+             as `kcat` sends. The broker is the local test broker on the same 2 cores.\n\n\
              ![rows per second per workload and reader](bench/throughput.png)\n",
             self.date, self.machine, self.runs
         );

@@ -110,7 +110,7 @@ pub struct PostgresSourceConfig {
     /// `logical_decoding_work_mem` while it runs (PostgreSQL 14+), weir holding it
     /// on its own disk until the commit; off, the server holds it and sends it at
     /// the commit. Off is the default: weir then processes the transaction while
-    /// it arrives instead of after its last block, which measured 1.3–1.6× faster
+    /// it arrives instead of after its last block, which measured 1.2–1.6× faster
     /// on a 1 M-row transaction (docs/PERFORMANCE.md); on spares the database
     /// server's disk.
     pub stream_in_progress: bool,

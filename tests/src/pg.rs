@@ -334,14 +334,10 @@ impl PgCluster {
             .collect()
     }
 
-    /// The position slot `slot` has confirmed, if the slot exists and has one.
+    /// The position slot `slot` has confirmed, if the slot exists and has one
+    /// (one look; [`Self::slot_watcher`] for many).
     pub async fn confirmed_flush_lsn(&self, slot: &str) -> Result<Option<Lsn>, HarnessError> {
-        Ok(self
-            .replication_slots()
-            .await?
-            .into_iter()
-            .find(|s| s.slot_name == slot)
-            .and_then(|s| s.confirmed_flush_lsn))
+        self.slot_watcher(slot).await?.confirmed().await
     }
 
     /// A watcher of slot `slot`'s confirmed position over one connection: polling

@@ -91,17 +91,19 @@ source:
         )
     }
 
-    /// Inserts, updates and deletes in small transactions until `stop` is set;
-    /// returns the transactions committed.
-    fn writer(&self, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+    /// Starts inserting, updating and deleting in small transactions until
+    /// [`Writer::stop`].
+    fn writer(&self) -> Writer {
         let url = self.cluster.url(&self.database);
-        tokio::spawn(async move {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let task = tokio::spawn(async move {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
                 .expect("writer connects");
             tokio::spawn(connection);
             let mut done = 0;
-            while !stop.load(Ordering::Relaxed) {
+            while !flag.load(Ordering::Relaxed) {
                 let i = i64::try_from(done).unwrap_or(0);
                 let sql = format!(
                     "BEGIN;
@@ -120,7 +122,8 @@ source:
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             done
-        })
+        });
+        Writer { stop, task }
     }
 
     /// The tables as they are now.
@@ -277,11 +280,24 @@ fn done(progress: &Json) -> (usize, u64) {
     })
 }
 
+/// A running [`Fixture::writer`].
+struct Writer {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl Writer {
+    /// Stops the writes; returns the transactions committed.
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("writer")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn snapshot_and_streaming_rebuild_the_tables_exactly_under_concurrent_writes() {
     let fixture = Fixture::new().await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = fixture.writer(Arc::clone(&stop));
+    let writer = fixture.writer();
     // Throttled, so the snapshot takes a few seconds of concurrent writes; the
     // rate it keeps is checked below.
     let rate = 10_000;
@@ -317,8 +333,7 @@ async fn snapshot_and_streaming_rebuild_the_tables_exactly_under_concurrent_writ
 
     // Writes keep coming while streaming catches up.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stop.store(true, Ordering::Relaxed);
-    let transactions = writer.await.expect("writer");
+    let transactions = writer.stop().await;
     assert!(
         transactions > 50,
         "only {transactions} concurrent transactions"
@@ -375,8 +390,7 @@ impl Drop for Weir {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_snapshot_resumes_from_its_recorded_progress_and_ends_exact() {
     let fixture = Fixture::new().await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = fixture.writer(Arc::clone(&stop));
+    let writer = fixture.writer();
     let spec = fixture.spec("", "    snapshot_max_rows_per_second: 8000\n");
     let first = Weir::start(&spec);
 
@@ -411,8 +425,7 @@ async fn a_killed_snapshot_resumes_from_its_recorded_progress_and_ends_exact() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    writer.await.expect("writer");
+    writer.stop().await;
 
     let reads = fixture.assert_rebuilt_equal().await;
     let snapshot_rows = u64::try_from(ACCOUNTS + TAGS).expect("rows");
@@ -432,8 +445,7 @@ async fn weir_snapshot_rereads_tables_while_streaming_and_streamed_changes_win()
     let spec = fixture.spec("    snapshot: never\n", "");
     let pipeline = RunningPipeline::start(&spec).expect("starts");
     pipeline.wait_streaming(WAIT).await.expect("streaming");
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = fixture.writer(Arc::clone(&stop));
+    let writer = fixture.writer();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let dir = tempfile::tempdir().expect("dir");
@@ -467,8 +479,7 @@ async fn weir_snapshot_rereads_tables_while_streaming_and_streamed_changes_win()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    let transactions = writer.await.expect("writer");
+    let transactions = writer.stop().await;
     assert!(
         transactions > 50,
         "only {transactions} concurrent transactions"

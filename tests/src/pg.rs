@@ -381,6 +381,41 @@ impl PgCluster {
         Ok(())
     }
 
+    /// Waits until a walsender holding slot `slot` is streaming. `active` alone is
+    /// not enough: a slot is also active while `CREATE_REPLICATION_SLOT` runs, and is
+    /// released again before `START_REPLICATION` takes it.
+    pub async fn wait_streaming(
+        &self,
+        slot: &str,
+        within: std::time::Duration,
+    ) -> Result<(), HarnessError> {
+        let deadline = std::time::Instant::now() + within;
+        let client = self.connect("postgres").await?;
+        let statement = client
+            .prepare(
+                "SELECT 1 FROM pg_replication_slots s \
+                 JOIN pg_stat_replication r ON r.pid = s.active_pid \
+                 WHERE s.slot_name = $1 AND r.state = 'streaming'",
+            )
+            .await
+            .map_err(HarnessError::Postgres)?;
+        while client
+            .query_opt(&statement, &[&slot])
+            .await
+            .map_err(HarnessError::Postgres)?
+            .is_none()
+        {
+            if std::time::Instant::now() > deadline {
+                return Err(HarnessError::Timeout {
+                    doing: format!("waiting for slot {slot} to stream"),
+                    after: within,
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
     /// The server's current WAL write position (`pg_current_wal_lsn`). Under
     /// `synchronous_commit = off` it may still be before the last commit; see
     /// [`Self::wal_insert_lsn`].

@@ -184,22 +184,17 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
         .stderr(Stdio::null())
         .spawn()
         .expect("weir runs");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let listed = weir(&["slot", "list", "--url", &url]);
-        let table = text(&listed.stdout);
-        if table
+    cluster
+        .wait_streaming(&slot, Duration::from_secs(60))
+        .await
+        .expect("weir streams");
+    let table = text(&weir(&["slot", "list", "--url", &url]).stdout);
+    assert!(
+        table
             .lines()
-            .any(|l| l.starts_with(&slot) && l.contains(" yes "))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the slot never became active:\n{table}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            .any(|l| l.starts_with(&slot) && l.contains(" yes ")),
+        "the slot is listed as active:\n{table}"
+    );
     let refused = weir(&["slot", "drop", &slot, "--url", &url]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(

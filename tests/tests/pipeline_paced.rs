@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weir_tests::{Broker, PgCluster, read_topic, target_bin_path, unique_name};
 
@@ -61,17 +61,10 @@ sink:
         .stderr(Stdio::inherit())
         .spawn()
         .expect("weir starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cluster
-        .replication_slots()
+    cluster
+        .wait_streaming(&slot, Duration::from_secs(60))
         .await
-        .expect("slots")
-        .iter()
-        .any(|s| s.slot_name == slot && s.active)
-    {
-        assert!(Instant::now() < deadline, "weir did not start streaming");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .expect("weir streams");
 
     let client = cluster.connect(&database).await.expect("client");
     let mut tick = tokio::time::interval(Duration::from_millis(1));

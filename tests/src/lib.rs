@@ -22,6 +22,7 @@ pub mod plugins;
 pub mod port;
 pub mod registry;
 pub mod replication;
+pub mod server_cpu;
 pub mod tls;
 
 pub use batches::{orders_batch, with_primary_key};
@@ -41,6 +42,7 @@ pub use replication::{
     ReplicationFixture, batch_messages, batch_outputs, captured_batches, read_transactions,
     table_batch,
 };
+pub use server_cpu::ServerCpu;
 pub use tls::{TestCertificates, generate_certificates};
 pub use weir::Lsn;
 

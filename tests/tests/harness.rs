@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use weir_tests::{Broker, PgCluster, kcat_read, produce, read_topic, unique_name};
+use weir_tests::{
+    Broker, PgCluster, ReplicationFixture, ServerCpu, kcat_read, produce, read_topic,
+    read_transactions, unique_name,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -84,6 +87,44 @@ async fn cluster_has_logical_wal_and_replication_helpers() {
         current > confirmed,
         "the insert wrote WAL past the slot: {current} > {confirmed}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_cpu_reads_the_walsender_serving_a_slot() {
+    let cluster = PgCluster::start().expect("cluster starts");
+    let fixture = ReplicationFixture::new(
+        cluster,
+        "CREATE TABLE t (id int PRIMARY KEY, body text)",
+        "TABLE t",
+    )
+    .await
+    .expect("fixture");
+
+    let unread = ServerCpu::watch(&fixture.cluster, &fixture.slot)
+        .await
+        .expect("watch");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        unread.finish().await.expect("finish"),
+        None,
+        "no walsender holds the slot"
+    );
+
+    fixture
+        .sql("INSERT INTO t SELECT n, repeat('x', 200) FROM generate_series(1, 100000) n")
+        .await
+        .expect("rows");
+    let cpu = ServerCpu::watch(&fixture.cluster, &fixture.slot)
+        .await
+        .expect("watch");
+    let mut stream = fixture.start().await.expect("stream");
+    let messages = read_transactions(&mut stream, 1).await.expect("read");
+    assert!(messages.len() > 100_000, "{} messages", messages.len());
+    let seconds = cpu.finish().await.expect("finish").expect("a walsender");
+    // Decoding 100 000 rows takes the server tens of milliseconds at the least,
+    // and no more CPU than the whole test has had.
+    assert!(seconds > 0.01, "{seconds} s");
+    assert!(seconds < 60.0, "{seconds} s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //!
 //! Starts a PostgreSQL cluster, the test broker and the test Schema Registry, runs
 //! each workload once and reads its WAL with four readers (the decode limit, the
-//! naive pipeline, weir with JSON, weir with two plugins and Avro), measures
+//! naive pipeline, weir with JSON, weir with two plugins and Avro) while the CPU
+//! time of the walsender serving each is read, measures
 //! commit-to-acknowledgement latency at fixed rates, and writes the report into
 //! `docs/` (argument 1, default `docs`).
 //!
@@ -63,8 +64,14 @@ async fn main() -> anyhow::Result<()> {
         let result = run(&cluster, &broker, &registry, &workload, runs).await?;
         for r in &result.readers {
             println!(
-                "    {:<52} {:>7.2} s {:>10.0} rows/s {:>6.2}× decode  runs {:.2?}",
-                r.reader, r.seconds, r.rows_per_second, r.ratio_to_decode, r.runs
+                "    {:<52} {:>7.2} s {:>10.0} rows/s {:>6.2}× decode  server CPU {:>5} s  runs {:.2?}",
+                r.reader,
+                r.seconds,
+                r.rows_per_second,
+                r.ratio_to_decode,
+                r.server_cpu_seconds
+                    .map_or_else(|| "–".to_owned(), |s| format!("{s:.2}")),
+                r.runs
             );
         }
         workloads.push(result);
@@ -202,15 +209,19 @@ source:
     );
     let mut measured: [Vec<readers::Measured>; 4] = Default::default();
     for [decode, naive, json, full] in &slots {
-        measured[0].push(readers::decode_limit(&url, decode, publication, end)?);
-        measured[1].push(readers::naive(
-            &url,
-            naive,
-            &workload.tables,
-            end,
-            broker.bootstrap_servers(),
-            &naive_topic,
-        )?);
+        measured[0].push(readers::decode_limit(cluster, &url, decode, publication, end).await?);
+        measured[1].push(
+            readers::naive(
+                cluster,
+                &url,
+                naive,
+                &workload.tables,
+                end,
+                broker.bootstrap_servers(),
+                &naive_topic,
+            )
+            .await?,
+        );
         let json_spec = dir.path().join("json.yaml");
         std::fs::write(&json_spec, spec(json, "json", "", "    format: json\n"))?;
         measured[2].push(readers::weir(cluster, &json_spec, json, end).await?);

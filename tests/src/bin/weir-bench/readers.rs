@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use weir_tests::{Lsn, PgCluster, pg_bin_dir, target_bin_path};
+use weir_tests::{Lsn, PgCluster, ServerCpu, pg_bin_dir, target_bin_path};
 
 /// How long any reader may take.
 const LIMIT: Duration = Duration::from_secs(1800);
@@ -17,54 +17,76 @@ pub(crate) struct Measured {
     pub(crate) seconds: f64,
     /// Peak resident memory of weir's process (`VmHWM`), in bytes.
     pub(crate) peak_rss: Option<u64>,
+    /// CPU seconds of the walsender serving the reader ([`ServerCpu`]).
+    pub(crate) server_cpu: Option<f64>,
 }
 
-/// `pg_recvlogical` with pgoutput to /dev/null: PostgreSQL's decoding alone, the
-/// limit any reader of the slot has.
-pub(crate) fn decode_limit(
+/// Times `read`, a reader process that runs until it is done, while the walsender
+/// serving `slot` is watched.
+async fn blocking_reader(
+    cluster: &PgCluster,
+    slot: &str,
+    read: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<Measured> {
+    let cpu = ServerCpu::watch(cluster, slot).await?;
+    let started = Instant::now();
+    tokio::task::block_in_place(read)?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Measured {
+        seconds,
+        peak_rss: None,
+        server_cpu: cpu.finish().await?,
+    })
+}
+
+/// `pg_recvlogical` with pgoutput to /dev/null: the usual measure of PostgreSQL's
+/// decoding. (The walsender's own cost depends on how its reader reads; the
+/// server CPU column of docs/PERFORMANCE.md shows by how much.)
+pub(crate) async fn decode_limit(
+    cluster: &PgCluster,
     url: &str,
     slot: &str,
     publication: &str,
     end: Lsn,
 ) -> anyhow::Result<Measured> {
-    let started = Instant::now();
-    let status = Command::new(pg_bin_dir().join("pg_recvlogical"))
-        .args([
-            "-d",
-            url,
-            "-S",
-            slot,
-            "--start",
-            "--no-loop",
-            "-f",
-            "/dev/null",
-        ])
-        .args([
-            "-o",
-            "proto_version=1",
-            "-o",
-            "messages=true",
-            "-o",
-            &format!("publication_names={publication}"),
-        ])
-        .arg(format!("--endpos={end}"))
-        .stderr(Stdio::inherit())
-        .status()
-        .context("running pg_recvlogical")?;
-    anyhow::ensure!(
-        status.success(),
-        "pg_recvlogical (pgoutput) failed: {status}"
-    );
-    Ok(Measured {
-        seconds: started.elapsed().as_secs_f64(),
-        peak_rss: None,
+    blocking_reader(cluster, slot, || {
+        let status = Command::new(pg_bin_dir().join("pg_recvlogical"))
+            .args([
+                "-d",
+                url,
+                "-S",
+                slot,
+                "--start",
+                "--no-loop",
+                "-f",
+                "/dev/null",
+            ])
+            .args([
+                "-o",
+                "proto_version=1",
+                "-o",
+                "messages=true",
+                "-o",
+                &format!("publication_names={publication}"),
+            ])
+            .arg(format!("--endpos={end}"))
+            .stderr(Stdio::inherit())
+            .status()
+            .context("running pg_recvlogical")?;
+        anyhow::ensure!(
+            status.success(),
+            "pg_recvlogical (pgoutput) failed: {status}"
+        );
+        Ok(())
     })
+    .await
 }
 
 /// `pg_recvlogical` with wal2json (one JSON document per row) piped into
 /// `kcat -P`: the naive pipeline, one Kafka message per row, until kcat has the
 /// broker's acknowledgements.
-pub(crate) fn naive(
+pub(crate) async fn naive(
+    cluster: &PgCluster,
     url: &str,
     slot: &str,
     tables: &[&str],
@@ -80,17 +102,16 @@ pub(crate) fn naive(
         recvlogical = pg_bin_dir().join("pg_recvlogical").display(),
         tables = add_tables.join(","),
     );
-    let started = Instant::now();
-    let status = Command::new("bash")
-        .args(["-c", &script])
-        .stderr(Stdio::inherit())
-        .status()
-        .context("running pg_recvlogical | kcat")?;
-    anyhow::ensure!(status.success(), "pg_recvlogical | kcat failed: {status}");
-    Ok(Measured {
-        seconds: started.elapsed().as_secs_f64(),
-        peak_rss: None,
+    blocking_reader(cluster, slot, || {
+        let status = Command::new("bash")
+            .args(["-c", &script])
+            .stderr(Stdio::inherit())
+            .status()
+            .context("running pg_recvlogical | kcat")?;
+        anyhow::ensure!(status.success(), "pg_recvlogical | kcat failed: {status}");
+        Ok(())
     })
+    .await
 }
 
 /// `weir run SPEC` (the release binary) until the slot's confirmed position passes
@@ -102,6 +123,7 @@ pub(crate) async fn weir(
     end: Lsn,
 ) -> anyhow::Result<Measured> {
     let watcher = cluster.slot_watcher(slot).await?;
+    let cpu = ServerCpu::watch(cluster, slot).await?;
     let started = Instant::now();
     let mut child = start_weir(spec)?;
     let pid = child.0.id();
@@ -121,10 +143,12 @@ pub(crate) async fn weir(
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     peak_rss = peak_rss.max(vm_hwm(pid).unwrap_or(0));
+    let server_cpu = cpu.finish().await?;
     child.stop()?;
     Ok(Measured {
         seconds: result?,
         peak_rss: Some(peak_rss),
+        server_cpu,
     })
 }
 

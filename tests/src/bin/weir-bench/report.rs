@@ -31,6 +31,8 @@ pub(crate) struct ReaderResult {
     pub(crate) wal_megabytes_per_second: f64,
     pub(crate) ratio_to_decode: f64,
     pub(crate) peak_rss_megabytes: Option<f64>,
+    /// The median of the runs' walsender CPU seconds.
+    pub(crate) server_cpu_seconds: Option<f64>,
 }
 
 /// One workload's figures.
@@ -72,6 +74,7 @@ impl WorkloadResult {
                         .filter_map(|m| m.peak_rss)
                         .max()
                         .map(|b| b as f64 / 1024.0 / 1024.0),
+                    server_cpu_seconds: median_server_cpu(runs),
                 }
             })
             .collect();
@@ -91,9 +94,16 @@ impl WorkloadResult {
 
 /// The median of the runs' seconds (the upper middle one of an even count).
 fn median(runs: &[Measured]) -> f64 {
-    let mut seconds: Vec<f64> = runs.iter().map(|m| m.seconds).collect();
-    seconds.sort_by(f64::total_cmp);
-    seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN)
+    if runs.is_empty() {
+        return f64::NAN;
+    }
+    weir_tests::bench::median(runs.iter().map(|m| m.seconds).collect())
+}
+
+/// The median of the runs' walsender CPU seconds, over the runs that have one.
+fn median_server_cpu(runs: &[Measured]) -> Option<f64> {
+    let seconds: Vec<f64> = runs.iter().filter_map(|m| m.server_cpu).collect();
+    (!seconds.is_empty()).then(|| weir_tests::bench::median(seconds))
 }
 
 /// Everything one run measured.
@@ -123,7 +133,10 @@ impl Report {
              `sql-filter` and `mask` and Avro (Schema Registry). Time runs until the reader \
              is done (weir: until the slot's confirmed position passes the last change, \
              which happens only after Kafka acknowledged it). WAL MB/s is the workload's \
-             WAL over the time. Both weir readers run with weir's defaults (large \
+             WAL over the time. Server CPU is the CPU time of the walsender decoding and \
+             sending the slot to the reader (from `/proc/PID/schedstat`, median of the \
+             runs): on two shared cores no reader of that stream can be faster than the \
+             server is at producing it. Both weir readers run with weir's defaults (large \
              transactions held by the server until commit) except `compression: none`, \
              as `kcat` sends. The broker is the local test broker on the same 2 cores.\n\n\
              ![rows per second per workload and reader](bench/throughput.png)\n",
@@ -133,8 +146,8 @@ impl Report {
             let _ = writeln!(
                 out,
                 "### {}\n\n{} row changes, {:.1} MB of WAL.\n\n\
-                 | reader | median s | rows/s | WAL MB/s | × decode limit | peak RSS | runs (s) |\n\
-                 |---|---:|---:|---:|---:|---:|---|",
+                 | reader | median s | rows/s | WAL MB/s | × decode limit | server CPU s | peak RSS | runs (s) |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---|",
                 workload.title,
                 workload.rows,
                 workload.wal_bytes as f64 / 1e6
@@ -142,12 +155,14 @@ impl Report {
             for r in &workload.readers {
                 let _ = writeln!(
                     out,
-                    "| {} | {:.2} | {:.0} | {:.1} | {:.2} | {} | {} |",
+                    "| {} | {:.2} | {:.0} | {:.1} | {:.2} | {} | {} | {} |",
                     r.reader.replace('|', "\\|"),
                     r.seconds,
                     r.rows_per_second,
                     r.wal_megabytes_per_second,
                     r.ratio_to_decode,
+                    r.server_cpu_seconds
+                        .map_or_else(|| "–".to_owned(), |s| format!("{s:.2}")),
                     r.peak_rss_megabytes
                         .map_or_else(|| "–".to_owned(), |mb| format!("{mb:.0} MB")),
                     r.runs
@@ -189,10 +204,14 @@ impl Report {
                 continue;
             };
             let naive_ratio = naive.seconds / full.seconds;
+            // What the naive ratio would be if weir took exactly the server's time.
+            let server_bound = full.server_cpu_seconds.map_or_else(String::new, |cpu| {
+                format!(" (the server alone: {:.2}×)", naive.seconds / cpu)
+            });
             lines.push((
                 format!("{}: weir (2 plugins, Avro) ≥ {GOAL_DECODE_RATIO}× decode limit, ≥ {GOAL_NAIVE_RATIO}× naive", w.name),
                 format!(
-                    "{:.2}× and {naive_ratio:.2}×: {}",
+                    "{:.2}× and {naive_ratio:.2}×{server_bound}: {}",
                     full.ratio_to_decode,
                     verdict(full.ratio_to_decode >= GOAL_DECODE_RATIO && naive_ratio >= GOAL_NAIVE_RATIO)
                 ),

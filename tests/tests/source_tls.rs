@@ -4,7 +4,7 @@
 use weir::source::PgConnectOptions;
 use weir::source::connect::ConnectError;
 use weir::source::replication::{ReplicationConnection, ReplicationError};
-use weir_tests::{PgCluster, SUPERUSER_PASSWORD, generate_certificates};
+use weir_tests::{PgCluster, SUPERUSER_PASSWORD, generate_certificates, target_bin_path};
 
 const SSL_OF_THIS_SESSION: &str = "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
 
@@ -129,4 +129,45 @@ async fn require_refuses_a_server_without_tls_and_prefer_falls_back() {
         .await
         .expect("prefer");
     assert!(!plain);
+}
+
+/// `weir slot list` over `url` with OpenSSL's default store set to `system_store`.
+fn list_slots_with_system_store(url: &str, system_store: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(target_bin_path("weir"))
+        .args(["slot", "list", "--url", url])
+        .env("SSL_CERT_FILE", system_store)
+        .output()
+        .expect("weir runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_trusts_the_root_certificate_alone() {
+    let cluster = PgCluster::builder().tls().start().expect("cluster");
+    let ca = cluster.tls_root_cert().expect("a TLS cluster has a CA");
+    let other = tempfile::tempdir().expect("dir");
+    let other_ca = generate_certificates(other.path(), "localhost")
+        .expect("other CA")
+        .ca_cert;
+    let url = |root: &std::path::Path| {
+        format!(
+            "postgres://postgres:{SUPERUSER_PASSWORD}@localhost:{}/postgres?sslmode=verify-ca&sslrootcert={}",
+            cluster.port(),
+            root.display()
+        )
+    };
+
+    // The server's CA in the system store and another in sslrootcert: refused,
+    // as libpq refuses it.
+    let refused = list_slots_with_system_store(&url(&other_ca), ca);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("certificate verify failed"), "{stderr}");
+
+    // The other way round: sslrootcert is what counts.
+    let accepted = list_slots_with_system_store(&url(ca), &other_ca);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
 }

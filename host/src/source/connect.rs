@@ -14,12 +14,18 @@
 //!
 //! `sslrootcert` defaults to `~/.postgresql/root.crt`, as in libpq.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+use openssl::x509::store::X509StoreBuilder;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::Client;
 use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 
 /// libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -155,15 +161,28 @@ impl PgConnectOptions {
         self.tls_mode == TlsMode::VerifyFull
     }
 
-    /// The OpenSSL connector for this mode.
+    /// The OpenSSL connector for this mode. A verifying one trusts `sslrootcert`
+    /// alone, as libpq does, not the system's certificate store; it is built for
+    /// each connection, so a replaced root certificate counts at the next one. The
+    /// non-verifying one reads no file of the user's and is built once: OpenSSL
+    /// loads its default store into every new connector, about 50 ms.
     ///
     /// # Errors
     ///
     /// When verification is asked for and the root certificate cannot be loaded.
     pub fn tls_connector(&self) -> Result<SslConnector, ConnectOptionsError> {
+        static UNVERIFIED: OnceLock<SslConnector> = OnceLock::new();
+        if !self.verifies_chain()
+            && let Some(connector) = UNVERIFIED.get()
+        {
+            return Ok(connector.clone());
+        }
         let tls = |e: openssl::error::ErrorStack| ConnectOptionsError(format!("TLS setup: {e}"));
         let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls)?;
         if self.verifies_chain() {
+            // The builder starts from OpenSSL's default store: replaced by an
+            // empty one, so only the root certificate below is trusted.
+            builder.set_cert_store(X509StoreBuilder::new().map_err(tls)?.build());
             let root = self
                 .root_cert
                 .clone()
@@ -178,32 +197,89 @@ impl PgConnectOptions {
                 ConnectOptionsError(format!("cannot load sslrootcert {}: {e}", root.display()))
             })?;
             builder.set_verify(SslVerifyMode::PEER);
+            Ok(builder.build())
         } else {
             builder.set_verify(SslVerifyMode::NONE);
+            Ok(UNVERIFIED.get_or_init(|| builder.build()).clone())
         }
-        Ok(builder.build())
     }
 
     /// Connects an ordinary (control-plane) session with these settings; its driver
     /// runs on the current tokio runtime.
     pub async fn connect_control(&self) -> Result<Client, ConnectError> {
-        let verify_host = self.verifies_host();
         let client = if self.tls_mode == TlsMode::Disable {
             let (client, driver) = self.config.connect(tokio_postgres::NoTls).await?;
             spawn_driver(driver);
             client
         } else {
-            let connector = self.tls_connector()?;
-            let mut tls = postgres_openssl::MakeTlsConnector::new(connector);
-            tls.set_callback(move |config, _| {
-                config.set_verify_hostname(verify_host);
-                Ok(())
-            });
-            let (client, driver) = self.config.connect(tls).await?;
+            let (client, driver) = self.config.connect(LazyTls(self.clone())).await?;
             spawn_driver(driver);
             client
         };
         Ok(client)
+    }
+}
+
+/// TLS for a control connection, with the connector built only once the server
+/// has agreed to TLS: under `prefer` a server without TLS costs nothing.
+struct LazyTls(PgConnectOptions);
+
+impl<S> MakeTlsConnect<S> for LazyTls
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = postgres_openssl::TlsStream<S>;
+    type TlsConnect = LazyTlsConnect;
+    type Error = ConnectOptionsError;
+
+    fn make_tls_connect(&mut self, domain: &str) -> Result<LazyTlsConnect, ConnectOptionsError> {
+        Ok(LazyTlsConnect {
+            options: self.0.clone(),
+            domain: domain.to_owned(),
+        })
+    }
+}
+
+/// [`LazyTls`] for one host.
+struct LazyTlsConnect {
+    options: PgConnectOptions,
+    domain: String,
+}
+
+type TlsFuture<S> = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    postgres_openssl::TlsStream<S>,
+                    Box<dyn std::error::Error + Send + Sync>,
+                >,
+            > + Send,
+    >,
+>;
+
+impl<S> TlsConnect<S> for LazyTlsConnect
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = postgres_openssl::TlsStream<S>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = TlsFuture<S>;
+
+    fn connect(self, stream: S) -> TlsFuture<S> {
+        let configured = self.options.tls_connector().and_then(|connector| {
+            let mut configuration = connector
+                .configure()
+                .map_err(|e| ConnectOptionsError(format!("TLS setup: {e}")))?;
+            configuration.set_verify_hostname(self.options.verifies_host());
+            Ok(postgres_openssl::TlsConnector::new(
+                configuration,
+                &self.domain,
+            ))
+        });
+        match configured {
+            Ok(connector) => connector.connect(stream),
+            Err(error) => Box::pin(std::future::ready(Err(error.into()))),
+        }
     }
 }
 

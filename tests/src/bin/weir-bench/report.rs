@@ -189,7 +189,11 @@ impl Report {
                 l.rows_per_second, l.rows_per_transaction, l.p50_ms, l.p99_ms
             );
         }
-        let _ = writeln!(out, "\n### Goals\n\n| goal | result |\n|---|---|");
+        let _ = writeln!(
+            out,
+            "\n### Goals\n\nRatios are cut, not rounded, to two decimals, so that none \
+             shows its threshold without reaching it.\n\n| goal | result |\n|---|---|"
+        );
         for line in self.goals() {
             let _ = writeln!(out, "| {} | {} |", line.0, line.1);
         }
@@ -206,13 +210,14 @@ impl Report {
             let naive_ratio = naive.seconds / full.seconds;
             // What the naive ratio would be if weir took exactly the server's time.
             let server_bound = full.server_cpu_seconds.map_or_else(String::new, |cpu| {
-                format!(" (the server alone: {:.2}×)", naive.seconds / cpu)
+                format!(" (the server alone: {:.2}×)", cut(naive.seconds / cpu))
             });
             lines.push((
                 format!("{}: weir (2 plugins, Avro) ≥ {GOAL_DECODE_RATIO}× decode limit, ≥ {GOAL_NAIVE_RATIO}× naive", w.name),
                 format!(
-                    "{:.2}× and {naive_ratio:.2}×{server_bound}: {}",
-                    full.ratio_to_decode,
+                    "{:.2}× and {:.2}×{server_bound}: {}",
+                    cut(full.ratio_to_decode),
+                    cut(naive_ratio),
                     verdict(full.ratio_to_decode >= GOAL_DECODE_RATIO && naive_ratio >= GOAL_NAIVE_RATIO)
                 ),
             ));
@@ -280,6 +285,11 @@ pub(crate) const DECODE: &str = "pg_recvlogical pgoutput → /dev/null (decode l
 pub(crate) const NAIVE: &str = "pg_recvlogical wal2json | kcat (naive)";
 pub(crate) const WEIR_JSON: &str = "weir, JSON, no plugin";
 pub(crate) const WEIR_FULL: &str = "weir, sql-filter + mask, Avro";
+
+/// `ratio` cut to two decimals: 1.4976 shows as 1.49, not as the 1.50 it misses.
+fn cut(ratio: f64) -> f64 {
+    (ratio * 100.0).floor() / 100.0
+}
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**missed**" }

@@ -112,6 +112,11 @@ async fn sslmode_decides_encryption_and_verification_on_both_planes() {
         matches!(&error, ReplicationError::Config(message) if message.contains("sslrootcert")),
         "{error}"
     );
+    let error = control_ssl(&no_root).await.expect_err("no root cert");
+    assert!(
+        matches!(&error, ConnectError::Options(message) if message.0.contains("sslrootcert")),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

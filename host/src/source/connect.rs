@@ -212,7 +212,18 @@ impl PgConnectOptions {
             spawn_driver(driver);
             client
         } else {
-            let (client, driver) = self.config.connect(LazyTls(self.clone())).await?;
+            let tls = LazyTls {
+                // A verifying connector is built now: settings it cannot use (no
+                // root certificate) fail as settings, not as a connection error
+                // that would be retried.
+                connector: if self.verifies_chain() {
+                    Some(self.tls_connector()?)
+                } else {
+                    None
+                },
+                options: self.clone(),
+            };
+            let (client, driver) = self.config.connect(tls).await?;
             spawn_driver(driver);
             client
         };
@@ -220,9 +231,13 @@ impl PgConnectOptions {
     }
 }
 
-/// TLS for a control connection, with the connector built only once the server
-/// has agreed to TLS: under `prefer` a server without TLS costs nothing.
-struct LazyTls(PgConnectOptions);
+/// TLS for a control connection. An unverifying connector is built only once the
+/// server has agreed to TLS: under `prefer` a server without TLS costs nothing.
+struct LazyTls {
+    options: PgConnectOptions,
+    /// Built already (the verifying modes).
+    connector: Option<SslConnector>,
+}
 
 impl<S> MakeTlsConnect<S> for LazyTls
 where
@@ -234,7 +249,8 @@ where
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<LazyTlsConnect, ConnectOptionsError> {
         Ok(LazyTlsConnect {
-            options: self.0.clone(),
+            options: self.options.clone(),
+            connector: self.connector.clone(),
             domain: domain.to_owned(),
         })
     }
@@ -243,6 +259,7 @@ where
 /// [`LazyTls`] for one host.
 struct LazyTlsConnect {
     options: PgConnectOptions,
+    connector: Option<SslConnector>,
     domain: String,
 }
 
@@ -266,7 +283,11 @@ where
     type Future = TlsFuture<S>;
 
     fn connect(self, stream: S) -> TlsFuture<S> {
-        let configured = self.options.tls_connector().and_then(|connector| {
+        let connector = match self.connector {
+            Some(connector) => Ok(connector),
+            None => self.options.tls_connector(),
+        };
+        let configured = connector.and_then(|connector| {
             let mut configuration = connector
                 .configure()
                 .map_err(|e| ConnectOptionsError(format!("TLS setup: {e}")))?;

@@ -9,9 +9,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::PgCluster;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::PgCluster;
 
 /// How often the walsender's CPU time is read. A walsender that exits with its
 /// reader (`pg_recvlogical` at its end position) is read up to this long before.

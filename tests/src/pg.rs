@@ -367,18 +367,14 @@ impl PgCluster {
         lsn: Lsn,
         within: std::time::Duration,
     ) -> Result<(), HarnessError> {
-        let deadline = std::time::Instant::now() + within;
         let watcher = self.slot_watcher(slot).await?;
-        while watcher.confirmed().await?.is_none_or(|c| c < lsn) {
-            if std::time::Instant::now() > deadline {
-                return Err(HarnessError::Timeout {
-                    doing: format!("waiting for slot {slot} to confirm {lsn}"),
-                    after: within,
-                });
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        Ok(())
+        poll_until(
+            || format!("waiting for slot {slot} to confirm {lsn}"),
+            within,
+            Duration::from_millis(20),
+            || async { Ok(watcher.confirmed().await?.is_some_and(|c| c >= lsn)) },
+        )
+        .await
     }
 
     /// Waits until a walsender holding slot `slot` is streaming. `active` alone is
@@ -389,7 +385,6 @@ impl PgCluster {
         slot: &str,
         within: std::time::Duration,
     ) -> Result<(), HarnessError> {
-        let deadline = std::time::Instant::now() + within;
         let client = self.connect("postgres").await?;
         let statement = client
             .prepare(
@@ -399,21 +394,19 @@ impl PgCluster {
             )
             .await
             .map_err(HarnessError::Postgres)?;
-        while client
-            .query_opt(&statement, &[&slot])
-            .await
-            .map_err(HarnessError::Postgres)?
-            .is_none()
-        {
-            if std::time::Instant::now() > deadline {
-                return Err(HarnessError::Timeout {
-                    doing: format!("waiting for slot {slot} to stream"),
-                    after: within,
-                });
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        Ok(())
+        poll_until(
+            || format!("waiting for slot {slot} to stream"),
+            within,
+            Duration::from_millis(50),
+            || async {
+                let row = client
+                    .query_opt(&statement, &[&slot])
+                    .await
+                    .map_err(HarnessError::Postgres)?;
+                Ok(row.is_some())
+            },
+        )
+        .await
     }
 
     /// The server's current WAL write position (`pg_current_wal_lsn`). Under
@@ -665,6 +658,31 @@ fn process_alive(pid: i32) -> bool {
                 .next()
                 .is_some_and(|rest| rest.trim_start().starts_with('Z'))
         })
+}
+
+/// Runs `check` every `interval` until it holds; after `within`, a timeout naming
+/// `doing`.
+async fn poll_until<F, Fut>(
+    doing: impl FnOnce() -> String,
+    within: Duration,
+    interval: Duration,
+    mut check: F,
+) -> Result<(), HarnessError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, HarnessError>>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await? {
+        if Instant::now() > deadline {
+            return Err(HarnessError::Timeout {
+                doing: doing(),
+                after: within,
+            });
+        }
+        tokio::time::sleep(interval).await;
+    }
+    Ok(())
 }
 
 /// Looks up one slot's confirmed position over a connection kept open.

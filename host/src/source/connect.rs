@@ -177,12 +177,11 @@ impl PgConnectOptions {
         {
             return Ok(connector.clone());
         }
-        let tls = |e: openssl::error::ErrorStack| ConnectOptionsError(format!("TLS setup: {e}"));
-        let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls)?;
+        let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_setup)?;
         if self.verifies_chain() {
             // The builder starts from OpenSSL's default store: replaced by an
             // empty one, so only the root certificate below is trusted.
-            builder.set_cert_store(X509StoreBuilder::new().map_err(tls)?.build());
+            builder.set_cert_store(X509StoreBuilder::new().map_err(tls_setup)?.build());
             let root = self
                 .root_cert
                 .clone()
@@ -233,6 +232,7 @@ impl PgConnectOptions {
 
 /// TLS for a control connection. An unverifying connector is built only once the
 /// server has agreed to TLS: under `prefer` a server without TLS costs nothing.
+#[derive(Clone)]
 struct LazyTls {
     options: PgConnectOptions,
     /// Built already (the verifying modes).
@@ -249,8 +249,7 @@ where
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<LazyTlsConnect, ConnectOptionsError> {
         Ok(LazyTlsConnect {
-            options: self.options.clone(),
-            connector: self.connector.clone(),
+            tls: self.clone(),
             domain: domain.to_owned(),
         })
     }
@@ -258,8 +257,7 @@ where
 
 /// [`LazyTls`] for one host.
 struct LazyTlsConnect {
-    options: PgConnectOptions,
-    connector: Option<SslConnector>,
+    tls: LazyTls,
     domain: String,
 }
 
@@ -283,15 +281,14 @@ where
     type Future = TlsFuture<S>;
 
     fn connect(self, stream: S) -> TlsFuture<S> {
-        let connector = match self.connector {
+        let LazyTls { options, connector } = self.tls;
+        let connector = match connector {
             Some(connector) => Ok(connector),
-            None => self.options.tls_connector(),
+            None => options.tls_connector(),
         };
         let configured = connector.and_then(|connector| {
-            let mut configuration = connector
-                .configure()
-                .map_err(|e| ConnectOptionsError(format!("TLS setup: {e}")))?;
-            configuration.set_verify_hostname(self.options.verifies_host());
+            let mut configuration = connector.configure().map_err(tls_setup)?;
+            configuration.set_verify_hostname(options.verifies_host());
             Ok(postgres_openssl::TlsConnector::new(
                 configuration,
                 &self.domain,
@@ -302,6 +299,10 @@ where
             Err(error) => Box::pin(std::future::ready(Err(error.into()))),
         }
     }
+}
+
+fn tls_setup(error: openssl::error::ErrorStack) -> ConnectOptionsError {
+    ConnectOptionsError(format!("TLS setup: {error}"))
 }
 
 fn spawn_driver<F>(driver: F)

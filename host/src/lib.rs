@@ -14,6 +14,7 @@ pub mod encode;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
+pub mod redact;
 pub mod sink;
 pub mod source;
 

@@ -235,7 +235,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    eprintln!("{}", redacted(format!("error: {error}")));
                     ExitCode::from(2)
                 }
             }
@@ -247,7 +247,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    eprintln!("{}", redacted(format!("error: {error}")));
                     ExitCode::from(1)
                 }
             }
@@ -264,7 +264,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
-                    eprintln!("error: {error:#}");
+                    eprintln!("{}", redacted(format!("error: {error:#}")));
                     ExitCode::from(1)
                 }
             }
@@ -280,7 +280,7 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
                 Err(error) => {
-                    eprintln!("error: {error:#}");
+                    eprintln!("{}", redacted(format!("error: {error:#}")));
                     ExitCode::from(1)
                 }
             }
@@ -317,11 +317,11 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(TestRunError::Plugin(error)) => {
-                    eprintln!("error: the plugin failed: {error}");
+                    eprintln!("{}", redacted(format!("error: the plugin failed: {error}")));
                     ExitCode::from(1)
                 }
                 Err(TestRunError::Setup(error)) => {
-                    eprintln!("error: {error:#}");
+                    eprintln!("{}", redacted(format!("error: {error:#}")));
                     ExitCode::from(2)
                 }
             }
@@ -367,11 +367,17 @@ fn run_pipelines(specs: &[PathBuf]) -> ExitCode {
             let code = match result {
                 Ok(_) => 0,
                 Err(error @ (RunError::Spec(_) | RunError::Invalid(_))) => {
-                    eprintln!("error: {}: {error}", spec.display());
+                    eprintln!(
+                        "{}",
+                        redacted(format!("error: {}: {error}", spec.display()))
+                    );
                     2
                 }
                 Err(error) => {
-                    eprintln!("error: {}: {error}", spec.display());
+                    eprintln!(
+                        "{}",
+                        redacted(format!("error: {}: {error}", spec.display()))
+                    );
                     1
                 }
             };
@@ -383,7 +389,10 @@ fn run_pipelines(specs: &[PathBuf]) -> ExitCode {
 
 /// Exit code 2 for a spec that is wrong; 1 for anything else.
 fn spec_error(spec: &std::path::Path, error: &RunError) -> ExitCode {
-    eprintln!("error: {}: {error}", spec.display());
+    eprintln!(
+        "{}",
+        redacted(format!("error: {}: {error}", spec.display()))
+    );
     match error {
         RunError::Spec(_) | RunError::Invalid(_) => ExitCode::from(2),
         RunError::Failed(_) => ExitCode::from(1),
@@ -401,4 +410,9 @@ fn with_runtime(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// An error message as printed: credentials masked (see [`weir::redact`]).
+fn redacted(message: String) -> String {
+    weir::redact::credentials(&message).into_owned()
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::checkpoint::CheckpointTracker;
-use crate::pipeline::{PipelineConfig, PipelineSpec};
+use crate::encode::SchemaRegistry;
+use crate::pipeline::{FormatConfig, PipelineConfig, PipelineSpec};
 use crate::plugin::{PluginChain, PluginEngine};
 use crate::sink::KafkaProducer;
 use crate::sink::admin::{TopicAdmin, TopicError};
@@ -89,7 +90,7 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
             lines.push(CheckLine {
                 status: CheckStatus::Fail,
                 check: "postgres connection".into(),
-                message: error.to_string(),
+                message: crate::redact::error_chain(&error),
             });
             return Ok(lines);
         }
@@ -158,7 +159,7 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
                 CheckStatus::Fail,
                 "missing (create it, or set sink.kafka.create_topics)".to_owned(),
             ),
-            Err(error) => (CheckStatus::Fail, error.to_string()),
+            Err(error) => (CheckStatus::Fail, crate::redact::error_chain(&error)),
         };
         lines.push(CheckLine {
             status,
@@ -166,10 +167,37 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
             message,
         });
     }
+    if let FormatConfig::Avro { registry, .. } = &config.format {
+        lines.push(check_registry(registry.clone()).await);
+    }
     if let Some(topic) = test_topic {
         lines.push(test_produce(&config, topic).await);
     }
     Ok(lines)
+}
+
+/// Lists the Schema Registry's subjects: the URL, the network and the
+/// credentials work before the first Avro message needs them.
+async fn check_registry(url: String) -> CheckLine {
+    let check = "schema registry".to_owned();
+    let listed = tokio::task::spawn_blocking(move || SchemaRegistry::new(&url)?.check()).await;
+    match listed {
+        Ok(Ok(subjects)) => CheckLine {
+            status: CheckStatus::Pass,
+            check,
+            message: format!("reachable, {subjects} subject(s)"),
+        },
+        Ok(Err(error)) => CheckLine {
+            status: CheckStatus::Fail,
+            check,
+            message: crate::redact::credentials(&error.to_string()).into_owned(),
+        },
+        Err(error) => CheckLine {
+            status: CheckStatus::Fail,
+            check,
+            message: error.to_string(),
+        },
+    }
 }
 
 /// Produces one small message to `topic` and waits for Kafka's acknowledgement:

@@ -23,6 +23,17 @@ use crate::source::{PgConnectOptions, PostgresSourceConfig, TableSelector};
 /// How long Kafka may stay unreachable before weir gives up on a message, as for
 /// PostgreSQL: long enough to ride out a broker maintenance window.
 const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(6 * 3600);
+/// The most snapshot connections a pipeline opens: each is a server backend, and
+/// past the server's cores more of them only queue.
+const MAX_SNAPSHOT_WORKERS: usize = 64;
+/// librdkafka's own bounds, checked here so a wrong value is a spec error (exit 2)
+/// rather than a producer that fails to start (exit 1).
+const MAX_LINGER_MS: u64 = 900_000;
+const MAX_BATCH_BYTES: usize = 2_147_483_647;
+const COMPRESSIONS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
+const ACKS: [&str; 4] = ["all", "-1", "0", "1"];
+/// Kafka's longest topic name.
+const MAX_TOPIC_LEN: usize = 249;
 
 /// A pipeline's parts, checked and ready to start.
 #[derive(Debug, Clone)]
@@ -114,11 +125,19 @@ impl PipelineConfig {
             .map(|t| t.parse::<TableSelector>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| invalid("source.postgres.tables", e.to_string()))?;
+        check_slot_name(&postgres.slot)?;
+        if postgres.publication.is_empty() || postgres.publication.len() > 63 {
+            return Err(invalid(
+                "source.postgres.publication",
+                "must be 1 to 63 bytes long (a PostgreSQL identifier)".to_owned(),
+            ));
+        }
         let mut source =
             PostgresSourceConfig::new(connection, &postgres.slot, &postgres.publication, tables);
         if let Some(window) = &postgres.retry_window {
-            source.retry.window =
-                parse_window(window).map_err(|m| invalid("source.postgres.retry_window", m))?;
+            source.retry.window = parse_window(window)
+                .and_then(nonzero_window)
+                .map_err(|m| invalid("source.postgres.retry_window", m))?;
         }
         source.snapshot = SnapshotOptions {
             mode: match postgres.snapshot {
@@ -132,6 +151,14 @@ impl PipelineConfig {
                     return Err(invalid(
                         "source.postgres.snapshot_workers",
                         "must be at least 1".to_owned(),
+                    ));
+                }
+                Some(workers) if workers > MAX_SNAPSHOT_WORKERS => {
+                    return Err(invalid(
+                        "source.postgres.snapshot_workers",
+                        format!(
+                            "{workers} connections is more than the {MAX_SNAPSHOT_WORKERS} weir opens at most (each is a server connection)"
+                        ),
                     ));
                 }
                 Some(workers) => workers,
@@ -149,8 +176,13 @@ impl PipelineConfig {
             },
         };
         source.stream_in_progress = postgres.stream_in_progress;
+        source.signals = postgres.signals;
         if let Some(heartbeat) = &postgres.heartbeat {
             source.heartbeat = parse_switchable_duration(heartbeat)
+                .and_then(|d| {
+                    d.map(|d| positive(d, "write off for no heartbeat"))
+                        .transpose()
+                })
                 .map_err(|m| invalid("source.postgres.heartbeat", m))?;
         }
 
@@ -175,13 +207,18 @@ impl PipelineConfig {
             let defaults = Limits::default();
             stage.limits = Limits {
                 timeout: match &plugin.timeout {
-                    Some(text) => {
-                        parse_duration(text).map_err(|m| invalid(&field("timeout"), m))?
-                    }
+                    Some(text) => parse_duration(text)
+                        .and_then(|d| positive(d, "a call needs time to run"))
+                        .map_err(|m| invalid(&field("timeout"), m))?,
                     None => defaults.timeout,
                 },
                 memory_bytes: match &plugin.memory {
-                    Some(text) => parse_size(text).map_err(|m| invalid(&field("memory"), m))?,
+                    Some(text) => parse_size(text)
+                        .and_then(|bytes| match bytes {
+                            0 => Err("must be more than 0 bytes".to_owned()),
+                            bytes => Ok(bytes),
+                        })
+                        .map_err(|m| invalid(&field("memory"), m))?,
                     None => defaults.memory_bytes,
                 },
             };
@@ -201,9 +238,9 @@ impl PipelineConfig {
         debezium.schemas = kafka.schemas_enable;
         debezium.transactions = kafka.transaction_topic.is_some();
         let heartbeat_interval = match &kafka.heartbeat_interval {
-            Some(text) => {
-                parse_duration(text).map_err(|m| invalid("sink.kafka.heartbeat_interval", m))?
-            }
+            Some(text) => parse_duration(text)
+                .and_then(|d| positive(d, "leave heartbeat_topic out for no heartbeats"))
+                .map_err(|m| invalid("sink.kafka.heartbeat_interval", m))?,
             None => Duration::from_secs(10),
         };
         debezium.values = values.clone();
@@ -217,13 +254,35 @@ impl PipelineConfig {
             },
         };
         let policy = match &kafka.partition {
+            PartitionSpec::Fixed(partition) if *partition < 0 => {
+                return Err(invalid(
+                    "sink.kafka.partition",
+                    format!("partition {partition} does not exist: partitions count from 0"),
+                ));
+            }
             PartitionSpec::Fixed(partition) => PartitionPolicy::Fixed(*partition),
             PartitionSpec::Named(text) => text
                 .parse()
                 .map_err(|e| invalid("sink.kafka.partition", format!("{e}")))?,
         };
+        check_topic_template(&kafka.topic).map_err(|m| invalid("sink.kafka.topic", m))?;
         let template = TopicTemplate::new(&kafka.topic)
             .map_err(|e| invalid("sink.kafka.topic", e.to_string()))?;
+        for (table, topic) in &kafka.topics {
+            check_topic_name(topic)
+                .map_err(|m| invalid("sink.kafka.topics", format!("{table}: {m}")))?;
+        }
+        for (field, topic) in [
+            ("sink.kafka.dead_letter_topic", &kafka.dead_letter_topic),
+            ("sink.kafka.transaction_topic", &kafka.transaction_topic),
+            ("sink.kafka.heartbeat_topic", &kafka.heartbeat_topic),
+            ("sink.kafka.state_topic", &kafka.state_topic),
+        ] {
+            if let Some(topic) = topic {
+                check_topic_name(topic).map_err(|m| invalid(field, m))?;
+            }
+        }
+        check_producer_settings(kafka)?;
         let overrides: HashMap<String, String> = kafka
             .topics
             .iter()
@@ -237,6 +296,7 @@ impl PipelineConfig {
         producer.batch_bytes = kafka.batch_bytes;
         producer.delivery_timeout = match &kafka.retry_window {
             Some(window) => parse_window(window)
+                .and_then(nonzero_window)
                 .map_err(|m| invalid("sink.kafka.retry_window", m))?
                 .unwrap_or(Duration::ZERO),
             None => DEFAULT_RETRY_WINDOW,
@@ -333,4 +393,146 @@ impl FormatConfig {
             )),
         })
     }
+}
+
+/// Refuses a zero duration, which would mean "constantly" or "never".
+fn positive(duration: Duration, hint: &str) -> Result<Duration, String> {
+    if duration.is_zero() {
+        return Err(format!("must be longer than 0 ({hint})"));
+    }
+    Ok(duration)
+}
+
+/// A retry window of zero would give up at the first failure; `forever` is
+/// written out.
+fn nonzero_window(window: Option<Duration>) -> Result<Option<Duration>, String> {
+    window
+        .map(|w| positive(w, "write forever to retry without end"))
+        .transpose()
+}
+
+/// PostgreSQL's rule for slot names, checked before anything is created: a bad
+/// name refused by the server after the publication was made leaves it behind.
+fn check_slot_name(slot: &str) -> Result<(), SpecError> {
+    let valid = !slot.is_empty()
+        && slot.len() <= 63
+        && slot
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if valid {
+        return Ok(());
+    }
+    Err(SpecError::Invalid {
+        field: "source.postgres.slot".to_owned(),
+        message: format!(
+            "{slot:?} is not a slot name: 1 to 63 lower-case letters, digits and underscores"
+        ),
+        line: None,
+    })
+}
+
+/// A Kafka topic name: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+fn check_topic_name(topic: &str) -> Result<(), String> {
+    if topic.is_empty() || topic.len() > MAX_TOPIC_LEN || topic == "." || topic == ".." {
+        return Err(format!(
+            "{topic:?} is not a Kafka topic name (1 to {MAX_TOPIC_LEN} characters, not . or ..)"
+        ));
+    }
+    if let Some(bad) = topic
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "{topic:?} is not a Kafka topic name: {bad:?} is not allowed (letters, digits, . _ -)"
+        ));
+    }
+    Ok(())
+}
+
+/// A topic template's literal text must itself be legal in a topic name (the
+/// placeholders' values are made legal when rendered), and it must not be empty.
+fn check_topic_template(template: &str) -> Result<(), String> {
+    let literal = ["{database}", "{schema}", "{table}"]
+        .iter()
+        .fold(template.to_owned(), |text, placeholder| {
+            text.replace(placeholder, "x")
+        });
+    if literal.contains(['{', '}']) {
+        // TopicTemplate::new names the bad placeholder.
+        return Ok(());
+    }
+    check_topic_name(&literal).map_err(|_| {
+        format!(
+            "{template:?} does not make Kafka topic names: write letters, digits, . _ - and {{database}}, {{schema}}, {{table}}"
+        )
+    })
+}
+
+/// The producer settings librdkafka would refuse when the producer starts.
+fn check_producer_settings(kafka: &super::spec::KafkaSpec) -> Result<(), SpecError> {
+    let invalid = |field: &str, message: String| SpecError::Invalid {
+        field: field.to_owned(),
+        message,
+        line: None,
+    };
+    if !COMPRESSIONS.contains(&kafka.compression.as_str()) {
+        return Err(invalid(
+            "sink.kafka.compression",
+            format!(
+                "{:?} is not one of {}",
+                kafka.compression,
+                COMPRESSIONS.join(", ")
+            ),
+        ));
+    }
+    if !ACKS.contains(&kafka.acks.as_str()) {
+        return Err(invalid(
+            "sink.kafka.acks",
+            format!("{:?} is not one of all, 1, 0", kafka.acks),
+        ));
+    }
+    if kafka.linger_ms > MAX_LINGER_MS {
+        return Err(invalid(
+            "sink.kafka.linger_ms",
+            format!(
+                "{} is more than {MAX_LINGER_MS} (15 minutes)",
+                kafka.linger_ms
+            ),
+        ));
+    }
+    if kafka.batch_bytes == 0 || kafka.batch_bytes > MAX_BATCH_BYTES {
+        return Err(invalid(
+            "sink.kafka.batch_bytes",
+            format!("must be from 1 to {MAX_BATCH_BYTES}"),
+        ));
+    }
+    for (field, rows) in [
+        ("sink.kafka.max_rows_per_second", kafka.max_rows_per_second),
+        (
+            "sink.kafka.snapshot_max_rows_per_second",
+            kafka.snapshot_max_rows_per_second,
+        ),
+    ] {
+        if rows == Some(0) {
+            return Err(invalid(field, "must be more than 0".to_owned()));
+        }
+    }
+    for (field, megabytes) in [
+        (
+            "sink.kafka.max_megabytes_per_second",
+            kafka.max_megabytes_per_second,
+        ),
+        (
+            "sink.kafka.snapshot_max_megabytes_per_second",
+            kafka.snapshot_max_megabytes_per_second,
+        ),
+    ] {
+        if megabytes.is_some_and(|mb| !(mb > 0.0 && mb.is_finite())) {
+            return Err(invalid(
+                field,
+                "must be a positive, finite number".to_owned(),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -9,6 +9,7 @@ mod snapshot;
 pub mod spec;
 pub mod state;
 pub mod throttle;
+mod variables;
 
 pub use build::{FormatConfig, PipelineConfig, Throttle};
 pub use run::{PipelineStats, RunSummary, run};

@@ -33,11 +33,21 @@ pub fn enable_bars() {
 pub struct LogWriter;
 
 impl std::io::Write for LogWriter {
+    /// Writes one formatted event, with credentials masked
+    /// ([`crate::redact::credentials`]): a URL in an error from a library is
+    /// printed as that library wrote it.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if BARS_ENABLED.load(Ordering::Relaxed) {
-            bars().suspend(|| std::io::stderr().write_all(buf))?;
+        let text = String::from_utf8_lossy(buf);
+        let masked = crate::redact::credentials(&text);
+        let bytes = if matches!(masked, std::borrow::Cow::Borrowed(_)) {
+            buf
         } else {
-            std::io::stderr().write_all(buf)?;
+            masked.as_bytes()
+        };
+        if BARS_ENABLED.load(Ordering::Relaxed) {
+            bars().suspend(|| std::io::stderr().write_all(bytes))?;
+        } else {
+            std::io::stderr().write_all(bytes)?;
         }
         Ok(buf.len())
     }

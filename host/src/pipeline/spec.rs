@@ -44,6 +44,17 @@ pub enum SpecError {
         /// The 1-based line.
         line: usize,
     },
+    /// A variable whose value would change the YAML's structure where it stands
+    /// (the value itself is never shown).
+    #[error("line {line}: environment variable {name} cannot be used here: {reason}")]
+    UnsafeVariable {
+        /// The 1-based line.
+        line: usize,
+        /// The variable.
+        name: String,
+        /// Why, and what to write instead.
+        reason: &'static str,
+    },
     /// The YAML does not match the spec; the message names the line, column and field.
     #[error("{0}")]
     Yaml(String),
@@ -132,6 +143,12 @@ pub struct PostgresSpec {
     /// them until the commit).
     #[serde(default)]
     pub stream_in_progress: bool,
+    /// Accept snapshot requests (`weir snapshot`, or a `weir_signal` logical
+    /// message) from the WAL (`false` default). Any role that may call
+    /// `pg_logical_emit_message` in the database can send one, so it is opt-in;
+    /// revoke that function from PUBLIC to choose who may.
+    #[serde(default)]
+    pub signals: bool,
 }
 
 /// `source.postgres.snapshot`.
@@ -380,21 +397,32 @@ impl PipelineSpec {
     }
 
     /// Parses a spec, reading `${VAR}` through `env`.
+    ///
+    /// Errors quote the file as written, never a value from the environment.
     pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, SpecError> {
-        let expanded = expand_variables(text, env)?;
-        let spec: PipelineSpec = serde_saphyr::from_str(&expanded).map_err(|e| {
-            let text = e.to_string();
-            SpecError::Yaml(with_suggestion(text.trim_start_matches("error: ")))
+        let expanded = super::variables::expand(text, env)?;
+        let spec: PipelineSpec = serde_saphyr::from_str(&expanded.text).map_err(|e| {
+            let message = e.without_snippet().to_string();
+            let message = expanded.redact(message.trim_start_matches("error: "));
+            let snippet = e
+                .location()
+                .and_then(|location| usize::try_from(location.line()).ok())
+                .and_then(|line| Some((line, text.lines().nth(line.checked_sub(1)?)?)))
+                .map(|(line, source)| format!("\n {line:>4} | {source}"))
+                .unwrap_or_default();
+            let message = format!("{}{snippet}", with_suggestion(&message));
+            SpecError::Yaml(crate::redact::credentials(&message).into_owned())
         })?;
+        let expanded_text = &expanded.text;
         spec.validate()
             .and_then(|()| {
                 crate::pipeline::PipelineConfig::from_spec(&spec, Path::new(".")).map(drop)
             })
             .map_err(|error| match error {
                 SpecError::Invalid { field, message, .. } => SpecError::Invalid {
-                    line: locate(&expanded, &field),
+                    line: locate(expanded_text, &field),
+                    message: crate::redact::credentials(&expanded.redact(&message)).into_owned(),
                     field,
-                    message,
                 },
                 other => other,
             })?;
@@ -413,18 +441,6 @@ impl PipelineSpec {
             return Err(invalid(
                 "source.postgres.tables",
                 "lists no table (write public.* for every table of a schema)",
-            ));
-        }
-        if self.sink.kafka.max_rows_per_second == Some(0)
-            || self
-                .sink
-                .kafka
-                .max_megabytes_per_second
-                .is_some_and(|mb| !(mb > 0.0 && mb.is_finite()))
-        {
-            return Err(invalid(
-                "sink.kafka.max_rows_per_second",
-                "throttles must be positive numbers",
             ));
         }
         let kafka = &self.sink.kafka;
@@ -601,41 +617,6 @@ pub fn parse_switchable_duration(text: &str) -> Result<Option<Duration>, String>
     parse_duration(text).map(Some)
 }
 
-/// Replaces `${VAR}` and `${VAR:-default}` line by line, so errors name the line and
-/// the YAML parser's positions stay those of the file (a value never spans lines).
-fn expand_variables(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, SpecError> {
-    let mut out = String::with_capacity(text.len());
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        let number = index + 1;
-        let mut rest = line;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or(SpecError::UnterminatedVariable { line: number })?;
-            let inner = &after[..end];
-            let (name, default) = match inner.split_once(":-") {
-                Some((name, default)) => (name, Some(default)),
-                None => (inner, None),
-            };
-            match (env(name), default) {
-                (Some(value), _) => out.push_str(&value),
-                (None, Some(default)) => out.push_str(default),
-                (None, None) => {
-                    return Err(SpecError::MissingVariable {
-                        line: number,
-                        name: name.to_owned(),
-                    });
-                }
-            }
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -781,6 +762,129 @@ sink:
             assert!(message.contains(line), "expected {line} in: {message}");
             assert!(message.contains(key), "expected {key} in: {message}");
         }
+    }
+
+    /// Issue 15, item 4: each of these passed `validate` and then panicked or
+    /// failed only at run time, after the slot and publication existed.
+    #[test]
+    fn values_that_mean_nothing_are_refused_naming_the_field() {
+        let source = |line: &str| {
+            MINIMAL.replace(
+                "    tables: [public.orders]\n",
+                &format!("    tables: [public.orders]\n    {line}\n"),
+            )
+        };
+        let sink = |line: &str| format!("{MINIMAL}    {line}\n");
+        let plugin = |line: &str| {
+            MINIMAL.replace(
+                "sink:\n",
+                &format!("plugins:\n  - name: p\n    wasm: p.wasm\n    {line}\nsink:\n"),
+            )
+        };
+        let cases = [
+            (source("heartbeat: 0s"), "source.postgres.heartbeat"),
+            (source("retry_window: 0s"), "source.postgres.retry_window"),
+            (
+                source("snapshot_workers: 100000"),
+                "source.postgres.snapshot_workers",
+            ),
+            (
+                source("snapshot_workers: 0"),
+                "source.postgres.snapshot_workers",
+            ),
+            (
+                source("snapshot_chunk_rows: 0"),
+                "source.postgres.snapshot_chunk_rows",
+            ),
+            (
+                MINIMAL.replace("slot: weir_shop", "slot: Weir-Shop"),
+                "source.postgres.slot",
+            ),
+            (
+                MINIMAL.replace("slot: weir_shop", "slot: \"\""),
+                "source.postgres.slot",
+            ),
+            (
+                sink("snapshot_max_rows_per_second: 0"),
+                "sink.kafka.snapshot_max_rows_per_second",
+            ),
+            (
+                sink("max_rows_per_second: 0"),
+                "sink.kafka.max_rows_per_second",
+            ),
+            (
+                sink("max_megabytes_per_second: -1"),
+                "sink.kafka.max_megabytes_per_second",
+            ),
+            (
+                sink("snapshot_max_megabytes_per_second: -1.5"),
+                "sink.kafka.snapshot_max_megabytes_per_second",
+            ),
+            (
+                sink("snapshot_max_megabytes_per_second: .nan"),
+                "sink.kafka.snapshot_max_megabytes_per_second",
+            ),
+            (sink("batch_bytes: 0"), "sink.kafka.batch_bytes"),
+            (sink("acks: most"), "sink.kafka.acks"),
+            (sink("compression: brotli"), "sink.kafka.compression"),
+            (sink("linger_ms: 99999999"), "sink.kafka.linger_ms"),
+            (sink("topic: \"\""), "sink.kafka.topic"),
+            (sink("topic: \"shop/{table}\""), "sink.kafka.topic"),
+            (
+                sink("topics: { public.orders: \"a b\" }"),
+                "sink.kafka.topics",
+            ),
+            (
+                sink("dead_letter_topic: \"..\""),
+                "sink.kafka.dead_letter_topic",
+            ),
+            (sink("partition: -1"), "sink.kafka.partition"),
+            (
+                sink("heartbeat_interval: 0ms"),
+                "sink.kafka.heartbeat_interval",
+            ),
+            (sink("retry_window: 0s"), "sink.kafka.retry_window"),
+            (plugin("timeout: 0s"), "plugins[0].timeout"),
+            (plugin("memory: 0MiB"), "plugins[0].memory"),
+        ];
+        for (text, field) in cases {
+            let message = match PipelineSpec::parse(&text, &env) {
+                Ok(_) => panic!("accepted, expected {field} refused:\n{text}"),
+                Err(error) => error.to_string(),
+            };
+            assert!(message.contains(field), "expected {field} in: {message}");
+            assert!(message.starts_with("line "), "no line in: {message}");
+        }
+    }
+
+    /// Issue 15, item 3: a secret from the environment never appears in an
+    /// error, and a value with YAML syntax in it stays one value.
+    #[test]
+    fn secrets_stay_out_of_errors_and_values_stay_values() {
+        let secret = "hunter2: #not-a-comment\ninjected: true";
+        let env = |name: &str| (name == "PGPASSWORD").then(|| secret.to_owned());
+        let spec = PipelineSpec::parse(MINIMAL, &env).expect("a password with YAML syntax");
+        assert_eq!(
+            spec.source.postgres.url,
+            format!("postgres://u:{secret}@db/shop")
+        );
+        // A typo on the line after the url: the snippet shows the file as written.
+        let text = MINIMAL.replace("    slot:", "    slto: x\n    slot:");
+        let message = PipelineSpec::parse(&text, &env)
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("slto"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        // A value that is wrong where it stands: named, not shown.
+        let text = MINIMAL.replace("[public.orders]", "[public.orders, ${PGPASSWORD}]");
+        let message = PipelineSpec::parse(&text, &env)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains("PGPASSWORD") && message.contains("line 7"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
     }
 
     #[test]

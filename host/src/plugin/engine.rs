@@ -16,6 +16,10 @@ use super::error::PluginError;
 /// How often the epoch advances. A call's deadline is rounded up to whole ticks, so
 /// a plugin overruns its `timeout` by at most one tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// The largest component file weir reads: Python components (the largest kind,
+/// with their interpreter inside) weigh about 20 MB, so this leaves room while a
+/// path to a device or a huge file by mistake is refused before it fills memory.
+pub(crate) const MAX_COMPONENT_BYTES: u64 = 256 << 20;
 
 /// The process's plugin engine. Cheap to clone; the epoch clock stops when the last
 /// clone is dropped.
@@ -73,11 +77,43 @@ impl PluginEngine {
 
     /// Loads a component from a `.wasm` file, from the cache when this exact file was
     /// compiled before by this engine configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`PluginError::NotAComponentFile`] for a device, a directory or a file over
+    /// [`MAX_COMPONENT_BYTES`]; [`PluginError::Read`] and [`PluginError::Compile`].
     pub fn load(&self, path: &Path) -> Result<Component, PluginError> {
-        let bytes = std::fs::read(path).map_err(|error| PluginError::Read {
+        let read_error = |error| PluginError::Read {
             path: path.to_owned(),
             error,
-        })?;
+        };
+        let refused = |problem: String| PluginError::NotAComponentFile {
+            path: path.to_owned(),
+            problem,
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let metadata = file.metadata().map_err(read_error)?;
+        if !metadata.is_file() {
+            return Err(refused("is not a regular file".to_owned()));
+        }
+        if metadata.len() > MAX_COMPONENT_BYTES {
+            return Err(refused(format!(
+                "is {} bytes, more than the {MAX_COMPONENT_BYTES} a component may have",
+                metadata.len()
+            )));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+        // Read at most one byte past the cap, in case the file grew since.
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_COMPONENT_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+            return Err(refused(
+                "grew past the size a component may have".to_owned(),
+            ));
+        }
         self.load_bytes(&bytes)
             .map_err(|message| PluginError::Compile {
                 path: path.to_owned(),
@@ -141,6 +177,25 @@ impl Drop for EpochTicker {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    /// Issue 15, item 4: a device or a directory is refused before it is read.
+    #[test]
+    fn only_regular_files_are_read() {
+        let engine = PluginEngine::new(None).expect("engine");
+        for path in ["/dev/zero", "/tmp"] {
+            match engine.load(Path::new(path)) {
+                Err(PluginError::NotAComponentFile { problem, .. }) => {
+                    assert!(problem.contains("not a regular file"), "{problem}");
+                }
+                other => panic!("{path}: {:?}", other.map(|_| "loaded")),
+            }
         }
     }
 }

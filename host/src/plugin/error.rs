@@ -15,6 +15,9 @@ pub enum PluginError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// Not a regular file, or larger than 256 MiB: refused before reading, so `wasm: /dev/zero` cannot exhaust memory.
+    #[error("plugin {}: {problem}", path.display())]
+    NotAComponentFile { path: PathBuf, problem: String },
     #[error("plugin {} is not a valid WebAssembly component: {message}", path.display())]
     Compile { path: PathBuf, message: String },
     /// The component exports neither world of the contract, or imports something the

@@ -28,6 +28,14 @@ pub enum RegistryError {
         /// Why.
         message: String,
     },
+    /// The registry could not be reached, or refused to list its subjects.
+    #[error("schema registry at {url}: {message}")]
+    Unreachable {
+        /// The registry's URL, without credentials.
+        url: String,
+        /// Why.
+        message: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -55,7 +63,7 @@ impl std::fmt::Debug for SchemaRegistry {
 impl SchemaRegistry {
     /// A client for `url`; `user:password@` in it becomes HTTP basic authentication.
     pub fn new(url: &str) -> Result<Self, RegistryError> {
-        let invalid = || RegistryError::Url(url.to_owned());
+        let invalid = || RegistryError::Url(crate::redact::credentials(url).into_owned());
         let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
         if scheme != "http" && scheme != "https" {
             return Err(invalid());
@@ -112,43 +120,69 @@ impl SchemaRegistry {
         Ok(id)
     }
 
+    /// Lists the registry's subjects, as `weir check` does to prove the URL, the
+    /// network path and the credentials before a pipeline needs them. Returns how
+    /// many subjects there are.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Unreachable`] with the status and the registry's message.
+    pub fn check(&self) -> Result<usize, RegistryError> {
+        let request = self.authorized(self.agent.get(format!("{}/subjects", self.base)));
+        read_answer::<Vec<String>>(request.call())
+            .map(|subjects| subjects.len())
+            .map_err(|message| RegistryError::Unreachable {
+                url: self.base.clone(),
+                message,
+            })
+    }
+
     fn post_version(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
-        let failed = |message: String| RegistryError::Register {
-            subject: subject.to_owned(),
-            message,
-        };
         let url = format!(
             "{}/subjects/{}/versions",
             self.base,
             percent_encode(subject)
         );
         let body = serde_json::json!({ "schema": schema }).to_string();
-        let mut request = self
-            .agent
-            .post(&url)
-            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
-            .header(
-                "Accept",
-                "application/vnd.schemaregistry.v1+json, application/json",
-            );
-        if let Some(authorization) = &self.authorization {
-            request = request.header("Authorization", authorization);
-        }
-        let mut response = request
-            .send(body.as_bytes())
-            .map_err(|e| failed(e.to_string()))?;
-        let status = response.status();
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| failed(e.to_string()))?;
-        if !status.is_success() {
-            return Err(failed(format!("HTTP {}: {text}", status.as_u16())));
-        }
-        serde_json::from_str::<Registered>(&text)
-            .map(|r| r.id)
-            .map_err(|e| failed(format!("unexpected answer {text:?}: {e}")))
+        let request = self
+            .authorized(self.agent.post(&url))
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json");
+        read_answer::<Registered>(request.send(body.as_bytes()))
+            .map(|registered| registered.id)
+            .map_err(|message| RegistryError::Register {
+                subject: subject.to_owned(),
+                message,
+            })
     }
+
+    /// `request` with the registry's media types and this client's credentials.
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        let request = request.header(
+            "Accept",
+            "application/vnd.schemaregistry.v1+json, application/json",
+        );
+        match &self.authorization {
+            Some(authorization) => request.header("Authorization", authorization),
+            None => request,
+        }
+    }
+}
+
+/// The registry's answer as `T`, or why not: the transport's error, an error
+/// status with the registry's message, or a body of another shape.
+fn read_answer<T: serde::de::DeserializeOwned>(
+    sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<T, String> {
+    let mut response = sent.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("HTTP {}: {text}", status.as_u16()));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("unexpected answer {text:?}: {e}"))
 }
 
 /// Subjects come from topic names (letters, digits, `.`, `_`, `-`), which need no

@@ -172,6 +172,8 @@ impl PgClusterBuilder {
                         port,
                         server,
                         tls_root_cert,
+                        settings,
+                        owner,
                     });
                 }
                 Err(e @ HarnessError::PortTaken { .. }) => last_error = Some(e),
@@ -192,6 +194,9 @@ pub struct PgCluster {
     port: u16,
     server: Child,
     tls_root_cert: Option<PathBuf>,
+    /// What the server was started with, to start it again.
+    settings: Vec<(String, String)>,
+    owner: ServerUser,
 }
 
 impl PgCluster {
@@ -431,6 +436,44 @@ impl PgCluster {
         Ok(row.get::<_, String>(0).parse()?)
     }
 
+    /// Stops the server the way `pg_ctl stop -m fast` does (SIGINT: sessions are
+    /// ended, walsenders finish their streams, a shutdown checkpoint is written),
+    /// then starts it again on the same port and data directory. Returns how long
+    /// the server was down.
+    pub fn restart(&mut self) -> Result<Duration, HarnessError> {
+        let stopped = Instant::now();
+        let pid = i32::try_from(self.server.id()).map_err(|_| HarnessError::Command {
+            what: "postgres",
+            detail: "a process id out of range".to_owned(),
+        })?;
+        kill(Pid::from_raw(pid), Signal::SIGINT)
+            .map_err(|e| HarnessError::io("signal postgres", e.into()))?;
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while self
+            .server
+            .try_wait()
+            .map_err(|e| HarnessError::io("wait for postgres", e))?
+            .is_none()
+        {
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Timeout {
+                    doing: "a fast shutdown".to_owned(),
+                    after: STARTUP_TIMEOUT,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let dir = self.dir().to_owned();
+        self.server = spawn_server(
+            &dir,
+            &dir.join("data"),
+            self.port,
+            &self.settings,
+            &self.owner,
+        )?;
+        Ok(stopped.elapsed())
+    }
+
     fn stop(&mut self) {
         let Ok(pid) = i32::try_from(self.server.id()) else {
             return;
@@ -510,7 +553,12 @@ fn spawn_server(
     owner: &ServerUser,
 ) -> Result<Child, HarnessError> {
     let log_path = dir.join(SERVER_LOG);
-    let log = fs::File::create(&log_path).map_err(|e| HarnessError::io("create server log", e))?;
+    // Appended to, so a restarted server's log follows the first one's.
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| HarnessError::io("create server log", e))?;
     owner.chown(&log_path)?;
     let log_err = log
         .try_clone()

@@ -20,6 +20,11 @@ use crate::source::tables::TableSelector;
 pub async fn request(spec: &Path, tables: &[String]) -> Result<Vec<String>, RunError> {
     let parsed = PipelineSpec::from_file(spec)?;
     let config = PipelineConfig::from_spec(&parsed, spec.parent().unwrap_or(Path::new(".")))?;
+    if !config.source.signals {
+        return Err(RunError::Invalid(anyhow::anyhow!(
+            "the pipeline does not accept snapshot requests: set source.postgres.signals: true in its spec (and restart it)"
+        )));
+    }
     let mut names = Vec::with_capacity(tables.len());
     for table in tables {
         let selector: TableSelector = table

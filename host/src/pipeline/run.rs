@@ -125,7 +125,8 @@ async fn run_pipeline(
     .context("creating the Kafka admin client")?
     .with_retry_window(
         (!config.producer.delivery_timeout.is_zero()).then_some(config.producer.delivery_timeout),
-    );
+    )
+    .with_stop(shutdown.clone(), config.shutdown_timeout);
     let dead_letters = if chain
         .stages()
         .iter()
@@ -155,7 +156,17 @@ async fn run_pipeline(
 
     let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
     let source_stop = shutdown.child_token();
-    let source = PostgresSource::new(config.source.clone()).with_progress(progress.clone());
+    let mut source = PostgresSource::new(config.source.clone()).with_progress(progress.clone());
+    if snapshots {
+        let state = StateTopic::new(config.state_topic.clone(), &config.source.slot);
+        let brokers = config.producer.brokers.clone();
+        let properties = config.producer.properties.clone();
+        source = source.with_progress_loader(Arc::new(move || {
+            state
+                .load(&brokers, &properties, Duration::from_secs(60))
+                .map_err(|e| e.to_string())
+        }));
+    }
     stats.metrics.attach(source.stats(), Arc::clone(&tracker));
     if let Some(address) = config.metrics_listen {
         let endpoint = Endpoint {

@@ -503,5 +503,10 @@ fn call_failure(
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return CallError::Timeout(timeout);
     }
-    CallError::Trap(format!("{error:#}"))
+    let written = store.data().stderr.take();
+    if written.is_empty() {
+        CallError::Trap(format!("{error:#}"))
+    } else {
+        CallError::Trap(format!("{error:#}; the plugin wrote: {written}"))
+    }
 }

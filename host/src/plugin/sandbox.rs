@@ -70,6 +70,9 @@ pub(crate) struct StoreState {
     table: ResourceTable,
     pub(crate) limiter: MemoryCap,
     stage: Arc<str>,
+    /// The end of what the plugin wrote to stderr: a Rust panic's message lands
+    /// there before the trap, and belongs in the error.
+    pub(crate) stderr: StderrTail,
 }
 
 impl StoreState {
@@ -105,11 +108,14 @@ impl StoreState {
             wasi.wall_clock(FrozenClock);
             wasi.monotonic_clock(FrozenClock);
         }
+        let stderr = StderrTail::default();
+        wasi.stderr(stderr.clone());
         Ok(Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: MemoryCap::new(limits.memory_bytes),
             stage,
+            stderr,
         })
     }
 }
@@ -209,5 +215,70 @@ impl ResourceLimiter for MemoryCap {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The last [`StderrTail::CAPACITY`] bytes a plugin wrote to stderr; older bytes
+/// are dropped, so a chatty plugin costs no more memory than a quiet one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StderrTail(Arc<std::sync::Mutex<std::collections::VecDeque<u8>>>);
+
+impl StderrTail {
+    const CAPACITY: usize = 2048;
+
+    /// What was written since the last call, as text (lossy), and forgets it.
+    pub(crate) fn take(&self) -> String {
+        let mut bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let text = String::from_utf8_lossy(bytes.make_contiguous())
+            .trim()
+            .to_owned();
+        bytes.clear();
+        text
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for StderrTail {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for StderrTail {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for StderrTail {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        bytes.extend(buf);
+        let excess = bytes.len().saturating_sub(Self::CAPACITY);
+        bytes.drain(..excess);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }

@@ -53,6 +53,19 @@ pub enum TopicError {
     /// The topic does not exist and creation is not configured.
     #[error("topic {0} does not exist: create it, or set sink.kafka.create_topics")]
     Missing(String),
+    /// The pipeline was asked to stop while Kafka was unreachable, and it stayed
+    /// so for the pipeline's `shutdown_timeout`.
+    #[error(
+        "stopped while Kafka was unreachable looking up topic {topic} (after shutdown_timeout, {waited:?}): {error}"
+    )]
+    Stopped {
+        /// The topic looked up.
+        topic: String,
+        /// How long retrying went on after the stop request.
+        waited: Duration,
+        /// The last lookup's failure.
+        error: Box<KafkaError>,
+    },
     /// Creating the topic failed.
     #[error("creating topic {topic}: {error}")]
     Creation {
@@ -63,6 +76,10 @@ pub enum TopicError {
     },
 }
 
+/// Longest one metadata request may wait: an unreachable cluster makes it wait the
+/// whole time, and the retry loop between attempts is where a stop is noticed.
+const LOOKUP_ATTEMPT: Duration = Duration::from_secs(5);
+
 /// Partition counts of the topics in use, looked up (and created) on first use.
 pub struct TopicAdmin {
     admin: AdminClient<DefaultClientContext>,
@@ -71,6 +88,8 @@ pub struct TopicAdmin {
     timeout: Duration,
     /// How long unreachable brokers are retried; `None`: for ever.
     retry_window: Option<Duration>,
+    /// A stop request, and how long retrying may go on after it.
+    stop: Option<(tokio_util::sync::CancellationToken, Duration)>,
 }
 
 impl std::fmt::Debug for TopicAdmin {
@@ -110,7 +129,15 @@ impl TopicAdmin {
             counts: HashMap::new(),
             timeout: Duration::from_secs(30),
             retry_window: Some(Duration::from_secs(6 * 3600)),
+            stop: None,
         })
+    }
+
+    /// Retrying gives up `grace` after `stop` is cancelled (the pipeline's
+    /// `shutdown_timeout`): a stop must not wait out the whole retry window.
+    pub fn with_stop(mut self, stop: tokio_util::sync::CancellationToken, grace: Duration) -> Self {
+        self.stop = Some((stop, grace));
+        self
     }
 
     /// Retry unreachable brokers for `window` (`None`: for ever) before failing.
@@ -145,6 +172,7 @@ impl TopicAdmin {
     fn lookup_retrying(&self, topic: &str) -> Result<Option<u32>, TopicError> {
         let started = std::time::Instant::now();
         let mut backoff = Duration::from_millis(500);
+        let mut stop_seen: Option<std::time::Instant> = None;
         loop {
             match self.lookup(topic) {
                 Err(TopicError::Metadata { error, .. }) => {
@@ -156,12 +184,42 @@ impl TopicAdmin {
                             error,
                         });
                     }
+                    if let (Some(seen), Some((_, grace))) = (stop_seen, &self.stop)
+                        && seen.elapsed() >= *grace
+                    {
+                        return Err(TopicError::Stopped {
+                            topic: topic.to_owned(),
+                            waited: seen.elapsed(),
+                            error,
+                        });
+                    }
                     tracing::warn!(topic, %error, retry_in = ?backoff, "Kafka unreachable; retrying");
-                    std::thread::sleep(backoff);
+                    self.sleep_unless_stopped(backoff, &mut stop_seen);
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Sleeps `wait` in steps of at most 100 ms, so that a stop request is seen
+    /// soon; records when it was first seen and returns once its grace is over.
+    fn sleep_unless_stopped(&self, wait: Duration, stop_seen: &mut Option<std::time::Instant>) {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Some((stop, grace)) = &self.stop
+                && stop.is_cancelled()
+            {
+                let seen = *stop_seen.get_or_insert_with(std::time::Instant::now);
+                if seen.elapsed() >= *grace {
+                    return;
+                }
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            std::thread::sleep((deadline - now).min(Duration::from_millis(100)));
         }
     }
 
@@ -172,7 +230,7 @@ impl TopicAdmin {
             .fetch_metadata(
                 Some(topic),
                 self.retry_window
-                    .map_or(self.timeout, |window| window.min(self.timeout)),
+                    .map_or(LOOKUP_ATTEMPT, |window| window.min(LOOKUP_ATTEMPT)),
             )
             .map_err(|e| TopicError::Metadata {
                 topic: topic.to_owned(),
@@ -200,7 +258,16 @@ impl TopicAdmin {
             .map_or(-1, |settings| i32::from(settings.replication_factor));
         let new = NewTopic::new(topic, 1, TopicReplication::Fixed(replication))
             .set("cleanup.policy", "compact");
-        self.create_new(topic, &new)?;
+        tracing::info!(topic, timeout = ?self.timeout, "Creating the state topic (1 partition, compacted), where the snapshot's progress is kept.");
+        self.create_new(topic, &new).map_err(|error| match error {
+            TopicError::Creation { topic, error } => TopicError::Creation {
+                error: format!(
+                    "{error} (if the brokers refuse CreateTopics, create it with 1 partition and cleanup.policy=compact, or name an existing one in sink.kafka.state_topic)"
+                ),
+                topic,
+            },
+            other => other,
+        })?;
         tracing::info!(topic, "created the state topic");
         Ok(())
     }

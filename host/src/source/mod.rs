@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod connect;
 /// The pgoutput decoder (crate `weir-pgoutput`).
 pub use weir_pgoutput as pgoutput;
+mod ownership;
 pub mod postgres;
 pub mod precheck;
 pub mod replication;

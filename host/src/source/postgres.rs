@@ -114,6 +114,9 @@ pub struct PostgresSourceConfig {
     /// on a 1 M-row transaction (docs/PERFORMANCE.md); on spares the database
     /// server's disk.
     pub stream_in_progress: bool,
+    /// Act on snapshot requests (`weir_signal` messages) in the WAL. Off by
+    /// default: any role that may emit a logical message could send one.
+    pub signals: bool,
 }
 
 impl PostgresSourceConfig {
@@ -136,6 +139,7 @@ impl PostgresSourceConfig {
             retry: RetryPolicy::default(),
             snapshot: SnapshotOptions::default(),
             stream_in_progress: false,
+            signals: false,
         }
     }
 }
@@ -202,6 +206,16 @@ pub enum SourceError {
     /// The downstream stage is gone.
     #[error("the downstream stage stopped")]
     DownstreamClosed,
+    /// Another weir holds the slot's lock (see `ownership`): it streams or
+    /// snapshots the slot. Retried, so a standby takes over when it stops.
+    #[error("slot {slot} belongs to another running weir; waiting for it to stop")]
+    SlotOwned {
+        /// The slot.
+        slot: String,
+    },
+    /// The snapshot's progress could not be read again after taking the slot over.
+    #[error("reading the snapshot's progress: {0}")]
+    Progress(String),
     /// Retrying did not help within the retry window.
     #[error("gave up after retrying for {after:?}")]
     RetriesExhausted {
@@ -226,7 +240,9 @@ impl SourceError {
             SourceError::Snapshot(SnapshotError::Postgres { source, .. }) => {
                 control_error_is_retryable(source)
             }
-            SourceError::Snapshot(SnapshotError::Connect(_)) => true,
+            SourceError::Snapshot(SnapshotError::Connect(_))
+            | SourceError::SlotOwned { .. }
+            | SourceError::Progress(_) => true,
             _ => false,
         }
     }
@@ -281,12 +297,26 @@ impl SourceStats {
 }
 
 /// The PostgreSQL source stage.
-#[derive(Debug)]
 pub struct PostgresSource {
     config: PostgresSourceConfig,
     stats: Arc<SourceStats>,
     progress: SharedProgress,
+    progress_loader: Option<ProgressLoader>,
 }
+
+impl std::fmt::Debug for PostgresSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSource")
+            .field("config", &self.config)
+            .field("progress", &self.progress)
+            .field("reloads_progress", &self.progress_loader.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the snapshot's progress as recorded (by the pipeline, in Kafka). Blocking.
+pub type ProgressLoader =
+    Arc<dyn Fn() -> Result<super::snapshot::SnapshotProgress, String> + Send + Sync>;
 
 impl PostgresSource {
     /// A source for `config`.
@@ -295,7 +325,16 @@ impl PostgresSource {
             config,
             stats: Arc::new(SourceStats::default()),
             progress: SharedProgress::default(),
+            progress_loader: None,
         }
+    }
+
+    /// How to read the recorded progress again once this weir owns the slot:
+    /// another weir may have started or advanced the snapshot while this one
+    /// waited, and its record, not what this one read at start, says what is left.
+    pub fn with_progress_loader(mut self, loader: ProgressLoader) -> Self {
+        self.progress_loader = Some(loader);
+        self
     }
 
     /// Snapshot progress recorded earlier (by the pipeline, in Kafka), shared with
@@ -356,7 +395,7 @@ impl PostgresSource {
                 });
             }
             let wait = jitter(backoff);
-            warn!(error = %error, retry_in_ms = wait.as_millis() as u64, "PostgreSQL source failed; retrying.");
+            warn!(error = %crate::redact::error_chain(&error), retry_in_ms = wait.as_millis() as u64, "PostgreSQL source failed; retrying.");
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(wait) => {}
@@ -379,6 +418,20 @@ impl PostgresSource {
             .map_err(CatalogError::from)?;
         if config.snapshot.mode == SnapshotMode::InitialOnly {
             return self.snapshot_only(&control, out, shutdown).await;
+        }
+        if !super::ownership::try_own(&control, &config.slot).await? {
+            return Err(SourceError::SlotOwned {
+                slot: config.slot.clone(),
+            });
+        }
+        if let Some(loader) = self.progress_loader.clone()
+            && config.snapshot.mode != SnapshotMode::Never
+        {
+            let recorded = tokio::task::spawn_blocking(move || loader())
+                .await
+                .map_err(|e| SourceError::Progress(e.to_string()))?
+                .map_err(SourceError::Progress)?;
+            *self.progress.lock() = recorded;
         }
         if let PublicationState::Existing { missing } =
             ensure_publication(&control, &config.publication, &config.tables).await?
@@ -445,6 +498,7 @@ impl PostgresSource {
                 config.tables.clone(),
                 config.batch.max_rows,
             ),
+            signal_ignored: false,
         };
         session.run(out, flushed, shutdown).await
     }
@@ -597,6 +651,8 @@ struct Session<'a> {
     last_status: Instant,
     /// Tables asked to be snapshotted while streaming.
     incremental: IncrementalSnapshot,
+    /// A refused snapshot request was reported (once per session).
+    signal_ignored: bool,
 }
 
 impl Session<'_> {
@@ -621,7 +677,18 @@ impl Session<'_> {
                 _ = std::future::ready(()), if self.incremental.wants_chunk() => {
                     self.incremental.read_chunk(&self.control).await?;
                 }
-                event = self.stream.recv() => self.on_event(event?, out).await?,
+                event = self.stream.recv() => {
+                    let event = event?;
+                    let reply = matches!(&event, ReplicationEvent::Keepalive(k) if k.reply_requested);
+                    self.on_event(event, out).await?;
+                    // The stream wins every race above the timers while WAL flows:
+                    // report from here too, so the slot keeps pace with Kafka and a
+                    // restart resends little. A requested reply goes out at once.
+                    if reply || self.last_status.elapsed() >= STATUS_THROTTLE {
+                        let current = *flushed.borrow();
+                        self.report(current, reply).await?;
+                    }
+                }
                 _ = linger.tick() => {
                     if self.batcher.pending_rows() > 0 {
                         self.batcher.flush()?;
@@ -670,7 +737,12 @@ impl Session<'_> {
                         self.idle_progress(message.lsn, out).await?;
                     }
                     PgOutputMessage::Message(message) if message.prefix == SIGNAL_PREFIX => {
-                        self.incremental.signal(&message.content);
+                        if self.config.signals {
+                            self.incremental.signal(&message.content);
+                        } else if !self.signal_ignored {
+                            self.signal_ignored = true;
+                            warn!(lsn = %message.lsn, "Ignored a snapshot request (a weir_signal message): this pipeline does not accept them (source.postgres.signals is false).");
+                        }
                     }
                     PgOutputMessage::Message(message) if message.prefix == WATERMARK_PREFIX => {
                         if let Watermark::High(lsn) =
@@ -691,16 +763,10 @@ impl Session<'_> {
                 // The server sends keepalives only after everything before `wal_end`,
                 // so with nothing open here that stretch of WAL holds nothing for us.
                 self.idle_progress(keepalive.wal_end, out).await?;
-                if keepalive.reply_requested {
-                    self.send_status(self.reported).await?;
-                }
             }
-            ReplicationEvent::End => {
-                return Err(ReplicationError::Protocol(
-                    "the server ended the replication stream".to_owned(),
-                )
-                .into());
-            }
+            // A server that shuts down ends the stream once it has our confirmation
+            // of everything sent; the next session resumes from there.
+            ReplicationEvent::End => return Err(ReplicationError::StreamEnded.into()),
         }
         Ok(())
     }

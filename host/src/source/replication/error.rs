@@ -27,6 +27,8 @@ pub enum ReplicationError {
     Io(#[from] std::io::Error),
     #[error("the server closed the replication connection")]
     Closed,
+    #[error("the server ended the replication stream (it is shutting down or restarting)")]
+    StreamEnded,
     #[error("the server requires a password, and the connection settings have none")]
     PasswordRequired,
     #[error("the server asked for authentication weir does not support: {0}")]
@@ -54,7 +56,8 @@ impl ReplicationError {
         match self {
             ReplicationError::Connect { .. }
             | ReplicationError::Io(_)
-            | ReplicationError::Closed => true,
+            | ReplicationError::Closed
+            | ReplicationError::StreamEnded => true,
             ReplicationError::Server(error) => {
                 error.code == SQLSTATE_OBJECT_IN_USE
                     // Class 08: connection exceptions; 57P: operator intervention (shutdown).

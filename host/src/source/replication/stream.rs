@@ -43,7 +43,9 @@ pub enum ReplicationEvent {
     XLogData(XLogData),
     /// A keepalive.
     Keepalive(Keepalive),
-    /// The server ended the stream (CopyDone).
+    /// The server ended the stream: CopyDone, or CommandComplete straight away, as a
+    /// walsender does when its server shuts down (`pg_ctl stop -m fast`, a restart, a
+    /// managed service's maintenance).
     End,
 }
 
@@ -95,7 +97,9 @@ impl ReplicationStream {
     pub async fn recv(&mut self) -> Result<ReplicationEvent, ReplicationError> {
         match self.connection.next_backend().await? {
             Backend::Message(Message::CopyData(body)) => parse_copy_data(body.into_bytes()),
-            Backend::Message(Message::CopyDone) => Ok(ReplicationEvent::End),
+            Backend::Message(Message::CopyDone | Message::CommandComplete(_)) => {
+                Ok(ReplicationEvent::End)
+            }
             Backend::Message(Message::ErrorResponse(body)) => {
                 Err(server_error(body.fields())?.into())
             }

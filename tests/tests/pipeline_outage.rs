@@ -195,3 +195,160 @@ sink:
     assert!(!active);
     assert!(confirmed >= after_second);
 }
+
+/// Issue 15, item 2: a planned PostgreSQL restart (`pg_ctl stop -m fast`) under a
+/// steady writer. weir reconnects within its retry window instead of stopping,
+/// every committed row arrives, and few are sent twice: the walsender waits for
+/// weir's confirmation of what it sent before it shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clean_postgres_restart_is_ridden_out_and_resends_little() {
+    let mut cluster = PgCluster::start().expect("postgres");
+    let broker = Broker::start(1).expect("broker");
+    let database = cluster
+        .create_database_with(
+            "restart",
+            "CREATE TABLE events (id bigserial PRIMARY KEY, body text)",
+        )
+        .await
+        .expect("database");
+    let slot_name = unique_name("slot");
+    let topic = unique_name("events");
+    broker.create_topic(&topic, PARTITIONS).expect("topic");
+    broker
+        .create_topic("weir.restart.state", 1)
+        .expect("state topic");
+    let pipeline = weir_tests::RunningPipeline::start(&format!(
+        "name: restart
+source:
+  postgres:
+    url: {url}
+    slot: {slot_name}
+    publication: {slot_name}
+    tables: [public.events]
+    heartbeat: 1s
+    retry_window: 2m
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: json
+",
+        url = cluster.url(&database),
+        brokers = broker.bootstrap_servers(),
+    ))
+    .expect("starts");
+    pipeline
+        .wait_streaming(Duration::from_secs(60))
+        .await
+        .expect("streaming");
+
+    // One small transaction after another, reconnecting while the server is away.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let url = cluster.url(&database);
+        let stop = std::sync::Arc::clone(&stop);
+        async move {
+            let mut committed = 0_u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((client, connection)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                tokio::spawn(connection);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if client
+                        .batch_execute("INSERT INTO events (body) VALUES ('row')")
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    committed += 1;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            committed
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let down = cluster.restart().expect("restart");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let committed = writer.await.expect("writer");
+    assert!(
+        !pipeline.is_finished(),
+        "weir stopped on a routine restart (down {down:?})"
+    );
+
+    let client = cluster.connect(&database).await.expect("connect");
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get(0);
+    let rows = u64::try_from(rows).expect("count");
+    assert!(
+        rows >= committed && committed > 500,
+        "{committed} committed, {rows} rows"
+    );
+    let mut seen = BTreeSet::new();
+    let mut sent = 0;
+    wait_until(Duration::from_secs(60), "every row in Kafka", || {
+        let ids = ids(broker.bootstrap_servers(), &topic);
+        sent = ids.len();
+        seen = ids.into_iter().collect();
+        std::future::ready(seen.len() as u64 == rows)
+    })
+    .await;
+    let resent = sent - seen.len();
+    eprintln!("{rows} rows, {resent} sent twice, server down {down:?}");
+    assert!(
+        (resent as u64) * 100 <= rows,
+        "{resent} of {rows} rows sent twice after a clean restart"
+    );
+    assert_eq!(
+        pipeline
+            .stats
+            .sessions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    pipeline.stop().await.expect("clean stop");
+}
+
+/// Issue 15, item 6: a stop asked while weir retries a topic lookup against an
+/// unreachable Kafka ends within `shutdown_timeout`, not the retry window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_kafka_is_unreachable_ends_within_the_shutdown_timeout() {
+    let closed = weir_tests::free_loopback_port().expect("port");
+    let pipeline = weir_tests::RunningPipeline::start(&format!(
+        "name: unreachable
+source:
+  postgres:
+    url: postgres://weir@127.0.0.1:{closed}/db
+    slot: unreachable
+    publication: unreachable
+    tables: [public.events]
+sink:
+  kafka:
+    brokers: 127.0.0.1:{closed}
+    retry_window: 1h
+shutdown_timeout: 2s
+"
+    ))
+    .expect("starts");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!pipeline.is_finished(), "it waits for Kafka");
+    let asked = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(30), pipeline.stop())
+        .await
+        .expect("stopped within 30 s of the request");
+    let took = asked.elapsed();
+    assert!(ended.is_err(), "nothing was delivered: not a clean stop");
+    assert!(
+        took < Duration::from_secs(10),
+        "the stop took {took:?} with a shutdown_timeout of 2 s"
+    );
+}

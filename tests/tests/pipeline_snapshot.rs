@@ -245,6 +245,18 @@ source:
         }
     }
 
+    /// While `writer` keeps writing: waits until every snapshot row is in Kafka
+    /// and no key's last message is a read older than the table's row.
+    async fn assert_rebuilt_equal_while(&self, writer: &Writer) {
+        let snapshot_rows = u64::try_from(ACCOUNTS + TAGS).expect("rows");
+        let deadline = Instant::now() + WAIT;
+        while self.rebuilt().1 < snapshot_rows {
+            assert!(Instant::now() < deadline, "the snapshot did not arrive");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(!writer.task.is_finished(), "the writer stopped");
+    }
+
     /// The snapshot's progress record in the state topic.
     fn progress(&self) -> Option<Json> {
         let key = format!("snapshot:{}", self.slot);
@@ -442,7 +454,7 @@ async fn a_killed_snapshot_resumes_from_its_recorded_progress_and_ends_exact() {
 async fn weir_snapshot_rereads_tables_while_streaming_and_streamed_changes_win() {
     let fixture = Fixture::new().await;
     // Streaming only: the existing rows reach Kafka through `weir snapshot` alone.
-    let spec = fixture.spec("    snapshot: never\n", "");
+    let spec = fixture.spec("    snapshot: never\n    signals: true\n", "");
     let pipeline = RunningPipeline::start(&spec).expect("starts");
     pipeline.wait_streaming(WAIT).await.expect("streaming");
     let writer = fixture.writer();
@@ -514,4 +526,251 @@ fn duplicates(fixture: &Fixture) -> String {
         "{} keys read twice, e.g. {dups:?}",
         seen.values().filter(|v| v.len() > 1).count()
     )
+}
+
+/// Rows of `busy` in [`a_snapshot_of_a_table_hammered_by_updates_reaches_kafka_whole`].
+const BUSY_ROWS: i64 = 100_000;
+
+/// Issue 15, item 0: a table updated without pause, from before weir creates its
+/// slot until after the snapshot, still arrives whole: one `r` per row read, and
+/// the table rebuilt from the topic equals the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_of_a_table_hammered_by_updates_reaches_kafka_whole() {
+    let cluster = PgCluster::start().expect("cluster");
+    let broker = Broker::start(1).expect("broker");
+    let database = cluster
+        .create_database_with(
+            "busy",
+            &format!(
+                "CREATE TABLE busy (id int PRIMARY KEY, v int NOT NULL);
+                 INSERT INTO busy SELECT n, 0 FROM generate_series(1, {BUSY_ROWS}) n;
+                 ANALYZE busy;"
+            ),
+        )
+        .await
+        .expect("database");
+    broker.create_topic("busy.busy", PARTITIONS).expect("topic");
+    broker
+        .create_topic("weir.busy.state", 1)
+        .expect("state topic");
+    let slot = unique_name("busy");
+
+    // The writer: 50 random keys per autocommit statement, without pause, from
+    // before the slot exists until the end.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let url = cluster.url(&database);
+        let stop = Arc::clone(&stop);
+        async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("writer connects");
+            tokio::spawn(connection);
+            let mut n: i64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                client
+                    .batch_execute(&format!(
+                        "UPDATE busy SET v = {n} WHERE id IN \
+                         (SELECT 1 + (random() * {max})::int FROM generate_series(1, 50))",
+                        max = BUSY_ROWS - 1
+                    ))
+                    .await
+                    .expect("update");
+            }
+            n
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let spec = format!(
+        "name: busy
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.busy]
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: \"busy.{{table}}\"
+    format: debezium-json
+",
+        url = cluster.url(&database),
+        brokers = broker.bootstrap_servers(),
+    );
+    let pipeline = RunningPipeline::start(&spec).expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let statements = writer.await.expect("writer");
+    assert!(statements > 100, "only {statements} update statements");
+
+    let client = cluster.connect(&database).await.expect("connect");
+    let expected: BTreeMap<i64, i64> = client
+        .query("SELECT id, v FROM busy", &[])
+        .await
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            (
+                i64::from(row.get::<_, i32>(0)),
+                i64::from(row.get::<_, i32>(1)),
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut rebuilt = BTreeMap::new();
+        let mut reads = 0;
+        for record in read_topic(broker.bootstrap_servers(), "busy.busy", WAIT).expect("read") {
+            let Some(payload) = record.payload.as_deref() else {
+                continue;
+            };
+            let value: Json = serde_json::from_slice(payload).expect("json");
+            if value["op"] == "r" {
+                reads += 1;
+            }
+            let after = &value["after"];
+            rebuilt.insert(
+                after["id"].as_i64().expect("id"),
+                after["v"].as_i64().expect("v"),
+            );
+        }
+        if rebuilt == expected {
+            assert_eq!(reads, BUSY_ROWS, "every existing row read once");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{reads} snapshot reads; rebuilt {} of {} keys, {} differ",
+            rebuilt.len(),
+            expected.len(),
+            expected
+                .iter()
+                .filter(|(k, v)| rebuilt.get(*k).is_some_and(|r| r != *v))
+                .count()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    pipeline.stop().await.expect("clean stop");
+}
+
+/// Issue 15, item 6: snapshot requests are opt-in. With `signals` off (the
+/// default) `weir snapshot` is refused, and a `weir_signal` message any role
+/// emits is ignored: the change committed after it arrives, and no row is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshot_requests_are_refused_unless_the_spec_accepts_them() {
+    let fixture = Fixture::new().await;
+    let spec = fixture.spec("    snapshot: never\n", "");
+    let pipeline = RunningPipeline::start(&spec).expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("pipeline.yaml");
+    std::fs::write(&path, &spec).expect("spec");
+    let refused = Command::new(target_bin_path("weir"))
+        .arg("snapshot")
+        .arg(&path)
+        .arg("public.accounts")
+        .output()
+        .expect("weir snapshot runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("source.postgres.signals"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // A role with no business asking writes the request by hand.
+    let request = serde_json::json!({"slot": fixture.slot, "tables": ["public.accounts"]});
+    fixture
+        .cluster
+        .execute(
+            &fixture.database,
+            &format!(
+                "SELECT pg_logical_emit_message(true, 'weir_signal', '{request}');
+                 UPDATE accounts SET v = -7 WHERE id = 3;"
+            ),
+        )
+        .await
+        .expect("signal and update");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let records = fixture.records("accounts");
+        let updated = records.iter().any(|r| {
+            r.payload_text()
+                .is_some_and(|p| p.contains("\"op\":\"u\"") && p.contains("\"v\":-7"))
+        });
+        if updated {
+            let reads = records
+                .iter()
+                .filter(|r| r.payload_text().is_some_and(|p| p.contains("\"op\":\"r\"")))
+                .count();
+            assert_eq!(reads, 0, "a refused request read rows");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the update did not arrive");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pipeline.stop().await.expect("clean stop");
+}
+
+/// Issue 15, item 1: two weirs started together on a new slot, under a writer
+/// that updates without pause. Only the one that owns the slot snapshots and
+/// streams; the other waits, then takes over when the first stops, and the
+/// tables rebuilt from Kafka equal the tables: no snapshot row lands after a
+/// newer update of its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_weirs_started_together_never_interleave_a_snapshot_with_streaming() {
+    let fixture = Fixture::new().await;
+    let writer = fixture.writer();
+    let spec = fixture.spec("", "    snapshot_max_rows_per_second: 15000\n");
+    let first = RunningPipeline::start(&spec).expect("first starts");
+    let second = RunningPipeline::start(&spec).expect("second starts");
+
+    // One of them snapshots and streams; the other must not stream meanwhile.
+    let deadline = Instant::now() + WAIT;
+    let (active, standby) = loop {
+        let first_streams = first.stats.sessions.load(Ordering::Relaxed) > 0;
+        let second_streams = second.stats.sessions.load(Ordering::Relaxed) > 0;
+        assert!(
+            !(first_streams && second_streams),
+            "both weirs stream the slot"
+        );
+        if first_streams {
+            break (first, second);
+        }
+        if second_streams {
+            break (second, first);
+        }
+        assert!(Instant::now() < deadline, "neither streams");
+        assert!(
+            !first.is_finished() && !second.is_finished(),
+            "a weir stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        standby.stats.rows_in.load(Ordering::Relaxed),
+        0,
+        "the standby read rows while the other owned the slot"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(standby.stats.sessions.load(Ordering::Relaxed), 0);
+    fixture.assert_rebuilt_equal_while(&writer).await;
+
+    // The active one stops; the standby takes over, and reads no row again.
+    active.stop().await.expect("clean stop");
+    standby
+        .wait_streaming(WAIT)
+        .await
+        .expect("the standby takes over");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    writer.stop().await;
+    let reads = fixture.assert_rebuilt_equal().await;
+    let snapshot_rows = u64::try_from(ACCOUNTS + TAGS).expect("rows");
+    assert_eq!(reads, snapshot_rows, "every row read once, by one weir");
+    standby.stop().await.expect("clean stop");
 }

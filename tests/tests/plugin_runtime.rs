@@ -421,6 +421,11 @@ fn a_trap_follows_each_on_error_policy() {
         .process(batches.orders.clone())
         .expect_err("fails the pipeline");
     assert!(error.to_string().contains("trapped"), "{error}");
+    // Issue 15, item 6: the guest's panic message is part of the error.
+    assert!(
+        format!("{error:#}").contains("misbehave: a delete"),
+        "{error:#}"
+    );
 
     let skip = with_policy(OnError::Skip);
     let output = skip.process(batches.orders.clone()).expect("skips");

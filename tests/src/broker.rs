@@ -4,6 +4,11 @@
 //! loopback TCP listeners) as a child process and drives it over a line protocol on
 //! its stdin: create topics, take brokers down and up. The child exits when its stdin
 //! closes, so a test process that dies, however it dies, takes its broker with it.
+//!
+//! The mock keeps at most 100 000 message sets or 5 MiB per partition and drops the
+//! oldest silently (`rdkafka_mock.c`): a test that produces more than that loses its
+//! first messages in the broker, not in weir. [`crate::read_topic`] refuses such a
+//! partition. A real Apache Kafka broker in the harness (issue 16) removes the limit.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;

@@ -25,6 +25,18 @@ pub enum HarnessError {
     Broker(String),
     #[error("replication: {0}")]
     Replication(String),
+    /// The broker no longer holds a partition's first messages. librdkafka's mock
+    /// cluster keeps at most 100 000 message sets or 5 MiB per partition and drops
+    /// the oldest silently: a test reading such a topic would see data "lost"
+    /// that weir delivered.
+    #[error(
+        "topic {topic} partition {partition} starts at offset {low}: the broker dropped its oldest messages (the mock cluster keeps 5 MiB per partition); produce less in this test"
+    )]
+    Truncated {
+        topic: String,
+        partition: i32,
+        low: i64,
+    },
     #[error("timed out after {after:?} while {doing}")]
     Timeout {
         doing: String,

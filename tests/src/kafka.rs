@@ -49,7 +49,9 @@ impl Record {
 }
 
 /// Reads every message of every partition of `topic`, up to each partition's end as
-/// of the call, ordered by (partition, offset).
+/// of the call, ordered by (partition, offset). Fails with
+/// [`HarnessError::Truncated`] when the broker no longer has a partition's first
+/// messages, so that no test mistakes the broker's retention for weir's loss.
 ///
 /// "The end" is the high watermark read at the start, so messages produced meanwhile
 /// may or may not be included; call it after the producer you are checking has been
@@ -85,6 +87,13 @@ pub fn read_topic(
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, timeout)
             .map_err(HarnessError::Kafka)?;
+        if low > 0 {
+            return Err(HarnessError::Truncated {
+                topic: topic.to_owned(),
+                partition,
+                low,
+            });
+        }
         if high > low {
             ends.insert(partition, high);
             assignment

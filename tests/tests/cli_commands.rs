@@ -352,3 +352,142 @@ async fn one_process_runs_several_pipelines() {
     let status = running.wait().expect("exits");
     assert!(status.success(), "{status}");
 }
+
+/// The CPU time (user + system) of process `pid` so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .expect("fields")
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
+}
+
+/// Issue 15, item 5: idle clients that exhaust weir's file descriptors make
+/// `accept` fail; the metrics endpoint backs off instead of spinning a core, and
+/// answers again once they go.
+#[test]
+fn the_metrics_endpoint_backs_off_when_out_of_file_descriptors() {
+    let dir = tempfile::tempdir().expect("dir");
+    let closed = weir_tests::free_loopback_port().expect("port");
+    let port = weir_tests::free_loopback_port().expect("port");
+    let spec = write_spec(
+        dir.path(),
+        &format!("postgres://weir@127.0.0.1:{closed}/db"),
+        "fds",
+        &format!("127.0.0.1:{closed}"),
+        "    snapshot: never\n",
+    );
+    let mut text = std::fs::read_to_string(&spec).expect("spec");
+    text.push_str(&format!("metrics:\n  listen: 127.0.0.1:{port}\n"));
+    std::fs::write(&spec, text).expect("spec");
+    // prlimit execs weir with at most 128 open files.
+    let mut child = Command::new("prlimit")
+        .arg("--nofile=128:128")
+        .arg(target_bin_path("weir"))
+        .args(["run", &spec])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("weir starts");
+    let address = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while weir_tests::http_get(&address, "/metrics").is_err() {
+        assert!(Instant::now() < deadline, "the endpoint never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect(&address).ok())
+        .collect();
+    assert!(idle.len() > 128, "only {} connections", idle.len());
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_time(child.id());
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_time(child.id()) - before;
+    assert!(
+        used < Duration::from_millis(1000),
+        "weir used {used:?} of CPU in 3 s with its descriptors exhausted"
+    );
+
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok((status, _)) = weir_tests::http_get(&address, "/metrics") {
+            assert!(status.contains("200"), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the endpoint did not recover");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Issue 15, item 6: `weir check` names the cause of a failure (not only
+/// "connecting to PostgreSQL failed"), and checks the Schema Registry of an
+/// Avro pipeline, without printing its password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_causes_and_checks_the_schema_registry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let closed = weir_tests::free_loopback_port().expect("port");
+    let spec = write_spec(
+        dir.path(),
+        &format!("postgres://weir:pg-secret@127.0.0.1:{closed}/db"),
+        "causes",
+        &format!("127.0.0.1:{closed}"),
+        "",
+    );
+    let output = weir(&["check", &spec]);
+    let report = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("[FAIL] postgres connection: connecting to PostgreSQL failed: ")
+            && report.to_lowercase().contains("refused"),
+        "{report}"
+    );
+    assert!(!report.contains("pg-secret"), "{report}");
+
+    let cluster = PgCluster::start().expect("postgres");
+    let broker = Broker::start(1).expect("broker");
+    let database = cluster
+        .create_database_with("causes", "CREATE TABLE events (id bigint PRIMARY KEY)")
+        .await
+        .expect("database");
+    broker.create_topic("causes.events", 1).expect("topic");
+    let path = dir.path().join("avro.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: causes
+source:
+  postgres:
+    url: {url}
+    slot: causes
+    publication: causes
+    tables: [public.events]
+    snapshot: never
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: \"causes.{{table}}\"
+    format: avro
+    schema_registry: http://registry:reg-secret@127.0.0.1:{closed}
+",
+            url = cluster.url(&database),
+            brokers = broker.bootstrap_servers(),
+        ),
+    )
+    .expect("spec");
+    let output = weir(&["check", &path.to_string_lossy()]);
+    let report = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(report.contains("[FAIL] schema registry: "), "{report}");
+    assert!(!report.contains("reg-secret"), "{report}");
+}

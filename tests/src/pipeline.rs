@@ -80,16 +80,26 @@ impl RunningPipeline {
     }
 
     /// Stops it the way SIGTERM does and returns how it ended.
-    pub async fn stop(self) -> anyhow::Result<RunSummary> {
+    pub async fn stop(mut self) -> anyhow::Result<RunSummary> {
         self.shutdown.cancel();
-        self.task.await.context("the pipeline task panicked")?
+        (&mut self.task)
+            .await
+            .context("the pipeline task panicked")?
     }
 
     /// Waits for it to stop by itself (a failure) and returns how it ended.
-    pub async fn join(self, within: Duration) -> anyhow::Result<RunSummary> {
-        tokio::time::timeout(within, self.task)
+    pub async fn join(mut self, within: Duration) -> anyhow::Result<RunSummary> {
+        tokio::time::timeout(within, &mut self.task)
             .await
             .context("the pipeline did not stop")?
             .context("the pipeline task panicked")?
+    }
+}
+
+/// A test that fails with pipelines still running must still end: the runtime
+/// waits for their blocking worker threads, which stop only when asked.
+impl Drop for RunningPipeline {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }

@@ -15,6 +15,7 @@ use crate::encode::{
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::sink::admin::TopicSettings;
+use crate::sink::route::check_topic_name;
 use crate::sink::{PartitionPolicy, ProducerOptions, Router, TopicTemplate};
 use crate::source::snapshot::SnapshotMode;
 use crate::source::snapshot::initial::{DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS, SnapshotOptions};
@@ -32,8 +33,6 @@ const MAX_LINGER_MS: u64 = 900_000;
 const MAX_BATCH_BYTES: usize = 2_147_483_647;
 const COMPRESSIONS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 const ACKS: [&str; 4] = ["all", "-1", "0", "1"];
-/// Kafka's longest topic name.
-const MAX_TOPIC_LEN: usize = 249;
 
 /// A pipeline's parts, checked and ready to start.
 #[derive(Debug, Clone)]
@@ -103,11 +102,6 @@ impl PipelineConfig {
     /// Checks `spec`; relative plugin paths are resolved against `base_dir` (the spec
     /// file's directory).
     pub fn from_spec(spec: &PipelineSpec, base_dir: &Path) -> Result<Self, SpecError> {
-        let invalid = |field: &str, message: String| SpecError::Invalid {
-            field: field.to_owned(),
-            message,
-            line: None,
-        };
         let postgres = &spec.source.postgres;
         let connection: PgConnectOptions = postgres
             .url
@@ -265,7 +259,6 @@ impl PipelineConfig {
                 .parse()
                 .map_err(|e| invalid("sink.kafka.partition", format!("{e}")))?,
         };
-        check_topic_template(&kafka.topic).map_err(|m| invalid("sink.kafka.topic", m))?;
         let template = TopicTemplate::new(&kafka.topic)
             .map_err(|e| invalid("sink.kafka.topic", e.to_string()))?;
         for (table, topic) in &kafka.topics {
@@ -395,6 +388,15 @@ impl FormatConfig {
     }
 }
 
+/// A value of `field` that cannot work; [`PipelineSpec::parse`] adds the line.
+fn invalid(field: &str, message: String) -> SpecError {
+    SpecError::Invalid {
+        field: field.to_owned(),
+        message,
+        line: None,
+    }
+}
+
 /// Refuses a zero duration, which would mean "constantly" or "never".
 fn positive(duration: Duration, hint: &str) -> Result<Duration, String> {
     if duration.is_zero() {
@@ -422,59 +424,14 @@ fn check_slot_name(slot: &str) -> Result<(), SpecError> {
     if valid {
         return Ok(());
     }
-    Err(SpecError::Invalid {
-        field: "source.postgres.slot".to_owned(),
-        message: format!(
-            "{slot:?} is not a slot name: 1 to 63 lower-case letters, digits and underscores"
-        ),
-        line: None,
-    })
-}
-
-/// A Kafka topic name: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
-fn check_topic_name(topic: &str) -> Result<(), String> {
-    if topic.is_empty() || topic.len() > MAX_TOPIC_LEN || topic == "." || topic == ".." {
-        return Err(format!(
-            "{topic:?} is not a Kafka topic name (1 to {MAX_TOPIC_LEN} characters, not . or ..)"
-        ));
-    }
-    if let Some(bad) = topic
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "{topic:?} is not a Kafka topic name: {bad:?} is not allowed (letters, digits, . _ -)"
-        ));
-    }
-    Ok(())
-}
-
-/// A topic template's literal text must itself be legal in a topic name (the
-/// placeholders' values are made legal when rendered), and it must not be empty.
-fn check_topic_template(template: &str) -> Result<(), String> {
-    let literal = ["{database}", "{schema}", "{table}"]
-        .iter()
-        .fold(template.to_owned(), |text, placeholder| {
-            text.replace(placeholder, "x")
-        });
-    if literal.contains(['{', '}']) {
-        // TopicTemplate::new names the bad placeholder.
-        return Ok(());
-    }
-    check_topic_name(&literal).map_err(|_| {
-        format!(
-            "{template:?} does not make Kafka topic names: write letters, digits, . _ - and {{database}}, {{schema}}, {{table}}"
-        )
-    })
+    Err(invalid(
+        "source.postgres.slot",
+        format!("{slot:?} is not a slot name: 1 to 63 lower-case letters, digits and underscores"),
+    ))
 }
 
 /// The producer settings librdkafka would refuse when the producer starts.
 fn check_producer_settings(kafka: &super::spec::KafkaSpec) -> Result<(), SpecError> {
-    let invalid = |field: &str, message: String| SpecError::Invalid {
-        field: field.to_owned(),
-        message,
-        line: None,
-    };
     if !COMPRESSIONS.contains(&kafka.compression.as_str()) {
         return Err(invalid(
             "sink.kafka.compression",

@@ -148,11 +148,13 @@ async fn run_pipeline(
         .encoder(&config.database, &config.router)
         .context("creating the encoder")?;
     let snapshots = config.source.snapshot.mode != SnapshotMode::Never;
-    let (topics, progress) = if snapshots {
-        load_progress(&config, topics).await?
+    let topics = if snapshots {
+        prepare_state_topic(&config, topics).await?
     } else {
-        (topics, SharedProgress::default())
+        topics
     };
+    // Filled from the state topic by the source, once it owns the slot.
+    let progress = SharedProgress::default();
 
     let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
     let source_stop = shutdown.child_token();
@@ -264,26 +266,20 @@ async fn run_pipeline(
     Ok(RunSummary { flushed })
 }
 
-/// Makes sure the state topic exists and reads the snapshot progress recorded in
-/// it (blocking Kafka calls, off the runtime).
-async fn load_progress(
+/// Makes sure the state topic exists (blocking Kafka calls, off the runtime).
+async fn prepare_state_topic(
     config: &PipelineConfig,
     mut topics: TopicAdmin,
-) -> anyhow::Result<(TopicAdmin, SharedProgress)> {
+) -> anyhow::Result<TopicAdmin> {
     let state = StateTopic::new(config.state_topic.clone(), &config.source.slot);
-    let brokers = config.producer.brokers.clone();
-    let properties = config.producer.properties.clone();
     tokio::task::spawn_blocking(move || {
         topics
             .ensure_state_topic(state.topic())
             .context("preparing the state topic")?;
-        let progress = state
-            .load(&brokers, &properties, Duration::from_secs(60))
-            .context("reading the snapshot's progress")?;
-        anyhow::Ok((topics, SharedProgress::new(progress)))
+        anyhow::Ok(topics)
     })
     .await
-    .context("reading the state topic")?
+    .context("preparing the state topic")?
 }
 
 /// After the source stopped, the last acknowledgements may have moved the flush LSN

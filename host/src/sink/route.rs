@@ -66,6 +66,18 @@ impl TopicTemplate {
         if rest.contains('}') {
             return Err(error("a `}` without `{`".into()));
         }
+        // The placeholders' values are made legal when rendered; the literal text
+        // around them must be legal already, and the whole must not be empty.
+        let literal = ["{database}", "{schema}", "{table}"]
+            .iter()
+            .fold(text.to_owned(), |literal, placeholder| {
+                literal.replace(placeholder, "x")
+            });
+        check_topic_name(&literal).map_err(|_| {
+            error(
+                "does not make Kafka topic names: write letters, digits, . _ - and {database}, {schema}, {table}".into(),
+            )
+        })?;
         Ok(Self {
             text: text.to_owned(),
         })
@@ -83,19 +95,41 @@ impl TopicTemplate {
     }
 }
 
+/// Kafka's longest topic name.
+const MAX_TOPIC_LEN: usize = 249;
+
+/// Whether Kafka allows `c` in a topic name: `[a-zA-Z0-9._-]`.
+fn is_topic_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
 /// Kafka topic names: `[a-zA-Z0-9._-]`, at most 249 characters.
 pub fn sanitize_topic(topic: &str) -> String {
     topic
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(249)
+        .map(|c| if is_topic_char(c) { c } else { '_' })
+        .take(MAX_TOPIC_LEN)
         .collect()
+}
+
+/// Checks a topic name as written by a user (an override, a dead-letter or state
+/// topic): 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`, which Kafka refuses.
+///
+/// # Errors
+///
+/// What is wrong with it, for a spec error.
+pub fn check_topic_name(topic: &str) -> Result<(), String> {
+    if topic.is_empty() || topic.len() > MAX_TOPIC_LEN || topic == "." || topic == ".." {
+        return Err(format!(
+            "{topic:?} is not a Kafka topic name (1 to {MAX_TOPIC_LEN} characters, not . or ..)"
+        ));
+    }
+    if let Some(bad) = topic.chars().find(|c| !is_topic_char(*c)) {
+        return Err(format!(
+            "{topic:?} is not a Kafka topic name: {bad:?} is not allowed (letters, digits, . _ -)"
+        ));
+    }
+    Ok(())
 }
 
 /// The routing rules of a pipeline's sink.

@@ -213,7 +213,8 @@ pub enum SourceError {
         /// The slot.
         slot: String,
     },
-    /// The snapshot's progress could not be read again after taking the slot over.
+    /// The snapshot's progress could not be read (not retried: the progress
+    /// loader has its own timeout).
     #[error("reading the snapshot's progress: {0}")]
     Progress(String),
     /// Retrying did not help within the retry window.
@@ -240,9 +241,9 @@ impl SourceError {
             SourceError::Snapshot(SnapshotError::Postgres { source, .. }) => {
                 control_error_is_retryable(source)
             }
-            SourceError::Snapshot(SnapshotError::Connect(_))
-            | SourceError::SlotOwned { .. }
-            | SourceError::Progress(_) => true,
+            SourceError::Snapshot(SnapshotError::Connect(_)) | SourceError::SlotOwned { .. } => {
+                true
+            }
             _ => false,
         }
     }
@@ -329,9 +330,9 @@ impl PostgresSource {
         }
     }
 
-    /// How to read the recorded progress again once this weir owns the slot:
-    /// another weir may have started or advanced the snapshot while this one
-    /// waited, and its record, not what this one read at start, says what is left.
+    /// How to read the recorded progress, at the start of every session once this
+    /// weir owns the slot: another weir may have started or advanced the snapshot
+    /// while this one waited, and the record says what is left.
     pub fn with_progress_loader(mut self, loader: ProgressLoader) -> Self {
         self.progress_loader = Some(loader);
         self
@@ -416,10 +417,10 @@ impl PostgresSource {
             .connect_control()
             .await
             .map_err(CatalogError::from)?;
-        if config.snapshot.mode == SnapshotMode::InitialOnly {
-            return self.snapshot_only(&control, out, shutdown).await;
-        }
-        if !super::ownership::try_own(&control, &config.slot).await? {
+        // `initial_only` reads no slot, so it owns none.
+        if config.snapshot.mode != SnapshotMode::InitialOnly
+            && !super::ownership::try_own(&control, &config.slot).await?
+        {
             return Err(SourceError::SlotOwned {
                 slot: config.slot.clone(),
             });
@@ -432,6 +433,9 @@ impl PostgresSource {
                 .map_err(|e| SourceError::Progress(e.to_string()))?
                 .map_err(SourceError::Progress)?;
             *self.progress.lock() = recorded;
+        }
+        if config.snapshot.mode == SnapshotMode::InitialOnly {
+            return self.snapshot_only(&control, out, shutdown).await;
         }
         if let PublicationState::Existing { missing } =
             ensure_publication(&control, &config.publication, &config.tables).await?

@@ -13,6 +13,16 @@ export WEIR_PLUGIN_DIR=${WEIR_PLUGIN_DIR:-$WEIR_PLUGIN_TARGET_DIR/components}
 export WIT_BINDGEN_VERSION=0.63.0
 export WASI_ADAPTER_VERSION=48.0.8
 export WASI_ADAPTER=${WASI_ADAPTER:-$HOME/.cache/weir/wasi_snapshot_preview1.reactor.$WASI_ADAPTER_VERSION.wasm}
+# Apache Kafka, as the tests, the quickstart and the benchmarks run it: the jars of the
+# version pinned in tests/kafka/version (scripts/fetch-kafka.sh puts them there).
+KAFKA_VERSION=$(tr -d '[:space:]' <"$WEIR_ROOT/tests/kafka/version")
+export KAFKA_VERSION
+export WEIR_KAFKA_HOME=${WEIR_KAFKA_HOME:-$HOME/.cache/weir/kafka/$KAFKA_VERSION}
+# PostgreSQL servers other than Debian's, one directory a major version
+# (scripts/fetch-postgres.sh), and the major version the tests use (WEIR_TEST_PG).
+export WEIR_PG_CACHE=${WEIR_PG_CACHE:-$HOME/.cache/weir/pg}
+# The PostgreSQL major versions of tests/postgres/versions, in order.
+pg_majors() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$WEIR_ROOT/tests/postgres/versions" | awk '{print $1}'; }
 if [ -f "$HOME/.cargo/env" ]; then
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"

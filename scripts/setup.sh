@@ -12,8 +12,14 @@ set -euo pipefail
 #   make, gcc, g++, zlib1g-dev, perl    building the bundled librdkafka
 #   clang, lld, wasi-libc,              building the C plugins for WebAssembly
 #     libclang-rt-dev-wasm32
+#   acl                                 letting the `postgres` user reach the PostgreSQL
+#                                       builds under a root-only home (fetch-postgres.sh)
 APT_PACKAGES=(postgresql postgresql-15-wal2json kcat libssl-dev openssl pkg-config make gcc g++ zlib1g-dev perl
-    clang lld wasi-libc libclang-rt-dev-wasm32)
+    clang lld wasi-libc libclang-rt-dev-wasm32 acl)
+# Apache Kafka runs on Java 17 and is fetched with Maven: Debian's, when the machine
+# has none of its own.
+command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || APT_PACKAGES+=(maven)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -95,3 +101,8 @@ if [ ${#missing_python[@]} -gt 0 ]; then
 else
     log "Python packages present"
 fi
+
+# The servers the tests, the quickstart and the benchmarks start: Apache Kafka from
+# Maven Central, PostgreSQL 13–18 beside Debian's 15.
+bash "$WEIR_ROOT/scripts/fetch-kafka.sh"
+bash "$WEIR_ROOT/scripts/fetch-postgres.sh"

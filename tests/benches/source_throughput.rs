@@ -18,8 +18,8 @@ use weir::source::replication::{
     PgOutputOptions, ReplicationConnection, ReplicationEvent, StandbyStatus,
 };
 use weir::source::{BatchLimits, BatcherOutput, ChangeBatcher, PgConnectOptions};
+use weir_tests::PgCluster;
 use weir_tests::bench::{BENCH_TABLE as TABLE, env_number, median};
-use weir_tests::{PgCluster, pg_bin_dir};
 
 const PUBLICATION: &str = "bench_pub";
 
@@ -158,7 +158,7 @@ fn pg_recvlogical(
     binary: bool,
 ) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let status = Command::new(pg_bin_dir().join("pg_recvlogical"))
+    let status = Command::new(cluster.install().client_tool("pg_recvlogical"))
         // The options weir uses on PostgreSQL 15, so both read the same stream.
         .args(["-o", &format!("binary={binary}")])
         .args(["-o", "streaming=on", "-o", "messages=true"])

@@ -61,7 +61,22 @@ pub fn read_topic(
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<Record>, HarnessError> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    read_topic_with(bootstrap_servers, &[], topic, timeout)
+}
+
+/// [`read_topic`] with client `properties` (security settings, e.g.
+/// [`crate::KafkaCluster::admin_properties`]).
+pub fn read_topic_with(
+    bootstrap_servers: &str,
+    properties: &[(String, String)],
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<Record>, HarnessError> {
+    let mut config = ClientConfig::new();
+    for (key, value) in properties {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config
         .set("bootstrap.servers", bootstrap_servers)
         .set(
             "group.id",
@@ -74,10 +89,16 @@ pub fn read_topic(
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(HarnessError::Kafka)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic)
+    let found = metadata.topics().iter().find(|t| t.name() == topic);
+    if let Some(error) = found.and_then(|t| t.error()) {
+        // Denied (an ACL) or broken: not the same as an empty topic.
+        return Err(HarnessError::Broker(format!(
+            "topic {topic}: {}",
+            rdkafka::error::RDKafkaErrorCode::from(error)
+        )));
+    }
+    let partitions: Vec<i32> = found
+        .into_iter()
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect();
 
@@ -105,11 +126,12 @@ pub fn read_topic(
 
     let mut records = Vec::new();
     let deadline = Instant::now() + timeout;
+    let mut last_error = None;
     while !ends.is_empty() {
         if Instant::now() >= deadline {
             return Err(HarnessError::Timeout {
                 doing: format!(
-                    "reading {topic}: partitions {:?} not read to the end",
+                    "reading {topic}: partitions {:?} not read to the end (last error: {last_error:?})",
                     ends.keys()
                 ),
                 after: timeout,
@@ -118,7 +140,15 @@ pub fn read_topic(
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
-        let message = message.map_err(HarnessError::Kafka)?;
+        let message = match message {
+            Ok(message) => message,
+            // A broker that is down or a leader that moved: the consumer recovers on
+            // its own, so keep reading until the deadline.
+            Err(error) => {
+                last_error = Some(error);
+                continue;
+            }
+        };
         let headers = message
             .headers()
             .map(|hs| {
@@ -177,7 +207,20 @@ pub struct KcatRecord {
 
 /// Reads every partition of `topic` to its end with `kcat`, an independent client.
 pub fn kcat_read(bootstrap_servers: &str, topic: &str) -> Result<Vec<KcatRecord>, HarnessError> {
-    let output = Command::new("kcat")
+    kcat_read_with(bootstrap_servers, &[], topic)
+}
+
+/// [`kcat_read`] with client `properties` (passed as `-X key=value`).
+pub fn kcat_read_with(
+    bootstrap_servers: &str,
+    properties: &[(String, String)],
+    topic: &str,
+) -> Result<Vec<KcatRecord>, HarnessError> {
+    let mut command = Command::new("kcat");
+    for (key, value) in properties {
+        command.arg("-X").arg(format!("{key}={value}"));
+    }
+    let output = command
         .args([
             "-b",
             bootstrap_servers,

@@ -16,24 +16,31 @@ pub mod broker;
 pub mod error;
 pub mod http;
 pub mod kafka;
+pub mod kafka_cluster;
 pub mod pg;
+pub mod pg_install;
 pub mod pipeline;
 pub mod plugins;
 pub mod port;
 pub mod registry;
 pub mod replication;
 pub mod server_cpu;
+mod stale;
 pub mod tls;
 
 pub use batches::{orders_batch, with_primary_key};
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use http::http_get;
-pub use kafka::{KcatRecord, Record, kafka_python_partitions, kcat_read, produce, read_topic};
-pub use pg::{
-    PgCluster, PgClusterBuilder, ReplicationSlot, SUPERUSER_PASSWORD, pg_bin_dir,
-    sweep_stale_clusters,
+pub use kafka::{
+    KcatRecord, Record, kafka_python_partitions, kcat_read, kcat_read_with, produce, read_topic,
+    read_topic_with,
 };
+pub use kafka_cluster::{KafkaCluster, KafkaClusterBuilder, SaslMechanism, kafka_version};
+pub use pg::{
+    PgCluster, PgClusterBuilder, ReplicationSlot, SUPERUSER_PASSWORD, sweep_stale_clusters,
+};
+pub use pg_install::PgInstall;
 pub use pipeline::RunningPipeline;
 pub use plugins::{plugin_dir, plugin_path};
 pub use port::free_loopback_port;

@@ -22,6 +22,7 @@ use nix::unistd::{Pid, User, getuid};
 use tokio_postgres::NoTls;
 
 use crate::error::HarnessError;
+use crate::pg_install::PgInstall;
 use crate::port::free_loopback_port;
 use weir::Lsn;
 
@@ -34,13 +35,6 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts to start on a fresh port when another process took ours first.
 const PORT_ATTEMPTS: usize = 5;
 
-/// Where the PostgreSQL server binaries are: `$WEIR_PG_BIN`, else Debian's PostgreSQL 15.
-pub fn pg_bin_dir() -> PathBuf {
-    std::env::var_os("WEIR_PG_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
-}
-
 /// The superuser's password. With the default `trust` authentication it is not
 /// checked; with [`PgClusterBuilder::host_auth`] it is.
 pub const SUPERUSER_PASSWORD: &str = "weir-test";
@@ -51,6 +45,7 @@ pub struct PgClusterBuilder {
     settings: Vec<(String, String)>,
     host_auth: String,
     tls: bool,
+    install: Option<PgInstall>,
 }
 
 impl Default for PgClusterBuilder {
@@ -72,6 +67,7 @@ impl Default for PgClusterBuilder {
                 .collect(),
             host_auth: "trust".to_owned(),
             tls: false,
+            install: None,
         }
     }
 }
@@ -99,19 +95,25 @@ impl PgClusterBuilder {
         self
     }
 
+    /// Runs this PostgreSQL build instead of the one `WEIR_TEST_PG` selects.
+    pub fn install(mut self, install: PgInstall) -> Self {
+        self.install = Some(install);
+        self
+    }
+
     /// Runs `initdb` and starts the server; returns once it accepts connections.
     pub fn start(self) -> Result<PgCluster, HarnessError> {
         sweep_stale_clusters();
+        let install = match self.install.clone() {
+            Some(install) => install,
+            None => PgInstall::selected()?,
+        };
         let owner = ServerUser::resolve()?;
         let dir = tempfile::Builder::new()
             .prefix(CLUSTER_DIR_PREFIX)
             .tempdir()
             .map_err(|e| HarnessError::io("create cluster dir", e))?;
-        fs::write(
-            dir.path().join(HARNESS_PID_FILE),
-            std::process::id().to_string(),
-        )
-        .map_err(|e| HarnessError::io("write harness pid", e))?;
+        crate::stale::claim(dir.path())?;
         owner.chown(dir.path())?;
 
         let data = dir.path().join("data");
@@ -119,7 +121,7 @@ impl PgClusterBuilder {
         fs::write(&password_file, SUPERUSER_PASSWORD)
             .map_err(|e| HarnessError::io("write the password file", e))?;
         owner.chown(&password_file)?;
-        let mut initdb = Command::new(pg_bin_dir().join("initdb"));
+        let mut initdb = install.command("initdb");
         initdb
             .arg("-D")
             .arg(&data)
@@ -165,7 +167,7 @@ impl PgClusterBuilder {
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
             let port = free_loopback_port()?;
-            match spawn_server(dir.path(), &data, port, &settings, &owner) {
+            match spawn_server(&install, dir.path(), &data, port, &settings, &owner) {
                 Ok(server) => {
                     return Ok(PgCluster {
                         dir: Some(dir),
@@ -174,6 +176,7 @@ impl PgClusterBuilder {
                         tls_root_cert,
                         settings,
                         owner,
+                        install,
                     });
                 }
                 Err(e @ HarnessError::PortTaken { .. }) => last_error = Some(e),
@@ -197,6 +200,7 @@ pub struct PgCluster {
     /// What the server was started with, to start it again.
     settings: Vec<(String, String)>,
     owner: ServerUser,
+    install: PgInstall,
 }
 
 impl PgCluster {
@@ -214,6 +218,23 @@ impl PgCluster {
     /// [`PgClusterBuilder::tls`].
     pub fn tls_root_cert(&self) -> Option<&Path> {
         self.tls_root_cert.as_deref()
+    }
+
+    /// The PostgreSQL build this cluster runs.
+    pub fn install(&self) -> &PgInstall {
+        &self.install
+    }
+
+    /// The server's major version (`server_version_num / 10000`).
+    pub async fn major_version(&self) -> Result<u32, HarnessError> {
+        let row = self
+            .connect("postgres")
+            .await?
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(HarnessError::Postgres)?;
+        let number: i32 = row.get(0);
+        Ok(u32::try_from(number / 10_000).unwrap_or_default())
     }
 
     /// The TCP port on 127.0.0.1.
@@ -465,6 +486,7 @@ impl PgCluster {
         }
         let dir = self.dir().to_owned();
         self.server = spawn_server(
+            &self.install,
             &dir,
             &dir.join("data"),
             self.port,
@@ -543,9 +565,9 @@ fn split_sql_script(script: &str) -> Vec<String> {
 }
 
 const SERVER_LOG: &str = "server.log";
-const HARNESS_PID_FILE: &str = "harness.pid";
 
 fn spawn_server(
+    install: &PgInstall,
     dir: &Path,
     data: &Path,
     port: u16,
@@ -564,7 +586,7 @@ fn spawn_server(
         .try_clone()
         .map_err(|e| HarnessError::io("clone server log", e))?;
 
-    let mut command = Command::new(pg_bin_dir().join("postgres"));
+    let mut command = install.command("postgres");
     command
         .arg("-D")
         .arg(data)
@@ -595,7 +617,7 @@ fn spawn_server(
                 detail: format!("exited with {status} during startup:\n{text}"),
             });
         }
-        if accepts_connections(port) {
+        if accepts_connections(install, port) {
             return Ok(child);
         }
         if Instant::now() >= deadline {
@@ -612,8 +634,8 @@ fn spawn_server(
 
 /// Whether the server on `port` completes a startup handshake: `pg_isready`, which
 /// distinguishes "starting up" from "accepting connections".
-fn accepts_connections(port: u16) -> bool {
-    Command::new(pg_bin_dir().join("pg_isready"))
+fn accepts_connections(install: &PgInstall, port: u16) -> bool {
+    Command::new(install.client_tool("pg_isready"))
         .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "1"])
         .stdin(Stdio::null())
         .status()
@@ -654,58 +676,14 @@ impl ServerUser {
     }
 }
 
-/// Stops and deletes clusters whose test process died without dropping them.
-///
-/// A cluster dir records the pid of the harness process that made it. When that process
-/// is gone, its postmaster (named in `data/postmaster.pid`) is killed and the dir
-/// removed. Clusters of live processes, including other test binaries running in
-/// parallel, are left alone.
+/// Stops and deletes clusters whose test process died without dropping them; the
+/// postmaster is named in `data/postmaster.pid`.
 pub fn sweep_stale_clusters() {
-    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let is_cluster = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(CLUSTER_DIR_PREFIX));
-        if !is_cluster {
-            continue;
-        }
-        let Some(owner) = read_pid(&path.join(HARNESS_PID_FILE)) else {
-            continue;
-        };
-        if process_alive(owner) {
-            continue;
-        }
-        if let Some(postmaster) = read_pid(&path.join("data/postmaster.pid"))
-            && process_alive(postmaster)
-        {
-            let _ = kill(Pid::from_raw(postmaster), Signal::SIGKILL);
-        }
-        let _ = fs::remove_dir_all(&path);
-    }
-}
-
-fn read_pid(path: &Path) -> Option<i32> {
-    fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn process_alive(pid: i32) -> bool {
-    // Signal 0 checks existence; a zombie counts as gone.
-    kill(Pid::from_raw(pid), None).is_ok()
-        && !fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-        })
+    crate::stale::sweep(CLUSTER_DIR_PREFIX, |dir| {
+        crate::stale::read_pid(&dir.join("data/postmaster.pid"))
+            .into_iter()
+            .collect()
+    });
 }
 
 /// Runs `check` every `interval` until it holds; after `within`, a timeout naming

@@ -22,6 +22,16 @@ pub fn generate_certificates(
     dir: &Path,
     server_name: &str,
 ) -> Result<TestCertificates, HarnessError> {
+    generate_certificates_with(dir, server_name, &format!("DNS:{server_name}"))
+}
+
+/// Makes a CA in `dir` and a server certificate named `common_name` valid for
+/// `subject_alt_names` (openssl's syntax, e.g. `DNS:localhost,IP:127.0.0.1`).
+pub fn generate_certificates_with(
+    dir: &Path,
+    common_name: &str,
+    subject_alt_names: &str,
+) -> Result<TestCertificates, HarnessError> {
     let path = |name: &str| dir.join(name);
     let ec = [
         "-newkey",
@@ -39,7 +49,7 @@ pub fn generate_certificates(
         .concat(),
         &[("-keyout", path("ca.key")), ("-out", path("ca.crt"))],
     )?;
-    let subject = format!("/CN={server_name}");
+    let subject = format!("/CN={common_name}");
     openssl(
         &[&["req"][..], &ec, &["-subj", &subject]].concat(),
         &[
@@ -49,7 +59,7 @@ pub fn generate_certificates(
     )?;
     std::fs::write(
         path("server.ext"),
-        format!("subjectAltName=DNS:{server_name}\n"),
+        format!("subjectAltName={subject_alt_names}\n"),
     )
     .map_err(|e| HarnessError::io("write the certificate extensions", e))?;
     openssl(

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use weir_tests::{Lsn, PgCluster, ServerCpu, pg_bin_dir, target_bin_path};
+use weir_tests::{Lsn, PgCluster, ServerCpu, target_bin_path};
 
 /// How long any reader may take.
 const LIMIT: Duration = Duration::from_secs(1800);
@@ -50,7 +50,7 @@ pub(crate) async fn decode_limit(
     end: Lsn,
 ) -> anyhow::Result<Measured> {
     blocking_reader(cluster, slot, || {
-        let status = Command::new(pg_bin_dir().join("pg_recvlogical"))
+        let status = Command::new(cluster.install().client_tool("pg_recvlogical"))
             .args([
                 "-d",
                 url,
@@ -99,7 +99,7 @@ pub(crate) async fn naive(
         "set -o pipefail; '{recvlogical}' -d '{url}' -S '{slot}' --start --no-loop -f - \
          --endpos={end} -o format-version=2 -o include-transaction=false \
          -o add-tables='{tables}' | kcat -P -b '{brokers}' -t '{topic}' -X linger.ms=5",
-        recvlogical = pg_bin_dir().join("pg_recvlogical").display(),
+        recvlogical = cluster.install().client_tool("pg_recvlogical").display(),
         tables = add_tables.join(","),
     );
     blocking_reader(cluster, slot, || {

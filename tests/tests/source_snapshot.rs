@@ -264,7 +264,10 @@ async fn a_parallel_snapshot_and_the_stream_after_it_rebuild_the_table_exactly()
     // Streaming from the consistent point brings every later change.
     let transactions_done = writer.await.expect("writer");
     let after_writes = fixture.cluster.current_wal_lsn().await.expect("lsn");
-    let stream_options = PgOutputOptions::for_server(15, vec![fixture.publication.clone()]);
+    let stream_options = PgOutputOptions::for_server(
+        fixture.cluster.major_version().await.expect("version"),
+        vec![fixture.publication.clone()],
+    );
     let mut stream = replication
         .start_logical_replication("snap", Lsn::ZERO, &stream_options)
         .await

@@ -407,6 +407,11 @@ async fn large_transactions_pass(stream_in_progress: bool) {
     );
     source.stop().await;
 
+    if cluster.major_version().await.expect("version") < 14 {
+        // Neither streaming nor pg_stat_replication_slots before PostgreSQL 14: the
+        // server held the transaction until its commit, and the bound above held.
+        return;
+    }
     let client = cluster.connect(&database).await.expect("connect");
     let stats = client
         .query_one(

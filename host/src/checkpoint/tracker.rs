@@ -30,6 +30,10 @@ pub enum CheckpointError {
         /// The producer's error.
         error: String,
     },
+    /// The Kafka cluster refuses the producer (credentials, certificates): nothing
+    /// more will be delivered, so the flush LSN stays where it is.
+    #[error("Kafka refuses the producer: {0}")]
+    Refused(String),
     /// Messages were reported out of commit order, or after their transaction's
     /// commit marker: a bug in the caller, reported rather than confirmed wrongly.
     #[error("checkpoint bookkeeping out of order at {commit_lsn}: {what}")]
@@ -226,6 +230,13 @@ impl CheckpointTracker {
             commit_lsn,
             error: error.into(),
         });
+    }
+
+    /// The cluster refuses the producer: no delivery will come, so the flush LSN never
+    /// moves again and the pipeline stops.
+    pub fn refused(&self, reason: impl Into<String>) {
+        let mut state = self.lock();
+        state.fail(CheckpointError::Refused(reason.into()));
     }
 
     /// Confirms every leading transaction that is complete and fully acknowledged.

@@ -335,7 +335,7 @@ impl Worker {
     fn run(mut self, mut events: mpsc::Receiver<SourceEvent>) -> anyhow::Result<()> {
         loop {
             if let Some(error) = self.tracker.error() {
-                return Err(error).context(UNDELIVERED);
+                return Err(self.undelivered(error));
             }
             if let Some(heartbeat) = &mut self.heartbeat {
                 heartbeat.send_if_due(&mut Outlet {
@@ -531,7 +531,7 @@ impl Worker {
     fn wait_acknowledged(&self) -> anyhow::Result<()> {
         loop {
             if let Some(error) = self.tracker.error() {
-                return Err(error).context(UNDELIVERED);
+                return Err(self.undelivered(error));
             }
             if self.producer.in_flight() == 0 {
                 return Ok(());
@@ -540,13 +540,25 @@ impl Worker {
         }
     }
 
+    /// The error a failed delivery stops the pipeline with: the producer's fatal
+    /// error first when there is one, since it is the cause the delivery reports
+    /// ("purged") do not name.
+    fn undelivered(&self, error: crate::checkpoint::CheckpointError) -> anyhow::Error {
+        let error = anyhow::Error::new(error);
+        match self.producer.fatal_error() {
+            Some(fatal) => error.context(format!("the Kafka producer failed for good: {fatal}")),
+            None => error,
+        }
+        .context(UNDELIVERED)
+    }
+
     /// Waits until every queued message is acknowledged (or failed).
     fn drain(&self) -> anyhow::Result<()> {
         self.producer
             .flush(self.shutdown_timeout)
             .context("waiting for Kafka to acknowledge the outstanding messages")?;
         if let Some(error) = self.tracker.error() {
-            return Err(error).context(UNDELIVERED);
+            return Err(self.undelivered(error));
         }
         Ok(())
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+
+use super::client::WatchedContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// How missing topics are created.
@@ -50,6 +51,25 @@ pub enum TopicError {
         /// The last error.
         error: Box<KafkaError>,
     },
+    /// The cluster refuses weir's client settings (credentials, certificates):
+    /// retrying cannot help.
+    #[error("looking up topic {topic}: Kafka refuses the connection: {reason}")]
+    Refused {
+        /// The topic.
+        topic: String,
+        /// librdkafka's words, and what to check.
+        reason: String,
+    },
+    /// An ACL denies weir this topic.
+    #[error(
+        "Kafka denies access to topic {topic} ({code}): grant weir's principal Describe and Write on it (and Create on the cluster when sink.kafka.create_topics is set)"
+    )]
+    Denied {
+        /// The topic.
+        topic: String,
+        /// The broker's error code.
+        code: RDKafkaErrorCode,
+    },
     /// The topic does not exist and creation is not configured.
     #[error("topic {0} does not exist: create it, or set sink.kafka.create_topics")]
     Missing(String),
@@ -82,7 +102,7 @@ const LOOKUP_ATTEMPT: Duration = Duration::from_secs(5);
 
 /// Partition counts of the topics in use, looked up (and created) on first use.
 pub struct TopicAdmin {
-    admin: AdminClient<DefaultClientContext>,
+    admin: AdminClient<WatchedContext>,
     create: Option<TopicSettings>,
     counts: HashMap<String, u32>,
     timeout: Duration,
@@ -121,7 +141,7 @@ impl TopicAdmin {
             }
         }
         let admin = config
-            .create()
+            .create_with_context(WatchedContext::default())
             .map_err(|e| TopicError::Create(Box::new(e)))?;
         Ok(Self {
             admin,
@@ -176,6 +196,12 @@ impl TopicAdmin {
         loop {
             match self.lookup(topic) {
                 Err(TopicError::Metadata { error, .. }) => {
+                    if let Some(reason) = self.admin.inner().context().refusal().get() {
+                        return Err(TopicError::Refused {
+                            topic: topic.to_owned(),
+                            reason,
+                        });
+                    }
                     let elapsed = started.elapsed();
                     if self.retry_window.is_some_and(|window| elapsed >= window) {
                         return Err(TopicError::Unreachable {
@@ -237,6 +263,18 @@ impl TopicAdmin {
                 error: Box::new(e),
             })?;
         let found = metadata.topics().iter().find(|t| t.name() == topic);
+        if let Some(code) = found.and_then(|t| t.error()).map(RDKafkaErrorCode::from)
+            && matches!(
+                code,
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+            )
+        {
+            return Err(TopicError::Denied {
+                topic: topic.to_owned(),
+                code,
+            });
+        }
         Ok(match found {
             Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
                 Some(u32::try_from(t.partitions().len()).unwrap_or(u32::MAX))
@@ -292,6 +330,16 @@ impl TopicAdmin {
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((
+                    _,
+                    code @ (RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed),
+                )) => {
+                    return Err(TopicError::Denied {
+                        topic: topic.to_owned(),
+                        code,
+                    });
+                }
                 Err((_, code)) => {
                     return Err(TopicError::Creation {
                         topic: topic.to_owned(),

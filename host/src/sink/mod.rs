@@ -2,6 +2,7 @@
 //! topic of plugin stages.
 
 pub mod admin;
+pub mod client;
 pub mod dead_letter;
 pub mod partition;
 pub mod producer;

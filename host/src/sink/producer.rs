@@ -19,6 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
+use super::client::Refusal;
 use super::route::Destination;
 use crate::Lsn;
 use crate::checkpoint::CheckpointTracker;
@@ -95,6 +96,7 @@ const UNTRACKED: Lsn = Lsn(0);
 struct Deliveries {
     tracker: Arc<CheckpointTracker>,
     latency: Option<Latency>,
+    refusal: Refusal,
 }
 
 /// Where acknowledgement latencies are recorded.
@@ -114,7 +116,15 @@ struct Opaque {
     commit_micros: i64,
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    /// A cluster that refuses the producer fails the tracker, so the pipeline stops
+    /// instead of queueing for ever.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(refusal) = super::client::report(&self.refusal, &error, reason) {
+            self.tracker.refused(refusal);
+        }
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = Box<Opaque>;
@@ -199,6 +209,7 @@ impl KafkaProducer {
             .create_with_context(Deliveries {
                 tracker: Arc::clone(&tracker),
                 latency,
+                refusal: Refusal::default(),
             })
             .map_err(|e| ProduceError::Create(Box::new(e)))?;
         Ok(Self { producer, tracker })
@@ -352,6 +363,16 @@ impl KafkaProducer {
     /// Waits up to `timeout` for every queued message to be delivered or failed.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer.flush(timeout)
+    }
+
+    /// Why librdkafka gave this producer up for good (a fatal error: with
+    /// idempotence, e.g. the cluster refusing it a producer id), if it did. Its
+    /// queued messages then fail as "purged", which names no cause.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{reason} ({code})"))
     }
 
     /// Messages queued and not yet acknowledged.

@@ -29,6 +29,12 @@ pub enum CatalogError {
     )]
     #[allow(missing_docs)]
     SlotMismatch { slot: String, problem: String },
+    /// Before PostgreSQL 15 a publication names its tables one by one, and the
+    /// selection names none that exists yet.
+    #[error(
+        "publication {0:?}: the selected tables do not exist yet, and before PostgreSQL 15 a publication cannot name a schema; create the tables first, or create the publication yourself"
+    )]
+    NoTables(String),
 }
 
 /// A row of `pg_replication_slots`.
@@ -217,21 +223,39 @@ pub async fn ensure_publication(
         }
         return Ok(PublicationState::Existing { missing });
     }
-    let mut targets = Vec::new();
-    for table in tables {
-        match table {
-            TableSelector::Table { schema, name } => {
-                targets.push(format!(
-                    "TABLE {}.{}",
-                    quote_identifier(schema),
-                    quote_identifier(name)
-                ));
-            }
-            TableSelector::Schema(schema) => {
-                targets.push(format!("TABLES IN SCHEMA {}", quote_identifier(schema)))
+    let targets = if server_major_version(client).await? >= 15 {
+        let mut targets = Vec::new();
+        for table in tables {
+            match table {
+                TableSelector::Table { schema, name } => {
+                    targets.push(format!(
+                        "TABLE {}.{}",
+                        quote_identifier(schema),
+                        quote_identifier(name)
+                    ));
+                }
+                TableSelector::Schema(schema) => {
+                    targets.push(format!("TABLES IN SCHEMA {}", quote_identifier(schema)));
+                }
             }
         }
-    }
+        targets
+    } else {
+        // Before PostgreSQL 15 a publication lists tables only (`FOR TABLE a, b`, no
+        // `TABLES IN SCHEMA`): a schema is expanded into the tables it has now, and a
+        // table created in it later must be added by its owner.
+        let resolved = resolve_tables(client, tables).await?;
+        if resolved.is_empty() {
+            return Err(CatalogError::NoTables(publication.to_owned()));
+        }
+        let names: Vec<String> = resolved
+            .iter()
+            .map(|(schema, name)| {
+                format!("{}.{}", quote_identifier(schema), quote_identifier(name))
+            })
+            .collect();
+        vec![format!("TABLE {}", names.join(", "))]
+    };
     let sql = format!(
         "CREATE PUBLICATION {} FOR {} WITH (publish_via_partition_root = true)",
         quote_identifier(publication),
@@ -240,6 +264,15 @@ pub async fn ensure_publication(
     client.batch_execute(&sql).await?;
     tracing::info!(publication, tables = targets.len(), "Created publication.");
     Ok(PublicationState::Created)
+}
+
+/// The server's major version (`server_version_num / 10000`, e.g. 17).
+pub async fn server_major_version(client: &Client) -> Result<u32, CatalogError> {
+    let row = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await?;
+    let number: i32 = row.get(0);
+    Ok(u32::try_from(number / 10_000).unwrap_or_default())
 }
 
 /// Whether a publication of that name exists.

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs weir's whole test suite: installs what is missing, builds the wasm plugins, checks
 # formatting and lints, fuzzes the pgoutput decoder briefly, then runs every test (unit,
-# harness and end-to-end against real PostgreSQL clusters and broker processes the tests
-# start themselves).
+# harness and end-to-end against real PostgreSQL servers and Apache Kafka brokers the
+# tests start themselves) on the default PostgreSQL version, and the source suites on
+# every other version of tests/postgres/versions.
 #
 # Extra arguments go to `cargo test` for the workspace, e.g. `scripts/test.sh -p weir-tests`.
+#   WEIR_TEST_PG=13 scripts/test.sh          # the whole suite on PostgreSQL 13
+#   WEIR_TEST_PG_MATRIX=0 scripts/test.sh    # skip the other versions
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WEIR_ROOT"
@@ -45,3 +48,11 @@ cargo test --workspace --locked "$@"
 for world in batch row; do
     cargo test -p weir-guest --features "$world" --doc --locked
 done
+
+default_pg=${WEIR_TEST_PG:-$(pg_default_major)}
+tested=("$default_pg")
+if [ "${WEIR_TEST_PG_MATRIX:-1}" != 0 ]; then
+    bash scripts/test-postgres.sh
+    mapfile -t tested < <(pg_majors)
+fi
+echo "tested against: kafka $KAFKA_VERSION; postgresql ${tested[*]}"

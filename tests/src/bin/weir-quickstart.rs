@@ -1,6 +1,6 @@
 //! `weir-quickstart`: the README's first command, end to end on this machine.
 //!
-//! Starts a throwaway PostgreSQL cluster and a local Kafka-protocol broker, creates the
+//! Starts a throwaway PostgreSQL cluster and a local Apache Kafka broker, creates the
 //! sample shop database (`examples/quickstart.sql`), runs `weir run
 //! examples/quickstart.yaml` as a separate process, writes sample traffic
 //! (`examples/quickstart-traffic.sql`) and prints the messages weir produced, read
@@ -12,7 +12,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use weir_tests::{Broker, PgCluster, plugin_dir, read_topic, target_bin_path};
+use weir_tests::{KafkaCluster, PgCluster, kafka_version, plugin_dir, read_topic, target_bin_path};
 
 const SCHEMA_SQL: &str = include_str!("../../../examples/quickstart.sql");
 const TRAFFIC_SQL: &str = include_str!("../../../examples/quickstart-traffic.sql");
@@ -49,9 +49,16 @@ async fn main() -> anyhow::Result<()> {
     let cluster = PgCluster::start().context("starting PostgreSQL")?;
     println!("    {}", cluster.url("shop"));
 
-    step("starting a local Kafka-protocol broker and the pipeline's topics");
-    let broker = Broker::start(1).context("starting the broker")?;
-    println!("    bootstrap.servers={}", broker.bootstrap_servers());
+    step(&format!(
+        "starting a local Apache Kafka {} broker (KRaft) and the pipeline's topics",
+        kafka_version()
+    ));
+    let broker = KafkaCluster::start(1).context("starting the broker")?;
+    println!(
+        "    bootstrap.servers={} (started in {:.1} s)",
+        broker.bootstrap_servers(),
+        broker.started_in().as_secs_f64()
+    );
 
     step("creating the sample shop database");
     cluster.execute("postgres", "CREATE DATABASE shop").await?;
@@ -61,9 +68,9 @@ async fn main() -> anyhow::Result<()> {
         .context("examples/quickstart.sql")?;
 
     for topic in TOPICS {
-        broker.create_topic(topic, 3)?;
+        broker.create_topic(topic, 3, 1, &[])?;
     }
-    broker.create_topic(STATE_TOPIC, 1)?;
+    broker.create_topic(STATE_TOPIC, 1, 1, &[("cleanup.policy", "compact")])?;
     println!(
         "    topics {} with 3 partitions each, and weir's state topic {STATE_TOPIC}",
         TOPICS.join(", ")
@@ -101,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
         records = TOPICS
             .iter()
             .map(|topic| {
-                read_topic(broker.bootstrap_servers(), topic, Duration::from_secs(10))
+                read_topic(&broker.bootstrap_servers(), topic, Duration::from_secs(10))
                     .map(|r| r.into_iter().map(move |r| (*topic, r)))
             })
             .collect::<Result<Vec<_>, _>>()

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the source suites (types, replication protocol and streaming, snapshot,
+# heartbeat, precheck, TLS) against each PostgreSQL major version given, or against
+# every version of tests/postgres/versions but the default (which the whole suite
+# already ran on).
+#
+#   scripts/test-postgres.sh            # every version but the default
+#   scripts/test-postgres.sh 13 18      # only these
+#
+# The whole suite against one version: WEIR_TEST_PG=13 scripts/test.sh
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WEIR_ROOT"
+
+SOURCE_SUITES=(source_control source_replication source_snapshot source_stage source_streaming
+    source_tls source_types)
+majors=("$@")
+if [ ${#majors[@]} -eq 0 ]; then
+    default=$(pg_default_major)
+    for major in $(pg_majors); do
+        [ "$major" = "${WEIR_TEST_PG:-$default}" ] || majors+=("$major")
+    done
+fi
+bash scripts/fetch-postgres.sh "${majors[@]}"
+args=()
+for suite in "${SOURCE_SUITES[@]}"; do
+    args+=(--test "$suite")
+done
+for major in "${majors[@]}"; do
+    log "source suites against PostgreSQL $major"
+    WEIR_TEST_PG=$major cargo test -p weir-tests --locked "${args[@]}"
+done

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$WEIR_ROOT"
 
 SOURCE_SUITES=(source_control source_replication source_snapshot source_stage source_streaming
-    source_tls source_types)
+    source_tls source_types source_versions)
 majors=("$@")
 if [ ${#majors[@]} -eq 0 ]; then
     default=$(pg_default_major)

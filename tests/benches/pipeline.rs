@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use weir_tests::bench::{
     BENCH_TABLE as TABLE, bench_insert, env_number, histogram_quantile, paced_inserts,
 };
-use weir_tests::{Broker, PgCluster, RunningPipeline, SchemaRegistry, unique_name};
+use weir_tests::{KafkaCluster, PgCluster, RunningPipeline, SchemaRegistry, unique_name};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
         .setting("shared_buffers", "512MB")
         .setting("max_wal_size", "4GB")
         .start()?;
-    let broker = Broker::start(1)?;
+    let broker = KafkaCluster::builder().heap_mb(1024).start()?;
     let registry = SchemaRegistry::start()?;
     let database = cluster.create_database("bench").await?;
     cluster.execute(&database, TABLE).await?;
@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
 /// weir's `weir_commit_to_ack_seconds` histogram (PostgreSQL's commit timestamp to
 /// the producer's acknowledgement; buckets 25% apart, so quantiles are bucket
 /// bounds).
-async fn latency(cluster: &PgCluster, broker: &Broker, database: &str) -> anyhow::Result<()> {
+async fn latency(cluster: &PgCluster, broker: &KafkaCluster, database: &str) -> anyhow::Result<()> {
     let seconds = env_number("WEIR_BENCH_LATENCY_SECONDS", 10) as u64;
     println!();
     println!("commit-to-acknowledgement latency, json, one broker ({seconds} s per rate)");
@@ -108,13 +108,13 @@ async fn latency(cluster: &PgCluster, broker: &Broker, database: &str) -> anyhow
 /// its slot.
 async fn start_pipeline(
     cluster: &PgCluster,
-    broker: &Broker,
+    broker: &KafkaCluster,
     database: &str,
     sink: &str,
 ) -> anyhow::Result<(RunningPipeline, String)> {
     let slot = unique_name("bench");
     let topic = unique_name("bench");
-    broker.create_topic(&topic, 6)?;
+    broker.create_topic(&topic, 6, 1, &[])?;
     let spec = format!(
         "name: bench
 source:

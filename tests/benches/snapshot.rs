@@ -16,7 +16,7 @@ use weir::source::SourceEvent;
 use weir::source::snapshot::parallel::{plan, read_chunks, snapshot_connection};
 use weir::source::snapshot::table::{describe, read};
 use weir_tests::bench::{BENCH_TABLE, bench_insert, env_number, median};
-use weir_tests::{Broker, PgCluster, RunningPipeline, unique_name};
+use weir_tests::{KafkaCluster, PgCluster, RunningPipeline, unique_name};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -120,9 +120,9 @@ async fn main() -> anyhow::Result<()> {
 
     // The whole pipeline: the snapshot through the encoder and the producer into
     // the broker, until Kafka acknowledged every row.
-    let broker = Broker::start(1)?;
-    broker.create_topic("bench.rows", 6)?;
-    broker.create_topic("weir.snapbench.state", 1)?;
+    let broker = KafkaCluster::builder().heap_mb(1024).start()?;
+    broker.create_topic("bench.rows", 6, 1, &[])?;
+    broker.create_topic("weir.snapbench.state", 1, 1, &[])?;
     let mut piped = Vec::new();
     for _ in 0..runs {
         let spec = format!(

@@ -212,6 +212,7 @@ pub struct KafkaCluster {
     ca_cert: Option<PathBuf>,
     heap_mb: u32,
     started_in: Duration,
+    bootstrap_servers: String,
 }
 
 impl KafkaCluster {
@@ -282,7 +283,19 @@ impl KafkaCluster {
                 process: None,
             });
         }
+        // TLS clients check the certificate's name, which is `localhost`.
+        let host = if certificates.is_some() {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
+        let bootstrap_servers = nodes
+            .iter()
+            .map(|n| format!("{host}:{}", n.client_port))
+            .collect::<Vec<_>>()
+            .join(",");
         let mut cluster = Self {
+            bootstrap_servers,
             dir: Some(dir),
             libs: libs.to_owned(),
             nodes,
@@ -316,7 +329,10 @@ impl KafkaCluster {
         for node in &self.nodes {
             let child = self
                 .java(&[], "kafka.tools.StorageTool")
-                .args(["format", "--ignore-formatted", "-t", &cluster_id, "-c"])
+                // `=`: an id may begin with `-`, which would read as an option.
+                .args(["format", "--ignore-formatted"])
+                .arg(format!("--cluster-id={cluster_id}"))
+                .arg("-c")
                 .arg(&node.config)
                 .args(&scram)
                 .stdin(Stdio::null())
@@ -471,17 +487,8 @@ impl KafkaCluster {
     }
 
     /// The `bootstrap.servers` list of the client listeners.
-    pub fn bootstrap_servers(&self) -> String {
-        let host = if self.ca_cert.is_some() {
-            "localhost"
-        } else {
-            "127.0.0.1"
-        };
-        self.nodes
-            .iter()
-            .map(|n| format!("{host}:{}", n.client_port))
-            .collect::<Vec<_>>()
-            .join(",")
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap_servers
     }
 
     /// The plaintext inter-broker listeners (no TLS, no SASL; a super user under
@@ -540,18 +547,19 @@ impl KafkaCluster {
     pub fn create_topic(
         &self,
         topic: &str,
-        partitions: i32,
-        replication_factor: i32,
+        partitions: u32,
+        replication_factor: u32,
         configs: &[(&str, &str)],
     ) -> Result<(), HarnessError> {
         let admin: AdminClient<DefaultClientContext> = self
-            .client_config_at(&self.bootstrap_servers())
+            .client_config_at(self.bootstrap_servers())
             .create()
             .map_err(HarnessError::Kafka)?;
+        let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         let mut new_topic = NewTopic::new(
             topic,
-            partitions,
-            TopicReplication::Fixed(replication_factor),
+            count(partitions),
+            TopicReplication::Fixed(count(replication_factor)),
         );
         for (key, value) in configs {
             new_topic = new_topic.set(key, value);
@@ -571,7 +579,7 @@ impl KafkaCluster {
     /// defaults included.
     pub fn topic_configs(&self, topic: &str) -> Result<Vec<(String, String)>, HarnessError> {
         let admin: AdminClient<DefaultClientContext> = self
-            .client_config_at(&self.bootstrap_servers())
+            .client_config_at(self.bootstrap_servers())
             .create()
             .map_err(HarnessError::Kafka)?;
         let results = block_on(
@@ -594,7 +602,7 @@ impl KafkaCluster {
     /// Each partition of `topic` with its leader and replicas, as the metadata says.
     pub fn partitions(&self, topic: &str) -> Result<Vec<PartitionInfo>, HarnessError> {
         let consumer: BaseConsumer = self
-            .client_config_at(&self.bootstrap_servers())
+            .client_config_at(self.bootstrap_servers())
             .create()
             .map_err(HarnessError::Kafka)?;
         let metadata = consumer

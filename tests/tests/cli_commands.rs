@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use weir_tests::{Broker, PgCluster, plugin_dir, target_bin_path, unique_name};
+use weir_tests::{KafkaCluster, PgCluster, plugin_dir, target_bin_path, unique_name};
 
 fn weir(args: &[&str]) -> Output {
     Command::new(target_bin_path("weir"))
@@ -98,7 +98,7 @@ fn validate_loads_plugins_and_refuses_a_bad_config() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_the_database_and_the_topics() {
     let cluster = PgCluster::start().expect("postgres");
-    let broker = Broker::start(1).expect("broker");
+    let broker = KafkaCluster::start(1).expect("broker");
     let database = cluster
         .create_database_with(
             "check",
@@ -136,11 +136,11 @@ async fn check_reports_the_database_and_the_topics() {
     );
 
     // With the topic, and a test produce: everything passes.
-    broker.create_topic("cli.events", 2).expect("topic");
+    broker.create_topic("cli.events", 2, 1, &[]).expect("topic");
     broker
-        .create_topic("weir.cli.state", 1)
+        .create_topic("weir.cli.state", 1, 1, &[])
         .expect("state topic");
-    broker.create_topic("cli.check", 1).expect("topic");
+    broker.create_topic("cli.check", 1, 1, &[]).expect("topic");
     let output = weir(&["check", &spec, "--test-topic", "cli.check"]);
     let report = text(&output.stdout);
     assert!(output.status.success(), "{report}{}", text(&output.stderr));
@@ -162,7 +162,7 @@ async fn check_reports_the_database_and_the_topics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
     let cluster = PgCluster::start().expect("postgres");
-    let broker = Broker::start(1).expect("broker");
+    let mut broker = KafkaCluster::start(1).expect("broker");
     let database = cluster
         .create_database_with(
             "slots",
@@ -170,9 +170,9 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
         )
         .await
         .expect("database");
-    broker.create_topic("cli.events", 1).expect("topic");
+    broker.create_topic("cli.events", 1, 1, &[]).expect("topic");
     broker
-        .create_topic("weir.cli.state", 1)
+        .create_topic("weir.cli.state", 1, 1, &[])
         .expect("state topic");
     let dir = tempfile::tempdir().expect("tempdir");
     let slot = unique_name("slot");
@@ -205,7 +205,7 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
 
     // Kafka away, a transaction read: the first SIGTERM waits for Kafka, the second
     // exits at once and the slot is not confirmed past the unacknowledged data.
-    broker.broker_down(1).expect("down");
+    broker.kill(1).expect("down");
     let before = cluster.current_wal_lsn().await.expect("lsn");
     cluster
         .execute(
@@ -252,7 +252,7 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_runs_several_pipelines() {
     let cluster = PgCluster::start().expect("postgres");
-    let broker = Broker::start(1).expect("broker");
+    let broker = KafkaCluster::start(1).expect("broker");
     let database = cluster
         .create_database_with(
             "multi",
@@ -261,11 +261,11 @@ async fn one_process_runs_several_pipelines() {
         )
         .await
         .expect("database");
-    broker.create_topic("cli.events", 1).expect("topic");
+    broker.create_topic("cli.events", 1, 1, &[]).expect("topic");
     broker
-        .create_topic("weir.cli.state", 1)
+        .create_topic("weir.cli.state", 1, 1, &[])
         .expect("state topic");
-    broker.create_topic("cli.audit", 1).expect("topic");
+    broker.create_topic("cli.audit", 1, 1, &[]).expect("topic");
     let url = cluster.url(&database);
     let (first_dir, second_dir) = (
         tempfile::tempdir().expect("dir"),
@@ -455,12 +455,14 @@ async fn check_names_causes_and_checks_the_schema_registry() {
     assert!(!report.contains("pg-secret"), "{report}");
 
     let cluster = PgCluster::start().expect("postgres");
-    let broker = Broker::start(1).expect("broker");
+    let broker = KafkaCluster::start(1).expect("broker");
     let database = cluster
         .create_database_with("causes", "CREATE TABLE events (id bigint PRIMARY KEY)")
         .await
         .expect("database");
-    broker.create_topic("causes.events", 1).expect("topic");
+    broker
+        .create_topic("causes.events", 1, 1, &[])
+        .expect("topic");
     let path = dir.path().join("avro.yaml");
     std::fs::write(
         &path,

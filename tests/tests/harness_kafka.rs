@@ -36,7 +36,7 @@ fn a_single_node_keeps_its_data_through_stop_kill_and_restart() {
         "{configs:?}"
     );
     assert_eq!(cluster.partitions("events").expect("partitions").len(), 3);
-    produce_pairs(&cluster.bootstrap_servers(), "events", &pairs(100));
+    produce_pairs(cluster.bootstrap_servers(), "events", &pairs(100));
 
     let stopped = cluster.stop(1).expect("controlled shutdown");
     eprintln!("controlled shutdown took {stopped:?}");
@@ -44,7 +44,7 @@ fn a_single_node_keeps_its_data_through_stop_kill_and_restart() {
     let back = cluster.start_node(1).expect("started again");
     eprintln!("restart on the same log dir took {back:?}");
     assert_eq!(
-        read_topic(&cluster.bootstrap_servers(), "events", READ)
+        read_topic(cluster.bootstrap_servers(), "events", READ)
             .expect("read")
             .len(),
         100
@@ -52,9 +52,9 @@ fn a_single_node_keeps_its_data_through_stop_kill_and_restart() {
 
     cluster.kill(1).expect("kill -9");
     cluster.start_node(1).expect("started after kill -9");
-    produce_pairs(&cluster.bootstrap_servers(), "events", &pairs(10));
+    produce_pairs(cluster.bootstrap_servers(), "events", &pairs(10));
     assert_eq!(
-        read_topic(&cluster.bootstrap_servers(), "events", READ)
+        read_topic(cluster.bootstrap_servers(), "events", READ)
             .expect("read")
             .len(),
         110
@@ -121,7 +121,7 @@ fn three_nodes_replicate_and_elect_a_new_leader_when_one_is_killed() {
         .expect("topic");
     let before = cluster.partitions("replicated").expect("partitions");
     assert_eq!(before[0].replicas.len(), 3);
-    produce_pairs(&cluster.bootstrap_servers(), "replicated", &pairs(50));
+    produce_pairs(cluster.bootstrap_servers(), "replicated", &pairs(50));
     let leader = u32::try_from(before[0].leader).expect("a leader");
     cluster.kill(leader).expect("kill the leader");
     let deadline = std::time::Instant::now() + READ;
@@ -136,9 +136,9 @@ fn three_nodes_replicate_and_elect_a_new_leader_when_one_is_killed() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    produce_pairs(&cluster.bootstrap_servers(), "replicated", &pairs(50));
+    produce_pairs(cluster.bootstrap_servers(), "replicated", &pairs(50));
     assert_eq!(
-        read_topic(&cluster.bootstrap_servers(), "replicated", READ)
+        read_topic(cluster.bootstrap_servers(), "replicated", READ)
             .expect("read")
             .len(),
         100
@@ -183,7 +183,7 @@ fn sasl_ssl_with_scram_and_acls_lets_in_whom_it_should() {
     let weir = cluster.client_properties("weir", "weir-secret");
     let bootstrap = cluster.bootstrap_servers();
     let mut producer_config = rdkafka::ClientConfig::new();
-    producer_config.set("bootstrap.servers", &bootstrap);
+    producer_config.set("bootstrap.servers", bootstrap);
     for (k, v) in &weir {
         producer_config.set(k, v);
     }
@@ -198,26 +198,26 @@ fn sasl_ssl_with_scram_and_acls_lets_in_whom_it_should() {
     );
     assert!(delivered.is_ok(), "{delivered:?}");
     assert_eq!(
-        read_topic_with(&bootstrap, &weir, "guarded", READ)
+        read_topic_with(bootstrap, &weir, "guarded", READ)
             .expect("read")
             .len(),
         1
     );
     assert_eq!(
-        kcat_read_with(&bootstrap, &weir, "guarded")
+        kcat_read_with(bootstrap, &weir, "guarded")
             .expect("kcat")
             .len(),
         1
     );
 
     let stranger = cluster.client_properties("stranger", "stranger-secret");
-    let denied = read_topic_with(&bootstrap, &stranger, "guarded", Duration::from_secs(10));
+    let denied = read_topic_with(bootstrap, &stranger, "guarded", Duration::from_secs(10));
     assert!(
         denied.is_err(),
         "an authenticated user without ACLs read the topic"
     );
     let wrong = cluster.client_properties("weir", "not-the-password");
-    let refused = read_topic_with(&bootstrap, &wrong, "guarded", Duration::from_secs(10));
+    let refused = read_topic_with(bootstrap, &wrong, "guarded", Duration::from_secs(10));
     assert!(refused.is_err(), "a wrong password was let in");
 }
 

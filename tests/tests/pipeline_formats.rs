@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 use weir_tests::{
-    Broker, Lsn, PgCluster, Record, RunningPipeline, SchemaRegistry, fastavro_decode,
+    KafkaCluster, Lsn, PgCluster, Record, RunningPipeline, SchemaRegistry, fastavro_decode,
     kafka_python_partitions, read_topic, unique_name,
 };
 
@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(60);
 /// A shop database with one table, its topic, and a broker cluster.
 struct Shop {
     cluster: PgCluster,
-    broker: Broker,
+    broker: KafkaCluster,
     database: String,
     slot: String,
     topic: String,
@@ -27,7 +27,7 @@ struct Shop {
 impl Shop {
     async fn start() -> Shop {
         let cluster = PgCluster::start().expect("postgres");
-        let broker = Broker::start(3).expect("broker");
+        let broker = KafkaCluster::start(1).expect("broker");
         let database = cluster.create_database("shop").await.expect("database");
         cluster
             .execute(
@@ -43,9 +43,11 @@ impl Shop {
             .await
             .expect("table");
         let topic = format!("{database}.public.orders");
-        broker.create_topic(&topic, PARTITIONS).expect("topic");
         broker
-            .create_topic("weir.shop.state", 1)
+            .create_topic(&topic, PARTITIONS, 1, &[])
+            .expect("topic");
+        broker
+            .create_topic("weir.shop.state", 1, 1, &[])
             .expect("state topic");
         Shop {
             cluster,
@@ -338,7 +340,7 @@ async fn avro_end_to_end_read_by_fastavro() {
     let registry = SchemaRegistry::start().expect("registry");
     let transactions_topic = format!("{}.transaction", shop.database);
     shop.broker
-        .create_topic(&transactions_topic, 1)
+        .create_topic(&transactions_topic, 1, 1, &[])
         .expect("topic");
     let sink = format!(
         "    format: avro\n    schema_registry: {}\n    transaction_topic: {transactions_topic}\n",
@@ -485,10 +487,10 @@ async fn transaction_metadata_and_heartbeats() {
     let transactions_topic = format!("{}.transaction", shop.database);
     let heartbeats_topic = format!("__debezium-heartbeat.{}", shop.database);
     shop.broker
-        .create_topic(&transactions_topic, 1)
+        .create_topic(&transactions_topic, 1, 1, &[])
         .expect("topic");
     shop.broker
-        .create_topic(&heartbeats_topic, 1)
+        .create_topic(&heartbeats_topic, 1, 1, &[])
         .expect("topic");
     let sink = format!(
         "    format: debezium-json\n    transaction_topic: {transactions_topic}\n    heartbeat_topic: {heartbeats_topic}\n    heartbeat_interval: 200ms\n"
@@ -566,7 +568,9 @@ fn op_and_id(record: &Record) -> (String, i64) {
 async fn a_trapping_plugin_dead_letters_its_batch_and_the_pipeline_goes_on() {
     let shop = Shop::start().await;
     let dead_letters = format!("{}.dlq", shop.database);
-    shop.broker.create_topic(&dead_letters, 1).expect("topic");
+    shop.broker
+        .create_topic(&dead_letters, 1, 1, &[])
+        .expect("topic");
     let plugins = "plugins:\n  - name: no-deletes\n    wasm: misbehave.wasm\n    config: { mode: trap-on-delete }\n    on_error: dead_letter\n";
     let sink = format!("    format: json\n    dead_letter_topic: {dead_letters}\n");
     let spec = shop
@@ -796,14 +800,12 @@ async fn the_row_throttle_holds_the_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_away_past_the_retry_window_fails_clearly_and_confirms_nothing_more() {
-    let shop = Shop::start().await;
+    let mut shop = Shop::start().await;
     let pipeline = RunningPipeline::start(&shop.spec("    format: json\n    retry_window: 3s\n"))
         .expect("starts");
     pipeline.wait_streaming(WAIT).await.expect("streaming");
     let before = shop.cluster.current_wal_lsn().await.expect("lsn");
-    for broker in 1..=3 {
-        shop.broker.broker_down(broker).expect("down");
-    }
+    shop.broker.kill(1).expect("the broker goes away");
     shop.traffic().await;
     let error = pipeline
         .join(WAIT)

@@ -108,7 +108,7 @@ async fn table_ids(cluster: &PgCluster, database: &str) -> BTreeSet<i64> {
 /// The `id` of every JSON message in `topic`, read with kcat; and how many messages.
 fn topic_ids(kafka: &KafkaCluster, topic: &str) -> (BTreeSet<i64>, usize) {
     let records =
-        kcat_read_with(&kafka.bootstrap_servers(), &kafka.admin_properties(), topic).expect("kcat");
+        kcat_read_with(kafka.bootstrap_servers(), &kafka.admin_properties(), topic).expect("kcat");
     let ids = records
         .iter()
         .filter_map(|r| r.payload.as_deref())
@@ -136,7 +136,7 @@ struct Spec<'a> {
     name: &'a str,
     url: String,
     slot: &'a str,
-    brokers: String,
+    brokers: &'a str,
     topic: &'a str,
     snapshot: &'a str,
     extra_sink: String,

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use weir_tests::{Broker, Lsn, PgCluster, read_topic, target_bin_path, unique_name};
+use weir_tests::{KafkaCluster, Lsn, PgCluster, read_topic, target_bin_path, unique_name};
 
 const PARTITIONS: u32 = 3;
 
@@ -49,7 +49,7 @@ fn ids(bootstrap: &str, topic: &str) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weir_run_rides_out_a_broker_outage_and_stops_cleanly() {
     let cluster = PgCluster::start().expect("postgres");
-    let broker = Broker::start(1).expect("broker");
+    let mut broker = KafkaCluster::start(1).expect("broker");
     let database = cluster
         .create_database_with(
             "outage",
@@ -59,9 +59,11 @@ async fn weir_run_rides_out_a_broker_outage_and_stops_cleanly() {
         .expect("database");
     let slot_name = unique_name("slot");
     let topic = unique_name("events");
-    broker.create_topic(&topic, PARTITIONS).expect("topic");
     broker
-        .create_topic("weir.outage.state", 1)
+        .create_topic(&topic, PARTITIONS, 1, &[])
+        .expect("topic");
+    broker
+        .create_topic("weir.outage.state", 1, 1, &[])
         .expect("state topic");
 
     // The spec reads its connection settings from the environment.
@@ -128,7 +130,7 @@ sink:
     .await;
 
     // Kafka away: the second transaction is read but not confirmed.
-    broker.broker_down(1).expect("down");
+    broker.kill(1).expect("down");
     let before_second = cluster.current_wal_lsn().await.expect("lsn");
     cluster
         .execute(
@@ -153,7 +155,7 @@ sink:
     );
 
     // Kafka back: everything arrives, exactly once, and is confirmed.
-    broker.broker_up(1).expect("up");
+    broker.start_node(1).expect("up");
     wait_until(
         Duration::from_secs(60),
         "the second transaction confirmed",
@@ -203,7 +205,7 @@ sink:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_clean_postgres_restart_is_ridden_out_and_resends_little() {
     let mut cluster = PgCluster::start().expect("postgres");
-    let broker = Broker::start(1).expect("broker");
+    let broker = KafkaCluster::start(1).expect("broker");
     let database = cluster
         .create_database_with(
             "restart",
@@ -213,9 +215,11 @@ async fn a_clean_postgres_restart_is_ridden_out_and_resends_little() {
         .expect("database");
     let slot_name = unique_name("slot");
     let topic = unique_name("events");
-    broker.create_topic(&topic, PARTITIONS).expect("topic");
     broker
-        .create_topic("weir.restart.state", 1)
+        .create_topic(&topic, PARTITIONS, 1, &[])
+        .expect("topic");
+    broker
+        .create_topic("weir.restart.state", 1, 1, &[])
         .expect("state topic");
     let pipeline = weir_tests::RunningPipeline::start(&format!(
         "name: restart

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use weir_tests::{Broker, PgCluster, read_topic, target_bin_path, unique_name};
+use weir_tests::{KafkaCluster, PgCluster, read_topic, target_bin_path, unique_name};
 
 const TRANSACTIONS: i64 = 2_000;
 
@@ -20,7 +20,7 @@ async fn every_row_of_many_paced_transactions_arrives() {
         .setting("synchronous_commit", "off")
         .start()
         .expect("postgres");
-    let broker = Broker::start(1).expect("broker");
+    let broker = KafkaCluster::start(1).expect("broker");
     let database = cluster
         .create_database_with(
             "paced",
@@ -28,7 +28,9 @@ async fn every_row_of_many_paced_transactions_arrives() {
         )
         .await
         .expect("database");
-    broker.create_topic("paced.ticks", 3).expect("topic");
+    broker
+        .create_topic("paced.ticks", 3, 1, &[])
+        .expect("topic");
     let slot = unique_name("paced");
     let dir = tempfile::tempdir().expect("dir");
     let spec = dir.path().join("paced.yaml");
@@ -75,7 +77,10 @@ sink:
             .await
             .expect("insert");
     }
-    let end = cluster.current_wal_lsn().await.expect("lsn");
+    // The insert position, not the write position: under synchronous_commit=off the
+    // last commits may not be written yet, and waiting for less than them would
+    // stop weir before it read them.
+    let end = cluster.wal_insert_lsn().await.expect("lsn");
     cluster
         .wait_confirmed(&slot, end, Duration::from_secs(60))
         .await

@@ -730,8 +730,8 @@ fn dead_letters_reach_their_topic_with_the_error_in_headers() {
         .dead_letter
         .expect("a dead letter");
 
-    let broker = weir_tests::Broker::start(1).expect("broker");
-    broker.create_topic("weir.dlq", 1).expect("topic");
+    let broker = weir_tests::KafkaCluster::start(1).expect("broker");
+    broker.create_topic("weir.dlq", 1, 1, &[]).expect("topic");
     let producer = weir::sink::DeadLetterProducer::new(broker.bootstrap_servers(), "weir.dlq", &[])
         .expect("producer");
     let sent = tokio::runtime::Runtime::new()

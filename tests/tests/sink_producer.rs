@@ -13,7 +13,7 @@ use weir::checkpoint::CheckpointTracker;
 use weir::encode::{Encoder, JsonEncoder, Messages};
 use weir::sink::{KafkaProducer, PartitionPolicy, ProducerOptions, Router, TopicTemplate};
 use weir::source::CommittedTransaction;
-use weir_tests::{Broker, orders_batch, read_topic};
+use weir_tests::{KafkaCluster, orders_batch, read_topic};
 
 const PARTITIONS: u32 = 3;
 
@@ -67,8 +67,10 @@ fn wait_for(tracker: &CheckpointTracker, lsn: Lsn, within: Duration) -> bool {
 
 #[test]
 fn flush_lsn_follows_acknowledgements_through_a_broker_outage() {
-    let broker = Broker::start(1).expect("broker");
-    broker.create_topic("orders", PARTITIONS).expect("topic");
+    let mut broker = KafkaCluster::start(1).expect("broker");
+    broker
+        .create_topic("orders", PARTITIONS, 1, &[])
+        .expect("topic");
     let tracker = Arc::new(CheckpointTracker::new(Lsn(0x100)));
     let producer = KafkaProducer::new(
         &ProducerOptions::new(broker.bootstrap_servers()),
@@ -87,7 +89,7 @@ fn flush_lsn_follows_acknowledgements_through_a_broker_outage() {
     assert_eq!(tracker.flushed(), Lsn(0x9028));
 
     // The broker goes away: the next transaction is queued but not acknowledged.
-    broker.broker_down(1).expect("down");
+    broker.kill(1).expect("down");
     send(&producer, &transaction(100, 0xA000));
     tracker.committed(&commit(0xA000, 100)).expect("in order");
     std::thread::sleep(Duration::from_secs(3));
@@ -103,7 +105,7 @@ fn flush_lsn_follows_acknowledgements_through_a_broker_outage() {
     assert!(producer.in_flight() > 0);
 
     // Back again: delivered, confirmed, and exactly once.
-    broker.broker_up(1).expect("up");
+    broker.start_node(1).expect("up");
     assert!(
         wait_for(&tracker, Lsn(0xA028), Duration::from_secs(60)),
         "flushed {}",

@@ -1,8 +1,8 @@
 //! Security settings reach librdkafka as given: SASL_SSL with SCRAM and a CA file
 //! is accepted (weir's librdkafka is built with OpenSSL and SCRAM), and a mechanism
 //! this build lacks is refused at startup with librdkafka's reason, not at the first
-//! message. The test broker speaks neither TLS nor SASL, so the handshakes
-//! themselves are not exercised here.
+//! message. The handshakes themselves, with good and bad credentials, run against
+//! Apache Kafka in `pipeline_kafka.rs` and `harness_kafka.rs`.
 
 use std::sync::Arc;
 

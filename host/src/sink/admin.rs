@@ -178,9 +178,12 @@ impl TopicAdmin {
                 let settings = self
                     .create
                     .ok_or_else(|| TopicError::Missing(topic.to_owned()))?;
-                self.create(topic, settings)?;
-                tracing::info!(topic, partitions = settings.partitions, "created topic");
-                settings.partitions
+                // The count Kafka reports, not the one asked for: someone else may
+                // have created the topic meanwhile, with another count, and keys must
+                // go where that topic's partitioner puts them.
+                let count = self.create(topic, settings)?;
+                tracing::info!(topic, partitions = count, "created topic");
+                count
             }
         };
         self.counts.insert(topic.to_owned(), count);
@@ -297,7 +300,7 @@ impl TopicAdmin {
         let new = NewTopic::new(topic, 1, TopicReplication::Fixed(replication))
             .set("cleanup.policy", "compact");
         tracing::info!(topic, timeout = ?self.timeout, "Creating the state topic (1 partition, compacted), where the snapshot's progress is kept.");
-        self.create_new(topic, &new).map_err(|error| match error {
+        self.create_new(topic, &new).map(drop).map_err(|error| match error {
             TopicError::Creation { topic, error } => TopicError::Creation {
                 error: format!(
                     "{error} (if the brokers refuse CreateTopics, create it with 1 partition and cleanup.policy=compact, or name an existing one in sink.kafka.state_topic)"
@@ -310,7 +313,7 @@ impl TopicAdmin {
         Ok(())
     }
 
-    fn create(&self, topic: &str, settings: TopicSettings) -> Result<(), TopicError> {
+    fn create(&self, topic: &str, settings: TopicSettings) -> Result<u32, TopicError> {
         let partitions = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
         let new = NewTopic::new(
             topic,
@@ -320,7 +323,9 @@ impl TopicAdmin {
         self.create_new(topic, &new)
     }
 
-    fn create_new(&self, topic: &str, new: &NewTopic<'_>) -> Result<(), TopicError> {
+    /// Creates `topic` (an existing one is fine) and returns its partition count once
+    /// the metadata shows it.
+    fn create_new(&self, topic: &str, new: &NewTopic<'_>) -> Result<u32, TopicError> {
         let options = AdminOptions::new().operation_timeout(Some(self.timeout));
         let creation = self.admin.create_topics([new], &options);
         let results = futures_executor_block_on(creation).map_err(|e| TopicError::Creation {
@@ -351,8 +356,8 @@ impl TopicAdmin {
         // Metadata lags creation on some brokers: wait until the topic is visible.
         let deadline = std::time::Instant::now() + self.timeout;
         while std::time::Instant::now() < deadline {
-            if self.lookup(topic)?.is_some() {
-                return Ok(());
+            if let Some(count) = self.lookup(topic)? {
+                return Ok(count);
             }
             std::thread::sleep(Duration::from_millis(50));
         }

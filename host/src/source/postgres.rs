@@ -721,6 +721,13 @@ impl Session<'_> {
                 self.stats
                     .received_lsn
                     .fetch_max(data.wal_start.0, Ordering::Relaxed);
+                if data.data.is_empty() {
+                    // PostgreSQL 13 and 14 send an empty message where a
+                    // transaction's origin has no name they can see (a replayed
+                    // transaction): nothing to decode, and no reason to stop.
+                    tracing::debug!(wal_start = %data.wal_start, "skipping an empty pgoutput message");
+                    return Ok(());
+                }
                 let message = self.decoder.decode(data.data)?;
                 match &message {
                     PgOutputMessage::Relation(relation) if self.looked_up.insert(relation.oid) => {

@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
         records = TOPICS
             .iter()
             .map(|topic| {
-                read_topic(&broker.bootstrap_servers(), topic, Duration::from_secs(10))
+                read_topic(broker.bootstrap_servers(), topic, Duration::from_secs(10))
                     .map(|r| r.into_iter().map(move |r| (*topic, r)))
             })
             .collect::<Result<Vec<_>, _>>()

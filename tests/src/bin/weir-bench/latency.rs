@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use weir_tests::bench::{BENCH_TABLE, histogram_quantile, paced_inserts};
-use weir_tests::{Broker, PgCluster, free_loopback_port, http_get, unique_name};
+use weir_tests::{KafkaCluster, PgCluster, free_loopback_port, http_get, unique_name};
 
 use crate::readers::start_weir;
 
@@ -23,7 +23,7 @@ pub(crate) struct Latency {
 /// Measures at 1 k and 10 k rows/s for `seconds` each.
 pub(crate) async fn measure(
     cluster: &PgCluster,
-    broker: &Broker,
+    broker: &KafkaCluster,
     seconds: u64,
 ) -> anyhow::Result<Vec<Latency>> {
     let mut out = Vec::new();
@@ -31,7 +31,7 @@ pub(crate) async fn measure(
         let database = cluster.create_database_with("latency", BENCH_TABLE).await?;
         let slot = unique_name("latency");
         let topic = unique_name("latency");
-        broker.create_topic(&topic, 6)?;
+        broker.create_topic(&topic, 6, 1, &[])?;
         let address = format!("127.0.0.1:{}", free_loopback_port()?);
         let dir = tempfile::tempdir()?;
         let spec = dir.path().join("latency.yaml");

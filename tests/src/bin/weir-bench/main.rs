@@ -1,6 +1,6 @@
 //! `weir-bench`: the benchmark harness behind `scripts/bench.sh`.
 //!
-//! Starts a PostgreSQL cluster, the test broker and the test Schema Registry, runs
+//! Starts a PostgreSQL cluster, an Apache Kafka broker and the test Schema Registry, runs
 //! each workload once and reads its WAL with four readers (the decode limit, the
 //! naive pipeline, weir with JSON, weir with two plugins and Avro) while the CPU
 //! time of the walsender serving each is read, measures
@@ -21,7 +21,7 @@ mod workloads;
 use std::path::{Path, PathBuf};
 
 use weir_tests::bench::env_number;
-use weir_tests::{Broker, PgCluster, SchemaRegistry, plugin_dir, unique_name};
+use weir_tests::{KafkaCluster, PgCluster, SchemaRegistry, plugin_dir, unique_name};
 
 use report::{DECODE, NAIVE, Report, WEIR_FULL, WEIR_JSON, WorkloadResult};
 use workloads::Workload;
@@ -37,7 +37,10 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(1.0);
     let latency_seconds = env_number("WEIR_BENCH_LATENCY_SECONDS", 10) as u64;
     let runs = env_number("WEIR_BENCH_RUNS", 3).max(1);
+    // PostgreSQL 15, Debian's: the one wal2json, a reader weir is compared with, is
+    // packaged for.
     let cluster = PgCluster::builder()
+        .install(weir_tests::PgInstall::major(15)?)
         .setting("shared_buffers", "512MB")
         .setting("max_wal_size", "8GB")
         // The workloads' many small transactions need not wait for the disk;
@@ -46,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         .setting("max_replication_slots", &(4 * runs + 4).to_string())
         .setting("max_wal_senders", &(4 * runs + 4).to_string())
         .start()?;
-    let broker = Broker::start(1)?;
+    let broker = KafkaCluster::builder().heap_mb(1024).start()?;
     let registry = SchemaRegistry::start()?;
     let mut workloads = Vec::new();
     // `WEIR_BENCH_WORKLOADS=inserts,mix` runs only those (`none`: latency only).
@@ -99,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
 /// reader, the readers taking turns so drift in the machine's speed falls on all.
 async fn run(
     cluster: &PgCluster,
-    broker: &Broker,
+    broker: &KafkaCluster,
     registry: &SchemaRegistry,
     workload: &Workload,
     runs: usize,
@@ -140,10 +143,10 @@ async fn run(
         }
     }
     let naive_topic = format!("{}.naive", workload.name);
-    broker.create_topic(&naive_topic, 6)?;
+    broker.create_topic(&naive_topic, 6, 1, &[])?;
     for table in &workload.tables {
         for kind in ["json", "full"] {
-            broker.create_topic(&format!("{}.{kind}.{table}", workload.name), 6)?;
+            broker.create_topic(&format!("{}.{kind}.{table}", workload.name), 6, 1, &[])?;
         }
     }
 

@@ -138,9 +138,14 @@ impl Report {
              runs): on two shared cores no reader of that stream can be faster than the \
              server is at producing it. Both weir readers run with weir's defaults (large \
              transactions held by the server until commit) except `compression: none`, \
-             as `kcat` sends. The broker is the local test broker on the same 2 cores.\n\n\
+             as `kcat` sends. The broker is Apache Kafka {} (one KRaft node, broker and \
+             controller in one JVM with a 1 GiB heap, 6-partition topics) on the same 2 \
+             cores, and PostgreSQL is Debian's 15.\n\n\
              ![rows per second per workload and reader](bench/throughput.png)\n",
-            self.date, self.machine, self.runs
+            self.date,
+            self.machine,
+            self.runs,
+            weir_tests::kafka_version()
         );
         for workload in &self.workloads {
             let _ = writeln!(

@@ -10,7 +10,7 @@ set -euo pipefail
 
 wanted=("$@")
 mkdir -p "$WEIR_PG_CACHE"
-while read -r major source; do
+while read -r major source _; do
     if [ ${#wanted[@]} -gt 0 ] && [[ " ${wanted[*]} " != *" $major "* ]]; then
         continue
     fi

@@ -493,3 +493,33 @@ sink:
     assert!(report.contains("[FAIL] schema registry: "), "{report}");
     assert!(!report.contains("reg-secret"), "{report}");
 }
+
+/// Snapshot requests are logical messages, which pgoutput sends from PostgreSQL 14
+/// on: against 13, `weir snapshot` refuses instead of writing a request no
+/// pipeline will ever see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_requests_are_refused_before_postgresql_14() {
+    let cluster = PgCluster::builder()
+        .install(weir_tests::PgInstall::major(13).expect("PostgreSQL 13 (scripts/setup.sh)"))
+        .start()
+        .expect("postgres 13");
+    let database = cluster
+        .create_database_with("old", "CREATE TABLE events (id bigint PRIMARY KEY)")
+        .await
+        .expect("database");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = write_spec(
+        dir.path(),
+        &cluster.url(&database),
+        &unique_name("slot"),
+        "127.0.0.1:9",
+        "    signals: true\n",
+    );
+    let refused = weir(&["snapshot", &spec, "public.events"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("PostgreSQL 14"),
+        "{}",
+        text(&refused.stderr)
+    );
+}

@@ -431,3 +431,40 @@ async fn large_transactions_pass(stream_in_progress: bool) {
         );
     }
 }
+
+/// A transaction replayed under a replication origin (as a subscriber or another
+/// CDC tool applies changes) passes like any other. PostgreSQL 13 and 14 send an
+/// empty pgoutput message for it, which stopped the source once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_replayed_under_a_replication_origin_passes() {
+    let cluster = PgCluster::start().expect("cluster");
+    let database = cluster.create_database("origin").await.expect("database");
+    cluster
+        .execute(&database, "CREATE TABLE t (id int PRIMARY KEY)")
+        .await
+        .expect("table");
+    let slot = unique_name("slot");
+    let mut source = spawn(config(&cluster, &database, &slot, &["public.t"]), 16);
+    source.session_started().await;
+    cluster
+        .execute(
+            &database,
+            "SELECT pg_replication_origin_create('upstream');
+             SELECT pg_replication_origin_session_setup('upstream');
+             BEGIN;
+             SELECT pg_replication_origin_xact_setup('0/1000', now());
+             INSERT INTO t VALUES (7);
+             COMMIT;",
+        )
+        .await
+        .expect("replayed");
+    cluster
+        .execute(&database, "INSERT INTO t VALUES (8)")
+        .await
+        .expect("plain");
+    let (ids, commits) = source.transactions(2).await;
+    assert_eq!(ids, [7, 8]);
+    assert_eq!(commits.len(), 2);
+    assert!(!source.task.is_finished(), "the source goes on");
+    source.shutdown.cancel();
+}

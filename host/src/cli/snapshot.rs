@@ -50,6 +50,15 @@ pub async fn request(spec: &Path, tables: &[String]) -> Result<Vec<String>, RunE
         .await
         .context("connecting to PostgreSQL")
         .map_err(RunError::Failed)?;
+    let major = crate::source::catalog::server_major_version(&client)
+        .await
+        .context("asking the server's version")
+        .map_err(RunError::Failed)?;
+    if major < 14 {
+        return Err(RunError::Invalid(anyhow::anyhow!(
+            "snapshot requests travel as logical messages, which pgoutput sends from PostgreSQL 14 on; this server is PostgreSQL {major}"
+        )));
+    }
     for (selector, name) in &names {
         let found = resolve_tables(&client, std::slice::from_ref(selector))
             .await

@@ -480,6 +480,12 @@ impl PostgresSource {
             vec![config.publication.clone()],
         );
         options.streaming &= config.stream_in_progress;
+        if config.signals && !options.messages {
+            warn!(
+                server_major_version = replication.server_major_version(),
+                "source.postgres.signals is on, but snapshot requests travel as logical messages, which pgoutput sends from PostgreSQL 14 on: this server will never deliver one."
+            );
+        }
         let stream = replication
             .start_logical_replication(&config.slot, start, &options)
             .await?;

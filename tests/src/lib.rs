@@ -47,7 +47,7 @@ pub use port::free_loopback_port;
 pub use registry::{SchemaRegistry, fastavro_decode};
 pub use replication::{
     ReplicationFixture, batch_messages, batch_outputs, captured_batches, read_transactions,
-    table_batch,
+    replayed_insert_sql, table_batch,
 };
 pub use server_cpu::ServerCpu;
 pub use tls::{TestCertificates, generate_certificates};

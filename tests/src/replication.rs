@@ -232,3 +232,17 @@ pub fn captured_batches(
         batch_messages(&messages, BatchLimits::default())
     })
 }
+
+/// SQL that inserts `id` into `table` as a subscriber applying another server's
+/// change would: in one session, under the replication origin `upstream` (created
+/// here), with the origin's commit position set.
+pub fn replayed_insert_sql(table: &str, id: i64) -> String {
+    format!(
+        "SELECT pg_replication_origin_create('upstream');
+         SELECT pg_replication_origin_session_setup('upstream');
+         BEGIN;
+         SELECT pg_replication_origin_xact_setup('0/1000', now());
+         INSERT INTO {table} VALUES ({id});
+         COMMIT;"
+    )
+}

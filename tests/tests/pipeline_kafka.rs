@@ -172,39 +172,89 @@ sink:
     }
 }
 
-/// Stops the writer, waits until the slot confirmed everything it wrote, stops the
-/// pipeline, and checks that every row of the table arrived.
-async fn finish_and_check(
+/// A table with `rows` rows and a [`Writer`] on it, streamed by weir (snapshot
+/// `initial`) into a 3-partition topic of `replication` replicas.
+struct Loaded {
+    cluster: PgCluster,
+    database: String,
+    slot: String,
+    topic: String,
     writer: Writer,
     pipeline: RunningPipeline,
-    cluster: &PgCluster,
-    database: &str,
-    slot: &str,
-    kafka: &KafkaCluster,
-    topic: &str,
-) {
-    let transactions = writer.finish().await;
-    let end = cluster.wal_insert_lsn().await.expect("lsn");
-    cluster
-        .wait_confirmed(slot, end, Duration::from_secs(180))
-        .await
-        .unwrap_or_else(|e| panic!("{e}; pipeline finished: {}", pipeline.is_finished()));
-    let summary = pipeline.stop().await.expect("a clean stop");
-    eprintln!("{transactions} writer transactions; {summary:?}");
-    let expected = table_ids(cluster, database).await;
-    let (delivered, messages) = topic_ids(kafka, topic);
-    let missing: Vec<_> = expected.difference(&delivered).take(10).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} rows missing from Kafka, e.g. {missing:?}",
-        expected.difference(&delivered).count(),
-        expected.len()
-    );
-    eprintln!(
-        "{} rows, {messages} messages ({} sent again after the fault)",
-        expected.len(),
-        messages - delivered.len()
-    );
+}
+
+impl Loaded {
+    async fn start(
+        kafka: &KafkaCluster,
+        name: &str,
+        rows: u32,
+        replication: u32,
+        extra_sink: &str,
+    ) -> Self {
+        let cluster = PgCluster::start().expect("postgres");
+        let database = events_database(&cluster, name, rows).await;
+        let slot = unique_name("slot");
+        let topic = unique_name("events");
+        kafka
+            .create_topic(&topic, 3, replication, &[])
+            .expect("topic");
+        let writer = Writer::start(cluster.url(&database));
+        writer.wait_for(20).await;
+        let pipeline = RunningPipeline::start(
+            &Spec {
+                name,
+                url: cluster.url(&database),
+                slot: &slot,
+                brokers: kafka.bootstrap_servers(),
+                topic: &topic,
+                snapshot: "initial",
+                extra_sink: extra_sink.to_owned(),
+            }
+            .yaml(),
+        )
+        .expect("pipeline");
+        if let Err(waiting) = pipeline.wait_streaming(STREAMING).await {
+            let ended = pipeline.join(Duration::from_secs(10)).await;
+            panic!("{waiting}: {ended:?}");
+        }
+        writer.wait_for(200).await;
+        Self {
+            cluster,
+            database,
+            slot,
+            topic,
+            writer,
+            pipeline,
+        }
+    }
+
+    /// Stops the writer, waits until the slot confirmed everything it wrote, stops
+    /// the pipeline, and checks that every row of the table arrived.
+    async fn finish(self, kafka: &KafkaCluster) {
+        let transactions = self.writer.finish().await;
+        let end = self.cluster.wal_insert_lsn().await.expect("lsn");
+        let finished = self.pipeline.is_finished();
+        self.cluster
+            .wait_confirmed(&self.slot, end, Duration::from_secs(180))
+            .await
+            .unwrap_or_else(|e| panic!("{e}; pipeline finished: {finished}"));
+        let summary = self.pipeline.stop().await.expect("a clean stop");
+        eprintln!("{transactions} writer transactions; {summary:?}");
+        let expected = table_ids(&self.cluster, &self.database).await;
+        let (delivered, messages) = topic_ids(kafka, &self.topic);
+        let missing: Vec<_> = expected.difference(&delivered).take(10).collect();
+        assert!(
+            missing.is_empty(),
+            "{} of {} rows missing from Kafka, e.g. {missing:?}",
+            expected.difference(&delivered).count(),
+            expected.len()
+        );
+        eprintln!(
+            "{} rows, {messages} messages ({} sent again after the fault)",
+            expected.len(),
+            messages - delivered.len()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -420,36 +470,14 @@ async fn an_acl_that_denies_the_topic_stops_weir_with_the_cause_and_confirms_not
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_killed_with_sigkill_under_load_loses_no_committed_row() {
     let mut kafka = KafkaCluster::start(1).expect("kafka");
-    let cluster = PgCluster::start().expect("postgres");
-    let database = events_database(&cluster, "kill", 20_000).await;
-    let slot = unique_name("slot");
-    let topic = unique_name("events");
-    kafka.create_topic(&topic, 3, 1, &[]).expect("topic");
-    let writer = Writer::start(cluster.url(&database));
-    writer.wait_for(20).await;
-    let pipeline = RunningPipeline::start(
-        &Spec {
-            name: "kill",
-            url: cluster.url(&database),
-            slot: &slot,
-            brokers: kafka.bootstrap_servers(),
-            topic: &topic,
-            snapshot: "initial",
-            extra_sink: String::new(),
-        }
-        .yaml(),
-    )
-    .expect("pipeline");
-    pipeline.wait_streaming(STREAMING).await.expect("streaming");
-    writer.wait_for(200).await;
-
+    let loaded = Loaded::start(&kafka, "kill", 20_000, 1, "").await;
     kafka.kill(1).expect("kill -9");
-    writer.wait_for(100).await;
-    assert!(!pipeline.is_finished(), "weir waits for the broker");
+    loaded.writer.wait_for(100).await;
+    assert!(!loaded.pipeline.is_finished(), "weir waits for the broker");
     let back = kafka.start_node(1).expect("restart");
     eprintln!("the broker was back in {back:?}");
-    writer.wait_for(200).await;
-    finish_and_check(writer, pipeline, &cluster, &database, &slot, &kafka, &topic).await;
+    loaded.writer.wait_for(200).await;
+    loaded.finish(&kafka).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -459,49 +487,27 @@ async fn the_leader_killed_in_a_three_node_cluster_with_min_insync_two_loses_no_
         .min_insync_replicas(2)
         .start()
         .expect("kafka");
-    let cluster = PgCluster::start().expect("postgres");
-    let database = events_database(&cluster, "failover", 5_000).await;
-    let slot = unique_name("slot");
-    let topic = unique_name("events");
-    kafka.create_topic(&topic, 3, 3, &[]).expect("topic");
-    let writer = Writer::start(cluster.url(&database));
-    writer.wait_for(20).await;
-    let pipeline = RunningPipeline::start(
-        &Spec {
-            name: "failover",
-            url: cluster.url(&database),
-            slot: &slot,
-            brokers: kafka.bootstrap_servers(),
-            topic: &topic,
-            snapshot: "initial",
-            extra_sink: "    acks: all\n".to_owned(),
-        }
-        .yaml(),
-    )
-    .expect("pipeline");
-    pipeline.wait_streaming(STREAMING).await.expect("streaming");
-    writer.wait_for(200).await;
-
-    let leader = kafka.partitions(&topic).expect("partitions")[0].leader;
+    let loaded = Loaded::start(&kafka, "failover", 5_000, 3, "    acks: all\n").await;
+    let leader = kafka.partitions(&loaded.topic).expect("partitions")[0].leader;
     let leader = u32::try_from(leader).expect("partition 0 has a leader");
     kafka.kill(leader).expect("kill -9 the leader");
-    writer.wait_for(300).await;
+    loaded.writer.wait_for(300).await;
     assert!(
-        !pipeline.is_finished(),
+        !loaded.pipeline.is_finished(),
         "two in-sync replicas remain: weir goes on"
     );
     // The controller notices the dead broker when its session times out.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let now = kafka.partitions(&topic).expect("partitions")[0].leader;
+        let now = kafka.partitions(&loaded.topic).expect("partitions")[0].leader;
         if now >= 0 && now != i32::try_from(leader).expect("id") {
             break;
         }
         assert!(Instant::now() < deadline, "no new leader for partition 0");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    writer.wait_for(100).await;
+    loaded.writer.wait_for(100).await;
     kafka.start_node(leader).expect("the old leader returns");
-    writer.wait_for(100).await;
-    finish_and_check(writer, pipeline, &cluster, &database, &slot, &kafka, &topic).await;
+    loaded.writer.wait_for(100).await;
+    loaded.finish(&kafka).await;
 }

@@ -447,15 +447,7 @@ async fn a_transaction_replayed_under_a_replication_origin_passes() {
     let mut source = spawn(config(&cluster, &database, &slot, &["public.t"]), 16);
     source.session_started().await;
     cluster
-        .execute(
-            &database,
-            "SELECT pg_replication_origin_create('upstream');
-             SELECT pg_replication_origin_session_setup('upstream');
-             BEGIN;
-             SELECT pg_replication_origin_xact_setup('0/1000', now());
-             INSERT INTO t VALUES (7);
-             COMMIT;",
-        )
+        .execute(&database, &weir_tests::replayed_insert_sql("t", 7))
         .await
         .expect("replayed");
     cluster

@@ -82,17 +82,8 @@ async fn a_transaction_replayed_under_a_replication_origin_names_it_and_arrives(
             .await
             .expect("fixture");
     let mut stream = fixture.start().await.expect("stream");
-    // As a subscriber applying another server's changes would: one session, its
-    // origin set, then the writes.
     fixture
-        .sql(
-            "SELECT pg_replication_origin_create('upstream');
-             SELECT pg_replication_origin_session_setup('upstream');
-             BEGIN;
-             SELECT pg_replication_origin_xact_setup('0/1000', now());
-             INSERT INTO t VALUES (7);
-             COMMIT;",
-        )
+        .sql(&weir_tests::replayed_insert_sql("t", 7))
         .await
         .expect("replayed");
     let messages = read_transactions(&mut stream, 1).await.expect("stream");

@@ -95,9 +95,20 @@ impl StateTopic {
             }
         }
         let consumer: BaseConsumer = config.create().map_err(failed)?;
-        let (low, high) = consumer
-            .fetch_watermarks(&self.topic, 0, timeout)
-            .map_err(failed)?;
+        let deadline = Instant::now() + timeout;
+        // A topic created a moment ago (weir creates this one at start) may not be in
+        // every broker's metadata yet: wait for it within the timeout.
+        let (low, high) = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match consumer.fetch_watermarks(&self.topic, 0, left.min(Duration::from_secs(5))) {
+                Ok(watermarks) => break watermarks,
+                Err(error) if is_settling(&error) && Instant::now() < deadline => {
+                    tracing::debug!(topic = %self.topic, %error, "the state topic is not served yet; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(error) => return Err(failed(error)),
+            }
+        };
         let mut progress = SnapshotProgress::default();
         if high <= low {
             return Ok(progress);
@@ -107,7 +118,6 @@ impl StateTopic {
             .add_partition_offset(&self.topic, 0, Offset::Offset(low))
             .map_err(failed)?;
         consumer.assign(&assignment).map_err(failed)?;
-        let deadline = Instant::now() + timeout;
         loop {
             if Instant::now() >= deadline {
                 return Err(StateError::Read {
@@ -118,7 +128,12 @@ impl StateTopic {
             let Some(message) = consumer.poll(Duration::from_millis(100)) else {
                 continue;
             };
-            let message = message.map_err(failed)?;
+            let message = match message {
+                Ok(message) => message,
+                // A leader moving or a broker restarting: the consumer recovers.
+                Err(error) if is_settling(&error) => continue,
+                Err(error) => return Err(failed(error)),
+            };
             if message.key() == Some(self.key.as_slice())
                 && let Some(payload) = message.payload()
             {
@@ -152,4 +167,24 @@ impl StateTopic {
             .send_one(&self.topic, Some(0), &self.key, &value, None)
             .map_err(|e| failed(e.to_string()))
     }
+}
+
+/// Whether `error` passes by itself: a topic or leader not known yet, a broker
+/// being restarted.
+fn is_settling(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Code::UnknownPartition
+                | Code::UnknownTopicOrPartition
+                | Code::UnknownTopic
+                | Code::LeaderNotAvailable
+                | Code::NotLeaderForPartition
+                | Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::OperationTimedOut
+                | Code::RequestTimedOut
+        )
+    )
 }

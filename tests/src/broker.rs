@@ -8,7 +8,8 @@
 //! The mock keeps at most 100 000 message sets or 5 MiB per partition and drops the
 //! oldest silently (`rdkafka_mock.c`): a test that produces more than that loses its
 //! first messages in the broker, not in weir. [`crate::read_topic`] refuses such a
-//! partition. A real Apache Kafka broker in the harness (issue 16) removes the limit.
+//! partition. Tests of delivery use [`crate::KafkaCluster`] (Apache Kafka) instead;
+//! this broker stays for faults a real one cannot be made to show on demand.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;

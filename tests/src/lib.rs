@@ -2,8 +2,12 @@
 //!
 //! Tests run against real peers, started here as processes on loopback:
 //!
-//! - [`PgCluster`]: a throwaway PostgreSQL cluster (`wal_level=logical`) per test.
-//! - [`Broker`]: a Kafka-protocol broker process (`weir-dev-broker`) per test.
+//! - [`PgCluster`]: a throwaway PostgreSQL cluster (`wal_level=logical`) per test, of
+//!   the major version `WEIR_TEST_PG` selects ([`PgInstall`]).
+//! - [`KafkaCluster`]: Apache Kafka, 1 or 3 KRaft nodes, with SASL, TLS and ACLs on
+//!   request.
+//! - [`Broker`]: librdkafka's mock cluster (`weir-dev-broker`), for fault injection
+//!   only: it keeps 5 MiB a partition.
 //! - [`read_topic`] reads a topic back completely with our client; [`kcat_read`] does
 //!   the same with kcat, an independent implementation of the protocol.
 //!

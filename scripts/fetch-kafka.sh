@@ -14,8 +14,14 @@ log "fetching Apache Kafka $KAFKA_VERSION from Maven Central"
 mkdir -p "$(dirname "$WEIR_KAFKA_HOME")"
 staging=$(mktemp -d "$(dirname "$WEIR_KAFKA_HOME")/.fetch.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
-mvn -q -B -Dstyle.color=never -f "$WEIR_ROOT/tests/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$staging/libs"
+# Maven's own output (colour resets even in batch mode) is shown only when it fails.
+if ! mvn -q -B -Dstyle.color=never -f "$WEIR_ROOT/tests/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$staging/libs" \
+    >"$staging/mvn.log" 2>&1; then
+    cat "$staging/mvn.log" >&2
+    exit 1
+fi
+rm -f "$staging/mvn.log"
 [ -f "$staging/libs/kafka_2.13-$KAFKA_VERSION.jar" ] || {
     echo "fetch-kafka: Maven copied no kafka_2.13-$KAFKA_VERSION.jar" >&2
     exit 1

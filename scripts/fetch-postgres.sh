@@ -47,7 +47,7 @@ PY
     rm -rf "$staging"
     echo "$source" >"$target/complete"
     "$target/bin/postgres" --version >/dev/null 2>&1 || LD_LIBRARY_PATH="$target/lib" "$target/bin/postgres" --version >/dev/null
-done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$WEIR_ROOT/tests/postgres/versions")
+done < <(pg_versions)
 
 # As root the tests run the servers as the `postgres` user, who must reach the binaries:
 # read access to the cache, and leave to pass through the directories above it.

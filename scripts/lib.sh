@@ -21,9 +21,11 @@ export WEIR_KAFKA_HOME=${WEIR_KAFKA_HOME:-$HOME/.cache/weir/kafka/$KAFKA_VERSION
 # PostgreSQL servers other than Debian's, one directory a major version
 # (scripts/fetch-postgres.sh), and the major version the tests use (WEIR_TEST_PG).
 export WEIR_PG_CACHE=${WEIR_PG_CACHE:-$HOME/.cache/weir/pg}
-# The PostgreSQL major versions of tests/postgres/versions, in order, and the default.
-pg_majors() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$WEIR_ROOT/tests/postgres/versions" | awk '{print $1}'; }
-pg_default_major() { sed -e 's/#.*//' "$WEIR_ROOT/tests/postgres/versions" | awk '$3 == "default" {print $1}'; }
+# The lines of tests/postgres/versions without comments and blanks
+# (`<major> <source> [default]`), its major versions in order, and the default.
+pg_versions() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$WEIR_ROOT/tests/postgres/versions"; }
+pg_majors() { pg_versions | awk '{print $1}'; }
+pg_default_major() { pg_versions | awk '$3 == "default" {print $1}'; }
 if [ -f "$HOME/.cargo/env" ]; then
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"

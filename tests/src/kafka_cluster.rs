@@ -283,12 +283,7 @@ impl KafkaCluster {
                 process: None,
             });
         }
-        // TLS clients check the certificate's name, which is `localhost`.
-        let host = if certificates.is_some() {
-            "localhost"
-        } else {
-            "127.0.0.1"
-        };
+        let host = client_host(builder.tls);
         let bootstrap_servers = nodes
             .iter()
             .map(|n| format!("{host}:{}", n.client_port))
@@ -509,12 +504,7 @@ impl KafkaCluster {
     /// The librdkafka settings a client needs besides `bootstrap.servers` to connect
     /// to the client listener as `user`/`password` (ignored without SASL).
     pub fn client_properties(&self, user: &str, password: &str) -> Vec<(String, String)> {
-        let protocol = match (self.sasl.is_some(), self.ca_cert.is_some()) {
-            (false, false) => "PLAINTEXT",
-            (false, true) => "SSL",
-            (true, false) => "SASL_PLAINTEXT",
-            (true, true) => "SASL_SSL",
-        };
+        let protocol = security_protocol(self.sasl.is_some(), self.ca_cert.is_some());
         let mut properties = vec![("security.protocol".to_owned(), protocol.to_owned())];
         if let Some(mechanism) = self.sasl {
             properties.push(("sasl.mechanism".to_owned(), mechanism.name().to_owned()));
@@ -846,6 +836,21 @@ impl Ports {
     }
 }
 
+/// The client listener's `security.protocol`.
+fn security_protocol(sasl: bool, tls: bool) -> &'static str {
+    match (sasl, tls) {
+        (false, false) => "PLAINTEXT",
+        (false, true) => "SSL",
+        (true, false) => "SASL_PLAINTEXT",
+        (true, true) => "SASL_SSL",
+    }
+}
+
+/// The host clients name a broker by: with TLS the certificate's name, `localhost`.
+fn client_host(tls: bool) -> &'static str {
+    if tls { "localhost" } else { "127.0.0.1" }
+}
+
 /// `server.properties` of node `id`.
 fn node_config(
     builder: &KafkaClusterBuilder,
@@ -856,17 +861,8 @@ fn node_config(
     pem_keystore: Option<&Path>,
 ) -> String {
     let nodes = builder.nodes;
-    let protocol = match (builder.sasl.is_some(), pem_keystore.is_some()) {
-        (false, false) => "PLAINTEXT",
-        (false, true) => "SSL",
-        (true, false) => "SASL_PLAINTEXT",
-        (true, true) => "SASL_SSL",
-    };
-    let advertised_host = if pem_keystore.is_some() {
-        "localhost"
-    } else {
-        "127.0.0.1"
-    };
+    let protocol = security_protocol(builder.sasl.is_some(), builder.tls);
+    let advertised_host = client_host(builder.tls);
     let mut settings: Vec<(String, String)> = vec![
         ("process.roles".into(), "broker,controller".into()),
         ("node.id".into(), id.to_string()),

@@ -227,14 +227,13 @@ impl PgCluster {
 
     /// The server's major version (`server_version_num / 10000`).
     pub async fn major_version(&self) -> Result<u32, HarnessError> {
-        let row = self
-            .connect("postgres")
-            .await?
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
+        let client = self.connect("postgres").await?;
+        weir::source::catalog::server_major_version(&client)
             .await
-            .map_err(HarnessError::Postgres)?;
-        let number: i32 = row.get(0);
-        Ok(u32::try_from(number / 10_000).unwrap_or_default())
+            .map_err(|e| HarnessError::Command {
+                what: "server_version_num",
+                detail: e.to_string(),
+            })
     }
 
     /// The TCP port on 127.0.0.1.

@@ -14,17 +14,10 @@ use crate::error::HarnessError;
 /// `tests/postgres/versions` marked `default` (17: the newest release with a year of
 /// fixes behind it, and the first with failover slots).
 pub fn default_major() -> u32 {
-    VERSIONS
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or_default())
-        .find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            match fields.as_slice() {
-                [major, _, "default"] => major.parse().ok(),
-                _ => None,
-            }
-        })
-        .unwrap_or(17)
+    listed_versions()
+        .into_iter()
+        .find(|listed| listed.default)
+        .map_or(17, |listed| listed.major)
 }
 
 /// `tests/postgres/versions`, compiled in so a test binary needs no source tree.
@@ -69,8 +62,8 @@ impl PgInstall {
     pub fn major(major: u32) -> Result<Self, HarnessError> {
         let source = listed_versions()
             .into_iter()
-            .find(|(listed, _)| *listed == major)
-            .map(|(_, source)| source)
+            .find(|listed| listed.major == major)
+            .map(|listed| listed.source)
             .ok_or_else(|| HarnessError::Command {
                 what: "WEIR_TEST_PG",
                 detail: format!(
@@ -135,18 +128,28 @@ impl PgInstall {
 pub fn listed_majors() -> Vec<u32> {
     listed_versions()
         .into_iter()
-        .map(|(major, _)| major)
+        .map(|listed| listed.major)
         .collect()
 }
 
-fn listed_versions() -> Vec<(u32, &'static str)> {
+/// One line of `tests/postgres/versions`: `<major> <source> [default]`.
+struct Listed {
+    major: u32,
+    source: &'static str,
+    default: bool,
+}
+
+fn listed_versions() -> Vec<Listed> {
     VERSIONS
         .lines()
         .map(|line| line.split('#').next().unwrap_or_default())
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
-            let major = fields.next()?.parse().ok()?;
-            Some((major, fields.next()?))
+            Some(Listed {
+                major: fields.next()?.parse().ok()?,
+                source: fields.next()?,
+                default: fields.next() == Some("default"),
+            })
         })
         .collect()
 }

@@ -316,22 +316,23 @@ async fn sasl_ssl_with_scram_delivers_with_good_credentials_and_stops_with_the_c
     let topic = unique_name("events");
     kafka.create_topic(&topic, 3, 1, &[]).expect("topic");
 
-    // A wrong password: weir stops, naming the cause, and does not retry for ever.
     let slot = unique_name("slot");
-    let started = Instant::now();
-    let refused = RunningPipeline::start(
-        &Spec {
+    let spec = |password: &str| {
+        Spec {
             name: "scram",
             url: cluster.url(&database),
             slot: &slot,
             brokers: kafka.bootstrap_servers(),
             topic: &topic,
             snapshot: "never",
-            extra_sink: properties_yaml(&kafka.client_properties("weir", "wrong-secret")),
+            extra_sink: properties_yaml(&kafka.client_properties("weir", password)),
         }
-        .yaml(),
-    )
-    .expect("pipeline");
+        .yaml()
+    };
+
+    // A wrong password: weir stops, naming the cause, and does not retry for ever.
+    let started = Instant::now();
+    let refused = RunningPipeline::start(&spec("wrong-secret")).expect("pipeline");
     let error = refused
         .join(Duration::from_secs(60))
         .await
@@ -352,19 +353,7 @@ async fn sasl_ssl_with_scram_delivers_with_good_credentials_and_stops_with_the_c
     );
 
     // The right one: rows arrive.
-    let pipeline = RunningPipeline::start(
-        &Spec {
-            name: "scram",
-            url: cluster.url(&database),
-            slot: &slot,
-            brokers: kafka.bootstrap_servers(),
-            topic: &topic,
-            snapshot: "never",
-            extra_sink: properties_yaml(&kafka.client_properties("weir", "weir-secret")),
-        }
-        .yaml(),
-    )
-    .expect("pipeline");
+    let pipeline = RunningPipeline::start(&spec("weir-secret")).expect("pipeline");
     pipeline.wait_streaming(STREAMING).await.expect("streaming");
     cluster
         .execute(

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::client::WatchedContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// How missing topics are created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

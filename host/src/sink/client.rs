@@ -103,14 +103,15 @@ impl ClientContext for WatchedContext {
 /// (brokers down, a leader moving) at warn level. Returns the refusal when this was
 /// the first.
 pub(crate) fn report(refusal: &Refusal, error: &KafkaError, reason: &str) -> Option<String> {
-    if refusal.record(error, reason) {
-        tracing::error!(%error, reason, "The Kafka cluster refuses weir's connection settings; stopping.");
-        return refusal.get();
-    }
     if !is_refusal(error, reason) {
         tracing::warn!(%error, reason, "Kafka client error");
+        return None;
     }
-    None
+    if !refusal.record(error, reason) {
+        return None;
+    }
+    tracing::error!(%error, reason, "The Kafka cluster refuses weir's connection settings; stopping.");
+    refusal.get()
 }
 
 #[cfg(test)]

@@ -595,9 +595,31 @@ impl KafkaCluster {
             .client_config_at(self.bootstrap_servers())
             .create()
             .map_err(HarnessError::Kafka)?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .map_err(HarnessError::Kafka)?;
+        // A topic created a moment ago may not be in the metadata of the broker
+        // asked yet: ask again for a while before calling it unknown.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let metadata = loop {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .map_err(HarnessError::Kafka)?;
+            let error = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .and_then(|t| t.error())
+                .map(rdkafka::error::RDKafkaErrorCode::from);
+            let settling = matches!(
+                error,
+                Some(
+                    rdkafka::error::RDKafkaErrorCode::UnknownTopicOrPartition
+                        | rdkafka::error::RDKafkaErrorCode::LeaderNotAvailable
+                )
+            );
+            if !settling || Instant::now() >= deadline {
+                break metadata;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         let topic_metadata = metadata
             .topics()
             .iter()

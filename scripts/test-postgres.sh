@@ -22,11 +22,14 @@ if [ ${#majors[@]} -eq 0 ]; then
     done
 fi
 bash scripts/fetch-postgres.sh "${majors[@]}"
+# The suites are modules of the one integration-test binary `it`: filter by module path.
 args=()
 for suite in "${SOURCE_SUITES[@]}"; do
-    args+=(--test "$suite")
+    args+=("$suite::")
 done
+# The tests spawn the weir binary; `cargo test -p weir-tests` does not build it.
+cargo build -p weir --bin weir --locked
 for major in "${majors[@]}"; do
     log "source suites against PostgreSQL $major"
-    WEIR_TEST_PG=$major cargo test -p weir-tests --locked "${args[@]}"
+    WEIR_TEST_PG=$major cargo test -p weir-tests --locked --test it -- "${args[@]}"
 done

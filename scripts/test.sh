@@ -43,6 +43,8 @@ grep -E "^Done" "$fuzz_log" || true
 rm -f "$fuzz_log"
 
 log "testing the workspace"
+# The integration tests spawn the weir binary, which `cargo test` does not build.
+cargo build -p weir --bin weir --locked
 cargo test --workspace --locked "$@"
 # The SDK's examples (doc tests) per world.
 for world in batch row; do

@@ -10,12 +10,17 @@ pub mod batch;
 pub mod checkpoint;
 pub mod cli;
 mod clock;
+pub mod config;
+pub mod contract;
 pub mod encode;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
+pub mod produce;
 pub mod redact;
-pub mod sink;
+pub mod route;
 pub mod source;
 
 pub use weir_pgoutput::Lsn;

@@ -2,18 +2,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
-use weir::cli::check::{check_file, validate_file};
-use weir::cli::plugin::{TestRun, TestRunError, print_report, run_test};
-use weir::cli::run::{RunError, cancel_on_signal, run_file};
-use weir::cli::scaffold::{Language, create};
+use weir::cli::commands;
+use weir::cli::plugin::TestRun;
+use weir::cli::scaffold::Language;
 use weir::pipeline::progress::{LogWriter, enable_bars};
 use weir::plugin::Limits;
-use weir::source::precheck::CheckStatus;
 
 /// Stream PostgreSQL row changes into Kafka, through Arrow and WebAssembly plugins.
 ///
@@ -166,59 +162,15 @@ enum PluginCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(LogWriter);
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match cli.log_format {
-        LogFormat::Pretty => {
-            if terminal {
-                enable_bars();
-            }
-            logs.with_ansi(terminal).init()
-        }
-        LogFormat::Json => logs.json().init(),
-    }
-    match cli.command {
-        Command::Run { specs } => run_pipelines(&specs),
-        Command::Validate { spec } => match validate_file(&spec) {
-            Ok(config) => {
-                println!(
-                    "{}: valid ({} plugin stage(s) loaded)",
-                    spec.display(),
-                    config.stages.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(error) => spec_error(&spec, &error),
-        },
-        Command::Check { spec, test_topic } => with_runtime(async move {
-            match check_file(&spec, test_topic.as_deref()).await {
-                Ok(lines) => {
-                    for line in &lines {
-                        println!("{line}");
-                    }
-                    let failed = lines.iter().any(|l| l.status == CheckStatus::Fail);
-                    ExitCode::from(u8::from(failed))
-                }
-                Err(error) => spec_error(&spec, &error),
-            }
-        }),
-        Command::Snapshot { spec, tables } => with_runtime(async move {
-            match weir::cli::snapshot::request(&spec, &tables).await {
-                Ok(tables) => {
-                    println!(
-                        "asked the pipeline of {} to snapshot {}",
-                        spec.display(),
-                        tables.join(", ")
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(error) => spec_error(&spec, &error),
-            }
-        }),
+    init_logs(cli.log_format);
+    let code = match cli.command {
+        Command::Run { specs } => commands::run(&specs),
+        Command::Validate { spec } => commands::validate(&spec),
+        Command::Check { spec, test_topic } => commands::check(&spec, test_topic.as_deref()),
+        Command::Snapshot { spec, tables } => commands::snapshot(&spec, &tables),
+        Command::Schema => commands::schema(),
+        Command::Slot(SlotCommand::List { url }) => commands::slot_list(&url),
+        Command::Slot(SlotCommand::Drop { name, url }) => commands::slot_drop(&url, &name),
         Command::Plugin(PluginCommand::New {
             name,
             lang,
@@ -229,62 +181,8 @@ fn main() -> ExitCode {
                 Lang::Rust => Language::Rust,
                 Lang::C => Language::C,
             };
-            match create(&name, language, &dir, sdk.as_deref()) {
-                Ok(path) => {
-                    println!("created {} (see its README.md)", path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("{}", redacted(format!("error: {error}")));
-                    ExitCode::from(2)
-                }
-            }
+            commands::plugin_new(&name, language, &dir, sdk.as_deref())
         }
-        Command::Schema => {
-            match serde_json::to_string_pretty(&weir::pipeline::PipelineSpec::json_schema()) {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("{}", redacted(format!("error: {error}")));
-                    ExitCode::from(1)
-                }
-            }
-        }
-        Command::Slot(SlotCommand::List { url }) => with_runtime(async move {
-            match weir::cli::slot::slots(&url).await {
-                Ok(slots) => {
-                    if let Err(error) =
-                        weir::cli::slot::print_slots(&slots, &mut std::io::stdout().lock())
-                    {
-                        eprintln!("error: writing the output: {error}");
-                        return ExitCode::from(1);
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("{}", redacted(format!("error: {error:#}")));
-                    ExitCode::from(1)
-                }
-            }
-        }),
-        Command::Slot(SlotCommand::Drop { name, url }) => with_runtime(async move {
-            match weir::cli::slot::drop(&url, &name).await {
-                Ok(true) => {
-                    println!("dropped slot {name}");
-                    ExitCode::SUCCESS
-                }
-                Ok(false) => {
-                    eprintln!("error: there is no slot {name}");
-                    ExitCode::from(1)
-                }
-                Err(error) => {
-                    eprintln!("{}", redacted(format!("error: {error:#}")));
-                    ExitCode::from(1)
-                }
-            }
-        }),
         Command::Plugin(PluginCommand::Test {
             plugin,
             input,
@@ -292,127 +190,35 @@ fn main() -> ExitCode {
             table,
             timeout_ms,
             memory_mib,
-        }) => {
-            let run = TestRun {
-                wasm: plugin,
-                input,
-                config,
-                table,
-                limits: Limits {
-                    timeout: Duration::from_millis(timeout_ms),
-                    memory_bytes: memory_mib.saturating_mul(1 << 20),
-                },
-            };
-            match run_test(&run) {
-                Ok(report) => {
-                    let result = print_report(
-                        &report,
-                        &mut std::io::stdout().lock(),
-                        &mut std::io::stderr().lock(),
-                    );
-                    if let Err(error) = result {
-                        eprintln!("error: writing the output: {error}");
-                        return ExitCode::from(2);
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(TestRunError::Plugin(error)) => {
-                    eprintln!("{}", redacted(format!("error: the plugin failed: {error}")));
-                    ExitCode::from(1)
-                }
-                Err(TestRunError::Setup(error)) => {
-                    eprintln!("{}", redacted(format!("error: {error:#}")));
-                    ExitCode::from(2)
-                }
+        }) => commands::plugin_test(&TestRun {
+            wasm: plugin,
+            input,
+            config,
+            table,
+            limits: Limits {
+                timeout: Duration::from_millis(timeout_ms),
+                memory_bytes: memory_mib.saturating_mul(1 << 20),
+            },
+        }),
+    };
+    ExitCode::from(code)
+}
+
+/// Logs on standard error, in the chosen format; `RUST_LOG` sets the level.
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(LogWriter);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match format {
+        LogFormat::Pretty => {
+            if terminal {
+                enable_bars();
             }
+            logs.with_ansi(terminal).init()
         }
+        LogFormat::Json => logs.json().init(),
     }
-}
-
-fn run_pipelines(specs: &[PathBuf]) -> ExitCode {
-    // Every spec is checked before any pipeline starts, and no two may share a slot.
-    let mut slots = std::collections::HashMap::new();
-    for spec in specs {
-        let parsed = weir::pipeline::PipelineSpec::from_file(spec)
-            .map_err(RunError::Spec)
-            .and_then(|parsed| {
-                weir::pipeline::PipelineConfig::from_spec(&parsed, std::path::Path::new("."))
-                    .map_err(RunError::Spec)
-                    .map(|_| parsed)
-            });
-        match parsed {
-            Ok(parsed) => {
-                let slot = parsed.source.postgres.slot.clone();
-                if let Some(other) = slots.insert(slot.clone(), spec.clone()) {
-                    eprintln!(
-                        "error: {} and {} both use slot {slot}: a slot has one reader",
-                        other.display(),
-                        spec.display()
-                    );
-                    return ExitCode::from(2);
-                }
-            }
-            Err(error) => return spec_error(spec, &error),
-        }
-    }
-    with_runtime(async {
-        let shutdown = CancellationToken::new();
-        cancel_on_signal(shutdown.clone());
-        let runs = specs.iter().map(|spec| {
-            let shutdown = shutdown.clone();
-            async move { (spec, run_file(spec, Arc::default(), shutdown).await) }
-        });
-        let mut worst = 0u8;
-        for (spec, result) in futures_util::future::join_all(runs).await {
-            let code = match result {
-                Ok(_) => 0,
-                Err(error @ (RunError::Spec(_) | RunError::Invalid(_))) => {
-                    eprintln!(
-                        "{}",
-                        redacted(format!("error: {}: {error}", spec.display()))
-                    );
-                    2
-                }
-                Err(error) => {
-                    eprintln!(
-                        "{}",
-                        redacted(format!("error: {}: {error}", spec.display()))
-                    );
-                    1
-                }
-            };
-            worst = worst.max(code);
-        }
-        ExitCode::from(worst)
-    })
-}
-
-/// Exit code 2 for a spec that is wrong; 1 for anything else.
-fn spec_error(spec: &std::path::Path, error: &RunError) -> ExitCode {
-    eprintln!(
-        "{}",
-        redacted(format!("error: {}: {error}", spec.display()))
-    );
-    match error {
-        RunError::Spec(_) | RunError::Invalid(_) => ExitCode::from(2),
-        RunError::Failed(_) => ExitCode::from(1),
-    }
-}
-
-fn with_runtime(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime.block_on(work),
-        Err(error) => {
-            eprintln!("error: starting the runtime: {error}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// An error message as printed: credentials masked (see [`weir::redact`]).
-fn redacted(message: String) -> String {
-    weir::redact::credentials(&message).into_owned()
 }

@@ -9,11 +9,11 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::HashMap;
 
+use weir::contract::{TopicNames, TopicTemplate};
 use weir::encode::{
     AvroEncoder, DebeziumJsonEncoder, DebeziumOptions, DecimalMode, Encoder, JsonEncoder, Messages,
     SchemaRegistry, ValueOptions,
 };
-use weir::sink::{PartitionPolicy, Router, TopicTemplate};
 use weir_tests::orders_batch;
 
 const ROWS: usize = 8192;
@@ -47,11 +47,10 @@ fn benches(c: &mut Criterion) {
             "avro (schemas registered once, then cached)",
             Box::new(AvroEncoder::new(
                 DebeziumOptions::new("shop", "shop"),
-                Router::new(
+                TopicNames::new(
                     "shop",
                     TopicTemplate::new("{database}.{schema}.{table}").expect("template"),
                     HashMap::new(),
-                    PartitionPolicy::PrimaryKey,
                 ),
                 SchemaRegistry::new(registry.url()).expect("registry URL"),
             )),

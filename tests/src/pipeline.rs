@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use weir::pipeline::{PipelineConfig, PipelineSpec, PipelineStats, RunSummary};
+use weir::pipeline::{PipelineError, PipelineStats, RunSummary};
 
 use crate::plugin_dir;
 
@@ -15,7 +15,7 @@ use crate::plugin_dir;
 #[derive(Debug)]
 pub struct RunningPipeline {
     shutdown: CancellationToken,
-    task: JoinHandle<anyhow::Result<RunSummary>>,
+    task: JoinHandle<Result<RunSummary, PipelineError>>,
     /// The run's counters.
     pub stats: Arc<PipelineStats>,
 }
@@ -24,8 +24,7 @@ impl RunningPipeline {
     /// Parses `yaml` (no environment variables; plugin paths relative to the plugin
     /// build dir) and starts it.
     pub fn start(yaml: &str) -> anyhow::Result<Self> {
-        let spec = PipelineSpec::parse(yaml, &|_| None)?;
-        let config = PipelineConfig::from_spec(&spec, &plugin_dir())?;
+        let config = weir::config::from_text(yaml, &|_| None, &plugin_dir())?;
         let stats = Arc::new(PipelineStats::default());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(weir::pipeline::run(
@@ -85,6 +84,7 @@ impl RunningPipeline {
         (&mut self.task)
             .await
             .context("the pipeline task panicked")?
+            .map_err(anyhow::Error::new)
     }
 
     /// Waits for it to stop by itself (a failure) and returns how it ended.
@@ -93,6 +93,7 @@ impl RunningPipeline {
             .await
             .context("the pipeline did not stop")?
             .context("the pipeline task panicked")?
+            .map_err(anyhow::Error::new)
     }
 }
 

@@ -19,7 +19,7 @@ use super::parse::{self, Element};
 use super::schema::{BEFORE, TableSchema};
 use super::types::{ColumnKind, ElementKind};
 use crate::lsn::Lsn;
-use crate::source::pgoutput::{Tuple, TupleValue};
+use weir_pgoutput::{Tuple, TupleValue};
 
 /// Why a row could not be added to a batch. (Fields name the table and column,
 /// never a value: row data stays out of logs.)

@@ -24,8 +24,11 @@
 
 pub(crate) mod builder;
 pub(crate) mod parse;
+#[cfg(test)]
+mod pg_text_tests;
 pub mod schema;
-pub mod text;
+/// PostgreSQL's text forms of Arrow values (in the contract: encoders use them too).
+pub use crate::contract::pg_text as text;
 pub mod types;
 
 pub use builder::{BatchError, ChangeBatchBuilder, RowMeta};

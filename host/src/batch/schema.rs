@@ -6,59 +6,14 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 use super::types::{ColumnKind, builtin_type_name};
-use crate::source::pgoutput::{Oid, Relation, ReplicaIdentity};
+use weir_pgoutput::{Oid, Relation, ReplicaIdentity};
 
-/// `_op`: the change kind as an ASCII code.
-pub const OP: &str = "_op";
-/// `_lsn`: the change's WAL position.
-pub const LSN: &str = "_lsn";
-/// `_commit_lsn`: its transaction's commit position, the checkpoint unit.
-pub const COMMIT_LSN: &str = "_commit_lsn";
-/// `_xid`: its transaction id.
-pub const XID: &str = "_xid";
-/// `_commit_ts`: its transaction's commit time.
-pub const COMMIT_TS: &str = "_commit_ts";
-/// `_seq`: its position within the transaction.
-pub const SEQ: &str = "_seq";
-/// `_before`: the old row image, when the replica identity sends one.
-pub const BEFORE: &str = "_before";
-/// `_unchanged`: indexes of user columns whose TOASTed value was not sent.
-pub const UNCHANGED: &str = "_unchanged";
-
-/// `_op` codes.
-pub mod op {
-    /// A row read by the initial snapshot.
-    pub const READ: u8 = b'r';
-    /// An insert.
-    pub const INSERT: u8 = b'c';
-    /// An update.
-    pub const UPDATE: u8 = b'u';
-    /// A delete.
-    pub const DELETE: u8 = b'd';
-}
-
-/// Schema metadata keys.
-pub mod metadata {
-    /// The table's schema (namespace).
-    pub const SCHEMA: &str = "weir.schema";
-    /// The table's name.
-    pub const TABLE: &str = "weir.table";
-    /// The table's OID.
-    pub const RELATION_OID: &str = "weir.relation_oid";
-    /// The primary key's columns, comma-separated field names; empty when unknown.
-    pub const PRIMARY_KEY: &str = "weir.primary_key";
-    /// What updates and deletes send of the old row: `default`, `full`, `index`, `nothing`.
-    pub const REPLICA_IDENTITY: &str = "weir.replica_identity";
-    /// Incremented each time the table's columns or their Arrow types change.
-    pub const SCHEMA_VERSION: &str = "weir.schema_version";
-    /// On a user field: its PostgreSQL type name.
-    pub const PG_TYPE: &str = "weir.pg_type";
-    /// On a user field whose name was escaped: the column's name in PostgreSQL.
-    pub const COLUMN_NAME: &str = "weir.column_name";
-}
-
-/// The number of metadata columns before the user columns.
-pub const LEADING_METADATA_COLUMNS: usize = 6;
+// The column names and metadata keys are the contract every stage reads; the
+// builders here are their one writer.
+pub use crate::contract::columns::{
+    BEFORE, COMMIT_LSN, COMMIT_TS, LEADING_METADATA_COLUMNS, LSN, OP, SEQ, UNCHANGED, XID,
+    metadata, op, qualified_table_name,
+};
 
 /// One user column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,13 +147,6 @@ impl TableSchema {
         self.arrow = Arc::new(arrow_schema(&self));
         self
     }
-}
-
-/// `schema.table` of a ChangeBatch schema, from its metadata (empty parts when
-/// a schema lacks them).
-pub fn qualified_table_name(schema: &Schema) -> String {
-    let meta = |key: &str| schema.metadata().get(key).map_or("", String::as_str);
-    format!("{}.{}", meta(metadata::SCHEMA), meta(metadata::TABLE))
 }
 
 /// `_x` becomes `__x`: weir's columns start with one `_` and user columns never do

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
-use crate::source::pgoutput::Oid;
+use weir_pgoutput::Oid;
 
 /// The largest precision Decimal128 holds.
 const DECIMAL128_MAX_PRECISION: i32 = 38;

@@ -11,12 +11,12 @@
 //! nothing unacknowledged is ever confirmed.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use tokio::sync::watch;
 
 use crate::Lsn;
-use crate::source::CommittedTransaction;
+use crate::contract::CommittedTransaction;
 
 /// The tracker saw something that breaks the guarantee it keeps.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +61,13 @@ struct State {
     pending: VecDeque<Pending>,
     flushed: Lsn,
     error: Option<CheckpointError>,
+    /// Messages handed to the producer and not yet acknowledged, over all pending
+    /// transactions: kept beside the list so [`CheckpointTracker::wait_idle`] and
+    /// the gauge need not sum it.
+    in_flight: u64,
+    /// Messages no transaction waits for (heartbeats, snapshot progress), not yet
+    /// acknowledged.
+    untracked: u64,
 }
 
 /// Tracks deliveries per transaction. Shared by the pipeline and the producer's
@@ -68,6 +75,8 @@ struct State {
 #[derive(Debug)]
 pub struct CheckpointTracker {
     state: Mutex<State>,
+    /// Signalled when nothing is in flight any more, or on the first error.
+    idle: Condvar,
     publisher: watch::Sender<Lsn>,
 }
 
@@ -80,7 +89,10 @@ impl CheckpointTracker {
                 pending: VecDeque::new(),
                 flushed: start,
                 error: None,
+                in_flight: 0,
+                untracked: 0,
             }),
+            idle: Condvar::new(),
             publisher,
         }
     }
@@ -102,7 +114,39 @@ impl CheckpointTracker {
 
     /// Messages still awaiting acknowledgement, over all transactions.
     pub fn in_flight(&self) -> u64 {
-        self.lock().pending.iter().map(|p| p.in_flight).sum()
+        self.lock().in_flight
+    }
+
+    /// Blocks until every message handed to the producer, tracked or not, is
+    /// acknowledged, or a delivery failed. A snapshot chunk is recorded as done
+    /// only after this returns `Ok`.
+    pub fn wait_idle(&self) -> Result<(), CheckpointError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(error) = &state.error {
+                return Err(error.clone());
+            }
+            if state.in_flight == 0 && state.untracked == 0 {
+                return Ok(());
+            }
+            state = self
+                .idle
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// A message no transaction waits for was handed to the producer.
+    pub fn sent_untracked(&self) {
+        self.lock().untracked += 1;
+    }
+
+    /// A message no transaction waits for was acknowledged, or failed (which only
+    /// a warning reports: nothing is confirmed through it).
+    pub fn settled_untracked(&self) {
+        let mut state = self.lock();
+        state.untracked = state.untracked.saturating_sub(1);
+        self.notify_if_idle(&state);
     }
 
     /// `count` messages of the transaction committed at `commit_lsn` were handed to
@@ -152,6 +196,7 @@ impl CheckpointTracker {
                 end_lsn: None,
             }),
         }
+        state.in_flight += count;
         Ok(())
     }
 
@@ -167,10 +212,15 @@ impl CheckpointTracker {
             // Replayed after a reconnect (or an idle marker repeated): confirmed.
             return Ok(());
         }
-        let position = state
-            .pending
-            .iter()
-            .position(|p| p.commit_lsn == commit_lsn);
+        // The marker nearly always ends the newest transaction: look there first,
+        // and search the (commit-ordered) list only otherwise.
+        let position = match state.pending.back() {
+            Some(last) if last.commit_lsn == commit_lsn => Some(state.pending.len() - 1),
+            _ => state
+                .pending
+                .binary_search_by_key(&commit_lsn, |p| p.commit_lsn)
+                .ok(),
+        };
         match position {
             Some(index) => state.pending[index].end_lsn = Some(transaction.end_lsn),
             None => {
@@ -206,6 +256,7 @@ impl CheckpointTracker {
                 commit_lsn,
                 what: "an acknowledgement for no pending transaction",
             });
+            self.idle.notify_all();
             return;
         };
         let pending = &mut state.pending[index];
@@ -214,12 +265,15 @@ impl CheckpointTracker {
                 commit_lsn,
                 what: "more acknowledgements than messages",
             });
+            self.idle.notify_all();
             return;
         }
         pending.in_flight -= 1;
+        state.in_flight -= 1;
         if index == 0 {
             self.advance(&mut state);
         }
+        self.notify_if_idle(&state);
     }
 
     /// A message of the transaction committed at `commit_lsn` could not be delivered.
@@ -230,6 +284,7 @@ impl CheckpointTracker {
             commit_lsn,
             error: error.into(),
         });
+        self.idle.notify_all();
     }
 
     /// The cluster refuses the producer: no delivery will come, so the flush LSN never
@@ -237,6 +292,13 @@ impl CheckpointTracker {
     pub fn refused(&self, reason: impl Into<String>) {
         let mut state = self.lock();
         state.fail(CheckpointError::Refused(reason.into()));
+        self.idle.notify_all();
+    }
+
+    fn notify_if_idle(&self, state: &State) {
+        if state.in_flight == 0 && state.untracked == 0 {
+            self.idle.notify_all();
+        }
     }
 
     /// Confirms every leading transaction that is complete and fully acknowledged.
@@ -277,6 +339,8 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn txn(commit: u64, rows: u64) -> CommittedTransaction {
@@ -470,5 +534,38 @@ mod tests {
         assert_eq!(tracker.flushed(), Lsn(200 * 100 + 8));
         assert_eq!(tracker.in_flight(), 0);
         assert!(tracker.error().is_none());
+    }
+
+    #[test]
+    fn wait_idle_returns_once_the_last_message_is_acknowledged() {
+        let tracker = Arc::new(CheckpointTracker::new(Lsn(10)));
+        tracker.sent(Lsn(100), 2).expect("sent");
+        tracker.sent_untracked();
+        let waiter = std::thread::spawn({
+            let tracker = Arc::clone(&tracker);
+            move || tracker.wait_idle()
+        });
+        tracker.delivered(Lsn(100));
+        tracker.delivered(Lsn(100));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!waiter.is_finished(), "a heartbeat is still in flight");
+        tracker.settled_untracked();
+        assert_eq!(waiter.join().expect("joined"), Ok(()));
+        assert_eq!(tracker.in_flight(), 0);
+    }
+
+    #[test]
+    fn wait_idle_fails_when_a_delivery_fails() {
+        let tracker = Arc::new(CheckpointTracker::new(Lsn(10)));
+        tracker.sent(Lsn(100), 1).expect("sent");
+        let waiter = std::thread::spawn({
+            let tracker = Arc::clone(&tracker);
+            move || tracker.wait_idle()
+        });
+        tracker.failed(Lsn(100), "broker gone");
+        assert!(matches!(
+            waiter.join().expect("joined"),
+            Err(CheckpointError::DeliveryFailed { .. })
+        ));
     }
 }

@@ -14,11 +14,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::checkpoint::CheckpointTracker;
+use crate::config::{self, FormatConfig, PipelineConfig};
 use crate::encode::SchemaRegistry;
-use crate::pipeline::{FormatConfig, PipelineConfig, PipelineSpec};
 use crate::plugin::{PluginChain, PluginEngine};
-use crate::sink::KafkaProducer;
-use crate::sink::admin::{TopicAdmin, TopicError};
+use crate::produce::KafkaProducer;
+use crate::produce::admin::{TopicAdmin, TopicError};
 use crate::source::catalog::resolve_tables;
 use crate::source::precheck::{CheckStatus, Finding, PrecheckInput, precheck};
 use crate::source::snapshot::SnapshotMode;
@@ -28,9 +28,7 @@ use super::run::RunError;
 /// Parses and checks the spec at `path` and loads its plugins. Blocking: plugins
 /// are compiled and instantiated (their `init` runs with their config).
 pub fn validate_file(path: &Path) -> Result<PipelineConfig, RunError> {
-    let spec = PipelineSpec::from_file(path)?;
-    let base_dir = path.parent().unwrap_or(Path::new("."));
-    let config = PipelineConfig::from_spec(&spec, base_dir)?;
+    let config = config::load(path)?;
     if !config.stages.is_empty() {
         let engine = PluginEngine::with_default_cache()
             .map_err(|e| RunError::Failed(anyhow::Error::new(e)))?;

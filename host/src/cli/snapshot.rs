@@ -10,16 +10,15 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::run::RunError;
-use crate::pipeline::{PipelineConfig, PipelineSpec};
+use crate::config;
+use crate::contract::TableSelector;
 use crate::source::catalog::resolve_tables;
 use crate::source::snapshot::incremental::SnapshotSignal;
-use crate::source::tables::TableSelector;
 
 /// Checks that SPEC selects every table and that they exist, then writes the
 /// request. Returns the tables, as `schema.table`.
 pub async fn request(spec: &Path, tables: &[String]) -> Result<Vec<String>, RunError> {
-    let parsed = PipelineSpec::from_file(spec)?;
-    let config = PipelineConfig::from_spec(&parsed, spec.parent().unwrap_or(Path::new(".")))?;
+    let config = config::load(spec)?;
     if !config.source.signals {
         return Err(RunError::Invalid(anyhow::anyhow!(
             "the pipeline does not accept snapshot requests: set source.postgres.signals: true in its spec (and restart it)"

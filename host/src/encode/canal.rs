@@ -21,7 +21,7 @@ use arrow::record_batch::RecordBatch;
 use super::layout::{Layout, MetadataColumns};
 use super::value::string;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
-use crate::batch::schema::{metadata, op};
+use crate::contract::columns::{metadata, op};
 
 /// The `canal-json` encoder.
 #[derive(Debug, Clone)]

@@ -33,7 +33,7 @@ use super::layout::{Layout, MetadataColumns, is_unchanged};
 use super::metadata::TransactionOrder;
 use super::value::{ValueOptions, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
-use crate::batch::schema::op;
+use crate::contract::columns::op;
 
 /// What the envelope says beyond the row.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use arrow::record_batch::RecordBatch;
 use super::layout::{Layout, is_unchanged};
 use super::value::{ColumnWriter, ValueOptions, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
-use crate::batch::schema::{COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, XID};
+use crate::contract::columns::{COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, XID};
 
 /// The `json` encoder.
 #[derive(Debug, Clone, Default)]

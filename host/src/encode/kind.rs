@@ -5,7 +5,7 @@
 
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
-use crate::batch::schema::metadata;
+use crate::contract::columns::metadata;
 use crate::encode::value::{DecimalMode, IntervalMode, ValueOptions};
 
 /// How one column is written.

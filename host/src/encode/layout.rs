@@ -2,19 +2,17 @@
 //! PostgreSQL names), the old image, unchanged-TOAST lists, the key and the routing
 //! columns a plugin may have added. Worked out once per batch from the schema.
 
-use arrow::array::{
-    Array, AsArray, ListArray, StructArray, TimestampMicrosecondArray, UInt8Array, UInt16Array,
-    UInt32Array, UInt64Array,
-};
-use arrow::datatypes::{Schema, TimestampMicrosecondType, UInt8Type, UInt32Type, UInt64Type};
+use arrow::array::{Array, AsArray, ListArray, StructArray, UInt8Array, UInt16Array};
+use arrow::datatypes::{Schema, UInt8Type};
 use arrow::record_batch::RecordBatch;
 
 use super::EncodeError;
 use super::value::{ColumnWriter, ValueOptions, field_prefix};
-use crate::batch::schema::{BEFORE, COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, UNCHANGED, XID, metadata};
+use crate::contract::columns::{
+    BEFORE, COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, UNCHANGED, XID, metadata,
+};
 
-/// Routing columns plugins may add; never encoded as data.
-pub const ROUTING_COLUMNS: [&str; 4] = ["_topic", "_key", "_partition", "_headers"];
+pub use crate::contract::columns::{MetadataColumns, ROUTING_COLUMNS};
 
 /// A user column: its index in the batch and its name in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -56,21 +54,6 @@ pub struct Layout {
     pub schema_name: String,
     #[allow(missing_docs)]
     pub table_name: String,
-}
-
-/// A batch's metadata columns (see [`Layout::metadata`]).
-#[derive(Debug, Clone, Copy)]
-pub struct MetadataColumns<'a> {
-    /// `_op`.
-    pub ops: &'a UInt8Array,
-    /// `_lsn`.
-    pub lsns: &'a UInt64Array,
-    /// `_commit_lsn`.
-    pub commit_lsns: &'a UInt64Array,
-    /// `_xid`.
-    pub xids: &'a UInt32Array,
-    /// `_commit_ts`.
-    pub commit_ts: &'a TimestampMicrosecondArray,
 }
 
 impl Layout {
@@ -148,21 +131,7 @@ impl Layout {
     /// The metadata columns every message needs, typed; a batch whose metadata a
     /// plugin replaced with another type is an error, not a panic.
     pub fn metadata<'a>(&self, batch: &'a RecordBatch) -> Result<MetadataColumns<'a>, EncodeError> {
-        fn typed<T: arrow::datatypes::ArrowPrimitiveType>(
-            batch: &RecordBatch,
-            index: usize,
-        ) -> Result<&arrow::array::PrimitiveArray<T>, EncodeError> {
-            batch.column(index).as_primitive_opt::<T>().ok_or_else(|| {
-                EncodeError::MissingColumn(batch.schema_ref().field(index).name().clone())
-            })
-        }
-        Ok(MetadataColumns {
-            ops: self.ops(batch)?,
-            lsns: typed::<UInt64Type>(batch, self.lsn)?,
-            commit_lsns: typed::<UInt64Type>(batch, self.commit_lsn)?,
-            xids: typed::<UInt32Type>(batch, self.xid)?,
-            commit_ts: typed::<TimestampMicrosecondType>(batch, self.commit_ts)?,
-        })
+        MetadataColumns::of(batch).map_err(|missing| EncodeError::MissingColumn(missing.0))
     }
 
     /// The `_before` column.

@@ -20,8 +20,8 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::batch::schema::metadata;
-use crate::batch::text;
+use crate::contract::columns::metadata;
+use crate::contract::pg_text;
 
 /// How `numeric` values are written (Debezium's `decimal.handling.mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
@@ -247,46 +247,43 @@ impl<'a> ColumnWriter<'a> {
             Kind::U16(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
             Kind::U32(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
             Kind::U64(a) => text.push_str(itoa::Buffer::new().format(a.value(row))),
-            Kind::F32(a) => text::float(f64::from(a.value(row)), text),
-            Kind::F64(a) => text::float(a.value(row), text),
+            Kind::F32(a) => pg_text::float(f64::from(a.value(row)), text),
+            Kind::F64(a) => pg_text::float(a.value(row), text),
             Kind::Decimal(a, scale) => {
-                let mut digits = Vec::new();
-                decimal_text(a.value(row), *scale, &mut digits);
-                text.push_str(&String::from_utf8_lossy(&digits));
+                decimal_parts(a.value(row), *scale, |part| text.push_str(part))
             }
             Kind::NumericText(a) | Kind::Text(a) => text.push_str(a.value(row)),
             Kind::Binary(a) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
                 text.push_str("\\x");
+                text.reserve(a.value(row).len() * 2);
                 for byte in a.value(row) {
-                    text.push_str(&format!("{byte:02x}"));
+                    text.push(char::from(HEX[usize::from(byte >> 4)]));
+                    text.push(char::from(HEX[usize::from(byte & 0x0f)]));
                 }
             }
             Kind::Date(a) => match chrono::NaiveDate::from_num_days_from_ce_opt(
                 a.value(row).saturating_add(719_163),
             ) {
-                Some(date) => text.push_str(&date.to_string()),
+                Some(date) => push_date(date, text),
                 None => text.push_str(itoa::Buffer::new().format(a.value(row))),
             },
-            Kind::Time(a) => text::time(a.value(row), text),
+            Kind::Time(a) => pg_text::time(a.value(row), text),
             Kind::Timestamp(a) | Kind::TimestampTz(a) => match a.value(row) {
                 i64::MAX => text.push_str("infinity"),
                 i64::MIN => text.push_str("-infinity"),
                 micros => match chrono::DateTime::from_timestamp_micros(micros) {
                     Some(time) => {
-                        text.push_str(&time.format("%Y-%m-%d %H:%M:%S").to_string());
-                        let fraction = micros.rem_euclid(1_000_000);
-                        if fraction != 0 {
-                            let digits = format!("{fraction:06}");
-                            text.push('.');
-                            text.push_str(digits.trim_end_matches('0'));
-                        }
+                        push_date(time.date_naive(), text);
+                        text.push(' ');
+                        pg_text::time(micros.rem_euclid(86_400_000_000), text);
                     }
                     None => text.push_str(itoa::Buffer::new().format(micros)),
                 },
             },
-            Kind::Interval(a) => text::interval(a.value(row), text),
+            Kind::Interval(a) => pg_text::interval(a.value(row), text),
             Kind::List(_, _) => {
-                if text::array(self.array, row, text).is_none() {
+                if pg_text::array(self.array, row, text).is_none() {
                     text.push_str("{}");
                 }
             }
@@ -339,7 +336,7 @@ impl<'a> ColumnWriter<'a> {
                     IntervalMode::Numeric => integer(interval_micros(value), out),
                     IntervalMode::String => {
                         let mut text = String::new();
-                        text::interval(value, &mut text);
+                        pg_text::interval(value, &mut text);
                         string(&text, out);
                     }
                 }
@@ -443,33 +440,74 @@ fn decimal(array: &Decimal128Array, row: usize, scale: i8, mode: DecimalMode, ou
 /// The decimal text of `unscaled` at `scale` (`12990` at 2 is `129.90`), as
 /// PostgreSQL prints `numeric(p, s)`, without allocating.
 fn decimal_text(unscaled: i128, scale: i8, out: &mut Vec<u8>) {
+    decimal_parts(unscaled, scale, |part| {
+        out.extend_from_slice(part.as_bytes())
+    });
+}
+
+/// The text of a decimal in pieces handed to `emit`, so a `Vec<u8>` and a `String`
+/// both take it without an intermediate buffer.
+fn decimal_parts(unscaled: i128, scale: i8, mut emit: impl FnMut(&str)) {
     let mut digits = itoa::Buffer::new();
-    let text = digits.format(unscaled.unsigned_abs()).as_bytes();
+    let text = digits.format(unscaled.unsigned_abs());
+    let zeros = |mut count: usize, emit: &mut dyn FnMut(&str)| {
+        const ZEROS: &str = "0000000000000000000000000000000000000000";
+        while count > 0 {
+            let run = count.min(ZEROS.len());
+            emit(&ZEROS[..run]);
+            count -= run;
+        }
+    };
     if unscaled < 0 {
-        out.push(b'-');
+        emit("-");
     }
     match usize::try_from(scale) {
-        Ok(0) => out.extend_from_slice(text),
+        Ok(0) => emit(text),
         Ok(scale) => {
             if text.len() > scale {
                 let (whole, fraction) = text.split_at(text.len() - scale);
-                out.extend_from_slice(whole);
-                out.push(b'.');
-                out.extend_from_slice(fraction);
+                emit(whole);
+                emit(".");
+                emit(fraction);
             } else {
-                out.extend_from_slice(b"0.");
-                out.resize(out.len() + scale - text.len(), b'0');
-                out.extend_from_slice(text);
+                emit("0.");
+                zeros(scale - text.len(), &mut emit);
+                emit(text);
             }
         }
         // A negative scale: trailing zeros.
         Err(_) => {
-            out.extend_from_slice(text);
+            emit(text);
             if unscaled != 0 {
-                out.resize(out.len() + usize::from(scale.unsigned_abs()), b'0');
+                zeros(usize::from(scale.unsigned_abs()), &mut emit);
             }
         }
     }
+}
+
+/// `YYYY-MM-DD` as PostgreSQL prints a date in the years 1 to 9999 (chrono's form,
+/// with a sign and more digits, outside them), without a temporary `String`.
+fn push_date(date: chrono::NaiveDate, text: &mut String) {
+    use chrono::Datelike as _;
+    let year = date.year();
+    if !(1..=9999).contains(&year) {
+        use std::fmt::Write as _;
+        let _ = write!(text, "{date}");
+        return;
+    }
+    let mut buffer = *b"0000-00-00";
+    for (index, value, width) in [
+        (0, year as u32, 4),
+        (5, date.month(), 2),
+        (8, date.day(), 2),
+    ] {
+        let mut value = value;
+        for position in (index..index + width).rev() {
+            buffer[position] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    text.push_str(std::str::from_utf8(&buffer).unwrap_or_default());
 }
 
 /// Kafka Connect's `Decimal` bytes: the unscaled value, big-endian two's complement,

@@ -6,6 +6,9 @@
 //! in flight) are read when Prometheus scrapes, so they cost nothing in between.
 
 pub mod server;
+mod source;
+
+pub use source::SourceStats;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -19,7 +22,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::checkpoint::CheckpointTracker;
-use crate::source::SourceStats;
 
 /// `table="schema.table"`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

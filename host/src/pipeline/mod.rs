@@ -1,16 +1,15 @@
-//! Pipelines: the YAML spec, its checked form, and the running pipeline that joins
-//! the source, the plugin chain, the encoder, the router and the producer.
+//! The running pipeline: the source on the async runtime, the stages on one worker
+//! thread, the checkpoint tracker between them, and the side topics (transaction
+//! metadata, heartbeats, the snapshot's state, dead letters).
 
-pub mod build;
+pub mod dead_letter;
 pub mod progress;
 pub mod run;
 mod side_topics;
 mod snapshot;
-pub mod spec;
+mod stages;
 pub mod state;
 pub mod throttle;
-mod variables;
+mod worker;
 
-pub use build::{FormatConfig, PipelineConfig, Throttle};
-pub use run::{PipelineStats, RunSummary, run};
-pub use spec::{PipelineSpec, SpecError};
+pub use run::{PipelineError, PipelineStats, RunSummary, run};

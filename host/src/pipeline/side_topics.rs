@@ -13,10 +13,11 @@ use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
 use crate::Lsn;
-use crate::batch::schema::{COMMIT_LSN, COMMIT_TS, XID};
+use crate::contract::columns::{COMMIT_LSN, COMMIT_TS, XID};
 use crate::encode::{MetadataEncoder, TransactionEvent, TransactionStatus, transaction_id};
-use crate::sink::admin::TopicAdmin;
-use crate::sink::{KafkaProducer, partition_for_key};
+use crate::produce::KafkaProducer;
+use crate::produce::admin::TopicAdmin;
+use crate::route::partition_for_key;
 
 /// What side topics send through.
 pub(super) struct Outlet<'a> {

@@ -1,5 +1,9 @@
 //! The worker's side of the initial snapshot: marks chunks done once Kafka
 //! acknowledged them, persists the progress in the state topic, and shows it.
+//!
+//! It keeps its own copy of the progress, received with `Started` and each table's
+//! plan, and changed only by the events that follow: the source and the worker
+//! talk in events and share no state.
 
 use std::sync::Arc;
 
@@ -8,13 +12,13 @@ use anyhow::Context as _;
 use super::progress::ProgressDisplay;
 use super::state::StateTopic;
 use crate::metrics::{PipelineMetrics, TableLabel};
-use crate::sink::KafkaProducer;
-use crate::source::snapshot::{SharedProgress, SnapshotEvent};
+use crate::produce::KafkaProducer;
+use crate::source::snapshot::{SnapshotEvent, SnapshotProgress};
 
 /// Records the snapshot's progress as its events arrive.
 pub(super) struct SnapshotRecorder {
     state: StateTopic,
-    progress: SharedProgress,
+    progress: SnapshotProgress,
     metrics: Arc<PipelineMetrics>,
     display: Option<ProgressDisplay>,
     /// Rows handed to the producer, for the display (acknowledged ones are
@@ -23,14 +27,10 @@ pub(super) struct SnapshotRecorder {
 }
 
 impl SnapshotRecorder {
-    pub(super) fn new(
-        state: StateTopic,
-        progress: SharedProgress,
-        metrics: Arc<PipelineMetrics>,
-    ) -> Self {
+    pub(super) fn new(state: StateTopic, metrics: Arc<PipelineMetrics>) -> Self {
         SnapshotRecorder {
             state,
-            progress,
+            progress: SnapshotProgress::default(),
             metrics,
             display: None,
             rows_sent: 0,
@@ -45,8 +45,9 @@ impl SnapshotRecorder {
         producer: &KafkaProducer,
     ) -> anyhow::Result<()> {
         match event {
-            SnapshotEvent::Started { position } => {
-                let (rows, expected) = self.progress.lock().totals();
+            SnapshotEvent::Started { position, progress } => {
+                self.progress = *progress;
+                let (rows, expected) = self.progress.totals();
                 tracing::info!(%position, rows_done = rows, "Snapshot starts.");
                 self.rows_sent = rows;
                 self.display = Some(ProgressDisplay::new(rows, expected));
@@ -54,8 +55,10 @@ impl SnapshotRecorder {
             SnapshotEvent::TableStarted {
                 table,
                 estimated_rows,
+                plan,
                 ..
             } => {
+                self.progress.tables.insert(table.clone(), *plan);
                 let label = TableLabel {
                     table: table.clone(),
                 };
@@ -68,8 +71,8 @@ impl SnapshotRecorder {
                 }
             }
             SnapshotEvent::ChunkRead(chunk) => {
-                let mut progress = self.progress.lock();
-                let table = progress
+                let table = self
+                    .progress
                     .tables
                     .get_mut(chunk.table.as_ref())
                     .with_context(|| {
@@ -80,7 +83,6 @@ impl SnapshotRecorder {
                 }
                 table.rows += chunk.rows;
                 let rows = table.rows;
-                drop(progress);
                 self.metrics
                     .snapshot_rows
                     .get_or_create(&TableLabel {
@@ -89,15 +91,14 @@ impl SnapshotRecorder {
                     .set(i64::try_from(rows).unwrap_or(i64::MAX));
             }
             SnapshotEvent::Finished { .. } => {
-                self.progress.lock().complete = true;
+                self.progress.complete = true;
                 if let Some(mut display) = self.display.take() {
                     display.finish();
                 }
             }
         }
-        let progress = self.progress.snapshot();
         self.state
-            .save(producer, &progress)
+            .save(producer, &self.progress)
             .context("recording the snapshot's progress")
     }
 
@@ -105,7 +106,7 @@ impl SnapshotRecorder {
     pub(super) fn rows_sent(&mut self, rows: usize) {
         self.rows_sent += rows as u64;
         if let Some(display) = &mut self.display {
-            let (_, expected) = self.progress.lock().totals();
+            let (_, expected) = self.progress.totals();
             display.update(self.rows_sent, expected);
         }
     }

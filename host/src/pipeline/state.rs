@@ -13,8 +13,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::sink::KafkaProducer;
-use crate::sink::admin::is_client_wide;
+use crate::produce::KafkaProducer;
+use crate::produce::admin::is_client_wide;
 use crate::source::snapshot::SnapshotProgress;
 
 /// Reading or writing the state topic failed.

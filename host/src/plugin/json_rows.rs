@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 use super::bindings::row_world::exports::weir::plugin::row::Value;
 use super::error::CallError;
 use super::rows::{BEFORE_PREFIX, FlatSchema, to_rows};
-use crate::batch::schema::{BEFORE, OP};
+use crate::contract::columns::{BEFORE, OP};
 
 /// Every row of `batch` as a JSON object, columns in batch order.
 pub fn rows_as_json(batch: &RecordBatch) -> Result<Vec<Map<String, Json>>, CallError> {

@@ -30,9 +30,9 @@ use super::bindings::row_world::exports::weir::plugin::row::{Column, TableInfo, 
 use super::error::CallError;
 use crate::batch::builder::append_list_element;
 use crate::batch::parse;
-use crate::batch::schema::{BEFORE, metadata};
-use crate::batch::text;
 use crate::batch::types::ElementKind;
+use crate::contract::columns::{BEFORE, metadata};
+use crate::contract::pg_text;
 
 /// Prefix of the flattened old-image columns.
 pub const BEFORE_PREFIX: &str = "_before.";
@@ -226,17 +226,17 @@ fn append_values(
         }
         DataType::Time64(TimeUnit::Microsecond) => {
             let times = array.as_primitive::<Time64MicrosecondType>();
-            each_text!(|index, out| text::time(times.value(index), out))
+            each_text!(|index, out| pg_text::time(times.value(index), out))
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let intervals = array.as_primitive::<IntervalMonthDayNanoType>();
-            each_text!(|index, out| text::interval(intervals.value(index), out))
+            each_text!(|index, out| pg_text::interval(intervals.value(index), out))
         }
         DataType::List(_) => {
             if !supported_list(array.data_type()) {
                 return Err(format!("lists of {} are not supported", array.data_type()));
             }
-            each_text!(|index, out| text::array(array, index, out))
+            each_text!(|index, out| pg_text::array(array, index, out))
         }
         _ => {
             // Anything else weir does not produce itself (a plugin's own types):

@@ -31,7 +31,7 @@ use serde_json::{Map, Value as Json};
 use crate::Lsn;
 use crate::batch::types::builtin_type_name;
 use crate::batch::{ChangeBatchBuilder, RowMeta, TableSchema};
-use crate::source::pgoutput::{
+use weir_pgoutput::{
     PgOutputDecoder, PgOutputMessage, Relation, RelationColumn, ReplicaIdentity, Tuple,
 };
 

@@ -14,8 +14,10 @@ use super::engine::PluginEngine;
 use super::error::{CallError, PluginError};
 use super::instance::{Answer, Instance, Linked, TableId};
 use super::sandbox::{Grants, Limits};
-use crate::batch::schema::{BEFORE, COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, UNCHANGED, XID, metadata};
-use crate::source::tables::TableSelector;
+use crate::contract::TableSelector;
+use crate::contract::columns::{
+    BEFORE, COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, UNCHANGED, XID, metadata,
+};
 
 /// What happens to a batch when the plugin fails on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,71 +5,15 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 
-use crate::batch::schema::op;
-use crate::batch::{BatchError, ChangeBatchBuilder, RowMeta, TableSchema};
+pub use super::batch_limits::{
+    BatchLimits, BatcherError, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ROWS,
+};
+use super::streamed::{Replay, StreamedTransactions};
+use crate::batch::{ChangeBatchBuilder, RowMeta, TableSchema};
+pub use crate::contract::CommittedTransaction;
+use crate::contract::columns::op;
 use crate::lsn::Lsn;
-use crate::source::pgoutput::{Oid, PgOutputMessage, Relation, Tuple, Xid};
-use crate::source::streamed::{Replay, StreamedTransactions};
-
-/// Default rows per batch: large enough to amortise per-batch costs (plugin calls,
-/// encoder setup), small enough to keep latency and memory low.
-pub const DEFAULT_MAX_BATCH_ROWS: usize = 8192;
-/// Default bytes per batch (as received): bounds memory when rows are wide.
-pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-/// When a table's pending rows are cut into a batch. Time-based cuts are the caller's:
-/// it calls [`ChangeBatcher::flush`] when its linger interval passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchLimits {
-    /// Cut when this many rows are pending.
-    pub max_rows: usize,
-    /// Cut when the pending rows' received size reaches this many bytes.
-    pub max_bytes: usize,
-}
-
-impl Default for BatchLimits {
-    fn default() -> Self {
-        BatchLimits {
-            max_rows: DEFAULT_MAX_BATCH_ROWS,
-            max_bytes: DEFAULT_MAX_BATCH_BYTES,
-        }
-    }
-}
-
-/// Why a message could not be batched.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BatcherError {
-    /// A row did not fit its table's batch.
-    #[error(transparent)]
-    Batch(#[from] BatchError),
-    /// A change arrived outside Begin … Commit (or a streamed block).
-    #[error("a change of relation {0} arrived outside a transaction")]
-    OutsideTransaction(Oid),
-    /// A change arrived for a relation never described by a Relation message.
-    #[error("a change of relation {0} arrived before its Relation message")]
-    UnknownRelation(Oid),
-    /// A streamed transaction could not be written to or read from its spill file.
-    #[error("spilling a streamed transaction to disk failed")]
-    Spill(#[source] std::io::Error),
-    /// Arrow rejected a spilled batch.
-    #[error("Arrow failed on a spilled batch")]
-    Arrow(#[from] arrow::error::ArrowError),
-}
-
-/// A transaction whose changes have all been emitted in batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommittedTransaction {
-    /// The transaction id.
-    pub xid: u32,
-    /// The commit record's position: `_commit_lsn` of its rows.
-    pub commit_lsn: Lsn,
-    /// Just past the commit record: the position to confirm to the server once every
-    /// row of this and all earlier transactions is durable downstream.
-    pub end_lsn: Lsn,
-    /// Rows of the transaction in the emitted batches.
-    pub rows: u64,
-}
+use weir_pgoutput::{Oid, PgOutputMessage, Relation, Tuple, Xid};
 
 /// What the batcher emits, in order.
 #[derive(Debug, Clone)]

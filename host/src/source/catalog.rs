@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use super::replication::{CreatedSlot, ReplicationConnection, ReplicationError, SlotSnapshot};
-use super::tables::{TableSelector, quote_identifier};
+use super::sql::quote_identifier;
+use crate::contract::TableSelector;
 use crate::lsn::Lsn;
-use crate::source::pgoutput::Oid;
+use weir_pgoutput::Oid;
 
 /// Why a control-plane operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@
 //! [`pgoutput`] decodes what the replication plane receives, and [`ChangeBatcher`]
 //! turns the decoded changes into Arrow ChangeBatches.
 
+mod batch_limits;
 pub mod batcher;
 pub mod catalog;
 pub mod connect;
@@ -20,12 +21,12 @@ pub mod postgres;
 pub mod precheck;
 pub mod replication;
 pub mod snapshot;
+pub mod sql;
 mod streamed;
-pub mod tables;
 
+pub use crate::contract::TableSelector;
 pub use batcher::{BatchLimits, BatcherError, BatcherOutput, ChangeBatcher, CommittedTransaction};
 pub use connect::{PgConnectOptions, TlsMode};
 pub use postgres::{
     PostgresSource, PostgresSourceConfig, RetryPolicy, SourceError, SourceEvent, SourceStats,
 };
-pub use tables::TableSelector;

@@ -12,8 +12,8 @@
 //! nothing; transactions emitted but not yet confirmed come again (at-least-once).
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::record_batch::RecordBatch;
@@ -40,9 +40,9 @@ use super::snapshot::incremental::{
 };
 use super::snapshot::initial::{InitialSnapshot, SnapshotEvent, SnapshotOptions};
 use super::snapshot::parallel::{ChunkRead, export_snapshot};
-use super::snapshot::progress::{SharedProgress, SnapshotMode};
+use super::snapshot::progress::{SnapshotMode, SnapshotProgress, lock};
 use super::snapshot::table::SnapshotError;
-use super::tables::TableSelector;
+use crate::contract::TableSelector;
 use crate::lsn::Lsn;
 
 /// Default time a pending row may wait for its batch to fill: short, because commit
@@ -263,45 +263,16 @@ fn control_error_is_retryable(error: &tokio_postgres::Error) -> bool {
     }
 }
 
-/// Live figures of the source, for metrics and lag reporting.
-#[derive(Debug, Default)]
-pub struct SourceStats {
-    /// The server's end of WAL, as last reported.
-    pub server_wal_end: AtomicU64,
-    /// The last position received.
-    pub received_lsn: AtomicU64,
-    /// The last position confirmed to the server.
-    pub confirmed_lsn: AtomicU64,
-    /// Commit time (µs since the Unix epoch) of the last transaction or heartbeat received.
-    pub last_commit_time_micros: AtomicI64,
-    /// Rows emitted.
-    pub rows: AtomicU64,
-    /// Batches emitted.
-    pub batches: AtomicU64,
-    /// Sessions started (1 + reconnects).
-    pub sessions: AtomicU64,
-}
-
-impl SourceStats {
-    /// Replication lag in bytes: WAL the server has that is not confirmed yet.
-    pub fn lag_bytes(&self) -> u64 {
-        self.server_wal_end
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.confirmed_lsn.load(Ordering::Relaxed))
-    }
-
-    /// Replication lag in seconds: age of the newest commit (or heartbeat) received.
-    pub fn lag_seconds(&self) -> Option<f64> {
-        let commit = self.last_commit_time_micros.load(Ordering::Relaxed);
-        (commit > 0).then(|| (now_unix_micros() - commit).max(0) as f64 / 1e6)
-    }
-}
+pub use crate::metrics::SourceStats;
 
 /// The PostgreSQL source stage.
 pub struct PostgresSource {
     config: PostgresSourceConfig,
     stats: Arc<SourceStats>,
-    progress: SharedProgress,
+    /// The snapshot's progress as this source knows it: loaded at each session
+    /// start, planned and read here. The pipeline gets its own copy through the
+    /// snapshot events; nothing is shared.
+    progress: Mutex<SnapshotProgress>,
     progress_loader: Option<ProgressLoader>,
 }
 
@@ -325,7 +296,7 @@ impl PostgresSource {
         PostgresSource {
             config,
             stats: Arc::new(SourceStats::default()),
-            progress: SharedProgress::default(),
+            progress: Mutex::default(),
             progress_loader: None,
         }
     }
@@ -335,13 +306,6 @@ impl PostgresSource {
     /// while this one waited, and the record says what is left.
     pub fn with_progress_loader(mut self, loader: ProgressLoader) -> Self {
         self.progress_loader = Some(loader);
-        self
-    }
-
-    /// Snapshot progress recorded earlier (by the pipeline, in Kafka), shared with
-    /// whoever marks chunks done and persists it.
-    pub fn with_progress(mut self, progress: SharedProgress) -> Self {
-        self.progress = progress;
         self
     }
 
@@ -432,7 +396,7 @@ impl PostgresSource {
                 .await
                 .map_err(|e| SourceError::Progress(e.to_string()))?
                 .map_err(SourceError::Progress)?;
-            *self.progress.lock() = recorded;
+            *lock(&self.progress) = recorded;
         }
         if config.snapshot.mode == SnapshotMode::InitialOnly {
             return self.snapshot_only(&control, out, shutdown).await;
@@ -531,7 +495,7 @@ impl PostgresSource {
     fn snapshot_to_take(&self, slot: &SlotState) -> Option<SnapshotSource> {
         let mode = self.config.snapshot.mode;
         let name = &self.config.slot;
-        let mut progress = self.progress.lock();
+        let mut progress = lock(&self.progress);
         match slot {
             _ if mode == SnapshotMode::Never => None,
             SlotState::Created(created) => {
@@ -588,7 +552,7 @@ impl PostgresSource {
     ) -> Result<(), SourceError> {
         let slot = &self.config.slot;
         {
-            let mut progress = self.progress.lock();
+            let mut progress = lock(&self.progress);
             if progress.is_finished(slot) {
                 info!("The snapshot is complete already; nothing to do.");
                 return Ok(());
@@ -616,7 +580,10 @@ impl PostgresSource {
         position: Lsn,
         out: &mpsc::Sender<SourceEvent>,
     ) -> Result<(), SourceError> {
-        send(out, SnapshotEvent::Started { position }.into()).await?;
+        // The pipeline keeps its own copy from here, updated by the events that
+        // follow: the two sides share no state.
+        let progress = Box::new(lock(&self.progress).clone());
+        send(out, SnapshotEvent::Started { position, progress }.into()).await?;
         let snapshot = InitialSnapshot {
             connection: &self.config.connection,
             tables,

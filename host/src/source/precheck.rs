@@ -9,7 +9,8 @@ use std::fmt;
 use tokio_postgres::Client;
 
 use super::catalog::{CatalogError, publication_exists, resolve_tables, slot_info};
-use super::tables::{TableSelector, quote_identifier};
+use super::sql::quote_identifier;
+use crate::contract::TableSelector;
 
 /// WAL a slot may hold back before the precheck warns: past this, weir is far behind
 /// or was stopped long ago, and the server's disk fills while the slot waits.

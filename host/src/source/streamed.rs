@@ -26,11 +26,11 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 
-use super::batcher::{BatchLimits, BatcherError, DEFAULT_MAX_BATCH_ROWS};
-use crate::batch::schema::{COMMIT_LSN, COMMIT_TS, XID};
+use super::batch_limits::{BatchLimits, BatcherError, DEFAULT_MAX_BATCH_ROWS};
 use crate::batch::{ChangeBatchBuilder, RowMeta, TableSchema};
+use crate::contract::columns::{COMMIT_LSN, COMMIT_TS, XID};
 use crate::lsn::Lsn;
-use crate::source::pgoutput::{Commit, Oid, Tuple, Xid};
+use weir_pgoutput::{Commit, Oid, Tuple, Xid};
 
 /// One streamed transaction being received.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use arrow::datatypes::{
 };
 
 use super::binary;
-use crate::batch::text;
+use crate::contract::pg_text;
 use crate::encode::kind::ValueKind;
 use crate::encode::value::{
     ColumnWriter, interval_micros, unscaled, variable_scale, zoned_timestamp_text,
@@ -115,7 +115,7 @@ pub(crate) fn write(
         }
         ValueKind::IntervalString => {
             let mut rendered = String::new();
-            text::interval(
+            pg_text::interval(
                 array.as_primitive::<IntervalMonthDayNanoType>().value(row),
                 &mut rendered,
             );

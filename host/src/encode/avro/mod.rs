@@ -38,9 +38,8 @@ use super::layout::{Layout, MetadataColumns, is_unchanged};
 use super::metadata::TransactionOrder;
 use super::value::ColumnWriter;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
-use crate::batch::schema::op;
-use crate::sink::Router;
-use crate::sink::route::sanitize_topic;
+use crate::contract::columns::op;
+use crate::contract::topics::{TopicNames, sanitize_topic};
 
 /// A table schema's registered form under one topic.
 #[derive(Debug)]
@@ -54,7 +53,7 @@ struct Registered {
 #[derive(Debug)]
 pub struct AvroEncoder {
     options: DebeziumOptions,
-    router: Router,
+    topics: TopicNames,
     registry: SchemaRegistry,
     registered: HashMap<(SchemaRef, Arc<str>), Arc<Registered>>,
     version: String,
@@ -62,12 +61,12 @@ pub struct AvroEncoder {
 }
 
 impl AvroEncoder {
-    /// An encoder registering with `registry`; `router` names the topics (and so
+    /// An encoder registering with `registry`; `topics` names the topics (and so
     /// the subjects) of each table.
-    pub fn new(options: DebeziumOptions, router: Router, registry: SchemaRegistry) -> Self {
+    pub fn new(options: DebeziumOptions, topics: TopicNames, registry: SchemaRegistry) -> Self {
         Self {
             options,
-            router,
+            topics,
             registry,
             registered: HashMap::new(),
             version: format!("weir-{}", crate::VERSION),
@@ -193,7 +192,7 @@ impl Encoder for AvroEncoder {
             .map(|c| schema.field(c.index))
             .collect();
         let default_topic: Arc<str> = self
-            .router
+            .topics
             .topic(&layout.schema_name, &layout.table_name)
             .into();
         let plugin_topics: Option<&StringArray> = batch

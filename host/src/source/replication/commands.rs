@@ -6,7 +6,7 @@ use super::connection::{Backend, ReplicationConnection, server_error, unexpected
 use super::error::ReplicationError;
 use super::stream::ReplicationStream;
 use crate::lsn::Lsn;
-use crate::source::tables::{quote_identifier, quote_literal};
+use crate::source::sql::{quote_identifier, quote_literal};
 
 /// What `IDENTIFY_SYSTEM` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::connection::{Backend, ReplicationConnection, server_error, unexpected
 use super::error::ReplicationError;
 use crate::clock::now_unix_micros;
 use crate::lsn::Lsn;
-use crate::source::pgoutput::{PG_EPOCH_OFFSET_MICROS, unix_micros_from_pg};
+use weir_pgoutput::{PG_EPOCH_OFFSET_MICROS, unix_micros_from_pg};
 
 /// A chunk of WAL: for a logical slot, one `pgoutput` message in `data`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,8 +32,9 @@ use tracing::{info, warn};
 use super::table::{SnapshotError, SnapshotTable, describe, read_where};
 use crate::Lsn;
 use crate::batch::RowMeta;
-use crate::batch::schema::{BEFORE, COMMIT_LSN, LSN, op, qualified_table_name};
-use crate::source::tables::{TableSelector, quote_identifier, quote_literal};
+use crate::contract::TableSelector;
+use crate::contract::columns::{BEFORE, COMMIT_LSN, LSN, op, qualified_table_name};
+use crate::source::sql::{quote_identifier, quote_literal};
 
 /// Prefix of the logical message that asks for a snapshot.
 pub const SIGNAL_PREFIX: &str = "weir_signal";

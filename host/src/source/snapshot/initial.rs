@@ -7,18 +7,18 @@
 //! first chunk is read, so a resumed snapshot reads the same ranges and skips the
 //! ones Kafka already acknowledged.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 use tracing::info;
 
 use super::parallel::{ChunkRead, plan, read_chunks, snapshot_connection};
-use super::progress::{SharedProgress, SnapshotMode, TableProgress};
+use super::progress::{SnapshotMode, SnapshotProgress, TableProgress, lock};
 use super::table::{SnapshotError, SnapshotTable, describe};
 use crate::Lsn;
 use crate::batch::RowMeta;
-use crate::batch::schema::op;
+use crate::contract::columns::op;
 use crate::source::PgConnectOptions;
 
 /// Default rows per chunk: big enough that waiting for Kafka's acknowledgement
@@ -53,11 +53,14 @@ impl Default for SnapshotOptions {
 /// What the snapshot tells the pipeline, in order with its batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotEvent {
-    /// A snapshot starts or resumes; the shared progress says which tables and
-    /// chunks are left. Persist it: from now on a restart must finish it.
+    /// A snapshot starts or resumes. `progress` says which tables and chunks are
+    /// left: the pipeline's copy from now on, which it persists and a restart must
+    /// finish.
     Started {
         /// The rows' commit LSN: just before the position streaming starts from.
         position: Lsn,
+        /// The recorded progress this run resumes (or a fresh one).
+        progress: Box<SnapshotProgress>,
     },
     /// A table's chunks are being read.
     TableStarted {
@@ -69,6 +72,8 @@ pub enum SnapshotEvent {
         chunks: usize,
         /// Chunks left to read.
         remaining: usize,
+        /// Its chunks and which are done (planned now, or as recorded).
+        plan: Box<TableProgress>,
     },
     /// Every batch of a chunk was sent: once Kafka acknowledged them, it is done.
     ChunkRead(ChunkRead),
@@ -98,8 +103,8 @@ pub struct InitialSnapshot<'a> {
     pub rows_per_batch: usize,
     /// The rows' `_commit_lsn` and `_lsn`.
     pub position: Lsn,
-    /// Which chunks are done; plans are recorded here.
-    pub progress: &'a SharedProgress,
+    /// Which chunks are done; the source's own copy, where new plans are kept.
+    pub progress: &'a Mutex<SnapshotProgress>,
 }
 
 impl InitialSnapshot<'_> {
@@ -130,13 +135,12 @@ impl InitialSnapshot<'_> {
         for (schema, name) in self.tables {
             let table = describe(&clients[0], schema, name).await?;
             let qualified = table.name();
-            let recorded = self.progress.lock().tables.get(&qualified).cloned();
+            let recorded = lock(self.progress).tables.get(&qualified).cloned();
             let progress = match recorded {
                 Some(progress) if !progress.chunks.is_empty() => progress,
                 _ => {
                     let progress = self.plan_table(&clients[0], &table).await?;
-                    self.progress
-                        .lock()
+                    lock(self.progress)
                         .tables
                         .insert(qualified.clone(), progress.clone());
                     progress
@@ -150,6 +154,7 @@ impl InitialSnapshot<'_> {
                     estimated_rows: progress.estimated_rows,
                     chunks: progress.chunks.len(),
                     remaining: remaining.len(),
+                    plan: Box::new(progress.clone()),
                 },
             )
             .await?;

@@ -10,4 +10,4 @@ pub mod progress;
 pub mod table;
 
 pub use initial::{InitialSnapshot, SnapshotEvent, SnapshotOptions};
-pub use progress::{SharedProgress, SnapshotMode, SnapshotProgress, TableProgress};
+pub use progress::{SnapshotMode, SnapshotProgress, TableProgress};

@@ -7,7 +7,7 @@
 //! at-least-once) but never run ahead of it (nothing is skipped).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -98,26 +98,9 @@ impl SnapshotProgress {
     }
 }
 
-/// The progress shared by the source (which plans and reads) and the pipeline
-/// (which marks chunks done once Kafka acknowledged them, and persists).
-#[derive(Debug, Clone, Default)]
-pub struct SharedProgress(Arc<Mutex<SnapshotProgress>>);
-
-impl SharedProgress {
-    /// Shares `progress`.
-    pub fn new(progress: SnapshotProgress) -> Self {
-        SharedProgress(Arc::new(Mutex::new(progress)))
-    }
-
-    /// Locks it.
-    pub fn lock(&self) -> MutexGuard<'_, SnapshotProgress> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A copy, to persist or report.
-    pub fn snapshot(&self) -> SnapshotProgress {
-        self.lock().clone()
-    }
+/// Locks the source's progress; a panic elsewhere does not make it unreadable.
+pub(crate) fn lock(progress: &Mutex<SnapshotProgress>) -> MutexGuard<'_, SnapshotProgress> {
+    progress.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use weir_pgoutput::{Oid, Relation, RelationColumn, ReplicaIdentity};
 use super::copy_binary::{CopyBinaryRows, CopyFormatError};
 use crate::batch::{BatchError, ChangeBatchBuilder, RowMeta, TableSchema};
 use crate::source::replication::SESSION_SETTINGS;
-use crate::source::tables::quote_identifier;
+use crate::source::sql::quote_identifier;
 
 /// Reading a table failed.
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +254,7 @@ pub async fn read_where<T: From<RecordBatch>>(
     };
     let mut count: u64 = 0;
     let mut meta = RowMeta {
-        op: crate::batch::schema::op::READ,
+        op: crate::contract::columns::op::READ,
         ..meta
     };
     while let Some(chunk) = stream.next().await {

@@ -63,16 +63,6 @@ impl fmt::Display for TableSelector {
     }
 }
 
-/// `"name"` with embedded quotes doubled: a safe SQL identifier.
-pub fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'text'` with embedded quotes doubled: a safe SQL string literal.
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,11 +95,5 @@ mod tests {
                 .to_string(),
             "sales.*"
         );
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote_identifier("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(quote_literal("it's"), "'it''s'");
     }
 }

@@ -23,7 +23,7 @@ fn sample() -> PathBuf {
 }
 
 fn weir(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+    let output = Command::new(weir_tests::target_bin_path("weir"))
         .args(args)
         .env("RUST_LOG", "warn")
         .output()

@@ -168,15 +168,30 @@ async fn run_traffic_then(
         );
     }
 
-    // Restarted, the pipeline resumes after what it confirmed: nothing is sent again.
+    // Restarted, the pipeline resumes after what it confirmed: nothing is sent
+    // again. It must first be seen reading to the end of the WAL (its slot
+    // confirms the end), or a pipeline that read nothing would pass the count.
     let again = RunningPipeline::start(&shop.spec(sink)).expect("restarts");
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let resent = again
+    again.wait_streaming(WAIT).await.expect("streaming again");
+    let end = shop.cluster.current_wal_lsn().await.expect("lsn");
+    let deadline = std::time::Instant::now() + WAIT;
+    while shop
+        .confirmed_flush()
+        .await
+        .is_none_or(|confirmed| confirmed < end)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted pipeline never read to {end}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = again
         .stats
         .messages
         .load(std::sync::atomic::Ordering::Relaxed);
     again.stop().await.expect("clean stop");
-    assert_eq!(resent, 0, "a clean stop confirms what Kafka acknowledged");
+    assert_eq!(sent, 0, "a clean stop confirms what Kafka acknowledged");
     records
 }
 
@@ -792,8 +807,11 @@ async fn the_row_throttle_holds_the_rate() {
     let seconds = started.elapsed().as_secs_f64();
     pipeline.stop().await.expect("clean stop");
     let rate = ROWS as f64 / seconds;
+    // The limit is never exceeded (a busy machine only slows weir down); that the
+    // rate is held exactly is `throttle.rs`'s test, on a simulated clock. The lower
+    // bound only tells a throttle that stalls.
     assert!(
-        (RATE as f64 * 0.8..=RATE as f64 * 1.2).contains(&rate),
+        (RATE as f64 * 0.5..=RATE as f64 * 1.2).contains(&rate),
         "{rate:.0} rows/s against a limit of {RATE} ({seconds:.2} s)"
     );
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use arrow::array::{Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field};
+use weir::contract::TopicTemplate;
 use weir::encode::{Encoder, JsonEncoder, Messages};
-use weir::sink::{PartitionPolicy, Router, TopicTemplate, partition_for_key};
+use weir::route::{PartitionPolicy, Router, partition_for_key};
 use weir_tests::{kafka_python_partitions, orders_batch};
 
 fn keys() -> Vec<Vec<u8>> {
@@ -39,7 +40,9 @@ fn routed_keys_land_where_kafka_python_puts_them() {
         HashMap::new(),
         PartitionPolicy::PrimaryKey,
     );
-    let destinations = router.route(&batch, &messages, &|_| 12).expect("routes");
+    let destinations = router
+        .route(&batch, &messages, &mut |_| Ok(12))
+        .expect("routes");
     let keys: Vec<Vec<u8>> = messages
         .iter()
         .map(|m| messages.key(m).expect("key").to_vec())
@@ -64,7 +67,9 @@ fn routed_keys_land_where_kafka_python_puts_them() {
         HashMap::new(),
         PartitionPolicy::Table,
     );
-    let destinations = by_table.route(&batch, &messages, &|_| 12).expect("routes");
+    let destinations = by_table
+        .route(&batch, &messages, &mut |_| Ok(12))
+        .expect("routes");
     let expected = kafka_python_partitions(&[b"shop.public.orders".to_vec()], 12)[0];
     assert!(destinations.iter().all(|d| d.partition == Some(expected)));
 }
@@ -111,7 +116,9 @@ fn plugin_routing_columns_win() {
         HashMap::new(),
         PartitionPolicy::PrimaryKey,
     );
-    let destinations = router.route(&routed, &messages, &|_| 8).expect("routes");
+    let destinations = router
+        .route(&routed, &messages, &mut |_| Ok(8))
+        .expect("routes");
     let topics: Vec<&str> = destinations.iter().map(|d| &*d.topic).collect();
     assert_eq!(topics, ["vip_orders", "orders", "x", "orders"]);
     assert_eq!(destinations[0].partition, Some(3));

@@ -3,7 +3,7 @@
 //! default count, though the broker allows auto-creation) unless creation is
 //! configured, and created ones get the partitions and replication factor asked for.
 
-use weir::sink::admin::{TopicAdmin, TopicError, TopicSettings};
+use weir::produce::admin::{TopicAdmin, TopicError, TopicSettings};
 use weir_tests::{KafkaCluster, unique_name};
 
 #[test]

@@ -25,7 +25,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Map, Value as Json};
 
 use crate::Lsn;
-use crate::batch::schema::{LSN, OP, metadata, qualified_table_name};
+use crate::contract::columns::{LSN, OP, metadata, qualified_table_name};
 use crate::plugin::{CallError, DeadLetter, rows_as_json};
 
 /// Producing dead letters failed.

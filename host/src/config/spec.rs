@@ -7,12 +7,13 @@
 //! the file.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::values::{Acks, ByteSize, Compression, Interval, IntervalOrForever, IntervalOrOff};
+use super::variables::Expanded;
 use crate::encode::{BinaryMode, DecimalMode, IntervalMode};
 use crate::plugin::Grants;
 
@@ -90,7 +91,7 @@ pub struct PipelineSpec {
     /// On SIGINT/SIGTERM, how long weir waits for Kafka to acknowledge what was
     /// sent (default `60s`); past it, weir exits with what was acknowledged confirmed.
     #[serde(default)]
-    pub shutdown_timeout: Option<String>,
+    pub shutdown_timeout: Option<Interval>,
 }
 
 /// `metrics:`.
@@ -123,11 +124,11 @@ pub struct PostgresSpec {
     pub tables: Vec<String>,
     /// Interval of the source's heartbeat messages (`10s`, `500ms`), or `off`.
     #[serde(default)]
-    pub heartbeat: Option<String>,
+    pub heartbeat: Option<IntervalOrOff>,
     /// How long connection failures are retried before weir gives up (`6h`
     /// default, or `forever`).
     #[serde(default)]
-    pub retry_window: Option<String>,
+    pub retry_window: Option<IntervalOrForever>,
     /// When the tables' existing rows are read (`initial` default).
     #[serde(default)]
     pub snapshot: SnapshotModeSpec,
@@ -185,10 +186,10 @@ pub struct PluginSpec {
     pub on_error: OnErrorSpec,
     /// Deadline of one call (`1s`, `200ms`).
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<Interval>,
     /// Linear memory cap of one instance (`256MiB`, `1GiB`; default 256 MiB).
     #[serde(default)]
-    pub memory: Option<String>,
+    pub memory: Option<ByteSize>,
     /// What the plugin may reach beyond computing: environment variables,
     /// directories, the real clock. Default: nothing.
     #[serde(default)]
@@ -302,17 +303,21 @@ pub struct KafkaSpec {
     #[serde(default)]
     pub binary_handling_mode: BinaryMode,
     /// `none`, `gzip`, `snappy`, `lz4` (default) or `zstd`.
-    #[serde(default = "default_compression")]
-    pub compression: String,
+    #[serde(default)]
+    pub compression: Compression,
     /// `all` (default), `1` or `0`.
-    #[serde(default = "default_acks")]
-    pub acks: String,
-    /// `linger.ms`.
-    #[serde(default = "default_linger_ms")]
-    pub linger_ms: u64,
-    /// `batch.size` in bytes.
-    #[serde(default = "default_batch_bytes")]
-    pub batch_bytes: usize,
+    #[serde(default)]
+    pub acks: Acks,
+    /// How long the producer waits to fill a batch (`linger.ms`; `5ms` default).
+    #[serde(default)]
+    pub linger: Option<Interval>,
+    /// `linger` in milliseconds, as weir 0.1 spelt it; use `linger`.
+    #[serde(default)]
+    #[schemars(extend("deprecated" = true))]
+    pub linger_ms: Option<u64>,
+    /// Most bytes of one producer batch (`batch.size`; `1MiB` default).
+    #[serde(default)]
+    pub batch_bytes: Option<ByteSize>,
     /// Create missing topics with these settings; absent: a missing topic stops the
     /// pipeline with an error naming it.
     #[serde(default)]
@@ -327,14 +332,14 @@ pub struct KafkaSpec {
     pub heartbeat_topic: Option<String>,
     /// How often heartbeats are sent (default `10s`).
     #[serde(default)]
-    pub heartbeat_interval: Option<String>,
+    pub heartbeat_interval: Option<Interval>,
     /// Where `on_error: dead_letter` stages send rows (default `<name>.dlq`).
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
     /// How long a message is retried while Kafka is unreachable before weir gives up
     /// (`6h` default, or `forever`).
     #[serde(default)]
-    pub retry_window: Option<String>,
+    pub retry_window: Option<IntervalOrForever>,
     /// Rows per second at most, over the whole pipeline (streaming).
     #[serde(default)]
     pub max_rows_per_second: Option<u64>,
@@ -364,119 +369,127 @@ fn default_true() -> bool {
     true
 }
 
-fn default_compression() -> String {
-    "lz4".to_owned()
-}
-
-fn default_acks() -> String {
-    "all".to_owned()
-}
-
-fn default_linger_ms() -> u64 {
-    5
-}
-
-fn default_batch_bytes() -> usize {
-    1 << 20
-}
-
 impl PipelineSpec {
     /// The JSON Schema of the spec (draft 2020-12), for editors: YAML language
     /// servers complete and check keys with it.
     pub fn json_schema() -> serde_json::Value {
         serde_json::to_value(schemars::schema_for!(PipelineSpec)).unwrap_or_default()
     }
-
-    /// Reads and parses the spec at `path`.
-    pub fn from_file(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, &|name| std::env::var(name).ok())
-    }
-
-    /// Parses a spec, reading `${VAR}` through `env`.
+    /// Parses a spec, reading `${VAR}` through `env`: the syntax and each value's
+    /// form. What the values must also be is checked by
+    /// [`super::PipelineConfig::build`]; [`super::load`] does both.
     ///
     /// Errors quote the file as written, never a value from the environment.
     pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, SpecError> {
         let expanded = super::variables::expand(text, env)?;
-        let spec: PipelineSpec = serde_saphyr::from_str(&expanded.text).map_err(|e| {
-            let message = e.without_snippet().to_string();
-            let message = expanded.redact(message.trim_start_matches("error: "));
-            let snippet = e
-                .location()
-                .and_then(|location| usize::try_from(location.line()).ok())
-                .and_then(|line| Some((line, text.lines().nth(line.checked_sub(1)?)?)))
-                .map(|(line, source)| format!("\n {line:>4} | {source}"))
-                .unwrap_or_default();
-            let message = format!("{}{snippet}", with_suggestion(&message));
-            SpecError::Yaml(crate::redact::credentials(&message).into_owned())
-        })?;
-        let expanded_text = &expanded.text;
-        spec.validate()
-            .and_then(|()| {
-                crate::pipeline::PipelineConfig::from_spec(&spec, Path::new(".")).map(drop)
-            })
-            .map_err(|error| match error {
-                SpecError::Invalid { field, message, .. } => SpecError::Invalid {
-                    line: locate(expanded_text, &field),
-                    message: crate::redact::credentials(&expanded.redact(&message)).into_owned(),
-                    field,
-                },
-                other => other,
-            })?;
-        Ok(spec)
+        Self::from_expanded(&expanded, text)
     }
 
-    /// The checks across fields; every single value is checked by converting it
-    /// ([`crate::pipeline::PipelineConfig::from_spec`], which [`Self::parse`] runs).
-    fn validate(&self) -> Result<(), SpecError> {
-        let invalid = |field: &str, message: &str| SpecError::Invalid {
-            field: field.to_owned(),
-            message: message.to_owned(),
-            line: None,
-        };
-        if self.source.postgres.tables.is_empty() {
-            return Err(invalid(
-                "source.postgres.tables",
-                "lists no table (write public.* for every table of a schema)",
-            ));
-        }
-        let kafka = &self.sink.kafka;
-        if kafka.format == Format::Avro && kafka.schema_registry.is_none() {
-            return Err(invalid(
-                "sink.kafka.schema_registry",
-                "format avro needs the Schema Registry's URL",
-            ));
-        }
-        if kafka.schemas_enable && kafka.format != Format::DebeziumJson {
-            return Err(invalid(
-                "sink.kafka.schemas_enable",
-                "only format debezium-json writes Connect schemas",
-            ));
-        }
-        if kafka.transaction_topic.is_some()
-            && !matches!(kafka.format, Format::DebeziumJson | Format::Avro)
-        {
-            return Err(invalid(
-                "sink.kafka.transaction_topic",
-                "only formats debezium-json and avro carry transaction metadata",
-            ));
-        }
-        if kafka.format != Format::Avro && kafka.schema_registry.is_some() {
-            return Err(invalid(
-                "sink.kafka.schema_registry",
-                "only format avro uses a Schema Registry",
-            ));
-        }
-        Ok(())
+    pub(super) fn from_expanded(expanded: &Expanded, written: &str) -> Result<Self, SpecError> {
+        serde_saphyr::from_str(&expanded.text).map_err(|e| {
+            let message = e.without_snippet().to_string();
+            let mut message = expanded.redact(message.trim_start_matches("error: "));
+            let line = e
+                .location()
+                .and_then(|location| usize::try_from(location.line()).ok());
+            // The location leads, as in every other spec error.
+            if let Some(at) = message.rfind(" at line ").filter(|_| line.is_some()) {
+                message.truncate(at);
+            }
+            let prefix = line
+                .map(|line| format!("line {line}: "))
+                .unwrap_or_default();
+            let field = line
+                .and_then(|line| field_at(&expanded.text, line))
+                .map(|field| format!("{field}: "))
+                .unwrap_or_default();
+            let snippet = line
+                .and_then(|line| Some((line, written.lines().nth(line.checked_sub(1)?)?)))
+                .map(|(line, source)| format!("\n {line:>4} | {source}"))
+                .unwrap_or_default();
+            let message = format!("{prefix}{field}{}{snippet}", with_suggestion(&message));
+            SpecError::Yaml(crate::redact::credentials(&message).into_owned())
+        })
     }
+}
+
+/// The dotted path of the key on `line` (1-based) of the YAML text, from the keys
+/// above it at smaller indentation: `sink.kafka.linger`, `plugins[1].timeout`.
+pub(super) fn field_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut column, item) =
+        key_line(lines.get(line.checked_sub(1)?)?).map(|key| (key.column, key.item))?;
+    let mut path = vec![key_line(lines[line - 1])?.key];
+    // While inside a list item: the column of its `- ` and the line it starts on.
+    let mut list: Option<(usize, usize)> = item.then(|| (column - 2, line - 1));
+    for index in (0..line - 1).rev() {
+        let Some(key) = key_line(lines[index]) else {
+            continue;
+        };
+        if let Some((dash, start)) = list {
+            let parent = if key.item {
+                key.column - 2 < dash
+            } else {
+                key.column <= dash
+            };
+            if parent {
+                let position = lines[index + 1..=start]
+                    .iter()
+                    .filter(|l| l.trim_start().starts_with("- ") && indent(l) == dash)
+                    .count()
+                    .saturating_sub(1);
+                path.push(format!("{}[{position}]", key.key));
+                column = key.column;
+                list = key.item.then(|| (key.column - 2, index));
+            }
+            continue;
+        }
+        if key.item && key.column == column {
+            // The first key of the item our key belongs to.
+            list = Some((column - 2, index));
+        } else if key.column < column {
+            path.push(key.key);
+            column = key.column;
+            list = key.item.then(|| (key.column - 2, index));
+        }
+    }
+    path.reverse();
+    Some(path.join("."))
+}
+
+/// A `key:` line: the key, the column it starts at, and whether a `- ` opens a
+/// list item before it.
+struct KeyLine {
+    key: String,
+    column: usize,
+    item: bool,
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+fn key_line(line: &str) -> Option<KeyLine> {
+    let trimmed = line.trim_start();
+    let (item, body) = match trimmed.strip_prefix("- ") {
+        Some(body) => (true, body.trim_start()),
+        None => (false, trimmed),
+    };
+    let key = body.split_once(':')?.0.trim();
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    plain.then(|| KeyLine {
+        key: key.to_owned(),
+        column: line.len() - body.len(),
+        item,
+    })
 }
 
 /// The line of a dotted field (`sink.kafka.partition`, `plugins[1].timeout`) in
 /// the YAML text: each segment looked for as a key below the previous one.
-fn locate(text: &str, field: &str) -> Option<usize> {
+pub(super) fn locate(text: &str, field: &str) -> Option<usize> {
     let lines: Vec<&str> = text.lines().collect();
     let mut from = 0;
     let mut found = None;
@@ -553,73 +566,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-/// `10s`, `500ms`, `2m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = number_and_unit(text)
-        .ok_or_else(|| format!("{text:?} is not a duration like 500ms, 10s, 2m or 1h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        "h" => Ok(Duration::from_secs(number.saturating_mul(3600))),
-        _ => Err(format!(
-            "{text:?} is not a duration like 500ms, 10s, 2m or 1h"
-        )),
-    }
-}
-
-/// `"500ms"` → `(500, "ms")`: leading digits, then the unit (spaces around it
-/// allowed); `None` without digits.
-fn number_and_unit(text: &str) -> Option<(u64, &str)> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    Some((number.parse().ok()?, unit.trim()))
-}
-
-/// `256MiB`, `1GiB`, `512KiB` or a number of bytes.
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let (number, unit) = number_and_unit(text)
-        .ok_or_else(|| format!("{text:?} is not a size like 256MiB or 1GiB"))?;
-    let number = usize::try_from(number).map_err(|_| format!("{text:?} is too large"))?;
-    let factor: usize = match unit {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a size like 256MiB or 1GiB (units: B, KiB, MiB, GiB)"
-            ));
-        }
-    };
-    number
-        .checked_mul(factor)
-        .ok_or_else(|| format!("{text:?} is too large"))
-}
-
-/// A duration, or `forever` (`None`).
-pub fn parse_window(text: &str) -> Result<Option<Duration>, String> {
-    if text.trim() == "forever" {
-        return Ok(None);
-    }
-    parse_duration(text).map(Some)
-}
-
-/// A duration, or `off`.
-pub fn parse_switchable_duration(text: &str) -> Result<Option<Duration>, String> {
-    if text.trim() == "off" {
-        return Ok(None);
-    }
-    parse_duration(text).map(Some)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    /// Parses and builds `text`, as `weir validate` does; the spec on success.
+    fn checked(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<PipelineSpec, SpecError> {
+        crate::config::from_text(text, env, Path::new("."))?;
+        PipelineSpec::parse(text, env)
+    }
 
     const MINIMAL: &str = "\
 name: shop
@@ -640,7 +600,7 @@ sink:
 
     #[test]
     fn defaults_and_variables() {
-        let spec = PipelineSpec::parse(MINIMAL, &env).expect("parses");
+        let spec = checked(MINIMAL, &env).expect("parses");
         assert_eq!(spec.source.postgres.url, "postgres://u:secret@db/shop");
         assert_eq!(spec.sink.kafka.brokers, "localhost:9092");
         assert_eq!(spec.sink.kafka.topic, "{database}.{schema}.{table}");
@@ -651,7 +611,7 @@ sink:
 
     #[test]
     fn a_missing_variable_names_its_line() {
-        let error = PipelineSpec::parse(MINIMAL, &|_| None).expect_err("refused");
+        let error = checked(MINIMAL, &|_| None).expect_err("refused");
         assert_eq!(
             error.to_string(),
             "line 4: environment variable PGPASSWORD is not set (write ${PGPASSWORD:-default} for a default)"
@@ -661,7 +621,7 @@ sink:
     #[test]
     fn an_unknown_key_names_its_line_and_the_key() {
         let text = MINIMAL.replace("    brokers:", "    compresion: zstd\n    brokers:");
-        let error = PipelineSpec::parse(&text, &env).expect_err("refused");
+        let error = checked(&text, &env).expect_err("refused");
         let message = error.to_string();
         assert!(message.contains("compresion"), "{message}");
         assert!(message.contains("line 10"), "{message}");
@@ -670,17 +630,13 @@ sink:
     #[test]
     fn a_misspelt_key_gets_the_nearest_valid_one() {
         let text = MINIMAL.replace("    brokers:", "    compresion: zstd\n    brokers:");
-        let message = PipelineSpec::parse(&text, &env)
-            .expect_err("refused")
-            .to_string();
+        let message = checked(&text, &env).expect_err("refused").to_string();
         assert!(
             message.contains("(did you mean `compression`?)"),
             "{message}"
         );
         let text = MINIMAL.replace("    brokers:", "    xyzzy: 1\n    brokers:");
-        let message = PipelineSpec::parse(&text, &env)
-            .expect_err("refused")
-            .to_string();
+        let message = checked(&text, &env).expect_err("refused").to_string();
         assert!(!message.contains("did you mean"), "{message}");
         assert_eq!(edit_distance("slto", "slot"), 2);
         assert_eq!(edit_distance("tables", "tables"), 0);
@@ -689,9 +645,7 @@ sink:
     #[test]
     fn a_wrong_value_names_its_line() {
         let text = MINIMAL.replace("    brokers:", "    format: protobuf\n    brokers:");
-        let message = PipelineSpec::parse(&text, &env)
-            .expect_err("refused")
-            .to_string();
+        let message = checked(&text, &env).expect_err("refused").to_string();
         assert!(message.contains("protobuf"), "{message}");
         assert!(message.contains("line 10"), "{message}");
     }
@@ -699,9 +653,7 @@ sink:
     #[test]
     fn avro_needs_a_registry() {
         let text = format!("{MINIMAL}    format: avro\n");
-        let message = PipelineSpec::parse(&text, &env)
-            .expect_err("refused")
-            .to_string();
+        let message = checked(&text, &env).expect_err("refused").to_string();
         assert_eq!(
             message,
             "sink.kafka.schema_registry: format avro needs the Schema Registry's URL"
@@ -756,9 +708,7 @@ sink:
             ),
         ];
         for (text, line, key) in cases {
-            let message = PipelineSpec::parse(&text, &env)
-                .expect_err("refused")
-                .to_string();
+            let message = checked(&text, &env).expect_err("refused").to_string();
             assert!(message.contains(line), "expected {line} in: {message}");
             assert!(message.contains(key), "expected {key} in: {message}");
         }
@@ -848,7 +798,7 @@ sink:
             (plugin("memory: 0MiB"), "plugins[0].memory"),
         ];
         for (text, field) in cases {
-            let message = match PipelineSpec::parse(&text, &env) {
+            let message = match checked(&text, &env) {
                 Ok(_) => panic!("accepted, expected {field} refused:\n{text}"),
                 Err(error) => error.to_string(),
             };
@@ -863,23 +813,19 @@ sink:
     fn secrets_stay_out_of_errors_and_values_stay_values() {
         let secret = "hunter2: #not-a-comment\ninjected: true";
         let env = |name: &str| (name == "PGPASSWORD").then(|| secret.to_owned());
-        let spec = PipelineSpec::parse(MINIMAL, &env).expect("a password with YAML syntax");
+        let spec = checked(MINIMAL, &env).expect("a password with YAML syntax");
         assert_eq!(
             spec.source.postgres.url,
             format!("postgres://u:{secret}@db/shop")
         );
         // A typo on the line after the url: the snippet shows the file as written.
         let text = MINIMAL.replace("    slot:", "    slto: x\n    slot:");
-        let message = PipelineSpec::parse(&text, &env)
-            .expect_err("refused")
-            .to_string();
+        let message = checked(&text, &env).expect_err("refused").to_string();
         assert!(message.contains("slto"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
         // A value that is wrong where it stands: named, not shown.
         let text = MINIMAL.replace("[public.orders]", "[public.orders, ${PGPASSWORD}]");
-        let message = PipelineSpec::parse(&text, &env)
-            .expect_err("refused")
-            .to_string();
+        let message = checked(&text, &env).expect_err("refused").to_string();
         assert!(
             message.contains("PGPASSWORD") && message.contains("line 7"),
             "{message}"
@@ -907,43 +853,114 @@ sink:
         let start = section.find("```yaml\n").expect("example") + 8;
         let end = start + section[start..].find("```").expect("its end");
         let text = MINIMAL.replace("sink:\n", &format!("{}sink:\n", &section[start..end]));
-        let spec = PipelineSpec::parse(&text, &env).expect("the documented example parses");
-        let config = crate::pipeline::PipelineConfig::from_spec(&spec, Path::new("/plugins"))
+        let spec = checked(&text, &env).expect("the documented example parses");
+        let config = crate::config::PipelineConfig::build(&spec, Path::new("/plugins"))
             .expect("and means something");
         let stage = &config.stages[0];
         assert_eq!(stage.limits.memory_bytes, 256 << 20);
         assert_eq!(stage.grants.env, ["GEOIP_LICENSE"]);
         assert!(stage.grants.clock);
         assert_eq!(stage.grants.dirs.len(), 1);
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert!(parse_size("1 gigabyte").is_err());
     }
 
     #[test]
     fn large_transactions_are_held_by_the_server_unless_asked() {
-        let spec = PipelineSpec::parse(MINIMAL, &env).expect("parses");
-        let config =
-            crate::pipeline::PipelineConfig::from_spec(&spec, Path::new(".")).expect("builds");
+        let spec = checked(MINIMAL, &env).expect("parses");
+        let config = crate::config::PipelineConfig::build(&spec, Path::new(".")).expect("builds");
         assert!(!config.source.stream_in_progress);
         let text = MINIMAL.replace(
             "    tables: [public.orders]\n",
             "    tables: [public.orders]\n    stream_in_progress: true\n",
         );
-        let spec = PipelineSpec::parse(&text, &env).expect("parses");
-        let config =
-            crate::pipeline::PipelineConfig::from_spec(&spec, Path::new(".")).expect("builds");
+        let spec = checked(&text, &env).expect("parses");
+        let config = crate::config::PipelineConfig::build(&spec, Path::new(".")).expect("builds");
         assert!(config.source.stream_in_progress);
         let text = text.replace("stream_in_progress: true", "stream_in_progress: sometimes");
-        let error = PipelineSpec::parse(&text, &env).expect_err("not a boolean");
+        let error = checked(&text, &env).expect_err("not a boolean");
         assert!(error.to_string().contains("line 8"), "{error}");
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_switchable_duration("off"), Ok(None));
-        assert!(parse_duration("ten seconds").is_err());
-        assert!(parse_duration("10").is_err());
+    fn typed_values_take_their_text_forms() {
+        let sink = |line: &str| format!("{MINIMAL}    {line}\n");
+        let build =
+            |text: &str| crate::config::from_text(text, &env, Path::new(".")).expect("builds");
+        let linger = |text: &str| build(text).producer.linger;
+        assert_eq!(linger(MINIMAL), std::time::Duration::from_millis(5));
+        assert_eq!(
+            linger(&sink("linger: 20ms")),
+            std::time::Duration::from_millis(20)
+        );
+        assert_eq!(
+            linger(&sink("linger_ms: 7")),
+            std::time::Duration::from_millis(7)
+        );
+        for (line, acks) in [("acks: 1", "1"), ("acks: -1", "all"), ("acks: \"0\"", "0")] {
+            assert_eq!(build(&sink(line)).producer.acks, acks, "{line}");
+        }
+        assert_eq!(
+            build(&sink("batch_bytes: 64KiB")).producer.batch_bytes,
+            64 << 10
+        );
+        assert_eq!(
+            build(&sink("batch_bytes: 65536")).producer.batch_bytes,
+            65536
+        );
+        assert_eq!(
+            build(&sink("compression: zstd")).producer.compression,
+            "zstd"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_form_names_its_line_and_field() {
+        let sink = |line: &str| format!("{MINIMAL}    {line}\n");
+        let plugin = |line: &str| {
+            MINIMAL.replace(
+                "sink:\n",
+                &format!("plugins:\n  - name: p\n    wasm: p.wasm\n  - name: q\n    wasm: q.wasm\n    {line}\nsink:\n"),
+            )
+        };
+        let cases = [
+            (sink("linger: soon"), "line 11: sink.kafka.linger: "),
+            (
+                sink("batch_bytes: 1TB"),
+                "line 11: sink.kafka.batch_bytes: ",
+            ),
+            (
+                sink("linger: 5ms\n    linger_ms: 5"),
+                "line 12: sink.kafka.linger_ms: ",
+            ),
+            (
+                format!("{MINIMAL}shutdown_timeout: 0s\n"),
+                "line 11: shutdown_timeout: must be longer than 0",
+            ),
+            (plugin("memory: lots"), "line 13: plugins[1].memory: "),
+            (plugin("timeout: 0s"), "line 13: plugins[1].timeout: "),
+        ];
+        for (text, expected) in cases {
+            let message = match checked(&text, &env) {
+                Ok(_) => panic!("accepted:\n{text}"),
+                Err(error) => error.to_string(),
+            };
+            assert!(
+                message.starts_with(expected),
+                "expected {expected:?} in: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_field_of_a_line_is_found_through_maps_and_lists() {
+        let text = "name: a\nsink:\n  kafka:\n    brokers: b\n    topics:\n      public.x: y\nplugins:\n  - name: p\n    wasm: p.wasm\n  - name: q\n    timeout: 1s\n";
+        assert_eq!(field_at(text, 1).as_deref(), Some("name"));
+        assert_eq!(field_at(text, 4).as_deref(), Some("sink.kafka.brokers"));
+        assert_eq!(
+            field_at(text, 6).as_deref(),
+            Some("sink.kafka.topics.public.x")
+        );
+        assert_eq!(field_at(text, 9).as_deref(), Some("plugins[0].wasm"));
+        assert_eq!(field_at(text, 10).as_deref(), Some("plugins[1].name"));
+        assert_eq!(field_at(text, 11).as_deref(), Some("plugins[1].timeout"));
     }
 }

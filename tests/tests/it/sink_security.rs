@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use weir::Lsn;
 use weir::checkpoint::CheckpointTracker;
-use weir::sink::admin::TopicAdmin;
-use weir::sink::{DeadLetterProducer, KafkaProducer, ProducerOptions};
+use weir::pipeline::dead_letter::DeadLetterProducer;
+use weir::produce::admin::TopicAdmin;
+use weir::produce::{KafkaProducer, ProducerOptions};
 use weir_tests::generate_certificates;
 
 fn with_properties(properties: &[(&str, &str)]) -> ProducerOptions {

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 use serde_json::{Value, json};
+use weir::contract::{TopicNames, TopicTemplate};
 use weir::encode::{
     AvroEncoder, DebeziumOptions, DecimalMode, Encoder, IntervalMode, Messages, SchemaRegistry,
     ValueOptions,
 };
-use weir::sink::{PartitionPolicy, Router, TopicTemplate};
 use weir_tests::{captured_batches, fastavro_decode, table_batch, with_primary_key};
 
 const SETUP: &str = "
@@ -42,14 +42,13 @@ fn decode(
 ) -> Vec<Value> {
     let mut options = DebeziumOptions::new("shop", "shopdb");
     options.values = values;
-    let router = Router::new(
+    let topics = TopicNames::new(
         "shopdb",
         TopicTemplate::new("{database}.{schema}.{table}").expect("template"),
         HashMap::new(),
-        PartitionPolicy::PrimaryKey,
     );
     let client = SchemaRegistry::new(registry.url()).expect("registry URL");
-    let mut encoder = AvroEncoder::new(options, router, client);
+    let mut encoder = AvroEncoder::new(options, topics, client);
     let mut messages = Messages::default();
     encoder.encode(batch, &mut messages).expect("encodes");
     let framed: Vec<_> = messages

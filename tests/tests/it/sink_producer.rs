@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use arrow::array::{RecordBatch, UInt64Array};
 use weir::Lsn;
 use weir::checkpoint::CheckpointTracker;
+use weir::contract::TopicTemplate;
 use weir::encode::{Encoder, JsonEncoder, Messages};
-use weir::sink::{KafkaProducer, PartitionPolicy, ProducerOptions, Router, TopicTemplate};
+use weir::produce::{KafkaProducer, ProducerOptions};
+use weir::route::{PartitionPolicy, Router};
 use weir::source::CommittedTransaction;
 use weir_tests::{KafkaCluster, orders_batch, read_topic};
 
@@ -46,7 +48,7 @@ fn send(producer: &KafkaProducer, batch: &RecordBatch) -> usize {
         PartitionPolicy::PrimaryKey,
     );
     let destinations = router
-        .route(batch, &messages, &|_| PARTITIONS)
+        .route(batch, &messages, &mut |_| Ok(PARTITIONS))
         .expect("routes");
     producer
         .send(batch, &messages, &destinations)
@@ -137,7 +139,7 @@ fn flush_lsn_follows_acknowledgements_through_a_broker_outage() {
         let key = record.key.as_deref().expect("keyed");
         assert_eq!(
             record.partition,
-            weir::sink::partition_for_key(key, PARTITIONS)
+            weir::route::partition_for_key(key, PARTITIONS)
         );
     }
 }

@@ -1,22 +1,24 @@
-//! From a spec to the parts of a running pipeline: every value is checked here, so
-//! `weir run` fails before connecting to anything when the spec is wrong.
+//! From a spec to the parts of a running pipeline. Every constraint a value must
+//! meet beyond its form is checked here, once, while converting, and a refusal
+//! names the field and the constraint: `weir run` fails with exit code 2 before it
+//! connects to anything.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use super::spec::{
-    Format, OnErrorSpec, PartitionSpec, PipelineSpec, SnapshotModeSpec, SpecError, parse_duration,
-    parse_size, parse_switchable_duration, parse_window,
-};
+use super::spec::{Format, OnErrorSpec, PartitionSpec, PipelineSpec, SnapshotModeSpec, SpecError};
+use super::values::{ByteSize, Interval};
+use crate::contract::TopicTemplate;
+use crate::contract::topics::check_topic_name;
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DebeziumJsonEncoder, DebeziumOptions, EncodeError, Encoder,
     JsonEncoder, MetadataEncoder, MetadataFormat, SchemaRegistry, ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
-use crate::sink::admin::TopicSettings;
-use crate::sink::route::check_topic_name;
-use crate::sink::{PartitionPolicy, ProducerOptions, Router, TopicTemplate};
+use crate::produce::ProducerOptions;
+use crate::produce::admin::TopicSettings;
+use crate::route::{PartitionPolicy, Router};
 use crate::source::snapshot::SnapshotMode;
 use crate::source::snapshot::initial::{DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS, SnapshotOptions};
 use crate::source::{PgConnectOptions, PostgresSourceConfig, TableSelector};
@@ -29,10 +31,11 @@ const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(6 * 3600);
 const MAX_SNAPSHOT_WORKERS: usize = 64;
 /// librdkafka's own bounds, checked here so a wrong value is a spec error (exit 2)
 /// rather than a producer that fails to start (exit 1).
-const MAX_LINGER_MS: u64 = 900_000;
+const MAX_LINGER: Duration = Duration::from_secs(900);
 const MAX_BATCH_BYTES: usize = 2_147_483_647;
-const COMPRESSIONS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
-const ACKS: [&str; 4] = ["all", "-1", "0", "1"];
+/// The producer's linger when the spec names none: a few milliseconds fill
+/// batches under load and cost little latency when idle.
+const DEFAULT_LINGER: Duration = Duration::from_millis(5);
 
 /// A pipeline's parts, checked and ready to start.
 #[derive(Debug, Clone)]
@@ -99,9 +102,11 @@ pub enum FormatConfig {
 }
 
 impl PipelineConfig {
-    /// Checks `spec`; relative plugin paths are resolved against `base_dir` (the spec
-    /// file's directory).
-    pub fn from_spec(spec: &PipelineSpec, base_dir: &Path) -> Result<Self, SpecError> {
+    /// Checks `spec` and converts it; relative plugin paths are resolved against
+    /// `base_dir` (the spec file's directory). [`super::load`] adds the line of a
+    /// refused field.
+    pub fn build(spec: &PipelineSpec, base_dir: &Path) -> Result<Self, SpecError> {
+        check_formats(spec)?;
         let postgres = &spec.source.postgres;
         let connection: PgConnectOptions = postgres
             .url
@@ -128,10 +133,9 @@ impl PipelineConfig {
         }
         let mut source =
             PostgresSourceConfig::new(connection, &postgres.slot, &postgres.publication, tables);
-        if let Some(window) = &postgres.retry_window {
-            source.retry.window = parse_window(window)
-                .and_then(nonzero_window)
-                .map_err(|m| invalid("source.postgres.retry_window", m))?;
+        if let Some(window) = postgres.retry_window {
+            source.retry.window =
+                nonzero_window(window.0).map_err(|m| invalid("source.postgres.retry_window", m))?;
         }
         source.snapshot = SnapshotOptions {
             mode: match postgres.snapshot {
@@ -171,12 +175,11 @@ impl PipelineConfig {
         };
         source.stream_in_progress = postgres.stream_in_progress;
         source.signals = postgres.signals;
-        if let Some(heartbeat) = &postgres.heartbeat {
-            source.heartbeat = parse_switchable_duration(heartbeat)
-                .and_then(|d| {
-                    d.map(|d| positive(d, "write off for no heartbeat"))
-                        .transpose()
-                })
+        if let Some(heartbeat) = postgres.heartbeat {
+            source.heartbeat = heartbeat
+                .0
+                .map(|d| positive(d, "write off for no heartbeat"))
+                .transpose()
                 .map_err(|m| invalid("source.postgres.heartbeat", m))?;
         }
 
@@ -200,19 +203,19 @@ impl PipelineConfig {
             };
             let defaults = Limits::default();
             stage.limits = Limits {
-                timeout: match &plugin.timeout {
-                    Some(text) => parse_duration(text)
-                        .and_then(|d| positive(d, "a call needs time to run"))
+                timeout: match plugin.timeout {
+                    Some(Interval(timeout)) => positive(timeout, "a call needs time to run")
                         .map_err(|m| invalid(&field("timeout"), m))?,
                     None => defaults.timeout,
                 },
-                memory_bytes: match &plugin.memory {
-                    Some(text) => parse_size(text)
-                        .and_then(|bytes| match bytes {
-                            0 => Err("must be more than 0 bytes".to_owned()),
-                            bytes => Ok(bytes),
-                        })
-                        .map_err(|m| invalid(&field("memory"), m))?,
+                memory_bytes: match plugin.memory {
+                    Some(ByteSize(0)) => {
+                        return Err(invalid(
+                            &field("memory"),
+                            "must be more than 0 bytes".to_owned(),
+                        ));
+                    }
+                    Some(ByteSize(bytes)) => bytes,
                     None => defaults.memory_bytes,
                 },
             };
@@ -231,10 +234,11 @@ impl PipelineConfig {
         debezium.tombstones = kafka.tombstones;
         debezium.schemas = kafka.schemas_enable;
         debezium.transactions = kafka.transaction_topic.is_some();
-        let heartbeat_interval = match &kafka.heartbeat_interval {
-            Some(text) => parse_duration(text)
-                .and_then(|d| positive(d, "leave heartbeat_topic out for no heartbeats"))
-                .map_err(|m| invalid("sink.kafka.heartbeat_interval", m))?,
+        let heartbeat_interval = match kafka.heartbeat_interval {
+            Some(Interval(interval)) => {
+                positive(interval, "leave heartbeat_topic out for no heartbeats")
+                    .map_err(|m| invalid("sink.kafka.heartbeat_interval", m))?
+            }
             None => Duration::from_secs(10),
         };
         debezium.values = values.clone();
@@ -275,7 +279,7 @@ impl PipelineConfig {
                 check_topic_name(topic).map_err(|m| invalid(field, m))?;
             }
         }
-        check_producer_settings(kafka)?;
+        let linger = check_producer_settings(kafka)?;
         let overrides: HashMap<String, String> = kafka
             .topics
             .iter()
@@ -283,13 +287,14 @@ impl PipelineConfig {
             .collect();
         let router = Router::new(&database, template, overrides, policy);
         let mut producer = ProducerOptions::new(&kafka.brokers);
-        producer.compression = kafka.compression.clone();
-        producer.acks = kafka.acks.clone();
-        producer.linger = Duration::from_millis(kafka.linger_ms);
-        producer.batch_bytes = kafka.batch_bytes;
-        producer.delivery_timeout = match &kafka.retry_window {
-            Some(window) => parse_window(window)
-                .and_then(nonzero_window)
+        producer.compression = kafka.compression.as_str().to_owned();
+        producer.acks = kafka.acks.as_str().to_owned();
+        producer.linger = linger;
+        if let Some(ByteSize(bytes)) = kafka.batch_bytes {
+            producer.batch_bytes = bytes;
+        }
+        producer.delivery_timeout = match kafka.retry_window {
+            Some(window) => nonzero_window(window.0)
                 .map_err(|m| invalid("sink.kafka.retry_window", m))?
                 .unwrap_or(Duration::ZERO),
             None => DEFAULT_RETRY_WINDOW,
@@ -328,8 +333,12 @@ impl PipelineConfig {
                 .state_topic
                 .clone()
                 .unwrap_or_else(|| format!("weir.{}.state", spec.name)),
-            shutdown_timeout: match &spec.shutdown_timeout {
-                Some(text) => parse_duration(text).map_err(|m| invalid("shutdown_timeout", m))?,
+            shutdown_timeout: match spec.shutdown_timeout {
+                Some(Interval(timeout)) => positive(
+                    timeout,
+                    "a stop waits this long for Kafka to acknowledge what was sent",
+                )
+                .map_err(|m| invalid("shutdown_timeout", m))?,
                 None => Duration::from_secs(60),
             },
             metrics_listen: match &spec.metrics {
@@ -381,7 +390,7 @@ impl FormatConfig {
             FormatConfig::CanalJson => Box::new(CanalJsonEncoder::new(database)),
             FormatConfig::Avro { registry, options } => Box::new(AvroEncoder::new(
                 options.clone(),
-                router.clone(),
+                router.topics().clone(),
                 SchemaRegistry::new(registry).map_err(|e| EncodeError::Registry(e.to_string()))?,
             )),
         })
@@ -430,37 +439,37 @@ fn check_slot_name(slot: &str) -> Result<(), SpecError> {
     ))
 }
 
-/// The producer settings librdkafka would refuse when the producer starts.
-fn check_producer_settings(kafka: &super::spec::KafkaSpec) -> Result<(), SpecError> {
-    if !COMPRESSIONS.contains(&kafka.compression.as_str()) {
+/// The producer settings librdkafka would refuse when the producer starts, and
+/// rates that mean nothing. Returns the linger.
+fn check_producer_settings(kafka: &super::spec::KafkaSpec) -> Result<Duration, SpecError> {
+    let linger = match (kafka.linger, kafka.linger_ms) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "sink.kafka.linger_ms",
+                "is the old spelling of linger: write only linger".to_owned(),
+            ));
+        }
+        (Some(Interval(linger)), None) => linger,
+        (None, Some(milliseconds)) => Duration::from_millis(milliseconds),
+        (None, None) => DEFAULT_LINGER,
+    };
+    if linger > MAX_LINGER {
+        let field = if kafka.linger_ms.is_some() {
+            "sink.kafka.linger_ms"
+        } else {
+            "sink.kafka.linger"
+        };
         return Err(invalid(
-            "sink.kafka.compression",
-            format!(
-                "{:?} is not one of {}",
-                kafka.compression,
-                COMPRESSIONS.join(", ")
-            ),
+            field,
+            format!("{linger:?} is more than librdkafka's limit of 15 minutes"),
         ));
     }
-    if !ACKS.contains(&kafka.acks.as_str()) {
-        return Err(invalid(
-            "sink.kafka.acks",
-            format!("{:?} is not one of all, 1, 0", kafka.acks),
-        ));
-    }
-    if kafka.linger_ms > MAX_LINGER_MS {
-        return Err(invalid(
-            "sink.kafka.linger_ms",
-            format!(
-                "{} is more than {MAX_LINGER_MS} (15 minutes)",
-                kafka.linger_ms
-            ),
-        ));
-    }
-    if kafka.batch_bytes == 0 || kafka.batch_bytes > MAX_BATCH_BYTES {
+    if let Some(ByteSize(bytes)) = kafka.batch_bytes
+        && (bytes == 0 || bytes > MAX_BATCH_BYTES)
+    {
         return Err(invalid(
             "sink.kafka.batch_bytes",
-            format!("must be from 1 to {MAX_BATCH_BYTES}"),
+            format!("must be from 1 to {MAX_BATCH_BYTES} bytes"),
         ));
     }
     for (field, rows) in [
@@ -490,6 +499,44 @@ fn check_producer_settings(kafka: &super::spec::KafkaSpec) -> Result<(), SpecErr
                 "must be a positive, finite number".to_owned(),
             ));
         }
+    }
+    Ok(linger)
+}
+
+/// What the format allows of the other sink settings.
+fn check_formats(spec: &PipelineSpec) -> Result<(), SpecError> {
+    if spec.source.postgres.tables.is_empty() {
+        return Err(invalid(
+            "source.postgres.tables",
+            "lists no table (write public.* for every table of a schema)".to_owned(),
+        ));
+    }
+    let kafka = &spec.sink.kafka;
+    if kafka.format == Format::Avro && kafka.schema_registry.is_none() {
+        return Err(invalid(
+            "sink.kafka.schema_registry",
+            "format avro needs the Schema Registry's URL".to_owned(),
+        ));
+    }
+    if kafka.format != Format::Avro && kafka.schema_registry.is_some() {
+        return Err(invalid(
+            "sink.kafka.schema_registry",
+            "only format avro uses a Schema Registry".to_owned(),
+        ));
+    }
+    if kafka.schemas_enable && kafka.format != Format::DebeziumJson {
+        return Err(invalid(
+            "sink.kafka.schemas_enable",
+            "only format debezium-json writes Connect schemas".to_owned(),
+        ));
+    }
+    if kafka.transaction_topic.is_some()
+        && !matches!(kafka.format, Format::DebeziumJson | Format::Avro)
+    {
+        return Err(invalid(
+            "sink.kafka.transaction_topic",
+            "only formats debezium-json and avro carry transaction metadata".to_owned(),
+        ));
     }
     Ok(())
 }

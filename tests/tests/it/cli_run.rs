@@ -7,7 +7,7 @@ fn run_spec(text: &str) -> (i32, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("pipeline.yaml");
     std::fs::write(&path, text).expect("spec");
-    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+    let output = Command::new(weir_tests::target_bin_path("weir"))
         .arg("run")
         .arg(&path)
         .env("RUST_LOG", "warn")
@@ -62,7 +62,7 @@ fn a_bad_policy_names_its_field() {
 
 #[test]
 fn a_missing_file_is_a_usage_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+    let output = Command::new(weir_tests::target_bin_path("weir"))
         .args(["run", "/nonexistent/pipeline.yaml"])
         .output()
         .expect("weir runs");
@@ -78,7 +78,7 @@ fn repository_file(relative: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_published_json_schema_is_current() {
-    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+    let output = Command::new(weir_tests::target_bin_path("weir"))
         .arg("schema")
         .output()
         .expect("weir runs");
@@ -141,12 +141,12 @@ fn the_readme_example_is_a_valid_spec() {
         .expect("the example");
     let end = start + readme[start..].find("```").expect("its end");
     let text = &readme[start..end];
-    let spec = weir::pipeline::PipelineSpec::parse(text, &|name| {
-        (name == "PGPASSWORD").then(|| "secret".to_owned())
-    })
-    .expect("the README example parses");
-    let config = weir::pipeline::PipelineConfig::from_spec(&spec, std::path::Path::new("."))
-        .expect("and means something");
+    let config = weir::config::from_text(
+        text,
+        &|name| (name == "PGPASSWORD").then(|| "secret".to_owned()),
+        std::path::Path::new("."),
+    )
+    .expect("the README example parses and means something");
     assert_eq!(config.stages.len(), 1);
     assert!(config.metrics_listen.is_some() && config.transaction_topic.is_some());
 }

@@ -20,11 +20,11 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::client::Refusal;
-use super::route::Destination;
 use crate::Lsn;
 use crate::checkpoint::CheckpointTracker;
-use crate::encode::layout::{Layout, MetadataColumns};
-use crate::encode::{EncodeError, Messages};
+use crate::contract::Destination;
+use crate::contract::Messages;
+use crate::contract::columns::{KEY, MetadataColumns, MissingColumn};
 
 /// Producing failed before Kafka was involved.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +41,18 @@ pub enum ProduceError {
         /// Why.
         error: Box<KafkaError>,
     },
+    /// librdkafka gave the producer up for good: with idempotence, the cluster
+    /// refused it a producer id (an ACL without Write on any topic, say).
+    #[error("producing to {topic}: the Kafka producer failed for good: {reason}")]
+    Fatal {
+        /// The topic.
+        topic: String,
+        /// librdkafka's reason.
+        reason: String,
+    },
     /// The batch lacks weir's metadata.
     #[error(transparent)]
-    Batch(#[from] EncodeError),
+    Batch(#[from] MissingColumn),
     /// The checkpoint bookkeeping refused the message.
     #[error(transparent)]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
@@ -146,6 +155,7 @@ impl ProducerContext for Deliveries {
             if let Err((error, _)) = result {
                 tracing::warn!(%error, "an untracked message (a heartbeat) was not delivered");
             }
+            self.tracker.settled_untracked();
             return;
         }
         match result {
@@ -155,6 +165,25 @@ impl ProducerContext for Deliveries {
                 self.tracker.failed(commit_lsn, error.to_string());
             }
         }
+    }
+}
+
+/// An LSN's `X/Y` text on the stack: the `weir.lsn` header of every message
+/// without a `String` each.
+#[derive(Default)]
+struct LsnText([u8; 17]);
+
+impl LsnText {
+    fn format(&mut self, lsn: Lsn) -> &[u8] {
+        use std::io::Write as _;
+        // 17 bytes hold the longest form, `FFFFFFFF/FFFFFFFF`.
+        let remaining = {
+            let mut rest = &mut self.0[..];
+            let _ = write!(rest, "{lsn}");
+            rest.len()
+        };
+        let written = self.0.len() - remaining;
+        &self.0[..written]
     }
 }
 
@@ -225,16 +254,15 @@ impl KafkaProducer {
         messages: &Messages,
         destinations: &[Destination],
     ) -> Result<(), ProduceError> {
-        let layout = Layout::new(batch.schema_ref())?;
         let MetadataColumns {
             ops,
             lsns,
             commit_lsns,
             xids,
             commit_ts,
-        } = layout.metadata(batch)?;
+        } = MetadataColumns::of(batch)?;
         let plugin_keys = batch
-            .column_by_name("_key")
+            .column_by_name(KEY)
             .and_then(|c| c.as_binary_opt::<i32>());
         // Tell the tracker before anything is queued (an acknowledgement may arrive
         // at once), one call per run of a transaction's messages.
@@ -256,13 +284,15 @@ impl KafkaProducer {
         for (message, destination) in messages.iter().zip(destinations) {
             let row = message.row;
             let commit_lsn = commit_lsns.value(row);
-            let lsn = Lsn(lsns.value(row)).to_string();
-            let xid = xids.value(row).to_string();
+            let mut lsn = LsnText::default();
+            let lsn = lsn.format(Lsn(lsns.value(row)));
+            let mut xid = itoa::Buffer::new();
+            let xid = xid.format(xids.value(row));
             let op = [ops.value(row)];
             let headers = OwnedHeaders::new_with_capacity(3)
                 .insert(Header {
                     key: "weir.lsn",
-                    value: Some(lsn.as_bytes()),
+                    value: Some(lsn),
                 })
                 .insert(Header {
                     key: "weir.xid",
@@ -303,10 +333,7 @@ impl KafkaProducer {
                         // The message never left: take it back from the tracker's count
                         // by failing the transaction (the pipeline stops).
                         self.tracker.failed(Lsn(commit_lsn), error.to_string());
-                        return Err(ProduceError::Enqueue {
-                            topic: destination.topic.to_string(),
-                            error: Box::new(error),
-                        });
+                        return Err(self.enqueue_error(&destination.topic, error));
                     }
                 }
             }
@@ -325,8 +352,9 @@ impl KafkaProducer {
         value: &[u8],
         commit_lsn: Option<Lsn>,
     ) -> Result<(), ProduceError> {
-        if let Some(lsn) = commit_lsn {
-            self.tracker.sent(lsn, 1)?;
+        match commit_lsn {
+            Some(lsn) => self.tracker.sent(lsn, 1)?,
+            None => self.tracker.sent_untracked(),
         }
         let opaque = Box::new(Opaque {
             commit_lsn: commit_lsn.unwrap_or(UNTRACKED).0,
@@ -348,15 +376,28 @@ impl KafkaProducer {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err((error, _)) => {
-                    if let Some(lsn) = commit_lsn {
-                        self.tracker.failed(lsn, error.to_string());
+                    match commit_lsn {
+                        Some(lsn) => self.tracker.failed(lsn, error.to_string()),
+                        None => self.tracker.settled_untracked(),
                     }
-                    return Err(ProduceError::Enqueue {
-                        topic: topic.to_owned(),
-                        error: Box::new(error),
-                    });
+                    return Err(self.enqueue_error(topic, error));
                 }
             }
+        }
+    }
+
+    /// Why a message was refused: the producer's fatal error when it has one,
+    /// since librdkafka's "Fatal" for the message names no cause.
+    fn enqueue_error(&self, topic: &str, error: KafkaError) -> ProduceError {
+        match self.fatal_error() {
+            Some(reason) => ProduceError::Fatal {
+                topic: topic.to_owned(),
+                reason,
+            },
+            None => ProduceError::Enqueue {
+                topic: topic.to_owned(),
+                error: Box::new(error),
+            },
         }
     }
 

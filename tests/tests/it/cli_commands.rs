@@ -177,7 +177,12 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
     let dir = tempfile::tempdir().expect("tempdir");
     let slot = unique_name("slot");
     let url = cluster.url(&database);
+    let port = weir_tests::free_loopback_port().expect("port");
     let spec = write_spec(dir.path(), &url, &slot, broker.bootstrap_servers(), "");
+    let mut spec_text = std::fs::read_to_string(&spec).expect("spec");
+    spec_text.push_str(&format!("metrics:\n  listen: 127.0.0.1:{port}\n"));
+    std::fs::write(&spec, spec_text).expect("spec");
+    let metrics = format!("127.0.0.1:{port}");
     let mut running = Command::new(target_bin_path("weir"))
         .args(["run", &spec])
         .env("RUST_LOG", "warn")
@@ -203,6 +208,18 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
         text(&refused.stderr)
     );
 
+    // One row delivered first, so weir knows the topic (it looks a topic up for its
+    // first message) and the rows below wait for acknowledgements, not metadata.
+    cluster
+        .execute(&database, "INSERT INTO events VALUES (0, 'first')")
+        .await
+        .expect("a row");
+    let first = cluster.wal_insert_lsn().await.expect("lsn");
+    cluster
+        .wait_confirmed(&slot, first, Duration::from_secs(60))
+        .await
+        .expect("the first row is delivered");
+
     // Kafka away, a transaction read: the first SIGTERM waits for Kafka, the second
     // exits at once and the slot is not confirmed past the unacknowledged data.
     broker.kill(1).expect("down");
@@ -214,7 +231,27 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
         )
         .await
         .expect("rows");
-    std::thread::sleep(Duration::from_secs(1));
+    // Weir has read the transaction and handed its rows to the producer before the
+    // signals: otherwise the assertion on the slot below would pass for a weir
+    // that did nothing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let in_flight = weir_tests::http_get(&metrics, "/metrics")
+            .ok()
+            .and_then(|(_, body)| {
+                body.lines()
+                    .find_map(|line| line.strip_prefix("weir_messages_in_flight "))
+                    .and_then(|value| value.trim().parse::<f64>().ok())
+            });
+        if in_flight == Some(10.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "weir never held the 10 rows unacknowledged ({in_flight:?})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let pid = nix::unistd::Pid::from_raw(i32::try_from(running.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("first signal");
     std::thread::sleep(Duration::from_secs(2));

@@ -159,7 +159,7 @@ sink:
     brokers: {brokers}
     topic: {topic}
     format: json
-    linger_ms: 5
+    linger: 5ms
 {extra}",
             name = self.name,
             url = self.url,

@@ -732,8 +732,12 @@ fn dead_letters_reach_their_topic_with_the_error_in_headers() {
 
     let broker = weir_tests::KafkaCluster::start(1).expect("broker");
     broker.create_topic("weir.dlq", 1, 1, &[]).expect("topic");
-    let producer = weir::sink::DeadLetterProducer::new(broker.bootstrap_servers(), "weir.dlq", &[])
-        .expect("producer");
+    let producer = weir::pipeline::dead_letter::DeadLetterProducer::new(
+        broker.bootstrap_servers(),
+        "weir.dlq",
+        &[],
+    )
+    .expect("producer");
     let sent = tokio::runtime::Runtime::new()
         .expect("runtime")
         .block_on(producer.send(&letter))

@@ -1,0 +1,132 @@
+//! The columns and metadata of a ChangeBatch: the names every stage reads and the
+//! source's batch builder writes (see `batch` for the table of columns).
+
+use arrow::array::{
+    AsArray, PrimitiveArray, TimestampMicrosecondArray, UInt8Array, UInt32Array, UInt64Array,
+};
+use arrow::datatypes::{
+    ArrowPrimitiveType, Schema, TimestampMicrosecondType, UInt8Type, UInt32Type, UInt64Type,
+};
+use arrow::record_batch::RecordBatch;
+
+/// `_op`: the change kind as an ASCII code.
+pub const OP: &str = "_op";
+/// `_lsn`: the change's WAL position.
+pub const LSN: &str = "_lsn";
+/// `_commit_lsn`: its transaction's commit position, the checkpoint unit.
+pub const COMMIT_LSN: &str = "_commit_lsn";
+/// `_xid`: its transaction id.
+pub const XID: &str = "_xid";
+/// `_commit_ts`: its transaction's commit time.
+pub const COMMIT_TS: &str = "_commit_ts";
+/// `_seq`: its position within the transaction.
+pub const SEQ: &str = "_seq";
+/// `_before`: the old row image, when the replica identity sends one.
+pub const BEFORE: &str = "_before";
+/// `_unchanged`: indexes of user columns whose TOASTed value was not sent.
+pub const UNCHANGED: &str = "_unchanged";
+
+/// `_op` codes.
+pub mod op {
+    /// A row read by the initial snapshot.
+    pub const READ: u8 = b'r';
+    /// An insert.
+    pub const INSERT: u8 = b'c';
+    /// An update.
+    pub const UPDATE: u8 = b'u';
+    /// A delete.
+    pub const DELETE: u8 = b'd';
+}
+
+/// Schema metadata keys.
+pub mod metadata {
+    /// The table's schema (namespace).
+    pub const SCHEMA: &str = "weir.schema";
+    /// The table's name.
+    pub const TABLE: &str = "weir.table";
+    /// The table's OID.
+    pub const RELATION_OID: &str = "weir.relation_oid";
+    /// The primary key's columns, comma-separated field names; empty when unknown.
+    pub const PRIMARY_KEY: &str = "weir.primary_key";
+    /// What updates and deletes send of the old row: `default`, `full`, `index`, `nothing`.
+    pub const REPLICA_IDENTITY: &str = "weir.replica_identity";
+    /// Incremented each time the table's columns or their Arrow types change.
+    pub const SCHEMA_VERSION: &str = "weir.schema_version";
+    /// On a user field: its PostgreSQL type name.
+    pub const PG_TYPE: &str = "weir.pg_type";
+    /// On a user field whose name was escaped: the column's name in PostgreSQL.
+    pub const COLUMN_NAME: &str = "weir.column_name";
+}
+
+/// The number of metadata columns before the user columns.
+pub const LEADING_METADATA_COLUMNS: usize = 6;
+
+/// `_topic`: a plugin's choice of topic for the row.
+pub const TOPIC: &str = "_topic";
+/// `_key`: a plugin's message key for the row, which partitioning uses too.
+pub const KEY: &str = "_key";
+/// `_partition`: a plugin's choice of partition for the row.
+pub const PARTITION: &str = "_partition";
+/// `_headers`: reserved for a plugin's message headers.
+pub const HEADERS: &str = "_headers";
+/// The routing columns plugins may add; never encoded as data.
+pub const ROUTING_COLUMNS: [&str; 4] = [TOPIC, KEY, PARTITION, HEADERS];
+
+/// `schema.table` of a ChangeBatch schema, from its metadata (empty parts when
+/// a schema lacks them).
+pub fn qualified_table_name(schema: &Schema) -> String {
+    let meta = |key: &str| schema.metadata().get(key).map_or("", String::as_str);
+    format!("{}.{}", meta(metadata::SCHEMA), meta(metadata::TABLE))
+}
+
+/// A metadata column is missing or has another type than the contract's (a plugin
+/// dropped or replaced it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the batch has no `{0}` column of weir's type")]
+pub struct MissingColumn(pub String);
+
+/// A batch's metadata columns, typed: what every message needs besides its key
+/// and value.
+#[derive(Debug, Clone, Copy)]
+pub struct MetadataColumns<'a> {
+    /// `_op`.
+    pub ops: &'a UInt8Array,
+    /// `_lsn`.
+    pub lsns: &'a UInt64Array,
+    /// `_commit_lsn`.
+    pub commit_lsns: &'a UInt64Array,
+    /// `_xid`.
+    pub xids: &'a UInt32Array,
+    /// `_commit_ts`.
+    pub commit_ts: &'a TimestampMicrosecondArray,
+}
+
+impl<'a> MetadataColumns<'a> {
+    /// The metadata columns of `batch`; an error, not a panic, when a plugin
+    /// dropped one or changed its type.
+    pub fn of(batch: &'a RecordBatch) -> Result<Self, MissingColumn> {
+        fn typed<'b, T: ArrowPrimitiveType>(
+            batch: &'b RecordBatch,
+            name: &str,
+        ) -> Result<&'b PrimitiveArray<T>, MissingColumn> {
+            batch
+                .column_by_name(name)
+                .and_then(|column| column.as_primitive_opt::<T>())
+                .ok_or_else(|| MissingColumn(name.to_owned()))
+        }
+        Ok(Self {
+            ops: typed::<UInt8Type>(batch, OP)?,
+            lsns: typed::<UInt64Type>(batch, LSN)?,
+            commit_lsns: typed::<UInt64Type>(batch, COMMIT_LSN)?,
+            xids: typed::<UInt32Type>(batch, XID)?,
+            commit_ts: typed::<TimestampMicrosecondType>(batch, COMMIT_TS)?,
+        })
+    }
+}
+
+/// Whether `schema` is a ChangeBatch's: it has every metadata column by name.
+pub fn has_metadata_columns(schema: &Schema) -> bool {
+    [OP, LSN, COMMIT_LSN, XID, COMMIT_TS, SEQ]
+        .iter()
+        .all(|name| schema.index_of(name).is_ok())
+}

@@ -1,0 +1,218 @@
+//! The blocking half of a pipeline: one thread that takes the source's events in
+//! order and passes each batch through the stages (`stages.rs`) to the producer.
+//!
+//! A plain thread, because plugin calls block (wasmtime's synchronous WASI) and so
+//! does the producer when its queue is full: that wait is the backpressure that
+//! stops weir reading WAL while Kafka is slow or away.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arrow::record_batch::RecordBatch;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
+use tracing::{info, info_span};
+
+use super::run::PipelineStats;
+use super::side_topics::{Heartbeat, Outlet, TransactionTopic};
+use super::snapshot::SnapshotRecorder;
+use super::stages::{
+    Encode, Plugins, Route, Throttling, count_source_batch, is_snapshot_batch, skip_confirmed,
+};
+use crate::checkpoint::{CheckpointError, CheckpointTracker};
+use crate::contract::columns::qualified_table_name;
+use crate::encode::MetadataEncoder;
+use crate::metrics::TableLabel;
+use crate::produce::KafkaProducer;
+use crate::source::SourceEvent;
+use crate::source::snapshot::SnapshotEvent;
+
+/// What a failed delivery means for the user.
+const UNDELIVERED: &str = "a message could not be delivered (Kafka refused it, or stayed \
+     unreachable longer than sink.kafka.retry_window); nothing after the last \
+     acknowledged transaction was confirmed";
+
+/// How long the worker waits for an event before it checks the tracker and the
+/// heartbeat again.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+/// The stages and the producer, owned by the worker thread.
+pub(super) struct Worker {
+    pub(super) plugins: Plugins,
+    pub(super) encode: Encode,
+    pub(super) route: Route,
+    pub(super) throttling: Throttling,
+    pub(super) producer: KafkaProducer,
+    pub(super) tracker: Arc<CheckpointTracker>,
+    pub(super) stats: Arc<PipelineStats>,
+    pub(super) handle: Handle,
+    pub(super) transactions: Option<TransactionTopic>,
+    pub(super) heartbeat: Option<Heartbeat>,
+    pub(super) metadata: MetadataEncoder,
+    pub(super) snapshot: Option<SnapshotRecorder>,
+    pub(super) shutdown_timeout: Duration,
+    /// Replication sessions seen; a second one means the stream rewound.
+    pub(super) sessions: u64,
+}
+
+impl Worker {
+    /// Handles events until the source closes the channel, then waits for every
+    /// acknowledgement.
+    pub(super) fn run(mut self, mut events: mpsc::Receiver<SourceEvent>) -> anyhow::Result<()> {
+        loop {
+            if let Some(error) = self.tracker.error() {
+                return Err(self.undelivered(error));
+            }
+            if let Some(heartbeat) = &mut self.heartbeat {
+                heartbeat.send_if_due(&mut Outlet {
+                    producer: &self.producer,
+                    topics: self.route.topics(),
+                    metadata: &mut self.metadata,
+                })?;
+            }
+            // An event already waiting is taken without a timer; only an empty
+            // channel arms one (a timer per event was a cost on the hot path).
+            let next = match events.try_recv() {
+                Ok(event) => Some(event),
+                Err(TryRecvError::Disconnected) => None,
+                Err(TryRecvError::Empty) => {
+                    let waited = self
+                        .handle
+                        .block_on(async { tokio::time::timeout(IDLE_CHECK, events.recv()).await });
+                    match waited {
+                        Err(_) => continue,
+                        Ok(event) => event,
+                    }
+                }
+            };
+            match next {
+                None => break,
+                Some(event) => self.handle(event)?,
+            }
+        }
+        self.drain()
+    }
+
+    fn handle(&mut self, event: SourceEvent) -> anyhow::Result<()> {
+        match event {
+            SourceEvent::SessionStarted { start } => {
+                if self.sessions > 0 {
+                    // The stream rewinds to the slot's position: wait for what is in
+                    // flight, then everything already confirmed is skipped.
+                    self.drain()?;
+                    // Transactions not confirmed come again from their start: they
+                    // get a new BEGIN and fresh counts.
+                    if let Some(transactions) = &mut self.transactions {
+                        transactions.rewind(self.tracker.flushed());
+                    }
+                }
+                self.sessions += 1;
+                self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+                self.stats.ready.store(true, Ordering::Relaxed);
+                info!(%start, "streaming");
+            }
+            SourceEvent::Batch(batch) => self.batch(batch)?,
+            SourceEvent::Snapshot(event) => {
+                if matches!(
+                    event,
+                    SnapshotEvent::ChunkRead(_) | SnapshotEvent::Finished { .. }
+                ) {
+                    // A chunk is done only once Kafka has every row of it.
+                    self.tracker
+                        .wait_idle()
+                        .map_err(|error| self.undelivered(error))?;
+                }
+                if let Some(snapshot) = &mut self.snapshot {
+                    snapshot.record(event, &self.producer)?;
+                }
+            }
+            SourceEvent::Committed(transaction) => {
+                if let Some(transactions) = &mut self.transactions {
+                    transactions.end(
+                        transaction.commit_lsn,
+                        &mut Outlet {
+                            producer: &self.producer,
+                            topics: self.route.topics(),
+                            metadata: &mut self.metadata,
+                        },
+                    )?;
+                }
+                self.tracker.committed(&transaction)?;
+                self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+                if transaction.rows > 0 {
+                    self.stats.metrics.transactions.inc();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One batch through the stages to the producer.
+    fn batch(&mut self, batch: RecordBatch) -> anyhow::Result<()> {
+        let Some(batch) = skip_confirmed(batch, self.tracker.flushed())? else {
+            return Ok(());
+        };
+        let table = qualified_table_name(batch.schema_ref());
+        count_source_batch(&self.stats, &table, batch.num_rows());
+        let Some(batch) = self.plugins.process(batch, &table)? else {
+            return Ok(());
+        };
+        let messages = self.encode.encode(&batch)?;
+        let destinations = self.route.route(&batch, messages)?;
+        let snapshot_rows = is_snapshot_batch(&batch);
+        if let Some(transactions) = self.transactions.as_mut().filter(|_| !snapshot_rows) {
+            transactions.begin(
+                &batch,
+                &table,
+                &mut Outlet {
+                    producer: &self.producer,
+                    topics: self.route.topics(),
+                    metadata: &mut self.metadata,
+                },
+            )?;
+        }
+        self.throttling
+            .wait(batch.num_rows(), messages.byte_len(), snapshot_rows);
+        info_span!("produce", stage = "produce")
+            .in_scope(|| self.producer.send(&batch, messages, &destinations))?;
+        self.stats
+            .messages
+            .fetch_add(messages.len() as u64, Ordering::Relaxed);
+        if let Some(snapshot) = self.snapshot.as_mut().filter(|_| snapshot_rows) {
+            snapshot.rows_sent(batch.num_rows());
+        }
+        let metrics = &self.stats.metrics;
+        metrics.stage_rows("sink", &table, batch.num_rows(), messages.len());
+        metrics
+            .bytes
+            .get_or_create(&TableLabel { table })
+            .inc_by(messages.byte_len() as u64);
+        Ok(())
+    }
+
+    /// The error a failed delivery stops the pipeline with: the producer's fatal
+    /// error first when there is one, since it is the cause the delivery reports
+    /// ("purged") do not name.
+    fn undelivered(&self, error: CheckpointError) -> anyhow::Error {
+        let error = anyhow::Error::new(error);
+        match self.producer.fatal_error() {
+            Some(fatal) => error.context(format!("the Kafka producer failed for good: {fatal}")),
+            None => error,
+        }
+        .context(UNDELIVERED)
+    }
+
+    /// Waits until every queued message is acknowledged (or failed).
+    fn drain(&self) -> anyhow::Result<()> {
+        self.producer
+            .flush(self.shutdown_timeout)
+            .context("waiting for Kafka to acknowledge the outstanding messages")?;
+        if let Some(error) = self.tracker.error() {
+            return Err(self.undelivered(error));
+        }
+        Ok(())
+    }
+}

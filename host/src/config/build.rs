@@ -363,9 +363,9 @@ impl FormatConfig {
     /// (JSON, or Avro through the same registry).
     pub fn metadata_encoder(&self, name: &str) -> Result<MetadataEncoder, EncodeError> {
         let format = match self {
-            FormatConfig::Avro { registry, .. } => MetadataFormat::Avro(Box::new(
-                SchemaRegistry::new(registry).map_err(|e| EncodeError::Registry(e.to_string()))?,
-            )),
+            FormatConfig::Avro { registry, .. } => {
+                MetadataFormat::Avro(Box::new(SchemaRegistry::new(registry)?))
+            }
             FormatConfig::DebeziumJson(options) => MetadataFormat::Json {
                 schemas: options.schemas,
             },
@@ -391,7 +391,7 @@ impl FormatConfig {
             FormatConfig::Avro { registry, options } => Box::new(AvroEncoder::new(
                 options.clone(),
                 router.topics().clone(),
-                SchemaRegistry::new(registry).map_err(|e| EncodeError::Registry(e.to_string()))?,
+                SchemaRegistry::new(registry)?,
             )),
         })
     }

@@ -188,7 +188,7 @@ fn register(
 ) -> Result<u32, EncodeError> {
     registry
         .register(&format!("{topic}-{part}"), &schema.to_string())
-        .map_err(|e| EncodeError::Registry(e.to_string()))
+        .map_err(EncodeError::Registry)
 }
 
 fn wrap(schema: &Json, payload: Json) -> Vec<u8> {

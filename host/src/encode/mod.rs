@@ -37,8 +37,8 @@ pub enum EncodeError {
     #[error("the batch has no `{0}` column")]
     MissingColumn(String),
     /// The Schema Registry refused a schema or could not be reached.
-    #[error("{0}")]
-    Registry(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// A key column is null (a plugin nulled it?): an Avro key cannot say so.
     #[error("key column `{0}` is null")]
     NullKey(String),

@@ -202,7 +202,7 @@ async fn start_parts(
         source = source.with_progress_loader(Arc::new(move || {
             state
                 .load(&brokers, &properties, Duration::from_secs(60))
-                .map_err(|e| e.to_string())
+                .map_err(|error| error.into())
         }));
     }
     stats.metrics.attach(source.stats(), Arc::clone(&tracker));

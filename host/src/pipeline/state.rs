@@ -27,7 +27,17 @@ pub enum StateError {
         /// The topic.
         topic: String,
         /// Why.
-        error: String,
+        error: rdkafka::error::KafkaError,
+    },
+    /// The topic was not read to its end within the time allowed.
+    #[error("reading state topic {topic}: not read to offset {offset} within {timeout:?}")]
+    Timeout {
+        /// The topic.
+        topic: String,
+        /// The end it did not reach.
+        offset: i64,
+        /// The time allowed.
+        timeout: Duration,
     },
     /// A record is not progress weir wrote.
     #[error("state topic {topic} holds an unreadable record at offset {offset}: {error}")]
@@ -39,13 +49,21 @@ pub enum StateError {
         /// Why.
         error: serde_json::Error,
     },
+    /// The progress could not be serialized.
+    #[error("state topic {topic}: serializing the progress: {error}")]
+    Serialize {
+        /// The topic.
+        topic: String,
+        /// Why.
+        error: serde_json::Error,
+    },
     /// Producing a record failed.
     #[error("writing state topic {topic}: {error}")]
     Write {
         /// The topic.
         topic: String,
         /// Why.
-        error: String,
+        error: crate::produce::ProduceError,
     },
 }
 
@@ -81,7 +99,7 @@ impl StateTopic {
     ) -> Result<SnapshotProgress, StateError> {
         let failed = |error: rdkafka::error::KafkaError| StateError::Read {
             topic: self.topic.clone(),
-            error: error.to_string(),
+            error,
         };
         let mut config = ClientConfig::new();
         config
@@ -120,9 +138,10 @@ impl StateTopic {
         consumer.assign(&assignment).map_err(failed)?;
         loop {
             if Instant::now() >= deadline {
-                return Err(StateError::Read {
+                return Err(StateError::Timeout {
                     topic: self.topic.clone(),
-                    error: format!("not read to offset {high} within {timeout:?}"),
+                    offset: high,
+                    timeout,
                 });
             }
             let Some(message) = consumer.poll(Duration::from_millis(100)) else {
@@ -158,14 +177,16 @@ impl StateTopic {
         producer: &KafkaProducer,
         progress: &SnapshotProgress,
     ) -> Result<(), StateError> {
-        let failed = |error: String| StateError::Write {
+        let value = serde_json::to_vec(progress).map_err(|error| StateError::Serialize {
             topic: self.topic.clone(),
             error,
-        };
-        let value = serde_json::to_vec(progress).map_err(|e| failed(e.to_string()))?;
+        })?;
         producer
             .send_one(&self.topic, Some(0), &self.key, &value, None)
-            .map_err(|e| failed(e.to_string()))
+            .map_err(|error| StateError::Write {
+                topic: self.topic.clone(),
+                error,
+            })
     }
 }
 

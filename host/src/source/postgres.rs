@@ -216,7 +216,7 @@ pub enum SourceError {
     /// The snapshot's progress could not be read (not retried: the progress
     /// loader has its own timeout).
     #[error("reading the snapshot's progress: {0}")]
-    Progress(String),
+    Progress(#[source] LoadError),
     /// Retrying did not help within the retry window.
     #[error("gave up after retrying for {after:?}")]
     RetriesExhausted {
@@ -288,7 +288,10 @@ impl std::fmt::Debug for PostgresSource {
 
 /// Reads the snapshot's progress as recorded (by the pipeline, in Kafka). Blocking.
 pub type ProgressLoader =
-    Arc<dyn Fn() -> Result<super::snapshot::SnapshotProgress, String> + Send + Sync>;
+    Arc<dyn Fn() -> Result<super::snapshot::SnapshotProgress, LoadError> + Send + Sync>;
+
+/// Why the progress loader failed: the loader's own error, kept whole.
+pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
 
 impl PostgresSource {
     /// A source for `config`.
@@ -394,7 +397,7 @@ impl PostgresSource {
         {
             let recorded = tokio::task::spawn_blocking(move || loader())
                 .await
-                .map_err(|e| SourceError::Progress(e.to_string()))?
+                .map_err(|e| SourceError::Progress(Box::new(e)))?
                 .map_err(SourceError::Progress)?;
             *lock(&self.progress) = recorded;
         }

@@ -91,7 +91,7 @@ impl AvroEncoder {
             self.options.name, layout.schema_name, layout.table_name
         );
         let schemas = AvroSchemas::new(layout, fields, &name, &self.options.values);
-        let registry_error = |e: registry::RegistryError| EncodeError::Registry(e.to_string());
+        let registry_error = EncodeError::Registry;
         let key_id = match &schemas.key_schema {
             Some(key_schema) => Some(
                 self.registry

@@ -12,7 +12,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WEIR_ROOT"
 
-SOURCE_SUITES=(source_control source_replication source_snapshot source_stage source_streaming
+SOURCE_SUITES=(source_control source_library source_replication source_snapshot source_stage source_streaming
     source_tls source_types source_versions)
 majors=("$@")
 if [ ${#majors[@]} -eq 0 ]; then

@@ -68,6 +68,9 @@ struct State {
     /// Messages no transaction waits for (heartbeats, snapshot progress), not yet
     /// acknowledged.
     untracked: u64,
+    /// Threads in [`CheckpointTracker::wait_idle`]: a notification costs a system
+    /// call, so the delivery thread makes one only when someone waits.
+    waiting: usize,
 }
 
 /// Tracks deliveries per transaction. Shared by the pipeline and the producer's
@@ -91,6 +94,7 @@ impl CheckpointTracker {
                 error: None,
                 in_flight: 0,
                 untracked: 0,
+                waiting: 0,
             }),
             idle: Condvar::new(),
             publisher,
@@ -129,10 +133,12 @@ impl CheckpointTracker {
             if state.in_flight == 0 && state.untracked == 0 {
                 return Ok(());
             }
+            state.waiting += 1;
             state = self
                 .idle
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
+            state.waiting -= 1;
         }
     }
 
@@ -296,7 +302,7 @@ impl CheckpointTracker {
     }
 
     fn notify_if_idle(&self, state: &State) {
-        if state.in_flight == 0 && state.untracked == 0 {
+        if state.waiting > 0 && state.in_flight == 0 && state.untracked == 0 {
             self.idle.notify_all();
         }
     }

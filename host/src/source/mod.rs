@@ -16,10 +16,14 @@ pub mod catalog;
 pub mod connect;
 /// The pgoutput decoder (crate `weir-pgoutput`).
 pub use weir_pgoutput as pgoutput;
+mod event;
+mod initial;
+mod options;
 mod ownership;
 pub mod postgres;
 pub mod precheck;
 pub mod replication;
+mod session;
 pub mod snapshot;
 pub mod sql;
 mod streamed;

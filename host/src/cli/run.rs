@@ -97,11 +97,13 @@ pub async fn run_specs(paths: &[PathBuf]) -> u8 {
     worst
 }
 
-/// Prints `error: SPEC: …` (credentials masked) and returns its exit code.
+/// Prints `error: SPEC: …` with every cause (credentials masked) and returns its
+/// exit code.
 pub fn report(spec: &Path, error: &RunError) -> u8 {
     eprintln!(
-        "{}",
-        crate::redact::credentials(&format!("error: {}: {error}", spec.display()))
+        "error: {}: {}",
+        crate::redact::credentials(&spec.display().to_string()),
+        crate::redact::error_chain(error)
     );
     error.exit_code()
 }

@@ -107,203 +107,12 @@ impl PipelineConfig {
     /// refused field.
     pub fn build(spec: &PipelineSpec, base_dir: &Path) -> Result<Self, SpecError> {
         check_formats(spec)?;
-        let postgres = &spec.source.postgres;
-        let connection: PgConnectOptions = postgres
-            .url
-            .parse()
-            .map_err(|e| invalid("source.postgres.url", format!("{e}")))?;
-        let database = connection
-            .config
-            .get_dbname()
-            .or_else(|| connection.config.get_user())
-            .unwrap_or("postgres")
-            .to_owned();
-        let tables = postgres
-            .tables
-            .iter()
-            .map(|t| t.parse::<TableSelector>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid("source.postgres.tables", e.to_string()))?;
-        check_slot_name(&postgres.slot)?;
-        if postgres.publication.is_empty() || postgres.publication.len() > 63 {
-            return Err(invalid(
-                "source.postgres.publication",
-                "must be 1 to 63 bytes long (a PostgreSQL identifier)".to_owned(),
-            ));
-        }
-        let mut source =
-            PostgresSourceConfig::new(connection, &postgres.slot, &postgres.publication, tables);
-        if let Some(window) = postgres.retry_window {
-            source.retry.window =
-                nonzero_window(window.0).map_err(|m| invalid("source.postgres.retry_window", m))?;
-        }
-        source.snapshot = SnapshotOptions {
-            mode: match postgres.snapshot {
-                SnapshotModeSpec::Initial => SnapshotMode::Initial,
-                SnapshotModeSpec::Never => SnapshotMode::Never,
-                SnapshotModeSpec::InitialOnly => SnapshotMode::InitialOnly,
-                SnapshotModeSpec::WhenNeeded => SnapshotMode::WhenNeeded,
-            },
-            workers: match postgres.snapshot_workers {
-                Some(0) => {
-                    return Err(invalid(
-                        "source.postgres.snapshot_workers",
-                        "must be at least 1".to_owned(),
-                    ));
-                }
-                Some(workers) if workers > MAX_SNAPSHOT_WORKERS => {
-                    return Err(invalid(
-                        "source.postgres.snapshot_workers",
-                        format!(
-                            "{workers} connections is more than the {MAX_SNAPSHOT_WORKERS} weir opens at most (each is a server connection)"
-                        ),
-                    ));
-                }
-                Some(workers) => workers,
-                None => DEFAULT_WORKERS,
-            },
-            chunk_rows: match postgres.snapshot_chunk_rows {
-                Some(0) => {
-                    return Err(invalid(
-                        "source.postgres.snapshot_chunk_rows",
-                        "must be at least 1".to_owned(),
-                    ));
-                }
-                Some(rows) => rows,
-                None => DEFAULT_CHUNK_ROWS,
-            },
-        };
-        source.stream_in_progress = postgres.stream_in_progress;
-        source.signals = postgres.signals;
-        if let Some(heartbeat) = postgres.heartbeat {
-            source.heartbeat = heartbeat
-                .0
-                .map(|d| positive(d, "write off for no heartbeat"))
-                .transpose()
-                .map_err(|m| invalid("source.postgres.heartbeat", m))?;
-        }
-
-        let mut stages = Vec::with_capacity(spec.plugins.len());
-        for (index, plugin) in spec.plugins.iter().enumerate() {
-            let field = |name: &str| format!("plugins[{index}].{name}");
-            let mut stage = StageSpec::new(&plugin.name, base_dir.join(&plugin.wasm));
-            stage.tables = plugin
-                .tables
-                .iter()
-                .map(|t| t.parse::<TableSelector>())
-                .collect::<Result<_, _>>()
-                .map_err(|e| invalid(&field("tables"), e.to_string()))?;
-            if let Some(config) = &plugin.config {
-                stage.config = config.clone();
-            }
-            stage.on_error = match plugin.on_error {
-                OnErrorSpec::Fail => OnError::Fail,
-                OnErrorSpec::Skip => OnError::Skip,
-                OnErrorSpec::DeadLetter => OnError::DeadLetter,
-            };
-            let defaults = Limits::default();
-            stage.limits = Limits {
-                timeout: match plugin.timeout {
-                    Some(Interval(timeout)) => positive(timeout, "a call needs time to run")
-                        .map_err(|m| invalid(&field("timeout"), m))?,
-                    None => defaults.timeout,
-                },
-                memory_bytes: match plugin.memory {
-                    Some(ByteSize(0)) => {
-                        return Err(invalid(
-                            &field("memory"),
-                            "must be more than 0 bytes".to_owned(),
-                        ));
-                    }
-                    Some(ByteSize(bytes)) => bytes,
-                    None => defaults.memory_bytes,
-                },
-            };
-            stage.grants = plugin.grants.clone();
-            stages.push(stage);
-        }
-
+        let (source, database) = source_config(spec)?;
+        let stages = stage_specs(spec, base_dir)?;
+        let format = format_config(spec, &database)?;
+        let router = router(spec, &database)?;
+        let producer = producer_options(spec)?;
         let kafka = &spec.sink.kafka;
-        let values = ValueOptions {
-            decimal: kafka.decimal_handling_mode,
-            interval: kafka.interval_handling_mode,
-            binary: kafka.binary_handling_mode,
-            ..ValueOptions::default()
-        };
-        let mut debezium = DebeziumOptions::new(&spec.name, &database);
-        debezium.tombstones = kafka.tombstones;
-        debezium.schemas = kafka.schemas_enable;
-        debezium.transactions = kafka.transaction_topic.is_some();
-        let heartbeat_interval = match kafka.heartbeat_interval {
-            Some(Interval(interval)) => {
-                positive(interval, "leave heartbeat_topic out for no heartbeats")
-                    .map_err(|m| invalid("sink.kafka.heartbeat_interval", m))?
-            }
-            None => Duration::from_secs(10),
-        };
-        debezium.values = values.clone();
-        let format = match kafka.format {
-            Format::Json => FormatConfig::Json(values),
-            Format::DebeziumJson => FormatConfig::DebeziumJson(debezium),
-            Format::CanalJson => FormatConfig::CanalJson,
-            Format::Avro => FormatConfig::Avro {
-                registry: kafka.schema_registry.clone().unwrap_or_default(),
-                options: debezium,
-            },
-        };
-        let policy = match &kafka.partition {
-            PartitionSpec::Fixed(partition) if *partition < 0 => {
-                return Err(invalid(
-                    "sink.kafka.partition",
-                    format!("partition {partition} does not exist: partitions count from 0"),
-                ));
-            }
-            PartitionSpec::Fixed(partition) => PartitionPolicy::Fixed(*partition),
-            PartitionSpec::Named(text) => text
-                .parse()
-                .map_err(|e| invalid("sink.kafka.partition", format!("{e}")))?,
-        };
-        let template = TopicTemplate::new(&kafka.topic)
-            .map_err(|e| invalid("sink.kafka.topic", e.to_string()))?;
-        for (table, topic) in &kafka.topics {
-            check_topic_name(topic)
-                .map_err(|m| invalid("sink.kafka.topics", format!("{table}: {m}")))?;
-        }
-        for (field, topic) in [
-            ("sink.kafka.dead_letter_topic", &kafka.dead_letter_topic),
-            ("sink.kafka.transaction_topic", &kafka.transaction_topic),
-            ("sink.kafka.heartbeat_topic", &kafka.heartbeat_topic),
-            ("sink.kafka.state_topic", &kafka.state_topic),
-        ] {
-            if let Some(topic) = topic {
-                check_topic_name(topic).map_err(|m| invalid(field, m))?;
-            }
-        }
-        let linger = check_producer_settings(kafka)?;
-        let overrides: HashMap<String, String> = kafka
-            .topics
-            .iter()
-            .map(|(table, topic)| (table.clone(), topic.clone()))
-            .collect();
-        let router = Router::new(&database, template, overrides, policy);
-        let mut producer = ProducerOptions::new(&kafka.brokers);
-        producer.compression = kafka.compression.as_str().to_owned();
-        producer.acks = kafka.acks.as_str().to_owned();
-        producer.linger = linger;
-        if let Some(ByteSize(bytes)) = kafka.batch_bytes {
-            producer.batch_bytes = bytes;
-        }
-        producer.delivery_timeout = match kafka.retry_window {
-            Some(window) => nonzero_window(window.0)
-                .map_err(|m| invalid("sink.kafka.retry_window", m))?
-                .unwrap_or(Duration::ZERO),
-            None => DEFAULT_RETRY_WINDOW,
-        };
-        producer.properties = kafka
-            .properties
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         Ok(Self {
             name: spec.name.clone(),
             source,
@@ -350,12 +159,240 @@ impl PipelineConfig {
                 })?),
                 None => None,
             },
-            heartbeat: kafka
-                .heartbeat_topic
-                .clone()
-                .map(|topic| (topic, heartbeat_interval)),
+            heartbeat: heartbeat(spec)?,
         })
     }
+}
+
+/// `source.postgres`: the source's config, and the database it reads.
+fn source_config(spec: &PipelineSpec) -> Result<(PostgresSourceConfig, String), SpecError> {
+    let postgres = &spec.source.postgres;
+    let connection: PgConnectOptions = postgres
+        .url
+        .parse()
+        .map_err(|e| invalid("source.postgres.url", format!("{e}")))?;
+    let database = connection
+        .config
+        .get_dbname()
+        .or_else(|| connection.config.get_user())
+        .unwrap_or("postgres")
+        .to_owned();
+    let tables = postgres
+        .tables
+        .iter()
+        .map(|t| t.parse::<TableSelector>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("source.postgres.tables", e.to_string()))?;
+    check_slot_name(&postgres.slot)?;
+    if postgres.publication.is_empty() || postgres.publication.len() > 63 {
+        return Err(invalid(
+            "source.postgres.publication",
+            "must be 1 to 63 bytes long (a PostgreSQL identifier)".to_owned(),
+        ));
+    }
+    let mut source =
+        PostgresSourceConfig::new(connection, &postgres.slot, &postgres.publication, tables);
+    if let Some(window) = postgres.retry_window {
+        source.retry.window =
+            nonzero_window(window.0).map_err(|m| invalid("source.postgres.retry_window", m))?;
+    }
+    source.snapshot = SnapshotOptions {
+        mode: match postgres.snapshot {
+            SnapshotModeSpec::Initial => SnapshotMode::Initial,
+            SnapshotModeSpec::Never => SnapshotMode::Never,
+            SnapshotModeSpec::InitialOnly => SnapshotMode::InitialOnly,
+            SnapshotModeSpec::WhenNeeded => SnapshotMode::WhenNeeded,
+        },
+        workers: match postgres.snapshot_workers {
+            Some(0) => {
+                return Err(invalid(
+                    "source.postgres.snapshot_workers",
+                    "must be at least 1".to_owned(),
+                ));
+            }
+            Some(workers) if workers > MAX_SNAPSHOT_WORKERS => {
+                return Err(invalid(
+                    "source.postgres.snapshot_workers",
+                    format!(
+                        "{workers} connections is more than the {MAX_SNAPSHOT_WORKERS} weir opens at most (each is a server connection)"
+                    ),
+                ));
+            }
+            Some(workers) => workers,
+            None => DEFAULT_WORKERS,
+        },
+        chunk_rows: match postgres.snapshot_chunk_rows {
+            Some(0) => {
+                return Err(invalid(
+                    "source.postgres.snapshot_chunk_rows",
+                    "must be at least 1".to_owned(),
+                ));
+            }
+            Some(rows) => rows,
+            None => DEFAULT_CHUNK_ROWS,
+        },
+    };
+    source.stream_in_progress = postgres.stream_in_progress;
+    source.signals = postgres.signals;
+    if let Some(heartbeat) = postgres.heartbeat {
+        source.heartbeat = heartbeat
+            .0
+            .map(|d| positive(d, "write off for no heartbeat"))
+            .transpose()
+            .map_err(|m| invalid("source.postgres.heartbeat", m))?;
+    }
+    Ok((source, database))
+}
+
+/// `plugins:`: one stage spec each, its path resolved against `base_dir`.
+fn stage_specs(spec: &PipelineSpec, base_dir: &Path) -> Result<Vec<StageSpec>, SpecError> {
+    let mut stages = Vec::with_capacity(spec.plugins.len());
+    for (index, plugin) in spec.plugins.iter().enumerate() {
+        let field = |name: &str| format!("plugins[{index}].{name}");
+        let mut stage = StageSpec::new(&plugin.name, base_dir.join(&plugin.wasm));
+        stage.tables = plugin
+            .tables
+            .iter()
+            .map(|t| t.parse::<TableSelector>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(&field("tables"), e.to_string()))?;
+        if let Some(config) = &plugin.config {
+            stage.config = config.clone();
+        }
+        stage.on_error = match plugin.on_error {
+            OnErrorSpec::Fail => OnError::Fail,
+            OnErrorSpec::Skip => OnError::Skip,
+            OnErrorSpec::DeadLetter => OnError::DeadLetter,
+        };
+        let defaults = Limits::default();
+        stage.limits = Limits {
+            timeout: match plugin.timeout {
+                Some(Interval(timeout)) => positive(timeout, "a call needs time to run")
+                    .map_err(|m| invalid(&field("timeout"), m))?,
+                None => defaults.timeout,
+            },
+            memory_bytes: match plugin.memory {
+                Some(ByteSize(0)) => {
+                    return Err(invalid(
+                        &field("memory"),
+                        "must be more than 0 bytes".to_owned(),
+                    ));
+                }
+                Some(ByteSize(bytes)) => bytes,
+                None => defaults.memory_bytes,
+            },
+        };
+        stage.grants = plugin.grants.clone();
+        stages.push(stage);
+    }
+    Ok(stages)
+}
+
+/// The message format and its options.
+fn format_config(spec: &PipelineSpec, database: &str) -> Result<FormatConfig, SpecError> {
+    let kafka = &spec.sink.kafka;
+    let values = ValueOptions {
+        decimal: kafka.decimal_handling_mode,
+        interval: kafka.interval_handling_mode,
+        binary: kafka.binary_handling_mode,
+        ..ValueOptions::default()
+    };
+    let mut debezium = DebeziumOptions::new(&spec.name, database);
+    debezium.tombstones = kafka.tombstones;
+    debezium.schemas = kafka.schemas_enable;
+    debezium.transactions = kafka.transaction_topic.is_some();
+    debezium.values = values.clone();
+    let format = match kafka.format {
+        Format::Json => FormatConfig::Json(values),
+        Format::DebeziumJson => FormatConfig::DebeziumJson(debezium),
+        Format::CanalJson => FormatConfig::CanalJson,
+        Format::Avro => FormatConfig::Avro {
+            registry: kafka.schema_registry.clone().unwrap_or_default(),
+            options: debezium,
+        },
+    };
+    Ok(format)
+}
+
+/// `heartbeat_topic` and how often heartbeats go there.
+fn heartbeat(spec: &PipelineSpec) -> Result<Option<(String, Duration)>, SpecError> {
+    let kafka = &spec.sink.kafka;
+    let heartbeat_interval = match kafka.heartbeat_interval {
+        Some(Interval(interval)) => {
+            positive(interval, "leave heartbeat_topic out for no heartbeats")
+                .map_err(|m| invalid("sink.kafka.heartbeat_interval", m))?
+        }
+        None => Duration::from_secs(10),
+    };
+    Ok(kafka
+        .heartbeat_topic
+        .clone()
+        .map(|topic| (topic, heartbeat_interval)))
+}
+
+/// Topics (template, overrides, the side topics' names) and the partition policy.
+fn router(spec: &PipelineSpec, database: &str) -> Result<Router, SpecError> {
+    let kafka = &spec.sink.kafka;
+    let policy = match &kafka.partition {
+        PartitionSpec::Fixed(partition) if *partition < 0 => {
+            return Err(invalid(
+                "sink.kafka.partition",
+                format!("partition {partition} does not exist: partitions count from 0"),
+            ));
+        }
+        PartitionSpec::Fixed(partition) => PartitionPolicy::Fixed(*partition),
+        PartitionSpec::Named(text) => text
+            .parse()
+            .map_err(|e| invalid("sink.kafka.partition", format!("{e}")))?,
+    };
+    let template =
+        TopicTemplate::new(&kafka.topic).map_err(|e| invalid("sink.kafka.topic", e.to_string()))?;
+    for (table, topic) in &kafka.topics {
+        check_topic_name(topic)
+            .map_err(|m| invalid("sink.kafka.topics", format!("{table}: {m}")))?;
+    }
+    for (field, topic) in [
+        ("sink.kafka.dead_letter_topic", &kafka.dead_letter_topic),
+        ("sink.kafka.transaction_topic", &kafka.transaction_topic),
+        ("sink.kafka.heartbeat_topic", &kafka.heartbeat_topic),
+        ("sink.kafka.state_topic", &kafka.state_topic),
+    ] {
+        if let Some(topic) = topic {
+            check_topic_name(topic).map_err(|m| invalid(field, m))?;
+        }
+    }
+    let overrides: HashMap<String, String> = kafka
+        .topics
+        .iter()
+        .map(|(table, topic)| (table.clone(), topic.clone()))
+        .collect();
+    let router = Router::new(database, template, overrides, policy);
+    Ok(router)
+}
+
+/// The producer's settings.
+fn producer_options(spec: &PipelineSpec) -> Result<ProducerOptions, SpecError> {
+    let kafka = &spec.sink.kafka;
+    let linger = check_producer_settings(kafka)?;
+    let mut producer = ProducerOptions::new(&kafka.brokers);
+    producer.compression = kafka.compression.as_str().to_owned();
+    producer.acks = kafka.acks.as_str().to_owned();
+    producer.linger = linger;
+    if let Some(ByteSize(bytes)) = kafka.batch_bytes {
+        producer.batch_bytes = bytes;
+    }
+    producer.delivery_timeout = match kafka.retry_window {
+        Some(window) => nonzero_window(window.0)
+            .map_err(|m| invalid("sink.kafka.retry_window", m))?
+            .unwrap_or(Duration::ZERO),
+        None => DEFAULT_RETRY_WINDOW,
+    };
+    producer.properties = kafka
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(producer)
 }
 
 impl FormatConfig {

@@ -24,8 +24,8 @@ use super::batcher::ChangeBatcher;
 use super::catalog::{CatalogError, PublicationState, SlotState, ensure_publication, ensure_slot};
 use super::pgoutput::PgOutputDecoder;
 use super::replication::{PgOutputOptions, ReplicationConnection, SlotSnapshot};
-use super::snapshot::incremental::IncrementalSnapshot;
 use super::session::Session;
+use super::snapshot::incremental::IncrementalSnapshot;
 use super::snapshot::progress::{SnapshotMode, SnapshotProgress, lock};
 use crate::lsn::Lsn;
 

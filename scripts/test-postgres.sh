@@ -27,8 +27,9 @@ args=()
 for suite in "${SOURCE_SUITES[@]}"; do
     args+=("$suite::")
 done
-# The tests spawn the weir binary; `cargo test -p weir-tests` does not build it.
-cargo build -p weir --bin weir --locked
+# The tests spawn the weir binary; `cargo test -p weir-tests` does not build it, the
+# workspace's test build does (nothing to do after scripts/test.sh).
+cargo test --workspace --locked --no-run
 for major in "${majors[@]}"; do
     log "source suites against PostgreSQL $major"
     WEIR_TEST_PG=$major cargo test -p weir-tests --locked --test it -- "${args[@]}"

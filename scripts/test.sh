@@ -43,8 +43,9 @@ grep -E "^Done" "$fuzz_log" || true
 rm -f "$fuzz_log"
 
 log "testing the workspace"
-# The integration tests spawn the weir binary, which `cargo test` does not build.
-cargo build -p weir --bin weir --locked
+# The integration tests spawn the weir binary: host's own integration test makes
+# cargo build it here, with the workspace's features (a separate `cargo build -p
+# weir` resolves features differently and compiles the big dependencies twice).
 cargo test --workspace --locked "$@"
 # The SDK's examples (doc tests) per world.
 for world in batch row; do

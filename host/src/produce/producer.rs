@@ -22,9 +22,8 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use super::client::Refusal;
 use crate::Lsn;
 use crate::checkpoint::CheckpointTracker;
-use crate::contract::Destination;
-use crate::contract::Messages;
 use crate::contract::columns::{KEY, MetadataColumns, MissingColumn};
+use crate::contract::{Destination, Messages};
 
 /// Producing failed before Kafka was involved.
 #[derive(Debug, thiserror::Error)]

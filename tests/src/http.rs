@@ -15,3 +15,12 @@ pub fn http_get(address: &str, path: &str) -> std::io::Result<(String, String)> 
         body.to_owned(),
     ))
 }
+
+/// The value of the Prometheus sample `name` (with its labels, as exposed:
+/// `weir_sink_bytes_total{table="public.orders"}`) in a `/metrics` body.
+pub fn metric_sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}

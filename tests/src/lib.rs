@@ -35,7 +35,7 @@ pub mod tls;
 pub use batches::{orders_batch, with_primary_key};
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
-pub use http::http_get;
+pub use http::{http_get, metric_sample};
 pub use kafka::{
     KcatRecord, Record, kafka_python_partitions, kcat_read, kcat_read_with, produce, read_topic,
     read_topic_with,

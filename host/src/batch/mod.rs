@@ -27,8 +27,6 @@ pub(crate) mod parse;
 #[cfg(test)]
 mod pg_text_tests;
 pub mod schema;
-/// PostgreSQL's text forms of Arrow values (in the contract: encoders use them too).
-pub use crate::contract::pg_text as text;
 pub mod types;
 
 pub use builder::{BatchError, ChangeBatchBuilder, RowMeta};

@@ -123,10 +123,3 @@ impl<'a> MetadataColumns<'a> {
         })
     }
 }
-
-/// Whether `schema` is a ChangeBatch's: it has every metadata column by name.
-pub fn has_metadata_columns(schema: &Schema) -> bool {
-    [OP, LSN, COMMIT_LSN, XID, COMMIT_TS, SEQ]
-        .iter()
-        .all(|name| schema.index_of(name).is_ok())
-}

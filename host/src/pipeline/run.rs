@@ -188,15 +188,16 @@ async fn start_parts(
         .format
         .encoder(&config.database, &config.router)
         .context("creating the encoder")?;
-    let snapshots = config.source.snapshot.mode != SnapshotMode::Never;
-    let topics = if snapshots {
-        prepare_state_topic(config, topics).await?
-    } else {
-        topics
+    // The snapshot's progress lives in the state topic: the source loads it, the
+    // worker's recorder writes it.
+    let state = (config.source.snapshot.mode != SnapshotMode::Never)
+        .then(|| StateTopic::new(config.state_topic.clone(), &config.source.slot));
+    let topics = match &state {
+        Some(state) => prepare_state_topic(state.topic().to_owned(), topics).await?,
+        None => topics,
     };
     let mut source = PostgresSource::new(config.source.clone());
-    if snapshots {
-        let state = StateTopic::new(config.state_topic.clone(), &config.source.slot);
+    if let Some(state) = state.clone() {
         let brokers = config.producer.brokers.clone();
         let properties = config.producer.properties.clone();
         source = source.with_progress_loader(Arc::new(move || {
@@ -234,12 +235,7 @@ async fn start_parts(
             .format
             .metadata_encoder(&config.name)
             .context("creating the metadata encoder")?,
-        snapshot: snapshots.then(|| {
-            SnapshotRecorder::new(
-                StateTopic::new(config.state_topic.clone(), &config.source.slot),
-                Arc::clone(&stats.metrics),
-            )
-        }),
+        snapshot: state.map(|state| SnapshotRecorder::new(state, Arc::clone(&stats.metrics))),
         shutdown_timeout: config.shutdown_timeout,
         sessions: 0,
     };
@@ -311,14 +307,10 @@ async fn run_parts(
 }
 
 /// Makes sure the state topic exists (blocking Kafka calls, off the runtime).
-async fn prepare_state_topic(
-    config: &PipelineConfig,
-    mut topics: TopicAdmin,
-) -> anyhow::Result<TopicAdmin> {
-    let state = StateTopic::new(config.state_topic.clone(), &config.source.slot);
+async fn prepare_state_topic(topic: String, mut topics: TopicAdmin) -> anyhow::Result<TopicAdmin> {
     tokio::task::spawn_blocking(move || {
         topics
-            .ensure_state_topic(state.topic())
+            .ensure_state_topic(&topic)
             .context("preparing the state topic")?;
         anyhow::Ok(topics)
     })

@@ -321,20 +321,11 @@ impl KafkaProducer {
             if let Some(partition) = destination.partition {
                 record = record.partition(partition);
             }
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                        record = returned;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err((error, _)) => {
-                        // The message never left: take it back from the tracker's count
-                        // by failing the transaction (the pipeline stops).
-                        self.tracker.failed(Lsn(commit_lsn), error.to_string());
-                        return Err(self.enqueue_error(&destination.topic, error));
-                    }
-                }
+            if let Err(error) = self.enqueue(record) {
+                // The message never left: take it back from the tracker's count by
+                // failing the transaction (the pipeline stops).
+                self.tracker.failed(Lsn(commit_lsn), error.to_string());
+                return Err(self.enqueue_error(&destination.topic, error));
             }
         }
         Ok(())
@@ -367,6 +358,21 @@ impl KafkaProducer {
         if let Some(partition) = partition {
             record = record.partition(partition);
         }
+        self.enqueue(record).map_err(|error| {
+            match commit_lsn {
+                Some(lsn) => self.tracker.failed(lsn, error.to_string()),
+                None => self.tracker.settled_untracked(),
+            }
+            self.enqueue_error(topic, error)
+        })
+    }
+
+    /// Hands `record` to librdkafka, waiting while its queue is full: that wait is
+    /// the backpressure, not a failure.
+    fn enqueue(
+        &self,
+        mut record: BaseRecord<'_, [u8], [u8], Box<Opaque>>,
+    ) -> Result<(), KafkaError> {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -374,13 +380,7 @@ impl KafkaProducer {
                     record = returned;
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                Err((error, _)) => {
-                    match commit_lsn {
-                        Some(lsn) => self.tracker.failed(lsn, error.to_string()),
-                        None => self.tracker.settled_untracked(),
-                    }
-                    return Err(self.enqueue_error(topic, error));
-                }
+                Err((error, _)) => return Err(error),
             }
         }
     }

@@ -238,11 +238,7 @@ async fn slots_are_listed_and_dropped_and_a_second_signal_cuts_a_stop_short() {
     loop {
         let in_flight = weir_tests::http_get(&metrics, "/metrics")
             .ok()
-            .and_then(|(_, body)| {
-                body.lines()
-                    .find_map(|line| line.strip_prefix("weir_messages_in_flight "))
-                    .and_then(|value| value.trim().parse::<f64>().ok())
-            });
+            .and_then(|(_, body)| weir_tests::metric_sample(&body, "weir_messages_in_flight"));
         if in_flight == Some(10.0) {
             break;
         }

@@ -695,10 +695,7 @@ async fn a_trapping_plugin_under_fail_stops_the_pipeline_before_its_transaction(
 
 /// The value of the sample `name` (with its labels, as exposed) in `text`.
 fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
+    weir_tests::metric_sample(text, name).unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

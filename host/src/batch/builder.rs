@@ -204,6 +204,20 @@ impl ChangeBatchBuilder {
             .zip(image.values())
             .enumerate()
         {
+            // Under REPLICA IDENTITY FULL the old image holds the value an update
+            // left unchanged in TOAST: the row gets it, as Debezium's does.
+            let kept = match (parsed, before) {
+                (Parsed::Unchanged, Some(before)) => self
+                    .parsed_before
+                    .get(index)
+                    .filter(|old| !matches!(old, Parsed::Unchanged | Parsed::Null))
+                    .zip(before.values().nth(index)),
+                _ => None,
+            };
+            if let Some((old, old_raw)) = kept {
+                builder.append(*old, old_raw, &mut self.scratch, &self.lists);
+                continue;
+            }
             if matches!(parsed, Parsed::Unchanged) {
                 self.unchanged
                     .values()

@@ -30,5 +30,5 @@ pub mod schema;
 pub mod types;
 
 pub use builder::{BatchError, ChangeBatchBuilder, RowMeta};
-pub use schema::{ColumnSpec, TableSchema};
+pub use schema::{CatalogFacts, ColumnSpec, TableSchema};
 pub use types::{ColumnKind, ElementKind};

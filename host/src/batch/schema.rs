@@ -34,6 +34,19 @@ pub struct ColumnSpec {
     /// Part of the replica identity: the primary key's columns by default, every
     /// column under `REPLICA IDENTITY FULL`.
     pub is_key: bool,
+    /// Declared `NOT NULL` (the catalog's `attnotnull`): encoders that declare
+    /// schemas make such a column required, as Debezium does.
+    pub not_null: bool,
+}
+
+/// What the catalog knows of a table that a pgoutput Relation message does not say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogFacts {
+    /// The primary key's columns (PostgreSQL names), in key order; empty when the
+    /// table has none.
+    pub primary_key: Vec<String>,
+    /// The columns declared `NOT NULL` (PostgreSQL names).
+    pub not_null: Vec<String>,
 }
 
 /// A table as weir batches it: its columns and the Arrow schema of its ChangeBatches.
@@ -60,15 +73,16 @@ impl TableSchema {
     /// Builds the schema of a relation. `type_names` names non-builtin types (from
     /// pgoutput Type messages or the catalog); unnamed ones are called `oid:<n>`.
     ///
-    /// `primary_key` names the key columns (PostgreSQL names) as the catalog gives
-    /// them. Without it, the replica identity columns stand in, except under
+    /// `catalog` gives the primary key and the `NOT NULL` columns. Without a
+    /// primary key from it, the replica identity columns stand in, except under
     /// `REPLICA IDENTITY FULL`, where every column is flagged and the key is unknown.
     pub fn from_relation(
         relation: &Relation,
         type_names: &HashMap<Oid, String>,
-        primary_key: Option<&[String]>,
+        catalog: Option<&CatalogFacts>,
         version: u32,
     ) -> Self {
+        let not_null = |name: &str| catalog.is_some_and(|c| c.not_null.iter().any(|n| n == name));
         let columns: Vec<ColumnSpec> = relation
             .columns
             .iter()
@@ -83,12 +97,15 @@ impl TableSchema {
                     .unwrap_or_else(|| format!("oid:{}", column.type_oid)),
                 kind: ColumnKind::for_type(column.type_oid, column.type_modifier),
                 is_key: column.is_key,
+                not_null: not_null(&column.name),
             })
             .collect();
-        let primary_key = match primary_key {
-            Some(names) => names.iter().map(|name| escape_column_name(name)).collect(),
-            None if relation.replica_identity == ReplicaIdentity::Full => Vec::new(),
-            None => columns
+        let primary_key = match catalog.map(|c| c.primary_key.as_slice()) {
+            Some(names) if !names.is_empty() => {
+                names.iter().map(|name| escape_column_name(name)).collect()
+            }
+            _ if relation.replica_identity == ReplicaIdentity::Full => Vec::new(),
+            _ => columns
                 .iter()
                 .filter(|c| c.is_key)
                 .map(|c| c.field_name.clone())
@@ -167,6 +184,9 @@ fn user_fields(columns: &[ColumnSpec]) -> Vec<Field> {
                 HashMap::from([(metadata::PG_TYPE.to_owned(), column.pg_type.clone())]);
             if column.field_name != column.name {
                 metadata.insert(metadata::COLUMN_NAME.to_owned(), column.name.clone());
+            }
+            if column.not_null {
+                metadata.insert(metadata::NOT_NULL.to_owned(), "true".to_owned());
             }
             Field::new(&column.field_name, column.kind.data_type(), true).with_metadata(metadata)
         })

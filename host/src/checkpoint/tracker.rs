@@ -181,17 +181,36 @@ impl CheckpointTracker {
                 // An earlier transaction still open (its commit marker not yet
                 // seen) may get more messages, such as its transaction metadata
                 // event: nothing past it can be confirmed before they are acked.
-                let open = state
+                // Its first message may come after a later transaction's too: one
+                // table's batch holds transactions 1 and 3, another's transaction 2.
+                // It takes its place in commit order while every later one is open
+                // (their markers, which come in commit order, cannot have passed it).
+                match state
                     .pending
                     .binary_search_by_key(&commit_lsn, |p| p.commit_lsn)
-                    .ok()
-                    .filter(|&index| state.pending[index].end_lsn.is_none());
-                match open {
-                    Some(index) => state.pending[index].in_flight += count,
-                    None => {
+                {
+                    Ok(index) if state.pending[index].end_lsn.is_none() => {
+                        state.pending[index].in_flight += count;
+                    }
+                    Err(index)
+                        if state
+                            .pending
+                            .range(index..)
+                            .all(|later| later.end_lsn.is_none()) =>
+                    {
+                        state.pending.insert(
+                            index,
+                            Pending {
+                                commit_lsn,
+                                in_flight: count,
+                                end_lsn: None,
+                            },
+                        );
+                    }
+                    _ => {
                         return Err(state.fail(CheckpointError::OutOfOrder {
                             commit_lsn,
-                            what: "a message of an earlier transaction after a later one's",
+                            what: "a message of an earlier transaction after a later one's commit marker",
                         }));
                     }
                 }
@@ -462,9 +481,10 @@ mod tests {
     fn bookkeeping_errors_are_reported_not_confirmed() {
         let tracker = CheckpointTracker::new(Lsn(0));
         tracker.sent(Lsn(200), 1).expect("sent");
+        tracker.committed(&txn(200, 1)).expect("committed");
         assert!(
             tracker.sent(Lsn(100), 1).is_err(),
-            "an earlier transaction after a later one"
+            "an earlier transaction after a later one's commit marker"
         );
         let tracker = CheckpointTracker::new(Lsn(0));
         tracker.sent(Lsn(100), 1).expect("sent");
@@ -476,6 +496,24 @@ mod tests {
         let tracker = CheckpointTracker::new(Lsn(0));
         tracker.delivered(Lsn(100));
         assert!(tracker.error().is_some(), "an ack for nothing");
+    }
+
+    #[test]
+    fn an_earlier_transaction_may_start_after_a_later_open_one() {
+        // Table A's batch holds transactions 100 and 300, table B's 200, and A's
+        // batch went first.
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(100), 1).expect("sent");
+        tracker.sent(Lsn(300), 1).expect("sent");
+        tracker.sent(Lsn(200), 1).expect("200 takes its place");
+        tracker.committed(&txn(100, 1)).expect("committed");
+        tracker.committed(&txn(200, 1)).expect("committed");
+        tracker.committed(&txn(300, 1)).expect("committed");
+        tracker.delivered(Lsn(100));
+        tracker.delivered(Lsn(300));
+        assert_eq!(tracker.flushed(), Lsn(108), "200 is not acknowledged yet");
+        tracker.delivered(Lsn(200));
+        assert_eq!(tracker.flushed(), Lsn(308));
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub mod metadata {
     pub const PG_TYPE: &str = "weir.pg_type";
     /// On a user field whose name was escaped: the column's name in PostgreSQL.
     pub const COLUMN_NAME: &str = "weir.column_name";
+    /// On a user field declared `NOT NULL`: `true`. (The Arrow field stays nullable:
+    /// the old image of a delete holds only the key's values.)
+    pub const NOT_NULL: &str = "weir.not_null";
 }
 
 /// The number of metadata columns before the user columns.

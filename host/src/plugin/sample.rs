@@ -30,7 +30,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::Lsn;
 use crate::batch::types::builtin_type_name;
-use crate::batch::{ChangeBatchBuilder, RowMeta, TableSchema};
+use crate::batch::{CatalogFacts, ChangeBatchBuilder, RowMeta, TableSchema};
 use weir_pgoutput::{
     PgOutputDecoder, PgOutputMessage, Relation, RelationColumn, ReplicaIdentity, Tuple,
 };
@@ -136,10 +136,14 @@ pub fn batch_from_json(text: &str, table: Option<&str>) -> Result<RecordBatch, S
             })
             .collect(),
     };
+    let facts = primary_key.map(|primary_key| CatalogFacts {
+        primary_key,
+        not_null: Vec::new(),
+    });
     let schema = Arc::new(TableSchema::from_relation(
         &relation,
         &HashMap::new(),
-        primary_key.as_deref(),
+        facts.as_ref(),
         1,
     ));
     let mut builder =

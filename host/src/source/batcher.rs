@@ -9,7 +9,7 @@ pub use super::batch_limits::{
     BatchLimits, BatcherError, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ROWS,
 };
 use super::streamed::{Replay, StreamedTransactions};
-use crate::batch::{ChangeBatchBuilder, RowMeta, TableSchema};
+use crate::batch::{CatalogFacts, ChangeBatchBuilder, RowMeta, TableSchema};
 pub use crate::contract::CommittedTransaction;
 use crate::contract::columns::op;
 use crate::lsn::Lsn;
@@ -47,7 +47,7 @@ pub struct ChangeBatcher {
     /// Per table with pending rows: the commit LSN of its oldest pending row.
     oldest_pending: HashMap<Oid, Lsn>,
     type_names: HashMap<Oid, String>,
-    primary_keys: HashMap<Oid, Vec<String>>,
+    catalog: HashMap<Oid, CatalogFacts>,
     transaction: Option<Transaction>,
     /// Committed transactions whose rows are not all emitted yet, in commit order.
     commits: VecDeque<CommittedTransaction>,
@@ -84,7 +84,7 @@ impl ChangeBatcher {
             tables: HashMap::new(),
             oldest_pending: HashMap::new(),
             type_names: HashMap::new(),
-            primary_keys: HashMap::new(),
+            catalog: HashMap::new(),
             transaction: None,
             commits: VecDeque::new(),
             streams: StreamedTransactions::new(limits),
@@ -167,11 +167,11 @@ impl ChangeBatcher {
         Ok(())
     }
 
-    /// Tells the batcher a table's primary key (PostgreSQL column names, in key order)
-    /// as the catalog has it, for `weir.primary_key`. Applies from the table's next
-    /// Relation message; without it the replica identity columns stand in.
-    pub fn set_primary_key(&mut self, relation: Oid, columns: Vec<String>) {
-        self.primary_keys.insert(relation, columns);
+    /// Tells the batcher what the catalog knows of a table (its primary key, for
+    /// `weir.primary_key`, and its `NOT NULL` columns). Applies from the table's next
+    /// Relation message; without it the replica identity columns stand in for the key.
+    pub fn set_catalog(&mut self, relation: Oid, facts: CatalogFacts) {
+        self.catalog.insert(relation, facts);
     }
 
     /// The next finished output. Call it until `None` after every push.
@@ -198,8 +198,15 @@ impl ChangeBatcher {
 
     /// Cuts every table's pending rows into batches (for time-based cuts and shutdown).
     pub fn flush(&mut self) -> Result<(), BatcherError> {
-        let pending: Vec<Oid> = self.oldest_pending.keys().copied().collect();
-        for relation in pending {
+        // Oldest rows first, so batches leave in the order their first
+        // transactions committed (the map's own order is arbitrary).
+        let mut pending: Vec<(Lsn, Oid)> = self
+            .oldest_pending
+            .iter()
+            .map(|(relation, oldest)| (*oldest, *relation))
+            .collect();
+        pending.sort_unstable();
+        for (_, relation) in pending {
             self.cut(relation)?;
         }
         self.release_commits();
@@ -259,11 +266,10 @@ impl ChangeBatcher {
             }
             None => 1,
         };
-        let primary_key = self.primary_keys.get(&relation.oid).map(Vec::as_slice);
         let schema = Arc::new(TableSchema::from_relation(
             relation,
             &self.type_names,
-            primary_key,
+            self.catalog.get(&relation.oid),
             version,
         ));
         let builder =

@@ -7,6 +7,7 @@ use tokio_postgres::Client;
 
 use super::replication::{CreatedSlot, ReplicationConnection, ReplicationError, SlotSnapshot};
 use super::sql::quote_identifier;
+use crate::batch::CatalogFacts;
 use crate::contract::TableSelector;
 use crate::lsn::Lsn;
 use weir_pgoutput::Oid;
@@ -323,23 +324,43 @@ pub async fn resolve_tables(
     Ok(resolved)
 }
 
-/// The primary key columns of tables, in key order, by table OID.
-pub async fn primary_keys(
+/// The primary key (in key order) and the `NOT NULL` columns of tables, by table
+/// OID: what a pgoutput Relation message does not say.
+pub async fn table_catalog(
     client: &Client,
     tables: &[Oid],
-) -> Result<HashMap<Oid, Vec<String>>, CatalogError> {
+) -> Result<HashMap<Oid, CatalogFacts>, CatalogError> {
+    // `indkey` is an int2vector, whose subscripts start at 0: its ordinality gives
+    // the place in the key.
     let rows = client
         .query(
-            "SELECT i.indrelid, a.attname::text FROM pg_index i \
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
-             WHERE i.indisprimary AND i.indrelid = ANY($1) \
-             ORDER BY i.indrelid, array_position(i.indkey::int2[], a.attnum)",
+            "SELECT a.attrelid, a.attname::text, a.attnotnull, \
+                    (SELECT k.n FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, n) \
+                     WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum)::int4 \
+             FROM pg_attribute a \
+             WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attrelid, a.attnum",
             &[&tables],
         )
         .await?;
-    let mut keys: HashMap<Oid, Vec<String>> = HashMap::new();
+    let mut facts: HashMap<Oid, CatalogFacts> = HashMap::new();
+    let mut keys: HashMap<Oid, Vec<(i32, String)>> = HashMap::new();
     for row in &rows {
-        keys.entry(row.get(0)).or_default().push(row.get(1));
+        let table: Oid = row.get(0);
+        let name: String = row.get(1);
+        let entry = facts.entry(table).or_default();
+        if row.get::<_, bool>(2) {
+            entry.not_null.push(name.clone());
+        }
+        if let Some(place) = row.get::<_, Option<i32>>(3) {
+            keys.entry(table).or_default().push((place, name));
+        }
     }
-    Ok(keys)
+    for (table, mut key) in keys {
+        key.sort();
+        if let Some(entry) = facts.get_mut(&table) {
+            entry.primary_key = key.into_iter().map(|(_, name)| name).collect();
+        }
+    }
+    Ok(facts)
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::batcher::{BatcherOutput, ChangeBatcher, CommittedTransaction};
-use super::catalog::primary_keys;
+use super::catalog::table_catalog;
 use super::options::{HEARTBEAT_PREFIX, STATUS_THROTTLE};
 use super::pgoutput::{PgOutputDecoder, PgOutputMessage};
 use super::postgres::{PostgresSourceConfig, SourceError, SourceEvent, SourceStats, send};
@@ -116,9 +116,9 @@ impl Session<'_> {
                 let message = self.decoder.decode(data.data)?;
                 match &message {
                     PgOutputMessage::Relation(relation) if self.looked_up.insert(relation.oid) => {
-                        let keys = primary_keys(&self.control, &[relation.oid]).await?;
-                        if let Some(key) = keys.get(&relation.oid) {
-                            self.batcher.set_primary_key(relation.oid, key.clone());
+                        let mut facts = table_catalog(&self.control, &[relation.oid]).await?;
+                        if let Some(facts) = facts.remove(&relation.oid) {
+                            self.batcher.set_catalog(relation.oid, facts);
                         }
                     }
                     PgOutputMessage::Begin(begin) => {

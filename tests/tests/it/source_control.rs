@@ -4,7 +4,7 @@
 use weir::source::TableSelector;
 use weir::source::catalog::{
     CatalogError, PublicationState, SlotState, drop_slot, ensure_publication, ensure_slot,
-    primary_keys, slot_info,
+    slot_info, table_catalog,
 };
 use weir::source::precheck::{CheckStatus, Finding, PrecheckInput, precheck, worst};
 use weir::source::replication::{ReplicationConnection, SlotSnapshot};
@@ -307,13 +307,14 @@ async fn publications_and_slots_are_created_once_then_reused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn primary_keys_come_in_key_order() {
+async fn the_catalog_gives_primary_keys_in_key_order_and_not_null_columns() {
     let cluster = PgCluster::start().expect("cluster");
     let database = cluster.create_database("keys").await.expect("database");
     cluster
         .execute(
             &database,
-            "CREATE TABLE t (a int, b int, c int, PRIMARY KEY (c, a)); CREATE TABLE nokey (x int)",
+            "CREATE TABLE t (a int, b int NOT NULL, c int, d int, PRIMARY KEY (c, a)); \
+             ALTER TABLE t DROP COLUMN d; CREATE TABLE nokey (x int)",
         )
         .await
         .expect("tables");
@@ -328,10 +329,14 @@ async fn primary_keys_come_in_key_order() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let keys = primary_keys(&client, &oids).await.expect("keys");
-    assert_eq!(
-        keys.get(&oids[0]).map(Vec::as_slice),
-        Some(&["c".to_owned(), "a".to_owned()][..])
-    );
-    assert!(!keys.contains_key(&oids[1]));
+    let facts = table_catalog(&client, &oids).await.expect("catalog");
+    let keyed = &facts[&oids[0]];
+    // `c` is the key's first column: int2vector subscripts start at 0, which once
+    // made it look like no key column at all.
+    assert_eq!(keyed.primary_key, ["c", "a"]);
+    // Key columns are NOT NULL too.
+    assert_eq!(keyed.not_null, ["a", "b", "c"]);
+    let keyless = &facts[&oids[1]];
+    assert!(keyless.primary_key.is_empty());
+    assert!(keyless.not_null.is_empty());
 }

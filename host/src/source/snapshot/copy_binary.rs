@@ -24,7 +24,7 @@ pub(crate) struct CopyFormatError(&'static str);
 pub(crate) struct CopyBinaryRows {
     pending: BytesMut,
     writer: TupleWriter,
-    /// Per column: its bytes are the text form (a `::text` cast) rather than
+    /// Per column: its bytes are the text form (the type's output) rather than
     /// the binary form.
     text: Vec<bool>,
     header_read: bool,

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 use weir_pgoutput::{Oid, Relation, RelationColumn, ReplicaIdentity};
 
 use super::copy_binary::{CopyBinaryRows, CopyFormatError};
-use crate::batch::{BatchError, ChangeBatchBuilder, RowMeta, TableSchema};
+use crate::batch::{BatchError, CatalogFacts, ChangeBatchBuilder, RowMeta, TableSchema};
 use crate::source::replication::SESSION_SETTINGS;
 use crate::source::sql::quote_identifier;
 
@@ -115,8 +115,9 @@ pub async fn describe(
     let rows = client
         .query(
             "SELECT a.attname::text, a.atttypid, a.atttypmod, t.typname::text, \
-                    COALESCE(a.attnum = ANY (ri.indkey), false), \
-                    COALESCE(array_position(pk.indkey::int2[], a.attnum), 0)::int4 \
+                    COALESCE(a.attnum = ANY (ri.indkey), false), a.attnotnull, \
+                    COALESCE((SELECT k.n FROM unnest(pk.indkey) WITH ORDINALITY k(attnum, n) \
+                              WHERE k.attnum = a.attnum), 0)::int4 \
              FROM pg_attribute a \
              JOIN pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary \
@@ -130,13 +131,17 @@ pub async fn describe(
         .map_err(failed)?;
     let mut type_names = HashMap::new();
     let mut primary_key: Vec<(i32, String)> = Vec::new();
+    let mut not_null = Vec::new();
     let columns = rows
         .iter()
         .map(|row| {
             let name: String = row.get(0);
             let type_oid: Oid = row.get(1);
             type_names.insert(type_oid, row.get::<_, String>(3));
-            let in_key: i32 = row.get(5);
+            if row.get::<_, bool>(5) {
+                not_null.push(name.clone());
+            }
+            let in_key: i32 = row.get(6);
             if in_key > 0 {
                 primary_key.push((in_key, name.clone()));
             }
@@ -158,12 +163,11 @@ pub async fn describe(
         replica_identity,
         columns,
     };
-    let schema = TableSchema::from_relation(
-        &relation,
-        &type_names,
-        (!primary_key.is_empty()).then_some(primary_key.as_slice()),
-        1,
-    );
+    let facts = CatalogFacts {
+        primary_key,
+        not_null,
+    };
+    let schema = TableSchema::from_relation(&relation, &type_names, Some(&facts), 1);
     Ok(SnapshotTable {
         schema: Arc::new(schema),
     })
@@ -199,7 +203,10 @@ pub async fn read_where<T: From<RecordBatch>>(
     };
     // The columns by name (`SELECT *` would include generated columns): the
     // binary form of those whose binary form weir reads, the text form of the
-    // others, as pgoutput sends it (`::text`, whose binary form is the text).
+    // others, as pgoutput sends it: the type's output function, which `format`
+    // calls. (A `::text` cast is not always that: it trims `char(n)`'s padding and
+    // adds `inet`'s netmask, so a snapshot row would differ from the same row
+    // streamed.)
     let columns: Vec<String> = table
         .schema
         .columns
@@ -209,7 +216,7 @@ pub async fn read_where<T: From<RecordBatch>>(
             if c.kind.reads_binary() {
                 name
             } else {
-                format!("{name}::text")
+                format!("CASE WHEN {name} IS NULL THEN NULL ELSE format('%s', {name}) END")
             }
         })
         .collect();

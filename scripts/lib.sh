@@ -18,6 +18,11 @@ export WASI_ADAPTER=${WASI_ADAPTER:-$HOME/.cache/weir/wasi_snapshot_preview1.rea
 KAFKA_VERSION=$(tr -d '[:space:]' <"$WEIR_ROOT/tests/kafka/version")
 export KAFKA_VERSION
 export WEIR_KAFKA_HOME=${WEIR_KAFKA_HOME:-$HOME/.cache/weir/kafka/$KAFKA_VERSION}
+# The JVM programs the conformance tests judge weir's output with (scripts/fetch-judges.sh),
+# in a directory named by a digest of their sources and POM.
+WEIR_JUDGES_DIGEST=$(cd "$WEIR_ROOT/tests/jvm" && find . -type f ! -path './target/*' -print0 | sort -z |
+    xargs -0 sha256sum | sha256sum | cut -c1-16)
+export WEIR_JUDGES_HOME=${WEIR_JUDGES_HOME:-$HOME/.cache/weir/judges/$WEIR_JUDGES_DIGEST}
 # PostgreSQL servers other than Debian's, one directory a major version
 # (scripts/fetch-postgres.sh), and the major version the tests use (WEIR_TEST_PG).
 export WEIR_PG_CACHE=${WEIR_PG_CACHE:-$HOME/.cache/weir/pg}

@@ -106,3 +106,5 @@ fi
 # Maven Central, PostgreSQL 13–18 beside Debian's 15.
 bash "$WEIR_ROOT/scripts/fetch-kafka.sh"
 bash "$WEIR_ROOT/scripts/fetch-postgres.sh"
+# The JVM judges of the conformance tests: Debezium, Flink's formats, Kafka Connect.
+bash "$WEIR_ROOT/scripts/fetch-judges.sh"

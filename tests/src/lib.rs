@@ -19,6 +19,7 @@ pub mod bench;
 pub mod broker;
 pub mod error;
 pub mod http;
+pub mod judges;
 pub mod kafka;
 pub mod kafka_cluster;
 pub mod pg;
@@ -36,6 +37,9 @@ pub use batches::{orders_batch, with_primary_key};
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use http::{http_get, metric_sample};
+pub use judges::{
+    ConnectStandalone, DebeziumOracle, FlinkRow, OracleEvent, flink_debezium_read, judges_home,
+};
 pub use kafka::{
     KcatRecord, Record, kafka_python_partitions, kcat_read, kcat_read_with, produce, read_topic,
     read_topic_with,

@@ -20,6 +20,9 @@ pub struct Message {
     pub row: usize,
     key: Option<Range<usize>>,
     value: Option<Range<usize>>,
+    /// A header the format sets on this message (Debezium's `__debezium.oldkey` on
+    /// the create after a primary key change, say), beside weir's own.
+    header: Option<(&'static str, Range<usize>)>,
 }
 
 impl Messages {
@@ -59,6 +62,14 @@ impl Messages {
         message.value.clone().map(|range| &self.buffer[range])
     }
 
+    /// A message's format header, name and value.
+    pub fn header(&self, message: &Message) -> Option<(&'static str, &[u8])> {
+        message
+            .header
+            .clone()
+            .map(|(name, range)| (name, &self.buffer[range]))
+    }
+
     /// Appends a message whose key and value the closures write.
     pub(crate) fn push(
         &mut self,
@@ -66,9 +77,26 @@ impl Messages {
         key: Option<WriteBytes<'_>>,
         value: Option<WriteBytes<'_>>,
     ) {
+        self.push_with_header(row, key, value, None);
+    }
+
+    /// [`Messages::push`] with a header whose value the closure writes.
+    pub(crate) fn push_with_header(
+        &mut self,
+        row: usize,
+        key: Option<WriteBytes<'_>>,
+        value: Option<WriteBytes<'_>>,
+        header: Option<(&'static str, WriteBytes<'_>)>,
+    ) {
         let key = key.map(|write| self.write(write));
         let value = value.map(|write| self.write(write));
-        self.messages.push(Message { row, key, value });
+        let header = header.map(|(name, write)| (name, self.write(write)));
+        self.messages.push(Message {
+            row,
+            key,
+            value,
+            header,
+        });
     }
 
     fn write(&mut self, write: WriteBytes<'_>) -> Range<usize> {

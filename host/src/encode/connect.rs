@@ -69,6 +69,10 @@ fn connect_type(kind: &ValueKind, options: &ValueOptions, optional: bool) -> Jso
     }
 }
 
+/// The values `source.snapshot` may take (Debezium's `SnapshotRecord`).
+const SNAPSHOT_MARKERS: &str =
+    "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental";
+
 /// The key and value schemas of a table, serialized once and written in front of
 /// every message's payload.
 #[derive(Debug, Clone)]
@@ -110,8 +114,12 @@ impl ConnectSchemas {
             });
             prefix(&schema)
         });
+        // Required as PostgreSQL declares them: NOT NULL (every key column is).
         let value_fields: Vec<Json> = (0..kinds.len())
-            .map(|p| field(p, !layout.key.contains(&p) || kinds[p].may_fail()))
+            .map(|p| {
+                let required = layout.columns[p].required || layout.key.contains(&p);
+                field(p, !required || kinds[p].may_fail())
+            })
             .collect();
         let row = |field_name: &str| {
             json!({
@@ -143,24 +151,27 @@ impl ConnectSchemas {
                             "optional": true,
                             "name": "io.debezium.data.Enum",
                             "version": 1,
-                            "parameters": {"allowed": "true,last,false,incremental"},
+                            "parameters": {"allowed": SNAPSHOT_MARKERS},
                             "default": "false",
                             "field": "snapshot",
                         },
                         required("string", "db"),
                         optional("string", "sequence"),
+                        optional("int64", "ts_us"),
+                        optional("int64", "ts_ns"),
                         required("string", "schema"),
                         required("string", "table"),
                         optional("int64", "txId"),
                         optional("int64", "lsn"),
                         optional("int64", "xmin"),
+                        optional("string", "origin"),
+                        optional("int64", "origin_lsn"),
                     ],
                     "optional": false,
                     "name": "io.debezium.connector.postgresql.Source",
+                    "version": 1,
                     "field": "source",
                 },
-                required("string", "op"),
-                optional("int64", "ts_ms"),
                 {
                     "type": "struct",
                     "fields": [
@@ -173,10 +184,14 @@ impl ConnectSchemas {
                     "version": 1,
                     "field": "transaction",
                 },
+                required("string", "op"),
+                optional("int64", "ts_ms"),
+                optional("int64", "ts_us"),
+                optional("int64", "ts_ns"),
             ],
             "optional": false,
             "name": format!("{name}.Envelope"),
-            "version": 1,
+            "version": 2,
         });
         ConnectSchemas {
             key_prefix,

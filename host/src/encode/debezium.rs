@@ -29,6 +29,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::connect::ConnectSchemas;
 use super::json::write_image;
+use super::kind::ValueKind;
 use super::layout::{Layout, MetadataColumns, is_unchanged};
 use super::metadata::TransactionOrder;
 use super::value::{ValueOptions, string};
@@ -126,6 +127,46 @@ impl DebeziumJsonEncoder {
     }
 }
 
+/// Which row image goes in `before` or `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Image {
+    Null,
+    /// The old image (`_before`), or the key-only image a delete carries.
+    Old,
+    /// The row's values.
+    New,
+}
+
+/// One event of a row: a change is one event, except a primary key change, which
+/// Debezium splits into a delete under the old key and a create under the new one.
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    op: u8,
+    before: Image,
+    after: Image,
+}
+
+impl Event {
+    fn of(change: u8) -> Event {
+        let (before, after) = match change {
+            op::UPDATE => (Image::Old, Image::New),
+            op::DELETE => (Image::Old, Image::Null),
+            _ => (Image::Null, Image::New),
+        };
+        Event {
+            op: change,
+            before,
+            after,
+        }
+    }
+}
+
+/// Debezium's header on the delete (and its tombstone) of a primary key change,
+/// holding the new key.
+const NEW_KEY_HEADER: &str = "__debezium.newkey";
+/// Debezium's header on the create of a primary key change, holding the old key.
+const OLD_KEY_HEADER: &str = "__debezium.oldkey";
+
 impl Encoder for DebeziumJsonEncoder {
     fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
@@ -148,7 +189,16 @@ impl Encoder for DebeziumJsonEncoder {
         let order = &mut self.order;
         let table_key = format!("{}.{}", layout.schema_name, layout.table_name);
         let values = &options.values;
-        let now_ms = crate::clock::now_unix_millis();
+        // A required column's stand-in where an old image lacks it.
+        let zeros: Vec<Option<&'static [u8]>> = layout
+            .columns
+            .iter()
+            .map(|c| {
+                c.required
+                    .then(|| ValueKind::of(batch.schema().field(c.index), values).zero_json())
+            })
+            .collect();
+        let now_micros = crate::clock::now_unix_micros();
         let mut source_rest = Vec::new();
         source_rest.extend_from_slice(b",\"db\":");
         string(&options.database, &mut source_rest);
@@ -157,12 +207,35 @@ impl Encoder for DebeziumJsonEncoder {
         table_part.extend_from_slice(b",\"table\":");
         string(&layout.table_name, &mut table_part);
         let has_key = !layout.key.is_empty();
+        let mut old_key = Vec::new();
+        let mut new_key = Vec::new();
 
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
             let transaction = options
                 .transactions
                 .then(|| order.next(xids.value(row), commit_lsns.value(row), &table_key));
+            let has_old_image = before.is_some_and(|b| !b.is_null(row));
+            // A primary key change: the old image's key differs from the row's.
+            let key_changed = change == op::UPDATE && has_key && has_old_image && {
+                old_key.clear();
+                new_key.clear();
+                layout.write_old_key(&before_writers, row, values, &mut old_key) && {
+                    layout.write_key(&writers, row, Some(values), &mut new_key);
+                    old_key != new_key
+                }
+            };
+            let wrap_key = |key: &[u8], buffer: &mut Vec<u8>| match connect
+                .as_ref()
+                .and_then(|c| c.key_prefix.as_ref())
+            {
+                Some(prefix) => {
+                    buffer.extend_from_slice(prefix);
+                    buffer.extend_from_slice(key);
+                    buffer.push(b'}');
+                }
+                None => buffer.extend_from_slice(key),
+            };
             let key =
                 |buffer: &mut Vec<u8>| match connect.as_ref().and_then(|c| c.key_prefix.as_ref()) {
                     Some(prefix) => {
@@ -182,43 +255,43 @@ impl Encoder for DebeziumJsonEncoder {
                     buffer.extend_from_slice(&column.json_prefix);
                     if writer.is_null(row) && is_unchanged(unchanged, row, position) {
                         string(&values.unavailable_placeholder, buffer);
+                    } else if let (true, Some(zero)) = (writer.is_null(row), zeros[position]) {
+                        buffer.extend_from_slice(zero);
                     } else {
                         writer.write(row, values, buffer);
                     }
                 }
                 buffer.push(b'}');
             };
-            let old_image = |buffer: &mut Vec<u8>| match before {
-                Some(before) if !before.is_null(row) => {
-                    write_image(&layout, &before_writers, row, values, buffer);
+            let old_image = |buffer: &mut Vec<u8>| {
+                match before {
+                    Some(before) if !before.is_null(row) => {
+                        write_image(&layout, &before_writers, &zeros, row, values, buffer);
+                    }
+                    // Without a full old image, a delete's row is the old key.
+                    _ if change == op::DELETE => row_image(buffer),
+                    _ => buffer.extend_from_slice(b"null"),
                 }
-                // Without a full old image, a delete's row is the old key.
-                _ if change == op::DELETE => row_image(buffer),
-                _ => buffer.extend_from_slice(b"null"),
             };
-            let value = |buffer: &mut Vec<u8>| {
+            let image = |which: Image, buffer: &mut Vec<u8>| match which {
+                Image::Null => buffer.extend_from_slice(b"null"),
+                Image::Old => old_image(buffer),
+                Image::New => row_image(buffer),
+            };
+            let envelope = |event: Event, buffer: &mut Vec<u8>| {
                 if let Some(connect) = &connect {
                     buffer.extend_from_slice(&connect.value_prefix);
                 }
+                let mut itoa = itoa::Buffer::new();
+                let commit_micros = commit_ts.value(row);
                 buffer.extend_from_slice(b"{\"before\":");
-                match change {
-                    op::UPDATE | op::DELETE => old_image(buffer),
-                    _ => buffer.extend_from_slice(b"null"),
-                }
+                image(event.before, buffer);
                 buffer.extend_from_slice(b",\"after\":");
-                if change == op::DELETE {
-                    buffer.extend_from_slice(b"null");
-                } else {
-                    row_image(buffer);
-                }
+                image(event.after, buffer);
                 buffer.extend_from_slice(b",\"source\":");
                 buffer.extend_from_slice(&self.source_prefix);
                 buffer.extend_from_slice(b",\"ts_ms\":");
-                let mut itoa = itoa::Buffer::new();
-                buffer.extend_from_slice(
-                    itoa.format(commit_ts.value(row).div_euclid(1000))
-                        .as_bytes(),
-                );
+                buffer.extend_from_slice(itoa.format(commit_micros.div_euclid(1000)).as_bytes());
                 buffer.extend_from_slice(b",\"snapshot\":");
                 buffer.extend_from_slice(if change == op::READ {
                     b"\"true\""
@@ -233,31 +306,86 @@ impl Encoder for DebeziumJsonEncoder {
                 buffer.extend_from_slice(br#"\",\""#);
                 buffer.extend_from_slice(itoa.format(lsns.value(row)).as_bytes());
                 buffer.extend_from_slice(br#"\"]""#);
+                write_micros_as_us_ns(commit_micros, buffer);
                 buffer.extend_from_slice(&table_part);
                 buffer.extend_from_slice(b",\"txId\":");
                 buffer.extend_from_slice(itoa.format(xids.value(row)).as_bytes());
                 buffer.extend_from_slice(b",\"lsn\":");
                 buffer.extend_from_slice(itoa.format(lsns.value(row)).as_bytes());
-                buffer.extend_from_slice(b",\"xmin\":null},\"op\":\"");
-                buffer.push(change);
-                buffer.extend_from_slice(b"\",\"ts_ms\":");
-                buffer.extend_from_slice(itoa.format(now_ms).as_bytes());
+                buffer.extend_from_slice(
+                    b",\"xmin\":null,\"origin\":null,\"origin_lsn\":null},\"transaction\":",
+                );
                 match transaction {
                     Some((id, total, in_table)) => {
-                        buffer.extend_from_slice(b",\"transaction\":{\"id\":\"");
+                        buffer.extend_from_slice(b"{\"id\":\"");
                         buffer.extend_from_slice(id.as_bytes());
                         buffer.extend_from_slice(b"\",\"total_order\":");
                         buffer.extend_from_slice(itoa.format(total).as_bytes());
                         buffer.extend_from_slice(b",\"data_collection_order\":");
                         buffer.extend_from_slice(itoa.format(in_table).as_bytes());
-                        buffer.extend_from_slice(b"}}");
+                        buffer.push(b'}');
                     }
-                    None => buffer.extend_from_slice(b",\"transaction\":null}"),
+                    None => buffer.extend_from_slice(b"null"),
                 }
+                buffer.extend_from_slice(b",\"op\":\"");
+                buffer.push(event.op);
+                buffer.extend_from_slice(b"\",\"ts_ms\":");
+                buffer.extend_from_slice(itoa.format(now_micros.div_euclid(1000)).as_bytes());
+                write_micros_as_us_ns(now_micros, buffer);
+                buffer.push(b'}');
                 if connect.is_some() {
                     buffer.push(b'}');
                 }
             };
+            if key_changed {
+                // Debezium's three events: a delete under the old key, its tombstone,
+                // and a create under the new key, the other key in a header of each.
+                let deleted = |buffer: &mut Vec<u8>| {
+                    envelope(
+                        Event {
+                            op: op::DELETE,
+                            before: Image::Old,
+                            after: Image::Null,
+                        },
+                        buffer,
+                    )
+                };
+                let created = |buffer: &mut Vec<u8>| {
+                    envelope(
+                        Event {
+                            op: op::INSERT,
+                            before: Image::Null,
+                            after: Image::New,
+                        },
+                        buffer,
+                    )
+                };
+                let old_key_message = |buffer: &mut Vec<u8>| wrap_key(&old_key, buffer);
+                let old_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(&old_key);
+                let new_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(&new_key);
+                out.push_with_header(
+                    row,
+                    Some(&old_key_message),
+                    Some(&deleted),
+                    Some((NEW_KEY_HEADER, &new_key_header)),
+                );
+                if options.tombstones {
+                    out.push_with_header(
+                        row,
+                        Some(&old_key_message),
+                        None,
+                        Some((NEW_KEY_HEADER, &new_key_header)),
+                    );
+                }
+                out.push_with_header(
+                    row,
+                    Some(&key),
+                    Some(&created),
+                    Some((OLD_KEY_HEADER, &old_key_header)),
+                );
+                continue;
+            }
+            let value = |buffer: &mut Vec<u8>| envelope(Event::of(change), buffer);
             let key_writer = has_key.then_some(&key as WriteBytes<'_>);
             out.push(row, key_writer, Some(&value));
             if change == op::DELETE && options.tombstones && has_key {
@@ -266,4 +394,14 @@ impl Encoder for DebeziumJsonEncoder {
         }
         Ok(())
     }
+}
+
+/// `,"ts_us":…,"ts_ns":…` for a time in microseconds (nanoseconds are not known
+/// more precisely).
+fn write_micros_as_us_ns(micros: i64, buffer: &mut Vec<u8>) {
+    let mut itoa = itoa::Buffer::new();
+    buffer.extend_from_slice(b",\"ts_us\":");
+    buffer.extend_from_slice(itoa.format(micros).as_bytes());
+    buffer.extend_from_slice(b",\"ts_ns\":");
+    buffer.extend_from_slice(itoa.format(i128::from(micros) * 1000).as_bytes());
 }

@@ -83,7 +83,7 @@ impl Encoder for JsonEncoder {
                     if before.is_null(row) {
                         buffer.extend_from_slice(b"null");
                     } else {
-                        write_image(&layout, &before_writers, row, options, buffer);
+                        write_image(&layout, &before_writers, &[], row, options, buffer);
                     }
                 }
                 buffer.push(b'}');
@@ -99,20 +99,24 @@ impl Encoder for JsonEncoder {
 pub(crate) fn write_image(
     layout: &Layout,
     writers: &[Option<ColumnWriter<'_>>],
+    zeros: &[Option<&'static [u8]>],
     row: usize,
     options: &ValueOptions,
     buffer: &mut Vec<u8>,
 ) {
     buffer.push(b'{');
     let mut first = true;
-    for (column, writer) in layout.columns.iter().zip(writers) {
+    for (position, (column, writer)) in layout.columns.iter().zip(writers).enumerate() {
         let Some(writer) = writer else { continue };
         if !first {
             buffer.push(b',');
         }
         first = false;
         buffer.extend_from_slice(&column.json_prefix);
-        writer.write(row, options, buffer);
+        match zeros.get(position).copied().flatten() {
+            Some(zero) if writer.is_null(row) => buffer.extend_from_slice(zero),
+            _ => writer.write(row, options, buffer),
+        }
     }
     buffer.push(b'}');
 }

@@ -81,6 +81,8 @@ impl ValueKind {
                     Some("json" | "jsonb") => Some("io.debezium.data.Json"),
                     Some("uuid") => Some("io.debezium.data.Uuid"),
                     Some("xml") => Some("io.debezium.data.Xml"),
+                    Some("tsvector") => Some("io.debezium.data.Tsvector"),
+                    Some("timetz") => Some("io.debezium.time.ZonedTime"),
                     _ => None,
                 },
             },
@@ -95,6 +97,38 @@ impl ValueKind {
             },
             DataType::List(element) => ValueKind::Array(Box::new(ValueKind::of(element, options))),
             _ => ValueKind::TextForm,
+        }
+    }
+
+    /// What Debezium writes for a required (NOT NULL) column an old image lacks —
+    /// a delete's old image under the default replica identity holds only the key —
+    /// since a required field cannot be null: the type's zero.
+    pub(crate) fn zero_json(&self) -> &'static [u8] {
+        match self {
+            ValueKind::Boolean => b"false",
+            ValueKind::Int16
+            | ValueKind::Int32
+            | ValueKind::Int64
+            | ValueKind::UInt32
+            | ValueKind::Float32
+            | ValueKind::Float64
+            | ValueKind::DecimalDouble
+            | ValueKind::NumericDouble
+            | ValueKind::Date
+            | ValueKind::MicroTime
+            | ValueKind::MicroTimestamp
+            | ValueKind::MicroDuration => b"0",
+            // The unscaled value 0 in one byte.
+            ValueKind::Decimal { .. } => b"\"AA==\"",
+            ValueKind::VariableDecimal => b"{\"scale\":0,\"value\":\"AA==\"}",
+            ValueKind::Array(_) => b"[]",
+            ValueKind::DecimalString
+            | ValueKind::NumericString
+            | ValueKind::Text { .. }
+            | ValueKind::Bytes
+            | ValueKind::ZonedTimestamp
+            | ValueKind::IntervalString
+            | ValueKind::TextForm => b"\"\"",
         }
     }
 

@@ -25,6 +25,8 @@ pub struct UserColumn {
     pub before_child: Option<usize>,
     /// `"name":` as JSON, written before each value.
     pub json_prefix: Vec<u8>,
+    /// Declared `NOT NULL` (`weir.not_null`): required in declared schemas.
+    pub required: bool,
 }
 
 /// The layout of one batch.
@@ -87,6 +89,10 @@ impl Layout {
                 UserColumn {
                     index,
                     json_prefix: field_prefix(&name),
+                    required: field
+                        .metadata()
+                        .get(metadata::NOT_NULL)
+                        .is_some_and(|v| v == "true"),
                     name,
                     before_child: before_fields.as_ref().and_then(|children| {
                         children.iter().position(|c| c.name() == field.name())
@@ -185,6 +191,37 @@ impl Layout {
             }
         }
         buffer.push(b'}');
+    }
+
+    /// The old primary key of `row` from its old image, as [`Layout::write_key`]
+    /// writes the new one; `false` (nothing written) when the old image lacks a key
+    /// column.
+    pub fn write_old_key(
+        &self,
+        before_writers: &[Option<ColumnWriter<'_>>],
+        row: usize,
+        options: &ValueOptions,
+        buffer: &mut Vec<u8>,
+    ) -> bool {
+        if self
+            .key
+            .iter()
+            .any(|&position| before_writers[position].is_none())
+        {
+            return false;
+        }
+        buffer.push(b'{');
+        for (i, &position) in self.key.iter().enumerate() {
+            if i > 0 {
+                buffer.push(b',');
+            }
+            buffer.extend_from_slice(&self.columns[position].json_prefix);
+            if let Some(writer) = &before_writers[position] {
+                writer.write(row, options, buffer);
+            }
+        }
+        buffer.push(b'}');
+        true
     }
 
     /// The `_unchanged` column.

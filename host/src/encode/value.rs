@@ -112,6 +112,8 @@ enum Kind<'a> {
     /// Unconstrained `numeric`, kept as exact text.
     NumericText(&'a StringArray),
     Text(&'a StringArray),
+    /// `timetz`, kept as its text: written as Debezium's `ZonedTime` (UTC).
+    TimeTz(&'a StringArray),
     Binary(&'a BinaryArray),
     Date(&'a Date32Array),
     Time(&'a Time64MicrosecondArray),
@@ -148,6 +150,7 @@ impl<'a> ColumnWriter<'a> {
                 Kind::Decimal(array.as_primitive::<Decimal128Type>(), *scale)
             }
             DataType::Utf8 if pg_type == Some("numeric") => Kind::NumericText(array.as_string()),
+            DataType::Utf8 if pg_type == Some("timetz") => Kind::TimeTz(array.as_string()),
             DataType::Utf8 => Kind::Text(array.as_string()),
             DataType::Binary => Kind::Binary(array.as_binary()),
             DataType::Date32 => Kind::Date(array.as_primitive::<Date32Type>()),
@@ -210,7 +213,7 @@ impl<'a> ColumnWriter<'a> {
         };
         let mut itoa = itoa::Buffer::new();
         match &self.kind {
-            Kind::NumericText(a) | Kind::Text(a) => string(a.value(row), out),
+            Kind::NumericText(a) | Kind::Text(a) | Kind::TimeTz(a) => string(a.value(row), out),
             Kind::Bool(a) => out.extend_from_slice(if a.value(row) {
                 b"\"true\""
             } else {
@@ -252,7 +255,7 @@ impl<'a> ColumnWriter<'a> {
             Kind::Decimal(a, scale) => {
                 decimal_parts(a.value(row), *scale, |part| text.push_str(part))
             }
-            Kind::NumericText(a) | Kind::Text(a) => text.push_str(a.value(row)),
+            Kind::NumericText(a) | Kind::Text(a) | Kind::TimeTz(a) => text.push_str(a.value(row)),
             Kind::Binary(a) => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 text.push_str("\\x");
@@ -311,11 +314,12 @@ impl<'a> ColumnWriter<'a> {
             Kind::U16(a) => integer(a.value(row), out),
             Kind::U32(a) => integer(a.value(row), out),
             Kind::U64(a) => integer(a.value(row), out),
-            Kind::F32(a) => float(f64::from(a.value(row)), out),
+            Kind::F32(a) => float32(a.value(row), out),
             Kind::F64(a) => float(a.value(row), out),
             Kind::Decimal(a, scale) => decimal(a, row, *scale, options.decimal, out),
             Kind::NumericText(a) => numeric_text(a.value(row), options.decimal, out),
             Kind::Text(a) => string(a.value(row), out),
+            Kind::TimeTz(a) => zoned_time(a.value(row), out),
             Kind::Binary(a) => match options.binary {
                 BinaryMode::Base64 => base64(a.value(row), out),
                 BinaryMode::Hex => {
@@ -382,6 +386,16 @@ fn float(value: f64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"Infinity\"");
     } else {
         out.extend_from_slice(b"\"-Infinity\"");
+    }
+}
+
+/// A `real` as the shortest decimal that reads back as the same `f32`
+/// (`3.4028235e38`, as Java's `Float.toString` has it), not as the `f64` it widens to.
+fn float32(value: f32, out: &mut Vec<u8>) {
+    if value.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+    } else {
+        float(f64::from(value), out);
     }
 }
 
@@ -542,18 +556,28 @@ fn numeric_text(text: &str, mode: DecimalMode, out: &mut Vec<u8>) {
             Ok(value) => float(value, out),
             Err(_) => string(text, out),
         },
-        DecimalMode::Precise => match variable_scale(text) {
-            Some((scale, unscaled)) => {
+        DecimalMode::Precise => {
+            let mut write = |scale: u32, bytes: &[u8]| {
                 out.extend_from_slice(b"{\"scale\":");
                 integer(scale, out);
                 out.extend_from_slice(b",\"value\":");
-                let (bytes, start) = self::unscaled(unscaled);
-                base64(&bytes[start..], out);
+                base64(bytes, out);
                 out.push(b'}');
+            };
+            if let Some((scale, value)) = variable_scale(text) {
+                let (bytes, start) = unscaled(value);
+                write(scale, &bytes[start..]);
+                return;
             }
-            // NaN and values beyond 38 digits have no exact binary form here.
-            None => string(text, out),
-        },
+            // Past 38 digits: the rare value that allocates.
+            let mut bytes = Vec::new();
+            match variable_scale_bytes(text, &mut bytes) {
+                Some(scale) => write(scale, &bytes),
+                // NaN and the infinities have no VariableScaleDecimal form: null, as
+                // Debezium writes them (a string would break the declared schema).
+                None => out.extend_from_slice(b"null"),
+            }
+        }
     }
 }
 
@@ -580,6 +604,114 @@ pub(crate) fn variable_scale(text: &str) -> Option<(u32, i128)> {
     Some((scale, if negative { -value } else { value }))
 }
 
+/// Debezium's `ZonedTime`: a `timetz` (`12:00:00+05:30`) as the same instant's time
+/// of day in UTC (`06:30:00Z`), the fraction without trailing zeros. Text that is
+/// not a `timetz` is written as it is.
+fn zoned_time(text: &str, out: &mut Vec<u8>) {
+    match timetz_utc_micros(text) {
+        Some(micros) => {
+            let mut buffer = String::with_capacity(16);
+            pg_text::time(micros, &mut buffer);
+            out.push(b'"');
+            out.extend_from_slice(buffer.as_bytes());
+            out.extend_from_slice(b"Z\"");
+        }
+        None => string(text, out),
+    }
+}
+
+/// `HH:MM:SS[.f]±HH[:MM[:SS]]` as microseconds of the day in UTC.
+fn timetz_utc_micros(text: &str) -> Option<i64> {
+    let sign_at = text.rfind(['+', '-'])?;
+    let (time, offset) = text.split_at(sign_at);
+    let mut parts = time.splitn(3, ':');
+    let hours: i64 = parts.next()?.parse().ok()?;
+    let minutes: i64 = parts.next()?.parse().ok()?;
+    let seconds = parts.next()?;
+    let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, ""));
+    let whole: i64 = whole.parse().ok()?;
+    if fraction.len() > 6 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(6)
+        .fold(0_i64, |value, digit| value * 10 + i64::from(digit - b'0'));
+    let (sign, offset) = offset.split_at(1);
+    let mut offset_parts = offset.split(':');
+    let mut offset_seconds: i64 = 0;
+    for unit in [3600, 60, 1] {
+        if let Some(part) = offset_parts.next() {
+            offset_seconds += part.parse::<i64>().ok()? * unit;
+        }
+    }
+    if sign == "-" {
+        offset_seconds = -offset_seconds;
+    }
+    let local = ((hours * 60 + minutes) * 60 + whole) * 1_000_000 + fraction;
+    Some((local - offset_seconds * 1_000_000).rem_euclid(86_400_000_000))
+}
+
+/// A numeric's text (`"-12.340"`) as its scale (3) and its unscaled value's bytes —
+/// big-endian two's complement in as few bytes as hold it, like Java's
+/// `BigInteger.toByteArray` — appended to `bytes`, for any number of digits (an
+/// unconstrained `numeric` holds up to 131072 before the point). `None` for `NaN`
+/// and the infinities.
+pub(crate) fn variable_scale_bytes(text: &str, bytes: &mut Vec<u8>) -> Option<u32> {
+    if let Some((scale, value)) = variable_scale(text) {
+        let (fixed, start) = unscaled(value);
+        bytes.extend_from_slice(&fixed[start..]);
+        return Some(scale);
+    }
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = body.split_once('.').unwrap_or((body, ""));
+    let digits = whole.bytes().chain(fraction.bytes());
+    if whole.is_empty() && fraction.is_empty() || !digits.clone().all(|d| d.is_ascii_digit()) {
+        return None;
+    }
+    // The magnitude, big-endian base 256, by long multiplication.
+    let mut magnitude: Vec<u8> = vec![0];
+    for digit in digits {
+        let mut carry = u32::from(digit - b'0');
+        for byte in magnitude.iter_mut().rev() {
+            let value = u32::from(*byte) * 10 + carry;
+            *byte = (value & 0xff) as u8;
+            carry = value >> 8;
+        }
+        while carry > 0 {
+            magnitude.insert(0, (carry & 0xff) as u8);
+            carry >>= 8;
+        }
+    }
+    if magnitude.first().is_some_and(|b| b & 0x80 != 0) {
+        magnitude.insert(0, 0);
+    }
+    if negative {
+        // Two's complement: invert, add one.
+        let mut carry = true;
+        for byte in magnitude.iter_mut().rev() {
+            let (value, overflow) = (!*byte).overflowing_add(u8::from(carry));
+            *byte = value;
+            carry = carry && overflow;
+        }
+    }
+    let mut start = 0;
+    while start + 1 < magnitude.len() {
+        let (byte, next) = (magnitude[start], magnitude[start + 1]);
+        let redundant = (byte == 0x00 && next & 0x80 == 0) || (byte == 0xff && next & 0x80 != 0);
+        if !redundant {
+            break;
+        }
+        start += 1;
+    }
+    bytes.extend_from_slice(&magnitude[start..]);
+    u32::try_from(fraction.len()).ok()
+}
+
 /// Debezium's `ZonedTimestamp`: ISO 8601 in UTC with `Z`; `±infinity` as text.
 fn zoned_timestamp(micros: i64, out: &mut Vec<u8>) {
     match zoned_timestamp_text(micros) {
@@ -598,9 +730,9 @@ pub(crate) fn zoned_timestamp_text(micros: i64) -> Option<ZonedText> {
             let year = time.year();
             if !(0..=9999).contains(&year) {
                 // Beyond four digits chrono's own (allocating) form is right.
-                return ZonedText::owned(time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+                return ZonedText::owned(time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
             }
-            // `YYYY-MM-DDTHH:MM:SS[.mmm|.uuuuuu]Z`, as chrono's AutoSi writes it,
+            // `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`, as chrono's Micros form writes it,
             // without allocating: the hot path of every timestamptz column.
             let mut text = ZonedText::empty();
             let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
@@ -621,22 +753,17 @@ pub(crate) fn zoned_timestamp_text(micros: i64) -> Option<ZonedText> {
             text.push(&two(time.minute()));
             text.push(b":");
             text.push(&two(time.second()));
+            // Debezium writes the column's fractional precision, which is 6 for a
+            // `timestamptz` without one: `…:00.000000Z`.
             let fraction = micros.rem_euclid(1_000_000);
-            if fraction != 0 {
-                text.push(b".");
-                let (value, digits) = if fraction % 1000 == 0 {
-                    (fraction / 1000, 3)
-                } else {
-                    (fraction, 6)
-                };
-                let mut buffer = [b'0'; 6];
-                let mut rest = value;
-                for slot in buffer[..digits].iter_mut().rev() {
-                    *slot = b'0' + (rest % 10) as u8;
-                    rest /= 10;
-                }
-                text.push(&buffer[..digits]);
+            text.push(b".");
+            let mut buffer = [b'0'; 6];
+            let mut rest = fraction;
+            for slot in buffer.iter_mut().rev() {
+                *slot = b'0' + (rest % 10) as u8;
+                rest /= 10;
             }
+            text.push(&buffer);
             text.push(b"Z");
             text
         }),
@@ -686,7 +813,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zoned_timestamps_match_chronos_auto_si_form() {
+    fn zoned_timestamps_match_chronos_micros_form() {
         let samples = [
             0_i64,
             1,
@@ -702,7 +829,7 @@ mod tests {
         for micros in samples {
             let expected = chrono::DateTime::from_timestamp_micros(micros)
                 .expect("in range")
-                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
             let ours = zoned_timestamp_text(micros).expect("in range");
             assert_eq!(ours.as_str(), expected, "{micros}");
         }
@@ -714,7 +841,7 @@ mod tests {
         let far = 300_000_000_000_000_000;
         let expected = chrono::DateTime::from_timestamp_micros(far)
             .expect("in range")
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         assert_eq!(zoned_timestamp_text(far).expect("text").as_str(), expected);
     }
 
@@ -740,6 +867,42 @@ mod tests {
         assert_eq!(text(5, 0), "5");
         assert_eq!(text(123, -2), "12300");
         assert_eq!(text(0, 3), "0.000");
+    }
+
+    #[test]
+    fn timetz_is_written_in_utc_as_debezium_zoned_time() {
+        let zoned = |text: &str| {
+            let mut out = Vec::new();
+            zoned_time(text, &mut out);
+            String::from_utf8(out).expect("utf-8")
+        };
+        assert_eq!(zoned("12:00:00+05:30"), "\"06:30:00Z\"");
+        assert_eq!(zoned("23:59:59.999999+14"), "\"09:59:59.999999Z\"");
+        assert_eq!(zoned("00:00:00-12"), "\"12:00:00Z\"");
+        assert_eq!(zoned("10:00:00.5+00"), "\"10:00:00.5Z\"");
+        assert_eq!(zoned("not a time"), "\"not a time\"");
+    }
+
+    #[test]
+    fn variable_scale_bytes_hold_any_number_of_digits() {
+        let bytes = |text: &str| {
+            let mut out = Vec::new();
+            variable_scale_bytes(text, &mut out).map(|scale| (scale, out))
+        };
+        assert_eq!(bytes("-0.50"), Some((2, vec![0xce])));
+        assert_eq!(bytes("128"), Some((0, vec![0x00, 0x80])));
+        assert_eq!(bytes("NaN"), None);
+        assert_eq!(bytes("Infinity"), None);
+        // 2^128 (39 digits, past i128) and its negation: 0x01 followed by 16 zero
+        // bytes, and 0xff followed by 16 zero bytes.
+        let big = "340282366920938463463374607431768211456";
+        let mut expected = vec![0x01];
+        expected.extend([0u8; 16]);
+        assert_eq!(bytes(big), Some((0, expected)));
+        let mut expected = vec![0xff];
+        expected.extend([0u8; 16]);
+        assert_eq!(bytes(&format!("-{big}")), Some((0, expected)));
+        assert_eq!(bytes(&format!("{big}.5")).map(|(scale, _)| scale), Some(1));
     }
 
     #[test]

@@ -244,7 +244,7 @@ impl KafkaProducer {
     }
 
     /// Sends every message of `batch` to its destination, with the headers
-    /// `weir.lsn`, `weir.xid` and `weir.op`. Returns once all are queued; deliveries
+    /// `weir.lsn`, `weir.xid` and `weir.op` (and the format's, when it set one). Returns once all are queued; deliveries
     /// reach the tracker as Kafka acknowledges them. A full queue waits (that is the
     /// backpressure), it does not fail.
     pub fn send(
@@ -288,19 +288,27 @@ impl KafkaProducer {
             let mut xid = itoa::Buffer::new();
             let xid = xid.format(xids.value(row));
             let op = [ops.value(row)];
-            let headers = OwnedHeaders::new_with_capacity(3)
-                .insert(Header {
-                    key: "weir.lsn",
-                    value: Some(lsn),
-                })
-                .insert(Header {
-                    key: "weir.xid",
-                    value: Some(xid.as_bytes()),
-                })
-                .insert(Header {
-                    key: "weir.op",
-                    value: Some(&op[..]),
+            let format_header = messages.header(message);
+            let mut headers =
+                OwnedHeaders::new_with_capacity(3 + usize::from(format_header.is_some()))
+                    .insert(Header {
+                        key: "weir.lsn",
+                        value: Some(lsn),
+                    })
+                    .insert(Header {
+                        key: "weir.xid",
+                        value: Some(xid.as_bytes()),
+                    })
+                    .insert(Header {
+                        key: "weir.op",
+                        value: Some(&op[..]),
+                    });
+            if let Some((key, value)) = format_header {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value),
                 });
+            }
             let key = match plugin_keys {
                 Some(keys) if arrow::array::Array::is_valid(keys, row) => Some(keys.value(row)),
                 _ => messages.key(message),

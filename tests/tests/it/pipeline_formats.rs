@@ -241,7 +241,7 @@ async fn debezium_json_end_to_end() {
             create["after"]["tags"],
             serde_json::json!(["a", format!("b{id}")])
         );
-        assert_eq!(create["after"]["placed"], "2026-11-21T10:00:00Z");
+        assert_eq!(create["after"]["placed"], "2026-11-21T10:00:00.000000Z");
         assert_source(&create["source"], &shop.database);
         match id {
             1..=10 => {
@@ -409,7 +409,7 @@ async fn avro_end_to_end_read_by_fastavro() {
             format!("{:.2}", *id as f64 * 2.5)
         );
         assert_eq!(after["tags"], serde_json::json!(["a", format!("b{id}")]));
-        assert_eq!(after["placed"], "2026-11-21T10:00:00Z");
+        assert_eq!(after["placed"], "2026-11-21T10:00:00.000000Z");
         assert_source(&create["source"], &shop.database);
         match id {
             1..=10 => {

@@ -17,7 +17,7 @@ use weir::source::BatcherOutput;
 use weir::source::replication::SESSION_SETTINGS;
 use weir_tests::{PgCluster, ReplicationFixture, batch_messages, batch_outputs, read_transactions};
 
-const SETUP: &str = "
+pub(crate) const SETUP: &str = "
     CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
     CREATE DOMAIN positive_int AS int CHECK (VALUE > 0);
     CREATE TYPE pair AS (a int, b text);
@@ -41,7 +41,7 @@ const SETUP: &str = "
     CREATE SCHEMA snapshot;
 ";
 
-const INSERT: &str = r#"
+pub(crate) const INSERT: &str = r#"
     INSERT INTO everything VALUES
     (1, 1, 2, 3, 1234567890.123456789, 129.90, 12300, 1.5, 0.1, 12.34,
      'ab', 'varchar', 'plain text', '\x01ab', true,

@@ -10,13 +10,18 @@ use super::binary;
 use crate::contract::pg_text;
 use crate::encode::kind::ValueKind;
 use crate::encode::value::{
-    ColumnWriter, interval_micros, unscaled, variable_scale, zoned_timestamp_text,
+    ColumnWriter, interval_micros, unscaled, variable_scale, variable_scale_bytes,
+    zoned_timestamp_text,
 };
 
 /// Whether the value at `row` has an Avro form (see [`ValueKind::may_fail`]).
 pub(crate) fn representable(kind: &ValueKind, array: &dyn Array, row: usize) -> bool {
     match kind {
-        ValueKind::VariableDecimal => variable_scale(array.as_string::<i32>().value(row)).is_some(),
+        // PostgreSQL writes a numeric as digits, or as one of these.
+        ValueKind::VariableDecimal => !matches!(
+            array.as_string::<i32>().value(row),
+            "NaN" | "Infinity" | "-Infinity"
+        ),
         ValueKind::NumericDouble => array.as_string::<i32>().value(row).parse::<f64>().is_ok(),
         _ => true,
     }
@@ -68,11 +73,21 @@ pub(crate) fn write(
         }
         ValueKind::VariableDecimal => {
             // Checked by `representable` first; a value without a form is null.
-            let (scale, value) =
-                variable_scale(array.as_string::<i32>().value(row)).unwrap_or((0, 0));
-            binary::long(i64::from(scale), out);
-            let (bytes, start) = unscaled(value);
-            binary::bytes(&bytes[start..], out);
+            let text = array.as_string::<i32>().value(row);
+            match variable_scale(text) {
+                Some((scale, value)) => {
+                    binary::long(i64::from(scale), out);
+                    let (bytes, start) = unscaled(value);
+                    binary::bytes(&bytes[start..], out);
+                }
+                // Past 38 digits: the rare value that allocates.
+                None => {
+                    let mut bytes = Vec::new();
+                    let scale = variable_scale_bytes(text, &mut bytes).unwrap_or(0);
+                    binary::long(i64::from(scale), out);
+                    binary::bytes(&bytes, out);
+                }
+            }
         }
         ValueKind::NumericString | ValueKind::Text { .. } => {
             binary::bytes(array.as_string::<i32>().value(row).as_bytes(), out);

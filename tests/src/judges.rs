@@ -1,0 +1,284 @@
+//! The JVM programs that judge weir's output (`tests/jvm`, built by
+//! `scripts/fetch-judges.sh`): Debezium's own PostgreSQL connector as the oracle weir's
+//! events are compared with, Flink's `debezium-json` format as a reader, and Kafka
+//! Connect with Debezium's JDBC sink as a consumer.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+use crate::HarnessError;
+
+/// Where the judges are: `$WEIR_JUDGES_HOME`, else the build `fetch-judges.sh` made
+/// last (`~/.cache/weir/judges/current`).
+pub fn judges_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("WEIR_JUDGES_HOME") {
+        return PathBuf::from(home);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    home.join(".cache/weir/judges/current")
+}
+
+/// A `java` command running `main_class` of the judges, quiet unless
+/// `WEIR_JUDGES_LOG` asks for more (`info`, `debug`).
+fn java(main_class: &str, heap_mb: u32) -> Result<Command, HarnessError> {
+    let home = judges_home();
+    if !home.join("complete").exists() {
+        return Err(HarnessError::Command {
+            what: "finding the JVM judges",
+            detail: format!(
+                "{} is not a complete build; run scripts/fetch-judges.sh",
+                home.display()
+            ),
+        });
+    }
+    let mut command = Command::new("java");
+    command
+        .arg(format!("-Xmx{heap_mb}m"))
+        .arg("-XX:+UseSerialGC")
+        .arg("-XX:TieredStopAtLevel=1")
+        .arg("-cp")
+        .arg(format!(
+            "{}:{}/*",
+            home.join("weir-judges.jar").display(),
+            home.join("libs").display()
+        ))
+        .arg(main_class);
+    Ok(command)
+}
+
+/// One record Debezium emitted, as a Kafka consumer of Debezium on Connect would read
+/// it: key and value written by Connect's `JsonConverter` with schemas off and on,
+/// headers by Connect's default `SimpleHeaderConverter`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct OracleEvent {
+    pub topic: String,
+    pub key: Json,
+    pub value: Json,
+    pub key_schema: Json,
+    pub value_schema: Json,
+    pub headers: BTreeMap<String, Option<String>>,
+}
+
+/// Debezium's PostgreSQL connector in the embedded engine, running beside weir on its
+/// own slot. Stopped (killed) when dropped.
+#[derive(Debug)]
+pub struct DebeziumOracle {
+    dir: tempfile::TempDir,
+    process: Child,
+}
+
+impl DebeziumOracle {
+    /// Starts the connector with `properties` (Debezium's names: `database.hostname`,
+    /// `slot.name`, `topic.prefix`, …); `connector.class` and an in-memory offset
+    /// store are filled in.
+    pub fn start(properties: &[(&str, String)]) -> Result<Self, HarnessError> {
+        let dir = tempfile::tempdir().map_err(|e| HarnessError::io("make a directory", e))?;
+        write_properties(&dir.path().join("connector.properties"), properties)?;
+        let log = fs::File::create(dir.path().join("debezium.log"))
+            .map_err(|e| HarnessError::io("create debezium.log", e))?;
+        let process = java("dev.weir.judges.DebeziumOracle", 512)?
+            .arg(dir.path().join("connector.properties"))
+            .arg(dir.path().join("events.jsonl"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| HarnessError::io("start java (DebeziumOracle)", e))?;
+        Ok(Self { dir, process })
+    }
+
+    /// The file Debezium writes its events to, one JSON object a line.
+    pub fn events_path(&self) -> PathBuf {
+        self.dir.path().join("events.jsonl")
+    }
+
+    /// The events so far, in the order Debezium emitted them.
+    pub fn events(&self) -> Result<Vec<OracleEvent>, HarnessError> {
+        let text = fs::read_to_string(self.events_path()).unwrap_or_default();
+        // The last line may be half written.
+        text.lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .map(Ok)
+            .collect()
+    }
+
+    /// Waits until `done` holds for the events so far, and returns them.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        within: Duration,
+        done: impl Fn(&[OracleEvent]) -> bool,
+    ) -> Result<Vec<OracleEvent>, HarnessError> {
+        let deadline = Instant::now() + within;
+        loop {
+            let events = self.events()?;
+            if done(&events) {
+                return Ok(events);
+            }
+            if let Ok(Some(status)) = self.process.try_wait() {
+                return Err(HarnessError::Command {
+                    what: "Debezium",
+                    detail: format!("exited ({status}) while {what}:\n{}", self.log()),
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::Timeout {
+                    doing: format!(
+                        "waiting for Debezium: {what} ({} events so far)\n{}",
+                        events.len(),
+                        self.log()
+                    ),
+                    after: within,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// What Debezium logged (warnings and errors), for failure messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("debezium.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for DebeziumOracle {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// One row Flink's `debezium-json` format yielded: its kind (`+I`, `-U`, `+U`, `-D`)
+/// and its fields as Flink prints them (`null`, strings, arrays).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct FlinkRow {
+    pub kind: String,
+    pub row: Vec<Json>,
+}
+
+/// Reads message values (`None`: a tombstone) with Flink's `debezium-json` format, as
+/// a Flink Kafka table source of `row_type` (`ROW<id INT NOT NULL, name STRING>`)
+/// would with `debezium-json.schema-include` set to `schema_include`. A message
+/// Flink refuses fails the call with Flink's error.
+pub fn flink_debezium_read(
+    row_type: &str,
+    schema_include: bool,
+    messages: &[Option<Vec<u8>>],
+) -> Result<Vec<FlinkRow>, HarnessError> {
+    use base64::Engine as _;
+    let mut child = java("dev.weir.judges.FlinkDebeziumReader", 512)?
+        .arg(row_type)
+        .arg(schema_include.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| HarnessError::io("start java (FlinkDebeziumReader)", e))?;
+    let mut input = String::new();
+    for message in messages {
+        if let Some(bytes) = message {
+            input.push_str(&base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+        input.push('\n');
+    }
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .map_err(|e| HarnessError::io("run FlinkDebeziumReader", e))?;
+    let _ = writer.join();
+    if !output.status.success() {
+        return Err(HarnessError::Command {
+            what: "Flink debezium-json",
+            detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).map_err(|e| HarnessError::Command {
+                what: "reading FlinkDebeziumReader's output",
+                detail: format!("{e}: {line}"),
+            })
+        })
+        .collect()
+}
+
+/// Kafka Connect in standalone mode running one connector (Debezium's JDBC sink,
+/// say), its jars on the classpath. Stopped (killed) when dropped.
+#[derive(Debug)]
+pub struct ConnectStandalone {
+    dir: tempfile::TempDir,
+    process: Child,
+}
+
+impl ConnectStandalone {
+    /// Starts a worker with `worker` properties (bootstrap servers, converters; an
+    /// offsets file and a REST listener on a free port are filled in) running one
+    /// connector with `connector` properties.
+    pub fn start(
+        worker: &[(&str, String)],
+        connector: &[(&str, String)],
+    ) -> Result<Self, HarnessError> {
+        let dir = tempfile::tempdir().map_err(|e| HarnessError::io("make a directory", e))?;
+        let offsets = dir.path().join("offsets");
+        let mut worker: Vec<(&str, String)> = worker.to_vec();
+        worker.push((
+            "offset.storage.file.filename",
+            offsets.display().to_string(),
+        ));
+        worker.push((
+            "listeners",
+            format!("http://127.0.0.1:{}", crate::free_loopback_port()?),
+        ));
+        worker.push(("plugin.discovery", "only_scan".to_owned()));
+        write_properties(&dir.path().join("worker.properties"), &worker)?;
+        write_properties(&dir.path().join("connector.properties"), connector)?;
+        let log = fs::File::create(dir.path().join("connect.log"))
+            .map_err(|e| HarnessError::io("create connect.log", e))?;
+        let process = java("org.apache.kafka.connect.cli.ConnectStandalone", 768)?
+            .arg(dir.path().join("worker.properties"))
+            .arg(dir.path().join("connector.properties"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| HarnessError::io("start java (ConnectStandalone)", e))?;
+        Ok(Self { dir, process })
+    }
+
+    /// Fails when the worker exited.
+    pub fn check_running(&mut self) -> Result<(), HarnessError> {
+        match self.process.try_wait() {
+            Ok(Some(status)) => Err(HarnessError::Command {
+                what: "Kafka Connect",
+                detail: format!("exited ({status}):\n{}", self.log()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// What the worker logged, for failure messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("connect.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ConnectStandalone {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn write_properties(path: &Path, properties: &[(&str, String)]) -> Result<(), HarnessError> {
+    let mut text = String::new();
+    for (name, value) in properties {
+        text.push_str(&format!("{name}={}\n", value.replace('\\', "\\\\")));
+    }
+    fs::write(path, text).map_err(|e| HarnessError::io("write a properties file", e))
+}

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 use weir_tests::{
-    DebeziumOracle, KafkaCluster, OracleEvent, PgCluster, Record, RunningPipeline,
-    SUPERUSER_PASSWORD, flink_debezium_read, read_topic, unique_name,
+    ConnectStandalone, DebeziumOracle, KafkaCluster, OracleEvent, PgCluster, Record,
+    RunningPipeline, SUPERUSER_PASSWORD, flink_debezium_read, read_topic, unique_name,
 };
 
 use crate::source_types;
@@ -616,4 +616,103 @@ async fn flink_reads_weirs_changelog_into_the_table() {
     }
     with_schemas.stop().await.expect("stops");
     without.stop().await.expect("stops");
+}
+
+/// Kafka Connect (standalone) with Debezium's JDBC sink, upserting with deletes on,
+/// replicates weir's topic into a second database: after primary key changes,
+/// deletes with their tombstones and an unchanged TOASTed value under
+/// `REPLICA IDENTITY FULL`, the copy equals the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debeziums_jdbc_sink_replicates_weirs_topics() {
+    let stand = Stand::start().await;
+    let target = stand
+        .pg
+        .create_database("target")
+        .await
+        .expect("target database");
+    let weir = stand.weir_named("sink", true, "");
+    weir.wait_streaming(WAIT).await.expect("weir streams");
+    stand
+        .pg
+        .execute_script(&stand.database, &account_changes("accounts_full"))
+        .await
+        .expect("changes");
+    let mut connect = ConnectStandalone::start(
+        &[
+            (
+                "bootstrap.servers",
+                stand.kafka.bootstrap_servers().to_owned(),
+            ),
+            (
+                "key.converter",
+                "org.apache.kafka.connect.json.JsonConverter".to_owned(),
+            ),
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter".to_owned(),
+            ),
+            ("key.converter.schemas.enable", "true".to_owned()),
+            ("value.converter.schemas.enable", "true".to_owned()),
+            ("offset.flush.interval.ms", "1000".to_owned()),
+        ],
+        &[
+            ("name", "weir-jdbc-sink".to_owned()),
+            (
+                "connector.class",
+                "io.debezium.connector.jdbc.JdbcSinkConnector".to_owned(),
+            ),
+            ("tasks.max", "1".to_owned()),
+            ("topics", "sink.public.accounts_full".to_owned()),
+            (
+                "connection.url",
+                format!("jdbc:postgresql://127.0.0.1:{}/{target}", stand.pg.port()),
+            ),
+            ("connection.username", "postgres".to_owned()),
+            ("connection.password", SUPERUSER_PASSWORD.to_owned()),
+            ("insert.mode", "upsert".to_owned()),
+            ("delete.enabled", "true".to_owned()),
+            ("primary.key.mode", "record_key".to_owned()),
+            ("schema.evolution", "basic".to_owned()),
+            ("collection.name.format", "copy".to_owned()),
+        ],
+    )
+    .expect("Kafka Connect");
+    let query = "SELECT id::text, owner, balance::text, note FROM {table} ORDER BY id";
+    let rows = |database: String, table: &'static str| {
+        let pg = &stand.pg;
+        async move {
+            let client = pg.connect(&database).await.expect("connect");
+            client
+                .query(&query.replace("{table}", table), &[])
+                .await
+                .map(|rows| {
+                    rows.iter()
+                        .map(|row| {
+                            (0..4)
+                                .map(|i| row.get::<_, Option<String>>(i))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect::<Vec<_>>()
+                })
+        }
+    };
+    let source = rows(stand.database.clone(), "accounts_full")
+        .await
+        .expect("source rows");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        connect.check_running().expect("Kafka Connect runs");
+        let copy = rows(target.clone(), "copy").await;
+        if copy.as_ref().is_ok_and(|copy| *copy == source) {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "the sink's copy is not the table after {WAIT:?}:\ncopy {copy:?}\nsource {source:?}\n{}",
+                connect.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    weir.stop().await.expect("weir stops");
 }

@@ -163,9 +163,9 @@ impl Event {
 
 /// Debezium's header on the delete (and its tombstone) of a primary key change,
 /// holding the new key.
-const NEW_KEY_HEADER: &str = "__debezium.newkey";
+pub(crate) const NEW_KEY_HEADER: &str = "__debezium.newkey";
 /// Debezium's header on the create of a primary key change, holding the old key.
-const OLD_KEY_HEADER: &str = "__debezium.oldkey";
+pub(crate) const OLD_KEY_HEADER: &str = "__debezium.oldkey";
 
 impl Encoder for DebeziumJsonEncoder {
     fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {

@@ -154,3 +154,29 @@ fn string_and_double_modes() {
         json!({"float": "NaN"})
     );
 }
+
+#[test]
+fn a_primary_key_change_is_a_delete_a_tombstone_and_a_create() {
+    let changes = [
+        "INSERT INTO items (id, name) VALUES (1, 'Ann')",
+        "UPDATE items SET id = 7, name = 'Anne' WHERE id = 1",
+    ];
+    let batches = captured_batches(SETUP, &changes).expect("changes captured");
+    let items = with_primary_key(&table_batch(&batches, "items").expect("items"), "id");
+    let registry = weir_tests::SchemaRegistry::start().expect("registry");
+    let decoded = decode(&registry, ValueOptions::default(), &items);
+    // The insert, then the update as Debezium writes a key change.
+    assert_eq!(decoded.len(), 4, "{decoded:?}");
+    let deleted = &decoded[1];
+    assert_eq!(deleted["key"]["datum"], json!({"id": 1}));
+    assert_eq!(deleted["value"]["datum"]["op"], "d");
+    assert_eq!(deleted["value"]["datum"]["before"]["name"], "Ann");
+    assert_eq!(deleted["value"]["datum"]["after"], Value::Null);
+    assert_eq!(decoded[2]["key"]["datum"], json!({"id": 1}));
+    assert_eq!(decoded[2]["value"], Value::Null, "tombstone of the old key");
+    let created = &decoded[3];
+    assert_eq!(created["key"]["datum"], json!({"id": 7}));
+    assert_eq!(created["value"]["datum"]["op"], "c");
+    assert_eq!(created["value"]["datum"]["before"], Value::Null);
+    assert_eq!(created["value"]["datum"]["after"]["name"], "Anne");
+}

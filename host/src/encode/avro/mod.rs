@@ -32,7 +32,7 @@ use arrow::record_batch::RecordBatch;
 
 use self::registry::SchemaRegistry;
 use self::schema::AvroSchemas;
-use super::debezium::DebeziumOptions;
+use super::debezium::{DebeziumOptions, NEW_KEY_HEADER, OLD_KEY_HEADER};
 use super::kind::ValueKind;
 use super::layout::{Layout, MetadataColumns, is_unchanged};
 use super::metadata::TransactionOrder;
@@ -182,6 +182,14 @@ fn write_value_record(
     }
 }
 
+/// Which image a side (`before`, `after`) of an event holds.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Null,
+    Old,
+    Current,
+}
+
 impl Encoder for AvroEncoder {
     fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
         let schema = batch.schema();
@@ -250,6 +258,12 @@ impl Encoder for AvroEncoder {
         let old_image = Image::new(old, &default);
         let scratch = RefCell::new(String::new());
         let mut missing_key: Option<String> = None;
+        // Key changes are found by comparing the keys' JSON, which also fills the
+        // `__debezium.oldkey`/`newkey` headers.
+        let writers = layout.writers(batch);
+        let before_writers = layout.before_writers(batch);
+        let mut old_key = Vec::new();
+        let mut new_key = Vec::new();
 
         for row in 0..batch.num_rows() {
             let registered = match plugin_topics {
@@ -262,12 +276,12 @@ impl Encoder for AvroEncoder {
             let transaction = options
                 .transactions
                 .then(|| order.next(xids.value(row), commit_lsns.value(row), &table_key));
-            let key = |buffer: &mut Vec<u8>| {
+            let key_of = |image: &Image<'_>, buffer: &mut Vec<u8>| {
                 let mut scratch = scratch.borrow_mut();
                 binary::confluent_header(registered.key_id.unwrap_or(0), buffer);
                 for &position in &registered.schemas.key {
                     let column = &registered.schemas.columns[position];
-                    let array = current_image.arrays[position];
+                    let array = image.arrays[position];
                     let valid = array
                         .filter(|a| a.is_valid(row) && datum::representable(&column.kind, *a, row));
                     match (valid, column.kind.may_fail()) {
@@ -278,7 +292,7 @@ impl Encoder for AvroEncoder {
                             datum::write(
                                 &column.kind,
                                 array,
-                                current_image.text[position].as_ref(),
+                                image.text[position].as_ref(),
                                 row,
                                 &mut scratch,
                                 buffer,
@@ -293,6 +307,7 @@ impl Encoder for AvroEncoder {
                     }
                 }
             };
+            let key = |buffer: &mut Vec<u8>| key_of(&current_image, buffer);
             if registered.key_id.is_some() {
                 for &position in &registered.schemas.key {
                     let column = &registered.schemas.columns[position];
@@ -314,83 +329,131 @@ impl Encoder for AvroEncoder {
                     buffer,
                 );
             };
-            let value = |buffer: &mut Vec<u8>| {
-                let mut scratch = scratch.borrow_mut();
-                binary::confluent_header(registered.value_id, buffer);
-                // before
-                let has_old = before.is_some_and(|b| b.is_valid(row));
-                match change {
-                    op::UPDATE | op::DELETE if has_old => {
-                        binary::union_branch(1, buffer);
-                        write_value_record(
-                            registered,
-                            &old_image,
-                            row,
-                            None,
-                            placeholder,
-                            &mut scratch,
-                            buffer,
-                        );
+            let envelope =
+                |event: u8, before_image: Side, after_image: Side, buffer: &mut Vec<u8>| {
+                    let mut scratch = scratch.borrow_mut();
+                    binary::confluent_header(registered.value_id, buffer);
+                    for side in [before_image, after_image] {
+                        match side {
+                            Side::Null => binary::union_branch(0, buffer),
+                            Side::Old => {
+                                binary::union_branch(1, buffer);
+                                write_value_record(
+                                    registered,
+                                    &old_image,
+                                    row,
+                                    None,
+                                    placeholder,
+                                    &mut scratch,
+                                    buffer,
+                                );
+                            }
+                            Side::Current => {
+                                binary::union_branch(1, buffer);
+                                write_current(&mut scratch, buffer);
+                            }
+                        }
                     }
-                    // Without a full old image, a delete's row is the old key.
-                    op::DELETE => {
-                        binary::union_branch(1, buffer);
-                        write_current(&mut scratch, buffer);
-                    }
-                    _ => binary::union_branch(0, buffer),
-                }
-                // after
-                if change == op::DELETE {
+                    // source
+                    binary::bytes(version.as_bytes(), buffer);
+                    binary::bytes(b"postgresql", buffer);
+                    binary::bytes(options.name.as_bytes(), buffer);
+                    binary::long(commit_ts.value(row).div_euclid(1000), buffer);
                     binary::union_branch(0, buffer);
-                } else {
+                    binary::bytes(
+                        if change == op::READ {
+                            b"true"
+                        } else {
+                            b"false"
+                        },
+                        buffer,
+                    );
+                    binary::bytes(options.database.as_bytes(), buffer);
                     binary::union_branch(1, buffer);
-                    write_current(&mut scratch, buffer);
-                }
-                // source
-                binary::bytes(version.as_bytes(), buffer);
-                binary::bytes(b"postgresql", buffer);
-                binary::bytes(options.name.as_bytes(), buffer);
-                binary::long(commit_ts.value(row).div_euclid(1000), buffer);
-                binary::union_branch(0, buffer);
-                binary::bytes(
-                    if change == op::READ {
-                        b"true"
-                    } else {
-                        b"false"
-                    },
-                    buffer,
-                );
-                binary::bytes(options.database.as_bytes(), buffer);
-                binary::union_branch(1, buffer);
-                let mut itoa = itoa::Buffer::new();
-                scratch.clear();
-                scratch.push_str("[\"");
-                scratch.push_str(itoa.format(commit_lsns.value(row)));
-                scratch.push_str("\",\"");
-                scratch.push_str(itoa.format(lsns.value(row)));
-                scratch.push_str("\"]");
-                binary::bytes(scratch.as_bytes(), buffer);
-                binary::bytes(layout.schema_name.as_bytes(), buffer);
-                binary::bytes(layout.table_name.as_bytes(), buffer);
-                binary::union_branch(1, buffer);
-                binary::long(i64::from(xids.value(row)), buffer);
-                binary::union_branch(1, buffer);
-                binary::long(i64::try_from(lsns.value(row)).unwrap_or(i64::MAX), buffer);
-                binary::union_branch(0, buffer);
-                // op, ts_ms, transaction
-                binary::bytes(&[change], buffer);
-                binary::union_branch(1, buffer);
-                binary::long(now_ms, buffer);
-                match transaction {
-                    Some((id, total, in_table)) => {
-                        binary::union_branch(1, buffer);
-                        binary::bytes(id.as_bytes(), buffer);
-                        binary::long(i64::try_from(total).unwrap_or(i64::MAX), buffer);
-                        binary::long(i64::try_from(in_table).unwrap_or(i64::MAX), buffer);
+                    let mut itoa = itoa::Buffer::new();
+                    scratch.clear();
+                    scratch.push_str("[\"");
+                    scratch.push_str(itoa.format(commit_lsns.value(row)));
+                    scratch.push_str("\",\"");
+                    scratch.push_str(itoa.format(lsns.value(row)));
+                    scratch.push_str("\"]");
+                    binary::bytes(scratch.as_bytes(), buffer);
+                    binary::bytes(layout.schema_name.as_bytes(), buffer);
+                    binary::bytes(layout.table_name.as_bytes(), buffer);
+                    binary::union_branch(1, buffer);
+                    binary::long(i64::from(xids.value(row)), buffer);
+                    binary::union_branch(1, buffer);
+                    binary::long(i64::try_from(lsns.value(row)).unwrap_or(i64::MAX), buffer);
+                    binary::union_branch(0, buffer);
+                    // op, ts_ms, transaction
+                    binary::bytes(&[event], buffer);
+                    binary::union_branch(1, buffer);
+                    binary::long(now_ms, buffer);
+                    match transaction {
+                        Some((id, total, in_table)) => {
+                            binary::union_branch(1, buffer);
+                            binary::bytes(id.as_bytes(), buffer);
+                            binary::long(i64::try_from(total).unwrap_or(i64::MAX), buffer);
+                            binary::long(i64::try_from(in_table).unwrap_or(i64::MAX), buffer);
+                        }
+                        None => binary::union_branch(0, buffer),
                     }
-                    None => binary::union_branch(0, buffer),
+                };
+            let has_old = before.is_some_and(|b| b.is_valid(row));
+            // A primary key change: Debezium's delete under the old key, its
+            // tombstone, and a create under the new key (see the JSON encoder).
+            let key_changed = change == op::UPDATE && registered.key_id.is_some() && has_old && {
+                old_key.clear();
+                new_key.clear();
+                layout.write_old_key(&before_writers, row, &options.values, &mut old_key) && {
+                    layout.write_key(&writers, row, Some(&options.values), &mut new_key);
+                    old_key != new_key
                 }
             };
+            if key_changed {
+                let old_key_message = |buffer: &mut Vec<u8>| key_of(&old_image, buffer);
+                let deleted =
+                    |buffer: &mut Vec<u8>| envelope(op::DELETE, Side::Old, Side::Null, buffer);
+                let created =
+                    |buffer: &mut Vec<u8>| envelope(op::INSERT, Side::Null, Side::Current, buffer);
+                let old_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(&old_key);
+                let new_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(&new_key);
+                out.push_with_header(
+                    row,
+                    Some(&old_key_message),
+                    Some(&deleted),
+                    Some((NEW_KEY_HEADER, &new_key_header)),
+                );
+                if options.tombstones {
+                    out.push_with_header(
+                        row,
+                        Some(&old_key_message),
+                        None,
+                        Some((NEW_KEY_HEADER, &new_key_header)),
+                    );
+                }
+                out.push_with_header(
+                    row,
+                    Some(&key),
+                    Some(&created),
+                    Some((OLD_KEY_HEADER, &old_key_header)),
+                );
+                continue;
+            }
+            let (before_side, after_side) = match change {
+                op::UPDATE | op::DELETE if has_old => (
+                    Side::Old,
+                    if change == op::DELETE {
+                        Side::Null
+                    } else {
+                        Side::Current
+                    },
+                ),
+                // Without a full old image, a delete's row is the old key.
+                op::DELETE => (Side::Current, Side::Null),
+                _ => (Side::Null, Side::Current),
+            };
+            let value = |buffer: &mut Vec<u8>| envelope(change, before_side, after_side, buffer);
             let key_writer = registered
                 .key_id
                 .is_some()

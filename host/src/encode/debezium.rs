@@ -163,9 +163,9 @@ impl Event {
 
 /// Debezium's header on the delete (and its tombstone) of a primary key change,
 /// holding the new key.
-pub(crate) const NEW_KEY_HEADER: &str = "__debezium.newkey";
+const NEW_KEY_HEADER: &str = "__debezium.newkey";
 /// Debezium's header on the create of a primary key change, holding the old key.
-pub(crate) const OLD_KEY_HEADER: &str = "__debezium.oldkey";
+const OLD_KEY_HEADER: &str = "__debezium.oldkey";
 
 impl Encoder for DebeziumJsonEncoder {
     fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
@@ -361,27 +361,18 @@ impl Encoder for DebeziumJsonEncoder {
                     )
                 };
                 let old_key_message = |buffer: &mut Vec<u8>| wrap_key(&old_key, buffer);
-                let old_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(&old_key);
-                let new_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(&new_key);
-                out.push_with_header(
+                push_key_change(
+                    out,
                     row,
-                    Some(&old_key_message),
-                    Some(&deleted),
-                    Some((NEW_KEY_HEADER, &new_key_header)),
-                );
-                if options.tombstones {
-                    out.push_with_header(
-                        row,
-                        Some(&old_key_message),
-                        None,
-                        Some((NEW_KEY_HEADER, &new_key_header)),
-                    );
-                }
-                out.push_with_header(
-                    row,
-                    Some(&key),
-                    Some(&created),
-                    Some((OLD_KEY_HEADER, &old_key_header)),
+                    options.tombstones,
+                    KeyChange {
+                        old_key: &old_key_message,
+                        new_key: &key,
+                        old_key_json: &old_key,
+                        new_key_json: &new_key,
+                    },
+                    &deleted,
+                    &created,
                 );
                 continue;
             }
@@ -394,6 +385,50 @@ impl Encoder for DebeziumJsonEncoder {
         }
         Ok(())
     }
+}
+
+/// The keys of a primary key change: the messages' keys, and their JSON for the
+/// headers.
+pub(crate) struct KeyChange<'a> {
+    pub(crate) old_key: WriteBytes<'a>,
+    pub(crate) new_key: WriteBytes<'a>,
+    pub(crate) old_key_json: &'a [u8],
+    pub(crate) new_key_json: &'a [u8],
+}
+
+/// Debezium's three messages for a primary key change: `deleted` under the old key
+/// and its tombstone, each with the new key in `__debezium.newkey`, then `created`
+/// under the new key with the old one in `__debezium.oldkey`.
+pub(crate) fn push_key_change(
+    out: &mut Messages,
+    row: usize,
+    tombstones: bool,
+    keys: KeyChange<'_>,
+    deleted: WriteBytes<'_>,
+    created: WriteBytes<'_>,
+) {
+    let old_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(keys.old_key_json);
+    let new_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(keys.new_key_json);
+    out.push_with_header(
+        row,
+        Some(keys.old_key),
+        Some(deleted),
+        Some((NEW_KEY_HEADER, &new_key_header)),
+    );
+    if tombstones {
+        out.push_with_header(
+            row,
+            Some(keys.old_key),
+            None,
+            Some((NEW_KEY_HEADER, &new_key_header)),
+        );
+    }
+    out.push_with_header(
+        row,
+        Some(keys.new_key),
+        Some(created),
+        Some((OLD_KEY_HEADER, &old_key_header)),
+    );
 }
 
 /// `,"ts_us":…,"ts_ns":…` for a time in microseconds (nanoseconds are not known

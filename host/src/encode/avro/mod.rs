@@ -32,7 +32,7 @@ use arrow::record_batch::RecordBatch;
 
 use self::registry::SchemaRegistry;
 use self::schema::AvroSchemas;
-use super::debezium::{DebeziumOptions, NEW_KEY_HEADER, OLD_KEY_HEADER};
+use super::debezium::{DebeziumOptions, KeyChange, push_key_change};
 use super::kind::ValueKind;
 use super::layout::{Layout, MetadataColumns, is_unchanged};
 use super::metadata::TransactionOrder;
@@ -416,27 +416,18 @@ impl Encoder for AvroEncoder {
                     |buffer: &mut Vec<u8>| envelope(op::DELETE, Side::Old, Side::Null, buffer);
                 let created =
                     |buffer: &mut Vec<u8>| envelope(op::INSERT, Side::Null, Side::Current, buffer);
-                let old_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(&old_key);
-                let new_key_header = |buffer: &mut Vec<u8>| buffer.extend_from_slice(&new_key);
-                out.push_with_header(
+                push_key_change(
+                    out,
                     row,
-                    Some(&old_key_message),
-                    Some(&deleted),
-                    Some((NEW_KEY_HEADER, &new_key_header)),
-                );
-                if options.tombstones {
-                    out.push_with_header(
-                        row,
-                        Some(&old_key_message),
-                        None,
-                        Some((NEW_KEY_HEADER, &new_key_header)),
-                    );
-                }
-                out.push_with_header(
-                    row,
-                    Some(&key),
-                    Some(&created),
-                    Some((OLD_KEY_HEADER, &old_key_header)),
+                    options.tombstones,
+                    KeyChange {
+                        old_key: &old_key_message,
+                        new_key: &key,
+                        old_key_json: &old_key,
+                        new_key_json: &new_key,
+                    },
+                    &deleted,
+                    &created,
                 );
                 continue;
             }

@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use super::spec::{Format, OnErrorSpec, PartitionSpec, PipelineSpec, SnapshotModeSpec, SpecError};
+use super::spec::{
+    Format, OnErrorSpec, PartitionSpec, PipelineSpec, SkippedOperation, SnapshotModeSpec, SpecError,
+};
 use super::values::{ByteSize, Interval};
 use crate::contract::TopicTemplate;
+use crate::contract::columns::op;
 use crate::contract::topics::check_topic_name;
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DebeziumJsonEncoder, DebeziumOptions, EncodeError, Encoder,
@@ -234,6 +237,7 @@ fn source_config(spec: &PipelineSpec) -> Result<(PostgresSourceConfig, String), 
     };
     source.stream_in_progress = postgres.stream_in_progress;
     source.signals = postgres.signals;
+    source.skipped_operations = skipped_operations(&spec.sink.kafka.skipped_operations)?;
     if let Some(heartbeat) = postgres.heartbeat {
         source.heartbeat = heartbeat
             .0
@@ -286,6 +290,32 @@ fn stage_specs(spec: &PipelineSpec, base_dir: &Path) -> Result<Vec<StageSpec>, S
         stages.push(stage);
     }
     Ok(stages)
+}
+
+/// `sink.kafka.skipped_operations` as `_op` codes: `[none]` alone is nothing.
+fn skipped_operations(list: &[SkippedOperation]) -> Result<Vec<u8>, SpecError> {
+    if list.contains(&SkippedOperation::None) {
+        if list.len() > 1 {
+            return Err(invalid(
+                "sink.kafka.skipped_operations",
+                "`none` cannot be listed with operations".to_owned(),
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    let mut codes: Vec<u8> = list
+        .iter()
+        .filter_map(|operation| match operation {
+            SkippedOperation::C => Some(op::INSERT),
+            SkippedOperation::U => Some(op::UPDATE),
+            SkippedOperation::D => Some(op::DELETE),
+            SkippedOperation::T => Some(op::TRUNCATE),
+            SkippedOperation::None => None,
+        })
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    Ok(codes)
 }
 
 /// The message format and its options.

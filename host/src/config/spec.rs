@@ -217,6 +217,26 @@ pub struct SinkSpec {
     pub kafka: KafkaSpec,
 }
 
+/// A change kind `sink.kafka.skipped_operations` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SkippedOperation {
+    /// Inserts.
+    C,
+    /// Updates.
+    U,
+    /// Deletes (and their tombstones).
+    D,
+    /// TRUNCATE.
+    T,
+    /// Nothing: the list is `[none]`.
+    None,
+}
+
+fn default_skipped_operations() -> Vec<SkippedOperation> {
+    vec![SkippedOperation::T]
+}
+
 /// The message format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -289,6 +309,11 @@ pub struct KafkaSpec {
     /// drop the key.
     #[serde(default = "default_true")]
     pub tombstones: bool,
+    /// Change kinds left out, as Debezium's `skipped.operations`: any of `c`, `u`,
+    /// `d`, `t`, or `[none]`. Default `[t]`: a TRUNCATE is logged and counted, not
+    /// sent.
+    #[serde(default = "default_skipped_operations")]
+    pub skipped_operations: Vec<SkippedOperation>,
     /// Debezium JSON: keys and values carry their Kafka Connect schema,
     /// `{"schema": …, "payload": …}` (Connect's `schemas.enable`).
     #[serde(default)]
@@ -878,6 +903,31 @@ sink:
         let text = text.replace("stream_in_progress: true", "stream_in_progress: sometimes");
         let error = checked(&text, &env).expect_err("not a boolean");
         assert!(error.to_string().contains("line 8"), "{error}");
+    }
+
+    #[test]
+    fn skipped_operations_default_to_truncates_and_take_none_alone() {
+        let sink = |line: &str| format!("{MINIMAL}    {line}\n");
+        let skipped = |text: &str| {
+            crate::config::from_text(text, &env, Path::new("."))
+                .map(|config| config.source.skipped_operations)
+        };
+        assert_eq!(skipped(MINIMAL).expect("builds"), vec![b't']);
+        assert_eq!(
+            skipped(&sink("skipped_operations: [none]")).expect("builds"),
+            Vec::<u8>::new()
+        );
+        assert_eq!(
+            skipped(&sink("skipped_operations: [u, d, d]")).expect("builds"),
+            vec![b'd', b'u']
+        );
+        let error = skipped(&sink("skipped_operations: [none, t]")).expect_err("refused");
+        assert!(
+            error.to_string().contains("sink.kafka.skipped_operations"),
+            "{error}"
+        );
+        let error = skipped(&sink("skipped_operations: [x]")).expect_err("refused");
+        assert!(error.to_string().contains("skipped_operations"), "{error}");
     }
 
     #[test]

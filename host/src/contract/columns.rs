@@ -36,6 +36,9 @@ pub mod op {
     pub const UPDATE: u8 = b'u';
     /// A delete.
     pub const DELETE: u8 = b'd';
+    /// A `TRUNCATE` of the table: one row, every column null, no old image (only
+    /// when the source is told to emit them; Debezium skips them by default).
+    pub const TRUNCATE: u8 = b't';
 }
 
 /// Schema metadata keys.

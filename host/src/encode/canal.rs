@@ -121,6 +121,10 @@ impl Encoder for CanalJsonEncoder {
 
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
+            if change == op::TRUNCATE {
+                // Canal carries a TRUNCATE as DDL, which this encoder does not write.
+                continue;
+            }
             let key = |buffer: &mut Vec<u8>| layout.write_key(&writers, row, None, buffer);
             let value = |buffer: &mut Vec<u8>| {
                 let mut itoa = itoa::Buffer::new();

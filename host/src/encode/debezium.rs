@@ -151,6 +151,7 @@ impl Event {
         let (before, after) = match change {
             op::UPDATE => (Image::Old, Image::New),
             op::DELETE => (Image::Old, Image::Null),
+            op::TRUNCATE => (Image::Null, Image::Null),
             _ => (Image::Null, Image::New),
         };
         Event {
@@ -377,7 +378,8 @@ impl Encoder for DebeziumJsonEncoder {
                 continue;
             }
             let value = |buffer: &mut Vec<u8>| envelope(Event::of(change), buffer);
-            let key_writer = has_key.then_some(&key as WriteBytes<'_>);
+            // A TRUNCATE is the table's, not a row's: no key, as Debezium's.
+            let key_writer = (has_key && change != op::TRUNCATE).then_some(&key as WriteBytes<'_>);
             out.push(row, key_writer, Some(&value));
             if change == op::DELETE && options.tombstones && has_key {
                 out.push(row, key_writer, None);

@@ -8,7 +8,7 @@ use arrow::record_batch::RecordBatch;
 use super::layout::{Layout, is_unchanged};
 use super::value::{ColumnWriter, ValueOptions, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
-use crate::contract::columns::{COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, XID};
+use crate::contract::columns::{COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, XID, op};
 
 /// The `json` encoder.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +88,8 @@ impl Encoder for JsonEncoder {
                 }
                 buffer.push(b'}');
             };
-            let has_key = !layout.key.is_empty();
+            // A TRUNCATE is the table's, not a row's: no key.
+            let has_key = !layout.key.is_empty() && ops.value(row) != op::TRUNCATE;
             out.push(row, has_key.then_some(&key as WriteBytes<'_>), Some(&value));
         }
         Ok(())

@@ -11,7 +11,7 @@ mod source;
 pub use source::SourceStats;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -81,6 +81,7 @@ pub struct PipelineMetrics {
     lag_bytes: Gauge,
     lag_seconds: Gauge<f64, AtomicU64>,
     flush_lsn: Gauge,
+    truncates_skipped: Counter,
     up: Gauge,
     sources: std::sync::Mutex<Option<(Arc<SourceStats>, Arc<CheckpointTracker>)>>,
 }
@@ -113,6 +114,7 @@ impl Default for PipelineMetrics {
         let lag_bytes = Gauge::default();
         let lag_seconds = Gauge::<f64, AtomicU64>::default();
         let flush_lsn = Gauge::default();
+        let truncates_skipped = Counter::default();
         let up = Gauge::default();
         registry.register(
             "rows_in",
@@ -200,6 +202,11 @@ impl Default for PipelineMetrics {
             flush_lsn.clone(),
         );
         registry.register(
+            "truncates_skipped",
+            "TRUNCATEs of a table left out, as sink.kafka.skipped_operations asks",
+            truncates_skipped.clone(),
+        );
+        registry.register(
             "up",
             "1 while the pipeline runs without a failure",
             up.clone(),
@@ -223,6 +230,7 @@ impl Default for PipelineMetrics {
             lag_bytes,
             lag_seconds,
             flush_lsn,
+            truncates_skipped,
             up,
             sources: std::sync::Mutex::new(None),
         }
@@ -289,6 +297,11 @@ impl PipelineMetrics {
             self.lag_seconds.set(source.lag_seconds().unwrap_or(0.0));
             self.flush_lsn
                 .set(i64::try_from(tracker.flushed().0).unwrap_or(i64::MAX));
+            let skipped = source.truncates_skipped.load(Ordering::Relaxed);
+            let counted = self.truncates_skipped.get();
+            if skipped > counted {
+                self.truncates_skipped.inc_by(skipped - counted);
+            }
         }
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {

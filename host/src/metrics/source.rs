@@ -23,6 +23,8 @@ pub struct SourceStats {
     pub batches: AtomicU64,
     /// Sessions started (1 + reconnects).
     pub sessions: AtomicU64,
+    /// `TRUNCATE`s of a table left out (`skipped_operations` holds `t`).
+    pub truncates_skipped: AtomicU64,
 }
 
 impl SourceStats {

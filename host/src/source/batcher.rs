@@ -1,6 +1,6 @@
 //! From decoded pgoutput messages to ChangeBatches.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
@@ -13,7 +13,8 @@ use crate::batch::{CatalogFacts, ChangeBatchBuilder, RowMeta, TableSchema};
 pub use crate::contract::CommittedTransaction;
 use crate::contract::columns::op;
 use crate::lsn::Lsn;
-use weir_pgoutput::{Oid, PgOutputMessage, Relation, Tuple, Xid};
+use tracing::warn;
+use weir_pgoutput::{Oid, PgOutputMessage, Relation, Truncate, Tuple, TupleWriter, Xid};
 
 /// What the batcher emits, in order.
 #[derive(Debug, Clone)]
@@ -48,6 +49,11 @@ pub struct ChangeBatcher {
     oldest_pending: HashMap<Oid, Lsn>,
     type_names: HashMap<Oid, String>,
     catalog: HashMap<Oid, CatalogFacts>,
+    /// `_op` codes left out (`skipped_operations`).
+    skipped: Vec<u8>,
+    truncates_skipped: u64,
+    /// Tables whose skipped TRUNCATE was logged.
+    truncate_warned: HashSet<Oid>,
     transaction: Option<Transaction>,
     /// Committed transactions whose rows are not all emitted yet, in commit order.
     commits: VecDeque<CommittedTransaction>,
@@ -85,6 +91,9 @@ impl ChangeBatcher {
             oldest_pending: HashMap::new(),
             type_names: HashMap::new(),
             catalog: HashMap::new(),
+            skipped: Vec::new(),
+            truncates_skipped: 0,
+            truncate_warned: HashSet::new(),
             transaction: None,
             commits: VecDeque::new(),
             streams: StreamedTransactions::new(limits),
@@ -159,10 +168,53 @@ impl ChangeBatcher {
                     self.release_commits();
                 }
             }
-            // Truncates, logical messages and origins carry no rows.
-            PgOutputMessage::Truncate(_)
-            | PgOutputMessage::Message(_)
-            | PgOutputMessage::Origin(_) => {}
+            PgOutputMessage::Truncate(truncate) => self.truncate(truncate, wal_start)?,
+            // Logical messages and origins carry no rows.
+            PgOutputMessage::Message(_) | PgOutputMessage::Origin(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Leaves out changes of these kinds (`_op` codes), as Debezium's
+    /// `skipped.operations`: a skipped TRUNCATE is logged once per table and counted.
+    pub fn skip_operations(&mut self, operations: Vec<u8>) {
+        self.skipped = operations;
+    }
+
+    /// TRUNCATEs left out since the last call.
+    pub fn take_truncates_skipped(&mut self) -> u64 {
+        std::mem::take(&mut self.truncates_skipped)
+    }
+
+    /// A TRUNCATE: one row per table, every column null, unless truncates are
+    /// skipped.
+    fn truncate(&mut self, truncate: &Truncate, wal_start: Lsn) -> Result<(), BatcherError> {
+        for &relation in &truncate.relations {
+            let Some(builder) = self.tables.get(&relation) else {
+                return Err(BatcherError::UnknownRelation(relation));
+            };
+            if self.skipped.contains(&op::TRUNCATE) {
+                self.truncates_skipped += 1;
+                if self.truncate_warned.insert(relation) {
+                    let table = builder.table();
+                    warn!(
+                        table = %format!("{}.{}", table.namespace, table.name),
+                        "TRUNCATE left out: sink.kafka.skipped_operations holds `t` (the default, as Debezium's skipped.operations); consumers keep the table's rows. Counted in weir_truncates_skipped_total; logged once per table."
+                    );
+                }
+                continue;
+            }
+            let mut nulls = TupleWriter::default();
+            for _ in 0..builder.table().columns.len() {
+                nulls.null();
+            }
+            let nulls = nulls.finish();
+            self.change(
+                (relation, truncate.xid, op::TRUNCATE),
+                wal_start,
+                &nulls,
+                None,
+            )?;
         }
         Ok(())
     }
@@ -285,6 +337,9 @@ impl ChangeBatcher {
         image: &Tuple,
         before: Option<&Tuple>,
     ) -> Result<(), BatcherError> {
+        if op != op::TRUNCATE && self.skipped.contains(&op) {
+            return Ok(());
+        }
         if self.streams.in_block() {
             let schema = self
                 .tables

@@ -79,6 +79,10 @@ pub struct PostgresSourceConfig {
     /// Act on snapshot requests (`weir_signal` messages) in the WAL. Off by
     /// default: any role that may emit a logical message could send one.
     pub signals: bool,
+    /// Change kinds (`_op` codes among `c`, `u`, `d`, `t`) left out at the source, as
+    /// Debezium's `skipped.operations`; by default `t`: a TRUNCATE is logged once per
+    /// table and counted, not sent.
+    pub skipped_operations: Vec<u8>,
 }
 
 impl PostgresSourceConfig {
@@ -102,6 +106,7 @@ impl PostgresSourceConfig {
             snapshot: SnapshotOptions::default(),
             stream_in_progress: false,
             signals: false,
+            skipped_operations: vec![crate::contract::columns::op::TRUNCATE],
         }
     }
 }

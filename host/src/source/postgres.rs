@@ -234,7 +234,11 @@ impl PostgresSource {
             control,
             stream,
             decoder: PgOutputDecoder::new(),
-            batcher: ChangeBatcher::new(config.batch),
+            batcher: {
+                let mut batcher = ChangeBatcher::new(config.batch);
+                batcher.skip_operations(config.skipped_operations.clone());
+                batcher
+            },
             looked_up: HashSet::new(),
             emitted_end: start,
             reported: Lsn::ZERO,

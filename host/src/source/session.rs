@@ -150,6 +150,11 @@ impl Session<'_> {
                     _ => {}
                 }
                 self.batcher.push(&message, data.wal_start)?;
+                if matches!(message, PgOutputMessage::Truncate(_)) {
+                    self.stats
+                        .truncates_skipped
+                        .fetch_add(self.batcher.take_truncates_skipped(), Ordering::Relaxed);
+                }
                 self.emit(out).await?;
             }
             ReplicationEvent::Keepalive(keepalive) => {

@@ -62,7 +62,7 @@ impl OpSet {
 }
 
 fn is_known(op: u8) -> bool {
-    matches!(op, b'r' | b'c' | b'u' | b'd')
+    matches!(op, b'r' | b'c' | b'u' | b'd' | b't')
 }
 
 fn op_code(name: &str) -> Result<u8, String> {
@@ -71,9 +71,10 @@ fn op_code(name: &str) -> Result<u8, String> {
         "c" | "insert" => b'c',
         "u" | "update" => b'u',
         "d" | "delete" => b'd',
+        "t" | "truncate" => b't',
         other => {
             return Err(format!(
-                "unknown change kind `{other}` (expected r, c, u, d, read, insert, update or delete)"
+                "unknown change kind `{other}` (expected r, c, u, d, t, read, insert, update, delete or truncate)"
             ));
         }
     })
@@ -106,16 +107,18 @@ mod tests {
     #[test]
     fn unknown_codes_pass() {
         let set = OpSet::from_config(r#"{"keep": []}"#).expect("valid config");
-        assert!(set.passes(b't'));
-        assert!(!set.passes(b'c'));
+        assert!(set.passes(b'x'));
+        assert!(!set.passes(b'c') && !set.passes(b't'));
     }
 
     #[test]
     fn bad_configs_are_named() {
         let both = OpSet::from_config(r#"{"keep": ["c"], "skip": ["d"]}"#).unwrap_err();
         assert!(both.contains("exactly one"), "{both}");
-        let unknown = OpSet::from_config(r#"{"skip": ["truncate"]}"#).unwrap_err();
-        assert!(unknown.contains("`truncate`"), "{unknown}");
+        let unknown = OpSet::from_config(r#"{"skip": ["upsert"]}"#).unwrap_err();
+        assert!(unknown.contains("`upsert`"), "{unknown}");
+        let truncates = OpSet::from_config(r#"{"skip": ["truncate"]}"#).expect("valid config");
+        assert!(!truncates.passes(b't') && truncates.passes(b'd'));
         let typo = OpSet::from_config(r#"{"skipp": ["d"]}"#).unwrap_err();
         assert!(typo.contains("skipp"), "{typo}");
     }

@@ -835,3 +835,56 @@ async fn kafka_away_past_the_retry_window_fails_clearly_and_confirms_nothing_mor
 fn get(address: &str, path: &str) -> (String, String) {
     weir_tests::http_get(address, path).expect("an HTTP response")
 }
+
+/// By default a TRUNCATE is left out, as with Debezium's `skipped.operations`: no
+/// message, a count in `weir_truncates_skipped_total`, and the changes around it
+/// delivered. With `skipped_operations: [none]` it is Debezium's `op: "t"` event
+/// (compared with Debezium's own in `conformance_debezium`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncate_is_left_out_and_counted_by_default() {
+    let shop = Shop::start().await;
+    let port = weir_tests::free_loopback_port().expect("port");
+    let address = format!("127.0.0.1:{port}");
+    let spec = shop
+        .spec("")
+        .replace("heartbeat: off\n", "heartbeat: off\n    snapshot: never\n")
+        + &format!("metrics:\n  listen: {address}\n");
+    let pipeline = RunningPipeline::start(&spec).expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    for statement in [
+        "INSERT INTO orders (id, customer) VALUES (1, 'a')",
+        "TRUNCATE orders",
+        "INSERT INTO orders (id, customer) VALUES (2, 'b')",
+        "TRUNCATE orders",
+    ] {
+        shop.cluster
+            .execute(&shop.database, statement)
+            .await
+            .expect("statement");
+    }
+    pipeline.wait_for_messages(2, WAIT).await.expect("messages");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, text) = get(&address, "/metrics");
+        if sample(&text, "weir_truncates_skipped_total") == 2.0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pipeline.stop().await.expect("stops");
+    let records = shop.records();
+    let ops: Vec<Json> = records
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Json>(r.payload.as_deref().expect("no tombstones"))
+                .expect("json")["op"]
+                .clone()
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        ["c", "c"],
+        "the two inserts and nothing for the truncates"
+    );
+}

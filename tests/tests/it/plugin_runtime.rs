@@ -568,11 +568,11 @@ fn components_are_cached_by_content_and_bad_files_are_named() {
     assert!(matches!(error, PluginError::Read { .. }), "{error}");
 
     let mut rejected = spec;
-    rejected.config = serde_json::json!({"keep": ["truncate"]});
+    rejected.config = serde_json::json!({"keep": ["upsert"]});
     let error = PluginStage::new(&engine, rejected).expect_err("bad config");
     let message = error.to_string();
     assert!(
-        message.contains("invalid-config") && message.contains("truncate"),
+        message.contains("invalid-config") && message.contains("upsert"),
         "{message}"
     );
 }

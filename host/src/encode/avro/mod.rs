@@ -308,7 +308,7 @@ impl Encoder for AvroEncoder {
                 }
             };
             let key = |buffer: &mut Vec<u8>| key_of(&current_image, buffer);
-            if registered.key_id.is_some() {
+            if registered.key_id.is_some() && change != op::TRUNCATE {
                 for &position in &registered.schemas.key {
                     let column = &registered.schemas.columns[position];
                     if !column.kind.may_fail()
@@ -442,12 +442,12 @@ impl Encoder for AvroEncoder {
                 ),
                 // Without a full old image, a delete's row is the old key.
                 op::DELETE => (Side::Current, Side::Null),
+                op::TRUNCATE => (Side::Null, Side::Null),
                 _ => (Side::Null, Side::Current),
             };
             let value = |buffer: &mut Vec<u8>| envelope(change, before_side, after_side, buffer);
-            let key_writer = registered
-                .key_id
-                .is_some()
+            // A TRUNCATE is the table's, not a row's: no key, as Debezium's.
+            let key_writer = (registered.key_id.is_some() && change != op::TRUNCATE)
                 .then_some(&key as WriteBytes<'_>);
             out.push(row, key_writer, Some(&value));
             if change == op::DELETE && options.tombstones && key_writer.is_some() {

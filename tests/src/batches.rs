@@ -93,3 +93,57 @@ pub fn with_primary_key(batch: &RecordBatch, key: &str) -> RecordBatch {
     RecordBatch::try_new(Arc::new(schema), batch.columns().to_vec())
         .expect("the same columns under a schema with one more metadata key")
 }
+
+/// `batch` with `weir.not_null` on the fields named (and on the same children of
+/// `_before`), as the source sets it from the catalog for NOT NULL columns.
+pub fn with_not_null(batch: &RecordBatch, columns: &[&str]) -> RecordBatch {
+    use arrow::array::Array as _;
+    use arrow::datatypes::{DataType, Field, Fields, Schema};
+    let mark = |field: &Field| -> Field {
+        if !columns.contains(&field.name().as_str()) {
+            return field.clone();
+        }
+        let mut metadata = field.metadata().clone();
+        metadata.insert(weir::contract::columns::metadata::NOT_NULL, "true");
+        field.clone().with_metadata(metadata)
+    };
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| match field.data_type() {
+            DataType::Struct(children) => {
+                let children: Fields = children.iter().map(|c| mark(c)).collect();
+                Field::new(
+                    field.name(),
+                    DataType::Struct(children),
+                    field.is_nullable(),
+                )
+            }
+            _ => mark(field),
+        })
+        .collect();
+    let schema = Schema::new(fields).with_metadata(batch.schema().metadata().clone());
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(
+            |(column, field)| match (column.data_type(), field.data_type()) {
+                (DataType::Struct(_), DataType::Struct(children)) => {
+                    let array = column
+                        .as_any()
+                        .downcast_ref::<arrow::array::StructArray>()
+                        .expect("a struct");
+                    Arc::new(arrow::array::StructArray::new(
+                        children.clone(),
+                        array.columns().to_vec(),
+                        array.nulls().cloned(),
+                    )) as arrow::array::ArrayRef
+                }
+                _ => Arc::clone(column),
+            },
+        )
+        .collect();
+    RecordBatch::try_new(Arc::new(schema), columns).expect("the same columns, fields marked")
+}

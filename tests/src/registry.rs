@@ -60,6 +60,27 @@ impl SchemaRegistry {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The newest schema registered under `subject`, as its JSON text.
+    pub fn latest_schema(&self, subject: &str) -> Result<String, HarnessError> {
+        let address = self.url.trim_start_matches("http://");
+        let (status, body) =
+            crate::http_get(address, &format!("/subjects/{subject}/versions/latest"))
+                .map_err(|e| HarnessError::io("ask the registry", e))?;
+        let failed = |detail: String| HarnessError::Command {
+            what: "reading a schema from the registry",
+            detail,
+        };
+        if !status.contains(" 200 ") {
+            return Err(failed(format!("{status}: {body}")));
+        }
+        let version: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| failed(format!("{e}: {body}")))?;
+        version["schema"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| failed(format!("no schema in {body}")))
+    }
 }
 
 impl Drop for SchemaRegistry {

@@ -70,7 +70,7 @@ fn connect_type(kind: &ValueKind, options: &ValueOptions, optional: bool) -> Jso
 }
 
 /// The values `source.snapshot` may take (Debezium's `SnapshotRecord`).
-const SNAPSHOT_MARKERS: &str =
+pub(crate) const SNAPSHOT_MARKERS: &str =
     "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental";
 
 /// The key and value schemas of a table, serialized once and written in front of

@@ -180,3 +180,56 @@ fn a_primary_key_change_is_a_delete_a_tombstone_and_a_create() {
     assert_eq!(created["value"]["datum"]["before"], Value::Null);
     assert_eq!(created["value"]["datum"]["after"]["name"], "Anne");
 }
+
+#[test]
+fn not_null_columns_are_required_and_a_key_only_old_image_holds_zeros() {
+    let setup =
+        "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, qty int NOT NULL, note text)";
+    let changes = [
+        "INSERT INTO items VALUES (1, 'Ann', 3, NULL)",
+        "DELETE FROM items WHERE id = 1",
+    ];
+    let batches = captured_batches(setup, &changes).expect("changes captured");
+    let items = weir_tests::with_not_null(
+        &with_primary_key(&table_batch(&batches, "items").expect("items"), "id"),
+        &["id", "name", "qty"],
+    );
+    let registry = weir_tests::SchemaRegistry::start().expect("registry");
+    let decoded = decode(&registry, ValueOptions::default(), &items);
+    assert_eq!(decoded.len(), 3, "insert, delete, tombstone: {decoded:?}");
+    let inserted = &decoded[0]["value"]["datum"]["after"];
+    assert_eq!(inserted["name"], "Ann");
+    assert_eq!(inserted["qty"], 3);
+    // The default replica identity sends only the key: Debezium's zeros stand in
+    // for the other required columns, the optional ones are null.
+    let deleted = &decoded[1]["value"]["datum"]["before"];
+    assert_eq!(
+        *deleted,
+        json!({"id": 1, "name": "", "qty": 0, "note": null})
+    );
+    let schema: Value = serde_json::from_str(
+        &registry
+            .latest_schema("shopdb.public.items-value")
+            .expect("value schema registered"),
+    )
+    .expect("schema JSON");
+    let value_fields = &schema["fields"][0]["type"][1]["fields"];
+    let types: Vec<(String, Value)> = value_fields
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap_or_default().to_owned(),
+                f["type"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(types[1], ("name".to_owned(), json!("string")), "{types:?}");
+    assert_eq!(types[2], ("qty".to_owned(), json!("int")), "{types:?}");
+    assert_eq!(
+        types[3],
+        ("note".to_owned(), json!(["null", "string"])),
+        "{types:?}"
+    );
+}

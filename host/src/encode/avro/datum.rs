@@ -27,6 +27,40 @@ pub(crate) fn representable(kind: &ValueKind, array: &dyn Array, row: usize) -> 
     }
 }
 
+/// The zero of `kind` (false, 0, empty text or bytes, an empty array, a zero
+/// decimal): what a required field holds where an old image lacks the column.
+pub(crate) fn write_zero(kind: &ValueKind, out: &mut Vec<u8>) {
+    match kind {
+        ValueKind::Boolean => binary::boolean(false, out),
+        ValueKind::Float32 => binary::float(0.0, out),
+        ValueKind::Float64 | ValueKind::DecimalDouble | ValueKind::NumericDouble => {
+            binary::double(0.0, out);
+        }
+        ValueKind::Decimal { .. } => binary::bytes(&[0], out),
+        ValueKind::VariableDecimal => {
+            binary::long(0, out);
+            binary::bytes(&[0], out);
+        }
+        ValueKind::Int16
+        | ValueKind::Int32
+        | ValueKind::Int64
+        | ValueKind::UInt32
+        | ValueKind::Date
+        | ValueKind::MicroTime
+        | ValueKind::MicroTimestamp
+        | ValueKind::MicroDuration
+        // An empty array: a block count of zero.
+        | ValueKind::Array(_) => binary::long(0, out),
+        ValueKind::DecimalString
+        | ValueKind::NumericString
+        | ValueKind::Text { .. }
+        | ValueKind::Bytes
+        | ValueKind::ZonedTimestamp
+        | ValueKind::IntervalString
+        | ValueKind::TextForm => binary::bytes(&[], out),
+    }
+}
+
 /// Writes the non-null value at `row`. `text` renders [`ValueKind::TextForm`];
 /// `scratch` is reused for text forms.
 pub(crate) fn write(

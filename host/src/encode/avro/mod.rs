@@ -156,9 +156,15 @@ fn write_value_record(
         let array = image.arrays[column.position];
         let present =
             array.filter(|a| a.is_valid(row) && datum::representable(&column.kind, *a, row));
+        // A required field has no union: its value, the placeholder, or the zero.
+        let branch = |index: i64, out: &mut Vec<u8>| {
+            if !column.required {
+                binary::union_branch(index, out);
+            }
+        };
         match present {
             Some(array) => {
-                binary::union_branch(1, out);
+                branch(1, out);
                 datum::write(
                     &column.kind,
                     array,
@@ -174,12 +180,21 @@ fn write_value_record(
                     ValueKind::Text { .. } | ValueKind::TextForm | ValueKind::Bytes
                 ) =>
             {
-                binary::union_branch(1, out);
+                branch(1, out);
                 binary::bytes(placeholder.as_bytes(), out);
             }
+            None if column.required => datum::write_zero(&column.kind, out),
             None => binary::union_branch(0, out),
         }
     }
+}
+
+/// Optional `ts_us` and `ts_ns` for a time in microseconds.
+fn write_us_ns(micros: i64, out: &mut Vec<u8>) {
+    binary::union_branch(1, out);
+    binary::long(micros, out);
+    binary::union_branch(1, out);
+    binary::long(micros.saturating_mul(1000), out);
 }
 
 /// Which image a side (`before`, `after`) of an event holds.
@@ -246,7 +261,7 @@ impl Encoder for AvroEncoder {
                 ))
             })
             .collect();
-        let now_ms = crate::clock::now_unix_millis();
+        let now_micros = crate::clock::now_unix_micros();
         let options = &self.options;
         let order = &mut self.order;
         let table_key = format!("{}.{}", layout.schema_name, layout.table_name);
@@ -355,10 +370,11 @@ impl Encoder for AvroEncoder {
                         }
                     }
                     // source
+                    let commit_micros = commit_ts.value(row);
                     binary::bytes(version.as_bytes(), buffer);
                     binary::bytes(b"postgresql", buffer);
                     binary::bytes(options.name.as_bytes(), buffer);
-                    binary::long(commit_ts.value(row).div_euclid(1000), buffer);
+                    binary::long(commit_micros.div_euclid(1000), buffer);
                     binary::union_branch(0, buffer);
                     binary::bytes(
                         if change == op::READ {
@@ -378,17 +394,18 @@ impl Encoder for AvroEncoder {
                     scratch.push_str(itoa.format(lsns.value(row)));
                     scratch.push_str("\"]");
                     binary::bytes(scratch.as_bytes(), buffer);
+                    write_us_ns(commit_micros, buffer);
                     binary::bytes(layout.schema_name.as_bytes(), buffer);
                     binary::bytes(layout.table_name.as_bytes(), buffer);
                     binary::union_branch(1, buffer);
                     binary::long(i64::from(xids.value(row)), buffer);
                     binary::union_branch(1, buffer);
                     binary::long(i64::try_from(lsns.value(row)).unwrap_or(i64::MAX), buffer);
+                    // xmin, origin, origin_lsn
                     binary::union_branch(0, buffer);
-                    // op, ts_ms, transaction
-                    binary::bytes(&[event], buffer);
-                    binary::union_branch(1, buffer);
-                    binary::long(now_ms, buffer);
+                    binary::union_branch(0, buffer);
+                    binary::union_branch(0, buffer);
+                    // transaction, op, ts_ms, ts_us, ts_ns
                     match transaction {
                         Some((id, total, in_table)) => {
                             binary::union_branch(1, buffer);
@@ -398,6 +415,10 @@ impl Encoder for AvroEncoder {
                         }
                         None => binary::union_branch(0, buffer),
                     }
+                    binary::bytes(&[event], buffer);
+                    binary::union_branch(1, buffer);
+                    binary::long(now_micros.div_euclid(1000), buffer);
+                    write_us_ns(now_micros, buffer);
                 };
             let has_old = before.is_some_and(|b| b.is_valid(row));
             // A primary key change: Debezium's delete under the old key, its

@@ -9,6 +9,7 @@
 use arrow::datatypes::Field;
 use serde_json::{Value as Json, json};
 
+use crate::encode::connect::SNAPSHOT_MARKERS;
 use crate::encode::kind::ValueKind;
 use crate::encode::layout::Layout;
 use crate::encode::value::ValueOptions;
@@ -99,6 +100,9 @@ pub(crate) struct AvroColumn {
     /// Index among the layout's user columns.
     pub(crate) position: usize,
     pub(crate) kind: ValueKind,
+    /// A plain (non-union) field of the `Value` record: the column is `NOT NULL`
+    /// (or in the key) and every value has an Avro form, as Debezium declares it.
+    pub(crate) required: bool,
 }
 
 /// The Avro view of one batch schema: columns, and the key and value schemas.
@@ -123,15 +127,21 @@ impl AvroSchemas {
         let columns: Vec<AvroColumn> = fields
             .iter()
             .enumerate()
-            .map(|(position, field)| AvroColumn {
-                position,
-                kind: ValueKind::of(field, options),
+            .map(|(position, field)| {
+                let kind = ValueKind::of(field, options);
+                let declared = layout.columns[position].required || layout.key.contains(&position);
+                AvroColumn {
+                    position,
+                    required: declared && !kind.may_fail(),
+                    kind,
+                }
             })
             .collect();
         let namespace = avro_namespace(name);
-        // Value fields are optional: an old image may lack columns (a delete
-        // without REPLICA IDENTITY FULL). Key fields are required unless a value
-        // may have no Avro form.
+        // Fields are required as PostgreSQL declares them (NOT NULL, the key)
+        // unless a value may have no Avro form; an old image lacking a required
+        // column (a delete without REPLICA IDENTITY FULL) holds its type's zero,
+        // as Debezium's does.
         let record_fields =
             |names: &mut Names, positions: &mut dyn Iterator<Item = usize>, key: bool| {
                 positions
@@ -139,7 +149,12 @@ impl AvroSchemas {
                         let column = &columns[position];
                         let name = avro_name(&layout.columns[column.position].name);
                         let avro = avro_type(&column.kind, names);
-                        if !key || column.kind.may_fail() {
+                        let required = if key {
+                            !column.kind.may_fail()
+                        } else {
+                            column.required
+                        };
+                        if !required {
                             json!({"name": name, "type": ["null", avro], "default": null})
                         } else {
                             json!({"name": name, "type": avro})
@@ -175,11 +190,13 @@ impl AvroSchemas {
                 {"name": "before", "type": ["null", value_record], "default": null},
                 {"name": "after", "type": ["null", "Value"], "default": null},
                 {"name": "source", "type": source_schema()},
+                {"name": "transaction", "type": ["null", transaction_schema()], "default": null},
                 {"name": "op", "type": "string"},
                 {"name": "ts_ms", "type": ["null", "long"], "default": null},
-                {"name": "transaction", "type": ["null", transaction_schema()], "default": null},
+                {"name": "ts_us", "type": ["null", "long"], "default": null},
+                {"name": "ts_ns", "type": ["null", "long"], "default": null},
             ],
-            "connect.version": 1,
+            "connect.version": 2,
             "connect.name": format!("{namespace}.Envelope"),
         })
         .to_string();
@@ -209,18 +226,23 @@ fn source_schema() -> Json {
             {"name": "snapshot", "type": [{
                 "type": "string",
                 "connect.version": 1,
-                "connect.parameters": {"allowed": "true,last,false,incremental"},
+                "connect.parameters": {"allowed": SNAPSHOT_MARKERS},
                 "connect.default": "false",
                 "connect.name": "io.debezium.data.Enum",
             }, "null"], "default": "false"},
             required("db", "string"),
             optional("sequence", "string"),
+            optional("ts_us", "long"),
+            optional("ts_ns", "long"),
             required("schema", "string"),
             required("table", "string"),
             optional("txId", "long"),
             optional("lsn", "long"),
             optional("xmin", "long"),
+            optional("origin", "string"),
+            optional("origin_lsn", "long"),
         ],
+        "connect.version": 1,
         "connect.name": "io.debezium.connector.postgresql.Source",
     })
 }

@@ -188,6 +188,12 @@ fn user_fields(columns: &[ColumnSpec]) -> Vec<Field> {
             if column.not_null {
                 metadata.insert(metadata::NOT_NULL.to_owned(), "true".to_owned());
             }
+            if column.type_modifier >= 0 {
+                metadata.insert(
+                    metadata::PG_TYPMOD.to_owned(),
+                    column.type_modifier.to_string(),
+                );
+            }
             Field::new(&column.field_name, column.kind.data_type(), true).with_metadata(metadata)
         })
         .collect()

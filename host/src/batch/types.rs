@@ -26,6 +26,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
+use crate::contract::columns::numeric_precision_scale;
+
 use weir_pgoutput::Oid;
 
 /// The largest precision Decimal128 holds.
@@ -196,18 +198,9 @@ impl ColumnKind {
 /// `numeric(p, s)` stores `((p << 16) | s) + 4` in the type modifier, with `s` an
 /// 11-bit signed field (negative scales exist since PostgreSQL 15).
 fn numeric_kind(type_modifier: i32) -> ColumnKind {
-    if type_modifier < 4 {
-        return ColumnKind::Text;
-    }
-    let packed = type_modifier - 4;
-    let precision = (packed >> 16) & 0xFFFF;
-    let scale = ((packed & 0x7FF) ^ 0x400) - 0x400;
-    if !(1..=DECIMAL128_MAX_PRECISION).contains(&precision) {
-        return ColumnKind::Text;
-    }
-    match (u8::try_from(precision), i8::try_from(scale)) {
-        (Ok(precision), Ok(scale)) => ColumnKind::Decimal { precision, scale },
-        _ => ColumnKind::Text,
+    match numeric_precision_scale(type_modifier, DECIMAL128_MAX_PRECISION) {
+        Some((precision, scale)) => ColumnKind::Decimal { precision, scale },
+        None => ColumnKind::Text,
     }
 }
 

@@ -59,6 +59,10 @@ pub mod metadata {
     pub const PG_TYPE: &str = "weir.pg_type";
     /// On a user field whose name was escaped: the column's name in PostgreSQL.
     pub const COLUMN_NAME: &str = "weir.column_name";
+    /// On a user field whose type has a modifier (`numeric(12,2)`, `bit(4)`,
+    /// `varchar(20)`): `atttypmod`, as a number. Encoders that declare schemas keep
+    /// the declared type with it when the Arrow type had to widen to text.
+    pub const PG_TYPMOD: &str = "weir.pg_typmod";
     /// On a user field declared `NOT NULL`: `true`. (The Arrow field stays nullable:
     /// the old image of a delete holds only the key's values.)
     pub const NOT_NULL: &str = "weir.not_null";
@@ -128,4 +132,32 @@ impl<'a> MetadataColumns<'a> {
             commit_ts: typed::<TimestampMicrosecondType>(batch, COMMIT_TS)?,
         })
     }
+}
+
+/// The precision and scale of `numeric(p, s)` from its type modifier
+/// (`((p << 16) | s) + 4`, `s` an 11-bit signed field: negative scales exist since
+/// PostgreSQL 15); `None` for an unconstrained `numeric` or a precision past `max`.
+pub fn numeric_precision_scale(type_modifier: i32, max_precision: i32) -> Option<(u8, i8)> {
+    if type_modifier < 4 {
+        return None;
+    }
+    let packed = type_modifier - 4;
+    let precision = (packed >> 16) & 0xFFFF;
+    let scale = ((packed & 0x7FF) ^ 0x400) - 0x400;
+    if !(1..=max_precision).contains(&precision) {
+        return None;
+    }
+    Some((u8::try_from(precision).ok()?, i8::try_from(scale).ok()?))
+}
+
+/// The declared `numeric(p, s)` of a field (its `weir.pg_type` and
+/// `weir.pg_typmod`), with `s` of zero or more: what a `numeric(p, s)` column
+/// carried as text after a `NaN` was declared as.
+pub fn declared_decimal(field: &arrow::datatypes::Field) -> Option<(u8, i8)> {
+    let meta = field.metadata();
+    if meta.get(metadata::PG_TYPE).map(String::as_str) != Some("numeric") {
+        return None;
+    }
+    let type_modifier = meta.get(metadata::PG_TYPMOD)?.parse().ok()?;
+    numeric_precision_scale(type_modifier, 38).filter(|(_, scale)| *scale >= 0)
 }

@@ -5,7 +5,7 @@
 
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
-use crate::contract::columns::metadata;
+use crate::contract::columns::{declared_decimal, metadata};
 use crate::encode::value::{DecimalMode, IntervalMode, ValueOptions};
 
 /// How one column is written.
@@ -71,21 +71,15 @@ impl ValueKind {
                 DecimalMode::Precise | DecimalMode::String => ValueKind::DecimalString,
                 DecimalMode::Double => ValueKind::DecimalDouble,
             },
-            DataType::Utf8 if pg_type == Some("numeric") => match options.decimal {
-                DecimalMode::Precise => ValueKind::VariableDecimal,
-                DecimalMode::String => ValueKind::NumericString,
-                DecimalMode::Double => ValueKind::NumericDouble,
-            },
-            DataType::Utf8 => ValueKind::Text {
-                connect_name: match pg_type {
-                    Some("json" | "jsonb") => Some("io.debezium.data.Json"),
-                    Some("uuid") => Some("io.debezium.data.Uuid"),
-                    Some("xml") => Some("io.debezium.data.Xml"),
-                    Some("tsvector") => Some("io.debezium.data.Tsvector"),
-                    Some("timetz") => Some("io.debezium.time.ZonedTime"),
-                    _ => None,
-                },
-            },
+            // A numeric(p, s) carried as text since a NaN: still declared Decimal,
+            // so the schema does not change under consumers (the NaN is null).
+            DataType::Utf8 if options.decimal == DecimalMode::Precise => {
+                match declared_decimal(field) {
+                    Some((precision, scale)) => ValueKind::Decimal { precision, scale },
+                    None => ValueKind::of_text(pg_type, options),
+                }
+            }
+            DataType::Utf8 => ValueKind::of_text(pg_type, options),
             DataType::Binary => ValueKind::Bytes,
             DataType::Date32 => ValueKind::Date,
             DataType::Time64(TimeUnit::Microsecond) => ValueKind::MicroTime,
@@ -97,6 +91,27 @@ impl ValueKind {
             },
             DataType::List(element) => ValueKind::Array(Box::new(ValueKind::of(element, options))),
             _ => ValueKind::TextForm,
+        }
+    }
+
+    /// The kind of a Utf8 column of PostgreSQL type `pg_type`.
+    fn of_text(pg_type: Option<&str>, options: &ValueOptions) -> ValueKind {
+        match pg_type {
+            Some("numeric") => match options.decimal {
+                DecimalMode::Precise => ValueKind::VariableDecimal,
+                DecimalMode::String => ValueKind::NumericString,
+                DecimalMode::Double => ValueKind::NumericDouble,
+            },
+            _ => ValueKind::Text {
+                connect_name: match pg_type {
+                    Some("json" | "jsonb") => Some("io.debezium.data.Json"),
+                    Some("uuid") => Some("io.debezium.data.Uuid"),
+                    Some("xml") => Some("io.debezium.data.Xml"),
+                    Some("tsvector") => Some("io.debezium.data.Tsvector"),
+                    Some("timetz") => Some("io.debezium.time.ZonedTime"),
+                    _ => None,
+                },
+            },
         }
     }
 

@@ -20,6 +20,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::contract::columns::declared_decimal;
 use crate::contract::columns::metadata;
 use crate::contract::pg_text;
 
@@ -111,6 +112,9 @@ enum Kind<'a> {
     Decimal(&'a Decimal128Array, i8),
     /// Unconstrained `numeric`, kept as exact text.
     NumericText(&'a StringArray),
+    /// A `numeric(p, s)` carried as text since a `NaN`: written as the `Decimal`
+    /// of scale `s` it was declared as.
+    NumericTextScaled(&'a StringArray, i8),
     Text(&'a StringArray),
     /// `timetz`, kept as its text: written as Debezium's `ZonedTime` (UTC).
     TimeTz(&'a StringArray),
@@ -149,7 +153,10 @@ impl<'a> ColumnWriter<'a> {
             DataType::Decimal128(_, scale) => {
                 Kind::Decimal(array.as_primitive::<Decimal128Type>(), *scale)
             }
-            DataType::Utf8 if pg_type == Some("numeric") => Kind::NumericText(array.as_string()),
+            DataType::Utf8 if pg_type == Some("numeric") => match declared_decimal(field) {
+                Some((_, scale)) => Kind::NumericTextScaled(array.as_string(), scale),
+                None => Kind::NumericText(array.as_string()),
+            },
             DataType::Utf8 if pg_type == Some("timetz") => Kind::TimeTz(array.as_string()),
             DataType::Utf8 => Kind::Text(array.as_string()),
             DataType::Binary => Kind::Binary(array.as_binary()),
@@ -213,7 +220,10 @@ impl<'a> ColumnWriter<'a> {
         };
         let mut itoa = itoa::Buffer::new();
         match &self.kind {
-            Kind::NumericText(a) | Kind::Text(a) | Kind::TimeTz(a) => string(a.value(row), out),
+            Kind::NumericText(a)
+            | Kind::NumericTextScaled(a, _)
+            | Kind::Text(a)
+            | Kind::TimeTz(a) => string(a.value(row), out),
             Kind::Bool(a) => out.extend_from_slice(if a.value(row) {
                 b"\"true\""
             } else {
@@ -255,7 +265,10 @@ impl<'a> ColumnWriter<'a> {
             Kind::Decimal(a, scale) => {
                 decimal_parts(a.value(row), *scale, |part| text.push_str(part))
             }
-            Kind::NumericText(a) | Kind::Text(a) | Kind::TimeTz(a) => text.push_str(a.value(row)),
+            Kind::NumericText(a)
+            | Kind::NumericTextScaled(a, _)
+            | Kind::Text(a)
+            | Kind::TimeTz(a) => text.push_str(a.value(row)),
             Kind::Binary(a) => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 text.push_str("\\x");
@@ -318,6 +331,17 @@ impl<'a> ColumnWriter<'a> {
             Kind::F64(a) => float(a.value(row), out),
             Kind::Decimal(a, scale) => decimal(a, row, *scale, options.decimal, out),
             Kind::NumericText(a) => numeric_text(a.value(row), options.decimal, out),
+            Kind::NumericTextScaled(a, scale) => match options.decimal {
+                DecimalMode::Precise => match unscaled_at(a.value(row), *scale) {
+                    Some(value) => {
+                        let (bytes, start) = unscaled(value);
+                        base64(&bytes[start..], out);
+                    }
+                    // NaN has no Decimal form: null, as Debezium writes it.
+                    None => out.extend_from_slice(b"null"),
+                },
+                mode => numeric_text(a.value(row), mode, out),
+            },
             Kind::Text(a) => string(a.value(row), out),
             Kind::TimeTz(a) => zoned_time(a.value(row), out),
             Kind::Binary(a) => match options.binary {
@@ -579,6 +603,15 @@ fn numeric_text(text: &str, mode: DecimalMode, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// A numeric's text as its unscaled value at `scale` (`"12.5"` at 2 is 1250);
+/// `None` for `NaN`, the infinities, more fractional digits than `scale` or past
+/// `i128`.
+pub(crate) fn unscaled_at(text: &str, scale: i8) -> Option<i128> {
+    let (digits, value) = variable_scale(text)?;
+    let missing = u32::try_from(i32::from(scale) - i32::try_from(digits).ok()?).ok()?;
+    value.checked_mul(10_i128.checked_pow(missing)?)
 }
 
 /// `"-12.340"` → (3, -12340).
@@ -867,6 +900,15 @@ mod tests {
         assert_eq!(text(5, 0), "5");
         assert_eq!(text(123, -2), "12300");
         assert_eq!(text(0, 3), "0.000");
+    }
+
+    #[test]
+    fn numeric_text_rescales_to_its_declared_scale() {
+        assert_eq!(unscaled_at("12.5", 2), Some(1250));
+        assert_eq!(unscaled_at("-0.01", 2), Some(-1));
+        assert_eq!(unscaled_at("7", 0), Some(7));
+        assert_eq!(unscaled_at("NaN", 2), None);
+        assert_eq!(unscaled_at("1.234", 2), None);
     }
 
     #[test]

@@ -489,13 +489,6 @@ const KNOWN: &[Known] = &[
         weir: "a string of the value",
         why: "Debezium misreads the type modifier (PostgreSQL 15+); Connect's Decimal needs a scale of zero or more",
     },
-    Known {
-        paths: &["value*c_numeric_p*"],
-        what: "`numeric(p,s)` holding `NaN`",
-        debezium: "null, the column stays `Decimal`",
-        weir: "the column becomes `VariableScaleDecimal` from the first `NaN` on; the `NaN` is null",
-        why: "not done yet: weir's Arrow column widens to text when a value does not fit `Decimal128`",
-    },
 ];
 
 /// The table of [`KNOWN`] as docs/pipeline.md shows it, between markers;

@@ -233,3 +233,45 @@ fn not_null_columns_are_required_and_a_key_only_old_image_holds_zeros() {
         "{types:?}"
     );
 }
+
+#[test]
+fn a_nan_keeps_a_numeric_p_s_column_decimal() {
+    // The NaN widens the Arrow column to text: the batch after it still encodes
+    // under the declared `decimal`, the NaN as null, so the registered schema does
+    // not change under consumers.
+    let setup = "CREATE TABLE items (id int PRIMARY KEY, price numeric(10,2))";
+    let changes = ["INSERT INTO items VALUES (1, 129.9), (2, 'NaN'), (3, -0.5)"];
+    let batches = captured_batches(setup, &changes).expect("changes captured");
+    let widened: Vec<&RecordBatch> = batches
+        .iter()
+        .filter(|b| b.schema().metadata().get("weir.table").map(String::as_str) == Some("items"))
+        .collect();
+    assert_eq!(
+        widened.len(),
+        2,
+        "the rows before the NaN, and from the NaN on"
+    );
+    let registry = weir_tests::SchemaRegistry::start().expect("registry");
+    let mut prices = Vec::new();
+    for batch in widened {
+        let batch = with_primary_key(batch, "id");
+        for message in decode(&registry, ValueOptions::default(), &batch) {
+            prices.push(message["value"]["datum"]["after"]["price"].clone());
+        }
+    }
+    assert_eq!(
+        prices,
+        [
+            json!({"decimal": "129.90"}),
+            Value::Null,
+            json!({"decimal": "-0.50"})
+        ]
+    );
+    let versions = registry
+        .latest_schema("shopdb.public.items-value")
+        .expect("registered");
+    assert!(
+        versions.contains("\"logicalType\":\"decimal\""),
+        "{versions}"
+    );
+}

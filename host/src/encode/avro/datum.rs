@@ -10,7 +10,7 @@ use super::binary;
 use crate::contract::pg_text;
 use crate::encode::kind::ValueKind;
 use crate::encode::value::{
-    ColumnWriter, interval_micros, unscaled, variable_scale, variable_scale_bytes,
+    ColumnWriter, interval_micros, unscaled, unscaled_at, variable_scale, variable_scale_bytes,
     zoned_timestamp_text,
 };
 
@@ -23,6 +23,11 @@ pub(crate) fn representable(kind: &ValueKind, array: &dyn Array, row: usize) -> 
             "NaN" | "Infinity" | "-Infinity"
         ),
         ValueKind::NumericDouble => array.as_string::<i32>().value(row).parse::<f64>().is_ok(),
+        // A numeric(p, s) carried as text since a NaN.
+        ValueKind::Decimal { scale, .. } => match array.as_string_opt::<i32>() {
+            Some(text) => unscaled_at(text.value(row), *scale).is_some(),
+            None => true,
+        },
         _ => true,
     }
 }
@@ -86,12 +91,15 @@ pub(crate) fn write(
         ),
         ValueKind::Float32 => binary::float(array.as_primitive::<Float32Type>().value(row), out),
         ValueKind::Float64 => binary::double(array.as_primitive::<Float64Type>().value(row), out),
-        ValueKind::Decimal { .. } => {
-            let (bytes, start) = unscaled(
-                array
+        ValueKind::Decimal { scale, .. } => {
+            let value = match array.as_string_opt::<i32>() {
+                // Checked by `representable` first.
+                Some(text) => unscaled_at(text.value(row), *scale).unwrap_or(0),
+                None => array
                     .as_primitive::<arrow::datatypes::Decimal128Type>()
                     .value(row),
-            );
+            };
+            let (bytes, start) = unscaled(value);
             binary::bytes(&bytes[start..], out);
         }
         ValueKind::DecimalString | ValueKind::DecimalDouble | ValueKind::TextForm => {

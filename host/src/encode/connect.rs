@@ -61,6 +61,21 @@ fn connect_type(kind: &ValueKind, options: &ValueOptions, optional: bool) -> Jso
         ValueKind::ZonedTimestamp => semantic("string", "io.debezium.time.ZonedTimestamp"),
         ValueKind::MicroDuration => semantic("int64", "io.debezium.time.MicroDuration"),
         ValueKind::IntervalString => semantic("string", "io.debezium.time.Interval"),
+        ValueKind::Money => json!({
+            "type": "bytes",
+            "optional": optional,
+            "name": "org.apache.kafka.connect.data.Decimal",
+            "version": 1,
+            "parameters": {"scale": "2"},
+        }),
+        ValueKind::Bits { length: 1 } => plain("boolean"),
+        ValueKind::Bits { length } => json!({
+            "type": "bytes",
+            "optional": optional,
+            "name": "io.debezium.data.Bits",
+            "version": 1,
+            "parameters": {"length": length.to_string()},
+        }),
         ValueKind::Array(element) => json!({
             "type": "array",
             "items": connect_type(element, options, true),

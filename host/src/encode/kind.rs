@@ -44,6 +44,13 @@ pub(crate) enum ValueKind {
     ZonedTimestamp,
     MicroDuration,
     IntervalString,
+    /// `money` (text `-$1,234.56`): Connect `Decimal` of scale 2.
+    Money,
+    /// `bit(n)`/`varbit(n)` (text `1010`): Debezium's `io.debezium.data.Bits`
+    /// bytes; `bit(1)` is a boolean. `length` is `n` (varbit without one: i32::MAX).
+    Bits {
+        length: i32,
+    },
     /// One-dimensional array; elements may be null.
     Array(Box<ValueKind>),
     /// Anything else, as PostgreSQL's (or Arrow's) text form.
@@ -76,10 +83,10 @@ impl ValueKind {
             DataType::Utf8 if options.decimal == DecimalMode::Precise => {
                 match declared_decimal(field) {
                     Some((precision, scale)) => ValueKind::Decimal { precision, scale },
-                    None => ValueKind::of_text(pg_type, options),
+                    None => ValueKind::of_text(field, pg_type, options),
                 }
             }
-            DataType::Utf8 => ValueKind::of_text(pg_type, options),
+            DataType::Utf8 => ValueKind::of_text(field, pg_type, options),
             DataType::Binary => ValueKind::Bytes,
             DataType::Date32 => ValueKind::Date,
             DataType::Time64(TimeUnit::Microsecond) => ValueKind::MicroTime,
@@ -95,8 +102,16 @@ impl ValueKind {
     }
 
     /// The kind of a Utf8 column of PostgreSQL type `pg_type`.
-    fn of_text(pg_type: Option<&str>, options: &ValueOptions) -> ValueKind {
+    fn of_text(field: &Field, pg_type: Option<&str>, options: &ValueOptions) -> ValueKind {
         match pg_type {
+            Some("money") if options.decimal == DecimalMode::Precise => ValueKind::Money,
+            Some("bit" | "varbit") => ValueKind::Bits {
+                length: field
+                    .metadata()
+                    .get(metadata::PG_TYPMOD)
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(i32::MAX),
+            },
             Some("numeric") => match options.decimal {
                 DecimalMode::Precise => ValueKind::VariableDecimal,
                 DecimalMode::String => ValueKind::NumericString,
@@ -134,7 +149,9 @@ impl ValueKind {
             | ValueKind::MicroTimestamp
             | ValueKind::MicroDuration => b"0",
             // The unscaled value 0 in one byte.
-            ValueKind::Decimal { .. } => b"\"AA==\"",
+            ValueKind::Decimal { .. } | ValueKind::Money => b"\"AA==\"",
+            ValueKind::Bits { length: 1 } => b"false",
+            ValueKind::Bits { .. } => b"\"\"",
             ValueKind::VariableDecimal => b"{\"scale\":0,\"value\":\"AA==\"}",
             ValueKind::Array(_) => b"[]",
             ValueKind::DecimalString

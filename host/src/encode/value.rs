@@ -20,8 +20,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::contract::columns::declared_decimal;
-use crate::contract::columns::metadata;
+use crate::contract::columns::{declared_decimal, metadata};
 use crate::contract::pg_text;
 
 /// How `numeric` values are written (Debezium's `decimal.handling.mode`).
@@ -118,6 +117,11 @@ enum Kind<'a> {
     Text(&'a StringArray),
     /// `timetz`, kept as its text: written as Debezium's `ZonedTime` (UTC).
     TimeTz(&'a StringArray),
+    /// `money`, kept as its text: written as a `Decimal` of scale 2.
+    Money(&'a StringArray),
+    /// `bit(n)`/`varbit`, kept as their text: written as Debezium's `Bits` (a
+    /// boolean for `bit(1)`).
+    Bits(&'a StringArray, bool),
     Binary(&'a BinaryArray),
     Date(&'a Date32Array),
     Time(&'a Time64MicrosecondArray),
@@ -158,6 +162,16 @@ impl<'a> ColumnWriter<'a> {
                 None => Kind::NumericText(array.as_string()),
             },
             DataType::Utf8 if pg_type == Some("timetz") => Kind::TimeTz(array.as_string()),
+            DataType::Utf8 if pg_type == Some("money") => Kind::Money(array.as_string()),
+            DataType::Utf8 if matches!(pg_type, Some("bit" | "varbit")) => {
+                let one_bit = pg_type == Some("bit")
+                    && field
+                        .metadata()
+                        .get(metadata::PG_TYPMOD)
+                        .map(String::as_str)
+                        == Some("1");
+                Kind::Bits(array.as_string(), one_bit)
+            }
             DataType::Utf8 => Kind::Text(array.as_string()),
             DataType::Binary => Kind::Binary(array.as_binary()),
             DataType::Date32 => Kind::Date(array.as_primitive::<Date32Type>()),
@@ -223,7 +237,9 @@ impl<'a> ColumnWriter<'a> {
             Kind::NumericText(a)
             | Kind::NumericTextScaled(a, _)
             | Kind::Text(a)
-            | Kind::TimeTz(a) => string(a.value(row), out),
+            | Kind::TimeTz(a)
+            | Kind::Money(a)
+            | Kind::Bits(a, _) => string(a.value(row), out),
             Kind::Bool(a) => out.extend_from_slice(if a.value(row) {
                 b"\"true\""
             } else {
@@ -268,7 +284,9 @@ impl<'a> ColumnWriter<'a> {
             Kind::NumericText(a)
             | Kind::NumericTextScaled(a, _)
             | Kind::Text(a)
-            | Kind::TimeTz(a) => text.push_str(a.value(row)),
+            | Kind::TimeTz(a)
+            | Kind::Money(a)
+            | Kind::Bits(a, _) => text.push_str(a.value(row)),
             Kind::Binary(a) => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 text.push_str("\\x");
@@ -344,6 +362,34 @@ impl<'a> ColumnWriter<'a> {
             },
             Kind::Text(a) => string(a.value(row), out),
             Kind::TimeTz(a) => zoned_time(a.value(row), out),
+            Kind::Money(a) => match (money_cents(a.value(row)), options.decimal) {
+                (Some(cents), DecimalMode::Precise) => {
+                    let (bytes, start) = unscaled(cents);
+                    base64(&bytes[start..], out);
+                }
+                (Some(cents), DecimalMode::String) => {
+                    out.push(b'"');
+                    decimal_text(cents, 2, out);
+                    out.push(b'"');
+                }
+                #[allow(clippy::cast_precision_loss)]
+                (Some(cents), DecimalMode::Double) => float(cents as f64 / 100.0, out),
+                (None, _) => string(a.value(row), out),
+            },
+            Kind::Bits(a, true) => out.extend_from_slice(if a.value(row) == "1" {
+                b"true"
+            } else {
+                b"false"
+            }),
+            Kind::Bits(a, false) => {
+                // Rare enough (bit columns) to allocate.
+                let mut bytes = Vec::new();
+                if bits_bytes(a.value(row), &mut bytes) {
+                    base64(&bytes, out);
+                } else {
+                    string(a.value(row), out);
+                }
+            }
             Kind::Binary(a) => match options.binary {
                 BinaryMode::Base64 => base64(a.value(row), out),
                 BinaryMode::Hex => {
@@ -603,6 +649,64 @@ fn numeric_text(text: &str, mode: DecimalMode, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// `money`'s text under `lc_monetary = C` (`-$1,234.56`) as cents.
+pub(crate) fn money_cents(text: &str) -> Option<i128> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let body = body.strip_prefix('$')?;
+    let mut cents: i128 = 0;
+    let mut fraction_digits = None;
+    for byte in body.bytes() {
+        match byte {
+            b',' if fraction_digits.is_none() => {}
+            b'.' if fraction_digits.is_none() => fraction_digits = Some(0),
+            b'0'..=b'9' => {
+                cents = cents
+                    .checked_mul(10)?
+                    .checked_add(i128::from(byte - b'0'))?;
+                if let Some(digits) = fraction_digits.as_mut() {
+                    *digits += 1;
+                }
+            }
+            _ => return None,
+        }
+    }
+    let cents = match fraction_digits.unwrap_or(0) {
+        0 => cents.checked_mul(100)?,
+        1 => cents.checked_mul(10)?,
+        2 => cents,
+        _ => return None,
+    };
+    Some(if negative { -cents } else { cents })
+}
+
+/// A bit string (`1010`, first bit the most significant) as Debezium's `Bits`:
+/// the number's bytes little-endian, without high zero bytes (Java's
+/// `BitSet.toByteArray`), appended to `out`; `false` for text that is not bits.
+pub(crate) fn bits_bytes(text: &str, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    for (i, bit) in text.bytes().rev().enumerate() {
+        let (byte, shift) = (i / 8, i % 8);
+        if start + byte == out.len() {
+            out.push(0);
+        }
+        match bit {
+            b'1' => out[start + byte] |= 1 << shift,
+            b'0' => {}
+            _ => {
+                out.truncate(start);
+                return false;
+            }
+        }
+    }
+    while out.len() > start && out.last() == Some(&0) {
+        out.pop();
+    }
+    true
 }
 
 /// A numeric's text as its unscaled value at `scale` (`"12.5"` at 2 is 1250);
@@ -900,6 +1004,23 @@ mod tests {
         assert_eq!(text(5, 0), "5");
         assert_eq!(text(123, -2), "12300");
         assert_eq!(text(0, 3), "0.000");
+    }
+
+    #[test]
+    fn money_and_bits_take_debeziums_forms() {
+        assert_eq!(money_cents("$12.34"), Some(1234));
+        assert_eq!(money_cents("-$0.50"), Some(-50));
+        assert_eq!(money_cents("$1,234,567.00"), Some(123_456_700));
+        assert_eq!(money_cents("12.34"), None);
+        let bits = |text: &str| {
+            let mut out = Vec::new();
+            bits_bytes(text, &mut out).then_some(out)
+        };
+        assert_eq!(bits("1010"), Some(vec![0x0a]));
+        assert_eq!(bits("10101"), Some(vec![0x15]));
+        assert_eq!(bits("0000"), Some(vec![]));
+        assert_eq!(bits("100000000"), Some(vec![0x00, 0x01]));
+        assert_eq!(bits("10x"), None);
     }
 
     #[test]

@@ -10,8 +10,8 @@ use super::binary;
 use crate::contract::pg_text;
 use crate::encode::kind::ValueKind;
 use crate::encode::value::{
-    ColumnWriter, interval_micros, unscaled, unscaled_at, variable_scale, variable_scale_bytes,
-    zoned_timestamp_text,
+    ColumnWriter, bits_bytes, interval_micros, money_cents, unscaled, unscaled_at, variable_scale,
+    variable_scale_bytes, zoned_timestamp_text,
 };
 
 /// Whether the value at `row` has an Avro form (see [`ValueKind::may_fail`]).
@@ -23,6 +23,12 @@ pub(crate) fn representable(kind: &ValueKind, array: &dyn Array, row: usize) -> 
             "NaN" | "Infinity" | "-Infinity"
         ),
         ValueKind::NumericDouble => array.as_string::<i32>().value(row).parse::<f64>().is_ok(),
+        ValueKind::Money => money_cents(array.as_string::<i32>().value(row)).is_some(),
+        ValueKind::Bits { .. } => array
+            .as_string::<i32>()
+            .value(row)
+            .bytes()
+            .all(|b| b == b'0' || b == b'1'),
         // A numeric(p, s) carried as text since a NaN.
         ValueKind::Decimal { scale, .. } => match array.as_string_opt::<i32>() {
             Some(text) => unscaled_at(text.value(row), *scale).is_some(),
@@ -41,7 +47,9 @@ pub(crate) fn write_zero(kind: &ValueKind, out: &mut Vec<u8>) {
         ValueKind::Float64 | ValueKind::DecimalDouble | ValueKind::NumericDouble => {
             binary::double(0.0, out);
         }
-        ValueKind::Decimal { .. } => binary::bytes(&[0], out),
+        ValueKind::Decimal { .. } | ValueKind::Money => binary::bytes(&[0], out),
+        ValueKind::Bits { length: 1 } => binary::boolean(false, out),
+        ValueKind::Bits { .. } => binary::bytes(&[], out),
         ValueKind::VariableDecimal => {
             binary::long(0, out);
             binary::bytes(&[0], out);
@@ -91,6 +99,20 @@ pub(crate) fn write(
         ),
         ValueKind::Float32 => binary::float(array.as_primitive::<Float32Type>().value(row), out),
         ValueKind::Float64 => binary::double(array.as_primitive::<Float64Type>().value(row), out),
+        ValueKind::Money => {
+            // Checked by `representable` first.
+            let cents = money_cents(array.as_string::<i32>().value(row)).unwrap_or(0);
+            let (bytes, start) = unscaled(cents);
+            binary::bytes(&bytes[start..], out);
+        }
+        ValueKind::Bits { length: 1 } => {
+            binary::boolean(array.as_string::<i32>().value(row) == "1", out);
+        }
+        ValueKind::Bits { .. } => {
+            let mut bytes = Vec::new();
+            bits_bytes(array.as_string::<i32>().value(row), &mut bytes);
+            binary::bytes(&bytes, out);
+        }
         ValueKind::Decimal { scale, .. } => {
             let value = match array.as_string_opt::<i32>() {
                 // Checked by `representable` first.

@@ -66,6 +66,23 @@ fn avro_type(kind: &ValueKind, names: &mut Names) -> Json {
             None => json!("string"),
         },
         ValueKind::Bytes => json!("bytes"),
+        // money is a 64-bit count of cents: 19 digits.
+        ValueKind::Money => json!({
+            "type": "bytes",
+            "scale": 2,
+            "precision": 19,
+            "connect.version": 1,
+            "connect.parameters": {"scale": "2"},
+            "connect.name": "org.apache.kafka.connect.data.Decimal",
+            "logicalType": "decimal",
+        }),
+        ValueKind::Bits { length: 1 } => json!("boolean"),
+        ValueKind::Bits { length } => json!({
+            "type": "bytes",
+            "connect.version": 1,
+            "connect.parameters": {"length": length.to_string()},
+            "connect.name": "io.debezium.data.Bits",
+        }),
         ValueKind::Date => connect("int", "io.debezium.time.Date"),
         ValueKind::MicroTime => connect("long", "io.debezium.time.MicroTime"),
         ValueKind::MicroTimestamp => connect("long", "io.debezium.time.MicroTimestamp"),

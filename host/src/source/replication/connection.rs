@@ -26,13 +26,15 @@ const READ_CHUNK: usize = 64 * 1024;
 /// depend on the server's or role's defaults: ISO dates, UTC, ISO 8601 intervals,
 /// floats with all digits, hex bytea. Public so tests can compare against the same
 /// forms from an ordinary session.
-pub const SESSION_SETTINGS: [(&str, &str); 6] = [
+pub const SESSION_SETTINGS: [(&str, &str); 7] = [
     ("client_encoding", "UTF8"),
     ("DateStyle", "ISO, MDY"),
     ("TimeZone", "UTC"),
     ("IntervalStyle", "iso_8601"),
     ("extra_float_digits", "3"),
     ("bytea_output", "hex"),
+    // `money` as `-$1,234.56` whatever the server's locale, so it parses.
+    ("lc_monetary", "C"),
 ];
 
 /// The byte stream under a connection (TCP or a unix socket; TLS later).

@@ -47,6 +47,10 @@ pub struct CatalogFacts {
     pub primary_key: Vec<String>,
     /// The columns declared `NOT NULL` (PostgreSQL names).
     pub not_null: Vec<String>,
+    /// Columns of a domain type: the domain's base type and its modifier. Such a
+    /// column is carried as its base type (an `int4` domain as Int32), as Debezium
+    /// writes it.
+    pub domains: Vec<(String, Oid, i32)>,
 }
 
 /// A table as weir batches it: its columns and the Arrow schema of its ChangeBatches.
@@ -83,21 +87,35 @@ impl TableSchema {
         version: u32,
     ) -> Self {
         let not_null = |name: &str| catalog.is_some_and(|c| c.not_null.iter().any(|n| n == name));
+        let base = |name: &str| {
+            catalog.and_then(|c| {
+                c.domains
+                    .iter()
+                    .find(|(column, _, _)| column == name)
+                    .map(|&(_, oid, modifier)| (oid, modifier))
+            })
+        };
         let columns: Vec<ColumnSpec> = relation
             .columns
             .iter()
-            .map(|column| ColumnSpec {
-                name: column.name.clone(),
-                field_name: escape_column_name(&column.name),
-                type_oid: column.type_oid,
-                type_modifier: column.type_modifier,
-                pg_type: builtin_type_name(column.type_oid)
-                    .map(str::to_owned)
-                    .or_else(|| type_names.get(&column.type_oid).cloned())
-                    .unwrap_or_else(|| format!("oid:{}", column.type_oid)),
-                kind: ColumnKind::for_type(column.type_oid, column.type_modifier),
-                is_key: column.is_key,
-                not_null: not_null(&column.name),
+            .map(|column| {
+                // A domain is carried as its base type; `type_oid` stays the
+                // domain's, as the Relation message says.
+                let (type_oid, type_modifier) =
+                    base(&column.name).unwrap_or((column.type_oid, column.type_modifier));
+                ColumnSpec {
+                    name: column.name.clone(),
+                    field_name: escape_column_name(&column.name),
+                    type_oid: column.type_oid,
+                    type_modifier: column.type_modifier,
+                    pg_type: builtin_type_name(type_oid)
+                        .map(str::to_owned)
+                        .or_else(|| type_names.get(&type_oid).cloned())
+                        .unwrap_or_else(|| format!("oid:{type_oid}")),
+                    kind: ColumnKind::for_type(type_oid, type_modifier),
+                    is_key: column.is_key,
+                    not_null: not_null(&column.name),
+                }
             })
             .collect();
         let primary_key = match catalog.map(|c| c.primary_key.as_slice()) {

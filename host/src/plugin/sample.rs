@@ -139,6 +139,7 @@ pub fn batch_from_json(text: &str, table: Option<&str>) -> Result<RecordBatch, S
     let facts = primary_key.map(|primary_key| CatalogFacts {
         primary_key,
         not_null: Vec::new(),
+        domains: Vec::new(),
     });
     let schema = Arc::new(TableSchema::from_relation(
         &relation,

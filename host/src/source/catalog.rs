@@ -336,8 +336,9 @@ pub async fn table_catalog(
         .query(
             "SELECT a.attrelid, a.attname::text, a.attnotnull, \
                     (SELECT k.n FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, n) \
-                     WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum)::int4 \
-             FROM pg_attribute a \
+                     WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum)::int4, \
+                    CASE WHEN t.typtype = 'd' THEN t.typbasetype END, t.typtypmod \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
              WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attrelid, a.attnum",
             &[&tables],
@@ -351,6 +352,9 @@ pub async fn table_catalog(
         let entry = facts.entry(table).or_default();
         if row.get::<_, bool>(2) {
             entry.not_null.push(name.clone());
+        }
+        if let Some(base) = row.get::<_, Option<Oid>>(4) {
+            entry.domains.push((name.clone(), base, row.get(5)));
         }
         if let Some(place) = row.get::<_, Option<i32>>(3) {
             keys.entry(table).or_default().push((place, name));

@@ -436,13 +436,6 @@ const KNOWN: &[Known] = &[
         why: "not done yet",
     },
     Known {
-        paths: &["value*c_domain*"],
-        what: "domains",
-        debezium: "the base type (`int4` domain: `int32`)",
-        weir: "the text form as a string",
-        why: "not done yet: weir's batches type a domain column as text",
-    },
-    Known {
         paths: &["value_schema*c_enum]*"],
         what: "enums (schema)",
         debezium: "`io.debezium.data.Enum` with the labels in `allowed`",

@@ -117,7 +117,8 @@ pub async fn describe(
             "SELECT a.attname::text, a.atttypid, a.atttypmod, t.typname::text, \
                     COALESCE(a.attnum = ANY (ri.indkey), false), a.attnotnull, \
                     COALESCE((SELECT k.n FROM unnest(pk.indkey) WITH ORDINALITY k(attnum, n) \
-                              WHERE k.attnum = a.attnum), 0)::int4 \
+                              WHERE k.attnum = a.attnum), 0)::int4, \
+                    CASE WHEN t.typtype = 'd' THEN t.typbasetype END, t.typtypmod \
              FROM pg_attribute a \
              JOIN pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary \
@@ -132,6 +133,7 @@ pub async fn describe(
     let mut type_names = HashMap::new();
     let mut primary_key: Vec<(i32, String)> = Vec::new();
     let mut not_null = Vec::new();
+    let mut domains = Vec::new();
     let columns = rows
         .iter()
         .map(|row| {
@@ -140,6 +142,9 @@ pub async fn describe(
             type_names.insert(type_oid, row.get::<_, String>(3));
             if row.get::<_, bool>(5) {
                 not_null.push(name.clone());
+            }
+            if let Some(base) = row.get::<_, Option<Oid>>(7) {
+                domains.push((name.clone(), base, row.get::<_, i32>(8)));
             }
             let in_key: i32 = row.get(6);
             if in_key > 0 {
@@ -166,6 +171,7 @@ pub async fn describe(
     let facts = CatalogFacts {
         primary_key,
         not_null,
+        domains,
     };
     let schema = TableSchema::from_relation(&relation, &type_names, Some(&facts), 1);
     Ok(SnapshotTable {

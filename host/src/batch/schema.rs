@@ -37,6 +37,8 @@ pub struct ColumnSpec {
     /// Declared `NOT NULL` (the catalog's `attnotnull`): encoders that declare
     /// schemas make such a column required, as Debezium does.
     pub not_null: bool,
+    /// An enum type's labels, comma-separated (from the catalog).
+    pub enum_labels: Option<String>,
 }
 
 /// What the catalog knows of a table that a pgoutput Relation message does not say.
@@ -51,6 +53,8 @@ pub struct CatalogFacts {
     /// column is carried as its base type (an `int4` domain as Int32), as Debezium
     /// writes it.
     pub domains: Vec<(String, Oid, i32)>,
+    /// Columns of an enum type: its labels in order.
+    pub enums: Vec<(String, Vec<String>)>,
 }
 
 /// A table as weir batches it: its columns and the Arrow schema of its ChangeBatches.
@@ -115,6 +119,12 @@ impl TableSchema {
                     kind: ColumnKind::for_type(type_oid, type_modifier),
                     is_key: column.is_key,
                     not_null: not_null(&column.name),
+                    enum_labels: catalog.and_then(|c| {
+                        c.enums
+                            .iter()
+                            .find(|(name, _)| *name == column.name)
+                            .map(|(_, labels)| labels.join(","))
+                    }),
                 }
             })
             .collect();
@@ -205,6 +215,9 @@ fn user_fields(columns: &[ColumnSpec]) -> Vec<Field> {
             }
             if column.not_null {
                 metadata.insert(metadata::NOT_NULL.to_owned(), "true".to_owned());
+            }
+            if let Some(labels) = &column.enum_labels {
+                metadata.insert(metadata::PG_ENUM_LABELS.to_owned(), labels.clone());
             }
             if column.type_modifier >= 0 {
                 metadata.insert(

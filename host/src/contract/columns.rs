@@ -63,6 +63,9 @@ pub mod metadata {
     /// `varchar(20)`): `atttypmod`, as a number. Encoders that declare schemas keep
     /// the declared type with it when the Arrow type had to widen to text.
     pub const PG_TYPMOD: &str = "weir.pg_typmod";
+    /// On a user field of an enum type: its labels in order, comma-separated, for
+    /// Debezium's `io.debezium.data.Enum` `allowed`.
+    pub const PG_ENUM_LABELS: &str = "weir.pg_enum_labels";
     /// On a user field declared `NOT NULL`: `true`. (The Arrow field stays nullable:
     /// the old image of a delete holds only the key's values.)
     pub const NOT_NULL: &str = "weir.not_null";

@@ -47,7 +47,17 @@ fn connect_type(kind: &ValueKind, options: &ValueOptions, optional: bool) -> Jso
             "version": 1,
             "doc": "Variable scaled decimal",
         }),
-        ValueKind::Text { connect_name } => match connect_name {
+        ValueKind::Text {
+            connect_name: Some(name),
+            allowed: Some(allowed),
+        } => json!({
+            "type": "string",
+            "optional": optional,
+            "name": name,
+            "version": 1,
+            "parameters": {"allowed": allowed},
+        }),
+        ValueKind::Text { connect_name, .. } => match connect_name {
             Some(name) => semantic("string", name),
             None => plain("string"),
         },

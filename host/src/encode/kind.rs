@@ -33,9 +33,11 @@ pub(crate) enum ValueKind {
     VariableDecimal,
     NumericString,
     NumericDouble,
-    /// A string; `connect_name` for `json`, `jsonb`, `uuid`, `xml`.
+    /// A string; `connect_name` for `json`, `jsonb`, `uuid`, `xml`, enums; an
+    /// enum's labels in `allowed`.
     Text {
         connect_name: Option<&'static str>,
+        allowed: Option<String>,
     },
     Bytes,
     Date,
@@ -117,7 +119,12 @@ impl ValueKind {
                 DecimalMode::String => ValueKind::NumericString,
                 DecimalMode::Double => ValueKind::NumericDouble,
             },
+            _ if field.metadata().contains_key(metadata::PG_ENUM_LABELS) => ValueKind::Text {
+                connect_name: Some("io.debezium.data.Enum"),
+                allowed: field.metadata().get(metadata::PG_ENUM_LABELS).cloned(),
+            },
             _ => ValueKind::Text {
+                allowed: None,
                 connect_name: match pg_type {
                     Some("json" | "jsonb") => Some("io.debezium.data.Json"),
                     Some("uuid") => Some("io.debezium.data.Uuid"),

@@ -140,6 +140,7 @@ pub fn batch_from_json(text: &str, table: Option<&str>) -> Result<RecordBatch, S
         primary_key,
         not_null: Vec::new(),
         domains: Vec::new(),
+        enums: Vec::new(),
     });
     let schema = Arc::new(TableSchema::from_relation(
         &relation,

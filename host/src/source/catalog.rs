@@ -337,7 +337,9 @@ pub async fn table_catalog(
             "SELECT a.attrelid, a.attname::text, a.attnotnull, \
                     (SELECT k.n FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, n) \
                      WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum)::int4, \
-                    CASE WHEN t.typtype = 'd' THEN t.typbasetype END, t.typtypmod \
+                    CASE WHEN t.typtype = 'd' THEN t.typbasetype END, t.typtypmod, \
+                    CASE WHEN t.typtype = 'e' THEN (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) \
+                                                    FROM pg_enum e WHERE e.enumtypid = t.oid) END \
              FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
              WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attrelid, a.attnum",
@@ -355,6 +357,9 @@ pub async fn table_catalog(
         }
         if let Some(base) = row.get::<_, Option<Oid>>(4) {
             entry.domains.push((name.clone(), base, row.get(5)));
+        }
+        if let Some(labels) = row.get::<_, Option<Vec<String>>>(6) {
+            entry.enums.push((name.clone(), labels));
         }
         if let Some(place) = row.get::<_, Option<i32>>(3) {
             keys.entry(table).or_default().push((place, name));

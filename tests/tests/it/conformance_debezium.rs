@@ -436,13 +436,6 @@ const KNOWN: &[Known] = &[
         why: "not done yet",
     },
     Known {
-        paths: &["value_schema*c_enum]*"],
-        what: "enums (schema)",
-        debezium: "`io.debezium.data.Enum` with the labels in `allowed`",
-        weir: "a plain string",
-        why: "not done yet: needs the labels from the catalog; the values are the same",
-    },
-    Known {
         paths: &["value*c_matrix*"],
         what: "multi-dimensional arrays",
         debezium: "an array of nulls: the values are lost",

@@ -313,8 +313,8 @@ async fn the_catalog_gives_primary_keys_in_key_order_and_not_null_columns() {
     cluster
         .execute(
             &database,
-            "CREATE DOMAIN positive AS int CHECK (VALUE > 0); \
-             CREATE TABLE t (a int, b int NOT NULL, c int, d int, e positive, PRIMARY KEY (c, a)); \
+            "CREATE DOMAIN positive AS int CHECK (VALUE > 0); CREATE TYPE mood AS ENUM ('sad', 'ok'); \
+             CREATE TABLE t (a int, b int NOT NULL, c int, d int, e positive, f mood, PRIMARY KEY (c, a)); \
              ALTER TABLE t DROP COLUMN d; CREATE TABLE nokey (x int)",
         )
         .await
@@ -339,6 +339,10 @@ async fn the_catalog_gives_primary_keys_in_key_order_and_not_null_columns() {
     assert_eq!(keyed.not_null, ["a", "b", "c"]);
     // A domain column is carried as its base type (int4, OID 23).
     assert_eq!(keyed.domains, [("e".to_owned(), 23, -1)]);
+    assert_eq!(
+        keyed.enums,
+        [("f".to_owned(), vec!["sad".to_owned(), "ok".to_owned()])]
+    );
     let keyless = &facts[&oids[1]];
     assert!(keyless.primary_key.is_empty());
     assert!(keyless.not_null.is_empty());

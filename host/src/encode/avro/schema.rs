@@ -61,7 +61,16 @@ fn avro_type(kind: &ValueKind, names: &mut Names) -> Json {
                 json!(NAME)
             }
         }
-        ValueKind::Text { connect_name } => match connect_name {
+        ValueKind::Text {
+            connect_name: Some(name),
+            allowed: Some(allowed),
+        } => json!({
+            "type": "string",
+            "connect.version": 1,
+            "connect.parameters": {"allowed": allowed},
+            "connect.name": name,
+        }),
+        ValueKind::Text { connect_name, .. } => match connect_name {
             Some(name) => connect("string", name),
             None => json!("string"),
         },

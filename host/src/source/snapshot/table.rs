@@ -118,7 +118,9 @@ pub async fn describe(
                     COALESCE(a.attnum = ANY (ri.indkey), false), a.attnotnull, \
                     COALESCE((SELECT k.n FROM unnest(pk.indkey) WITH ORDINALITY k(attnum, n) \
                               WHERE k.attnum = a.attnum), 0)::int4, \
-                    CASE WHEN t.typtype = 'd' THEN t.typbasetype END, t.typtypmod \
+                    CASE WHEN t.typtype = 'd' THEN t.typbasetype END, t.typtypmod, \
+                    CASE WHEN t.typtype = 'e' THEN (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) \
+                                                    FROM pg_enum e WHERE e.enumtypid = t.oid) END \
              FROM pg_attribute a \
              JOIN pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary \
@@ -134,6 +136,7 @@ pub async fn describe(
     let mut primary_key: Vec<(i32, String)> = Vec::new();
     let mut not_null = Vec::new();
     let mut domains = Vec::new();
+    let mut enums = Vec::new();
     let columns = rows
         .iter()
         .map(|row| {
@@ -145,6 +148,9 @@ pub async fn describe(
             }
             if let Some(base) = row.get::<_, Option<Oid>>(7) {
                 domains.push((name.clone(), base, row.get::<_, i32>(8)));
+            }
+            if let Some(labels) = row.get::<_, Option<Vec<String>>>(9) {
+                enums.push((name.clone(), labels));
             }
             let in_key: i32 = row.get(6);
             if in_key > 0 {
@@ -172,6 +178,7 @@ pub async fn describe(
         primary_key,
         not_null,
         domains,
+        enums,
     };
     let schema = TableSchema::from_relation(&relation, &type_names, Some(&facts), 1);
     Ok(SnapshotTable {

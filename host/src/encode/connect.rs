@@ -78,6 +78,19 @@ fn connect_type(kind: &ValueKind, options: &ValueOptions, optional: bool) -> Jso
             "version": 1,
             "parameters": {"scale": "2"},
         }),
+        ValueKind::Point => json!({
+            "type": "struct",
+            "fields": [
+                {"type": "double", "optional": false, "field": "x"},
+                {"type": "double", "optional": false, "field": "y"},
+                {"type": "bytes", "optional": true, "field": "wkb"},
+                {"type": "int32", "optional": true, "field": "srid"},
+            ],
+            "optional": optional,
+            "name": "io.debezium.data.geometry.Point",
+            "version": 1,
+            "doc": "Geometry (POINT)",
+        }),
         ValueKind::Bits { length: 1 } => plain("boolean"),
         ValueKind::Bits { length } => json!({
             "type": "bytes",

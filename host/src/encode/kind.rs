@@ -48,6 +48,8 @@ pub(crate) enum ValueKind {
     IntervalString,
     /// `money` (text `-$1,234.56`): Connect `Decimal` of scale 2.
     Money,
+    /// `point` (text `(x,y)`): Debezium's `io.debezium.data.geometry.Point` struct.
+    Point,
     /// `bit(n)`/`varbit(n)` (text `1010`): Debezium's `io.debezium.data.Bits`
     /// bytes; `bit(1)` is a boolean. `length` is `n` (varbit without one: i32::MAX).
     Bits {
@@ -107,6 +109,7 @@ impl ValueKind {
     fn of_text(field: &Field, pg_type: Option<&str>, options: &ValueOptions) -> ValueKind {
         match pg_type {
             Some("money") if options.decimal == DecimalMode::Precise => ValueKind::Money,
+            Some("point") => ValueKind::Point,
             Some("bit" | "varbit") => ValueKind::Bits {
                 length: field
                     .metadata()
@@ -158,6 +161,7 @@ impl ValueKind {
             // The unscaled value 0 in one byte.
             ValueKind::Decimal { .. } | ValueKind::Money => b"\"AA==\"",
             ValueKind::Bits { length: 1 } => b"false",
+            ValueKind::Point => b"{\"x\":0.0,\"y\":0.0,\"wkb\":null,\"srid\":null}",
             ValueKind::Bits { .. } => b"\"\"",
             ValueKind::VariableDecimal => b"{\"scale\":0,\"value\":\"AA==\"}",
             ValueKind::Array(_) => b"[]",

@@ -119,6 +119,8 @@ enum Kind<'a> {
     TimeTz(&'a StringArray),
     /// `money`, kept as its text: written as a `Decimal` of scale 2.
     Money(&'a StringArray),
+    /// `point`, kept as its text: written as Debezium's `Point` struct.
+    Point(&'a StringArray),
     /// `bit(n)`/`varbit`, kept as their text: written as Debezium's `Bits` (a
     /// boolean for `bit(1)`).
     Bits(&'a StringArray, bool),
@@ -163,6 +165,7 @@ impl<'a> ColumnWriter<'a> {
             },
             DataType::Utf8 if pg_type == Some("timetz") => Kind::TimeTz(array.as_string()),
             DataType::Utf8 if pg_type == Some("money") => Kind::Money(array.as_string()),
+            DataType::Utf8 if pg_type == Some("point") => Kind::Point(array.as_string()),
             DataType::Utf8 if matches!(pg_type, Some("bit" | "varbit")) => {
                 let one_bit = pg_type == Some("bit")
                     && field
@@ -239,6 +242,7 @@ impl<'a> ColumnWriter<'a> {
             | Kind::Text(a)
             | Kind::TimeTz(a)
             | Kind::Money(a)
+            | Kind::Point(a)
             | Kind::Bits(a, _) => string(a.value(row), out),
             Kind::Bool(a) => out.extend_from_slice(if a.value(row) {
                 b"\"true\""
@@ -286,6 +290,7 @@ impl<'a> ColumnWriter<'a> {
             | Kind::Text(a)
             | Kind::TimeTz(a)
             | Kind::Money(a)
+            | Kind::Point(a)
             | Kind::Bits(a, _) => text.push_str(a.value(row)),
             Kind::Binary(a) => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -375,6 +380,18 @@ impl<'a> ColumnWriter<'a> {
                 #[allow(clippy::cast_precision_loss)]
                 (Some(cents), DecimalMode::Double) => float(cents as f64 / 100.0, out),
                 (None, _) => string(a.value(row), out),
+            },
+            Kind::Point(a) => match point(a.value(row)) {
+                Some((x, y)) => {
+                    out.extend_from_slice(b"{\"x\":");
+                    float(x, out);
+                    out.extend_from_slice(b",\"y\":");
+                    float(y, out);
+                    out.extend_from_slice(b",\"wkb\":");
+                    base64(&point_wkb(x, y), out);
+                    out.extend_from_slice(b",\"srid\":null}");
+                }
+                None => string(a.value(row), out),
             },
             Kind::Bits(a, true) => out.extend_from_slice(if a.value(row) == "1" {
                 b"true"
@@ -649,6 +666,22 @@ fn numeric_text(text: &str, mode: DecimalMode, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// A `point`'s text `(x,y)` as its coordinates.
+pub(crate) fn point(text: &str) -> Option<(f64, f64)> {
+    let (x, y) = text.strip_prefix('(')?.strip_suffix(')')?.split_once(',')?;
+    Some((x.trim().parse().ok()?, y.trim().parse().ok()?))
+}
+
+/// A point as Well-Known Binary (little-endian, type 1), as Debezium's `wkb`.
+pub(crate) fn point_wkb(x: f64, y: f64) -> [u8; 21] {
+    let mut wkb = [0u8; 21];
+    wkb[0] = 1;
+    wkb[1] = 1;
+    wkb[5..13].copy_from_slice(&x.to_le_bytes());
+    wkb[13..21].copy_from_slice(&y.to_le_bytes());
+    wkb
 }
 
 /// `money`'s text under `lc_monetary = C` (`-$1,234.56`) as cents.

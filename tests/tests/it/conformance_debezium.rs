@@ -429,13 +429,6 @@ const KNOWN: &[Known] = &[
         why: "weir does not drop data it can carry",
     },
     Known {
-        paths: &["value*c_point*"],
-        what: "`point`",
-        debezium: "struct `io.debezium.data.geometry.Point` (`x`, `y`, `wkb`, `srid`)",
-        weir: "the text form `(x,y)`",
-        why: "not done yet",
-    },
-    Known {
         paths: &["value*c_matrix*"],
         what: "multi-dimensional arrays",
         debezium: "an array of nulls: the values are lost",

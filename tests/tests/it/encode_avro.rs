@@ -275,3 +275,27 @@ fn a_nan_keeps_a_numeric_p_s_column_decimal() {
         "{versions}"
     );
 }
+
+#[test]
+fn points_money_bits_and_enums_read_back_as_debeziums_types() {
+    let setup = "CREATE TYPE mood AS ENUM ('sad', 'ok');
+                 CREATE TABLE items (id int PRIMARY KEY, at point, cash money, one bit(1), nine bit(9), feel mood)";
+    let changes = ["INSERT INTO items VALUES (1, '(1.5,-2)', '-1234.5', B'1', B'100000001', 'ok')"];
+    let batches = captured_batches(setup, &changes).expect("changes captured");
+    let items = with_primary_key(&table_batch(&batches, "items").expect("items"), "id");
+    let registry = weir_tests::SchemaRegistry::start().expect("registry");
+    let decoded = decode(&registry, ValueOptions::default(), &items);
+    let after = &decoded[0]["value"]["datum"]["after"];
+    assert_eq!(after["at"]["x"], 1.5);
+    assert_eq!(after["at"]["y"], -2.0);
+    // WKB: little-endian, type 1, then x and y as doubles.
+    let mut wkb = vec![1u8, 1, 0, 0, 0];
+    wkb.extend(1.5f64.to_le_bytes());
+    wkb.extend((-2.0f64).to_le_bytes());
+    let hex: String = wkb.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(after["at"]["wkb"], json!({"bytes": hex}));
+    assert_eq!(after["cash"], json!({"decimal": "-1234.50"}));
+    assert_eq!(after["one"], true);
+    assert_eq!(after["nine"], json!({"bytes": "0101"}));
+    assert_eq!(after["feel"], "ok");
+}

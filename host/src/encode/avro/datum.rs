@@ -10,8 +10,8 @@ use super::binary;
 use crate::contract::pg_text;
 use crate::encode::kind::ValueKind;
 use crate::encode::value::{
-    ColumnWriter, bits_bytes, interval_micros, money_cents, unscaled, unscaled_at, variable_scale,
-    variable_scale_bytes, zoned_timestamp_text,
+    ColumnWriter, bits_bytes, interval_micros, money_cents, point, point_wkb, unscaled,
+    unscaled_at, variable_scale, variable_scale_bytes, zoned_timestamp_text,
 };
 
 /// Whether the value at `row` has an Avro form (see [`ValueKind::may_fail`]).
@@ -24,6 +24,7 @@ pub(crate) fn representable(kind: &ValueKind, array: &dyn Array, row: usize) -> 
         ),
         ValueKind::NumericDouble => array.as_string::<i32>().value(row).parse::<f64>().is_ok(),
         ValueKind::Money => money_cents(array.as_string::<i32>().value(row)).is_some(),
+        ValueKind::Point => point(array.as_string::<i32>().value(row)).is_some(),
         ValueKind::Bits { .. } => array
             .as_string::<i32>()
             .value(row)
@@ -49,6 +50,12 @@ pub(crate) fn write_zero(kind: &ValueKind, out: &mut Vec<u8>) {
         }
         ValueKind::Decimal { .. } | ValueKind::Money => binary::bytes(&[0], out),
         ValueKind::Bits { length: 1 } => binary::boolean(false, out),
+        ValueKind::Point => {
+            binary::double(0.0, out);
+            binary::double(0.0, out);
+            binary::union_branch(0, out);
+            binary::union_branch(0, out);
+        }
         ValueKind::Bits { .. } => binary::bytes(&[], out),
         ValueKind::VariableDecimal => {
             binary::long(0, out);
@@ -107,6 +114,15 @@ pub(crate) fn write(
         }
         ValueKind::Bits { length: 1 } => {
             binary::boolean(array.as_string::<i32>().value(row) == "1", out);
+        }
+        ValueKind::Point => {
+            // Checked by `representable` first.
+            let (x, y) = point(array.as_string::<i32>().value(row)).unwrap_or((0.0, 0.0));
+            binary::double(x, out);
+            binary::double(y, out);
+            binary::union_branch(1, out);
+            binary::bytes(&point_wkb(x, y), out);
+            binary::union_branch(0, out);
         }
         ValueKind::Bits { .. } => {
             let mut bytes = Vec::new();

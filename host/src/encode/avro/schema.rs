@@ -85,6 +85,27 @@ fn avro_type(kind: &ValueKind, names: &mut Names) -> Json {
             "connect.name": "org.apache.kafka.connect.data.Decimal",
             "logicalType": "decimal",
         }),
+        ValueKind::Point => {
+            const NAME: &str = "io.debezium.data.geometry.Point";
+            if names.define(NAME) {
+                json!({
+                    "type": "record",
+                    "name": "Point",
+                    "namespace": "io.debezium.data.geometry",
+                    "fields": [
+                        {"name": "x", "type": "double"},
+                        {"name": "y", "type": "double"},
+                        {"name": "wkb", "type": ["null", "bytes"], "default": null},
+                        {"name": "srid", "type": ["null", "int"], "default": null},
+                    ],
+                    "connect.doc": "Geometry (POINT)",
+                    "connect.version": 1,
+                    "connect.name": NAME,
+                })
+            } else {
+                json!(NAME)
+            }
+        }
         ValueKind::Bits { length: 1 } => json!("boolean"),
         ValueKind::Bits { length } => json!({
             "type": "bytes",

@@ -218,14 +218,15 @@ impl Encoder for DebeziumJsonEncoder {
                 .then(|| order.next(xids.value(row), commit_lsns.value(row), &table_key));
             let has_old_image = before.is_some_and(|b| !b.is_null(row));
             // A primary key change: the old image's key differs from the row's.
-            let key_changed = change == op::UPDATE && has_key && has_old_image && {
-                old_key.clear();
-                new_key.clear();
-                layout.write_old_key(&before_writers, row, values, &mut old_key) && {
-                    layout.write_key(&writers, row, Some(values), &mut new_key);
-                    old_key != new_key
-                }
-            };
+            let key_changed = change == op::UPDATE
+                && has_key
+                && has_old_image
+                && layout.key_changed(
+                    (&before_writers, &writers),
+                    row,
+                    values,
+                    (&mut old_key, &mut new_key),
+                );
             let wrap_key = |key: &[u8], buffer: &mut Vec<u8>| match connect
                 .as_ref()
                 .and_then(|c| c.key_prefix.as_ref())

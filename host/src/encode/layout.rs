@@ -224,6 +224,25 @@ impl Layout {
         true
     }
 
+    /// Whether `row`'s old image holds another primary key than the row: a key
+    /// change, which Debezium writes as a delete and a create. Leaves both keys'
+    /// JSON in `keys` (old, new) for the messages' headers.
+    pub fn key_changed(
+        &self,
+        (before_writers, writers): (&[Option<ColumnWriter<'_>>], &[ColumnWriter<'_>]),
+        row: usize,
+        options: &ValueOptions,
+        (old_key, new_key): (&mut Vec<u8>, &mut Vec<u8>),
+    ) -> bool {
+        old_key.clear();
+        new_key.clear();
+        if !self.write_old_key(before_writers, row, options, old_key) {
+            return false;
+        }
+        self.write_key(writers, row, Some(options), new_key);
+        old_key != new_key
+    }
+
     /// The `_unchanged` column.
     pub fn unchanged<'a>(&self, batch: &'a RecordBatch) -> Option<&'a ListArray> {
         self.unchanged

@@ -423,14 +423,15 @@ impl Encoder for AvroEncoder {
             let has_old = before.is_some_and(|b| b.is_valid(row));
             // A primary key change: Debezium's delete under the old key, its
             // tombstone, and a create under the new key (see the JSON encoder).
-            let key_changed = change == op::UPDATE && registered.key_id.is_some() && has_old && {
-                old_key.clear();
-                new_key.clear();
-                layout.write_old_key(&before_writers, row, &options.values, &mut old_key) && {
-                    layout.write_key(&writers, row, Some(&options.values), &mut new_key);
-                    old_key != new_key
-                }
-            };
+            let key_changed = change == op::UPDATE
+                && registered.key_id.is_some()
+                && has_old
+                && layout.key_changed(
+                    (&before_writers, &writers),
+                    row,
+                    &options.values,
+                    (&mut old_key, &mut new_key),
+                );
             if key_changed {
                 let old_key_message = |buffer: &mut Vec<u8>| key_of(&old_image, buffer);
                 let deleted =

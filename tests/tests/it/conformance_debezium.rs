@@ -55,12 +55,7 @@ impl Stand {
         let kafka = KafkaCluster::start(1).expect("kafka");
         let major = pg.major_version().await.expect("version");
         let mut setup = source_types::SETUP.to_owned();
-        // FIXME(conformance): weir's snapshot cannot read a timestamp past what
-        // microseconds from 1970 hold in an i64 (PostgreSQL goes to 294276 AD).
-        let mut insert = source_types::INSERT.replace(
-            "'294276-12-31 23:59:59.999999'",
-            "'294246-12-31 23:59:59.999999'",
-        );
+        let mut insert = source_types::INSERT.to_owned();
         if major < 15 {
             setup = setup.replace("numeric(5,-2)", "numeric(7,0)");
         }
@@ -441,6 +436,13 @@ const KNOWN: &[Known] = &[
         debezium: "a typed array",
         weir: "the PostgreSQL text form for the column from then on",
         why: "weir's Arrow column widens to text when a value does not fit; not done yet for arrays",
+    },
+    Known {
+        paths: &["value*c_ts*"],
+        what: "`timestamp` past 294247 AD",
+        debezium: "an overflowed number (294276-12-31 becomes -9223372036853775810)",
+        weir: "the PostgreSQL text; the column is a string from that row on",
+        why: "microseconds from 1970 do not fit 64 bits past 294247 AD: weir keeps the value, as it does for the same value streamed",
     },
     Known {
         paths: &["value.after.c_date"],

@@ -249,21 +249,29 @@ impl CheckpointTracker {
         match position {
             Some(index) => state.pending[index].end_lsn = Some(transaction.end_lsn),
             None => {
+                // A transaction without messages (its rows filtered out) whose
+                // marker comes after a later transaction's messages (another
+                // table's batch went first) takes its place while every later
+                // one is open, as its first message would (see `sent`).
+                let index = state.pending.partition_point(|p| p.commit_lsn < commit_lsn);
                 if state
                     .pending
-                    .back()
-                    .is_some_and(|last| last.commit_lsn > commit_lsn)
+                    .range(index..)
+                    .any(|later| later.end_lsn.is_some())
                 {
                     return Err(state.fail(CheckpointError::OutOfOrder {
                         commit_lsn,
-                        what: "a commit marker after a later transaction's messages",
+                        what: "a commit marker after a later transaction's commit marker",
                     }));
                 }
-                state.pending.push_back(Pending {
-                    commit_lsn,
-                    in_flight: 0,
-                    end_lsn: Some(transaction.end_lsn),
-                });
+                state.pending.insert(
+                    index,
+                    Pending {
+                        commit_lsn,
+                        in_flight: 0,
+                        end_lsn: Some(transaction.end_lsn),
+                    },
+                );
             }
         }
         self.advance(&mut state);
@@ -514,6 +522,29 @@ mod tests {
         assert_eq!(tracker.flushed(), Lsn(108), "200 is not acknowledged yet");
         tracker.delivered(Lsn(200));
         assert_eq!(tracker.flushed(), Lsn(308));
+    }
+
+    #[test]
+    fn an_earlier_transaction_without_messages_may_end_after_a_later_open_one() {
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(300), 1).expect("sent");
+        // 200's rows were all filtered out: only its marker comes.
+        tracker
+            .committed(&txn(200, 0))
+            .expect("200 takes its place");
+        tracker.committed(&txn(300, 1)).expect("committed");
+        assert_eq!(
+            tracker.flushed(),
+            Lsn(208),
+            "200 is confirmable, 300 is not acked"
+        );
+        tracker.delivered(Lsn(300));
+        assert_eq!(tracker.flushed(), Lsn(308));
+        // A marker before one that is closed already is out of order.
+        let tracker = CheckpointTracker::new(Lsn(0));
+        tracker.sent(Lsn(300), 1).expect("sent");
+        tracker.committed(&txn(300, 1)).expect("committed");
+        assert!(tracker.committed(&txn(200, 0)).is_err());
     }
 
     #[test]

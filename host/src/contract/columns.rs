@@ -164,3 +164,13 @@ pub fn declared_decimal(field: &arrow::datatypes::Field) -> Option<(u8, i8)> {
     let type_modifier = meta.get(metadata::PG_TYPMOD)?.parse().ok()?;
     numeric_precision_scale(type_modifier, 38).filter(|(_, scale)| *scale >= 0)
 }
+
+/// Whether a `time(p)`/`timestamp(p)` field declares a precision of 0 to 3, which
+/// Debezium's default `time.precision.mode` (`adaptive`) writes in milliseconds.
+pub fn millisecond_precision(field: &arrow::datatypes::Field) -> bool {
+    field
+        .metadata()
+        .get(metadata::PG_TYPMOD)
+        .and_then(|t| t.parse::<i32>().ok())
+        .is_some_and(|precision| (0..=3).contains(&precision))
+}

@@ -68,6 +68,8 @@ fn connect_type(kind: &ValueKind, options: &ValueOptions, optional: bool) -> Jso
         ValueKind::Date => semantic("int32", "io.debezium.time.Date"),
         ValueKind::MicroTime => semantic("int64", "io.debezium.time.MicroTime"),
         ValueKind::MicroTimestamp => semantic("int64", "io.debezium.time.MicroTimestamp"),
+        ValueKind::MilliTime => semantic("int32", "io.debezium.time.Time"),
+        ValueKind::MilliTimestamp => semantic("int64", "io.debezium.time.Timestamp"),
         ValueKind::ZonedTimestamp => semantic("string", "io.debezium.time.ZonedTimestamp"),
         ValueKind::MicroDuration => semantic("int64", "io.debezium.time.MicroDuration"),
         ValueKind::IntervalString => semantic("string", "io.debezium.time.Interval"),

@@ -5,7 +5,7 @@
 
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
-use crate::contract::columns::{declared_decimal, metadata};
+use crate::contract::columns::{declared_decimal, metadata, millisecond_precision};
 use crate::encode::value::{DecimalMode, IntervalMode, ValueOptions};
 
 /// How one column is written.
@@ -43,6 +43,10 @@ pub(crate) enum ValueKind {
     Date,
     MicroTime,
     MicroTimestamp,
+    /// `time(0…3)`: milliseconds of the day, `int32` (Debezium's `Time`, adaptive).
+    MilliTime,
+    /// `timestamp(0…3)`: milliseconds since 1970 (Debezium's `Timestamp`, adaptive).
+    MilliTimestamp,
     ZonedTimestamp,
     MicroDuration,
     IntervalString,
@@ -93,7 +97,13 @@ impl ValueKind {
             DataType::Utf8 => ValueKind::of_text(field, pg_type, options),
             DataType::Binary => ValueKind::Bytes,
             DataType::Date32 => ValueKind::Date,
+            DataType::Time64(TimeUnit::Microsecond) if millisecond_precision(field) => {
+                ValueKind::MilliTime
+            }
             DataType::Time64(TimeUnit::Microsecond) => ValueKind::MicroTime,
+            DataType::Timestamp(TimeUnit::Microsecond, None) if millisecond_precision(field) => {
+                ValueKind::MilliTimestamp
+            }
             DataType::Timestamp(TimeUnit::Microsecond, None) => ValueKind::MicroTimestamp,
             DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => ValueKind::ZonedTimestamp,
             DataType::Interval(IntervalUnit::MonthDayNano) => match options.interval {
@@ -157,6 +167,8 @@ impl ValueKind {
             | ValueKind::Date
             | ValueKind::MicroTime
             | ValueKind::MicroTimestamp
+            | ValueKind::MilliTime
+            | ValueKind::MilliTimestamp
             | ValueKind::MicroDuration => b"0",
             // The unscaled value 0 in one byte.
             ValueKind::Decimal { .. } | ValueKind::Money => b"\"AA==\"",

@@ -20,7 +20,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::contract::columns::{declared_decimal, metadata};
+use crate::contract::columns::{declared_decimal, metadata, millisecond_precision};
 use crate::contract::pg_text;
 
 /// How `numeric` values are written (Debezium's `decimal.handling.mode`).
@@ -127,6 +127,10 @@ enum Kind<'a> {
     Binary(&'a BinaryArray),
     Date(&'a Date32Array),
     Time(&'a Time64MicrosecondArray),
+    /// `time(0…3)`: written in milliseconds, as Debezium's adaptive mode does.
+    TimeMillis(&'a Time64MicrosecondArray),
+    /// `timestamp(0…3)`: written in milliseconds.
+    TimestampMillis(&'a TimestampMicrosecondArray),
     Timestamp(&'a TimestampMicrosecondArray),
     TimestampTz(&'a TimestampMicrosecondArray),
     Interval(&'a IntervalMonthDayNanoArray),
@@ -178,6 +182,12 @@ impl<'a> ColumnWriter<'a> {
             DataType::Utf8 => Kind::Text(array.as_string()),
             DataType::Binary => Kind::Binary(array.as_binary()),
             DataType::Date32 => Kind::Date(array.as_primitive::<Date32Type>()),
+            DataType::Time64(TimeUnit::Microsecond) if millisecond_precision(field) => {
+                Kind::TimeMillis(array.as_primitive::<Time64MicrosecondType>())
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, None) if millisecond_precision(field) => {
+                Kind::TimestampMillis(array.as_primitive::<TimestampMicrosecondType>())
+            }
             DataType::Time64(TimeUnit::Microsecond) => {
                 Kind::Time(array.as_primitive::<Time64MicrosecondType>())
             }
@@ -207,7 +217,7 @@ impl<'a> ColumnWriter<'a> {
     /// value); false for other kinds.
     pub fn same_value(&self, a: usize, b: usize) -> bool {
         match &self.kind {
-            Kind::TimestampTz(array) | Kind::Timestamp(array) => {
+            Kind::TimestampTz(array) | Kind::Timestamp(array) | Kind::TimestampMillis(array) => {
                 array.is_valid(a) && array.is_valid(b) && array.value(a) == array.value(b)
             }
             _ => false,
@@ -307,19 +317,21 @@ impl<'a> ColumnWriter<'a> {
                 Some(date) => push_date(date, text),
                 None => text.push_str(itoa::Buffer::new().format(a.value(row))),
             },
-            Kind::Time(a) => pg_text::time(a.value(row), text),
-            Kind::Timestamp(a) | Kind::TimestampTz(a) => match a.value(row) {
-                i64::MAX => text.push_str("infinity"),
-                i64::MIN => text.push_str("-infinity"),
-                micros => match chrono::DateTime::from_timestamp_micros(micros) {
-                    Some(time) => {
-                        push_date(time.date_naive(), text);
-                        text.push(' ');
-                        pg_text::time(micros.rem_euclid(86_400_000_000), text);
-                    }
-                    None => text.push_str(itoa::Buffer::new().format(micros)),
-                },
-            },
+            Kind::Time(a) | Kind::TimeMillis(a) => pg_text::time(a.value(row), text),
+            Kind::Timestamp(a) | Kind::TimestampTz(a) | Kind::TimestampMillis(a) => {
+                match a.value(row) {
+                    i64::MAX => text.push_str("infinity"),
+                    i64::MIN => text.push_str("-infinity"),
+                    micros => match chrono::DateTime::from_timestamp_micros(micros) {
+                        Some(time) => {
+                            push_date(time.date_naive(), text);
+                            text.push(' ');
+                            pg_text::time(micros.rem_euclid(86_400_000_000), text);
+                        }
+                        None => text.push_str(itoa::Buffer::new().format(micros)),
+                    },
+                }
+            }
             Kind::Interval(a) => pg_text::interval(a.value(row), text),
             Kind::List(_, _) => {
                 if pg_text::array(self.array, row, text).is_none() {
@@ -420,6 +432,12 @@ impl<'a> ColumnWriter<'a> {
             Kind::Date(a) => integer(a.value(row), out),
             Kind::Time(a) => integer(a.value(row), out),
             Kind::Timestamp(a) => integer(a.value(row), out),
+            Kind::TimeMillis(a) => integer(a.value(row).div_euclid(1000), out),
+            // ±infinity stay the extreme values they are in microseconds.
+            Kind::TimestampMillis(a) => match a.value(row) {
+                micros @ (i64::MAX | i64::MIN) => integer(micros, out),
+                micros => integer(micros.div_euclid(1000), out),
+            },
             Kind::TimestampTz(a) => zoned_timestamp(a.value(row), out),
             Kind::Interval(a) => {
                 let value = a.value(row);

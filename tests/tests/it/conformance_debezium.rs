@@ -26,8 +26,10 @@ const ACCOUNTS: &str = "
     ALTER TABLE accounts_full REPLICA IDENTITY FULL;
     INSERT INTO accounts SELECT n, 'owner ' || n, n * 10.5, NULL FROM generate_series(1, 5) n;
     INSERT INTO accounts_full SELECT n, 'owner ' || n, n * 10.5, NULL FROM generate_series(1, 5) n;
-    CREATE TABLE flags (id int PRIMARY KEY, one bit(1), nine bit(9), cash money NOT NULL);
-    INSERT INTO flags VALUES (1, B'1', B'100000001', '-1234.5'), (2, B'0', NULL, 0);
+    CREATE TABLE flags (id int PRIMARY KEY, one bit(1), nine bit(9), cash money NOT NULL,
+                        at_ms timestamp(3), clock_ms time(3));
+    INSERT INTO flags VALUES (1, B'1', B'100000001', '-1234.5', '2026-11-21 08:00:00.123', '13:14:15.5'),
+                             (2, B'0', NULL, 0, NULL, NULL);
 ";
 
 /// Streamed changes to both account tables: an insert with a TOASTed value, an

@@ -68,6 +68,8 @@ pub(crate) fn write_zero(kind: &ValueKind, out: &mut Vec<u8>) {
         | ValueKind::Date
         | ValueKind::MicroTime
         | ValueKind::MicroTimestamp
+        | ValueKind::MilliTime
+        | ValueKind::MilliTimestamp
         | ValueKind::MicroDuration
         // An empty array: a block count of zero.
         | ValueKind::Array(_) => binary::long(0, out),
@@ -195,6 +197,21 @@ pub(crate) fn write(
                 out,
             );
         }
+        // Avro `int` and `long` share the zig-zag encoding.
+        ValueKind::MilliTime => binary::long(
+            array
+                .as_primitive::<Time64MicrosecondType>()
+                .value(row)
+                .div_euclid(1000),
+            out,
+        ),
+        ValueKind::MilliTimestamp => binary::long(
+            match array.as_primitive::<TimestampMicrosecondType>().value(row) {
+                micros @ (i64::MAX | i64::MIN) => micros,
+                micros => micros.div_euclid(1000),
+            },
+            out,
+        ),
         ValueKind::ZonedTimestamp => {
             let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
             match zoned_timestamp_text(micros) {

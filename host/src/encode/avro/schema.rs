@@ -116,6 +116,8 @@ fn avro_type(kind: &ValueKind, names: &mut Names) -> Json {
         ValueKind::Date => connect("int", "io.debezium.time.Date"),
         ValueKind::MicroTime => connect("long", "io.debezium.time.MicroTime"),
         ValueKind::MicroTimestamp => connect("long", "io.debezium.time.MicroTimestamp"),
+        ValueKind::MilliTime => connect("int", "io.debezium.time.Time"),
+        ValueKind::MilliTimestamp => connect("long", "io.debezium.time.Timestamp"),
         ValueKind::ZonedTimestamp => connect("string", "io.debezium.time.ZonedTimestamp"),
         ValueKind::MicroDuration => connect("long", "io.debezium.time.MicroDuration"),
         ValueKind::IntervalString => connect("string", "io.debezium.time.Interval"),

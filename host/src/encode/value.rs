@@ -641,8 +641,15 @@ pub(crate) fn unscaled_bytes(value: i128) -> Vec<u8> {
 /// form starts.
 pub(crate) fn unscaled(value: i128) -> ([u8; 16], usize) {
     let bytes = value.to_be_bytes();
+    let start = minimal_start(&bytes);
+    (bytes, start)
+}
+
+/// Where the minimal form of big-endian two's complement `bytes` starts: past the
+/// leading `0x00`/`0xff` bytes that only repeat the sign.
+fn minimal_start(bytes: &[u8]) -> usize {
     let mut start = 0;
-    while start < bytes.len() - 1 {
+    while start + 1 < bytes.len() {
         let (byte, next) = (bytes[start], bytes[start + 1]);
         let redundant = (byte == 0x00 && next & 0x80 == 0) || (byte == 0xff && next & 0x80 != 0);
         if !redundant {
@@ -650,7 +657,26 @@ pub(crate) fn unscaled(value: i128) -> ([u8; 16], usize) {
         }
         start += 1;
     }
-    (bytes, start)
+    start
+}
+
+/// Hands `write` a numeric's scale and its unscaled value's minimal bytes
+/// (`"-12.340"`: 3 and `-12340`), on the stack up to 38 digits and allocated past
+/// them; `false` (nothing written) for `NaN` and the infinities.
+pub(crate) fn with_variable_scale(text: &str, write: impl FnOnce(u32, &[u8])) -> bool {
+    if let Some((scale, value)) = variable_scale(text) {
+        let (bytes, start) = unscaled(value);
+        write(scale, &bytes[start..]);
+        return true;
+    }
+    let mut bytes = Vec::new();
+    match variable_scale_bytes(text, &mut bytes) {
+        Some(scale) => {
+            write(scale, &bytes);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Unconstrained `numeric`, exact text from PostgreSQL.
@@ -662,25 +688,17 @@ fn numeric_text(text: &str, mode: DecimalMode, out: &mut Vec<u8>) {
             Err(_) => string(text, out),
         },
         DecimalMode::Precise => {
-            let mut write = |scale: u32, bytes: &[u8]| {
+            let written = with_variable_scale(text, |scale, bytes| {
                 out.extend_from_slice(b"{\"scale\":");
                 integer(scale, out);
                 out.extend_from_slice(b",\"value\":");
                 base64(bytes, out);
                 out.push(b'}');
-            };
-            if let Some((scale, value)) = variable_scale(text) {
-                let (bytes, start) = unscaled(value);
-                write(scale, &bytes[start..]);
-                return;
-            }
-            // Past 38 digits: the rare value that allocates.
-            let mut bytes = Vec::new();
-            match variable_scale_bytes(text, &mut bytes) {
-                Some(scale) => write(scale, &bytes),
+            });
+            if !written {
                 // NaN and the infinities have no VariableScaleDecimal form: null, as
                 // Debezium writes them (a string would break the declared schema).
-                None => out.extend_from_slice(b"null"),
+                out.extend_from_slice(b"null");
             }
         }
     }
@@ -845,13 +863,8 @@ fn timetz_utc_micros(text: &str) -> Option<i64> {
 /// big-endian two's complement in as few bytes as hold it, like Java's
 /// `BigInteger.toByteArray` — appended to `bytes`, for any number of digits (an
 /// unconstrained `numeric` holds up to 131072 before the point). `None` for `NaN`
-/// and the infinities.
-pub(crate) fn variable_scale_bytes(text: &str, bytes: &mut Vec<u8>) -> Option<u32> {
-    if let Some((scale, value)) = variable_scale(text) {
-        let (fixed, start) = unscaled(value);
-        bytes.extend_from_slice(&fixed[start..]);
-        return Some(scale);
-    }
+/// and the infinities. [`with_variable_scale`] takes the allocation-free path first.
+fn variable_scale_bytes(text: &str, bytes: &mut Vec<u8>) -> Option<u32> {
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -887,16 +900,7 @@ pub(crate) fn variable_scale_bytes(text: &str, bytes: &mut Vec<u8>) -> Option<u3
             carry = carry && overflow;
         }
     }
-    let mut start = 0;
-    while start + 1 < magnitude.len() {
-        let (byte, next) = (magnitude[start], magnitude[start + 1]);
-        let redundant = (byte == 0x00 && next & 0x80 == 0) || (byte == 0xff && next & 0x80 != 0);
-        if !redundant {
-            break;
-        }
-        start += 1;
-    }
-    bytes.extend_from_slice(&magnitude[start..]);
+    bytes.extend_from_slice(&magnitude[minimal_start(&magnitude)..]);
     u32::try_from(fraction.len()).ok()
 }
 
@@ -1100,8 +1104,9 @@ mod tests {
     #[test]
     fn variable_scale_bytes_hold_any_number_of_digits() {
         let bytes = |text: &str| {
-            let mut out = Vec::new();
-            variable_scale_bytes(text, &mut out).map(|scale| (scale, out))
+            let mut out = None;
+            with_variable_scale(text, |scale, bytes| out = Some((scale, bytes.to_vec())));
+            out
         };
         assert_eq!(bytes("-0.50"), Some((2, vec![0xce])));
         assert_eq!(bytes("128"), Some((0, vec![0x00, 0x80])));

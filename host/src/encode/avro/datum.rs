@@ -11,7 +11,7 @@ use crate::contract::pg_text;
 use crate::encode::kind::ValueKind;
 use crate::encode::value::{
     ColumnWriter, bits_bytes, interval_micros, money_cents, point, point_wkb, unscaled,
-    unscaled_at, variable_scale, variable_scale_bytes, zoned_timestamp_text,
+    unscaled_at, with_variable_scale, zoned_timestamp_text,
 };
 
 /// Whether the value at `row` has an Avro form (see [`ValueKind::may_fail`]).
@@ -155,20 +155,14 @@ pub(crate) fn write(
         }
         ValueKind::VariableDecimal => {
             // Checked by `representable` first; a value without a form is null.
-            let text = array.as_string::<i32>().value(row);
-            match variable_scale(text) {
-                Some((scale, value)) => {
+            let written =
+                with_variable_scale(array.as_string::<i32>().value(row), |scale, bytes| {
                     binary::long(i64::from(scale), out);
-                    let (bytes, start) = unscaled(value);
-                    binary::bytes(&bytes[start..], out);
-                }
-                // Past 38 digits: the rare value that allocates.
-                None => {
-                    let mut bytes = Vec::new();
-                    let scale = variable_scale_bytes(text, &mut bytes).unwrap_or(0);
-                    binary::long(i64::from(scale), out);
-                    binary::bytes(&bytes, out);
-                }
+                    binary::bytes(bytes, out);
+                });
+            if !written {
+                binary::long(0, out);
+                binary::bytes(&[], out);
             }
         }
         ValueKind::NumericString | ValueKind::Text { .. } => {

@@ -65,12 +65,83 @@ pub struct OracleEvent {
     pub headers: BTreeMap<String, Option<String>>,
 }
 
+/// The directory a judge runs in: its properties files, its output, and
+/// `judge.log` for what it writes to stderr.
+#[derive(Debug)]
+struct JudgeDir(tempfile::TempDir);
+
+impl JudgeDir {
+    fn new() -> Result<Self, HarnessError> {
+        tempfile::tempdir()
+            .map(JudgeDir)
+            .map_err(|e| HarnessError::io("make a directory", e))
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.path().join(file)
+    }
+
+    /// Writes `properties` as `file`, and returns its path.
+    fn write(&self, file: &str, properties: &[(&str, String)]) -> Result<PathBuf, HarnessError> {
+        let path = self.path(file);
+        write_properties(&path, properties)?;
+        Ok(path)
+    }
+
+    /// Starts `main_class` with `args`, stderr into `judge.log`.
+    fn spawn(
+        self,
+        main_class: &str,
+        heap_mb: u32,
+        args: &[PathBuf],
+    ) -> Result<JudgeProcess, HarnessError> {
+        let log = fs::File::create(self.path("judge.log"))
+            .map_err(|e| HarnessError::io("create judge.log", e))?;
+        let process = java(main_class, heap_mb)?
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| HarnessError::io("start java", e))?;
+        Ok(JudgeProcess { dir: self, process })
+    }
+}
+
+/// A judge running as a JVM process in its [`JudgeDir`]. Killed when dropped.
+#[derive(Debug)]
+struct JudgeProcess {
+    dir: JudgeDir,
+    process: Child,
+}
+
+impl JudgeProcess {
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.path(file)
+    }
+
+    /// How it exited, when it did.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.try_wait().ok().flatten()
+    }
+
+    /// What it logged, for failure messages.
+    fn log(&self) -> String {
+        fs::read_to_string(self.path("judge.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for JudgeProcess {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
 /// Debezium's PostgreSQL connector in the embedded engine, running beside weir on its
 /// own slot. Stopped (killed) when dropped.
 #[derive(Debug)]
 pub struct DebeziumOracle {
-    dir: tempfile::TempDir,
-    process: Child,
+    judge: JudgeProcess,
 }
 
 impl DebeziumOracle {
@@ -78,23 +149,16 @@ impl DebeziumOracle {
     /// `slot.name`, `topic.prefix`, …); `connector.class` and an in-memory offset
     /// store are filled in.
     pub fn start(properties: &[(&str, String)]) -> Result<Self, HarnessError> {
-        let dir = tempfile::tempdir().map_err(|e| HarnessError::io("make a directory", e))?;
-        write_properties(&dir.path().join("connector.properties"), properties)?;
-        let log = fs::File::create(dir.path().join("debezium.log"))
-            .map_err(|e| HarnessError::io("create debezium.log", e))?;
-        let process = java("dev.weir.judges.DebeziumOracle", 512)?
-            .arg(dir.path().join("connector.properties"))
-            .arg(dir.path().join("events.jsonl"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| HarnessError::io("start java (DebeziumOracle)", e))?;
-        Ok(Self { dir, process })
+        let dir = JudgeDir::new()?;
+        let connector = dir.write("connector.properties", properties)?;
+        let events = dir.path("events.jsonl");
+        let judge = dir.spawn("dev.weir.judges.DebeziumOracle", 512, &[connector, events])?;
+        Ok(Self { judge })
     }
 
     /// The file Debezium writes its events to, one JSON object a line.
     pub fn events_path(&self) -> PathBuf {
-        self.dir.path().join("events.jsonl")
+        self.judge.path("events.jsonl")
     }
 
     /// The events so far, in the order Debezium emitted them.
@@ -120,7 +184,7 @@ impl DebeziumOracle {
             if done(&events) {
                 return Ok(events);
             }
-            if let Ok(Some(status)) = self.process.try_wait() {
+            if let Some(status) = self.judge.exited() {
                 return Err(HarnessError::Command {
                     what: "Debezium",
                     detail: format!("exited ({status}) while {what}:\n{}", self.log()),
@@ -142,14 +206,7 @@ impl DebeziumOracle {
 
     /// What Debezium logged (warnings and errors), for failure messages.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("debezium.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for DebeziumOracle {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        self.judge.log()
     }
 }
 
@@ -213,8 +270,7 @@ pub fn flink_debezium_read(
 /// say), its jars on the classpath. Stopped (killed) when dropped.
 #[derive(Debug)]
 pub struct ConnectStandalone {
-    dir: tempfile::TempDir,
-    process: Child,
+    judge: JudgeProcess,
 }
 
 impl ConnectStandalone {
@@ -225,53 +281,41 @@ impl ConnectStandalone {
         worker: &[(&str, String)],
         connector: &[(&str, String)],
     ) -> Result<Self, HarnessError> {
-        let dir = tempfile::tempdir().map_err(|e| HarnessError::io("make a directory", e))?;
-        let offsets = dir.path().join("offsets");
+        let dir = JudgeDir::new()?;
         let mut worker: Vec<(&str, String)> = worker.to_vec();
         worker.push((
             "offset.storage.file.filename",
-            offsets.display().to_string(),
+            dir.path("offsets").display().to_string(),
         ));
         worker.push((
             "listeners",
             format!("http://127.0.0.1:{}", crate::free_loopback_port()?),
         ));
         worker.push(("plugin.discovery", "only_scan".to_owned()));
-        write_properties(&dir.path().join("worker.properties"), &worker)?;
-        write_properties(&dir.path().join("connector.properties"), connector)?;
-        let log = fs::File::create(dir.path().join("connect.log"))
-            .map_err(|e| HarnessError::io("create connect.log", e))?;
-        let process = java("org.apache.kafka.connect.cli.ConnectStandalone", 768)?
-            .arg(dir.path().join("worker.properties"))
-            .arg(dir.path().join("connector.properties"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| HarnessError::io("start java (ConnectStandalone)", e))?;
-        Ok(Self { dir, process })
+        let worker = dir.write("worker.properties", &worker)?;
+        let connector = dir.write("connector.properties", connector)?;
+        let judge = dir.spawn(
+            "org.apache.kafka.connect.cli.ConnectStandalone",
+            768,
+            &[worker, connector],
+        )?;
+        Ok(Self { judge })
     }
 
     /// Fails when the worker exited.
     pub fn check_running(&mut self) -> Result<(), HarnessError> {
-        match self.process.try_wait() {
-            Ok(Some(status)) => Err(HarnessError::Command {
+        match self.judge.exited() {
+            Some(status) => Err(HarnessError::Command {
                 what: "Kafka Connect",
                 detail: format!("exited ({status}):\n{}", self.log()),
             }),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
     /// What the worker logged, for failure messages.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("connect.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for ConnectStandalone {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        self.judge.log()
     }
 }
 

@@ -174,3 +174,13 @@ pub fn millisecond_precision(field: &arrow::datatypes::Field) -> bool {
         .and_then(|t| t.parse::<i32>().ok())
         .is_some_and(|precision| (0..=3).contains(&precision))
 }
+
+/// The declared length of a `bit(n)`/`varbit(n)` field (its `weir.pg_typmod`);
+/// `i32::MAX` for a `varbit` without one.
+pub fn bit_length(field: &arrow::datatypes::Field) -> i32 {
+    field
+        .metadata()
+        .get(metadata::PG_TYPMOD)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(i32::MAX)
+}

@@ -5,7 +5,7 @@
 
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
-use crate::contract::columns::{declared_decimal, metadata, millisecond_precision};
+use crate::contract::columns::{bit_length, declared_decimal, metadata, millisecond_precision};
 use crate::encode::value::{DecimalMode, IntervalMode, ValueOptions};
 
 /// How one column is written.
@@ -121,11 +121,7 @@ impl ValueKind {
             Some("money") if options.decimal == DecimalMode::Precise => ValueKind::Money,
             Some("point") => ValueKind::Point,
             Some("bit" | "varbit") => ValueKind::Bits {
-                length: field
-                    .metadata()
-                    .get(metadata::PG_TYPMOD)
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(i32::MAX),
+                length: bit_length(field),
             },
             Some("numeric") => match options.decimal {
                 DecimalMode::Precise => ValueKind::VariableDecimal,

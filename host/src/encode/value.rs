@@ -20,7 +20,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::contract::columns::{declared_decimal, metadata, millisecond_precision};
+use crate::contract::columns::{bit_length, declared_decimal, metadata, millisecond_precision};
 use crate::contract::pg_text;
 
 /// How `numeric` values are written (Debezium's `decimal.handling.mode`).
@@ -170,14 +170,9 @@ impl<'a> ColumnWriter<'a> {
             DataType::Utf8 if pg_type == Some("timetz") => Kind::TimeTz(array.as_string()),
             DataType::Utf8 if pg_type == Some("money") => Kind::Money(array.as_string()),
             DataType::Utf8 if pg_type == Some("point") => Kind::Point(array.as_string()),
+            // One bit is a boolean, as the schema's `ValueKind::Bits` says.
             DataType::Utf8 if matches!(pg_type, Some("bit" | "varbit")) => {
-                let one_bit = pg_type == Some("bit")
-                    && field
-                        .metadata()
-                        .get(metadata::PG_TYPMOD)
-                        .map(String::as_str)
-                        == Some("1");
-                Kind::Bits(array.as_string(), one_bit)
+                Kind::Bits(array.as_string(), bit_length(field) == 1)
             }
             DataType::Utf8 => Kind::Text(array.as_string()),
             DataType::Binary => Kind::Binary(array.as_binary()),

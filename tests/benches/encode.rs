@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use weir::contract::{TopicNames, TopicTemplate};
 use weir::encode::{
     AvroEncoder, DebeziumJsonEncoder, DebeziumOptions, DecimalMode, Encoder, JsonEncoder, Messages,
-    SchemaRegistry, ValueOptions,
+    SchemaRegistry, SnapshotMarks, ValueOptions,
 };
 use weir_tests::orders_batch;
 
@@ -60,7 +60,9 @@ fn benches(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 messages.clear();
-                encoder.encode(&batch, &mut messages).expect("encodes");
+                encoder
+                    .encode(&batch, SnapshotMarks::default(), &mut messages)
+                    .expect("encodes");
                 black_box(messages.len())
             })
         });

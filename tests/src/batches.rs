@@ -94,6 +94,15 @@ pub fn with_primary_key(batch: &RecordBatch, key: &str) -> RecordBatch {
         .expect("the same columns under a schema with one more metadata key")
 }
 
+/// `batch` with every row's `_op` set to `op`: streamed rows standing in for the
+/// snapshot reads (`r`) of the same table.
+pub fn with_op(batch: &RecordBatch, op: u8) -> RecordBatch {
+    let index = batch.schema().index_of("_op").expect("an _op column");
+    let mut columns = batch.columns().to_vec();
+    columns[index] = Arc::new(arrow::array::UInt8Array::from(vec![op; batch.num_rows()]));
+    RecordBatch::try_new(batch.schema(), columns).expect("the same schema")
+}
+
 /// `batch` with `weir.not_null` on the fields named (and on the same children of
 /// `_before`), as the source sets it from the catalog for NOT NULL columns.
 pub fn with_not_null(batch: &RecordBatch, columns: &[&str]) -> RecordBatch {

@@ -33,7 +33,7 @@ pub mod server_cpu;
 mod stale;
 pub mod tls;
 
-pub use batches::{orders_batch, with_not_null, with_primary_key};
+pub use batches::{orders_batch, with_not_null, with_op, with_primary_key};
 pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use http::{http_get, metric_sample};

@@ -9,17 +9,20 @@
 //! - [`Messages`]: the encoded keys and values of a batch;
 //! - [`topics`]: topic naming and a message's [`Destination`];
 //! - [`pg_text`]: PostgreSQL's text forms of Arrow values;
+//! - [`SnapshotMarks`]: where a batch of snapshot reads sits in its snapshot;
 //! - [`Lsn`]: a WAL position.
 
 pub mod columns;
 mod commit;
 pub mod messages;
 pub mod pg_text;
+mod snapshot_marks;
 pub mod tables;
 pub mod topics;
 
 pub use commit::CommittedTransaction;
 pub use messages::{Message, Messages};
+pub use snapshot_marks::{Edge, SnapshotMarks};
 pub use tables::{TableSelector, TableSelectorError};
 pub use topics::{Destination, TopicNames, TopicTemplate};
 pub use weir_pgoutput::Lsn;

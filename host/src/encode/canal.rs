@@ -21,6 +21,7 @@ use arrow::record_batch::RecordBatch;
 use super::layout::{Layout, MetadataColumns};
 use super::value::string;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
+use crate::contract::SnapshotMarks;
 use crate::contract::columns::{metadata, op};
 
 /// The `canal-json` encoder.
@@ -61,7 +62,12 @@ pub fn sql_type(pg_type: &str) -> i32 {
 }
 
 impl Encoder for CanalJsonEncoder {
-    fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
+    fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        _marks: SnapshotMarks,
+        out: &mut Messages,
+    ) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
         let schema = batch.schema();
         let writers = layout.writers(batch);

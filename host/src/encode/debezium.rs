@@ -34,6 +34,7 @@ use super::layout::{Layout, MetadataColumns, is_unchanged};
 use super::metadata::TransactionOrder;
 use super::value::{ValueOptions, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
+use crate::contract::SnapshotMarks;
 use crate::contract::columns::op;
 
 /// What the envelope says beyond the row.
@@ -169,7 +170,12 @@ const NEW_KEY_HEADER: &str = "__debezium.newkey";
 const OLD_KEY_HEADER: &str = "__debezium.oldkey";
 
 impl Encoder for DebeziumJsonEncoder {
-    fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
+    fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        marks: SnapshotMarks,
+        out: &mut Messages,
+    ) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
         let connect = self
             .options
@@ -211,7 +217,8 @@ impl Encoder for DebeziumJsonEncoder {
         let mut old_key = Vec::new();
         let mut new_key = Vec::new();
 
-        for row in 0..batch.num_rows() {
+        let rows = batch.num_rows();
+        for row in 0..rows {
             let change = ops.value(row);
             let transaction = options
                 .transactions
@@ -295,11 +302,13 @@ impl Encoder for DebeziumJsonEncoder {
                 buffer.extend_from_slice(b",\"ts_ms\":");
                 buffer.extend_from_slice(itoa.format(commit_micros.div_euclid(1000)).as_bytes());
                 buffer.extend_from_slice(b",\"snapshot\":");
+                buffer.push(b'"');
                 buffer.extend_from_slice(if change == op::READ {
-                    b"\"true\""
+                    marks.marker(row, rows).as_bytes()
                 } else {
-                    b"\"false\""
+                    b"false"
                 });
+                buffer.push(b'"');
                 buffer.extend_from_slice(&source_rest);
                 buffer.extend_from_slice(b",\"sequence\":");
                 // `"[\"<commit lsn>\",\"<lsn>\"]"`: a JSON string holding a JSON array.

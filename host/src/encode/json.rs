@@ -8,6 +8,7 @@ use arrow::record_batch::RecordBatch;
 use super::layout::{Layout, is_unchanged};
 use super::value::{ColumnWriter, ValueOptions, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
+use crate::contract::SnapshotMarks;
 use crate::contract::columns::{COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, XID, op};
 
 /// The `json` encoder.
@@ -24,7 +25,12 @@ impl JsonEncoder {
 }
 
 impl Encoder for JsonEncoder {
-    fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
+    fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        _marks: SnapshotMarks,
+        out: &mut Messages,
+    ) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
         let schema = batch.schema();
         let writers = layout.writers(batch);

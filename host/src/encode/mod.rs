@@ -18,7 +18,7 @@ pub mod value;
 use arrow::record_batch::RecordBatch;
 
 pub(crate) use crate::contract::messages::WriteBytes;
-pub use crate::contract::{Message, Messages};
+pub use crate::contract::{Message, Messages, SnapshotMarks};
 pub use avro::AvroEncoder;
 pub use avro::registry::{RegistryError, SchemaRegistry};
 pub use canal::CanalJsonEncoder;
@@ -46,6 +46,13 @@ pub enum EncodeError {
 
 /// Turns ChangeBatches into messages.
 pub trait Encoder: Send {
-    /// Appends the messages of `batch` to `out`.
-    fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError>;
+    /// Appends the messages of `batch` to `out`. `marks` says where its snapshot
+    /// reads sit in their snapshot, for the formats that tell (Debezium's
+    /// `source.snapshot`); streamed batches pass the default.
+    fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        marks: SnapshotMarks,
+        out: &mut Messages,
+    ) -> Result<(), EncodeError>;
 }

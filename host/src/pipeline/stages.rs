@@ -21,7 +21,7 @@ use super::throttle::RateLimiter;
 use crate::Lsn;
 use crate::config::Throttle;
 use crate::contract::columns::{COMMIT_LSN, OP, op};
-use crate::contract::{Destination, Messages};
+use crate::contract::{Destination, Messages, SnapshotMarks};
 use crate::encode::Encoder;
 use crate::metrics::{PipelineMetrics, TableLabel};
 use crate::plugin::{OnError, PluginChain};
@@ -123,11 +123,15 @@ impl Encode {
     }
 
     /// The messages of `batch`, valid until the next call.
-    pub(super) fn encode(&mut self, batch: &RecordBatch) -> anyhow::Result<&Messages> {
+    pub(super) fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        marks: SnapshotMarks,
+    ) -> anyhow::Result<&Messages> {
         let _span = info_span!("encode", stage = "encode").entered();
         let started = Instant::now();
         self.messages.clear();
-        self.encoder.encode(batch, &mut self.messages)?;
+        self.encoder.encode(batch, marks, &mut self.messages)?;
         self.metrics
             .encode_seconds
             .inc_by(started.elapsed().as_secs_f64());

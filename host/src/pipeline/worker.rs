@@ -23,6 +23,7 @@ use super::stages::{
     Encode, Plugins, Route, Throttling, count_source_batch, is_snapshot_batch, skip_confirmed,
 };
 use crate::checkpoint::{CheckpointError, CheckpointTracker};
+use crate::contract::SnapshotMarks;
 use crate::contract::columns::qualified_table_name;
 use crate::encode::MetadataEncoder;
 use crate::metrics::TableLabel;
@@ -114,7 +115,8 @@ impl Worker {
                 self.stats.ready.store(true, Ordering::Relaxed);
                 info!(%start, "streaming");
             }
-            SourceEvent::Batch(batch) => self.batch(batch)?,
+            SourceEvent::Batch(batch) => self.batch(batch, SnapshotMarks::default())?,
+            SourceEvent::Reads { batch, marks } => self.batch(batch, marks)?,
             SourceEvent::Snapshot(event) => {
                 if matches!(
                     event,
@@ -151,7 +153,7 @@ impl Worker {
     }
 
     /// One batch through the stages to the producer.
-    fn batch(&mut self, batch: RecordBatch) -> anyhow::Result<()> {
+    fn batch(&mut self, batch: RecordBatch, marks: SnapshotMarks) -> anyhow::Result<()> {
         let Some(batch) = skip_confirmed(batch, self.tracker.flushed())? else {
             return Ok(());
         };
@@ -160,7 +162,7 @@ impl Worker {
         let Some(batch) = self.plugins.process(batch, &table)? else {
             return Ok(());
         };
-        let messages = self.encode.encode(&batch)?;
+        let messages = self.encode.encode(&batch, marks)?;
         let destinations = self.route.route(&batch, messages)?;
         let snapshot_rows = is_snapshot_batch(&batch);
         if let Some(transactions) = self.transactions.as_mut().filter(|_| !snapshot_rows) {

@@ -12,6 +12,7 @@ use super::replication::ReplicationError;
 use super::snapshot::initial::SnapshotEvent;
 use super::snapshot::parallel::ChunkRead;
 use super::snapshot::table::SnapshotError;
+use crate::contract::SnapshotMarks;
 use crate::lsn::Lsn;
 
 /// Why the progress loader failed: the loader's own error, kept whole.
@@ -29,6 +30,14 @@ pub enum SourceEvent {
     },
     /// Changes of one table.
     Batch(RecordBatch),
+    /// Snapshot reads (`_op = r`) of one table, and where they sit in their
+    /// snapshot.
+    Reads {
+        /// The rows.
+        batch: RecordBatch,
+        /// Their place: first or last of a table or of the snapshot, or incremental.
+        marks: SnapshotMarks,
+    },
     /// Every change of this transaction, and of all earlier ones, was in an earlier
     /// `Batch`. A transaction without changes of the selected tables (or an idle
     /// stretch of WAL) appears with `rows == 0`; confirming it lets the slot advance.
@@ -42,6 +51,12 @@ pub enum SourceEvent {
 impl From<RecordBatch> for SourceEvent {
     fn from(batch: RecordBatch) -> Self {
         SourceEvent::Batch(batch)
+    }
+}
+
+impl From<(RecordBatch, SnapshotMarks)> for SourceEvent {
+    fn from((batch, marks): (RecordBatch, SnapshotMarks)) -> Self {
+        SourceEvent::Reads { batch, marks }
     }
 }
 

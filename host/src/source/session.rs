@@ -21,6 +21,7 @@ use super::replication::{
 use super::snapshot::incremental::{
     IncrementalSnapshot, SIGNAL_PREFIX, WATERMARK_PREFIX, Watermark,
 };
+use crate::contract::SnapshotMarks;
 use crate::lsn::Lsn;
 
 /// One replication session's state.
@@ -217,7 +218,14 @@ impl Session<'_> {
         let count = rows.num_rows() as u64;
         self.stats.rows.fetch_add(count, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        send(out, SourceEvent::Batch(rows)).await?;
+        send(
+            out,
+            SourceEvent::Reads {
+                batch: rows,
+                marks: SnapshotMarks::INCREMENTAL,
+            },
+        )
+        .await?;
         self.emitted_end = self.emitted_end.max(position);
         let marker = CommittedTransaction {
             xid: 0,

@@ -403,13 +403,6 @@ const KNOWN: &[Known] = &[
         why: "both order events (with `sequence[1]`, the change's LSN); weir's does not depend on where reading began",
     },
     Known {
-        paths: &["value.source.snapshot"],
-        what: "`source.snapshot` of snapshot reads",
-        debezium: "`first`, `first_in_data_collection`, `last_in_data_collection`, `last` on the edge rows",
-        weir: "`true` on every read",
-        why: "not done yet: weir's parallel snapshot chunks do not know the last row of a table when they write it",
-    },
-    Known {
         paths: &[
             "value*c_box*",
             "value*c_circle*",

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 use serde_json::{Value, json};
-use weir::contract::{TopicNames, TopicTemplate};
+use weir::contract::{Edge, TopicNames, TopicTemplate};
 use weir::encode::{
     AvroEncoder, DebeziumOptions, DecimalMode, Encoder, IntervalMode, Messages, SchemaRegistry,
-    ValueOptions,
+    SnapshotMarks, ValueOptions,
 };
 use weir_tests::{captured_batches, fastavro_decode, table_batch, with_primary_key};
 
@@ -40,6 +40,15 @@ fn decode(
     values: ValueOptions,
     batch: &RecordBatch,
 ) -> Vec<Value> {
+    decode_marked(registry, values, batch, SnapshotMarks::default())
+}
+
+fn decode_marked(
+    registry: &weir_tests::SchemaRegistry,
+    values: ValueOptions,
+    batch: &RecordBatch,
+    marks: SnapshotMarks,
+) -> Vec<Value> {
     let mut options = DebeziumOptions::new("shop", "shopdb");
     options.values = values;
     let topics = TopicNames::new(
@@ -50,7 +59,9 @@ fn decode(
     let client = SchemaRegistry::new(registry.url()).expect("registry URL");
     let mut encoder = AvroEncoder::new(options, topics, client);
     let mut messages = Messages::default();
-    encoder.encode(batch, &mut messages).expect("encodes");
+    encoder
+        .encode(batch, marks, &mut messages)
+        .expect("encodes");
     let framed: Vec<_> = messages
         .iter()
         .map(|m| {
@@ -152,6 +163,38 @@ fn string_and_double_modes() {
     assert_eq!(
         decoded[1]["value"]["datum"]["after"]["exact"],
         json!({"float": "NaN"})
+    );
+}
+
+#[test]
+fn snapshot_reads_carry_debeziums_edge_markers() {
+    let changes = ["INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')"];
+    let batches = captured_batches(SETUP, &changes).expect("changes captured");
+    let items = with_primary_key(&table_batch(&batches, "items").expect("items"), "id");
+    let reads = weir_tests::with_op(&items, b'r');
+    let registry = weir_tests::SchemaRegistry::start().expect("registry");
+    let markers = |marks| {
+        decode_marked(&registry, ValueOptions::default(), &reads, marks)
+            .iter()
+            .map(|m| m["value"]["datum"]["source"]["snapshot"].clone())
+            .collect::<Vec<_>>()
+    };
+    let edges = SnapshotMarks {
+        incremental: false,
+        first: Some(Edge::Snapshot),
+        last: Some(Edge::Table),
+    };
+    assert_eq!(
+        markers(edges),
+        vec![
+            json!("first"),
+            json!("true"),
+            json!("last_in_data_collection")
+        ]
+    );
+    assert_eq!(
+        markers(SnapshotMarks::INCREMENTAL),
+        vec![json!("incremental"); 3]
     );
 }
 

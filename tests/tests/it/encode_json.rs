@@ -6,7 +6,7 @@ use base64::Engine;
 use serde_json::Value;
 use weir::encode::{
     DebeziumJsonEncoder, DebeziumOptions, DecimalMode, Encoder, IntervalMode, JsonEncoder,
-    Messages, ValueOptions,
+    Messages, SnapshotMarks, ValueOptions,
 };
 use weir_tests::{captured_batches, table_batch, with_primary_key};
 
@@ -54,7 +54,9 @@ fn fixture() -> Fixture {
 
 fn encode(encoder: &mut dyn Encoder, batch: &RecordBatch) -> Vec<(Option<Value>, Option<Value>)> {
     let mut messages = Messages::default();
-    encoder.encode(batch, &mut messages).expect("encodes");
+    encoder
+        .encode(batch, SnapshotMarks::default(), &mut messages)
+        .expect("encodes");
     messages
         .iter()
         .map(|m| {

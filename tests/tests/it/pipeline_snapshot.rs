@@ -209,6 +209,25 @@ source:
         (rows, reads)
     }
 
+    /// How many snapshot reads of each table carry each edge marker of
+    /// `source.snapshot` (every other read says `true`).
+    fn snapshot_markers(&self) -> BTreeMap<(String, String), u64> {
+        let mut markers = BTreeMap::new();
+        for table in ["accounts", "tags"] {
+            for record in self.records(table) {
+                let Some(payload) = record.payload.as_deref() else {
+                    continue;
+                };
+                let value: Json = serde_json::from_slice(payload).expect("json value");
+                let marker = text(&value["source"]["snapshot"]);
+                if value["op"] == "r" && marker != "true" {
+                    *markers.entry((table.to_owned(), marker)).or_default() += 1;
+                }
+            }
+        }
+        markers
+    }
+
     /// Waits until the tables rebuilt from Kafka equal the tables; returns the
     /// snapshot reads counted.
     async fn assert_rebuilt_equal(&self) -> u64 {
@@ -354,6 +373,18 @@ async fn snapshot_and_streaming_rebuild_the_tables_exactly_under_concurrent_writ
 
     let reads = fixture.assert_rebuilt_equal().await;
     assert_eq!(reads, snapshot_rows, "every existing row read once");
+    // Thirty chunks of `accounts` read by two connections, then `tags`: one row
+    // of each edge, as Debezium marks them.
+    let edge = |table: &str, marker: &str| ((table.to_owned(), marker.to_owned()), 1);
+    assert_eq!(
+        fixture.snapshot_markers(),
+        BTreeMap::from([
+            edge("accounts", "first"),
+            edge("accounts", "last_in_data_collection"),
+            edge("tags", "first_in_data_collection"),
+            edge("tags", "last"),
+        ])
+    );
     let progress = fixture.progress().expect("progress recorded");
     assert_eq!(progress["complete"], Json::Bool(true), "{progress}");
     assert_eq!(done(&progress).1, snapshot_rows);
@@ -506,6 +537,13 @@ async fn weir_snapshot_rereads_tables_while_streaming_and_streamed_changes_win()
         "{reads} snapshot reads, {transactions} transactions; {}",
         duplicates(&fixture)
     );
+    // Debezium's mark for reads of a snapshot taken while streaming.
+    let markers = fixture.snapshot_markers();
+    assert!(
+        markers.keys().all(|(_, marker)| marker == "incremental"),
+        "{markers:?}"
+    );
+    assert_eq!(markers.values().sum::<u64>(), reads, "{markers:?}");
     pipeline.stop().await.expect("clean stop");
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field};
 use weir::contract::TopicTemplate;
-use weir::encode::{Encoder, JsonEncoder, Messages};
+use weir::encode::{Encoder, JsonEncoder, Messages, SnapshotMarks};
 use weir::route::{PartitionPolicy, Router, partition_for_key};
 use weir_tests::{kafka_python_partitions, orders_batch};
 
@@ -32,7 +32,7 @@ fn routed_keys_land_where_kafka_python_puts_them() {
     let batch = orders_batch(500);
     let mut messages = Messages::default();
     JsonEncoder::default()
-        .encode(&batch, &mut messages)
+        .encode(&batch, SnapshotMarks::default(), &mut messages)
         .expect("encodes");
     let router = Router::new(
         "shop",
@@ -98,7 +98,7 @@ fn plugin_routing_columns_win() {
     let routed = RecordBatch::try_new(Arc::new(schema), columns).expect("batch");
     let mut messages = Messages::default();
     JsonEncoder::default()
-        .encode(&routed, &mut messages)
+        .encode(&routed, SnapshotMarks::default(), &mut messages)
         .expect("encodes");
     let value: serde_json::Value = serde_json::from_slice(
         messages

@@ -11,7 +11,7 @@ use arrow::array::{RecordBatch, UInt64Array};
 use weir::Lsn;
 use weir::checkpoint::CheckpointTracker;
 use weir::contract::TopicTemplate;
-use weir::encode::{Encoder, JsonEncoder, Messages};
+use weir::encode::{Encoder, JsonEncoder, Messages, SnapshotMarks};
 use weir::produce::{KafkaProducer, ProducerOptions};
 use weir::route::{PartitionPolicy, Router};
 use weir::source::CommittedTransaction;
@@ -39,7 +39,7 @@ fn commit(commit_lsn: u64, rows: u64) -> CommittedTransaction {
 fn send(producer: &KafkaProducer, batch: &RecordBatch) -> usize {
     let mut messages = Messages::default();
     JsonEncoder::default()
-        .encode(batch, &mut messages)
+        .encode(batch, SnapshotMarks::default(), &mut messages)
         .expect("encodes");
     let router = Router::new(
         "shop",

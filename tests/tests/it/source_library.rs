@@ -27,8 +27,11 @@ async fn stream(url: &str, shutdown: CancellationToken) -> anyhow::Result<usize>
     let mut rows = 0;
     while let Some(event) = events.recv().await {
         match event {
-            // Plugins, encoding and producing go here.
-            SourceEvent::Batch(batch) => rows += batch.num_rows(),
+            // Plugins, encoding and producing go here: changes, and the
+            // snapshot's reads with where they sit in it (first, last, …).
+            SourceEvent::Batch(batch) | SourceEvent::Reads { batch, .. } => {
+                rows += batch.num_rows()
+            }
             // Confirm a transaction only once Kafka acknowledged all of it: the
             // slot then lets the server recycle its WAL.
             SourceEvent::Committed(commit) => {

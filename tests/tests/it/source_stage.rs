@@ -85,7 +85,7 @@ impl Running {
         let (mut ids, mut done) = (Vec::new(), Vec::new());
         while done.len() < commits {
             match self.next().await {
-                SourceEvent::Batch(batch) => {
+                SourceEvent::Batch(batch) | SourceEvent::Reads { batch, .. } => {
                     let column = batch
                         .column_by_name("id")
                         .expect("id")

@@ -38,6 +38,7 @@ use super::layout::{Layout, MetadataColumns, is_unchanged};
 use super::metadata::TransactionOrder;
 use super::value::ColumnWriter;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
+use crate::contract::SnapshotMarks;
 use crate::contract::columns::op;
 use crate::contract::topics::{TopicNames, sanitize_topic};
 
@@ -206,7 +207,12 @@ enum Side {
 }
 
 impl Encoder for AvroEncoder {
-    fn encode(&mut self, batch: &RecordBatch, out: &mut Messages) -> Result<(), EncodeError> {
+    fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        marks: SnapshotMarks,
+        out: &mut Messages,
+    ) -> Result<(), EncodeError> {
         let schema = batch.schema();
         let layout = Layout::new(&schema)?;
         let fields: Vec<&Field> = layout
@@ -280,7 +286,8 @@ impl Encoder for AvroEncoder {
         let mut old_key = Vec::new();
         let mut new_key = Vec::new();
 
-        for row in 0..batch.num_rows() {
+        let rows = batch.num_rows();
+        for row in 0..rows {
             let registered = match plugin_topics {
                 Some(topics) if topics.is_valid(row) => {
                     by_plugin_topic.get(topics.value(row)).unwrap_or(&default)
@@ -378,7 +385,7 @@ impl Encoder for AvroEncoder {
                     binary::union_branch(0, buffer);
                     binary::bytes(
                         if change == op::READ {
-                            b"true"
+                            marks.marker(row, rows).as_bytes()
                         } else {
                             b"false"
                         },

@@ -13,11 +13,13 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 use tracing::info;
 
+use super::marks::EdgeMarker;
 use super::parallel::{ChunkRead, plan, read_chunks, snapshot_connection};
 use super::progress::{SnapshotMode, SnapshotProgress, TableProgress, lock};
 use super::table::{SnapshotError, SnapshotTable, describe};
 use crate::Lsn;
 use crate::batch::RowMeta;
+use crate::contract::SnapshotMarks;
 use crate::contract::columns::op;
 use crate::source::PgConnectOptions;
 
@@ -113,7 +115,7 @@ impl InitialSnapshot<'_> {
     /// progress events to `out`. Returns the rows read.
     pub async fn run<T>(&self, snapshot: &str, out: &mpsc::Sender<T>) -> Result<u64, SnapshotError>
     where
-        T: From<RecordBatch> + From<SnapshotEvent> + Send + 'static,
+        T: From<(RecordBatch, SnapshotMarks)> + From<SnapshotEvent> + Send + 'static,
     {
         // Every connection imports the snapshot before anything else runs: the
         // exporter may let it go once they hold it.
@@ -132,6 +134,11 @@ impl InitialSnapshot<'_> {
             seq: 0,
         };
         let mut total = 0;
+        let fresh = lock(self.progress)
+            .tables
+            .values()
+            .all(|table| !table.done.contains(&true));
+        let mut marker = EdgeMarker::new(fresh);
         for (schema, name) in self.tables {
             let table = describe(&clients[0], schema, name).await?;
             let qualified = table.name();
@@ -147,17 +154,19 @@ impl InitialSnapshot<'_> {
                 }
             };
             let remaining = progress.remaining();
-            send(
-                out,
-                SnapshotEvent::TableStarted {
-                    table: qualified.clone(),
-                    estimated_rows: progress.estimated_rows,
-                    chunks: progress.chunks.len(),
-                    remaining: remaining.len(),
-                    plan: Box::new(progress.clone()),
-                },
-            )
-            .await?;
+            marker.begin_table(qualified.as_str().into(), progress.done.contains(&true));
+            marker
+                .event(
+                    SnapshotEvent::TableStarted {
+                        table: qualified.clone(),
+                        estimated_rows: progress.estimated_rows,
+                        chunks: progress.chunks.len(),
+                        remaining: remaining.len(),
+                        plan: Box::new(progress.clone()),
+                    },
+                    out,
+                )
+                .await?;
             if remaining.is_empty() {
                 continue;
             }
@@ -174,14 +183,15 @@ impl InitialSnapshot<'_> {
                 self.rows_per_batch,
                 relay,
             );
+            let marker = &mut marker;
             let forward = async move {
                 let mut rows = 0;
                 while let Some(item) = relayed.recv().await {
                     match item {
-                        Relay::Batch(batch) => send(out, batch).await?,
+                        Relay::Batch(batch) => marker.batch(batch, out).await?,
                         Relay::Chunk(chunk) => {
                             rows += chunk.rows;
-                            send(out, SnapshotEvent::ChunkRead(chunk)).await?;
+                            marker.event(SnapshotEvent::ChunkRead(chunk), out).await?;
                         }
                     }
                 }
@@ -192,6 +202,7 @@ impl InitialSnapshot<'_> {
             read?;
             total += forwarded;
         }
+        marker.finish(out).await?;
         Ok(total)
     }
 
@@ -245,10 +256,4 @@ impl From<ChunkRead> for Relay {
     fn from(chunk: ChunkRead) -> Self {
         Relay::Chunk(chunk)
     }
-}
-
-async fn send<T, E: Into<T>>(out: &mpsc::Sender<T>, event: E) -> Result<(), SnapshotError> {
-    out.send(event.into())
-        .await
-        .map_err(|_| SnapshotError::Closed)
 }

@@ -5,6 +5,7 @@
 mod copy_binary;
 pub mod incremental;
 pub mod initial;
+mod marks;
 pub mod parallel;
 pub mod progress;
 pub mod table;

@@ -26,7 +26,18 @@ pub fn judges_home() -> PathBuf {
 
 /// A `java` command running `main_class` of the judges, quiet unless
 /// `WEIR_JUDGES_LOG` asks for more (`info`, `debug`).
-fn java(main_class: &str, heap_mb: u32) -> Result<Command, HarnessError> {
+/// How a judge's JVM is tuned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JvmTuning {
+    /// Quick to start and small: the serial collector and the C1 compiler only,
+    /// for the conformance tests, where a judge reads a few hundred events.
+    StartFast,
+    /// The JVM's defaults (G1, both compilers), as Kafka Connect runs in
+    /// production: what a benchmark must compare with.
+    Production,
+}
+
+fn java(main_class: &str, heap_mb: u32, tuning: JvmTuning) -> Result<Command, HarnessError> {
     let home = judges_home();
     if !home.join("complete").exists() {
         return Err(HarnessError::Command {
@@ -38,10 +49,13 @@ fn java(main_class: &str, heap_mb: u32) -> Result<Command, HarnessError> {
         });
     }
     let mut command = Command::new("java");
+    command.arg(format!("-Xmx{heap_mb}m"));
+    if tuning == JvmTuning::StartFast {
+        command
+            .arg("-XX:+UseSerialGC")
+            .arg("-XX:TieredStopAtLevel=1");
+    }
     command
-        .arg(format!("-Xmx{heap_mb}m"))
-        .arg("-XX:+UseSerialGC")
-        .arg("-XX:TieredStopAtLevel=1")
         .arg("-cp")
         .arg(format!(
             "{}:{}/*",
@@ -54,7 +68,9 @@ fn java(main_class: &str, heap_mb: u32) -> Result<Command, HarnessError> {
 
 /// One record Debezium emitted, as a Kafka consumer of Debezium on Connect would read
 /// it: key and value written by Connect's `JsonConverter` with schemas off and on,
-/// headers by Connect's default `SimpleHeaderConverter`.
+/// headers by Connect's default `SimpleHeaderConverter`; and the Avro schemas an Avro
+/// converter would register for them (Apicurio's `AvroData`, Confluent's
+/// conventions), as JSON text.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct OracleEvent {
     pub topic: String,
@@ -63,6 +79,8 @@ pub struct OracleEvent {
     pub key_schema: Json,
     pub value_schema: Json,
     pub headers: BTreeMap<String, Option<String>>,
+    pub avro_key_schema: Option<String>,
+    pub avro_value_schema: Option<String>,
 }
 
 /// The directory a judge runs in: its properties files, its output, and
@@ -92,12 +110,12 @@ impl JudgeDir {
     fn spawn(
         self,
         main_class: &str,
-        heap_mb: u32,
+        (heap_mb, tuning): (u32, JvmTuning),
         args: &[PathBuf],
     ) -> Result<JudgeProcess, HarnessError> {
         let log = fs::File::create(self.path("judge.log"))
             .map_err(|e| HarnessError::io("create judge.log", e))?;
-        let process = java(main_class, heap_mb)?
+        let process = java(main_class, heap_mb, tuning)?
             .args(args)
             .stdout(Stdio::null())
             .stderr(log)
@@ -128,6 +146,10 @@ impl JudgeProcess {
     fn log(&self) -> String {
         fs::read_to_string(self.path("judge.log")).unwrap_or_default()
     }
+
+    fn pid(&self) -> u32 {
+        self.process.id()
+    }
 }
 
 impl Drop for JudgeProcess {
@@ -152,7 +174,11 @@ impl DebeziumOracle {
         let dir = JudgeDir::new()?;
         let connector = dir.write("connector.properties", properties)?;
         let events = dir.path("events.jsonl");
-        let judge = dir.spawn("dev.weir.judges.DebeziumOracle", 512, &[connector, events])?;
+        let judge = dir.spawn(
+            "dev.weir.judges.DebeziumOracle",
+            (512, JvmTuning::StartFast),
+            &[connector, events],
+        )?;
         Ok(Self { judge })
     }
 
@@ -228,14 +254,18 @@ pub fn flink_debezium_read(
     messages: &[Option<Vec<u8>>],
 ) -> Result<Vec<FlinkRow>, HarnessError> {
     use base64::Engine as _;
-    let mut child = java("dev.weir.judges.FlinkDebeziumReader", 512)?
-        .arg(row_type)
-        .arg(schema_include.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| HarnessError::io("start java (FlinkDebeziumReader)", e))?;
+    let mut child = java(
+        "dev.weir.judges.FlinkDebeziumReader",
+        512,
+        JvmTuning::StartFast,
+    )?
+    .arg(row_type)
+    .arg(schema_include.to_string())
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .map_err(|e| HarnessError::io("start java (FlinkDebeziumReader)", e))?;
     let mut input = String::new();
     for message in messages {
         if let Some(bytes) = message {
@@ -281,6 +311,15 @@ impl ConnectStandalone {
         worker: &[(&str, String)],
         connector: &[(&str, String)],
     ) -> Result<Self, HarnessError> {
+        Self::start_tuned(worker, connector, (768, JvmTuning::StartFast))
+    }
+
+    /// [`ConnectStandalone::start`] with a heap of `heap_mb` and `tuning`.
+    pub fn start_tuned(
+        worker: &[(&str, String)],
+        connector: &[(&str, String)],
+        jvm: (u32, JvmTuning),
+    ) -> Result<Self, HarnessError> {
         let dir = JudgeDir::new()?;
         let mut worker: Vec<(&str, String)> = worker.to_vec();
         worker.push((
@@ -296,7 +335,7 @@ impl ConnectStandalone {
         let connector = dir.write("connector.properties", connector)?;
         let judge = dir.spawn(
             "org.apache.kafka.connect.cli.ConnectStandalone",
-            768,
+            jvm,
             &[worker, connector],
         )?;
         Ok(Self { judge })
@@ -316,6 +355,11 @@ impl ConnectStandalone {
     /// What the worker logged, for failure messages.
     pub fn log(&self) -> String {
         self.judge.log()
+    }
+
+    /// The worker's process id (the benchmark reads its peak memory).
+    pub fn pid(&self) -> u32 {
+        self.judge.pid()
     }
 }
 

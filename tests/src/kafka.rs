@@ -21,6 +21,9 @@ pub struct Record {
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
     pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// The record's timestamp in milliseconds: the producer's, or the broker's
+    /// append time on a topic with `message.timestamp.type=LogAppendTime`.
+    pub timestamp_ms: Option<i64>,
 }
 
 impl Record {
@@ -62,6 +65,63 @@ pub fn read_topic(
     timeout: Duration,
 ) -> Result<Vec<Record>, HarnessError> {
     read_topic_with(bootstrap_servers, &[], topic, timeout)
+}
+
+/// Counts the messages of some topics, over one connection, for a harness that
+/// polls until a reader has written everything.
+pub struct MessageCounter {
+    consumer: BaseConsumer,
+    /// Each topic's partitions.
+    partitions: Vec<(String, Vec<i32>)>,
+    timeout: Duration,
+}
+
+impl MessageCounter {
+    /// A counter of `topics` (which exist).
+    pub fn new(
+        bootstrap_servers: &str,
+        topics: &[String],
+        timeout: Duration,
+    ) -> Result<Self, HarnessError> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap_servers)
+            .create()
+            .map_err(HarnessError::Kafka)?;
+        let mut partitions = Vec::new();
+        for topic in topics {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), timeout)
+                .map_err(HarnessError::Kafka)?;
+            let ids = metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic)
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            partitions.push((topic.clone(), ids));
+        }
+        Ok(Self {
+            consumer,
+            partitions,
+            timeout,
+        })
+    }
+
+    /// The messages the topics hold: the sum of their partitions' high
+    /// watermarks, which count only what the brokers acknowledged.
+    pub fn count(&self) -> Result<i64, HarnessError> {
+        let mut count = 0;
+        for (topic, partitions) in &self.partitions {
+            for partition in partitions {
+                let (low, high) = self
+                    .consumer
+                    .fetch_watermarks(topic, *partition, self.timeout)
+                    .map_err(HarnessError::Kafka)?;
+                count += high - low;
+            }
+        }
+        Ok(count)
+    }
 }
 
 /// [`read_topic`] with client `properties` (security settings, e.g.
@@ -164,6 +224,7 @@ pub fn read_topic_with(
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().map(<[u8]>::to_vec),
             headers,
+            timestamp_ms: message.timestamp().to_millis(),
         });
         if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
             ends.remove(&partition);

@@ -38,11 +38,12 @@ pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use http::{http_get, metric_sample};
 pub use judges::{
-    ConnectStandalone, DebeziumOracle, FlinkRow, OracleEvent, flink_debezium_read, judges_home,
+    ConnectStandalone, DebeziumOracle, FlinkRow, JvmTuning, OracleEvent, flink_debezium_read,
+    judges_home,
 };
 pub use kafka::{
-    KcatRecord, Record, kafka_python_partitions, kcat_read, kcat_read_with, produce, read_topic,
-    read_topic_with,
+    KcatRecord, MessageCounter, Record, kafka_python_partitions, kcat_read, kcat_read_with,
+    produce, read_topic, read_topic_with,
 };
 pub use kafka_cluster::{KafkaCluster, KafkaClusterBuilder, SaslMechanism, kafka_version};
 pub use pg::{

@@ -2,14 +2,22 @@
 //! committed on a timer; the delay is weir's `weir_commit_to_ack_seconds`
 //! histogram, from PostgreSQL's commit timestamp to the producer's
 //! acknowledgement.
+//!
+//! Beside it, weir and Debezium measured with one ruler: both write Debezium's
+//! envelope to topics whose records carry the broker's append time
+//! (`LogAppendTime`), and the delay is that time less `source.ts_ms`, the commit
+//! time, per message. Milliseconds on both ends, as the fields are.
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use serde::Serialize;
 use weir_tests::bench::{BENCH_TABLE, histogram_quantile, paced_inserts};
-use weir_tests::{KafkaCluster, PgCluster, free_loopback_port, http_get, unique_name};
+use weir_tests::{
+    KafkaCluster, MessageCounter, PgCluster, free_loopback_port, http_get, read_topic, unique_name,
+};
 
-use crate::readers::start_weir;
+use crate::readers::{DebeziumRun, slot_active, start_debezium, start_weir};
 
 /// Latency at one rate.
 #[derive(Debug, Clone, Serialize)]
@@ -18,7 +26,64 @@ pub(crate) struct Latency {
     pub(crate) rows_per_transaction: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// weir, commit to the broker's append.
+    pub weir_appended: Quantiles,
+    /// Debezium on Kafka Connect, commit to the broker's append.
+    pub debezium_appended: Quantiles,
 }
+
+/// Quantiles of per-message delays, in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Quantiles {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Quantiles {
+    /// Of the delays from `source.ts_ms` to the append time of every message of
+    /// `topic` committed at `since_ms` or later.
+    fn appended(brokers: &str, topic: &str, since_ms: i64) -> anyhow::Result<Quantiles> {
+        let records = read_topic(brokers, topic, Duration::from_secs(60))?;
+        let mut delays: Vec<f64> = Vec::with_capacity(records.len());
+        for record in &records {
+            let Some(payload) = record.payload.as_deref() else {
+                continue;
+            };
+            let value: serde_json::Value = serde_json::from_slice(payload)?;
+            let committed = value["source"]["ts_ms"]
+                .as_i64()
+                .context("a message without source.ts_ms")?;
+            if committed < since_ms {
+                continue;
+            }
+            let appended = record
+                .timestamp_ms
+                .context("a record without a timestamp")?;
+            #[allow(clippy::cast_precision_loss)]
+            delays.push((appended - committed) as f64);
+        }
+        anyhow::ensure!(!delays.is_empty(), "no messages in {topic}");
+        delays.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let index = ((delays.len() as f64 * q).ceil() as usize).clamp(1, delays.len()) - 1;
+            delays[index]
+        };
+        Ok(Quantiles {
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        })
+    }
+}
+
+/// Topic settings that stamp each record with the broker's append time.
+const APPEND_TIME: [(&str, &str); 1] = [("message.timestamp.type", "LogAppendTime")];
 
 /// Measures at 1 k and 10 k rows/s for `seconds` each.
 pub(crate) async fn measure(
@@ -31,7 +96,7 @@ pub(crate) async fn measure(
         let database = cluster.create_database_with("latency", BENCH_TABLE).await?;
         let slot = unique_name("latency");
         let topic = unique_name("latency");
-        broker.create_topic(&topic, 6, 1, &[])?;
+        broker.create_topic(&topic, 6, 1, &APPEND_TIME)?;
         let address = format!("127.0.0.1:{}", free_loopback_port()?);
         let dir = tempfile::tempdir()?;
         let spec = dir.path().join("latency.yaml");
@@ -50,7 +115,8 @@ sink:
   kafka:
     brokers: {brokers}
     topic: {topic}
-    format: json
+    format: debezium-json
+    tombstones: false
 metrics:
   listen: {address}
 ",
@@ -91,14 +157,26 @@ metrics:
         };
         weir.stop()?;
         let quantile = |q| histogram_quantile(&text, "weir_commit_to_ack_seconds", q) * 1e3;
+        let weir_appended = Quantiles::appended(broker.bootstrap_servers(), &topic, 0)?;
+        let debezium_appended = debezium(
+            cluster,
+            broker,
+            rows_per_second,
+            rows_per_transaction,
+            seconds,
+        )
+        .await?;
         let latency = Latency {
             rows_per_second,
             rows_per_transaction,
             p50_ms: quantile(0.5),
             p99_ms: quantile(0.99),
+            weir_appended,
+            debezium_appended,
         };
         println!(
-            "latency at {rows_per_second} rows/s: p50 ≤ {:.1} ms, p99 ≤ {:.1} ms",
+            "latency at {rows_per_second} rows/s: weir p50 ≤ {:.1} ms, p99 ≤ {:.1} ms; \
+             to the broker's append: weir {weir_appended:?}, Debezium {debezium_appended:?}",
             latency.p50_ms, latency.p99_ms
         );
         out.push(latency);
@@ -110,4 +188,73 @@ metrics:
             .await?;
     }
     Ok(out)
+}
+
+/// Debezium on Kafka Connect streaming rows committed at `rows_per_second`:
+/// the delays from commit to the broker's append.
+async fn debezium(
+    cluster: &PgCluster,
+    broker: &KafkaCluster,
+    rows_per_second: u64,
+    rows_per_transaction: u64,
+    seconds: u64,
+) -> anyhow::Result<Quantiles> {
+    let database = cluster.create_database_with("latency", BENCH_TABLE).await?;
+    let slot = unique_name("dbzlatency");
+    let prefix = unique_name("dbzlatency");
+    let topic = format!("{prefix}.public.bench");
+    broker.create_topic(&topic, 6, 1, &APPEND_TIME)?;
+    let tables = ["public.bench".to_owned()];
+    let run = DebeziumRun {
+        cluster,
+        database: &database,
+        slot: &slot,
+        publication: &slot,
+        tables: &tables,
+        prefix: &prefix,
+        brokers: broker.bootstrap_servers(),
+    };
+    let mut connect = start_debezium(&run).await?;
+    let client = cluster.connect(&database).await?;
+    client.batch_execute("SET synchronous_commit = on").await?;
+    let counter = MessageCounter::new(
+        broker.bootstrap_servers(),
+        std::slice::from_ref(&topic),
+        Duration::from_secs(10),
+    )?;
+    // The JVM compiles its hot code in the first seconds: a first round at the
+    // same rate warms it up, and only the second is measured (weir needs none).
+    let mut written = 0;
+    let mut measured_from = 0;
+    for round in ["warm-up", "measured"] {
+        if round == "measured" {
+            measured_from = i64::try_from(crate::now_millis())?;
+        }
+        written += paced_inserts(&client, rows_per_second, rows_per_transaction, seconds).await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while counter.count()? < i64::try_from(written)? {
+            connect.check_running()?;
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "Debezium wrote {} of {written} ({round})",
+                counter.count()?
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    drop(connect);
+    let quantiles = Quantiles::appended(broker.bootstrap_servers(), &topic, measured_from)?;
+    // The killed worker's walsender lets the slot go once it notices.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while slot_active(cluster, &slot).await? {
+        anyhow::ensure!(Instant::now() < deadline, "Debezium's slot stays active");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster
+        .execute(
+            &database,
+            &format!("SELECT pg_drop_replication_slot('{slot}')"),
+        )
+        .await?;
+    Ok(quantiles)
 }

@@ -23,7 +23,12 @@ use std::path::{Path, PathBuf};
 use weir_tests::bench::env_number;
 use weir_tests::{KafkaCluster, PgCluster, SchemaRegistry, plugin_dir, unique_name};
 
-use report::{DECODE, NAIVE, Report, WEIR_FULL, WEIR_JSON, WorkloadResult};
+use report::{
+    DEBEZIUM, DECODE, NAIVE, Report, WEIR_DEBEZIUM, WEIR_FULL, WEIR_JSON, WorkloadResult,
+};
+
+/// Readers per workload and run, each on a slot of its own.
+const READERS: usize = 6;
 use workloads::Workload;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -46,8 +51,8 @@ async fn main() -> anyhow::Result<()> {
         // The workloads' many small transactions need not wait for the disk;
         // decoding reads the same WAL either way.
         .setting("synchronous_commit", "off")
-        .setting("max_replication_slots", &(4 * runs + 4).to_string())
-        .setting("max_wal_senders", &(4 * runs + 4).to_string())
+        .setting("max_replication_slots", &(READERS * runs + 4).to_string())
+        .setting("max_wal_senders", &(READERS * runs + 4).to_string())
         .start()?;
     let broker = KafkaCluster::builder().heap_mb(1024).start()?;
     let registry = SchemaRegistry::start()?;
@@ -126,14 +131,13 @@ async fn run(
         )
         .await?;
     // A slot per reader and run: [run][reader].
-    let slots: Vec<[String; 4]> = (0..runs)
-        .map(|_| ["decode", "naive", "json", "full"].map(unique_name))
+    let slots: Vec<[String; READERS]> = (0..runs)
+        .map(|_| ["decode", "naive", "json", "full", "dbzjson", "debezium"].map(unique_name))
         .collect();
     for run_slots in &slots {
-        for (slot, plugin) in run_slots
-            .iter()
-            .zip(["pgoutput", "wal2json", "pgoutput", "pgoutput"])
-        {
+        for (slot, plugin) in run_slots.iter().zip([
+            "pgoutput", "wal2json", "pgoutput", "pgoutput", "pgoutput", "pgoutput",
+        ]) {
             cluster
                 .execute(
                     &database,
@@ -144,10 +148,12 @@ async fn run(
     }
     let naive_topic = format!("{}.naive", workload.name);
     broker.create_topic(&naive_topic, 6, 1, &[])?;
+    let debezium_prefix = format!("{}-debezium", workload.name);
     for table in &workload.tables {
-        for kind in ["json", "full"] {
+        for kind in ["json", "full", "dbzjson"] {
             broker.create_topic(&format!("{}.{kind}.{table}", workload.name), 6, 1, &[])?;
         }
+        broker.create_topic(&format!("{debezium_prefix}.public.{table}"), 6, 1, &[])?;
     }
 
     let start = cluster.wal_insert_lsn().await?;
@@ -210,8 +216,8 @@ source:
         "    format: avro\n    schema_registry: {}\n",
         registry.url()
     );
-    let mut measured: [Vec<readers::Measured>; 4] = Default::default();
-    for [decode, naive, json, full] in &slots {
+    let mut measured: [Vec<readers::Measured>; READERS] = Default::default();
+    for [decode, naive, json, full, dbzjson, debezium] in &slots {
         measured[0].push(readers::decode_limit(cluster, &url, decode, publication, end).await?);
         measured[1].push(
             readers::naive(
@@ -231,6 +237,36 @@ source:
         let full_spec = dir.path().join("full.yaml");
         std::fs::write(&full_spec, spec(full, "full", &full_plugins, &full_sink))?;
         measured[3].push(readers::weir(cluster, &full_spec, full, end).await?);
+        // Debezium's envelope, as Debezium beside it writes it (no tombstones on
+        // either side, so both write one message per change).
+        let dbz_spec = dir.path().join("dbzjson.yaml");
+        std::fs::write(
+            &dbz_spec,
+            spec(
+                dbzjson,
+                "dbzjson",
+                "",
+                "    format: debezium-json
+    tombstones: false
+",
+            ),
+        )?;
+        measured[4].push(readers::weir(cluster, &dbz_spec, dbzjson, end).await?);
+        measured[5].push(
+            readers::debezium(
+                &readers::DebeziumRun {
+                    cluster,
+                    database: &database,
+                    slot: debezium,
+                    publication,
+                    tables: &tables,
+                    prefix: &debezium_prefix,
+                    brokers: broker.bootstrap_servers(),
+                },
+                workload.rows,
+            )
+            .await?,
+        );
     }
 
     for slot in slots.iter().flatten() {
@@ -246,11 +282,19 @@ source:
         workload.title.clone(),
         workload.rows,
         end.0.saturating_sub(start.0),
-        &[DECODE, NAIVE, WEIR_JSON, WEIR_FULL]
+        &[DECODE, NAIVE, WEIR_JSON, WEIR_FULL, WEIR_DEBEZIUM, DEBEZIUM]
             .into_iter()
             .zip(measured)
             .collect::<Vec<_>>(),
     ))
+}
+
+/// Milliseconds since 1970 by this machine's clock, which PostgreSQL and the
+/// broker share.
+fn now_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
 }
 
 fn today() -> String {

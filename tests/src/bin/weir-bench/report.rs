@@ -129,10 +129,17 @@ impl Report {
              table gives the median): \
              `pg_recvlogical` with pgoutput to /dev/null (the decode limit: PostgreSQL's \
              own decoding), `pg_recvlogical` with wal2json piped into `kcat -P` (the naive \
-             pipeline, one message per row), weir with JSON and no plugin, and weir with \
-             `sql-filter` and `mask` and Avro (Schema Registry). Time runs until the reader \
-             is done (weir: until the slot's confirmed position passes the last change, \
-             which happens only after Kafka acknowledged it). WAL MB/s is the workload's \
+             pipeline, one message per row), weir with JSON and no plugin, weir with \
+             `sql-filter` and `mask` and Avro (Schema Registry), and, side by side, weir \
+             writing Debezium's envelope (`debezium-json`) and Debezium 3.6.0's PostgreSQL \
+             connector on Kafka Connect 4.3 (standalone worker, the JVM's defaults with a \
+             1 GiB heap, `JsonConverter` with schemas off, 5 ms linger, no compression; \
+             neither writes tombstones here, so both write one message per change). Time \
+             runs until the reader is done (weir: until the slot's confirmed position \
+             passes the last change, which happens only after Kafka acknowledged it; \
+             Debezium: from the moment its slot turns active, so the JVM's start is not \
+             counted, until the topics' high watermarks hold every change). Peak RSS is \
+             weir's process, or the Connect worker's JVM. WAL MB/s is the workload's \
              WAL over the time. Server CPU is the CPU time of the walsender decoding and \
              sending the slot to the reader (from `/proc/PID/schedstat`, median of the \
              runs): on two shared cores no reader of that stream can be faster than the \
@@ -182,16 +189,30 @@ impl Report {
         let _ = writeln!(
             out,
             "### Commit-to-acknowledgement latency\n\n\
-             weir with JSON while rows are committed on a timer; from PostgreSQL's commit \
-             timestamp to the producer's acknowledgement (histogram buckets 25% apart, so \
-             quantiles are bucket bounds).\n\n\
-             | rate | rows per transaction | p50 | p99 |\n|---|---:|---:|---:|"
+             Rows are committed on a timer (`synchronous_commit = on`) while weir \
+             (`debezium-json`) streams them; then, on a slot of its own, Debezium on Kafka \
+             Connect as above, after a first round at the same rate that warms its JVM \
+             up (only the second is measured). *weir's histogram*: from PostgreSQL's commit timestamp to \
+             the producer's acknowledgement, weir's `weir_commit_to_ack_seconds` (buckets \
+             25% apart, so quantiles are bucket bounds). *To the broker's append*: both \
+             readers measured with one ruler, per message, the broker's append time \
+             (`LogAppendTime` topics) less `source.ts_ms`, both in milliseconds.\n\n\
+             | rate | rows per transaction | weir's histogram p50 / p99 | weir to append p50 / p99 / max | Debezium to append p50 / p99 / max |\n\
+             |---|---:|---:|---:|---:|"
         );
         for l in &self.latency {
+            let appended = |q: &crate::latency::Quantiles| {
+                format!("{:.0} / {:.0} / {:.0} ms", q.p50_ms, q.p99_ms, q.max_ms)
+            };
             let _ = writeln!(
                 out,
-                "| {} rows/s | {} | ≤ {:.1} ms | ≤ {:.1} ms |",
-                l.rows_per_second, l.rows_per_transaction, l.p50_ms, l.p99_ms
+                "| {} rows/s | {} | ≤ {:.1} / ≤ {:.1} ms | {} | {} |",
+                l.rows_per_second,
+                l.rows_per_transaction,
+                l.p50_ms,
+                l.p99_ms,
+                appended(&l.weir_appended),
+                appended(&l.debezium_appended)
             );
         }
         let _ = writeln!(
@@ -229,6 +250,7 @@ impl Report {
             let peak = w
                 .readers
                 .iter()
+                .filter(|r| r.reader.starts_with("weir"))
                 .filter_map(|r| r.peak_rss_megabytes)
                 .fold(0.0, f64::max);
             #[allow(clippy::cast_precision_loss)]
@@ -290,6 +312,8 @@ pub(crate) const DECODE: &str = "pg_recvlogical pgoutput → /dev/null (decode l
 pub(crate) const NAIVE: &str = "pg_recvlogical wal2json | kcat (naive)";
 pub(crate) const WEIR_JSON: &str = "weir, JSON, no plugin";
 pub(crate) const WEIR_FULL: &str = "weir, sql-filter + mask, Avro";
+pub(crate) const WEIR_DEBEZIUM: &str = "weir, debezium-json, no plugin";
+pub(crate) const DEBEZIUM: &str = "Debezium 3.6 on Kafka Connect, JSON";
 
 /// `ratio` cut to two decimals: 1.4976 shows as 1.49, not as the 1.50 it misses.
 fn cut(ratio: f64) -> f64 {

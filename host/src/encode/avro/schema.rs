@@ -75,11 +75,13 @@ fn avro_type(kind: &ValueKind, names: &mut Names) -> Json {
             None => json!("string"),
         },
         ValueKind::Bytes => json!("bytes"),
-        // money is a 64-bit count of cents: 19 digits.
+        // Debezium declares money a Connect Decimal with a scale and no precision;
+        // Avro converters (Confluent's AvroData, Apicurio's) then declare their
+        // default precision, 64, and so does weir: the same schema registers.
         ValueKind::Money => json!({
             "type": "bytes",
             "scale": 2,
-            "precision": 19,
+            "precision": 64,
             "connect.version": 1,
             "connect.parameters": {"scale": "2"},
             "connect.name": "org.apache.kafka.connect.data.Decimal",

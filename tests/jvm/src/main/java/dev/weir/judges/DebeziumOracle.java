@@ -3,6 +3,7 @@ package dev.weir.judges;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.apicurio.registry.utils.converter.avro.AvroData;
 import io.debezium.embedded.Connect;
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
@@ -13,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
+import org.apache.kafka.connect.data.Schema;
 import org.apache.kafka.connect.header.Header;
 import org.apache.kafka.connect.json.JsonConverter;
 import org.apache.kafka.connect.source.SourceRecord;
@@ -22,8 +24,9 @@ import org.apache.kafka.connect.storage.SimpleHeaderConverter;
  * Debezium's PostgreSQL connector in the embedded engine, writing every record it emits as one
  * JSON line: what a Kafka consumer of a Debezium-on-Connect deployment would read, serialized by
  * Kafka Connect's own {@link JsonConverter} with schemas off ({@code key}, {@code value}) and on
- * ({@code key_schema}, {@code value_schema}), and headers by Connect's default
- * {@link SimpleHeaderConverter}. weir's conformance tests read these lines as the expected events.
+ * ({@code key_schema}, {@code value_schema}), headers by Connect's default
+ * {@link SimpleHeaderConverter}, and the Avro schemas an Avro converter would register
+ * ({@code avro_key_schema}, {@code avro_value_schema}). weir's conformance tests read these lines as the expected events.
  *
  * <p>Usage: {@code DebeziumOracle <connector.properties> <events.jsonl>}. It runs until killed;
  * offsets are kept in memory, so each run starts from the slot's confirmed position (or a
@@ -51,6 +54,7 @@ public final class DebeziumOracle {
         Converters schemas = new Converters(true);
         SimpleHeaderConverter headers = new SimpleHeaderConverter();
         headers.configure(Map.of());
+        AvroData avro = new AvroData(1000);
 
         CountDownLatch stopped = new CountDownLatch(1);
         try (PrintStream out =
@@ -65,6 +69,8 @@ public final class DebeziumOracle {
                         line.set("value", plain.value(record));
                         line.set("key_schema", schemas.key(record));
                         line.set("value_schema", schemas.value(record));
+                        line.put("avro_key_schema", avroSchema(avro, record.keySchema()));
+                        line.put("avro_value_schema", avroSchema(avro, record.valueSchema()));
                         ObjectNode headerNode = line.putObject("headers");
                         for (Header header : record.headers()) {
                             byte[] bytes = headers.fromConnectHeader(
@@ -98,6 +104,20 @@ public final class DebeziumOracle {
             stopped.await();
         }
         System.exit(1);
+    }
+
+    /**
+     * The Avro schema an Avro converter registers for {@code schema} (Apicurio's {@link AvroData},
+     * with Confluent's conventions: {@code connect.name}, {@code connect.version},
+     * {@code connect.parameters}), or null for a record without one.
+     */
+    private static String avroSchema(AvroData avro, Schema schema) {
+        if (schema == null) {
+            return null;
+        }
+        synchronized (avro) {
+            return avro.fromConnectSchema(schema).toString();
+        }
     }
 
     /** Connect's JSON converter for keys and for values, with schemas on or off. */

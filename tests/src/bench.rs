@@ -59,6 +59,16 @@ pub async fn paced_inserts(
     rows_per_transaction: u64,
     seconds: u64,
 ) -> Result<u64, tokio_postgres::Error> {
+    paced_inserts_after(client, 0, (rows_per_second, rows_per_transaction), seconds).await
+}
+
+/// [`paced_inserts`] of ids after `last_id`, for a second round into the same table.
+pub async fn paced_inserts_after(
+    client: &tokio_postgres::Client,
+    last_id: u64,
+    (rows_per_second, rows_per_transaction): (u64, u64),
+    seconds: u64,
+) -> Result<u64, tokio_postgres::Error> {
     let transactions_per_second = (rows_per_second / rows_per_transaction.max(1)).max(1);
     let mut tick = tokio::time::interval(std::time::Duration::from_micros(
         1_000_000 / transactions_per_second,
@@ -67,7 +77,7 @@ pub async fn paced_inserts(
     let total = transactions_per_second * seconds;
     for transaction in 0..total {
         tick.tick().await;
-        let first = transaction * rows_per_transaction;
+        let first = last_id + transaction * rows_per_transaction;
         client
             .batch_execute(&format!(
                 "INSERT INTO bench SELECT n, 1, 'l', now(), 1.5, true \

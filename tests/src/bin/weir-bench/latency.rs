@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde::Serialize;
-use weir_tests::bench::{BENCH_TABLE, histogram_quantile, paced_inserts};
+use weir_tests::bench::{BENCH_TABLE, histogram_quantile, paced_inserts, paced_inserts_after};
 use weir_tests::{
     KafkaCluster, MessageCounter, PgCluster, free_loopback_port, http_get, read_topic, unique_name,
 };
@@ -230,7 +230,13 @@ async fn debezium(
         if round == "measured" {
             measured_from = i64::try_from(crate::now_millis())?;
         }
-        written += paced_inserts(&client, rows_per_second, rows_per_transaction, seconds).await?;
+        written += paced_inserts_after(
+            &client,
+            written,
+            (rows_per_second, rows_per_transaction),
+            seconds,
+        )
+        .await?;
         let deadline = Instant::now() + Duration::from_secs(120);
         while counter.count()? < i64::try_from(written)? {
             connect.check_running()?;

@@ -125,7 +125,7 @@ impl Report {
             out,
             "## Benchmark harness: `scripts/bench.sh`\n\n\
              Run {}, {}. Each workload's changes are made once; then the readers read \
-             the same WAL in turns, each run from a slot of its own, {} runs each (the \
+             the same WAL in turns, each run from a slot of its own, {} each (the \
              table gives the median): \
              `pg_recvlogical` with pgoutput to /dev/null (the decode limit: PostgreSQL's \
              own decoding), `pg_recvlogical` with wal2json piped into `kcat -P` (the naive \
@@ -151,7 +151,10 @@ impl Report {
              ![rows per second per workload and reader](bench/throughput.png)\n",
             self.date,
             self.machine,
-            self.runs,
+            match self.runs {
+                1 => "one run".to_owned(),
+                runs => format!("{runs} runs"),
+            },
             weir_tests::kafka_version()
         );
         for workload in &self.workloads {

@@ -205,6 +205,18 @@ impl Encoder for DebeziumJsonEncoder {
                     .then(|| ValueKind::of(batch.schema().field(c.index), values).zero_json())
             })
             .collect();
+        // Per column, what stands for a value left unchanged in TOAST (only when
+        // the batch has any).
+        let placeholders: Vec<Vec<u8>> = match unchanged {
+            Some(_) => layout
+                .columns
+                .iter()
+                .map(|c| {
+                    ValueKind::of(batch.schema().field(c.index), values).placeholder_json(values)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let now_micros = crate::clock::now_unix_micros();
         let mut source_rest = Vec::new();
         source_rest.extend_from_slice(b",\"db\":");
@@ -263,7 +275,7 @@ impl Encoder for DebeziumJsonEncoder {
                     }
                     buffer.extend_from_slice(&column.json_prefix);
                     if writer.is_null(row) && is_unchanged(unchanged, row, position) {
-                        string(&values.unavailable_placeholder, buffer);
+                        buffer.extend_from_slice(&placeholders[position]);
                     } else if let (true, Some(zero)) = (writer.is_null(row), zeros[position]) {
                         buffer.extend_from_slice(zero);
                     } else {

@@ -6,7 +6,7 @@
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
 use crate::contract::columns::{bit_length, declared_decimal, metadata, millisecond_precision};
-use crate::encode::value::{DecimalMode, IntervalMode, ValueOptions};
+use crate::encode::value::{DecimalMode, IntervalMode, ValueOptions, binary, string};
 
 /// How one column is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +147,50 @@ impl ValueKind {
     }
 
     /// What Debezium writes for a required (NOT NULL) column an old image lacks —
+    /// What stands for a value PostgreSQL left unchanged in TOAST and did not send,
+    /// typed as Debezium types it (the oracle shows it): `placeholder`'s bytes for
+    /// `bytea`, a one-element array of it for arrays of text, its bytes as numbers
+    /// for arrays of integers, and the string itself for the rest (arrays of other
+    /// types included, whatever their schema says: Debezium's choice, kept).
+    pub(crate) fn placeholder_json(&self, options: &ValueOptions) -> Vec<u8> {
+        let placeholder = options.unavailable_placeholder.as_str();
+        let mut out = Vec::with_capacity(placeholder.len() + 4);
+        match self {
+            ValueKind::Bytes => binary(placeholder.as_bytes(), options.binary, &mut out),
+            ValueKind::Array(element)
+                if matches!(
+                    **element,
+                    ValueKind::Int16 | ValueKind::Int32 | ValueKind::Int64
+                ) =>
+            {
+                out.push(b'[');
+                for (index, byte) in placeholder.bytes().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(itoa::Buffer::new().format(byte).as_bytes());
+                }
+                out.push(b']');
+            }
+            ValueKind::Array(element)
+                if matches!(
+                    **element,
+                    ValueKind::Text {
+                        connect_name: None,
+                        ..
+                    }
+                ) =>
+            {
+                out.push(b'[');
+                string(placeholder, &mut out);
+                out.push(b']');
+            }
+            // Other arrays too, as Debezium does.
+            _ => string(placeholder, &mut out),
+        }
+        out
+    }
+
     /// a delete's old image under the default replica identity holds only the key —
     /// since a required field cannot be null: the type's zero.
     pub(crate) fn zero_json(&self) -> &'static [u8] {

@@ -414,16 +414,7 @@ impl<'a> ColumnWriter<'a> {
                     string(a.value(row), out);
                 }
             }
-            Kind::Binary(a) => match options.binary {
-                BinaryMode::Base64 => base64(a.value(row), out),
-                BinaryMode::Hex => {
-                    out.push(b'"');
-                    for byte in a.value(row) {
-                        let _ = write!(out, "{byte:02x}");
-                    }
-                    out.push(b'"');
-                }
-            },
+            Kind::Binary(a) => binary(a.value(row), options.binary, out),
             Kind::Date(a) => integer(a.value(row), out),
             Kind::Time(a) => integer(a.value(row), out),
             Kind::Timestamp(a) => integer(a.value(row), out),
@@ -520,6 +511,20 @@ pub(crate) fn field_prefix(name: &str) -> Vec<u8> {
     string(name, &mut prefix);
     prefix.push(b':');
     prefix
+}
+
+/// `bytes` as a JSON string in `mode`.
+pub(crate) fn binary(bytes: &[u8], mode: BinaryMode, out: &mut Vec<u8>) {
+    match mode {
+        BinaryMode::Base64 => base64(bytes, out),
+        BinaryMode::Hex => {
+            out.push(b'"');
+            for byte in bytes {
+                let _ = write!(out, "{byte:02x}");
+            }
+            out.push(b'"');
+        }
+    }
 }
 
 fn base64(bytes: &[u8], out: &mut Vec<u8>) {

@@ -30,6 +30,17 @@ const ACCOUNTS: &str = "
                         at_ms timestamp(3), clock_ms time(3));
     INSERT INTO flags VALUES (1, B'1', B'100000001', '-1234.5', '2026-11-21 08:00:00.123', '13:14:15.5'),
                              (2, B'0', NULL, 0, NULL, NULL);
+    CREATE TABLE toasty (id int PRIMARY KEY, n int, blob bytea, tags text[], counts int[]);
+    INSERT INTO toasty VALUES (1, 0, '\\x00', '{a}', '{1}');
+";
+
+/// Values of types other than text left unchanged in TOAST under the default
+/// replica identity: each gets Debezium's placeholder of its type.
+const TOAST_CHANGES: &str = "
+    INSERT INTO toasty SELECT 2, 0, decode(string_agg(md5(g::text), ''), 'hex'),
+        array_agg(md5(g::text)), array_agg(('x' || substr(md5(g::text), 1, 8))::bit(32)::int)
+        FROM generate_series(1, 3000) g;
+    UPDATE toasty SET n = 1 WHERE id = 2;
 ";
 
 /// Streamed changes to both account tables: an insert with a TOASTed value, an
@@ -94,7 +105,8 @@ impl Stand {
             ("publication.autocreate.mode", "filtered".to_owned()),
             (
                 "table.include.list",
-                "public.everything,public.accounts,public.accounts_full,public.flags".to_owned(),
+                "public.everything,public.accounts,public.accounts_full,public.flags,public.toasty"
+                    .to_owned(),
             ),
             // TRUNCATE is compared too: neither side skips it here.
             ("skipped.operations", "none".to_owned()),
@@ -122,7 +134,7 @@ source:
     url: {url}
     slot: {slot}
     publication: {slot}
-    tables: [public.everything, public.accounts, public.accounts_full, public.flags]
+    tables: [public.everything, public.accounts, public.accounts_full, public.flags, public.toasty]
     heartbeat: off
 sink:
   kafka:
@@ -234,7 +246,7 @@ async fn weir_writes_what_debezium_writes() {
     }
     // Both slots exist before either snapshot is read, so the changes below reach
     // both as streamed changes once Debezium's snapshot is out.
-    let snapshot_rows = 4 + 5 + 5 + 2;
+    let snapshot_rows = 4 + 5 + 5 + 2 + 1;
     debezium
         .wait_until("reading the snapshot", WAIT, |events| {
             events.len() >= snapshot_rows
@@ -242,7 +254,7 @@ async fn weir_writes_what_debezium_writes() {
         .expect("debezium snapshot");
     // Last, a TRUNCATE: Debezium's `op: "t"` event, with no key.
     let changes = format!(
-        "{}{}TRUNCATE accounts;",
+        "{}{}{TOAST_CHANGES}TRUNCATE accounts;",
         account_changes("accounts"),
         account_changes("accounts_full")
     );
@@ -483,7 +495,7 @@ async fn weir_registers_the_avro_schemas_debezium_would() {
     if let Err(error) = weir.wait_streaming(WAIT).await {
         panic!("weir: {error}: {:?}", weir.join(WAIT).await);
     }
-    let snapshot_rows = 4 + 5 + 5 + 2;
+    let snapshot_rows = 4 + 5 + 5 + 2 + 1;
     debezium
         .wait_until("reading the snapshot", WAIT, |events| {
             events.len() >= snapshot_rows
@@ -493,7 +505,7 @@ async fn weir_registers_the_avro_schemas_debezium_would() {
     for event in debezium.events().expect("events") {
         first_of_topic.entry(event.topic.clone()).or_insert(event);
     }
-    assert_eq!(first_of_topic.len(), 4, "{:?}", first_of_topic.keys());
+    assert_eq!(first_of_topic.len(), 5, "{:?}", first_of_topic.keys());
     let mut unexplained = Vec::new();
     let mut seen = vec![false; KNOWN_AVRO.len()];
     for (topic, event) in &first_of_topic {

@@ -199,6 +199,33 @@ fn snapshot_reads_carry_debeziums_edge_markers() {
 }
 
 #[test]
+fn values_left_unchanged_in_toast_get_debeziums_typed_placeholders() {
+    let setup =
+        "CREATE TABLE toasty (id int PRIMARY KEY, n int, blob bytea, tags text[], counts int[]);
+        ALTER TABLE toasty ALTER COLUMN blob SET STORAGE EXTERNAL,
+            ALTER COLUMN tags SET STORAGE EXTERNAL, ALTER COLUMN counts SET STORAGE EXTERNAL;";
+    let changes = [
+        "INSERT INTO toasty SELECT 1, 0, decode(string_agg(md5(g::text), ''), 'hex'),
+            array_agg(md5(g::text)), array_agg(g) FROM generate_series(1, 3000) g",
+        "UPDATE toasty SET n = 1 WHERE id = 1",
+    ];
+    let batches = captured_batches(setup, &changes).expect("changes captured");
+    let toasty = with_primary_key(&table_batch(&batches, "toasty").expect("toasty"), "id");
+    let registry = weir_tests::SchemaRegistry::start().expect("registry");
+    let decoded = decode(&registry, ValueOptions::default(), &toasty);
+    let after = &decoded[1]["value"]["datum"]["after"];
+    let placeholder = "__debezium_unavailable_value";
+    assert_eq!(after["n"], 1);
+    let hex: String = placeholder.bytes().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(after["blob"], json!({"bytes": hex}));
+    assert_eq!(after["tags"], json!([placeholder]));
+    assert_eq!(
+        after["counts"],
+        json!(placeholder.bytes().collect::<Vec<u8>>())
+    );
+}
+
+#[test]
 fn a_primary_key_change_is_a_delete_a_tombstone_and_a_create() {
     let changes = [
         "INSERT INTO items (id, name) VALUES (1, 'Ann')",

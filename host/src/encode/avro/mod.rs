@@ -184,9 +184,61 @@ fn write_value_record(
                 branch(1, out);
                 binary::bytes(placeholder.as_bytes(), out);
             }
+            None if is_unchanged(unchanged, row, column.position)
+                && let Some(items) = ArrayPlaceholder::of(&column.kind) =>
+            {
+                branch(1, out);
+                items.write(placeholder, out);
+            }
             None if column.required => datum::write_zero(&column.kind, out),
             None => binary::union_branch(0, out),
         }
+    }
+}
+
+/// Debezium's placeholder for an array left unchanged in TOAST, as the JSON
+/// encoder writes it (`ValueKind::placeholder_json`). Other arrays stay null.
+#[derive(Debug, Clone, Copy)]
+enum ArrayPlaceholder {
+    /// Arrays of text: a one-element array of the placeholder.
+    Text,
+    /// Arrays of integers: the placeholder's bytes.
+    Integers,
+}
+
+impl ArrayPlaceholder {
+    fn of(kind: &ValueKind) -> Option<Self> {
+        let ValueKind::Array(element) = kind else {
+            return None;
+        };
+        match **element {
+            ValueKind::Text {
+                connect_name: None, ..
+            } => Some(ArrayPlaceholder::Text),
+            ValueKind::Int16 | ValueKind::Int32 | ValueKind::Int64 => {
+                Some(ArrayPlaceholder::Integers)
+            }
+            _ => None,
+        }
+    }
+
+    /// The array (one block, then the end); its items are `["null", T]` unions.
+    fn write(self, placeholder: &str, out: &mut Vec<u8>) {
+        match self {
+            ArrayPlaceholder::Text => {
+                binary::long(1, out);
+                binary::union_branch(1, out);
+                binary::bytes(placeholder.as_bytes(), out);
+            }
+            ArrayPlaceholder::Integers => {
+                binary::long(i64::try_from(placeholder.len()).unwrap_or(i64::MAX), out);
+                for byte in placeholder.bytes() {
+                    binary::union_branch(1, out);
+                    binary::long(i64::from(byte), out);
+                }
+            }
+        }
+        binary::long(0, out);
     }
 }
 

@@ -294,8 +294,7 @@ async fn weir_writes_what_debezium_writes() {
     for event in debezium.events().expect("events") {
         by_topic.entry(event.topic.clone()).or_default().push(event);
     }
-    let mut unexplained = Vec::new();
-    let mut seen = vec![false; KNOWN.len()];
+    let mut tally = Tally::new(KNOWN);
     for (topic, events) in &by_topic {
         let records = stand.weir_topic(topic);
         assert_eq!(
@@ -312,30 +311,63 @@ async fn weir_writes_what_debezium_writes() {
                 .and_then(Json::as_str)
                 .unwrap_or("tombstone");
             for difference in compare(event, record) {
-                match KNOWN.iter().position(|known| known.covers(&difference)) {
-                    Some(known) => seen[known] = true,
-                    None => unexplained.push(format!("{topic}#{index} ({op}) {difference}")),
-                }
+                tally.note(&format!("{topic}#{index} ({op})"), difference);
             }
         }
     }
     weir.stop().await.expect("weir stops cleanly");
-    assert!(
-        unexplained.is_empty(),
-        "differences from Debezium not in KNOWN (fix them, or add them with a reason):\n{}",
-        unexplained.join("\n")
-    );
-    let stale: Vec<&str> = KNOWN
-        .iter()
-        .zip(&seen)
-        .filter(|(_, seen)| !**seen)
-        .map(|(known, _)| known.what)
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "KNOWN differences no longer seen (remove them): {stale:?}"
-    );
+    tally.assert_settled("KNOWN");
     check_documented_table();
+}
+
+/// The differences a comparison found, against the list that explains them.
+struct Tally {
+    known: &'static [Known],
+    seen: Vec<bool>,
+    unexplained: Vec<String>,
+}
+
+impl Tally {
+    fn new(known: &'static [Known]) -> Self {
+        Tally {
+            known,
+            seen: vec![false; known.len()],
+            unexplained: Vec::new(),
+        }
+    }
+
+    /// `difference`, found at `place`: explained by an entry, or not.
+    fn note(&mut self, place: &str, difference: String) {
+        match self
+            .known
+            .iter()
+            .position(|known| known.covers(&difference))
+        {
+            Some(known) => self.seen[known] = true,
+            None => self.unexplained.push(format!("{place} {difference}")),
+        }
+    }
+
+    /// Fails on a difference no entry of `list` explains, and on an entry no
+    /// difference needed.
+    fn assert_settled(self, list: &str) {
+        assert!(
+            self.unexplained.is_empty(),
+            "differences from Debezium not in {list} (fix them, or add them with a reason):\n{}",
+            self.unexplained.join("\n")
+        );
+        let stale: Vec<&str> = self
+            .known
+            .iter()
+            .zip(&self.seen)
+            .filter(|(_, seen)| !**seen)
+            .map(|(known, _)| known.what)
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "{list} differences no longer seen (remove them): {stale:?}"
+        );
+    }
 }
 
 /// Every difference between Debezium's event and weir's message: key, value (clock
@@ -506,8 +538,7 @@ async fn weir_registers_the_avro_schemas_debezium_would() {
         first_of_topic.entry(event.topic.clone()).or_insert(event);
     }
     assert_eq!(first_of_topic.len(), 5, "{:?}", first_of_topic.keys());
-    let mut unexplained = Vec::new();
-    let mut seen = vec![false; KNOWN_AVRO.len()];
+    let mut tally = Tally::new(KNOWN_AVRO);
     for (topic, event) in &first_of_topic {
         for (part, expected) in [
             ("key", &event.avro_key_schema),
@@ -525,32 +556,12 @@ async fn weir_registers_the_avro_schemas_debezium_would() {
                 if KNOWN.iter().any(|known| known.covers(&difference)) {
                     continue;
                 }
-                match KNOWN_AVRO
-                    .iter()
-                    .position(|known| known.covers(&difference))
-                {
-                    Some(known) => seen[known] = true,
-                    None => unexplained.push(format!("{topic} avro {difference}")),
-                }
+                tally.note(&format!("{topic} avro"), difference);
             }
         }
     }
     weir.stop().await.expect("weir stops cleanly");
-    assert!(
-        unexplained.is_empty(),
-        "Avro schema differences from Debezium's not in KNOWN_AVRO:\n{}",
-        unexplained.join("\n")
-    );
-    let stale: Vec<&str> = KNOWN_AVRO
-        .iter()
-        .zip(&seen)
-        .filter(|(_, seen)| !**seen)
-        .map(|(known, _)| known.what)
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "KNOWN_AVRO differences no longer seen (remove them): {stale:?}"
-    );
+    tally.assert_settled("KNOWN_AVRO");
     check_documented_table();
 }
 

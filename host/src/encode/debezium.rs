@@ -145,6 +145,8 @@ struct Event {
     op: u8,
     before: Image,
     after: Image,
+    /// Which of the row's events: 0, or 1 for the create of a key change.
+    nth: u64,
 }
 
 impl Event {
@@ -159,6 +161,7 @@ impl Event {
             op: change,
             before,
             after,
+            nth: 0,
         }
     }
 }
@@ -232,9 +235,6 @@ impl Encoder for DebeziumJsonEncoder {
         let rows = batch.num_rows();
         for row in 0..rows {
             let change = ops.value(row);
-            let transaction = options
-                .transactions
-                .then(|| order.next(xids.value(row), commit_lsns.value(row), &table_key));
             let has_old_image = before.is_some_and(|b| !b.is_null(row));
             // A primary key change: the old image's key differs from the row's.
             let key_changed = change == op::UPDATE
@@ -246,6 +246,11 @@ impl Encoder for DebeziumJsonEncoder {
                     values,
                     (&mut old_key, &mut new_key),
                 );
+            // Snapshot reads belong to no transaction: Debezium leaves their block null.
+            let transaction = (options.transactions && change != op::READ).then(|| {
+                let events = if key_changed { 2 } else { 1 };
+                order.next(xids.value(row), commit_lsns.value(row), &table_key, events)
+            });
             let wrap_key = |key: &[u8], buffer: &mut Vec<u8>| match connect
                 .as_ref()
                 .and_then(|c| c.key_prefix.as_ref())
@@ -343,9 +348,9 @@ impl Encoder for DebeziumJsonEncoder {
                         buffer.extend_from_slice(b"{\"id\":\"");
                         buffer.extend_from_slice(id.as_bytes());
                         buffer.extend_from_slice(b"\",\"total_order\":");
-                        buffer.extend_from_slice(itoa.format(total).as_bytes());
+                        buffer.extend_from_slice(itoa.format(total + event.nth).as_bytes());
                         buffer.extend_from_slice(b",\"data_collection_order\":");
-                        buffer.extend_from_slice(itoa.format(in_table).as_bytes());
+                        buffer.extend_from_slice(itoa.format(in_table + event.nth).as_bytes());
                         buffer.push(b'}');
                     }
                     None => buffer.extend_from_slice(b"null"),
@@ -369,6 +374,7 @@ impl Encoder for DebeziumJsonEncoder {
                             op: op::DELETE,
                             before: Image::Old,
                             after: Image::Null,
+                            nth: 0,
                         },
                         buffer,
                     )
@@ -379,6 +385,7 @@ impl Encoder for DebeziumJsonEncoder {
                             op: op::INSERT,
                             before: Image::Null,
                             after: Image::New,
+                            nth: 1,
                         },
                         buffer,
                     )

@@ -120,6 +120,7 @@ impl MetadataEncoder {
                         let count = i64::try_from(event.data_collections.len()).unwrap_or(0);
                         binary::long(count, &mut value);
                         for (table, n) in event.data_collections {
+                            binary::union_branch(1, &mut value);
                             binary::bytes(table.as_bytes(), &mut value);
                             binary::long(i64::try_from(*n).unwrap_or(i64::MAX), &mut value);
                         }
@@ -149,10 +150,10 @@ impl MetadataEncoder {
                 let value = json!({"ts_ms": ts_ms});
                 Ok(if *schemas {
                     let key_schema = json!({"type": "struct", "optional": false,
-                        "name": "io.debezium.connector.common.ServerNameKey",
+                        "name": "io.debezium.connector.common.ServerNameKey", "version": 1,
                         "fields": [{"type": "string", "optional": false, "field": "serverName"}]});
                     let value_schema = json!({"type": "struct", "optional": false,
-                        "name": "io.debezium.connector.common.Heartbeat",
+                        "name": "io.debezium.connector.common.Heartbeat", "version": 1,
                         "fields": [{"type": "int64", "optional": false, "field": "ts_ms"}]});
                     (wrap(&key_schema, key), wrap(&value_schema, value))
                 } else {
@@ -161,10 +162,12 @@ impl MetadataEncoder {
             }
             MetadataFormat::Avro(registry) => {
                 let key_schema = json!({"type": "record", "name": "ServerNameKey",
-                    "namespace": "io.debezium.connector.common",
+                    "namespace": "io.debezium.connector.common", "connect.version": 1,
+                    "connect.name": "io.debezium.connector.common.ServerNameKey",
                     "fields": [{"name": "serverName", "type": "string"}]});
                 let value_schema = json!({"type": "record", "name": "Heartbeat",
-                    "namespace": "io.debezium.connector.common",
+                    "namespace": "io.debezium.connector.common", "connect.version": 1,
+                    "connect.name": "io.debezium.connector.common.Heartbeat",
                     "fields": [{"name": "ts_ms", "type": "long"}]});
                 let key_id = register(registry, topic, "key", &key_schema)?;
                 let value_id = register(registry, topic, "value", &value_schema)?;
@@ -199,43 +202,46 @@ fn wrap(schema: &Json, payload: Json) -> Vec<u8> {
 
 fn transaction_key_avro_schema() -> Json {
     json!({"type": "record", "name": "TransactionMetadataKey",
-        "namespace": "io.debezium.connector.common",
+        "namespace": "io.debezium.connector.common", "connect.version": 1,
+        "connect.name": "io.debezium.connector.common.TransactionMetadataKey",
         "fields": [{"name": "id", "type": "string"}]})
 }
 
 fn transaction_value_avro_schema() -> Json {
     json!({"type": "record", "name": "TransactionMetadataValue",
-    "namespace": "io.debezium.connector.common",
+    "namespace": "io.debezium.connector.common", "connect.version": 1,
+    "connect.name": "io.debezium.connector.common.TransactionMetadataValue",
     "fields": [
         {"name": "status", "type": "string"},
         {"name": "id", "type": "string"},
         {"name": "event_count", "type": ["null", "long"], "default": null},
-        {"name": "data_collections", "type": ["null", {"type": "array", "items": {
-            "type": "record", "name": "ConnectDefault",
-            "namespace": "io.confluent.connect.avro",
+        // Debezium's items are optional structs named `event.collection`.
+        {"name": "data_collections", "type": ["null", {"type": "array", "items": ["null", {
+            "type": "record", "name": "collection", "namespace": "event",
             "fields": [
                 {"name": "data_collection", "type": "string"},
                 {"name": "event_count", "type": "long"},
-            ]}}], "default": null},
+            ], "connect.version": 1, "connect.name": "event.collection"}]}], "default": null},
         {"name": "ts_ms", "type": "long"},
     ]})
 }
 
 fn transaction_key_connect_schema() -> Json {
     json!({"type": "struct", "optional": false,
-        "name": "io.debezium.connector.common.TransactionMetadataKey",
+        "name": "io.debezium.connector.common.TransactionMetadataKey", "version": 1,
         "fields": [{"type": "string", "optional": false, "field": "id"}]})
 }
 
 fn transaction_value_connect_schema() -> Json {
     json!({"type": "struct", "optional": false,
-    "name": "io.debezium.connector.common.TransactionMetadataValue",
+    "name": "io.debezium.connector.common.TransactionMetadataValue", "version": 1,
     "fields": [
         {"type": "string", "optional": false, "field": "status"},
         {"type": "string", "optional": false, "field": "id"},
         {"type": "int64", "optional": true, "field": "event_count"},
         {"type": "array", "optional": true, "field": "data_collections", "items": {
-            "type": "struct", "optional": false, "fields": [
+            "type": "struct", "optional": true, "name": "event.collection", "version": 1,
+            "fields": [
                 {"type": "string", "optional": false, "field": "data_collection"},
                 {"type": "int64", "optional": false, "field": "event_count"},
             ]}},
@@ -256,10 +262,17 @@ pub(crate) struct TransactionOrder {
 }
 
 impl TransactionOrder {
-    /// Moves to the next event of transaction (`xid`, `commit_lsn`) in `table`;
-    /// returns the transaction id, `total_order` and `data_collection_order`
-    /// (both 1-based, as Debezium's).
-    pub(crate) fn next(&mut self, xid: u32, commit_lsn: u64, table: &str) -> (&str, u64, u64) {
+    /// Moves past the next `events` events of transaction (`xid`, `commit_lsn`) in
+    /// `table` (a row is two events when its primary key changed); returns the
+    /// transaction id and the first event's `total_order` and
+    /// `data_collection_order` (both 1-based, as Debezium's).
+    pub(crate) fn next(
+        &mut self,
+        xid: u32,
+        commit_lsn: u64,
+        table: &str,
+        events: u64,
+    ) -> (&str, u64, u64) {
         if commit_lsn != self.commit_lsn || self.id.is_empty() {
             self.commit_lsn = commit_lsn;
             self.id.clear();
@@ -269,18 +282,19 @@ impl TransactionOrder {
             self.total = 0;
             self.per_table.clear();
         }
-        self.total += 1;
+        let total = self.total + 1;
+        self.total += events;
         let in_table = match self.per_table.iter_mut().find(|(t, _)| t == table) {
             Some((_, n)) => {
-                *n += 1;
-                *n
+                *n += events;
+                *n + 1 - events
             }
             None => {
-                self.per_table.push((table.to_owned(), 1));
+                self.per_table.push((table.to_owned(), events));
                 1
             }
         };
-        (&self.id, self.total, in_table)
+        (&self.id, total, in_table)
     }
 }
 
@@ -296,10 +310,13 @@ mod tests {
     #[test]
     fn orders_count_per_transaction_and_table() {
         let mut order = TransactionOrder::default();
-        assert_eq!(order.next(7, 100, "public.a"), ("7:100", 1, 1));
-        assert_eq!(order.next(7, 100, "public.b"), ("7:100", 2, 1));
-        assert_eq!(order.next(7, 100, "public.a"), ("7:100", 3, 2));
-        assert_eq!(order.next(8, 200, "public.a"), ("8:200", 1, 1));
+        assert_eq!(order.next(7, 100, "public.a", 1), ("7:100", 1, 1));
+        assert_eq!(order.next(7, 100, "public.b", 1), ("7:100", 2, 1));
+        // A primary key change: a delete and a create.
+        assert_eq!(order.next(7, 100, "public.a", 2), ("7:100", 3, 2));
+        assert_eq!(order.next(7, 100, "public.a", 1), ("7:100", 5, 4));
+        assert_eq!(order.next(8, 200, "public.a", 2), ("8:200", 1, 1));
+        assert_eq!(order.next(8, 200, "public.b", 1), ("8:200", 3, 1));
         assert_eq!(transaction_id(8, 200), "8:200");
     }
 }

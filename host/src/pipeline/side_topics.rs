@@ -13,6 +13,7 @@ use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
 use crate::Lsn;
+use crate::contract::Messages;
 use crate::contract::columns::{COMMIT_LSN, COMMIT_TS, XID};
 use crate::encode::{MetadataEncoder, TransactionEvent, TransactionStatus, transaction_id};
 use crate::produce::KafkaProducer;
@@ -102,9 +103,13 @@ impl TransactionTopic {
 
     /// Sends a `BEGIN` for each transaction that first appears in `batch` (of
     /// table `table`), and counts the batch's events per transaction for the `END`.
+    ///
+    /// An event is an encoded message with a value, as Debezium counts them: a
+    /// primary key change is two (its delete and its create), a tombstone none.
     pub(super) fn begin(
         &mut self,
         batch: &RecordBatch,
+        messages: &Messages,
         table: &str,
         outlet: &mut Outlet<'_>,
     ) -> anyhow::Result<()> {
@@ -116,6 +121,8 @@ impl TransactionTopic {
         let commit_lsns = column(COMMIT_LSN)?.as_primitive::<UInt64Type>();
         let xids = column(XID)?.as_primitive::<UInt32Type>();
         let commit_ts = column(COMMIT_TS)?.as_primitive::<TimestampMicrosecondType>();
+        // Messages come in row order: one pass over them beside the rows.
+        let mut events_of_rows = messages.iter().peekable();
         let mut row = 0;
         while row < batch.num_rows() {
             let commit_lsn = commit_lsns.value(row);
@@ -123,6 +130,10 @@ impl TransactionTopic {
                 .iter()
                 .take_while(|lsn| **lsn == commit_lsn)
                 .count();
+            let mut events = 0;
+            while let Some(message) = events_of_rows.next_if(|m| m.row < row + run) {
+                events += u64::from(messages.value(message).is_some());
+            }
             if commit_lsn > self.last_begun {
                 self.last_begun = commit_lsn;
                 let mut open = OpenTransaction {
@@ -144,7 +155,6 @@ impl TransactionTopic {
                 .rev()
                 .find(|t| t.commit_lsn == commit_lsn)
             {
-                let events = run as u64;
                 match open.tables.iter_mut().find(|(t, _)| t == table) {
                     Some((_, n)) => *n += events,
                     None => open.tables.push((table.to_owned(), events)),

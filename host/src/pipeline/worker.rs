@@ -168,6 +168,7 @@ impl Worker {
         if let Some(transactions) = self.transactions.as_mut().filter(|_| !snapshot_rows) {
             transactions.begin(
                 &batch,
+                messages,
                 &table,
                 &mut Outlet {
                     producer: &self.producer,

@@ -17,6 +17,8 @@ use crate::source_types;
 
 const WAIT: Duration = Duration::from_secs(120);
 const NAME: &str = "shop";
+/// Debezium's heartbeat topic for [`NAME`] (`topic.heartbeat.prefix`, then the name).
+const HEARTBEATS: &str = "__debezium-heartbeat.shop";
 
 /// Tables beside `everything` (every type): primary key changes, unchanged TOAST,
 /// deletes and truncates, under the default replica identity and under FULL.
@@ -89,9 +91,10 @@ impl Stand {
         }
     }
 
-    fn debezium(&self) -> DebeziumOracle {
+    /// Debezium on a slot of its own, with `more` connector properties.
+    fn debezium(&self, more: &[(&str, String)]) -> DebeziumOracle {
         let slot = unique_name("dbz");
-        DebeziumOracle::start(&[
+        let mut properties = vec![
             ("name", "oracle".to_owned()),
             ("database.hostname", "127.0.0.1".to_owned()),
             ("database.port", self.pg.port().to_string()),
@@ -110,16 +113,24 @@ impl Stand {
             ),
             // TRUNCATE is compared too: neither side skips it here.
             ("skipped.operations", "none".to_owned()),
-        ])
-        .expect("debezium")
+        ];
+        properties.extend(more.iter().cloned());
+        DebeziumOracle::start(&properties).expect("debezium")
     }
 
-    /// weir on a slot of its own.
+    /// weir on a slot of its own, writing transaction metadata and heartbeats to
+    /// Debezium's topics for them.
     fn weir(&self) -> RunningPipeline {
         self.weir_named(
             NAME,
             "debezium-json\n    schemas_enable: true",
-            "    skipped_operations: [none]\n",
+            &format!(
+                "    skipped_operations: [none]
+    transaction_topic: {NAME}.transaction
+    heartbeat_topic: {HEARTBEATS}
+    heartbeat_interval: 1s
+"
+            ),
         )
     }
 
@@ -240,7 +251,10 @@ fn mask_volatile(value: &mut Json, snapshot: bool) {
 async fn weir_writes_what_debezium_writes() {
     let stand = Stand::start().await;
     let weir = stand.weir();
-    let mut debezium = stand.debezium();
+    let mut debezium = stand.debezium(&[
+        ("provide.transaction.metadata", "true".to_owned()),
+        ("heartbeat.interval.ms", "1000".to_owned()),
+    ]);
     if let Err(error) = weir.wait_streaming(WAIT).await {
         panic!("weir: {error}: {:?}", weir.join(WAIT).await);
     }
@@ -249,7 +263,7 @@ async fn weir_writes_what_debezium_writes() {
     let snapshot_rows = 4 + 5 + 5 + 2 + 1;
     debezium
         .wait_until("reading the snapshot", WAIT, |events| {
-            events.len() >= snapshot_rows
+            events.iter().filter(|e| op(e) == Some("r")).count() >= snapshot_rows
         })
         .expect("debezium snapshot");
     // Last, a TRUNCATE: Debezium's `op: "t"` event, with no key.
@@ -263,22 +277,30 @@ async fn weir_writes_what_debezium_writes() {
         .execute_script(&stand.database, &changes)
         .await
         .expect("changes");
-    // Debezium's last event: the TRUNCATE.
+    // Debezium's last data event: the TRUNCATE, then its transaction's END; and a
+    // heartbeat at some point.
+    let transaction_topic = format!("{NAME}.transaction");
     debezium
         .wait_until("streaming the changes", WAIT, |events| {
-            events
+            let truncated = events.iter().any(|e| op(e) == Some("t"));
+            let last_status = events
                 .iter()
-                .any(|e| e.value.get("op").and_then(Json::as_str) == Some("t"))
+                .filter(|e| e.topic == transaction_topic)
+                .rev()
+                .find_map(|e| e.value.get("status").and_then(Json::as_str));
+            truncated && last_status == Some("END") && events.iter().any(|e| e.topic == HEARTBEATS)
         })
         .expect("debezium changes");
-    // weir's topics hold as many messages as Debezium wrote events.
+    // weir's topics hold as many messages as Debezium wrote events; heartbeats go
+    // by the clock, so at least one.
     let expected: BTreeMap<String, usize> =
         debezium
             .events()
             .expect("events")
             .iter()
             .fold(BTreeMap::new(), |mut counts, e| {
-                *counts.entry(e.topic.clone()).or_default() += 1;
+                let count = counts.entry(e.topic.clone()).or_default();
+                *count = if e.topic == HEARTBEATS { 1 } else { *count + 1 };
                 counts
             });
     let deadline = std::time::Instant::now() + WAIT;
@@ -296,7 +318,13 @@ async fn weir_writes_what_debezium_writes() {
     }
     let mut tally = Tally::new(KNOWN);
     for (topic, events) in &by_topic {
-        let records = stand.weir_topic(topic);
+        let mut records = stand.weir_topic(topic);
+        let mut events = events.as_slice();
+        if topic == HEARTBEATS {
+            // Each side's first heartbeat: their number depends on the clock.
+            records.truncate(1);
+            events = &events[..1];
+        }
         assert_eq!(
             records.len(),
             events.len(),
@@ -305,12 +333,20 @@ async fn weir_writes_what_debezium_writes() {
             events.len()
         );
         for (index, (event, record)) in events.iter().zip(&records).enumerate() {
-            let op = event
-                .value
-                .get("op")
-                .and_then(Json::as_str)
-                .unwrap_or("tombstone");
-            for difference in compare(event, record) {
+            let op = op(event)
+                .or_else(|| event.value.get("status").and_then(Json::as_str))
+                .unwrap_or(if topic == HEARTBEATS {
+                    "heartbeat"
+                } else {
+                    "tombstone"
+                });
+            // The transaction topic's paths start `metadata.`, apart from the tables'.
+            let root = if *topic == transaction_topic {
+                "metadata."
+            } else {
+                ""
+            };
+            for difference in compare(event, record, root) {
                 tally.note(&format!("{topic}#{index} ({op})"), difference);
             }
         }
@@ -318,6 +354,11 @@ async fn weir_writes_what_debezium_writes() {
     weir.stop().await.expect("weir stops cleanly");
     tally.assert_settled("KNOWN");
     check_documented_table();
+}
+
+/// A data event's `op`.
+fn op(event: &OracleEvent) -> Option<&str> {
+    event.value.get("op").and_then(Json::as_str)
 }
 
 /// The differences a comparison found, against the list that explains them.
@@ -371,9 +412,13 @@ impl Tally {
 }
 
 /// Every difference between Debezium's event and weir's message: key, value (clock
-/// fields masked), both Connect schemas, and the headers Debezium set.
-fn compare(event: &OracleEvent, record: &Record) -> Vec<String> {
+/// fields masked), both Connect schemas, and the headers Debezium set; paths start
+/// with `root`.
+fn compare(event: &OracleEvent, record: &Record, root: &str) -> Vec<String> {
     let mut found = Vec::new();
+    let differences = |path: &str, debezium: &Json, weir: &Json, found: &mut Vec<String>| {
+        differences(&format!("{root}{path}"), debezium, weir, found)
+    };
     let weir_key = json(&record.key);
     let weir_value = json(&record.payload);
     let part = |value: &Json, name: &str| value.get(name).cloned().unwrap_or(Json::Null);
@@ -440,6 +485,17 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 const KNOWN: &[Known] = &[
+    Known {
+        paths: &[
+            "metadata.key.id",
+            "metadata.value.id",
+            "value.transaction.id",
+        ],
+        what: "transaction `id` (metadata topic and `transaction` block)",
+        debezium: "`<xid>:<LSN of the message>`: `BEGIN`, each event and `END` of one transaction carry different ids",
+        weir: "`<xid>:<commit LSN>`, the same on `BEGIN`, every event and `END`",
+        why: "a consumer gathers a transaction's events by `id`; with Debezium's it must cut the id at `:`, which works on weir's too",
+    },
     Known {
         paths: &["header __debezium.context.*"],
         what: "headers `__debezium.context.*`",
@@ -519,9 +575,17 @@ async fn weir_registers_the_avro_schemas_debezium_would() {
     let weir = stand.weir_named(
         NAME,
         &format!("avro\n    schema_registry: {}", registry.url()),
-        "",
+        &format!(
+            "    transaction_topic: {NAME}.transaction
+    heartbeat_topic: {HEARTBEATS}
+    heartbeat_interval: 1s
+"
+        ),
     );
-    let mut debezium = stand.debezium();
+    let mut debezium = stand.debezium(&[
+        ("provide.transaction.metadata", "true".to_owned()),
+        ("heartbeat.interval.ms", "1000".to_owned()),
+    ]);
     // weir streams once every snapshot row is acknowledged: each table's schemas
     // are registered by then.
     if let Err(error) = weir.wait_streaming(WAIT).await {
@@ -530,14 +594,31 @@ async fn weir_registers_the_avro_schemas_debezium_would() {
     let snapshot_rows = 4 + 5 + 5 + 2 + 1;
     debezium
         .wait_until("reading the snapshot", WAIT, |events| {
-            events.len() >= snapshot_rows
+            events.iter().filter(|e| op(e) == Some("r")).count() >= snapshot_rows
         })
         .expect("debezium snapshot");
+    // One streamed transaction, for the transaction topic's schemas; and a heartbeat.
+    stand
+        .pg
+        .execute_script(
+            &stand.database,
+            "UPDATE accounts SET note = 'x' WHERE id = 5;",
+        )
+        .await
+        .expect("change");
+    let transaction_topic = format!("{NAME}.transaction");
+    debezium
+        .wait_until("a transaction and a heartbeat", WAIT, |events| {
+            [transaction_topic.as_str(), HEARTBEATS]
+                .iter()
+                .all(|topic| events.iter().any(|e| e.topic == *topic))
+        })
+        .expect("debezium's transaction metadata");
     let mut first_of_topic: BTreeMap<String, OracleEvent> = BTreeMap::new();
     for event in debezium.events().expect("events") {
         first_of_topic.entry(event.topic.clone()).or_insert(event);
     }
-    assert_eq!(first_of_topic.len(), 5, "{:?}", first_of_topic.keys());
+    assert_eq!(first_of_topic.len(), 7, "{:?}", first_of_topic.keys());
     let mut tally = Tally::new(KNOWN_AVRO);
     for (topic, event) in &first_of_topic {
         for (part, expected) in [
@@ -546,9 +627,18 @@ async fn weir_registers_the_avro_schemas_debezium_would() {
         ] {
             let expected: Json = serde_json::from_str(expected.as_deref().expect("a schema"))
                 .expect("Debezium's Avro schema");
-            let registered = registry
-                .latest_schema(&format!("{topic}-{part}"))
-                .expect("weir registered the subject");
+            let subject = format!("{topic}-{part}");
+            let deadline = std::time::Instant::now() + WAIT;
+            // The side topics' subjects come once weir sent a message there.
+            let registered = loop {
+                match registry.latest_schema(&subject) {
+                    Ok(schema) => break schema,
+                    Err(error) if std::time::Instant::now() > deadline => {
+                        panic!("weir registered no {subject}: {error}")
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            };
             let registered: Json = serde_json::from_str(&registered).expect("weir's schema");
             let mut found = Vec::new();
             differences(part, &expected, &registered, &mut found);

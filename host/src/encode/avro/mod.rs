@@ -347,9 +347,23 @@ impl Encoder for AvroEncoder {
                 _ => &default,
             };
             let change = ops.value(row);
-            let transaction = options
-                .transactions
-                .then(|| order.next(xids.value(row), commit_lsns.value(row), &table_key));
+            let has_old = before.is_some_and(|b| b.is_valid(row));
+            // A primary key change: Debezium's delete under the old key, its
+            // tombstone, and a create under the new key (see the JSON encoder).
+            let key_changed = change == op::UPDATE
+                && registered.key_id.is_some()
+                && has_old
+                && layout.key_changed(
+                    (&before_writers, &writers),
+                    row,
+                    &options.values,
+                    (&mut old_key, &mut new_key),
+                );
+            // Snapshot reads belong to no transaction: Debezium leaves their block null.
+            let transaction = (options.transactions && change != op::READ).then(|| {
+                let events = if key_changed { 2 } else { 1 };
+                order.next(xids.value(row), commit_lsns.value(row), &table_key, events)
+            });
             let key_of = |image: &Image<'_>, buffer: &mut Vec<u8>| {
                 let mut scratch = scratch.borrow_mut();
                 binary::confluent_header(registered.key_id.unwrap_or(0), buffer);
@@ -403,100 +417,94 @@ impl Encoder for AvroEncoder {
                     buffer,
                 );
             };
-            let envelope =
-                |event: u8, before_image: Side, after_image: Side, buffer: &mut Vec<u8>| {
-                    let mut scratch = scratch.borrow_mut();
-                    binary::confluent_header(registered.value_id, buffer);
-                    for side in [before_image, after_image] {
-                        match side {
-                            Side::Null => binary::union_branch(0, buffer),
-                            Side::Old => {
-                                binary::union_branch(1, buffer);
-                                write_value_record(
-                                    registered,
-                                    &old_image,
-                                    row,
-                                    None,
-                                    placeholder,
-                                    &mut scratch,
-                                    buffer,
-                                );
-                            }
-                            Side::Current => {
-                                binary::union_branch(1, buffer);
-                                write_current(&mut scratch, buffer);
-                            }
-                        }
-                    }
-                    // source
-                    let commit_micros = commit_ts.value(row);
-                    binary::bytes(version.as_bytes(), buffer);
-                    binary::bytes(b"postgresql", buffer);
-                    binary::bytes(options.name.as_bytes(), buffer);
-                    binary::long(commit_micros.div_euclid(1000), buffer);
-                    binary::union_branch(0, buffer);
-                    binary::bytes(
-                        if change == op::READ {
-                            marks.marker(row, rows).as_bytes()
-                        } else {
-                            b"false"
-                        },
-                        buffer,
-                    );
-                    binary::bytes(options.database.as_bytes(), buffer);
-                    binary::union_branch(1, buffer);
-                    let mut itoa = itoa::Buffer::new();
-                    scratch.clear();
-                    scratch.push_str("[\"");
-                    scratch.push_str(itoa.format(commit_lsns.value(row)));
-                    scratch.push_str("\",\"");
-                    scratch.push_str(itoa.format(lsns.value(row)));
-                    scratch.push_str("\"]");
-                    binary::bytes(scratch.as_bytes(), buffer);
-                    write_us_ns(commit_micros, buffer);
-                    binary::bytes(layout.schema_name.as_bytes(), buffer);
-                    binary::bytes(layout.table_name.as_bytes(), buffer);
-                    binary::union_branch(1, buffer);
-                    binary::long(i64::from(xids.value(row)), buffer);
-                    binary::union_branch(1, buffer);
-                    binary::long(i64::try_from(lsns.value(row)).unwrap_or(i64::MAX), buffer);
-                    // xmin, origin, origin_lsn
-                    binary::union_branch(0, buffer);
-                    binary::union_branch(0, buffer);
-                    binary::union_branch(0, buffer);
-                    // transaction, op, ts_ms, ts_us, ts_ns
-                    match transaction {
-                        Some((id, total, in_table)) => {
+            // `nth`: which of the row's events, 1 for the create of a key change.
+            let envelope = |event: u8,
+                            nth: u64,
+                            before_image: Side,
+                            after_image: Side,
+                            buffer: &mut Vec<u8>| {
+                let mut scratch = scratch.borrow_mut();
+                binary::confluent_header(registered.value_id, buffer);
+                for side in [before_image, after_image] {
+                    match side {
+                        Side::Null => binary::union_branch(0, buffer),
+                        Side::Old => {
                             binary::union_branch(1, buffer);
-                            binary::bytes(id.as_bytes(), buffer);
-                            binary::long(i64::try_from(total).unwrap_or(i64::MAX), buffer);
-                            binary::long(i64::try_from(in_table).unwrap_or(i64::MAX), buffer);
+                            write_value_record(
+                                registered,
+                                &old_image,
+                                row,
+                                None,
+                                placeholder,
+                                &mut scratch,
+                                buffer,
+                            );
                         }
-                        None => binary::union_branch(0, buffer),
+                        Side::Current => {
+                            binary::union_branch(1, buffer);
+                            write_current(&mut scratch, buffer);
+                        }
                     }
-                    binary::bytes(&[event], buffer);
-                    binary::union_branch(1, buffer);
-                    binary::long(now_micros.div_euclid(1000), buffer);
-                    write_us_ns(now_micros, buffer);
-                };
-            let has_old = before.is_some_and(|b| b.is_valid(row));
-            // A primary key change: Debezium's delete under the old key, its
-            // tombstone, and a create under the new key (see the JSON encoder).
-            let key_changed = change == op::UPDATE
-                && registered.key_id.is_some()
-                && has_old
-                && layout.key_changed(
-                    (&before_writers, &writers),
-                    row,
-                    &options.values,
-                    (&mut old_key, &mut new_key),
+                }
+                // source
+                let commit_micros = commit_ts.value(row);
+                binary::bytes(version.as_bytes(), buffer);
+                binary::bytes(b"postgresql", buffer);
+                binary::bytes(options.name.as_bytes(), buffer);
+                binary::long(commit_micros.div_euclid(1000), buffer);
+                binary::union_branch(0, buffer);
+                binary::bytes(
+                    if change == op::READ {
+                        marks.marker(row, rows).as_bytes()
+                    } else {
+                        b"false"
+                    },
+                    buffer,
                 );
+                binary::bytes(options.database.as_bytes(), buffer);
+                binary::union_branch(1, buffer);
+                let mut itoa = itoa::Buffer::new();
+                scratch.clear();
+                scratch.push_str("[\"");
+                scratch.push_str(itoa.format(commit_lsns.value(row)));
+                scratch.push_str("\",\"");
+                scratch.push_str(itoa.format(lsns.value(row)));
+                scratch.push_str("\"]");
+                binary::bytes(scratch.as_bytes(), buffer);
+                write_us_ns(commit_micros, buffer);
+                binary::bytes(layout.schema_name.as_bytes(), buffer);
+                binary::bytes(layout.table_name.as_bytes(), buffer);
+                binary::union_branch(1, buffer);
+                binary::long(i64::from(xids.value(row)), buffer);
+                binary::union_branch(1, buffer);
+                binary::long(i64::try_from(lsns.value(row)).unwrap_or(i64::MAX), buffer);
+                // xmin, origin, origin_lsn
+                binary::union_branch(0, buffer);
+                binary::union_branch(0, buffer);
+                binary::union_branch(0, buffer);
+                // transaction, op, ts_ms, ts_us, ts_ns
+                match transaction {
+                    Some((id, total, in_table)) => {
+                        binary::union_branch(1, buffer);
+                        binary::bytes(id.as_bytes(), buffer);
+                        for order in [total + nth, in_table + nth] {
+                            binary::long(i64::try_from(order).unwrap_or(i64::MAX), buffer);
+                        }
+                    }
+                    None => binary::union_branch(0, buffer),
+                }
+                binary::bytes(&[event], buffer);
+                binary::union_branch(1, buffer);
+                binary::long(now_micros.div_euclid(1000), buffer);
+                write_us_ns(now_micros, buffer);
+            };
             if key_changed {
                 let old_key_message = |buffer: &mut Vec<u8>| key_of(&old_image, buffer);
                 let deleted =
-                    |buffer: &mut Vec<u8>| envelope(op::DELETE, Side::Old, Side::Null, buffer);
-                let created =
-                    |buffer: &mut Vec<u8>| envelope(op::INSERT, Side::Null, Side::Current, buffer);
+                    |buffer: &mut Vec<u8>| envelope(op::DELETE, 0, Side::Old, Side::Null, buffer);
+                let created = |buffer: &mut Vec<u8>| {
+                    envelope(op::INSERT, 1, Side::Null, Side::Current, buffer)
+                };
                 push_key_change(
                     out,
                     row,
@@ -526,7 +534,7 @@ impl Encoder for AvroEncoder {
                 op::TRUNCATE => (Side::Null, Side::Null),
                 _ => (Side::Null, Side::Current),
             };
-            let value = |buffer: &mut Vec<u8>| envelope(change, before_side, after_side, buffer);
+            let value = |buffer: &mut Vec<u8>| envelope(change, 0, before_side, after_side, buffer);
             // A TRUNCATE is the table's, not a row's: no key, as Debezium's.
             let key_writer = (registered.key_id.is_some() && change != op::TRUNCATE)
                 .then_some(&key as WriteBytes<'_>);

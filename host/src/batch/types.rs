@@ -20,6 +20,7 @@
 //! | `interval` | Interval(MonthDayNano) |
 //! | `bytea` | Binary |
 //! | one-dimensional arrays of `bool`, `int2`, `int4`, `int8`, `float4`, `float8`, `text`, `varchar` | List of the element type; a multi-dimensional value, or one with explicit bounds, widens the column to Utf8 |
+//! | one-dimensional arrays of `numeric`, `uuid`, `json`, `jsonb` | List of Utf8 (each element's text form); widens as above |
 //! | everything else: text types, `json`, `jsonb`, `uuid`, `xml`, `timetz`, `money`, network, geometric, bit string and text-search types, enums, domains, composites, other arrays | Utf8 (PostgreSQL's text form) |
 
 use std::sync::Arc;
@@ -58,6 +59,10 @@ pub(crate) mod oid {
     pub(crate) const INT8_ARRAY: u32 = 1016;
     pub(crate) const FLOAT4_ARRAY: u32 = 1021;
     pub(crate) const FLOAT8_ARRAY: u32 = 1022;
+    pub(crate) const JSON_ARRAY: u32 = 199;
+    pub(crate) const NUMERIC_ARRAY: u32 = 1231;
+    pub(crate) const UUID_ARRAY: u32 = 2951;
+    pub(crate) const JSONB_ARRAY: u32 = 3807;
 }
 
 /// What a column becomes in Arrow, and how its text is parsed. Variants are named
@@ -163,7 +168,14 @@ impl ColumnKind {
             oid::INT8_ARRAY => ColumnKind::List(ElementKind::Int64),
             oid::FLOAT4_ARRAY => ColumnKind::List(ElementKind::Float32),
             oid::FLOAT8_ARRAY => ColumnKind::List(ElementKind::Float64),
-            oid::TEXT_ARRAY | oid::VARCHAR_ARRAY => ColumnKind::List(ElementKind::Text),
+            // Elements kept as their text; the encoders type them from the array's
+            // `weir.pg_type` (`contract::columns::typed_element`).
+            oid::TEXT_ARRAY
+            | oid::VARCHAR_ARRAY
+            | oid::NUMERIC_ARRAY
+            | oid::UUID_ARRAY
+            | oid::JSON_ARRAY
+            | oid::JSONB_ARRAY => ColumnKind::List(ElementKind::Text),
             _ => ColumnKind::Text,
         }
     }

@@ -112,6 +112,8 @@ pub struct MetadataColumns<'a> {
     pub xids: &'a UInt32Array,
     /// `_commit_ts`.
     pub commit_ts: &'a TimestampMicrosecondArray,
+    /// `_seq`.
+    pub seqs: &'a UInt32Array,
 }
 
 impl<'a> MetadataColumns<'a> {
@@ -133,6 +135,7 @@ impl<'a> MetadataColumns<'a> {
             commit_lsns: typed::<UInt64Type>(batch, COMMIT_LSN)?,
             xids: typed::<UInt32Type>(batch, XID)?,
             commit_ts: typed::<TimestampMicrosecondType>(batch, COMMIT_TS)?,
+            seqs: typed::<UInt32Type>(batch, SEQ)?,
         })
     }
 }
@@ -163,6 +166,46 @@ pub fn declared_decimal(field: &arrow::datatypes::Field) -> Option<(u8, i8)> {
     }
     let type_modifier = meta.get(metadata::PG_TYPMOD)?.parse().ok()?;
     numeric_precision_scale(type_modifier, 38).filter(|(_, scale)| *scale >= 0)
+}
+
+/// The element field of an array column whose elements are carried as text but
+/// have a type of their own (`numeric[]`, `uuid[]`, `json[]`, `jsonb[]`): Utf8,
+/// with the element type as `weir.pg_type` and the column's modifier (a
+/// `numeric(6,2)[]` has elements of `numeric(6,2)`), so encoders type the elements
+/// as they type such a column. `None` for other fields.
+pub fn typed_element(field: &arrow::datatypes::Field) -> Option<arrow::datatypes::Field> {
+    use arrow::datatypes::DataType;
+    let meta = field.metadata();
+    let element = match meta.get(metadata::PG_TYPE)?.as_str() {
+        "_numeric" => "numeric",
+        "_uuid" => "uuid",
+        "_json" => "json",
+        "_jsonb" => "jsonb",
+        _ => return None,
+    };
+    let DataType::List(item) = field.data_type() else {
+        return None;
+    };
+    if item.data_type() != &DataType::Utf8 {
+        return None;
+    }
+    let mut element_meta =
+        std::collections::HashMap::from([(metadata::PG_TYPE.to_owned(), element.to_owned())]);
+    if let Some(modifier) = meta.get(metadata::PG_TYPMOD) {
+        element_meta.insert(metadata::PG_TYPMOD.to_owned(), modifier.clone());
+    }
+    Some(item.as_ref().clone().with_metadata(element_meta))
+}
+
+/// The fractional digits of a `timestamptz(p)` field: `p`, or 6 without one, as
+/// Debezium's `ZonedTimestamp` writes them.
+pub fn fraction_digits(field: &arrow::datatypes::Field) -> u8 {
+    field
+        .metadata()
+        .get(metadata::PG_TYPMOD)
+        .and_then(|t| t.parse::<u8>().ok())
+        .filter(|p| *p <= 6)
+        .unwrap_or(6)
 }
 
 /// Whether a `time(p)`/`timestamp(p)` field declares a precision of 0 to 3, which

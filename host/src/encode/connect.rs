@@ -70,7 +70,7 @@ fn connect_type(kind: &ValueKind, options: &ValueOptions, optional: bool) -> Jso
         ValueKind::MicroTimestamp => semantic("int64", "io.debezium.time.MicroTimestamp"),
         ValueKind::MilliTime => semantic("int32", "io.debezium.time.Time"),
         ValueKind::MilliTimestamp => semantic("int64", "io.debezium.time.Timestamp"),
-        ValueKind::ZonedTimestamp => semantic("string", "io.debezium.time.ZonedTimestamp"),
+        ValueKind::ZonedTimestamp { .. } => semantic("string", "io.debezium.time.ZonedTimestamp"),
         ValueKind::MicroDuration => semantic("int64", "io.debezium.time.MicroDuration"),
         ValueKind::IntervalString => semantic("string", "io.debezium.time.Interval"),
         ValueKind::Money => json!({
@@ -80,6 +80,7 @@ fn connect_type(kind: &ValueKind, options: &ValueOptions, optional: bool) -> Jso
             "version": 1,
             "parameters": {"scale": "2"},
         }),
+        ValueKind::Hstore => semantic("string", "io.debezium.data.Json"),
         ValueKind::Point => json!({
             "type": "struct",
             "fields": [

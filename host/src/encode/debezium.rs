@@ -193,6 +193,7 @@ impl Encoder for DebeziumJsonEncoder {
             commit_lsns,
             xids,
             commit_ts,
+            seqs,
         } = layout.metadata(batch)?;
         let unchanged = layout.unchanged(batch);
         let options = &self.options;
@@ -249,7 +250,13 @@ impl Encoder for DebeziumJsonEncoder {
             // Snapshot reads belong to no transaction: Debezium leaves their block null.
             let transaction = (options.transactions && change != op::READ).then(|| {
                 let events = if key_changed { 2 } else { 1 };
-                order.next(xids.value(row), commit_lsns.value(row), &table_key, events)
+                order.next(
+                    xids.value(row),
+                    commit_lsns.value(row),
+                    seqs.value(row),
+                    &table_key,
+                    events,
+                )
             });
             let wrap_key = |key: &[u8], buffer: &mut Vec<u8>| match connect
                 .as_ref()

@@ -5,7 +5,9 @@
 
 use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
-use crate::contract::columns::{bit_length, declared_decimal, metadata, millisecond_precision};
+use crate::contract::columns::{
+    bit_length, declared_decimal, fraction_digits, metadata, millisecond_precision, typed_element,
+};
 use crate::encode::value::{DecimalMode, IntervalMode, ValueOptions, binary, string};
 
 /// How one column is written.
@@ -47,13 +49,19 @@ pub(crate) enum ValueKind {
     MilliTime,
     /// `timestamp(0…3)`: milliseconds since 1970 (Debezium's `Timestamp`, adaptive).
     MilliTimestamp,
-    ZonedTimestamp,
+    /// `timestamptz(p)`: ISO 8601 text with `digits` fractional digits.
+    ZonedTimestamp {
+        digits: u8,
+    },
     MicroDuration,
     IntervalString,
     /// `money` (text `-$1,234.56`): Connect `Decimal` of scale 2.
     Money,
     /// `point` (text `(x,y)`): Debezium's `io.debezium.data.geometry.Point` struct.
     Point,
+    /// `hstore` (text `"a"=>"1"`): a JSON object in a string (`io.debezium.data.Json`),
+    /// Debezium's default `hstore.handling.mode`.
+    Hstore,
     /// `bit(n)`/`varbit(n)` (text `1010`): Debezium's `io.debezium.data.Bits`
     /// bytes; `bit(1)` is a boolean. `length` is `n` (varbit without one: i32::MAX).
     Bits {
@@ -105,12 +113,17 @@ impl ValueKind {
                 ValueKind::MilliTimestamp
             }
             DataType::Timestamp(TimeUnit::Microsecond, None) => ValueKind::MicroTimestamp,
-            DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => ValueKind::ZonedTimestamp,
+            DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => ValueKind::ZonedTimestamp {
+                digits: fraction_digits(field),
+            },
             DataType::Interval(IntervalUnit::MonthDayNano) => match options.interval {
                 IntervalMode::Numeric => ValueKind::MicroDuration,
                 IntervalMode::String => ValueKind::IntervalString,
             },
-            DataType::List(element) => ValueKind::Array(Box::new(ValueKind::of(element, options))),
+            DataType::List(element) => ValueKind::Array(Box::new(match typed_element(field) {
+                Some(typed) => ValueKind::of(&typed, options),
+                None => ValueKind::of(element, options),
+            })),
             _ => ValueKind::TextForm,
         }
     }
@@ -120,6 +133,7 @@ impl ValueKind {
         match pg_type {
             Some("money") if options.decimal == DecimalMode::Precise => ValueKind::Money,
             Some("point") => ValueKind::Point,
+            Some(name) if is_hstore(name) => ValueKind::Hstore,
             Some("bit" | "varbit") => ValueKind::Bits {
                 length: bit_length(field),
             },
@@ -221,8 +235,9 @@ impl ValueKind {
             | ValueKind::NumericString
             | ValueKind::Text { .. }
             | ValueKind::Bytes
-            | ValueKind::ZonedTimestamp
+            | ValueKind::ZonedTimestamp { .. }
             | ValueKind::IntervalString
+            | ValueKind::Hstore
             | ValueKind::TextForm => b"\"\"",
         }
     }
@@ -233,4 +248,10 @@ impl ValueKind {
     pub(crate) fn may_fail(&self) -> bool {
         matches!(self, ValueKind::VariableDecimal | ValueKind::NumericDouble)
     }
+}
+
+/// Whether `pg_type` names the `hstore` extension's type (`public.hstore`, or
+/// `hstore` when the extension lives in `pg_catalog`).
+pub(crate) fn is_hstore(pg_type: &str) -> bool {
+    pg_type == "hstore" || pg_type.ends_with(".hstore")
 }

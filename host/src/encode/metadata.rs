@@ -252,24 +252,34 @@ fn transaction_value_connect_schema() -> Json {
 /// Per-row positions of data events in their transaction, for the envelopes'
 /// `transaction` block. Batches arrive in commit order, so one running state
 /// suffices; it resets when the commit LSN changes.
+///
+/// `total_order` is the event's place in the transaction in WAL order, as
+/// Debezium's: weir batches rows per table, so a transaction's tables may be
+/// encoded in another order than they were written, and a running count would
+/// follow weir's order. It comes from the row's `_seq` (its place among the
+/// transaction's rows) plus one for each primary key change before it, which is
+/// two events (Debezium's delete and create). `data_collection_order` counts
+/// within the table, whose rows do come in WAL order.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct TransactionOrder {
     commit_lsn: u64,
     id: String,
-    total: u64,
+    /// `_seq` of the rows encoded so far whose primary key changed.
+    key_changes: Vec<u32>,
     /// Per `schema.table`: events so far.
     per_table: Vec<(String, u64)>,
 }
 
 impl TransactionOrder {
-    /// Moves past the next `events` events of transaction (`xid`, `commit_lsn`) in
-    /// `table` (a row is two events when its primary key changed); returns the
+    /// Moves past the `events` events (two for a primary key change, else one) of
+    /// the row at `seq` of transaction (`xid`, `commit_lsn`) in `table`; returns the
     /// transaction id and the first event's `total_order` and
     /// `data_collection_order` (both 1-based, as Debezium's).
     pub(crate) fn next(
         &mut self,
         xid: u32,
         commit_lsn: u64,
+        seq: u32,
         table: &str,
         events: u64,
     ) -> (&str, u64, u64) {
@@ -279,11 +289,16 @@ impl TransactionOrder {
             self.id.push_str(itoa::Buffer::new().format(xid));
             self.id.push(':');
             self.id.push_str(itoa::Buffer::new().format(commit_lsn));
-            self.total = 0;
+            self.key_changes.clear();
             self.per_table.clear();
         }
-        let total = self.total + 1;
-        self.total += events;
+        // Key changes of rows written before this one, in any table; a table
+        // encoded later than its place in the WAL adds them as they come.
+        let earlier = self.key_changes.iter().filter(|s| **s < seq).count() as u64;
+        let total = u64::from(seq) + 1 + earlier;
+        if events > 1 {
+            self.key_changes.push(seq);
+        }
         let in_table = match self.per_table.iter_mut().find(|(t, _)| t == table) {
             Some((_, n)) => {
                 *n += events;
@@ -310,13 +325,19 @@ mod tests {
     #[test]
     fn orders_count_per_transaction_and_table() {
         let mut order = TransactionOrder::default();
-        assert_eq!(order.next(7, 100, "public.a", 1), ("7:100", 1, 1));
-        assert_eq!(order.next(7, 100, "public.b", 1), ("7:100", 2, 1));
+        assert_eq!(order.next(7, 100, 0, "public.a", 1), ("7:100", 1, 1));
+        assert_eq!(order.next(7, 100, 1, "public.b", 1), ("7:100", 2, 1));
         // A primary key change: a delete and a create.
-        assert_eq!(order.next(7, 100, "public.a", 2), ("7:100", 3, 2));
-        assert_eq!(order.next(7, 100, "public.a", 1), ("7:100", 5, 4));
-        assert_eq!(order.next(8, 200, "public.a", 2), ("8:200", 1, 1));
-        assert_eq!(order.next(8, 200, "public.b", 1), ("8:200", 3, 1));
+        assert_eq!(order.next(7, 100, 2, "public.a", 2), ("7:100", 3, 2));
+        assert_eq!(order.next(7, 100, 3, "public.a", 1), ("7:100", 5, 4));
+        // Another table's rows, written before and after that key change but
+        // encoded after it: their place in the WAL.
+        assert_eq!(order.next(7, 100, 4, "public.c", 1), ("7:100", 6, 1));
+        // A row encoded before a key change written ahead of it in another table
+        // cannot count it: one short (the limit of per-table batches).
+        assert_eq!(order.next(8, 200, 1, "public.b", 1), ("8:200", 2, 1));
+        assert_eq!(order.next(8, 200, 0, "public.a", 2), ("8:200", 1, 1));
+        assert_eq!(order.next(8, 200, 2, "public.b", 1), ("8:200", 4, 2));
         assert_eq!(transaction_id(8, 200), "8:200");
     }
 }

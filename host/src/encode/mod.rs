@@ -9,6 +9,7 @@ pub mod avro;
 pub mod canal;
 pub(crate) mod connect;
 pub mod debezium;
+mod hstore;
 pub mod json;
 pub(crate) mod kind;
 pub mod layout;

@@ -20,8 +20,12 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::contract::columns::{bit_length, declared_decimal, metadata, millisecond_precision};
+use crate::contract::columns::{
+    bit_length, declared_decimal, fraction_digits, metadata, millisecond_precision, typed_element,
+};
 use crate::contract::pg_text;
+use crate::encode::hstore::hstore_json;
+use crate::encode::kind::is_hstore;
 
 /// How `numeric` values are written (Debezium's `decimal.handling.mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
@@ -121,6 +125,8 @@ enum Kind<'a> {
     Money(&'a StringArray),
     /// `point`, kept as its text: written as Debezium's `Point` struct.
     Point(&'a StringArray),
+    /// `hstore`, kept as its text: written as a JSON object in a string.
+    Hstore(&'a StringArray),
     /// `bit(n)`/`varbit`, kept as their text: written as Debezium's `Bits` (a
     /// boolean for `bit(1)`).
     Bits(&'a StringArray, bool),
@@ -132,7 +138,8 @@ enum Kind<'a> {
     /// `timestamp(0…3)`: written in milliseconds.
     TimestampMillis(&'a TimestampMicrosecondArray),
     Timestamp(&'a TimestampMicrosecondArray),
-    TimestampTz(&'a TimestampMicrosecondArray),
+    /// With its fractional digits.
+    TimestampTz(&'a TimestampMicrosecondArray, u8),
     Interval(&'a IntervalMonthDayNanoArray),
     List(&'a ListArray, Box<ColumnWriter<'a>>),
     Other(ArrayFormatter<'a>),
@@ -170,6 +177,7 @@ impl<'a> ColumnWriter<'a> {
             DataType::Utf8 if pg_type == Some("timetz") => Kind::TimeTz(array.as_string()),
             DataType::Utf8 if pg_type == Some("money") => Kind::Money(array.as_string()),
             DataType::Utf8 if pg_type == Some("point") => Kind::Point(array.as_string()),
+            DataType::Utf8 if pg_type.is_some_and(is_hstore) => Kind::Hstore(array.as_string()),
             // One bit is a boolean, as the schema's `ValueKind::Bits` says.
             DataType::Utf8 if matches!(pg_type, Some("bit" | "varbit")) => {
                 Kind::Bits(array.as_string(), bit_length(field) == 1)
@@ -189,16 +197,21 @@ impl<'a> ColumnWriter<'a> {
             DataType::Timestamp(TimeUnit::Microsecond, None) => {
                 Kind::Timestamp(array.as_primitive::<TimestampMicrosecondType>())
             }
-            DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
-                Kind::TimestampTz(array.as_primitive::<TimestampMicrosecondType>())
-            }
+            DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => Kind::TimestampTz(
+                array.as_primitive::<TimestampMicrosecondType>(),
+                fraction_digits(field),
+            ),
             DataType::Interval(IntervalUnit::MonthDayNano) => {
                 Kind::Interval(array.as_primitive::<IntervalMonthDayNanoType>())
             }
             DataType::List(element) => {
                 let list = array.as_list::<i32>();
                 let values: &'a dyn Array = list.values().as_ref();
-                Kind::List(list, Box::new(ColumnWriter::for_array(element, values)))
+                let elements = match typed_element(field) {
+                    Some(typed) => ColumnWriter::for_array(&typed, values),
+                    None => ColumnWriter::for_array(element, values),
+                };
+                Kind::List(list, Box::new(elements))
             }
             _ => match ArrayFormatter::try_new(array, &FormatOptions::default()) {
                 Ok(formatter) => Kind::Other(formatter),
@@ -212,7 +225,7 @@ impl<'a> ColumnWriter<'a> {
     /// value); false for other kinds.
     pub fn same_value(&self, a: usize, b: usize) -> bool {
         match &self.kind {
-            Kind::TimestampTz(array) | Kind::Timestamp(array) | Kind::TimestampMillis(array) => {
+            Kind::TimestampTz(array, _) | Kind::Timestamp(array) | Kind::TimestampMillis(array) => {
                 array.is_valid(a) && array.is_valid(b) && array.value(a) == array.value(b)
             }
             _ => false,
@@ -248,6 +261,7 @@ impl<'a> ColumnWriter<'a> {
             | Kind::TimeTz(a)
             | Kind::Money(a)
             | Kind::Point(a)
+            | Kind::Hstore(a)
             | Kind::Bits(a, _) => string(a.value(row), out),
             Kind::Bool(a) => out.extend_from_slice(if a.value(row) {
                 b"\"true\""
@@ -296,6 +310,7 @@ impl<'a> ColumnWriter<'a> {
             | Kind::TimeTz(a)
             | Kind::Money(a)
             | Kind::Point(a)
+            | Kind::Hstore(a)
             | Kind::Bits(a, _) => text.push_str(a.value(row)),
             Kind::Binary(a) => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -313,7 +328,7 @@ impl<'a> ColumnWriter<'a> {
                 None => text.push_str(itoa::Buffer::new().format(a.value(row))),
             },
             Kind::Time(a) | Kind::TimeMillis(a) => pg_text::time(a.value(row), text),
-            Kind::Timestamp(a) | Kind::TimestampTz(a) | Kind::TimestampMillis(a) => {
+            Kind::Timestamp(a) | Kind::TimestampTz(a, _) | Kind::TimestampMillis(a) => {
                 match a.value(row) {
                     i64::MAX => text.push_str("infinity"),
                     i64::MIN => text.push_str("-infinity"),
@@ -388,6 +403,17 @@ impl<'a> ColumnWriter<'a> {
                 (Some(cents), DecimalMode::Double) => float(cents as f64 / 100.0, out),
                 (None, _) => string(a.value(row), out),
             },
+            Kind::Hstore(a) => {
+                // A rare type: its object is built in a buffer of its own, then
+                // written as a JSON string.
+                let text = a.value(row);
+                let mut object = Vec::with_capacity(text.len() + 2);
+                if hstore_json(text, &mut object) {
+                    string(&String::from_utf8_lossy(&object), out);
+                } else {
+                    string(text, out);
+                }
+            }
             Kind::Point(a) => match point(a.value(row)) {
                 Some((x, y)) => {
                     out.extend_from_slice(b"{\"x\":");
@@ -424,7 +450,7 @@ impl<'a> ColumnWriter<'a> {
                 micros @ (i64::MAX | i64::MIN) => integer(micros, out),
                 micros => integer(micros.div_euclid(1000), out),
             },
-            Kind::TimestampTz(a) => zoned_timestamp(a.value(row), out),
+            Kind::TimestampTz(a, digits) => zoned_timestamp(a.value(row), *digits, out),
             Kind::Interval(a) => {
                 let value = a.value(row);
                 match options.interval {
@@ -904,16 +930,19 @@ fn variable_scale_bytes(text: &str, bytes: &mut Vec<u8>) -> Option<u32> {
     u32::try_from(fraction.len()).ok()
 }
 
-/// Debezium's `ZonedTimestamp`: ISO 8601 in UTC with `Z`; `±infinity` as text.
-fn zoned_timestamp(micros: i64, out: &mut Vec<u8>) {
-    match zoned_timestamp_text(micros) {
+/// Debezium's `ZonedTimestamp`: ISO 8601 in UTC with `Z` and `digits` fractional
+/// digits; `±infinity` as text.
+fn zoned_timestamp(micros: i64, digits: u8, out: &mut Vec<u8>) {
+    match zoned_timestamp_text(micros, digits) {
         Some(text) => string(text.as_str(), out),
         None => integer(micros, out),
     }
 }
 
-/// The text of a `ZonedTimestamp`; `None` beyond chrono's range.
-pub(crate) fn zoned_timestamp_text(micros: i64) -> Option<ZonedText> {
+/// The text of a `ZonedTimestamp` with `digits` (0 to 6) fractional digits, the
+/// column's precision (the value holds no more); `None` beyond chrono's range.
+pub(crate) fn zoned_timestamp_text(micros: i64, digits: u8) -> Option<ZonedText> {
+    let digits = usize::from(digits.min(6));
     match micros {
         i64::MAX => Some(ZonedText::fixed("infinity")),
         i64::MIN => Some(ZonedText::fixed("-infinity")),
@@ -922,7 +951,12 @@ pub(crate) fn zoned_timestamp_text(micros: i64) -> Option<ZonedText> {
             let year = time.year();
             if !(0..=9999).contains(&year) {
                 // Beyond four digits chrono's own (allocating) form is right.
-                return ZonedText::owned(time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                let mut text = time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                // `….uuuuuuZ`: keep `digits` of the six (and the point only with some).
+                let point = text.len() - 8;
+                let keep = if digits == 0 { 0 } else { digits + 1 };
+                text.replace_range(point + keep..text.len() - 1, "");
+                return ZonedText::owned(text);
             }
             // `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`, as chrono's Micros form writes it,
             // without allocating: the hot path of every timestamptz column.
@@ -946,16 +980,19 @@ pub(crate) fn zoned_timestamp_text(micros: i64) -> Option<ZonedText> {
             text.push(b":");
             text.push(&two(time.second()));
             // Debezium writes the column's fractional precision, which is 6 for a
-            // `timestamptz` without one: `…:00.000000Z`.
+            // `timestamptz` without one (`…:00.000000Z`) and none for
+            // `timestamptz(0)` (`…:00Z`).
             let fraction = micros.rem_euclid(1_000_000);
-            text.push(b".");
-            let mut buffer = [b'0'; 6];
-            let mut rest = fraction;
-            for slot in buffer.iter_mut().rev() {
-                *slot = b'0' + (rest % 10) as u8;
-                rest /= 10;
+            if digits > 0 {
+                text.push(b".");
+                let mut buffer = [b'0'; 6];
+                let mut rest = fraction;
+                for slot in buffer.iter_mut().rev() {
+                    *slot = b'0' + (rest % 10) as u8;
+                    rest /= 10;
+                }
+                text.push(&buffer[..digits]);
             }
-            text.push(&buffer);
             text.push(b"Z");
             text
         }),
@@ -1022,11 +1059,11 @@ mod tests {
             let expected = chrono::DateTime::from_timestamp_micros(micros)
                 .expect("in range")
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-            let ours = zoned_timestamp_text(micros).expect("in range");
+            let ours = zoned_timestamp_text(micros, 6).expect("in range");
             assert_eq!(ours.as_str(), expected, "{micros}");
         }
         assert_eq!(
-            zoned_timestamp_text(i64::MAX).expect("text").as_str(),
+            zoned_timestamp_text(i64::MAX, 6).expect("text").as_str(),
             "infinity"
         );
         // Years past 9999 fall back to chrono's form.
@@ -1034,7 +1071,32 @@ mod tests {
         let expected = chrono::DateTime::from_timestamp_micros(far)
             .expect("in range")
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        assert_eq!(zoned_timestamp_text(far).expect("text").as_str(), expected);
+        assert_eq!(
+            zoned_timestamp_text(far, 6).expect("text").as_str(),
+            expected
+        );
+        // The column's precision: `timestamptz(3)`, `timestamptz(1)`, `timestamptz(0)`.
+        let at = 1_763_712_000_123_000;
+        for (digits, text) in [
+            (3, "2025-11-21T08:00:00.123Z"),
+            (1, "2025-11-21T08:00:00.1Z"),
+            (0, "2025-11-21T08:00:00Z"),
+        ] {
+            assert_eq!(
+                zoned_timestamp_text(at, digits).expect("text").as_str(),
+                text
+            );
+        }
+        let far_text = zoned_timestamp_text(far, 2).expect("text");
+        assert!(
+            far_text.as_str().ends_with(":00.00Z"),
+            "{}",
+            far_text.as_str()
+        );
+        assert_eq!(
+            zoned_timestamp_text(far, 0).expect("text").as_str().len() + 7,
+            expected.len()
+        );
     }
 
     #[test]
@@ -1137,7 +1199,7 @@ mod tests {
     #[test]
     fn timestamps_and_floats_follow_debezium() {
         let mut out = Vec::new();
-        zoned_timestamp(1_763_712_000_123_456, &mut out);
+        zoned_timestamp(1_763_712_000_123_456, 6, &mut out);
         assert_eq!(
             String::from_utf8_lossy(&out),
             "\"2025-11-21T08:00:00.123456Z\""

@@ -259,6 +259,7 @@ impl KafkaProducer {
             commit_lsns,
             xids,
             commit_ts,
+            ..
         } = MetadataColumns::of(batch)?;
         let plugin_keys = batch
             .column_by_name(KEY)

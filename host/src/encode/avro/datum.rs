@@ -8,6 +8,7 @@ use arrow::datatypes::{
 
 use super::binary;
 use crate::contract::pg_text;
+use crate::encode::hstore::hstore_json;
 use crate::encode::kind::ValueKind;
 use crate::encode::value::{
     ColumnWriter, bits_bytes, interval_micros, money_cents, point, point_wkb, unscaled,
@@ -77,8 +78,9 @@ pub(crate) fn write_zero(kind: &ValueKind, out: &mut Vec<u8>) {
         | ValueKind::NumericString
         | ValueKind::Text { .. }
         | ValueKind::Bytes
-        | ValueKind::ZonedTimestamp
+        | ValueKind::ZonedTimestamp { .. }
         | ValueKind::IntervalString
+        | ValueKind::Hstore
         | ValueKind::TextForm => binary::bytes(&[], out),
     }
 }
@@ -168,6 +170,19 @@ pub(crate) fn write(
         ValueKind::NumericString | ValueKind::Text { .. } => {
             binary::bytes(array.as_string::<i32>().value(row).as_bytes(), out);
         }
+        ValueKind::Hstore => {
+            // The JSON object is built in `scratch`'s buffer, then length-prefixed.
+            let text = array.as_string::<i32>().value(row);
+            let mut buffer = std::mem::take(scratch).into_bytes();
+            buffer.clear();
+            if hstore_json(text, &mut buffer) {
+                binary::bytes(&buffer, out);
+            } else {
+                binary::bytes(text.as_bytes(), out);
+            }
+            buffer.clear();
+            *scratch = String::from_utf8(buffer).unwrap_or_default();
+        }
         ValueKind::NumericDouble => {
             let value = array
                 .as_string::<i32>()
@@ -206,9 +221,9 @@ pub(crate) fn write(
             },
             out,
         ),
-        ValueKind::ZonedTimestamp => {
+        ValueKind::ZonedTimestamp { digits } => {
             let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
-            match zoned_timestamp_text(micros) {
+            match zoned_timestamp_text(micros, *digits) {
                 Some(text) => binary::bytes(text.as_str().as_bytes(), out),
                 None => binary::bytes(itoa::Buffer::new().format(micros).as_bytes(), out),
             }

@@ -299,6 +299,7 @@ impl Encoder for AvroEncoder {
             commit_lsns,
             xids,
             commit_ts,
+            seqs,
         } = layout.metadata(batch)?;
         let unchanged = layout.unchanged(batch);
         let before = layout.before(batch);
@@ -362,7 +363,13 @@ impl Encoder for AvroEncoder {
             // Snapshot reads belong to no transaction: Debezium leaves their block null.
             let transaction = (options.transactions && change != op::READ).then(|| {
                 let events = if key_changed { 2 } else { 1 };
-                order.next(xids.value(row), commit_lsns.value(row), &table_key, events)
+                order.next(
+                    xids.value(row),
+                    commit_lsns.value(row),
+                    seqs.value(row),
+                    &table_key,
+                    events,
+                )
             });
             let key_of = |image: &Image<'_>, buffer: &mut Vec<u8>| {
                 let mut scratch = scratch.borrow_mut();

@@ -87,6 +87,7 @@ fn avro_type(kind: &ValueKind, names: &mut Names) -> Json {
             "connect.name": "org.apache.kafka.connect.data.Decimal",
             "logicalType": "decimal",
         }),
+        ValueKind::Hstore => connect("string", "io.debezium.data.Json"),
         ValueKind::Point => {
             const NAME: &str = "io.debezium.data.geometry.Point";
             if names.define(NAME) {
@@ -120,7 +121,7 @@ fn avro_type(kind: &ValueKind, names: &mut Names) -> Json {
         ValueKind::MicroTimestamp => connect("long", "io.debezium.time.MicroTimestamp"),
         ValueKind::MilliTime => connect("int", "io.debezium.time.Time"),
         ValueKind::MilliTimestamp => connect("long", "io.debezium.time.Timestamp"),
-        ValueKind::ZonedTimestamp => connect("string", "io.debezium.time.ZonedTimestamp"),
+        ValueKind::ZonedTimestamp { .. } => connect("string", "io.debezium.time.ZonedTimestamp"),
         ValueKind::MicroDuration => connect("long", "io.debezium.time.MicroDuration"),
         ValueKind::IntervalString => connect("string", "io.debezium.time.Interval"),
         ValueKind::Array(element) => {

@@ -187,14 +187,15 @@ impl Encoder for DebeziumJsonEncoder {
         let writers = layout.writers(batch);
         let before = layout.before(batch);
         let before_writers = layout.before_writers(batch);
+        let metadata = layout.metadata(batch)?;
         let MetadataColumns {
             ops,
             lsns,
             commit_lsns,
             xids,
             commit_ts,
-            seqs,
-        } = layout.metadata(batch)?;
+            ..
+        } = metadata;
         let unchanged = layout.unchanged(batch);
         let options = &self.options;
         let order = &mut self.order;
@@ -247,17 +248,10 @@ impl Encoder for DebeziumJsonEncoder {
                     values,
                     (&mut old_key, &mut new_key),
                 );
-            // Snapshot reads belong to no transaction: Debezium leaves their block null.
-            let transaction = (options.transactions && change != op::READ).then(|| {
-                let events = if key_changed { 2 } else { 1 };
-                order.next(
-                    xids.value(row),
-                    commit_lsns.value(row),
-                    seqs.value(row),
-                    &table_key,
-                    events,
-                )
-            });
+            let transaction = options
+                .transactions
+                .then(|| order.place(&metadata, row, &table_key, key_changed))
+                .flatten();
             let wrap_key = |key: &[u8], buffer: &mut Vec<u8>| match connect
                 .as_ref()
                 .and_then(|c| c.key_prefix.as_ref())

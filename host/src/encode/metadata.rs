@@ -13,6 +13,7 @@ use serde_json::{Value as Json, json};
 use super::EncodeError;
 use super::avro::binary;
 use super::avro::registry::SchemaRegistry;
+use crate::contract::columns::{MetadataColumns, op};
 
 /// `BEGIN` or `END`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +272,29 @@ pub(crate) struct TransactionOrder {
 }
 
 impl TransactionOrder {
+    /// The `transaction` block's place of the row at `row` (whose primary key
+    /// changed or not); `None` for a snapshot read, which belongs to no
+    /// transaction (Debezium leaves its block null).
+    pub(crate) fn place(
+        &mut self,
+        columns: &MetadataColumns<'_>,
+        row: usize,
+        table: &str,
+        key_changed: bool,
+    ) -> Option<(&str, u64, u64)> {
+        if columns.ops.value(row) == op::READ {
+            return None;
+        }
+        let events = if key_changed { 2 } else { 1 };
+        Some(self.next(
+            columns.xids.value(row),
+            columns.commit_lsns.value(row),
+            columns.seqs.value(row),
+            table,
+            events,
+        ))
+    }
+
     /// Moves past the `events` events (two for a primary key change, else one) of
     /// the row at `seq` of transaction (`xid`, `commit_lsn`) in `table`; returns the
     /// transaction id and the first event's `total_order` and

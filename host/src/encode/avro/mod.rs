@@ -293,14 +293,15 @@ impl Encoder for AvroEncoder {
             }
         }
 
+        let metadata = layout.metadata(batch)?;
         let MetadataColumns {
             ops,
             lsns,
             commit_lsns,
             xids,
             commit_ts,
-            seqs,
-        } = layout.metadata(batch)?;
+            ..
+        } = metadata;
         let unchanged = layout.unchanged(batch);
         let before = layout.before(batch);
         let current: Vec<Option<(&Field, &dyn Array)>> = layout
@@ -360,17 +361,10 @@ impl Encoder for AvroEncoder {
                     &options.values,
                     (&mut old_key, &mut new_key),
                 );
-            // Snapshot reads belong to no transaction: Debezium leaves their block null.
-            let transaction = (options.transactions && change != op::READ).then(|| {
-                let events = if key_changed { 2 } else { 1 };
-                order.next(
-                    xids.value(row),
-                    commit_lsns.value(row),
-                    seqs.value(row),
-                    &table_key,
-                    events,
-                )
-            });
+            let transaction = options
+                .transactions
+                .then(|| order.place(&metadata, row, &table_key, key_changed))
+                .flatten();
             let key_of = |image: &Image<'_>, buffer: &mut Vec<u8>| {
                 let mut scratch = scratch.borrow_mut();
                 binary::confluent_header(registered.key_id.unwrap_or(0), buffer);

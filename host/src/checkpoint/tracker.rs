@@ -71,6 +71,10 @@ struct State {
     /// Threads in [`CheckpointTracker::wait_idle`]: a notification costs a system
     /// call, so the delivery thread makes one only when someone waits.
     waiting: usize,
+    /// Exactly-once: the end of the last transaction a committed Kafka transaction
+    /// holds. Acknowledged messages of an uncommitted Kafka transaction may still
+    /// be aborted, so the flush LSN stops here until the next commit raises it.
+    gate: Option<Lsn>,
 }
 
 /// Tracks deliveries per transaction. Shared by the pipeline and the producer's
@@ -95,10 +99,34 @@ impl CheckpointTracker {
                 in_flight: 0,
                 untracked: 0,
                 waiting: 0,
+                gate: None,
             }),
             idle: Condvar::new(),
             publisher,
         }
+    }
+
+    /// Exactly-once: from now on the flush LSN moves only up to what
+    /// [`CheckpointTracker::release`] allows, and starts at `committed`, the end of
+    /// the last transaction Kafka holds committed (from the state topic); what
+    /// comes again before it is skipped.
+    pub fn gate(&self, committed: Lsn) {
+        let mut state = self.lock();
+        state.gate = Some(committed);
+        if committed > state.flushed {
+            state.flushed = committed;
+            self.publisher.send_replace(committed);
+        }
+    }
+
+    /// Exactly-once: a Kafka transaction holding everything up to `committed` (the
+    /// end of a PostgreSQL transaction) committed; the flush LSN may move there.
+    pub fn release(&self, committed: Lsn) {
+        let mut state = self.lock();
+        if let Some(gate) = &mut state.gate {
+            *gate = (*gate).max(committed);
+        }
+        self.advance(&mut state);
     }
 
     /// The flush LSN as it moves, for the source's standby status.
@@ -342,7 +370,9 @@ impl CheckpointTracker {
         let before = state.flushed;
         while let Some(front) = state.pending.front() {
             match front.end_lsn {
-                Some(end_lsn) if front.in_flight == 0 => {
+                Some(end_lsn)
+                    if front.in_flight == 0 && state.gate.is_none_or(|g| end_lsn <= g) =>
+                {
                     state.flushed = state.flushed.max(end_lsn);
                     state.pending.pop_front();
                 }
@@ -396,6 +426,40 @@ mod tests {
         tracker.delivered(Lsn(100));
         assert_eq!(tracker.flushed(), Lsn(108), "the end of the commit record");
         assert_eq!(*watch.borrow(), Lsn(108));
+    }
+
+    #[test]
+    fn a_gated_tracker_confirms_only_what_a_kafka_commit_released() {
+        // Exactly-once: Kafka holds everything up to 50 committed (state topic).
+        let tracker = CheckpointTracker::new(Lsn(10));
+        let watch = tracker.subscribe();
+        tracker.gate(Lsn(50));
+        assert_eq!(tracker.flushed(), Lsn(50), "starts at the committed end");
+        assert_eq!(*watch.borrow(), Lsn(50));
+        for commit in [100, 200] {
+            tracker.sent(Lsn(commit), 1).expect("sent");
+            tracker.committed(&txn(commit, 1)).expect("committed");
+            tracker.delivered(Lsn(commit));
+        }
+        assert_eq!(
+            tracker.flushed(),
+            Lsn(50),
+            "acknowledged, but the Kafka transaction may still abort"
+        );
+        tracker.release(Lsn(108));
+        assert_eq!(tracker.flushed(), Lsn(108), "the first one committed");
+        tracker.release(Lsn(208));
+        assert_eq!(tracker.flushed(), Lsn(208));
+        // A lower release (an older record) never moves it back.
+        tracker.release(Lsn(108));
+        assert_eq!(tracker.flushed(), Lsn(208));
+    }
+
+    #[test]
+    fn a_gate_below_the_start_keeps_the_start() {
+        let tracker = CheckpointTracker::new(Lsn(300));
+        tracker.gate(Lsn(200));
+        assert_eq!(tracker.flushed(), Lsn(300));
     }
 
     #[test]

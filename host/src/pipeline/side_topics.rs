@@ -7,14 +7,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use arrow::array::AsArray;
-use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
 use crate::Lsn;
 use crate::contract::Messages;
-use crate::contract::columns::{COMMIT_LSN, COMMIT_TS, SEQ, XID};
+use crate::contract::columns::MetadataColumns;
 use crate::encode::{MetadataEncoder, TransactionEvent, TransactionStatus, transaction_id};
 use crate::produce::KafkaProducer;
 use crate::produce::admin::TopicAdmin;
@@ -79,30 +76,14 @@ struct OpenTransaction {
     id: String,
     ts_ms: i64,
     tables: Vec<(String, u64)>,
-    /// Per entry of `tables`: the `_seq` of its first row, for Debezium's order of
-    /// `data_collections` (first written first), which weir's per-table batches
-    /// may not follow.
+    /// Per entry of `tables`: the `_seq` of its first row. `tables` is kept in
+    /// this order, Debezium's for `data_collections` (first written first),
+    /// which weir's per-table batches may not follow.
     first_seqs: Vec<u32>,
     /// Whether its `BEGIN` was sent: only once the previous transaction's `END`
     /// was, so the metadata topic reads BEGIN, END, BEGIN, END as with Debezium,
     /// even when one batch holds rows of several transactions.
     begun: bool,
-}
-
-impl OpenTransaction {
-    /// Orders `tables` by their first row in the WAL.
-    fn sort_tables(&mut self) {
-        let mut entries: Vec<(u32, (String, u64))> = self
-            .first_seqs
-            .drain(..)
-            .zip(self.tables.drain(..))
-            .collect();
-        entries.sort_by_key(|(seq, _)| *seq);
-        for (seq, table) in entries {
-            self.first_seqs.push(seq);
-            self.tables.push(table);
-        }
-    }
 }
 
 impl TransactionTopic {
@@ -133,15 +114,13 @@ impl TransactionTopic {
         table: &str,
         outlet: &mut Outlet<'_>,
     ) -> anyhow::Result<()> {
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .with_context(|| format!("a batch without {name}"))
-        };
-        let commit_lsns = column(COMMIT_LSN)?.as_primitive::<UInt64Type>();
-        let xids = column(XID)?.as_primitive::<UInt32Type>();
-        let seqs = column(SEQ)?.as_primitive::<UInt32Type>();
-        let commit_ts = column(COMMIT_TS)?.as_primitive::<TimestampMicrosecondType>();
+        let MetadataColumns {
+            commit_lsns,
+            xids,
+            commit_ts,
+            seqs,
+            ..
+        } = MetadataColumns::of(batch)?;
         // Messages come in row order: one pass over them beside the rows.
         let mut events_of_rows = messages.iter().peekable();
         let mut row = 0;
@@ -180,8 +159,10 @@ impl TransactionTopic {
                 match open.tables.iter_mut().find(|(t, _)| t == table) {
                     Some((_, n)) => *n += events,
                     None => {
-                        open.tables.push((table.to_owned(), events));
-                        open.first_seqs.push(seqs.value(row));
+                        let first = seqs.value(row);
+                        let at = open.first_seqs.partition_point(|seq| *seq < first);
+                        open.tables.insert(at, (table.to_owned(), events));
+                        open.first_seqs.insert(at, first);
                     }
                 }
             }
@@ -201,8 +182,6 @@ impl TransactionTopic {
             if open.commit_lsn < commit_lsn.0 {
                 continue;
             }
-            let mut open = open;
-            open.sort_tables();
             outlet.transaction_event(&self.topic, &open, TransactionStatus::End)?;
             if let Some(next) = self.open.front_mut()
                 && !next.begun

@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
         let reading = tokio::spawn({
             let table = table.clone();
             let chunks = chunks.into_iter().enumerate().collect();
-            async move { read_chunks(clients, &table, chunks, meta, 8192, sender).await }
+            async move { read_chunks(clients, &table, chunks, meta, 8192, None, sender).await }
         });
         while let Some(SourceEvent::Batch(_) | SourceEvent::Snapshot(_)) = receiver.recv().await {}
         let read_rows = reading.await??;

@@ -132,7 +132,37 @@ pub fn read_topic_with(
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<Record>, HarnessError> {
+    read_topic_isolated(bootstrap_servers, properties, topic, timeout, false)
+}
+
+/// [`read_topic`] as a `read_committed` consumer reads it: only what committed
+/// Kafka transactions (and non-transactional producers) wrote. "The end" is the
+/// high watermark at the start; open transactions before it hold the read back
+/// until they end (or the timeout).
+pub fn read_topic_committed(
+    bootstrap_servers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<Record>, HarnessError> {
+    read_topic_isolated(bootstrap_servers, &[], topic, timeout, true)
+}
+
+fn read_topic_isolated(
+    bootstrap_servers: &str,
+    properties: &[(String, String)],
+    topic: &str,
+    timeout: Duration,
+    committed: bool,
+) -> Result<Vec<Record>, HarnessError> {
     let mut config = ClientConfig::new();
+    config.set(
+        "isolation.level",
+        if committed {
+            "read_committed"
+        } else {
+            "read_uncommitted"
+        },
+    );
     for (key, value) in properties {
         config.set(key, value);
     }
@@ -198,6 +228,15 @@ pub fn read_topic_with(
             });
         }
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            // Transaction markers (and, read committed, aborted messages) take
+            // offsets that are never delivered: the position tells the end passed.
+            if let Ok(positions) = consumer.position() {
+                ends.retain(|partition, end| {
+                    !positions
+                        .find_partition(topic, *partition)
+                        .is_some_and(|p| matches!(p.offset(), Offset::Offset(at) if at >= *end))
+                });
+            }
             continue;
         };
         let message = match message {

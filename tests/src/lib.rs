@@ -43,7 +43,7 @@ pub use judges::{
 };
 pub use kafka::{
     KcatRecord, MessageCounter, Record, kafka_python_partitions, kcat_read, kcat_read_with,
-    produce, read_topic, read_topic_with,
+    produce, read_topic, read_topic_committed, read_topic_with,
 };
 pub use kafka_cluster::{KafkaCluster, KafkaClusterBuilder, SaslMechanism, kafka_version};
 pub use pg::{

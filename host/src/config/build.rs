@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::spec::{
     Format, OnErrorSpec, PartitionSpec, PipelineSpec, SkippedOperation, SnapshotModeSpec, SpecError,
 };
-use super::values::{ByteSize, Interval};
+use super::values::{Acks, ByteSize, Interval};
 use crate::contract::TopicTemplate;
 use crate::contract::columns::op;
 use crate::contract::topics::check_topic_name;
@@ -19,8 +19,8 @@ use crate::encode::{
     JsonEncoder, MetadataEncoder, MetadataFormat, SchemaRegistry, ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
-use crate::produce::ProducerOptions;
 use crate::produce::admin::TopicSettings;
+use crate::produce::{ProducerOptions, TransactionalOptions};
 use crate::route::{PartitionPolicy, Router};
 use crate::source::snapshot::SnapshotMode;
 use crate::source::snapshot::initial::{DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS, SnapshotOptions};
@@ -36,6 +36,14 @@ const MAX_SNAPSHOT_WORKERS: usize = 64;
 /// rather than a producer that fails to start (exit 1).
 const MAX_LINGER: Duration = Duration::from_secs(900);
 const MAX_BATCH_BYTES: usize = 2_147_483_647;
+/// Exactly-once: a commit every 100 ms, Kafka Streams' `commit.interval.ms` for
+/// exactly-once: consumers see changes a tenth of a second later.
+const DEFAULT_TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
+/// Exactly-once: long enough to ride out a leader change, short enough that an
+/// abandoned transaction does not hold `read_committed` consumers back long.
+const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+const MIN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(1);
+const MAX_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
 /// The producer's linger when the spec names none: a few milliseconds fill
 /// batches under load and cost little latency when idle.
 const DEFAULT_LINGER: Duration = Duration::from_millis(5);
@@ -75,6 +83,9 @@ pub struct PipelineConfig {
     pub state_topic: String,
     /// How long a stop waits for acknowledgements.
     pub shutdown_timeout: Duration,
+    /// Exactly-once: how often the open Kafka transaction is committed; `None`:
+    /// at-least-once, no Kafka transactions.
+    pub transaction_interval: Option<Duration>,
 }
 
 /// Rate limits; `None`: unlimited.
@@ -163,6 +174,7 @@ impl PipelineConfig {
                 None => None,
             },
             heartbeat: heartbeat(spec)?,
+            transaction_interval: transaction_interval(spec)?,
         })
     }
 }
@@ -221,7 +233,14 @@ fn source_config(spec: &PipelineSpec) -> Result<(PostgresSourceConfig, String), 
                     ),
                 ));
             }
+            Some(workers) if workers > 1 && spec.sink.kafka.exactly_once => {
+                return Err(invalid(
+                    "source.postgres.snapshot_workers",
+                    "must be 1 with sink.kafka.exactly_once: a Kafka transaction holds whole snapshot chunks, so they are read one at a time".to_owned(),
+                ));
+            }
             Some(workers) => workers,
+            None if spec.sink.kafka.exactly_once => 1,
             None => DEFAULT_WORKERS,
         },
         chunk_rows: match postgres.snapshot_chunk_rows {
@@ -396,8 +415,39 @@ fn router(spec: &PipelineSpec, database: &str) -> Result<Router, SpecError> {
         .iter()
         .map(|(table, topic)| (table.clone(), topic.clone()))
         .collect();
-    let router = Router::new(database, template, overrides, policy);
+    let router =
+        Router::new(database, template, overrides, policy).with_keyless(keyless_policy(kafka)?);
     Ok(router)
+}
+
+/// `sink.kafka.keyless_partition`: a table-wide policy, or `None` for `spread`.
+fn keyless_policy(kafka: &super::spec::KafkaSpec) -> Result<Option<PartitionPolicy>, SpecError> {
+    const FIELD: &str = "sink.kafka.keyless_partition";
+    let Some(spec) = &kafka.keyless_partition else {
+        return Ok(Some(PartitionPolicy::Table));
+    };
+    if !matches!(&kafka.partition, PartitionSpec::Named(name) if name.trim() == "primary_key") {
+        return Err(invalid(
+            FIELD,
+            "applies only with partition: primary_key (the other policies place rows without a key themselves)".to_owned(),
+        ));
+    }
+    match spec {
+        PartitionSpec::Fixed(partition) if *partition < 0 => Err(invalid(
+            FIELD,
+            format!("partition {partition} does not exist: partitions count from 0"),
+        )),
+        PartitionSpec::Fixed(partition) => Ok(Some(PartitionPolicy::Fixed(*partition))),
+        PartitionSpec::Named(name) => match name.trim() {
+            "table" => Ok(Some(PartitionPolicy::Table)),
+            "schema" => Ok(Some(PartitionPolicy::Schema)),
+            "spread" => Ok(None),
+            other => Err(invalid(
+                FIELD,
+                format!("{other:?} is not one of table, schema, spread or a partition number"),
+            )),
+        },
+    }
 }
 
 /// The producer's settings.
@@ -422,7 +472,112 @@ fn producer_options(spec: &PipelineSpec) -> Result<ProducerOptions, SpecError> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    producer.transactional = transactional_options(spec)?;
     Ok(producer)
+}
+
+/// Exactly-once's producer settings, when it is on.
+fn transactional_options(spec: &PipelineSpec) -> Result<Option<TransactionalOptions>, SpecError> {
+    let kafka = &spec.sink.kafka;
+    if !kafka.exactly_once {
+        for (field, set) in [
+            (
+                "sink.kafka.transactional_id",
+                kafka.transactional_id.is_some(),
+            ),
+            (
+                "sink.kafka.transaction_interval",
+                kafka.transaction_interval.is_some(),
+            ),
+            (
+                "sink.kafka.transaction_timeout",
+                kafka.transaction_timeout.is_some(),
+            ),
+        ] {
+            if set {
+                return Err(invalid(
+                    field,
+                    "applies only with exactly_once: true".to_owned(),
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    if kafka.acks != Acks::All {
+        return Err(invalid(
+            "sink.kafka.acks",
+            "must be all with exactly_once: true (Kafka transactions need every replica's acknowledgement)".to_owned(),
+        ));
+    }
+    for key in [
+        "transactional.id",
+        "transaction.timeout.ms",
+        "enable.idempotence",
+    ] {
+        if kafka.properties.contains_key(key) {
+            return Err(invalid(
+                "sink.kafka.properties",
+                format!(
+                    "{key} is set by weir with exactly_once: true; use sink.kafka.transactional_id or transaction_timeout"
+                ),
+            ));
+        }
+    }
+    let id = match &kafka.transactional_id {
+        Some(id) if id.trim().is_empty() => {
+            return Err(invalid(
+                "sink.kafka.transactional_id",
+                "must not be empty".to_owned(),
+            ));
+        }
+        Some(id) => id.clone(),
+        None => format!("weir-{}", spec.name),
+    };
+    let timeout = match kafka.transaction_timeout {
+        Some(Interval(timeout)) => {
+            let timeout = positive(timeout, "the broker aborts a transaction open longer")
+                .map_err(|m| invalid("sink.kafka.transaction_timeout", m))?;
+            if timeout < MIN_TRANSACTION_TIMEOUT || timeout > MAX_TRANSACTION_TIMEOUT {
+                return Err(invalid(
+                    "sink.kafka.transaction_timeout",
+                    format!(
+                        "{timeout:?} is outside 1s to 15m (Kafka's transaction.max.timeout.ms default)"
+                    ),
+                ));
+            }
+            timeout
+        }
+        None => DEFAULT_TRANSACTION_TIMEOUT,
+    };
+    Ok(Some(TransactionalOptions { id, timeout }))
+}
+
+/// Exactly-once's commit interval, when it is on.
+fn transaction_interval(spec: &PipelineSpec) -> Result<Option<Duration>, SpecError> {
+    let kafka = &spec.sink.kafka;
+    if !kafka.exactly_once {
+        return Ok(None);
+    }
+    let interval = match kafka.transaction_interval {
+        Some(Interval(interval)) => positive(
+            interval,
+            "the open Kafka transaction is committed this often",
+        )
+        .map_err(|m| invalid("sink.kafka.transaction_interval", m))?,
+        None => DEFAULT_TRANSACTION_INTERVAL,
+    };
+    let timeout = kafka
+        .transaction_timeout
+        .map_or(DEFAULT_TRANSACTION_TIMEOUT, |Interval(t)| t);
+    if interval * 2 > timeout {
+        return Err(invalid(
+            "sink.kafka.transaction_interval",
+            format!(
+                "{interval:?} must be at most half of transaction_timeout ({timeout:?}), or the broker aborts transactions"
+            ),
+        ));
+    }
+    Ok(Some(interval))
 }
 
 impl FormatConfig {

@@ -298,6 +298,12 @@ pub struct KafkaSpec {
     /// `primary_key`, `table`, `schema`, `columns:a,b` or a partition number.
     #[serde(default)]
     pub partition: PartitionSpec,
+    /// Under `partition: primary_key`, where rows of a table without a primary key
+    /// go: `table` (default: a hash of the table's name, one partition, commit
+    /// order kept), `schema`, a partition number, or `spread` (every partition,
+    /// no order).
+    #[serde(default)]
+    pub keyless_partition: Option<PartitionSpec>,
     /// The message format.
     #[serde(default)]
     pub format: Format,
@@ -381,6 +387,24 @@ pub struct KafkaSpec {
     /// default); created when missing.
     #[serde(default)]
     pub state_topic: Option<String>,
+    /// Exactly-once: every message goes out in Kafka transactions that hold whole
+    /// PostgreSQL transactions, with the position they reach in the state topic;
+    /// `read_committed` consumers see each change once, even after a crash.
+    #[serde(default)]
+    pub exactly_once: bool,
+    /// Exactly-once: the producer's `transactional.id` (default `weir-<name>`). A
+    /// weir starting with it fences any other still running.
+    #[serde(default)]
+    pub transactional_id: Option<String>,
+    /// Exactly-once: how often the open Kafka transaction is committed (`100ms`
+    /// default); consumers reading committed data see changes this much later.
+    #[serde(default)]
+    pub transaction_interval: Option<Interval>,
+    /// Exactly-once: the broker aborts a transaction open longer
+    /// (`transaction.timeout.ms`, `1m` default; the broker's
+    /// `transaction.max.timeout.ms`, 15 minutes by default, is the most).
+    #[serde(default)]
+    pub transaction_timeout: Option<Interval>,
     /// Any librdkafka property (security, SASL, tuning); they win over the above.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
@@ -819,6 +843,39 @@ sink:
                 "sink.kafka.heartbeat_interval",
             ),
             (sink("retry_window: 0s"), "sink.kafka.retry_window"),
+            (
+                sink("exactly_once: true\n    transaction_interval: 0s"),
+                "sink.kafka.transaction_interval",
+            ),
+            (
+                sink("exactly_once: true\n    transaction_interval: 40s"),
+                "sink.kafka.transaction_interval",
+            ),
+            (
+                sink("exactly_once: true\n    transaction_timeout: 1h"),
+                "sink.kafka.transaction_timeout",
+            ),
+            (
+                sink("exactly_once: true\n    transactional_id: \"\""),
+                "sink.kafka.transactional_id",
+            ),
+            (sink("exactly_once: true\n    acks: 1"), "sink.kafka.acks"),
+            (
+                sink("transaction_interval: 1s"),
+                "sink.kafka.transaction_interval",
+            ),
+            (
+                format!("{}    exactly_once: true\n", source("snapshot_workers: 4")),
+                "source.postgres.snapshot_workers",
+            ),
+            (
+                sink("keyless_partition: anywhere"),
+                "sink.kafka.keyless_partition",
+            ),
+            (
+                sink("partition: table\n    keyless_partition: spread"),
+                "sink.kafka.keyless_partition",
+            ),
             (plugin("timeout: 0s"), "plugins[0].timeout"),
             (plugin("memory: 0MiB"), "plugins[0].memory"),
         ];

@@ -3,6 +3,7 @@
 //! metadata, heartbeats, the snapshot's state, dead letters).
 
 pub mod dead_letter;
+pub mod exactly_once;
 pub mod progress;
 pub mod run;
 mod side_topics;

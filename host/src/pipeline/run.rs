@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, info, info_span, warn};
 
 use super::dead_letter::DeadLetterProducer;
+use super::exactly_once::{ExactlyOnce, Position};
 use super::side_topics::{Heartbeat, TransactionTopic};
 use super::snapshot::SnapshotRecorder;
 use super::stages::{Encode, Plugins, Route, Throttling};
@@ -190,11 +191,29 @@ async fn start_parts(
         .context("creating the encoder")?;
     // The snapshot's progress lives in the state topic: the source loads it, the
     // worker's recorder writes it.
-    let state = (config.source.snapshot.mode != SnapshotMode::Never)
-        .then(|| StateTopic::new(config.state_topic.clone(), &config.source.slot));
-    let topics = match &state {
-        Some(state) => prepare_state_topic(state.topic().to_owned(), topics).await?,
-        None => topics,
+    let state_topic = StateTopic::new(config.state_topic.clone(), &config.source.slot);
+    let state = (config.source.snapshot.mode != SnapshotMode::Never).then(|| state_topic.clone());
+    let topics = if state.is_some() || config.transaction_interval.is_some() {
+        prepare_state_topic(state_topic.topic().to_owned(), topics).await?
+    } else {
+        topics
+    };
+    // Exactly-once resumes from the position the last committed Kafka
+    // transaction recorded; the producer's start fenced any predecessor and
+    // aborted what it left open, so that record is final.
+    let exactly_once = match config.transaction_interval {
+        Some(interval) => {
+            let start = load_position(config, state_topic.clone()).await?;
+            info!(end = %Lsn(start.end_lsn), partial = start.partial.len(), "exactly-once: resuming after the last committed Kafka transaction");
+            tracker.gate(Lsn(start.end_lsn));
+            Some(ExactlyOnce::new(
+                interval,
+                config.shutdown_timeout,
+                state_topic,
+                start,
+            ))
+        }
+        None => None,
     };
     let mut source = PostgresSource::new(config.source.clone());
     if let Some(state) = state.clone() {
@@ -236,6 +255,7 @@ async fn start_parts(
             .metadata_encoder(&config.name)
             .context("creating the metadata encoder")?,
         snapshot: state.map(|state| SnapshotRecorder::new(state, Arc::clone(&stats.metrics))),
+        exactly_once,
         shutdown_timeout: config.shutdown_timeout,
         sessions: 0,
     };
@@ -316,6 +336,20 @@ async fn prepare_state_topic(topic: String, mut topics: TopicAdmin) -> anyhow::R
     })
     .await
     .context("preparing the state topic")?
+}
+
+/// The position the last committed Kafka transaction recorded (blocking Kafka
+/// calls, off the runtime).
+async fn load_position(config: &PipelineConfig, state: StateTopic) -> anyhow::Result<Position> {
+    let brokers = config.producer.brokers.clone();
+    let properties = config.producer.properties.clone();
+    tokio::task::spawn_blocking(move || {
+        let records = state.load_records(&brokers, &properties, Duration::from_secs(60))?;
+        anyhow::Ok(records.position.unwrap_or_default())
+    })
+    .await
+    .context("reading the exactly-once position")?
+    .context("reading the exactly-once position from the state topic")
 }
 
 /// After the source stopped, the last acknowledgements may have moved the flush LSN

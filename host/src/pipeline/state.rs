@@ -5,6 +5,10 @@
 //!
 //! Each record is the whole progress of one slot, keyed by the slot; the newest
 //! wins, and compaction keeps one record per slot, so pipelines may share a topic.
+//! Exactly-once adds a second key per slot, `position:<slot>`: the position the
+//! last committed Kafka transaction reaches ([`Position`]), written inside that
+//! transaction. The topic is read `read_committed`, so a record of an aborted
+//! transaction never counts.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::exactly_once::Position;
 use crate::produce::KafkaProducer;
 use crate::produce::admin::is_client_wide;
 use crate::source::snapshot::SnapshotProgress;
@@ -49,8 +54,8 @@ pub enum StateError {
         /// Why.
         error: serde_json::Error,
     },
-    /// The progress could not be serialized.
-    #[error("state topic {topic}: serializing the progress: {error}")]
+    /// A record could not be serialized.
+    #[error("state topic {topic}: serializing a record: {error}")]
     Serialize {
         /// The topic.
         topic: String,
@@ -73,6 +78,17 @@ pub struct StateTopic {
     topic: String,
     /// `snapshot:<slot>`.
     key: Vec<u8>,
+    /// `position:<slot>`.
+    position_key: Vec<u8>,
+}
+
+/// What the state topic holds for one slot.
+#[derive(Debug, Default)]
+pub struct StateRecords {
+    /// The snapshot's progress (empty when none is recorded).
+    pub snapshot: SnapshotProgress,
+    /// Exactly-once: the position of the last committed Kafka transaction.
+    pub position: Option<Position>,
 }
 
 impl StateTopic {
@@ -81,6 +97,7 @@ impl StateTopic {
         StateTopic {
             topic: topic.into(),
             key: format!("snapshot:{slot}").into_bytes(),
+            position_key: format!("position:{slot}").into_bytes(),
         }
     }
 
@@ -97,6 +114,17 @@ impl StateTopic {
         properties: &[(String, String)],
         timeout: Duration,
     ) -> Result<SnapshotProgress, StateError> {
+        Ok(self.load_records(brokers, properties, timeout)?.snapshot)
+    }
+
+    /// The newest snapshot progress and position of the slot. Reads the topic's
+    /// committed records to its end as of the call.
+    pub fn load_records(
+        &self,
+        brokers: &str,
+        properties: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<StateRecords, StateError> {
         let failed = |error: rdkafka::error::KafkaError| StateError::Read {
             topic: self.topic.clone(),
             error,
@@ -106,6 +134,7 @@ impl StateTopic {
             .set("bootstrap.servers", brokers)
             .set("group.id", format!("weir-state-{}", self.topic))
             .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
             .set("allow.auto.create.topics", "false");
         for (key, value) in properties {
             if is_client_wide(key) {
@@ -127,9 +156,9 @@ impl StateTopic {
                 Err(error) => return Err(failed(error)),
             }
         };
-        let mut progress = SnapshotProgress::default();
+        let mut records = StateRecords::default();
         if high <= low {
-            return Ok(progress);
+            return Ok(records);
         }
         let mut assignment = TopicPartitionList::new();
         assignment
@@ -145,6 +174,12 @@ impl StateTopic {
                 });
             }
             let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+                // Transaction markers and aborted records take offsets but are
+                // never delivered: the consumer's position says when the end is
+                // passed.
+                if self.position_reached(&consumer, high) {
+                    return Ok(records);
+                }
                 continue;
             };
             let message = match message {
@@ -153,20 +188,51 @@ impl StateTopic {
                 Err(error) if is_settling(&error) => continue,
                 Err(error) => return Err(failed(error)),
             };
-            if message.key() == Some(self.key.as_slice())
-                && let Some(payload) = message.payload()
-            {
-                progress =
-                    serde_json::from_slice(payload).map_err(|error| StateError::Corrupt {
-                        topic: self.topic.clone(),
-                        offset: message.offset(),
-                        error,
-                    })?;
+            let corrupt = |error| StateError::Corrupt {
+                topic: self.topic.clone(),
+                offset: message.offset(),
+                error,
+            };
+            if let Some(payload) = message.payload() {
+                if message.key() == Some(self.key.as_slice()) {
+                    records.snapshot = serde_json::from_slice(payload).map_err(corrupt)?;
+                } else if message.key() == Some(self.position_key.as_slice()) {
+                    records.position = Some(serde_json::from_slice(payload).map_err(corrupt)?);
+                }
             }
             if message.offset() + 1 >= high {
-                return Ok(progress);
+                return Ok(records);
             }
         }
+    }
+
+    /// Whether `consumer` read past offset `high - 1` of the topic's partition.
+    fn position_reached(&self, consumer: &BaseConsumer, high: i64) -> bool {
+        consumer.position().ok().is_some_and(|positions| {
+            positions
+                .find_partition(&self.topic, 0)
+                .is_some_and(|p| matches!(p.offset(), Offset::Offset(at) if at >= high))
+        })
+    }
+
+    /// Queues `position` as the slot's newest position, in the producer's open
+    /// Kafka transaction: it is read only if everything before it in that
+    /// transaction is.
+    pub fn save_position(
+        &self,
+        producer: &KafkaProducer,
+        position: &Position,
+    ) -> Result<(), StateError> {
+        let value = serde_json::to_vec(position).map_err(|error| StateError::Serialize {
+            topic: self.topic.clone(),
+            error,
+        })?;
+        producer
+            .send_one(&self.topic, Some(0), &self.position_key, &value, None)
+            .map_err(|error| StateError::Write {
+                topic: self.topic.clone(),
+                error,
+            })
     }
 
     /// Queues `progress` as the newest record. Not waited for: a record lost makes

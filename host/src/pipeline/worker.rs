@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tracing::{info, info_span};
 
+use super::exactly_once::ExactlyOnce;
 use super::run::PipelineStats;
 use super::side_topics::{Heartbeat, Outlet, TransactionTopic};
 use super::snapshot::SnapshotRecorder;
@@ -54,6 +55,8 @@ pub(super) struct Worker {
     pub(super) heartbeat: Option<Heartbeat>,
     pub(super) metadata: MetadataEncoder,
     pub(super) snapshot: Option<SnapshotRecorder>,
+    /// Exactly-once's bookkeeping; `None`: at-least-once.
+    pub(super) exactly_once: Option<ExactlyOnce>,
     pub(super) shutdown_timeout: Duration,
     /// Replication sessions seen; a second one means the stream rewound.
     pub(super) sessions: u64,
@@ -73,6 +76,11 @@ impl Worker {
                     topics: self.route.topics(),
                     metadata: &mut self.metadata,
                 })?;
+            }
+            if let Some(once) = self.exactly_once.as_mut()
+                && once.due(&self.producer)
+            {
+                once.commit(&self.producer, &self.tracker)?;
             }
             // An event already waiting is taken without a timer; only an empty
             // channel arms one (a timer per event was a cost on the hot path).
@@ -102,7 +110,8 @@ impl Worker {
             SourceEvent::SessionStarted { start } => {
                 if self.sessions > 0 {
                     // The stream rewinds to the slot's position: wait for what is in
-                    // flight, then everything already confirmed is skipped.
+                    // flight (with exactly-once, commit it), then everything already
+                    // confirmed is skipped.
                     self.drain()?;
                     // Transactions not confirmed come again from their start: they
                     // get a new BEGIN and fresh counts.
@@ -127,8 +136,17 @@ impl Worker {
                         .wait_idle()
                         .map_err(|error| self.undelivered(error))?;
                 }
+                let chunk_done = matches!(
+                    event,
+                    SnapshotEvent::ChunkRead(_) | SnapshotEvent::Finished { .. }
+                );
                 if let Some(snapshot) = &mut self.snapshot {
                     snapshot.record(event, &self.producer)?;
+                }
+                if let Some(once) = self.exactly_once.as_mut().filter(|_| chunk_done) {
+                    // The chunk's rows and its progress record commit together.
+                    once.chunk_read();
+                    once.commit(&self.producer, &self.tracker)?;
                 }
             }
             SourceEvent::Committed(transaction) => {
@@ -143,6 +161,9 @@ impl Worker {
                     )?;
                 }
                 self.tracker.committed(&transaction)?;
+                if let Some(once) = &mut self.exactly_once {
+                    once.committed(&transaction);
+                }
                 self.stats.transactions.fetch_add(1, Ordering::Relaxed);
                 if transaction.rows > 0 {
                     self.stats.metrics.transactions.inc();
@@ -158,6 +179,20 @@ impl Worker {
             return Ok(());
         };
         let table = qualified_table_name(batch.schema_ref());
+        let batch = match &mut self.exactly_once {
+            Some(once) if !is_snapshot_batch(&batch) => {
+                let Some(batch) = once.skip_sent(batch, &table)? else {
+                    return Ok(());
+                };
+                once.sent(&batch, &table)?;
+                batch
+            }
+            Some(once) if !marks.incremental => {
+                once.reads_sent();
+                batch
+            }
+            _ => batch,
+        };
         count_source_batch(&self.stats, &table, batch.num_rows());
         let Some(batch) = self.plugins.process(batch, &table)? else {
             return Ok(());
@@ -200,6 +235,10 @@ impl Worker {
     /// error first when there is one, since it is the cause the delivery reports
     /// ("purged") do not name.
     fn undelivered(&self, error: CheckpointError) -> anyhow::Error {
+        if let Some(fenced) = self.producer.fenced() {
+            // Not a delivery problem: this weir must stop for good.
+            return anyhow::Error::new(error).context(fenced.to_string());
+        }
         let error = anyhow::Error::new(error);
         match self.producer.fatal_error() {
             Some(fatal) => error.context(format!("the Kafka producer failed for good: {fatal}")),
@@ -208,8 +247,12 @@ impl Worker {
         .context(UNDELIVERED)
     }
 
-    /// Waits until every queued message is acknowledged (or failed).
-    fn drain(&self) -> anyhow::Result<()> {
+    /// Waits until every queued message is acknowledged (or failed); with
+    /// exactly-once, commits the open Kafka transaction.
+    fn drain(&mut self) -> anyhow::Result<()> {
+        if let Some(once) = &mut self.exactly_once {
+            once.commit(&self.producer, &self.tracker)?;
+        }
         self.producer
             .flush(self.shutdown_timeout)
             .context("waiting for Kafka to acknowledge the outstanding messages")?;

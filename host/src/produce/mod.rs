@@ -6,4 +6,4 @@ pub mod admin;
 pub mod client;
 pub mod producer;
 
-pub use producer::{KafkaProducer, Latency, ProduceError, ProducerOptions};
+pub use producer::{KafkaProducer, Latency, ProduceError, ProducerOptions, TransactionalOptions};

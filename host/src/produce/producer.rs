@@ -7,7 +7,7 @@
 //! delivery that fails for good (a finite timeout, an authorization error) freezes
 //! the tracker and the pipeline stops.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::histogram::Histogram;
@@ -55,6 +55,29 @@ pub enum ProduceError {
     /// The checkpoint bookkeeping refused the message.
     #[error(transparent)]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// Another producer with the same `transactional.id` started (a second weir
+    /// running the same pipeline, or a standby taking over): this one may write
+    /// and confirm nothing more.
+    #[error(
+        "fenced: another producer started with transactional id {transactional_id:?} \
+         (a second weir running this pipeline, or a standby that took over); this one \
+         stops and confirms nothing after its last committed transaction"
+    )]
+    Fenced {
+        /// The id both use.
+        transactional_id: String,
+    },
+    /// A step of a Kafka transaction failed; what the transaction held is aborted
+    /// (or never visible to `read_committed` readers).
+    #[error("Kafka transaction of {transactional_id:?}: {what}: {error}")]
+    Transaction {
+        /// The transactional id.
+        transactional_id: String,
+        /// The step: initialising, beginning, committing, aborting.
+        what: &'static str,
+        /// Why.
+        error: Box<KafkaError>,
+    },
 }
 
 /// Producer settings; `properties` pass any librdkafka setting through (security,
@@ -75,6 +98,19 @@ pub struct ProducerOptions {
     pub delivery_timeout: Duration,
     /// Other librdkafka properties.
     pub properties: Vec<(String, String)>,
+    /// Exactly-once: a transactional producer with these settings.
+    pub transactional: Option<TransactionalOptions>,
+}
+
+/// A transactional producer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionalOptions {
+    /// `transactional.id`: a producer starting with it fences every earlier one.
+    pub id: String,
+    /// `transaction.timeout.ms`: the broker aborts a transaction left open longer.
+    /// It also bounds how long a message is retried (librdkafka's
+    /// `message.timeout.ms` may not exceed it).
+    pub timeout: Duration,
 }
 
 impl ProducerOptions {
@@ -89,8 +125,42 @@ impl ProducerOptions {
             batch_bytes: 1 << 20,
             delivery_timeout: Duration::ZERO,
             properties: Vec::new(),
+            transactional: None,
         }
     }
+}
+
+/// How long creating a transactional producer waits for the cluster to fence its
+/// predecessors.
+const INIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The least time one commit attempt is given.
+const COMMIT_ATTEMPT: Duration = Duration::from_secs(10);
+
+/// The retry window a producer can have: a transactional one retries no longer
+/// than its transaction may stay open (librdkafka refuses more, or endless).
+fn delivery_timeout(options: &ProducerOptions) -> Duration {
+    match &options.transactional {
+        Some(transactional)
+            if options.delivery_timeout.is_zero()
+                || options.delivery_timeout > transactional.timeout =>
+        {
+            transactional.timeout
+        }
+        _ => options.delivery_timeout,
+    }
+}
+
+/// Whether the cluster said another producer took this transactional id over.
+fn is_fencing(code: Option<RDKafkaErrorCode>) -> bool {
+    matches!(
+        code,
+        Some(
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    )
 }
 
 /// Most kilobytes librdkafka queues before `send` waits (`queue.buffering.max.kbytes`).
@@ -190,6 +260,9 @@ impl LsnText {
 pub struct KafkaProducer {
     producer: ThreadedProducer<Deliveries>,
     tracker: Arc<CheckpointTracker>,
+    /// Exactly-once: the transactional id and when the open Kafka transaction
+    /// began (`None`: none is open; the next message begins one).
+    transaction: Option<(String, Mutex<Option<Instant>>)>,
 }
 
 impl std::fmt::Debug for KafkaProducer {
@@ -228,8 +301,14 @@ impl KafkaProducer {
             .set("queue.buffering.max.kbytes", QUEUE_KBYTES.to_string())
             .set(
                 "message.timeout.ms",
-                options.delivery_timeout.as_millis().to_string(),
+                delivery_timeout(options).as_millis().to_string(),
             );
+        if let Some(transactional) = &options.transactional {
+            config.set("transactional.id", &transactional.id).set(
+                "transaction.timeout.ms",
+                transactional.timeout.as_millis().to_string(),
+            );
+        }
         for (key, value) in &options.properties {
             config.set(key, value);
         }
@@ -240,7 +319,119 @@ impl KafkaProducer {
                 refusal: Refusal::default(),
             })
             .map_err(|e| ProduceError::Create(Box::new(e)))?;
-        Ok(Self { producer, tracker })
+        let mut producer = Self {
+            producer,
+            tracker,
+            transaction: None,
+        };
+        if let Some(transactional) = &options.transactional {
+            producer.transaction = Some((transactional.id.clone(), Mutex::new(None)));
+            // Fences every earlier producer with this id and aborts what it left
+            // open, so nothing it wrote after its last commit is ever read.
+            producer
+                .producer
+                .init_transactions(INIT_TIMEOUT)
+                .map_err(|error| producer.transaction_error("initialising", error))?;
+        }
+        Ok(producer)
+    }
+
+    /// Whether this producer writes in Kafka transactions.
+    pub fn is_transactional(&self) -> bool {
+        self.transaction.is_some()
+    }
+
+    /// Begins a Kafka transaction if none is open: every message goes into one.
+    fn ensure_transaction(&self) -> Result<(), ProduceError> {
+        let Some((_, began)) = &self.transaction else {
+            return Ok(());
+        };
+        let mut began = began.lock().unwrap_or_else(PoisonError::into_inner);
+        if began.is_none() {
+            self.producer
+                .begin_transaction()
+                .map_err(|error| self.transaction_error("beginning", error))?;
+            *began = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// The fencing error, when another producer with this transactional id took
+    /// over (librdkafka then gives this one up for good).
+    pub fn fenced(&self) -> Option<ProduceError> {
+        let (id, _) = self.transaction.as_ref()?;
+        let fatal = self.producer.client().fatal_error().map(|(code, _)| code);
+        is_fencing(fatal).then(|| ProduceError::Fenced {
+            transactional_id: id.clone(),
+        })
+    }
+
+    /// How long the open Kafka transaction has been open (`None`: none is).
+    pub fn transaction_age(&self) -> Option<Duration> {
+        let (_, began) = self.transaction.as_ref()?;
+        began
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map(|began| began.elapsed())
+    }
+
+    /// Commits the open Kafka transaction, after every message in it was
+    /// delivered; `Ok(false)` when none was open. A commit that times out or hits a
+    /// retriable error is tried again (Kafka allows it) until `timeout` passes.
+    pub fn commit_transaction(&self, timeout: Duration) -> Result<bool, ProduceError> {
+        let Some((_, began)) = &self.transaction else {
+            return Ok(false);
+        };
+        let mut began = began.lock().unwrap_or_else(PoisonError::into_inner);
+        if began.is_none() {
+            return Ok(false);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.producer.commit_transaction(left.max(COMMIT_ATTEMPT)) {
+                Ok(()) => {
+                    *began = None;
+                    return Ok(true);
+                }
+                Err(KafkaError::Transaction(error))
+                    if error.is_retriable() && Instant::now() < deadline =>
+                {
+                    tracing::warn!(%error, "committing the Kafka transaction; retrying");
+                }
+                Err(error) => {
+                    let failed = self.transaction_error("committing", error);
+                    if matches!(failed, ProduceError::Transaction { .. }) {
+                        // Abortable: what it held is dropped; the caller stops and a
+                        // restart resumes from the last committed position.
+                        if let Err(abort) = self.producer.abort_transaction(COMMIT_ATTEMPT) {
+                            tracing::warn!(error = %abort, "aborting the failed Kafka transaction");
+                        }
+                        *began = None;
+                    }
+                    return Err(failed);
+                }
+            }
+        }
+    }
+
+    /// A transaction step's error: fencing named as such (the cluster says so in
+    /// one of three ways), anything else with the step.
+    fn transaction_error(&self, what: &'static str, error: KafkaError) -> ProduceError {
+        let transactional_id = self
+            .transaction
+            .as_ref()
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default();
+        let fatal = self.producer.client().fatal_error().map(|(code, _)| code);
+        if is_fencing(error.rdkafka_error_code()) || is_fencing(fatal) {
+            return ProduceError::Fenced { transactional_id };
+        }
+        ProduceError::Transaction {
+            transactional_id,
+            what,
+            error: Box::new(error),
+        }
     }
 
     /// Sends every message of `batch` to its destination, with the headers
@@ -264,6 +455,9 @@ impl KafkaProducer {
         let plugin_keys = batch
             .column_by_name(KEY)
             .and_then(|c| c.as_binary_opt::<i32>());
+        if !messages.is_empty() {
+            self.ensure_transaction()?;
+        }
         // Tell the tracker before anything is queued (an acknowledgement may arrive
         // at once), one call per run of a transaction's messages.
         let mut run: Option<(u64, u64)> = None;
@@ -351,6 +545,7 @@ impl KafkaProducer {
         value: &[u8],
         commit_lsn: Option<Lsn>,
     ) -> Result<(), ProduceError> {
+        self.ensure_transaction()?;
         match commit_lsn {
             Some(lsn) => self.tracker.sent(lsn, 1)?,
             None => self.tracker.sent_untracked(),
@@ -397,6 +592,9 @@ impl KafkaProducer {
     /// Why a message was refused: the producer's fatal error when it has one,
     /// since librdkafka's "Fatal" for the message names no cause.
     fn enqueue_error(&self, topic: &str, error: KafkaError) -> ProduceError {
+        if let Some(fenced) = self.fenced() {
+            return fenced;
+        }
         match self.fatal_error() {
             Some(reason) => ProduceError::Fatal {
                 topic: topic.to_owned(),

@@ -52,6 +52,9 @@ pub type LookupError = Box<dyn std::error::Error + Send + Sync>;
 pub struct Router {
     topics: TopicNames,
     policy: PartitionPolicy,
+    /// Under `primary_key`, where a message without a key goes (a table without a
+    /// primary key): a table-wide policy, or `None` to spread them with no order.
+    keyless: Option<PartitionPolicy>,
 }
 
 impl Router {
@@ -65,7 +68,16 @@ impl Router {
         Self {
             topics: TopicNames::new(database, template, overrides),
             policy,
+            keyless: Some(PartitionPolicy::Table),
         }
+    }
+
+    /// Sends messages without a key (rows of a table without a primary key) by
+    /// `keyless`, a table-wide policy (`table`, `schema` or a partition), or with
+    /// `None` lets the producer spread them over the partitions, in no order.
+    pub fn with_keyless(mut self, keyless: Option<PartitionPolicy>) -> Self {
+        self.keyless = keyless;
+        self
     }
 
     /// The topic naming rules (the Avro encoder names its subjects after them).
@@ -127,6 +139,9 @@ impl Router {
         let default_count = partitions(&default_topic)?;
         let mut plugin_topic_counts: HashMap<String, (Arc<str>, u32)> = HashMap::new();
         let mut hashed = Vec::new();
+        // The keyless partition for the last partition count asked: the same for
+        // every message of the table, so hashed once, not per message.
+        let mut keyless: Option<(u32, Option<i32>)> = None;
         let mut out = Vec::with_capacity(messages.len());
         for message in messages.iter() {
             let row = message.row;
@@ -153,7 +168,25 @@ impl Router {
                             Some(keys) if keys.is_valid(row) => Some(keys.value(row)),
                             _ => messages.key(message),
                         };
-                        key.map(|key| partition_for_key(key, count))
+                        match key {
+                            Some(key) => Some(partition_for_key(key, count)),
+                            None => match keyless {
+                                Some((for_count, partition)) if for_count == count => partition,
+                                _ => {
+                                    let partition = self.keyless.as_ref().and_then(|policy| {
+                                        table_partition(
+                                            policy,
+                                            self.topics.database(),
+                                            &table_schema,
+                                            &table,
+                                            count,
+                                        )
+                                    });
+                                    keyless = Some((count, partition));
+                                    partition
+                                }
+                            },
+                        }
                     }
                     PartitionPolicy::Columns(_) => {
                         hashed.clear();

@@ -2,6 +2,8 @@
 //! recorded progress), and how it sends it: the rows, the progress events and a
 //! closing commit marker, all before the first streamed change.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
@@ -11,9 +13,10 @@ use super::batcher::CommittedTransaction;
 use super::catalog::{SlotState, resolve_tables};
 use super::postgres::{PostgresSource, SourceError, SourceEvent, send};
 use super::snapshot::initial::{InitialSnapshot, SnapshotEvent};
-use super::snapshot::parallel::export_snapshot;
+use super::snapshot::parallel::{export_snapshot, snapshot_connection};
 use super::snapshot::progress::{SnapshotMode, lock};
 use super::snapshot::table::SnapshotError;
+use super::snapshot::visibility::FirstSnapshot;
 use crate::lsn::Lsn;
 
 /// Which snapshot the initial snapshot reads.
@@ -76,7 +79,8 @@ impl PostgresSource {
         // Just before the slot's start: a transaction committed exactly there is
         // streamed, and its rows must come after the snapshot's in the checkpoint.
         let position = Lsn(start.0.saturating_sub(1));
-        self.read_snapshot(&tables, &name, position, out).await?;
+        self.read_snapshot(&tables, &name, position, true, out)
+            .await?;
         drop(exporter);
         Ok(())
     }
@@ -102,7 +106,7 @@ impl PostgresSource {
         let tables = resolve_tables(control, &self.config.tables).await?;
         let (exporter, name, position) = export_snapshot(&self.config.connection).await?;
         tokio::select! {
-            read = self.read_snapshot(&tables, &name, position, out) => read?,
+            read = self.read_snapshot(&tables, &name, position, false, out) => read?,
             _ = shutdown.cancelled() => info!("Stopped during the snapshot; a restart resumes it."),
         }
         drop(exporter);
@@ -110,14 +114,22 @@ impl PostgresSource {
     }
 
     /// Reads `tables` under snapshot `name`; the rows and the closing commit marker
-    /// carry `position`.
+    /// carry `position`. With `streamed` (streaming follows from the slot's
+    /// consistent point), a resumed snapshot reads only the row versions its
+    /// first run saw: newer ones are streamed.
     pub(super) async fn read_snapshot(
         &self,
         tables: &[(String, String)],
         name: &str,
         position: Lsn,
+        streamed: bool,
         out: &mpsc::Sender<SourceEvent>,
     ) -> Result<(), SourceError> {
+        let filter = if streamed {
+            self.first_snapshot_filter(name).await?
+        } else {
+            None
+        };
         // The pipeline keeps its own copy from here, updated by the events that
         // follow: the two sides share no state.
         let progress = Box::new(lock(&self.progress).clone());
@@ -129,6 +141,7 @@ impl PostgresSource {
             rows_per_batch: self.config.batch.max_rows,
             position,
             progress: &self.progress,
+            filter,
         };
         let rows = snapshot
             .run(name, out)
@@ -146,5 +159,27 @@ impl PostgresSource {
             rows,
         };
         send(out, SourceEvent::Committed(marker)).await
+    }
+
+    /// A resumed snapshot's filter: the first run's snapshot as a SQL condition.
+    /// A first run records its own snapshot (`name`'s) instead, and reads all.
+    async fn first_snapshot_filter(&self, name: &str) -> Result<Option<Arc<str>>, SourceError> {
+        let recorded = lock(&self.progress).first_snapshot.clone();
+        if let Some(text) = recorded {
+            let first: FirstSnapshot = text.parse().map_err(SnapshotError::from)?;
+            info!(first_snapshot = %text, "The resumed snapshot reads only rows its first run saw; newer ones are streamed.");
+            return Ok(Some(first.condition().into()));
+        }
+        let client = snapshot_connection(&self.config.connection, name).await?;
+        let text: String = client
+            .query_one("SELECT pg_current_snapshot()::text", &[])
+            .await
+            .map_err(|source| SnapshotError::Postgres {
+                table: "(snapshot export)".to_owned(),
+                source,
+            })?
+            .get(0);
+        lock(&self.progress).first_snapshot = Some(text);
+        Ok(None)
     }
 }

@@ -247,7 +247,7 @@ async fn a_parallel_snapshot_and_the_stream_after_it_rebuild_the_table_exactly()
     let reading = tokio::spawn({
         let table = table.clone();
         let chunks = chunks.into_iter().enumerate().collect();
-        async move { read_chunks(clients, &table, chunks, meta, 1000, sender).await }
+        async move { read_chunks(clients, &table, chunks, meta, 1000, None, sender).await }
     });
     let mut state = std::collections::BTreeMap::new();
     let mut chunks_read = 0;

@@ -107,6 +107,9 @@ pub struct InitialSnapshot<'a> {
     pub position: Lsn,
     /// Which chunks are done; the source's own copy, where new plans are kept.
     pub progress: &'a Mutex<SnapshotProgress>,
+    /// A resumed run: only rows meeting this SQL condition (visible to the first
+    /// run's snapshot).
+    pub filter: Option<Arc<str>>,
 }
 
 impl InitialSnapshot<'_> {
@@ -181,6 +184,7 @@ impl InitialSnapshot<'_> {
                 remaining,
                 meta,
                 self.rows_per_batch,
+                self.filter.clone(),
                 relay,
             );
             let marker = &mut marker;

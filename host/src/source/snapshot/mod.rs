@@ -9,6 +9,7 @@ mod marks;
 pub mod parallel;
 pub mod progress;
 pub mod table;
+pub mod visibility;
 
 pub use initial::{InitialSnapshot, SnapshotEvent, SnapshotOptions};
 pub use progress::{SnapshotMode, SnapshotProgress, TableProgress};

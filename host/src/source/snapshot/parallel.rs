@@ -204,13 +204,15 @@ pub struct ChunkRead {
 
 /// Reads `table`'s `chunks` (index in the plan, range) on `clients` (each holding
 /// the same snapshot) in parallel, sending batches to `out` and, after a chunk's
-/// last batch, its [`ChunkRead`]. Returns the rows read.
+/// last batch, its [`ChunkRead`]; only rows meeting `filter` (a SQL condition)
+/// when there is one. Returns the rows read.
 pub async fn read_chunks<T>(
     clients: Vec<Arc<Client>>,
     table: &SnapshotTable,
     chunks: Vec<(usize, Chunk)>,
     meta: RowMeta,
     rows_per_batch: usize,
+    filter: Option<Arc<str>>,
     out: mpsc::Sender<T>,
 ) -> Result<u64, SnapshotError>
 where
@@ -224,6 +226,7 @@ where
         let name = Arc::clone(&name);
         let table = table.clone();
         let out = out.clone();
+        let filter = filter.clone();
         workers.spawn(async move {
             let mut rows = 0;
             loop {
@@ -232,15 +235,12 @@ where
                     .unwrap_or_else(PoisonError::into_inner)
                     .pop_front();
                 let Some((index, chunk)) = next else { break };
-                let read = read_where(
-                    &client,
-                    &table,
-                    &chunk.condition(),
-                    meta,
-                    rows_per_batch,
-                    &out,
-                )
-                .await?;
+                let condition = match &filter {
+                    Some(filter) => format!("({}) AND {filter}", chunk.condition()),
+                    None => chunk.condition(),
+                };
+                let read =
+                    read_where(&client, &table, &condition, meta, rows_per_batch, &out).await?;
                 let done = ChunkRead {
                     table: Arc::clone(&name),
                     index,

@@ -69,6 +69,10 @@ pub struct SnapshotProgress {
     pub complete: bool,
     /// By `schema.table`.
     pub tables: BTreeMap<String, TableProgress>,
+    /// The MVCC snapshot the first run read (`pg_current_snapshot()`): a
+    /// resumed run reads only row versions it saw (see `visibility.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_snapshot: Option<String>,
 }
 
 impl SnapshotProgress {

@@ -56,6 +56,9 @@ pub enum SnapshotError {
     /// Whoever consumes the batches went away.
     #[error("snapshot: the consumer of its batches stopped")]
     Closed,
+    /// The recorded progress names a first snapshot that is not one.
+    #[error("snapshot progress: {0}")]
+    FirstSnapshot(#[from] super::visibility::SnapshotTextError),
 }
 
 /// A table as the snapshot reads it.

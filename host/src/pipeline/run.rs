@@ -29,7 +29,7 @@ use super::dead_letter::DeadLetterProducer;
 use super::exactly_once::{ExactlyOnce, Position};
 use super::side_topics::{Heartbeat, TransactionTopic};
 use super::snapshot::SnapshotRecorder;
-use super::stages::{Encode, Plugins, Route, Throttling};
+use super::stages::{DeadLetters, Encode, Plugins, Route, Throttling};
 use super::state::StateTopic;
 use super::worker::Worker;
 use crate::Lsn;
@@ -173,17 +173,22 @@ async fn start_parts(
         (!config.producer.delivery_timeout.is_zero()).then_some(config.producer.delivery_timeout),
     )
     .with_stop(shutdown.clone(), config.shutdown_timeout);
-    let dead_letters = if Plugins::needs_dead_letters(&chain) {
-        Some(
+    let dead_letters = match (
+        Plugins::needs_dead_letters(&chain),
+        config.transaction_interval,
+    ) {
+        (false, _) => None,
+        (true, Some(_)) => Some(DeadLetters::InTransaction {
+            topic: config.dead_letter_topic.clone(),
+        }),
+        (true, None) => Some(DeadLetters::Own(
             DeadLetterProducer::new(
                 &config.producer.brokers,
                 config.dead_letter_topic.clone(),
                 &config.producer.properties,
             )
             .context("creating the dead-letter producer")?,
-        )
-    } else {
-        None
+        )),
     };
     let encoder = config
         .format

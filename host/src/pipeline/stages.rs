@@ -15,7 +15,7 @@ use arrow::record_batch::RecordBatch;
 use tokio::runtime::Handle;
 use tracing::info_span;
 
-use super::dead_letter::DeadLetterProducer;
+use super::dead_letter::{self, DeadLetterProducer};
 use super::run::PipelineStats;
 use super::throttle::RateLimiter;
 use crate::Lsn;
@@ -25,6 +25,7 @@ use crate::contract::{Destination, Messages, SnapshotMarks};
 use crate::encode::Encoder;
 use crate::metrics::{PipelineMetrics, TableLabel};
 use crate::plugin::{OnError, PluginChain};
+use crate::produce::KafkaProducer;
 use crate::produce::admin::TopicAdmin;
 use crate::route::{RouteError, Router};
 
@@ -41,10 +42,22 @@ pub(super) fn count_source_batch(stats: &PipelineStats, table: &str, rows: usize
         .inc();
 }
 
+/// Where dead letters go.
+pub(super) enum DeadLetters {
+    /// A producer of their own; each is acknowledged before its batch goes on.
+    Own(DeadLetterProducer),
+    /// Exactly-once: this topic, in the pipeline's open Kafka transaction, which
+    /// commits them with the batch's other messages.
+    InTransaction {
+        /// The dead-letter topic.
+        topic: String,
+    },
+}
+
 /// The plugin chain, and where its dead letters go.
 pub(super) struct Plugins {
     chain: PluginChain,
-    dead_letters: Option<DeadLetterProducer>,
+    dead_letters: Option<DeadLetters>,
     handle: Handle,
     stats: Arc<PipelineStats>,
 }
@@ -52,7 +65,7 @@ pub(super) struct Plugins {
 impl Plugins {
     pub(super) fn new(
         chain: PluginChain,
-        dead_letters: Option<DeadLetterProducer>,
+        dead_letters: Option<DeadLetters>,
         handle: Handle,
         stats: Arc<PipelineStats>,
     ) -> Self {
@@ -73,11 +86,13 @@ impl Plugins {
     }
 
     /// Runs the chain on `batch`. Dead letters are delivered (acknowledged) before
-    /// this returns, so their rows count as handled. `None`: no row survived.
+    /// this returns, so their rows count as handled, or, with exactly-once, sent in
+    /// `producer`'s open Kafka transaction. `None`: no row survived.
     pub(super) fn process(
         &mut self,
         batch: RecordBatch,
         table: &str,
+        producer: &KafkaProducer,
     ) -> anyhow::Result<Option<RecordBatch>> {
         let _span = info_span!("plugins", stage = "plugins").entered();
         let metrics = &self.stats.metrics;
@@ -92,7 +107,23 @@ impl Plugins {
                 .dead_letters
                 .as_ref()
                 .context("a stage dead-lettered without a dead-letter producer")?;
-            let sent = self.handle.block_on(dead_letters.send(&letter))? as u64;
+            let sent = match dead_letters {
+                DeadLetters::Own(own) => self.handle.block_on(own.send(&letter))?,
+                DeadLetters::InTransaction { topic } => {
+                    let messages = dead_letter::messages(&letter)?;
+                    for message in &messages {
+                        producer.send_message(
+                            topic,
+                            None,
+                            message.key.as_deref(),
+                            &message.value,
+                            Some(message.headers.clone()),
+                            None,
+                        )?;
+                    }
+                    messages.len()
+                }
+            } as u64;
             self.stats.dead_lettered.fetch_add(sent, Ordering::Relaxed);
             metrics.dead_letters.inc_by(sent);
         }

@@ -194,7 +194,7 @@ impl Worker {
             _ => batch,
         };
         count_source_batch(&self.stats, &table, batch.num_rows());
-        let Some(batch) = self.plugins.process(batch, &table)? else {
+        let Some(batch) = self.plugins.process(batch, &table, &self.producer)? else {
             return Ok(());
         };
         let messages = self.encode.encode(&batch, marks)?;

@@ -545,6 +545,20 @@ impl KafkaProducer {
         value: &[u8],
         commit_lsn: Option<Lsn>,
     ) -> Result<(), ProduceError> {
+        self.send_message(topic, partition, Some(key), value, None, commit_lsn)
+    }
+
+    /// [`KafkaProducer::send_one`] with any key and headers: a dead letter sent
+    /// in the open Kafka transaction.
+    pub fn send_message(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: Option<OwnedHeaders>,
+        commit_lsn: Option<Lsn>,
+    ) -> Result<(), ProduceError> {
         self.ensure_transaction()?;
         match commit_lsn {
             Some(lsn) => self.tracker.sent(lsn, 1)?,
@@ -556,9 +570,13 @@ impl KafkaProducer {
             commit_micros: 0,
         });
         let mut record: BaseRecord<'_, [u8], [u8], Box<Opaque>> =
-            BaseRecord::with_opaque_to(topic, opaque)
-                .key(key)
-                .payload(value);
+            BaseRecord::with_opaque_to(topic, opaque).payload(value);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
         if let Some(partition) = partition {
             record = record.partition(partition);
         }

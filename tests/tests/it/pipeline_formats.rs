@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use weir_tests::{
     KafkaCluster, Lsn, PgCluster, Record, RunningPipeline, SchemaRegistry, fastavro_decode,
-    kafka_python_partitions, read_topic, unique_name,
+    kafka_python_partitions, read_topic, read_topic_committed, unique_name,
 };
 
 const PARTITIONS: u32 = 4;
@@ -498,7 +498,25 @@ fn registry_get(base: &str, path: &str) -> Json {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transaction_metadata_and_heartbeats() {
+    transaction_metadata_case(false).await;
+}
+
+/// With exactly-once, BEGIN/END and heartbeats commit in the pipeline's Kafka
+/// transactions: `read_committed` consumers see them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_exactly_once_transaction_metadata_and_heartbeats_commit_with_the_rows() {
+    transaction_metadata_case(true).await;
+}
+
+async fn transaction_metadata_case(exactly_once: bool) {
     let shop = Shop::start().await;
+    let read = |topic: &str| {
+        if exactly_once {
+            read_topic_committed(shop.broker.bootstrap_servers(), topic, WAIT)
+        } else {
+            read_topic(shop.broker.bootstrap_servers(), topic, WAIT)
+        }
+    };
     let transactions_topic = format!("{}.transaction", shop.database);
     let heartbeats_topic = format!("__debezium-heartbeat.{}", shop.database);
     shop.broker
@@ -507,9 +525,12 @@ async fn transaction_metadata_and_heartbeats() {
     shop.broker
         .create_topic(&heartbeats_topic, 1, 1, &[])
         .expect("topic");
-    let sink = format!(
+    let mut sink = format!(
         "    format: debezium-json\n    transaction_topic: {transactions_topic}\n    heartbeat_topic: {heartbeats_topic}\n    heartbeat_interval: 200ms\n"
     );
+    if exactly_once {
+        sink.push_str("    exactly_once: true\n");
+    }
     let records = run_traffic(&shop, &sink, 60).await;
 
     // Data events: the transaction block numbers them within their transaction.
@@ -537,8 +558,7 @@ async fn transaction_metadata_and_heartbeats() {
     }
 
     // BEGIN and END per transaction; END counts the events.
-    let metadata = read_topic(shop.broker.bootstrap_servers(), &transactions_topic, WAIT)
-        .expect("transaction topic");
+    let metadata = read(&transactions_topic).expect("transaction topic");
     assert_eq!(metadata.len(), 8);
     for pair in metadata.chunks(2) {
         let begin = json(pair[0].payload.as_deref().expect("begin"));
@@ -560,8 +580,7 @@ async fn transaction_metadata_and_heartbeats() {
         );
     }
 
-    let heartbeats = read_topic(shop.broker.bootstrap_servers(), &heartbeats_topic, WAIT)
-        .expect("heartbeat topic");
+    let heartbeats = read(&heartbeats_topic).expect("heartbeat topic");
     assert!(!heartbeats.is_empty());
     assert_eq!(
         json(heartbeats[0].key.as_deref().expect("key")),
@@ -581,13 +600,27 @@ fn op_and_id(record: &Record) -> (String, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trapping_plugin_dead_letters_its_batch_and_the_pipeline_goes_on() {
+    dead_letters_case(false).await;
+}
+
+/// With exactly-once, dead letters go in the pipeline's Kafka transactions: a
+/// `read_committed` consumer of the dead-letter topic sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_exactly_once_dead_letters_commit_in_the_pipeline_transactions() {
+    dead_letters_case(true).await;
+}
+
+async fn dead_letters_case(exactly_once: bool) {
     let shop = Shop::start().await;
     let dead_letters = format!("{}.dlq", shop.database);
     shop.broker
         .create_topic(&dead_letters, 1, 1, &[])
         .expect("topic");
     let plugins = "plugins:\n  - name: no-deletes\n    wasm: misbehave.wasm\n    config: { mode: trap-on-delete }\n    on_error: dead_letter\n";
-    let sink = format!("    format: json\n    dead_letter_topic: {dead_letters}\n");
+    let mut sink = format!("    format: json\n    dead_letter_topic: {dead_letters}\n");
+    if exactly_once {
+        sink.push_str("    exactly_once: true\n");
+    }
     let spec = shop
         .spec(&sink)
         .replace("sink:\n", &format!("{plugins}sink:\n"));
@@ -622,7 +655,12 @@ async fn a_trapping_plugin_dead_letters_its_batch_and_the_pipeline_goes_on() {
         "the dead-lettered transaction is confirmed"
     );
     let delivered: Vec<_> = shop.records().iter().map(op_and_id).collect();
-    let letters = read_topic(shop.broker.bootstrap_servers(), &dead_letters, WAIT).expect("dlq");
+    let letters = if exactly_once {
+        read_topic_committed(shop.broker.bootstrap_servers(), &dead_letters, WAIT)
+    } else {
+        read_topic(shop.broker.bootstrap_servers(), &dead_letters, WAIT)
+    }
+    .expect("dlq");
     let mut everything = delivered.clone();
     for letter in &letters {
         assert_eq!(

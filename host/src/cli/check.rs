@@ -168,6 +168,18 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
     if let FormatConfig::Avro { registry, .. } = &config.format {
         lines.push(check_registry(registry.clone()).await);
     }
+    if config.producer.transactional.is_some() {
+        let active: Option<bool> = client
+            .query_opt(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                &[&source.slot],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.get(0));
+        lines.push(check_transactions(&config, active == Some(true)).await);
+    }
     if let Some(topic) = test_topic {
         lines.push(test_produce(&config, topic).await);
     }
@@ -198,10 +210,78 @@ async fn check_registry(url: String) -> CheckLine {
     }
 }
 
+/// Exactly-once: the brokers serve transactions and the principal may use the
+/// pipeline's transactional id, proven by initialising it as the pipeline does.
+/// Not while the pipeline runs (its slot active): that would fence it.
+async fn check_transactions(config: &PipelineConfig, running: bool) -> CheckLine {
+    let options = config.producer.clone();
+    let id = options
+        .transactional
+        .as_ref()
+        .map(|t| t.id.clone())
+        .unwrap_or_default();
+    let check = format!("kafka transactions ({id})");
+    if running {
+        return CheckLine {
+            status: CheckStatus::Warn,
+            check,
+            message: "not tried: the pipeline runs (its slot is active), and initialising its transactional id would fence it".into(),
+        };
+    }
+    let result = tokio::task::spawn_blocking(move || {
+        let tracker = std::sync::Arc::new(CheckpointTracker::new(crate::Lsn(0)));
+        KafkaProducer::new(&options, tracker).map(drop)
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => CheckLine {
+            status: CheckStatus::Pass,
+            check,
+            message: "the brokers serve transactions and the id may be used".into(),
+        },
+        Ok(Err(error)) => CheckLine {
+            status: CheckStatus::Fail,
+            check,
+            message: transaction_refusal(&error),
+        },
+        Err(error) => CheckLine {
+            status: CheckStatus::Fail,
+            check,
+            message: error.to_string(),
+        },
+    }
+}
+
+/// What a failed transaction check means, and what to do.
+fn transaction_refusal(error: &crate::produce::ProduceError) -> String {
+    use rdkafka::error::RDKafkaErrorCode as Code;
+    let code = match error {
+        crate::produce::ProduceError::Transaction { error, .. } => error.rdkafka_error_code(),
+        _ => None,
+    };
+    let fix = match code {
+        Some(Code::TransactionalIdAuthorizationFailed) => {
+            "grant the principal WRITE and DESCRIBE on the TransactionalId (kafka-acls --transactional-id)"
+        }
+        Some(Code::ClusterAuthorizationFailed) => {
+            "grant the principal IDEMPOTENT_WRITE on the cluster"
+        }
+        Some(Code::CoordinatorNotAvailable | Code::NotCoordinator | Code::OperationTimedOut)
+        | None => {
+            "the brokers must be able to create __transaction_state: transaction.state.log.replication.factor and min.isr at most the live brokers"
+        }
+        Some(_) => "see the broker's log",
+    };
+    format!("{error} (fix: {fix})")
+}
+
 /// Produces one small message to `topic` and waits for Kafka's acknowledgement:
 /// proves the credentials may write, which metadata requests do not.
 async fn test_produce(config: &PipelineConfig, topic: &str) -> CheckLine {
-    let options = config.producer.clone();
+    let mut options = config.producer.clone();
+    // Not in a transaction (the transactions check is apart): a transactional
+    // producer would fence the pipeline's.
+    options.transactional = None;
     let topic = topic.to_owned();
     let check = format!("kafka produce to {topic}");
     let result = tokio::task::spawn_blocking(move || {

@@ -393,7 +393,17 @@ async fn table(client: &Client, schema: &str, name: &str) -> Result<Finding, Cat
     let identity_fix = Some(format!(
         "ALTER TABLE {qualified} REPLICA IDENTITY FULL; (or add a primary key)"
     ));
+    // What a table without a key means for delivery, said where it is found.
+    let keyless = "its messages have no key, so consumers cannot drop the duplicates a crash \
+         resends: weir sends them to one partition in commit order (sink.kafka.keyless_partition), \
+         and sink.kafka.exactly_once: true delivers each once";
     Ok(match (identity.as_str(), has_primary_key) {
+        ("f", false) => finding(
+            "table",
+            CheckStatus::Pass,
+            format!("{label}: REPLICA IDENTITY FULL without a primary key; {keyless}"),
+            None,
+        ),
         ("d", true) => finding(
             "table",
             CheckStatus::Pass,
@@ -416,7 +426,7 @@ async fn table(client: &Client, schema: &str, name: &str) -> Result<Finding, Cat
             "table",
             CheckStatus::Warn,
             format!(
-                "{label}: no primary key and no replica identity; PostgreSQL will reject its UPDATEs and DELETEs once published, and messages have no key"
+                "{label}: no primary key and no replica identity; PostgreSQL will reject its UPDATEs and DELETEs once published, and {keyless}"
             ),
             identity_fix,
         ),

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use weir_tests::{KafkaCluster, PgCluster, plugin_dir, target_bin_path, unique_name};
+use weir_tests::{
+    KafkaCluster, PgCluster, SaslMechanism, plugin_dir, target_bin_path, unique_name,
+};
 
 fn weir(args: &[&str]) -> Output {
     Command::new(target_bin_path("weir"))
@@ -92,6 +94,80 @@ fn validate_loads_plugins_and_refuses_a_bad_config() {
         text(&output.stderr).contains("no-such-plugin.wasm"),
         "{}",
         text(&output.stderr)
+    );
+}
+
+/// Exactly-once: `check` initialises the pipeline's transactional id as the
+/// pipeline would, and says which ACL is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tries_the_transactional_id_and_names_the_acl_to_grant() {
+    let cluster = PgCluster::start().expect("postgres");
+    let kafka = KafkaCluster::builder()
+        .sasl(SaslMechanism::Plain)
+        .acls()
+        .user("weir", "weir-secret")
+        .start()
+        .expect("kafka");
+    let database = cluster
+        .create_database_with("check", "CREATE TABLE events (id bigint PRIMARY KEY)")
+        .await
+        .expect("database");
+    kafka.create_topic("cli.events", 1, 1, &[]).expect("topic");
+    kafka
+        .allow(
+            "User:weir",
+            &["Write", "Describe"],
+            &["--topic", "cli.", "--resource-pattern-type", "prefixed"],
+        )
+        .expect("acl");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let slot = unique_name("slot");
+    let mut properties = String::from("    properties:\n");
+    for (key, value) in kafka.client_properties("weir", "weir-secret") {
+        properties.push_str(&format!("      {key}: \"{value}\"\n"));
+    }
+    let path = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: cli
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.events]
+    snapshot: never
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: \"cli.{{table}}\"
+    exactly_once: true
+{properties}",
+            url = cluster.url(&database),
+            brokers = kafka.bootstrap_servers(),
+        ),
+    )
+    .expect("spec");
+    let spec = path.to_string_lossy().into_owned();
+
+    let report = text(&weir(&["check", &spec]).stdout);
+    assert!(
+        report.contains("[FAIL] kafka transactions (weir-cli)")
+            && report.contains("TransactionalId"),
+        "{report}"
+    );
+    kafka
+        .allow(
+            "User:weir",
+            &["Write", "Describe"],
+            &["--transactional-id", "weir-cli"],
+        )
+        .expect("acl");
+    let report = text(&weir(&["check", &spec]).stdout);
+    assert!(
+        report.contains("[pass] kafka transactions (weir-cli)"),
+        "{report}"
     );
 }
 

@@ -142,6 +142,10 @@ async fn privileges_missing_tables_and_identity_get_their_fixes() {
     let nopk = find(&findings, "table", "public.nopk");
     assert_eq!(nopk.status, CheckStatus::Warn);
     assert!(nopk.fix.as_deref().is_some_and(|f| f.starts_with("ALTER TABLE \"public\".\"nopk\" REPLICA IDENTITY FULL")), "{nopk}");
+    assert!(
+        nopk.message.contains("duplicates") && nopk.message.contains("exactly_once"),
+        "a table without a key is told what it means for duplicates: {nopk}"
+    );
     assert_eq!(
         find(&findings, "table", "public.open").status,
         CheckStatus::Pass

@@ -50,7 +50,7 @@ pub use pg::{
     PgCluster, PgClusterBuilder, ReplicationSlot, SUPERUSER_PASSWORD, sweep_stale_clusters,
 };
 pub use pg_install::PgInstall;
-pub use pipeline::RunningPipeline;
+pub use pipeline::{RunningPipeline, WeirProcess};
 pub use plugins::{plugin_dir, plugin_path};
 pub use port::free_loopback_port;
 pub use registry::{SchemaRegistry, fastavro_decode};

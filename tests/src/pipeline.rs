@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir::pipeline::{PipelineError, PipelineStats, RunSummary};
 
-use crate::plugin_dir;
+use crate::{plugin_dir, target_bin_path, unique_name};
 
 /// A pipeline running on the test's (multi-threaded) tokio runtime.
 #[derive(Debug)]
@@ -102,5 +102,60 @@ impl RunningPipeline {
 impl Drop for RunningPipeline {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// `weir run` as a child process, so a test can `kill -9` it: dropping it does.
+/// Its spec and its log (at `info`) are kept in a temporary directory whose path
+/// is printed, for the test that fails.
+#[derive(Debug)]
+pub struct WeirProcess {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl WeirProcess {
+    /// Writes `spec` to a file and starts `weir run` on it.
+    pub fn start(spec: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(unique_name("weir-run"));
+        std::fs::create_dir_all(&dir).context("creating the spec's directory")?;
+        let path = dir.join("pipeline.yaml");
+        std::fs::write(&path, spec).context("writing the spec")?;
+        let log = dir.join("weir.log");
+        let child = std::process::Command::new(target_bin_path("weir"))
+            .arg("run")
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log).context("creating the log")?)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting weir run")?;
+        eprintln!("weir run {} logs to {}", child.id(), log.display());
+        Ok(Self { child, log })
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to `within` for it to exit by itself.
+    pub fn exited(&mut self, within: Duration) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().context("waiting for weir")? {
+                return Ok(Some(status));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for WeirProcess {
+    fn drop(&mut self) {
+        // SIGKILL: a kill -9.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

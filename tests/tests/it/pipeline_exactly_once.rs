@@ -12,15 +12,13 @@
 //! run in docs/pipeline.md uses 50) and `WEIR_EOS_SEED` the moments' seed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use weir_tests::{
-    KafkaCluster, PgCluster, Record, read_topic, read_topic_committed, target_bin_path, unique_name,
+    KafkaCluster, PgCluster, Record, WeirProcess, read_topic, read_topic_committed, unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -407,56 +405,6 @@ impl Writer {
     }
 }
 
-/// `weir run` as a child process, its log in a file.
-struct Weir {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Weir {
-    fn start(spec: &str) -> Self {
-        let dir = std::env::temp_dir().join(unique_name("eos-spec"));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("pipeline.yaml");
-        std::fs::write(&path, spec).expect("spec");
-        let log = dir.join("weir.log");
-        let child = Command::new(target_bin_path("weir"))
-            .arg("run")
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("weir starts");
-        eprintln!("weir {} logs to {}", child.id(), log.display());
-        Weir { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits up to `within` for weir to exit by itself.
-    fn exited(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        // SIGKILL: a kill -9.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// xorshift64*: the test's random moments, reproducible from the printed seed.
 struct Moments(u64);
 
@@ -498,12 +446,7 @@ async fn kill_9_and_broker_faults_under_load_deliver_every_change_exactly_once()
     let spec = fixture.spec("");
     let started = Instant::now();
     for round in 0..kills {
-        let weir = Weir::start(&spec);
-        if round == 0 {
-            // Past the slot's creation: a kill between creating the slot and
-            // recording the snapshot's start is a known gap (docs/pipeline.md).
-            fixture.wait_for_position().await;
-        }
+        let weir = WeirProcess::start(&spec).expect("weir starts");
         let pause = moments.between(Duration::from_millis(1500), Duration::from_millis(6000));
         tokio::time::sleep(pause).await;
         drop(weir);
@@ -523,7 +466,7 @@ async fn kill_9_and_broker_faults_under_load_deliver_every_change_exactly_once()
             fixture.kafka.start_node(node).expect("broker back");
         }
     }
-    let last = Weir::start(&spec);
+    let last = WeirProcess::start(&spec).expect("weir starts");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let transactions = writer.stop().await;
     fixture.assert_exactly_once().await;
@@ -539,16 +482,19 @@ async fn a_second_weir_fences_the_first_which_stops_and_confirms_nothing_more() 
     let fixture = Fixture::new(1).await;
     let writer = fixture.writer();
     let spec = fixture.spec("");
-    let mut first = Weir::start(&spec);
+    let mut first = WeirProcess::start(&spec).expect("weir starts");
     fixture.wait_for_position().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let second = Weir::start(&spec);
-    let status = first.exited(Duration::from_secs(90)).unwrap_or_else(|| {
-        panic!(
-            "the first weir was not stopped by the second; its log:\n{}",
-            first.log()
-        )
-    });
+    let second = WeirProcess::start(&spec).expect("weir starts");
+    let status = first
+        .exited(Duration::from_secs(90))
+        .expect("wait")
+        .unwrap_or_else(|| {
+            panic!(
+                "the first weir was not stopped by the second; its log:\n{}",
+                first.log()
+            )
+        });
     assert!(!status.success(), "the fenced weir exits with an error");
     let log = first.log();
     assert!(
@@ -569,7 +515,7 @@ async fn a_transaction_larger_than_one_kafka_transaction_is_split_and_still_deli
     let spec = fixture
         .spec("    transaction_interval: 50ms\n    max_rows_per_second: 6000\n")
         .replace("    transaction_interval: 100ms\n", "");
-    let weir = Weir::start(&spec);
+    let weir = WeirProcess::start(&spec).expect("weir starts");
     fixture.wait_for_position().await;
     let deadline = Instant::now() + WAIT;
     fixture
@@ -591,12 +537,12 @@ async fn a_transaction_larger_than_one_kafka_transaction_is_split_and_still_deli
         assert!(
             Instant::now() < deadline,
             "the large transaction was never split; weir's log:\n{}",
-            std::fs::read_to_string(&weir.log).unwrap_or_default()
+            weir.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(weir);
-    let again = Weir::start(&spec);
+    let again = WeirProcess::start(&spec).expect("weir starts");
     fixture.assert_exactly_once().await;
     let splits = split(&fixture.positions());
     assert!(

@@ -62,6 +62,14 @@ pub enum StateError {
         /// Why.
         error: serde_json::Error,
     },
+    /// A record written at once was not acknowledged.
+    #[error("writing state topic {topic}: {error}")]
+    Deliver {
+        /// The topic.
+        topic: String,
+        /// Why.
+        error: rdkafka::error::KafkaError,
+    },
     /// Producing a record failed.
     #[error("writing state topic {topic}: {error}")]
     Write {
@@ -213,6 +221,50 @@ impl StateTopic {
                 .find_partition(&self.topic, 0)
                 .is_some_and(|p| matches!(p.offset(), Offset::Offset(at) if at >= high))
         })
+    }
+
+    /// Writes `progress` as the newest record and waits up to `timeout` for
+    /// Kafka's acknowledgement, with a producer of its own (not transactional:
+    /// `read_committed` readers see it at once). For the record made before the
+    /// slot exists, which nothing else may be sent before.
+    pub fn save_now(
+        &self,
+        brokers: &str,
+        properties: &[(String, String)],
+        progress: &SnapshotProgress,
+        timeout: Duration,
+    ) -> Result<(), StateError> {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+        let failed = |error| StateError::Deliver {
+            topic: self.topic.clone(),
+            error,
+        };
+        let value = serde_json::to_vec(progress).map_err(|error| StateError::Serialize {
+            topic: self.topic.clone(),
+            error,
+        })?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all");
+        for (key, value) in properties {
+            if is_client_wide(key) {
+                config.set(key, value);
+            }
+        }
+        let producer: BaseProducer = config.create().map_err(failed)?;
+        producer
+            .send(
+                BaseRecord::to(&self.topic)
+                    .partition(0)
+                    .key(&self.key)
+                    .payload(&value),
+            )
+            .map_err(|(error, _)| failed(error))?;
+        producer.flush(timeout).map_err(failed)?;
+        // A failed delivery leaves the message counted: flush would have failed.
+        Ok(())
     }
 
     /// Queues `position` as the slot's newest position, in the producer's open

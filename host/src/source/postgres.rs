@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, info, info_span, warn};
 
 use super::batcher::ChangeBatcher;
-use super::catalog::{CatalogError, PublicationState, SlotState, ensure_publication, ensure_slot};
+use super::catalog::{
+    CatalogError, PublicationState, SlotState, ensure_publication, ensure_slot, slot_info,
+};
 use super::pgoutput::PgOutputDecoder;
 use super::replication::{PgOutputOptions, ReplicationConnection, SlotSnapshot};
 use super::session::Session;
@@ -46,6 +48,7 @@ pub struct PostgresSource {
     /// snapshot events; nothing is shared.
     pub(super) progress: Mutex<SnapshotProgress>,
     pub(super) progress_loader: Option<ProgressLoader>,
+    pub(super) progress_saver: Option<ProgressSaver>,
 }
 
 impl std::fmt::Debug for PostgresSource {
@@ -62,6 +65,10 @@ impl std::fmt::Debug for PostgresSource {
 pub type ProgressLoader =
     Arc<dyn Fn() -> Result<super::snapshot::SnapshotProgress, LoadError> + Send + Sync>;
 
+/// Records a snapshot's progress and returns once it is stored. Blocking.
+pub type ProgressSaver =
+    Arc<dyn Fn(&super::snapshot::SnapshotProgress) -> Result<(), LoadError> + Send + Sync>;
+
 impl PostgresSource {
     /// A source for `config`.
     pub fn new(config: PostgresSourceConfig) -> Self {
@@ -70,7 +77,17 @@ impl PostgresSource {
             stats: Arc::new(SourceStats::default()),
             progress: Mutex::default(),
             progress_loader: None,
+            progress_saver: None,
         }
+    }
+
+    /// How to record, before the slot is created, that its snapshot is due: a weir
+    /// killed between creating the slot and recording the snapshot's first chunk
+    /// then finds the snapshot unfinished on its next start, rather than an
+    /// existing slot with nothing recorded (which takes no snapshot).
+    pub fn with_progress_saver(mut self, saver: ProgressSaver) -> Self {
+        self.progress_saver = Some(saver);
+        self
     }
 
     /// How to read the recorded progress, at the start of every session once this
@@ -84,6 +101,28 @@ impl PostgresSource {
     /// Live figures, shared with the running source.
     pub fn stats(&self) -> Arc<SourceStats> {
         Arc::clone(&self.stats)
+    }
+
+    /// When the slot is about to be created (it does not exist), records an
+    /// unfinished snapshot of it first (see [`PostgresSource::with_progress_saver`]).
+    async fn record_snapshot_due(
+        &self,
+        control: &tokio_postgres::Client,
+        saver: ProgressSaver,
+    ) -> Result<(), SourceError> {
+        let slot = &self.config.slot;
+        if slot_info(control, slot).await?.is_some() || lock(&self.progress).is_unfinished(slot) {
+            return Ok(());
+        }
+        let mut due = super::snapshot::SnapshotProgress::default();
+        due.restart(slot);
+        let recorded = due.clone();
+        tokio::task::spawn_blocking(move || saver(&recorded))
+            .await
+            .map_err(|e| SourceError::Progress(Box::new(e)))?
+            .map_err(SourceError::Progress)?;
+        *lock(&self.progress) = due;
+        Ok(())
     }
 
     /// Runs until `shutdown` is cancelled (then it emits what is pending, reports the
@@ -184,6 +223,9 @@ impl PostgresSource {
             config.snapshot.mode,
             SnapshotMode::Initial | SnapshotMode::WhenNeeded
         );
+        if exports && let Some(saver) = self.progress_saver.clone() {
+            self.record_snapshot_due(&control, saver).await?;
+        }
         let slot = ensure_slot(
             &control,
             &mut replication,

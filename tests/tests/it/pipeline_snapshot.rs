@@ -4,14 +4,15 @@
 //! mid-snapshot resumes from the progress in its state topic.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use weir_tests::{
-    KafkaCluster, PgCluster, Record, RunningPipeline, read_topic, target_bin_path, unique_name,
+    KafkaCluster, PgCluster, Record, RunningPipeline, WeirProcess, read_topic, target_bin_path,
+    unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -403,32 +404,37 @@ async fn snapshot_and_streaming_rebuild_the_tables_exactly_under_concurrent_writ
     again.stop().await.expect("clean stop");
 }
 
-/// `weir run` as a child process, so the test can kill it.
-struct Weir(Child);
-
-impl Weir {
-    fn start(spec: &str) -> Self {
-        let dir = std::env::temp_dir().join(unique_name("snapshot-spec"));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("pipeline.yaml");
-        std::fs::write(&path, spec).expect("spec");
-        Weir(
-            Command::new(target_bin_path("weir"))
-                .arg("run")
-                .arg(&path)
-                .env("RUST_LOG", "warn")
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("weir starts"),
-        )
+/// A weir killed after creating the slot and before recording any chunk: the
+/// snapshot was recorded as due before the slot existed, so the next start takes
+/// it, instead of finding an existing slot with nothing recorded (which takes no
+/// snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_weir_killed_right_after_creating_the_slot_takes_the_snapshot_on_restart() {
+    let fixture = Fixture::new().await;
+    // Exactly-once: the snapshot's records commit with its first chunk; one row
+    // a second: the first batch waits, so none is committed.
+    let spec = |sink: &str| {
+        fixture
+            .spec("", &format!("    exactly_once: true\n{sink}"))
+            .replace("snapshot_workers: 2", "snapshot_workers: 1")
+    };
+    let stalled =
+        WeirProcess::start(&spec("    snapshot_max_rows_per_second: 1\n")).expect("weir starts");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let slots = fixture.cluster.replication_slots().await.expect("slots");
+        if slots.iter().any(|slot| slot.slot_name == fixture.slot) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot was never created");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(stalled);
+    let again = RunningPipeline::start(&spec("")).expect("starts");
+    let reads = fixture.assert_rebuilt_equal().await;
+    assert_eq!(reads, u64::try_from(ACCOUNTS + TAGS).expect("rows"));
+    again.stop().await.expect("clean stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -436,7 +442,7 @@ async fn a_killed_snapshot_resumes_from_its_recorded_progress_and_ends_exact() {
     let fixture = Fixture::new().await;
     let writer = fixture.writer();
     let spec = fixture.spec("", "    snapshot_max_rows_per_second: 8000\n");
-    let first = Weir::start(&spec);
+    let first = WeirProcess::start(&spec).expect("weir starts");
 
     // Kill it (SIGKILL: no drain, no goodbye) once several chunks are recorded.
     let deadline = Instant::now() + WAIT;
@@ -459,7 +465,7 @@ async fn a_killed_snapshot_resumes_from_its_recorded_progress_and_ends_exact() {
     let (chunks_done, rows_done) = done(&progress);
     assert!(chunks_done >= done(&at_kill).0);
 
-    let second = Weir::start(&fixture.spec("", ""));
+    let second = WeirProcess::start(&fixture.spec("", "")).expect("weir starts");
     let deadline = Instant::now() + WAIT;
     while fixture
         .progress()

@@ -70,6 +70,9 @@ pub struct PipelineMetrics {
     /// Time from the transaction's commit in PostgreSQL to Kafka's acknowledgement:
     /// the end-to-end delay a consumer sees.
     pub commit_to_ack: Histogram,
+    /// Exactly-once: how long committing a Kafka transaction took (the wait for
+    /// its messages' acknowledgements and the commit itself).
+    pub kafka_commit: Histogram,
     /// Transactions whose commit marker was processed.
     pub transactions: Counter,
     /// Snapshot rows of a table acknowledged by Kafka (a resumed snapshot
@@ -107,6 +110,8 @@ impl Default for PipelineMetrics {
         let produce_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 18));
         // 1 ms to about 2 min in steps of 25%, fine enough for p99s.
         let commit_to_ack = Histogram::new(exponential_buckets(0.001, 1.25, 53));
+        // 0.5 ms to about 65 s.
+        let kafka_commit = Histogram::new(exponential_buckets(0.0005, 2.0, 18));
         let transactions = Counter::default();
         let snapshot_rows = Family::<TableLabel, Gauge>::default();
         let snapshot_rows_estimated = Family::<TableLabel, Gauge>::default();
@@ -167,6 +172,11 @@ impl Default for PipelineMetrics {
             commit_to_ack.clone(),
         );
         registry.register(
+            "kafka_commit_seconds",
+            "Exactly-once: time to commit a Kafka transaction, its messages' acknowledgements included",
+            kafka_commit.clone(),
+        );
+        registry.register(
             "transactions",
             "Transactions committed through the pipeline",
             transactions.clone(),
@@ -223,6 +233,7 @@ impl Default for PipelineMetrics {
             encode_seconds,
             produce_latency,
             commit_to_ack,
+            kafka_commit,
             transactions,
             snapshot_rows,
             snapshot_rows_estimated,

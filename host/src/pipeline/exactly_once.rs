@@ -27,6 +27,7 @@ use arrow::array::{AsArray as _, BooleanArray, UInt32Array, UInt64Array};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
+use prometheus_client::metrics::histogram::Histogram;
 
 use super::state::StateTopic;
 use crate::Lsn;
@@ -38,6 +39,11 @@ use crate::produce::KafkaProducer;
 /// How long a PostgreSQL transaction may keep its Kafka transaction open, in
 /// commit intervals, before the Kafka transaction is committed in its middle.
 const SPLIT_AFTER_INTERVALS: u32 = 10;
+
+/// With nothing to send, how often (in commit intervals) a position that moved
+/// (keepalives, filtered-out transactions) is committed alone, so the slot
+/// advances without a state record every interval.
+const IDLE_AFTER_INTERVALS: u32 = 10;
 
 /// What a committed Kafka transaction reaches; the state topic's `position:<slot>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -53,6 +59,8 @@ pub struct Position {
 /// The worker's exactly-once bookkeeping.
 pub(super) struct ExactlyOnce {
     interval: Duration,
+    /// `weir_kafka_commit_seconds`.
+    commit_seconds: Histogram,
     commit_timeout: Duration,
     state: StateTopic,
     /// Everything handed to the producer: what the next commit records.
@@ -72,9 +80,11 @@ impl ExactlyOnce {
         commit_timeout: Duration,
         state: StateTopic,
         start: Position,
+        commit_seconds: Histogram,
     ) -> Self {
         Self {
             interval,
+            commit_seconds,
             commit_timeout,
             state,
             committed_end: start.end_lsn,
@@ -159,14 +169,18 @@ impl ExactlyOnce {
             self.sent.end_lsn = end;
         }
         // Markers come in commit order: every transaction up to this one is whole.
-        let later = self.sent.partial.split_off(&(transaction.commit_lsn.0 + 1));
-        self.sent.partial = later;
+        while let Some(first) = self.sent.partial.first_entry() {
+            if *first.key() > transaction.commit_lsn.0 {
+                break;
+            }
+            first.remove();
+        }
     }
 
     /// Whether a commit is due now: the interval passed, no snapshot chunk is half
     /// sent, and either no PostgreSQL transaction is half sent or one has kept the
-    /// Kafka transaction open for many intervals (or the position moved with
-    /// nothing to send, as when every row was filtered out).
+    /// Kafka transaction open for many intervals (or, less often, the position
+    /// moved with nothing to send, as when every row was filtered out).
     pub(super) fn due(&self, producer: &KafkaProducer) -> bool {
         if self.chunk_open {
             return false;
@@ -179,7 +193,7 @@ impl ExactlyOnce {
             }
             None => {
                 self.sent.end_lsn > self.committed_end
-                    && self.last_commit.elapsed() >= self.interval
+                    && self.last_commit.elapsed() >= self.interval * IDLE_AFTER_INTERVALS
             }
         }
     }
@@ -198,7 +212,9 @@ impl ExactlyOnce {
         self.state
             .save_position(producer, &self.sent)
             .context("recording the position in the Kafka transaction")?;
+        let started = Instant::now();
         producer.commit_transaction(self.commit_timeout)?;
+        self.commit_seconds.observe(started.elapsed().as_secs_f64());
         self.committed_end = self.sent.end_lsn;
         self.last_commit = Instant::now();
         tracker.release(Lsn(self.committed_end));
@@ -233,6 +249,7 @@ mod tests {
             Duration::from_secs(10),
             StateTopic::new("state", "slot"),
             start,
+            Histogram::new([0.1]),
         )
     }
 

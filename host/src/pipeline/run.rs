@@ -216,6 +216,7 @@ async fn start_parts(
                 config.shutdown_timeout,
                 state_topic,
                 start,
+                stats.metrics.kafka_commit.clone(),
             ))
         }
         None => None,
@@ -224,11 +225,19 @@ async fn start_parts(
     if let Some(state) = state.clone() {
         let brokers = config.producer.brokers.clone();
         let properties = config.producer.properties.clone();
-        source = source.with_progress_loader(Arc::new(move || {
-            state
-                .load(&brokers, &properties, Duration::from_secs(60))
-                .map_err(|error| error.into())
-        }));
+        let (loader_state, loader_brokers, loader_properties) =
+            (state.clone(), brokers.clone(), properties.clone());
+        source = source
+            .with_progress_loader(Arc::new(move || {
+                loader_state
+                    .load(&loader_brokers, &loader_properties, Duration::from_secs(60))
+                    .map_err(|error| error.into())
+            }))
+            .with_progress_saver(Arc::new(move |progress| {
+                state
+                    .save_now(&brokers, &properties, progress, Duration::from_secs(60))
+                    .map_err(|error| error.into())
+            }));
     }
     stats.metrics.attach(source.stats(), Arc::clone(&tracker));
     if let Some(address) = config.metrics_listen {

@@ -28,6 +28,8 @@ pub(crate) struct Latency {
     pub p99_ms: f64,
     /// weir, commit to the broker's append.
     pub weir_appended: Quantiles,
+    /// weir with exactly-once, commit to a `read_committed` consumer.
+    pub weir_committed: Quantiles,
     /// Debezium on Kafka Connect, commit to the broker's append.
     pub debezium_appended: Quantiles,
 }
@@ -41,6 +43,26 @@ pub(crate) struct Quantiles {
 }
 
 impl Quantiles {
+    /// Of `delays` (milliseconds), sorted here.
+    fn of(mut delays: Vec<f64>) -> anyhow::Result<Quantiles> {
+        anyhow::ensure!(!delays.is_empty(), "no delays");
+        delays.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let index = ((delays.len() as f64 * q).ceil() as usize).clamp(1, delays.len()) - 1;
+            delays[index]
+        };
+        Ok(Quantiles {
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        })
+    }
+
     /// Of the delays from `source.ts_ms` to the append time of every message of
     /// `topic` committed at `since_ms` or later.
     fn appended(brokers: &str, topic: &str, since_ms: i64) -> anyhow::Result<Quantiles> {
@@ -64,21 +86,7 @@ impl Quantiles {
             delays.push((appended - committed) as f64);
         }
         anyhow::ensure!(!delays.is_empty(), "no messages in {topic}");
-        delays.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
-            let index = ((delays.len() as f64 * q).ceil() as usize).clamp(1, delays.len()) - 1;
-            delays[index]
-        };
-        Ok(Quantiles {
-            p50_ms: at(0.5),
-            p99_ms: at(0.99),
-            max_ms: at(1.0),
-        })
+        Quantiles::of(delays)
     }
 }
 
@@ -158,6 +166,14 @@ metrics:
         weir.stop()?;
         let quantile = |q| histogram_quantile(&text, "weir_commit_to_ack_seconds", q) * 1e3;
         let weir_appended = Quantiles::appended(broker.bootstrap_servers(), &topic, 0)?;
+        let weir_committed = exactly_once(
+            cluster,
+            broker,
+            rows_per_second,
+            rows_per_transaction,
+            seconds,
+        )
+        .await?;
         let debezium_appended = debezium(
             cluster,
             broker,
@@ -172,11 +188,13 @@ metrics:
             p50_ms: quantile(0.5),
             p99_ms: quantile(0.99),
             weir_appended,
+            weir_committed,
             debezium_appended,
         };
         println!(
             "latency at {rows_per_second} rows/s: weir p50 ≤ {:.1} ms, p99 ≤ {:.1} ms; \
-             to the broker's append: weir {weir_appended:?}, Debezium {debezium_appended:?}",
+             to the broker's append: weir {weir_appended:?}, Debezium {debezium_appended:?}; \
+             exactly-once to read_committed: {weir_committed:?}",
             latency.p50_ms, latency.p99_ms
         );
         out.push(latency);
@@ -188,6 +206,124 @@ metrics:
             .await?;
     }
     Ok(out)
+}
+
+/// weir with `exactly_once: true` streaming rows committed at `rows_per_second`,
+/// while a `read_committed` consumer polls the topic: the delays from commit to
+/// receipt, when each message's Kafka transaction committed.
+async fn exactly_once(
+    cluster: &PgCluster,
+    broker: &KafkaCluster,
+    rows_per_second: u64,
+    rows_per_transaction: u64,
+    seconds: u64,
+) -> anyhow::Result<Quantiles> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+
+    let database = cluster.create_database_with("latency", BENCH_TABLE).await?;
+    let slot = unique_name("eoslatency");
+    let topic = unique_name("eoslatency");
+    broker.create_topic(&topic, 6, 1, &[])?;
+    let address = format!("127.0.0.1:{}", free_loopback_port()?);
+    let dir = tempfile::tempdir()?;
+    let spec = dir.path().join("latency.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: {slot}
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.bench]
+    snapshot: never
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: debezium-json
+    tombstones: false
+    exactly_once: true
+metrics:
+  listen: {address}
+",
+            url = cluster.url(&database),
+            brokers = broker.bootstrap_servers(),
+        ),
+    )?;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .set("group.id", unique_name("eoslatency"))
+        .set("isolation.level", "read_committed")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    consumer.subscribe(&[&topic])?;
+    let weir = start_weir(&spec)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !slot_active(cluster, &slot).await? {
+        anyhow::ensure!(Instant::now() < deadline, "weir not streaming");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = cluster.connect(&database).await?;
+    client.batch_execute("SET synchronous_commit = on").await?;
+    let expected = tokio::task::spawn(async move {
+        paced_inserts(&client, rows_per_second, rows_per_transaction, seconds).await
+    });
+    // The consumer polls here while the inserts run, stamping each message as it
+    // becomes visible.
+    let mut delays = Vec::new();
+    while !expected.is_finished() {
+        poll_delays(&consumer, &mut delays)?;
+    }
+    let written = expected.await??;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (delays.len() as u64) < written {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} of {written} read committed",
+            delays.len()
+        );
+        poll_delays(&consumer, &mut delays)?;
+    }
+    let (_, text) = http_get(&address, "/metrics")?;
+    println!(
+        "exactly-once at {rows_per_second} rows/s: Kafka commits p50 ≤ {:.1} ms, p99 ≤ {:.1} ms",
+        histogram_quantile(&text, "weir_kafka_commit_seconds", 0.5) * 1e3,
+        histogram_quantile(&text, "weir_kafka_commit_seconds", 0.99) * 1e3,
+    );
+    weir.stop()?;
+    cluster
+        .execute(
+            &database,
+            &format!("SELECT pg_drop_replication_slot('{slot}')"),
+        )
+        .await?;
+    Quantiles::of(delays)
+}
+
+/// One poll of `consumer`: each message's delay from `source.ts_ms` to now.
+fn poll_delays(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    delays: &mut Vec<f64>,
+) -> anyhow::Result<()> {
+    use rdkafka::message::Message as _;
+    let Some(message) = consumer.poll(Duration::from_millis(20)) else {
+        return Ok(());
+    };
+    let received = i64::try_from(crate::now_millis())?;
+    let message = message?;
+    if let Some(payload) = message.payload() {
+        let value: serde_json::Value = serde_json::from_slice(payload)?;
+        let committed = value["source"]["ts_ms"]
+            .as_i64()
+            .context("a message without source.ts_ms")?;
+        #[allow(clippy::cast_precision_loss)]
+        delays.push((received - committed) as f64);
+    }
+    Ok(())
 }
 
 /// Debezium on Kafka Connect streaming rows committed at `rows_per_second`:

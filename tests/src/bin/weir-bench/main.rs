@@ -24,11 +24,12 @@ use weir_tests::bench::env_number;
 use weir_tests::{KafkaCluster, PgCluster, SchemaRegistry, plugin_dir, unique_name};
 
 use report::{
-    DEBEZIUM, DECODE, NAIVE, Report, WEIR_DEBEZIUM, WEIR_FULL, WEIR_JSON, WorkloadResult,
+    DEBEZIUM, DECODE, NAIVE, Report, WEIR_DEBEZIUM, WEIR_EXACTLY_ONCE, WEIR_FULL, WEIR_JSON,
+    WorkloadResult,
 };
 
 /// Readers per workload and run, each on a slot of its own.
-const READERS: usize = 6;
+const READERS: usize = 7;
 use workloads::Workload;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -132,11 +133,16 @@ async fn run(
         .await?;
     // A slot per reader and run: [run][reader].
     let slots: Vec<[String; READERS]> = (0..runs)
-        .map(|_| ["decode", "naive", "json", "full", "dbzjson", "debezium"].map(unique_name))
+        .map(|_| {
+            [
+                "decode", "naive", "json", "full", "dbzjson", "debezium", "eos",
+            ]
+            .map(unique_name)
+        })
         .collect();
     for run_slots in &slots {
         for (slot, plugin) in run_slots.iter().zip([
-            "pgoutput", "wal2json", "pgoutput", "pgoutput", "pgoutput", "pgoutput",
+            "pgoutput", "wal2json", "pgoutput", "pgoutput", "pgoutput", "pgoutput", "pgoutput",
         ]) {
             cluster
                 .execute(
@@ -150,7 +156,7 @@ async fn run(
     broker.create_topic(&naive_topic, 6, 1, &[])?;
     let debezium_prefix = format!("{}-debezium", workload.name);
     for table in &workload.tables {
-        for kind in ["json", "full", "dbzjson"] {
+        for kind in ["json", "full", "dbzjson", "eos"] {
             broker.create_topic(&format!("{}.{kind}.{table}", workload.name), 6, 1, &[])?;
         }
         broker.create_topic(&format!("{debezium_prefix}.public.{table}"), 6, 1, &[])?;
@@ -217,7 +223,7 @@ source:
         registry.url()
     );
     let mut measured: [Vec<readers::Measured>; READERS] = Default::default();
-    for [decode, naive, json, full, dbzjson, debezium] in &slots {
+    for [decode, naive, json, full, dbzjson, debezium, eos] in &slots {
         measured[0].push(readers::decode_limit(cluster, &url, decode, publication, end).await?);
         measured[1].push(
             readers::naive(
@@ -252,6 +258,21 @@ source:
             ),
         )?;
         measured[4].push(readers::weir(cluster, &dbz_spec, dbzjson, end).await?);
+        // The same with exactly-once: the cost of Kafka transactions.
+        let eos_spec = dir.path().join("eos.yaml");
+        std::fs::write(
+            &eos_spec,
+            spec(
+                eos,
+                "eos",
+                "",
+                "    format: debezium-json
+    tombstones: false
+    exactly_once: true
+",
+            ),
+        )?;
+        measured[6].push(readers::weir(cluster, &eos_spec, eos, end).await?);
         measured[5].push(
             readers::debezium(
                 &readers::DebeziumRun {
@@ -282,10 +303,18 @@ source:
         workload.title.clone(),
         workload.rows,
         end.0.saturating_sub(start.0),
-        &[DECODE, NAIVE, WEIR_JSON, WEIR_FULL, WEIR_DEBEZIUM, DEBEZIUM]
-            .into_iter()
-            .zip(measured)
-            .collect::<Vec<_>>(),
+        &[
+            DECODE,
+            NAIVE,
+            WEIR_JSON,
+            WEIR_FULL,
+            WEIR_DEBEZIUM,
+            DEBEZIUM,
+            WEIR_EXACTLY_ONCE,
+        ]
+        .into_iter()
+        .zip(measured)
+        .collect::<Vec<_>>(),
     ))
 }
 

@@ -134,9 +134,12 @@ impl Report {
              writing Debezium's envelope (`debezium-json`) and Debezium 3.6.0's PostgreSQL \
              connector on Kafka Connect 4.3 (standalone worker, the JVM's defaults with a \
              1 GiB heap, `JsonConverter` with schemas off, 5 ms linger, no compression; \
-             neither writes tombstones here, so both write one message per change). Time \
+             neither writes tombstones here, so both write one message per change), and \
+             last weir writing the same envelope with `exactly_once: true` (Kafka \
+             transactions committed every 100 ms: the cost of exactly-once). Time \
              runs until the reader is done (weir: until the slot's confirmed position \
-             passes the last change, which happens only after Kafka acknowledged it; \
+             passes the last change, which happens only after Kafka acknowledged it, or \
+             with exactly-once after the Kafka transaction holding it committed; \
              Debezium: from the moment its slot turns active, so the JVM's start is not \
              counted, until the topics' high watermarks hold every change). Peak RSS is \
              weir's process, or the Connect worker's JVM. WAL MB/s is the workload's \
@@ -199,9 +202,13 @@ impl Report {
              the producer's acknowledgement, weir's `weir_commit_to_ack_seconds` (buckets \
              25% apart, so quantiles are bucket bounds). *To the broker's append*: both \
              readers measured with one ruler, per message, the broker's append time \
-             (`LogAppendTime` topics) less `source.ts_ms`, both in milliseconds.\n\n\
-             | rate | rows per transaction | weir's histogram p50 / p99 | weir to append p50 / p99 / max | Debezium to append p50 / p99 / max |\n\
-             |---|---:|---:|---:|---:|"
+             (`LogAppendTime` topics) less `source.ts_ms`, both in milliseconds. \
+             *Exactly-once*: weir again, with `exactly_once: true` (100 ms \
+             `transaction_interval`), from the commit to the moment a `read_committed` \
+             consumer polling the topic receives the message, when its Kafka \
+             transaction committed.\n\n\
+             | rate | rows per transaction | weir's histogram p50 / p99 | weir to append p50 / p99 / max | weir exactly-once, to read_committed p50 / p99 / max | Debezium to append p50 / p99 / max |\n\
+             |---|---:|---:|---:|---:|---:|"
         );
         for l in &self.latency {
             let appended = |q: &crate::latency::Quantiles| {
@@ -209,12 +216,13 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "| {} rows/s | {} | ≤ {:.1} / ≤ {:.1} ms | {} | {} |",
+                "| {} rows/s | {} | ≤ {:.1} / ≤ {:.1} ms | {} | {} | {} |",
                 l.rows_per_second,
                 l.rows_per_transaction,
                 l.p50_ms,
                 l.p99_ms,
                 appended(&l.weir_appended),
+                appended(&l.weir_committed),
                 appended(&l.debezium_appended)
             );
         }
@@ -316,6 +324,7 @@ pub(crate) const NAIVE: &str = "pg_recvlogical wal2json | kcat (naive)";
 pub(crate) const WEIR_JSON: &str = "weir, JSON, no plugin";
 pub(crate) const WEIR_FULL: &str = "weir, sql-filter + mask, Avro";
 pub(crate) const WEIR_DEBEZIUM: &str = "weir, debezium-json, no plugin";
+pub(crate) const WEIR_EXACTLY_ONCE: &str = "weir, debezium-json, exactly-once";
 pub(crate) const DEBEZIUM: &str = "Debezium 3.6 on Kafka Connect, JSON";
 
 /// `ratio` cut to two decimals: 1.4976 shows as 1.49, not as the 1.50 it misses.

@@ -40,6 +40,12 @@ use crate::produce::KafkaProducer;
 /// commit intervals, before the Kafka transaction is committed in its middle.
 const SPLIT_AFTER_INTERVALS: u32 = 10;
 
+/// A Kafka transaction is split in the middle of PostgreSQL transactions only
+/// when at most this many are half sent: one large transaction, not a backlog
+/// of small ones whose commit markers are about to come (each would add an entry
+/// to the position record).
+const SPLIT_MAX_OPEN: usize = 16;
+
 /// With nothing to send, how often (in commit intervals) a position that moved
 /// (keepalives, filtered-out transactions) is committed alone, so the slot
 /// advances without a state record every interval.
@@ -59,6 +65,9 @@ pub struct Position {
 /// The worker's exactly-once bookkeeping.
 pub(super) struct ExactlyOnce {
     interval: Duration,
+    /// Past this age a Kafka transaction is committed whatever is half sent, well
+    /// before the broker aborts it (half the transaction timeout).
+    hard_limit: Duration,
     /// `weir_kafka_commit_seconds`.
     commit_seconds: Histogram,
     commit_timeout: Duration,
@@ -77,6 +86,7 @@ impl ExactlyOnce {
     /// Bookkeeping resuming from `start` (the state topic's position, or nothing).
     pub(super) fn new(
         interval: Duration,
+        transaction_timeout: Duration,
         commit_timeout: Duration,
         state: StateTopic,
         start: Position,
@@ -84,6 +94,7 @@ impl ExactlyOnce {
     ) -> Self {
         Self {
             interval,
+            hard_limit: transaction_timeout / 2,
             commit_seconds,
             commit_timeout,
             state,
@@ -178,24 +189,51 @@ impl ExactlyOnce {
     }
 
     /// Whether a commit is due now: the interval passed, no snapshot chunk is half
-    /// sent, and either no PostgreSQL transaction is half sent or one has kept the
-    /// Kafka transaction open for many intervals (or, less often, the position
-    /// moved with nothing to send, as when every row was filtered out).
+    /// sent, and either no PostgreSQL transaction is half sent, or a few have kept
+    /// the Kafka transaction open for many intervals, or it nears the broker's
+    /// timeout (or, less often, the position moved with nothing to send, as when
+    /// every row was filtered out).
     pub(super) fn due(&self, producer: &KafkaProducer) -> bool {
+        self.due_at(producer.transaction_age())
+    }
+
+    /// [`ExactlyOnce::due`] for an open Kafka transaction of `age` (`None`: none).
+    fn due_at(&self, age: Option<Duration>) -> bool {
         if self.chunk_open {
             return false;
         }
-        match producer.transaction_age() {
+        match age {
             Some(age) => {
                 age >= self.interval
                     && (self.sent.partial.is_empty()
-                        || age >= self.interval * SPLIT_AFTER_INTERVALS)
+                        || (age >= self.interval * SPLIT_AFTER_INTERVALS
+                            && self.sent.partial.len() <= SPLIT_MAX_OPEN)
+                        || age >= self.hard_limit)
             }
             None => {
                 self.sent.end_lsn > self.committed_end
                     && self.last_commit.elapsed() >= self.interval * IDLE_AFTER_INTERVALS
             }
         }
+    }
+
+    /// At a stop or a reconnect: commits what was sent, unless a snapshot chunk
+    /// is half sent, which is aborted (after its messages were delivered, so none
+    /// is purged): the chunk is read again, whole, on the next start.
+    pub(super) fn close(
+        &mut self,
+        producer: &KafkaProducer,
+        tracker: &CheckpointTracker,
+    ) -> anyhow::Result<()> {
+        if !self.chunk_open {
+            return self.commit(producer, tracker);
+        }
+        producer
+            .flush(self.commit_timeout)
+            .context("delivering the half-sent snapshot chunk before aborting it")?;
+        producer.abort_transaction(self.commit_timeout)?;
+        self.chunk_open = false;
+        Ok(())
     }
 
     /// Records the position in the open Kafka transaction and commits it; then the
@@ -246,6 +284,7 @@ mod tests {
     fn bookkeeping(start: Position) -> ExactlyOnce {
         ExactlyOnce::new(
             Duration::from_millis(100),
+            Duration::from_secs(60),
             Duration::from_secs(10),
             StateTopic::new("state", "slot"),
             start,
@@ -312,6 +351,35 @@ mod tests {
             .skip_sent(rows(&[10, 10], &[0, 1]), "public.a")
             .expect("filtered");
         assert!(none.is_none());
+    }
+
+    #[test]
+    fn commits_wait_for_whole_transactions_unless_one_is_large_or_the_broker_would_abort() {
+        let ms = Duration::from_millis;
+        let mut once = bookkeeping(Position::default());
+        assert!(!once.due_at(Some(ms(50))), "before the interval");
+        assert!(once.due_at(Some(ms(100))), "nothing half sent");
+        once.sent(&rows(&[10], &[0]), "public.a").expect("sent");
+        assert!(!once.due_at(Some(ms(500))), "a transaction half sent");
+        assert!(
+            once.due_at(Some(ms(1_000))),
+            "one large transaction is split"
+        );
+        let many: Vec<u64> = (100..200).collect();
+        once.sent(&rows(&many, &vec![0; many.len()]), "public.a")
+            .expect("sent");
+        assert!(
+            !once.due_at(Some(ms(1_000))),
+            "a backlog of small ones waits for their markers"
+        );
+        assert!(once.due_at(Some(ms(30_000))), "half the broker's timeout");
+        once.reads_sent();
+        assert!(
+            !once.due_at(Some(ms(30_000))),
+            "never inside a snapshot chunk"
+        );
+        once.chunk_read();
+        assert!(!once.due_at(None), "nothing open, the position unmoved");
     }
 
     #[test]

@@ -211,8 +211,14 @@ async fn start_parts(
             let start = load_position(config, state_topic.clone()).await?;
             info!(end = %Lsn(start.end_lsn), partial = start.partial.len(), "exactly-once: resuming after the last committed Kafka transaction");
             tracker.gate(Lsn(start.end_lsn));
+            let transaction_timeout = config
+                .producer
+                .transactional
+                .as_ref()
+                .map_or(Duration::from_secs(60), |t| t.timeout);
             Some(ExactlyOnce::new(
                 interval,
+                transaction_timeout,
                 config.shutdown_timeout,
                 state_topic,
                 start,

@@ -248,10 +248,11 @@ impl Worker {
     }
 
     /// Waits until every queued message is acknowledged (or failed); with
-    /// exactly-once, commits the open Kafka transaction.
+    /// exactly-once, commits the open Kafka transaction (or aborts a half-sent
+    /// snapshot chunk).
     fn drain(&mut self) -> anyhow::Result<()> {
         if let Some(once) = &mut self.exactly_once {
-            once.commit(&self.producer, &self.tracker)?;
+            once.close(&self.producer, &self.tracker)?;
         }
         self.producer
             .flush(self.shutdown_timeout)

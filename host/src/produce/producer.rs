@@ -415,6 +415,23 @@ impl KafkaProducer {
         }
     }
 
+    /// Aborts the open Kafka transaction, if one is open: `read_committed`
+    /// readers never see what it held. Flush first, so nothing queued is purged.
+    pub fn abort_transaction(&self, timeout: Duration) -> Result<(), ProduceError> {
+        let Some((_, began)) = &self.transaction else {
+            return Ok(());
+        };
+        let mut began = began.lock().unwrap_or_else(PoisonError::into_inner);
+        if began.is_none() {
+            return Ok(());
+        }
+        self.producer
+            .abort_transaction(timeout)
+            .map_err(|error| self.transaction_error("aborting", error))?;
+        *began = None;
+        Ok(())
+    }
+
     /// A transaction step's error: fencing named as such (the cluster says so in
     /// one of three ways), anything else with the step.
     fn transaction_error(&self, what: &'static str, error: KafkaError) -> ProduceError {

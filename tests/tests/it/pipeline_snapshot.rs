@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use weir_tests::{
-    KafkaCluster, PgCluster, Record, RunningPipeline, WeirProcess, read_topic, target_bin_path,
-    unique_name,
+    KafkaCluster, PgCluster, Record, RunningPipeline, WeirProcess, read_topic,
+    read_topic_committed, target_bin_path, unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -434,6 +434,61 @@ async fn a_weir_killed_right_after_creating_the_slot_takes_the_snapshot_on_resta
     let again = RunningPipeline::start(&spec("")).expect("starts");
     let reads = fixture.assert_rebuilt_equal().await;
     assert_eq!(reads, u64::try_from(ACCOUNTS + TAGS).expect("rows"));
+    again.stop().await.expect("clean stop");
+}
+
+/// Exactly-once, stopped cleanly in the middle of a chunk: the half-sent chunk is
+/// aborted, not committed, so `read_committed` readers get every snapshot row
+/// once after the restart reads it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_exactly_once_a_stop_mid_chunk_leaves_no_snapshot_row_twice() {
+    let fixture = Fixture::new().await;
+    let spec = |sink: &str| {
+        fixture
+            .spec("", &format!("    exactly_once: true\n{sink}"))
+            .replace("snapshot_workers: 2", "snapshot_workers: 1")
+    };
+    let first =
+        RunningPipeline::start(&spec("    snapshot_max_rows_per_second: 5000\n")).expect("starts");
+    let deadline = Instant::now() + WAIT;
+    while fixture.progress().is_none_or(|p| done(&p).0 < 2) {
+        assert!(Instant::now() < deadline, "no chunk was recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Half a chunk (1 000 rows at 5 000 rows/s) later.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    first.stop().await.expect("clean stop");
+    let again = RunningPipeline::start(&spec("")).expect("restarts");
+    fixture.assert_rebuilt_equal().await;
+    let mut reads = BTreeMap::new();
+    for table in ["accounts", "tags"] {
+        let records = read_topic_committed(
+            fixture.broker.bootstrap_servers(),
+            &format!("snap.{table}"),
+            WAIT,
+        )
+        .expect("read committed");
+        for record in records {
+            let Some(payload) = record.payload.as_deref() else {
+                continue;
+            };
+            let value: Json = serde_json::from_slice(payload).expect("json");
+            if value["op"] == "r" {
+                *reads.entry((table, record.key)).or_insert(0u32) += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{} snapshot rows read committed, {} reads",
+        reads.len(),
+        reads.values().sum::<u32>()
+    );
+    let twice: Vec<_> = reads.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(
+        twice.is_empty(),
+        "snapshot rows read committed twice: {twice:?}"
+    );
+    assert_eq!(reads.len() as i64, ACCOUNTS + TAGS);
     again.stop().await.expect("clean stop");
 }
 

@@ -103,21 +103,36 @@ impl PostgresSource {
         Arc::clone(&self.stats)
     }
 
-    /// When the slot is about to be created (it does not exist), records an
-    /// unfinished snapshot of it first (see [`PostgresSource::with_progress_saver`]).
-    async fn record_snapshot_due(
+    /// Before the slot is created, records an unfinished snapshot of it (see
+    /// [`PostgresSource::with_progress_saver`]). A slot that exists while its
+    /// recorded snapshot never finished a chunk is dropped first: nothing of it
+    /// reached Kafka (the snapshot precedes streaming), and a new slot exports a
+    /// snapshot that meets its start exactly, where a later one would not.
+    async fn prepare_snapshot_slot(
         &self,
         control: &tokio_postgres::Client,
         saver: ProgressSaver,
     ) -> Result<(), SourceError> {
         let slot = &self.config.slot;
-        if slot_info(control, slot).await?.is_some() || lock(&self.progress).is_unfinished(slot) {
+        let recorded = lock(&self.progress).clone();
+        if slot_info(control, slot).await?.is_some() {
+            let started = recorded
+                .tables
+                .values()
+                .any(|table| table.done.contains(&true));
+            if !recorded.is_unfinished(slot) || started {
+                return Ok(());
+            }
+            info!(slot = %slot, "The slot's snapshot never finished a chunk: creating the slot again, for a snapshot that meets its start.");
+            drop_idle_slot(control, slot).await?;
+        }
+        if recorded.is_unfinished(slot) {
             return Ok(());
         }
         let mut due = super::snapshot::SnapshotProgress::default();
         due.restart(slot);
-        let recorded = due.clone();
-        tokio::task::spawn_blocking(move || saver(&recorded))
+        let saved = due.clone();
+        tokio::task::spawn_blocking(move || saver(&saved))
             .await
             .map_err(|e| SourceError::Progress(Box::new(e)))?
             .map_err(SourceError::Progress)?;
@@ -224,7 +239,7 @@ impl PostgresSource {
             SnapshotMode::Initial | SnapshotMode::WhenNeeded
         );
         if exports && let Some(saver) = self.progress_saver.clone() {
-            self.record_snapshot_due(&control, saver).await?;
+            self.prepare_snapshot_slot(&control, saver).await?;
         }
         let slot = ensure_slot(
             &control,
@@ -312,4 +327,20 @@ pub(super) fn jitter(base: Duration) -> Duration {
         .map_or(0, |d| d.subsec_nanos());
     let factor = 0.8 + f64::from(nanos % 1000) / 1000.0 * 0.4;
     base.mul_f64(factor)
+}
+
+/// Drops `slot`, waiting (up to 30 s) for the walsender of a reader that died to
+/// let it go.
+async fn drop_idle_slot(control: &tokio_postgres::Client, slot: &str) -> Result<(), SourceError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match super::catalog::drop_slot(control, slot).await {
+            Ok(_) => return Ok(()),
+            Err(error) if std::time::Instant::now() < deadline => {
+                tracing::debug!(%error, slot, "the slot is still held; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }

@@ -90,6 +90,56 @@ impl Quantiles {
     }
 }
 
+/// The spec of a weir streaming `public.bench` in Debezium's envelope, with its
+/// metrics served.
+struct LatencySpec<'a> {
+    name: &'a str,
+    url: &'a str,
+    slot: &'a str,
+    brokers: &'a str,
+    topic: &'a str,
+    address: &'a str,
+    exactly_once: bool,
+}
+
+impl LatencySpec<'_> {
+    /// Writes it into `dir`; returns its path.
+    fn write(&self, dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+        let path = dir.join("latency.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "name: {name}
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.bench]
+    snapshot: never
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: debezium-json
+    tombstones: false
+    exactly_once: {exactly_once}
+metrics:
+  listen: {address}
+",
+                name = self.name,
+                url = self.url,
+                slot = self.slot,
+                brokers = self.brokers,
+                topic = self.topic,
+                exactly_once = self.exactly_once,
+                address = self.address,
+            ),
+        )?;
+        Ok(path)
+    }
+}
+
 /// Topic settings that stamp each record with the broker's append time.
 const APPEND_TIME: [(&str, &str); 1] = [("message.timestamp.type", "LogAppendTime")];
 
@@ -107,31 +157,16 @@ pub(crate) async fn measure(
         broker.create_topic(&topic, 6, 1, &APPEND_TIME)?;
         let address = format!("127.0.0.1:{}", free_loopback_port()?);
         let dir = tempfile::tempdir()?;
-        let spec = dir.path().join("latency.yaml");
-        std::fs::write(
-            &spec,
-            format!(
-                "name: latency
-source:
-  postgres:
-    url: {url}
-    slot: {slot}
-    publication: {slot}
-    tables: [public.bench]
-    snapshot: never
-sink:
-  kafka:
-    brokers: {brokers}
-    topic: {topic}
-    format: debezium-json
-    tombstones: false
-metrics:
-  listen: {address}
-",
-                url = cluster.url(&database),
-                brokers = broker.bootstrap_servers(),
-            ),
-        )?;
+        let spec = LatencySpec {
+            name: "latency",
+            url: &cluster.url(&database),
+            slot: &slot,
+            brokers: broker.bootstrap_servers(),
+            topic: &topic,
+            address: &address,
+            exactly_once: false,
+        }
+        .write(dir.path())?;
         let weir = start_weir(&spec)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while !http_get(&address, "/ready").is_ok_and(|(status, _)| status.contains("200")) {
@@ -226,32 +261,16 @@ async fn exactly_once(
     broker.create_topic(&topic, 6, 1, &[])?;
     let address = format!("127.0.0.1:{}", free_loopback_port()?);
     let dir = tempfile::tempdir()?;
-    let spec = dir.path().join("latency.yaml");
-    std::fs::write(
-        &spec,
-        format!(
-            "name: {slot}
-source:
-  postgres:
-    url: {url}
-    slot: {slot}
-    publication: {slot}
-    tables: [public.bench]
-    snapshot: never
-sink:
-  kafka:
-    brokers: {brokers}
-    topic: {topic}
-    format: debezium-json
-    tombstones: false
-    exactly_once: true
-metrics:
-  listen: {address}
-",
-            url = cluster.url(&database),
-            brokers = broker.bootstrap_servers(),
-        ),
-    )?;
+    let spec = LatencySpec {
+        name: &slot,
+        url: &cluster.url(&database),
+        slot: &slot,
+        brokers: broker.bootstrap_servers(),
+        topic: &topic,
+        address: &address,
+        exactly_once: true,
+    }
+    .write(dir.path())?;
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap_servers())
         .set("group.id", unique_name("eoslatency"))

@@ -19,7 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::exactly_once::Position;
 use crate::produce::KafkaProducer;
-use crate::produce::admin::is_client_wide;
+use crate::produce::admin::{futures_executor_block_on, is_client_wide};
 use crate::source::snapshot::SnapshotProgress;
 
 /// Reading or writing the state topic failed.
@@ -234,37 +234,34 @@ impl StateTopic {
         progress: &SnapshotProgress,
         timeout: Duration,
     ) -> Result<(), StateError> {
-        use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+        use rdkafka::producer::{FutureProducer, FutureRecord};
         let failed = |error| StateError::Deliver {
             topic: self.topic.clone(),
             error,
         };
-        let value = serde_json::to_vec(progress).map_err(|error| StateError::Serialize {
-            topic: self.topic.clone(),
-            error,
-        })?;
+        let value = self.serialize(progress)?;
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", brokers)
             .set("enable.idempotence", "true")
-            .set("acks", "all");
+            .set("acks", "all")
+            // The delivery report, success or failure, comes within the timeout.
+            .set("message.timeout.ms", timeout.as_millis().to_string());
         for (key, value) in properties {
             if is_client_wide(key) {
                 config.set(key, value);
             }
         }
-        let producer: BaseProducer = config.create().map_err(failed)?;
-        producer
-            .send(
-                BaseRecord::to(&self.topic)
-                    .partition(0)
-                    .key(&self.key)
-                    .payload(&value),
-            )
-            .map_err(|(error, _)| failed(error))?;
-        producer.flush(timeout).map_err(failed)?;
-        // A failed delivery leaves the message counted: flush would have failed.
-        Ok(())
+        let producer: FutureProducer = config.create().map_err(failed)?;
+        let record = FutureRecord::to(&self.topic)
+            .partition(0)
+            .key(&self.key)
+            .payload(&value);
+        // Waits for the delivery report: a record refused for good (an ACL, say)
+        // is an error here, where a flush would have returned Ok.
+        futures_executor_block_on(producer.send(record, timeout))
+            .map(drop)
+            .map_err(|(error, _)| failed(error))
     }
 
     /// Queues `position` as the slot's newest position, in the producer's open
@@ -275,16 +272,7 @@ impl StateTopic {
         producer: &KafkaProducer,
         position: &Position,
     ) -> Result<(), StateError> {
-        let value = serde_json::to_vec(position).map_err(|error| StateError::Serialize {
-            topic: self.topic.clone(),
-            error,
-        })?;
-        producer
-            .send_one(&self.topic, Some(0), &self.position_key, &value, None)
-            .map_err(|error| StateError::Write {
-                topic: self.topic.clone(),
-                error,
-            })
+        self.queue(producer, &self.position_key, position)
     }
 
     /// Queues `progress` as the newest record. Not waited for: a record lost makes
@@ -295,16 +283,30 @@ impl StateTopic {
         producer: &KafkaProducer,
         progress: &SnapshotProgress,
     ) -> Result<(), StateError> {
-        let value = serde_json::to_vec(progress).map_err(|error| StateError::Serialize {
-            topic: self.topic.clone(),
-            error,
-        })?;
+        self.queue(producer, &self.key, progress)
+    }
+
+    /// Queues `record` under `key` through the pipeline's producer.
+    fn queue(
+        &self,
+        producer: &KafkaProducer,
+        key: &[u8],
+        record: &impl serde::Serialize,
+    ) -> Result<(), StateError> {
+        let value = self.serialize(record)?;
         producer
-            .send_one(&self.topic, Some(0), &self.key, &value, None)
+            .send_one(&self.topic, Some(0), key, &value, None)
             .map_err(|error| StateError::Write {
                 topic: self.topic.clone(),
                 error,
             })
+    }
+
+    fn serialize(&self, record: &impl serde::Serialize) -> Result<Vec<u8>, StateError> {
+        serde_json::to_vec(record).map_err(|error| StateError::Serialize {
+            topic: self.topic.clone(),
+            error,
+        })
     }
 }
 

@@ -394,7 +394,7 @@ pub(crate) fn is_client_wide(key: &str) -> bool {
 /// The admin client's futures are driven by librdkafka's own thread; polling one to
 /// completion needs no runtime, which keeps this callable from the pipeline's
 /// blocking worker.
-fn futures_executor_block_on<F: std::future::Future>(future: F) -> F::Output {
+pub(crate) fn futures_executor_block_on<F: std::future::Future>(future: F) -> F::Output {
     use std::sync::Arc;
     use std::task::{Context, Poll, Wake, Waker};
 

@@ -223,6 +223,7 @@ async fn weir_source(
                                 .await?;
                             return Ok((started.elapsed().as_secs_f64(), rows));
                         }
+                        BatcherOutput::SchemaChange(_) => {}
                     }
                 }
             }

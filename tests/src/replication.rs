@@ -186,7 +186,7 @@ pub fn batch_messages(
         .into_iter()
         .filter_map(|output| match output {
             BatcherOutput::Batch(batch) => Some(batch),
-            BatcherOutput::Committed(_) => None,
+            BatcherOutput::Committed(_) | BatcherOutput::SchemaChange(_) => None,
         })
         .collect())
 }

@@ -97,6 +97,7 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
         slot: &source.slot,
         publication: &source.publication,
         tables: &source.tables,
+        ddl_capture: source.ddl_capture,
     };
     let findings = precheck(&client, &input)
         .await
@@ -121,6 +122,7 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
     topics.sort();
     topics.dedup();
     topics.extend(config.transaction_topic.clone());
+    topics.extend(config.ddl_topic.clone());
     topics.extend(config.heartbeat.as_ref().map(|(topic, _)| topic.clone()));
     // weir creates its state topic whatever create_topics says.
     let state_topic =

@@ -8,15 +8,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::spec::{
-    Format, OnErrorSpec, PartitionSpec, PipelineSpec, SkippedOperation, SnapshotModeSpec, SpecError,
+    DdlSpec, Format, OnErrorSpec, PartitionSpec, PipelineSpec, SkippedOperation, SnapshotModeSpec,
+    SpecError,
 };
 use super::values::{Acks, ByteSize, Interval};
 use crate::contract::TopicTemplate;
 use crate::contract::columns::op;
 use crate::contract::topics::check_topic_name;
 use crate::encode::{
-    AvroEncoder, CanalJsonEncoder, DebeziumJsonEncoder, DebeziumOptions, EncodeError, Encoder,
-    JsonEncoder, MetadataEncoder, MetadataFormat, SchemaRegistry, ValueOptions,
+    AvroEncoder, CanalJsonEncoder, DdlEncoder, DdlFormat, DebeziumJsonEncoder, DebeziumOptions,
+    EncodeError, Encoder, JsonEncoder, MetadataEncoder, MetadataFormat, SchemaRegistry,
+    ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::produce::admin::TopicSettings;
@@ -73,6 +75,8 @@ pub struct PipelineConfig {
     pub transaction_topic: Option<String>,
     /// Where heartbeats go, and how often.
     pub heartbeat: Option<(String, Duration)>,
+    /// Where captured DDL and TRUNCATEs go (`source.postgres.ddl: capture`).
+    pub ddl_topic: Option<String>,
     /// Where `/metrics`, `/health` and `/ready` are served.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Streaming rate limits.
@@ -144,6 +148,7 @@ impl PipelineConfig {
                 .clone()
                 .unwrap_or_else(|| format!("{}.dlq", spec.name)),
             transaction_topic: kafka.transaction_topic.clone(),
+            ddl_topic: ddl_topic(spec)?,
             throttle: Throttle {
                 rows_per_second: kafka.max_rows_per_second,
                 bytes_per_second: kafka.max_megabytes_per_second.map(|mb| mb * 1e6),
@@ -256,6 +261,7 @@ fn source_config(spec: &PipelineSpec) -> Result<(PostgresSourceConfig, String), 
     };
     source.stream_in_progress = postgres.stream_in_progress;
     source.signals = postgres.signals;
+    source.ddl_capture = postgres.ddl == DdlSpec::Capture;
     source.skipped_operations = skipped_operations(&spec.sink.kafka.skipped_operations)?;
     if let Some(heartbeat) = postgres.heartbeat {
         source.heartbeat = heartbeat
@@ -379,6 +385,23 @@ fn heartbeat(spec: &PipelineSpec) -> Result<Option<(String, Duration)>, SpecErro
         .map(|topic| (topic, heartbeat_interval)))
 }
 
+/// `ddl_topic`: where captured DDL goes, when `source.postgres.ddl` captures it.
+fn ddl_topic(spec: &PipelineSpec) -> Result<Option<String>, SpecError> {
+    let topic = &spec.sink.kafka.ddl_topic;
+    match spec.source.postgres.ddl {
+        DdlSpec::Capture => Ok(Some(
+            topic
+                .clone()
+                .unwrap_or_else(|| format!("{}.ddl", spec.name)),
+        )),
+        DdlSpec::Off if topic.is_some() => Err(invalid(
+            "sink.kafka.ddl_topic",
+            "only source.postgres.ddl: capture writes a DDL topic".to_owned(),
+        )),
+        DdlSpec::Off => Ok(None),
+    }
+}
+
 /// Topics (template, overrides, the side topics' names) and the partition policy.
 fn router(spec: &PipelineSpec, database: &str) -> Result<Router, SpecError> {
     let kafka = &spec.sink.kafka;
@@ -404,6 +427,7 @@ fn router(spec: &PipelineSpec, database: &str) -> Result<Router, SpecError> {
         ("sink.kafka.dead_letter_topic", &kafka.dead_letter_topic),
         ("sink.kafka.transaction_topic", &kafka.transaction_topic),
         ("sink.kafka.heartbeat_topic", &kafka.heartbeat_topic),
+        ("sink.kafka.ddl_topic", &kafka.ddl_topic),
         ("sink.kafka.state_topic", &kafka.state_topic),
     ] {
         if let Some(topic) = topic {
@@ -596,6 +620,22 @@ impl FormatConfig {
             }
         };
         Ok(MetadataEncoder::new(format, name))
+    }
+
+    /// The encoder of the DDL topic: Canal's DDL messages for `canal-json`, a
+    /// Debezium-style schema change event for the others.
+    pub fn ddl_encoder(&self, name: &str, database: &str) -> Result<DdlEncoder, EncodeError> {
+        let format = match self {
+            FormatConfig::Avro { registry, .. } => {
+                DdlFormat::Avro(Box::new(SchemaRegistry::new(registry)?))
+            }
+            FormatConfig::DebeziumJson(options) => DdlFormat::Debezium {
+                schemas: options.schemas,
+            },
+            FormatConfig::Json(_) => DdlFormat::Debezium { schemas: false },
+            FormatConfig::CanalJson => DdlFormat::Canal,
+        };
+        Ok(DdlEncoder::new(format, name, database))
     }
 
     /// A fresh encoder (encoders keep per-table caches, so each worker owns one).

@@ -150,6 +150,24 @@ pub struct PostgresSpec {
     /// revoke that function from PUBLIC to choose who may.
     #[serde(default)]
     pub signals: bool,
+    /// Capture DDL (`capture`) with an event trigger weir installs, and send each
+    /// statement, and each TRUNCATE, to `sink.kafka.ddl_topic` (`off` default).
+    /// Needs PostgreSQL 14+ and a role that may create event triggers (a
+    /// superuser), or a trigger a superuser installed (`weir check` prints the SQL).
+    #[serde(default)]
+    pub ddl: DdlSpec,
+}
+
+/// `source.postgres.ddl`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DdlSpec {
+    /// Schema changes show only as new schema versions on the tables' next
+    /// changes.
+    #[default]
+    Off,
+    /// Capture DDL into the DDL topic.
+    Capture,
 }
 
 /// `source.postgres.snapshot`.
@@ -358,6 +376,10 @@ pub struct KafkaSpec {
     /// (`debezium-json` and `avro`).
     #[serde(default)]
     pub transaction_topic: Option<String>,
+    /// Where captured DDL and TRUNCATEs go, keyed by table (default `<name>.ddl`;
+    /// with `source.postgres.ddl: capture`).
+    #[serde(default)]
+    pub ddl_topic: Option<String>,
     /// Heartbeat messages (`{"serverName": name}` → `{"ts_ms": …}`) on this topic.
     #[serde(default)]
     pub heartbeat_topic: Option<String>,
@@ -876,6 +898,12 @@ sink:
                 sink("partition: table\n    keyless_partition: spread"),
                 "sink.kafka.keyless_partition",
             ),
+            (sink("ddl_topic: schema.changes"), "sink.kafka.ddl_topic"),
+            (
+                format!("{}    ddl_topic: \"a b\"\n", source("ddl: capture")),
+                "sink.kafka.ddl_topic",
+            ),
+            (source("ddl: log"), "source.postgres.ddl"),
             (plugin("timeout: 0s"), "plugins[0].timeout"),
             (plugin("memory: 0MiB"), "plugins[0].memory"),
         ];

@@ -10,10 +10,12 @@
 //! - [`topics`]: topic naming and a message's [`Destination`];
 //! - [`pg_text`]: PostgreSQL's text forms of Arrow values;
 //! - [`SnapshotMarks`]: where a batch of snapshot reads sits in its snapshot;
+//! - [`SchemaChange`]: a captured DDL statement (or a TRUNCATE) for the DDL topic;
 //! - [`Lsn`]: a WAL position.
 
 pub mod columns;
 mod commit;
+mod ddl;
 pub mod messages;
 pub mod pg_text;
 mod snapshot_marks;
@@ -21,6 +23,7 @@ pub mod tables;
 pub mod topics;
 
 pub use commit::CommittedTransaction;
+pub use ddl::{DdlColumn, DdlCommand, SchemaChange};
 pub use messages::{Message, Messages};
 pub use snapshot_marks::{Edge, SnapshotMarks};
 pub use tables::{TableSelector, TableSelectorError};

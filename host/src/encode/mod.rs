@@ -8,6 +8,7 @@
 pub mod avro;
 pub mod canal;
 pub(crate) mod connect;
+pub mod ddl;
 pub mod debezium;
 mod hstore;
 pub mod json;
@@ -23,6 +24,7 @@ pub use crate::contract::{Message, Messages, SnapshotMarks};
 pub use avro::AvroEncoder;
 pub use avro::registry::{RegistryError, SchemaRegistry};
 pub use canal::CanalJsonEncoder;
+pub use ddl::{DdlEncoder, DdlFormat};
 pub use debezium::{DebeziumJsonEncoder, DebeziumOptions};
 pub use json::JsonEncoder;
 pub use metadata::{

@@ -85,6 +85,8 @@ pub struct PipelineMetrics {
     lag_seconds: Gauge<f64, AtomicU64>,
     flush_lsn: Gauge,
     truncates_skipped: Counter,
+    /// Schema changes (captured DDL, TRUNCATEs) sent to the DDL topic.
+    pub schema_changes: Counter,
     up: Gauge,
     sources: std::sync::Mutex<Option<(Arc<SourceStats>, Arc<CheckpointTracker>)>>,
 }
@@ -120,6 +122,7 @@ impl Default for PipelineMetrics {
         let lag_seconds = Gauge::<f64, AtomicU64>::default();
         let flush_lsn = Gauge::default();
         let truncates_skipped = Counter::default();
+        let schema_changes = Counter::default();
         let up = Gauge::default();
         registry.register(
             "rows_in",
@@ -217,6 +220,11 @@ impl Default for PipelineMetrics {
             truncates_skipped.clone(),
         );
         registry.register(
+            "schema_changes",
+            "Captured DDL statements and TRUNCATEs sent to the DDL topic",
+            schema_changes.clone(),
+        );
+        registry.register(
             "up",
             "1 while the pipeline runs without a failure",
             up.clone(),
@@ -242,6 +250,7 @@ impl Default for PipelineMetrics {
             lag_seconds,
             flush_lsn,
             truncates_skipped,
+            schema_changes,
             up,
             sources: std::sync::Mutex::new(None),
         }

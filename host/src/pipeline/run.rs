@@ -27,7 +27,7 @@ use tracing::{Instrument as _, info, info_span, warn};
 
 use super::dead_letter::DeadLetterProducer;
 use super::exactly_once::{ExactlyOnce, Position};
-use super::side_topics::{Heartbeat, TransactionTopic};
+use super::side_topics::{DdlTopic, Heartbeat, TransactionTopic};
 use super::snapshot::SnapshotRecorder;
 use super::stages::{DeadLetters, Encode, Plugins, Route, Throttling};
 use super::state::StateTopic;
@@ -270,6 +270,16 @@ async fn start_parts(
             .heartbeat
             .clone()
             .map(|(topic, interval)| Heartbeat::new(topic, interval)),
+        ddl: match &config.ddl_topic {
+            Some(topic) => Some(DdlTopic::new(
+                topic.clone(),
+                config
+                    .format
+                    .ddl_encoder(&config.name, &config.database)
+                    .context("creating the DDL encoder")?,
+            )),
+            None => None,
+        },
         metadata: config
             .format
             .metadata_encoder(&config.name)

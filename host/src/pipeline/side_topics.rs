@@ -1,5 +1,6 @@
 //! The pipeline's messages besides row changes: Debezium's transaction metadata
-//! (`BEGIN`/`END` per transaction, with event counts) and heartbeats.
+//! (`BEGIN`/`END` per transaction, with event counts), heartbeats, and the DDL
+//! topic's schema changes.
 //!
 //! The worker lends them an [`Outlet`] (its producer, topic admin and metadata
 //! encoder) for each call, so they hold no Kafka clients of their own.
@@ -10,9 +11,11 @@ use std::time::{Duration, Instant};
 use arrow::record_batch::RecordBatch;
 
 use crate::Lsn;
-use crate::contract::Messages;
 use crate::contract::columns::MetadataColumns;
-use crate::encode::{MetadataEncoder, TransactionEvent, TransactionStatus, transaction_id};
+use crate::contract::{Messages, SchemaChange};
+use crate::encode::{
+    DdlEncoder, MetadataEncoder, TransactionEvent, TransactionStatus, transaction_id,
+};
 use crate::produce::KafkaProducer;
 use crate::produce::admin::TopicAdmin;
 use crate::route::partition_for_key;
@@ -219,5 +222,28 @@ impl Heartbeat {
         let now_ms = crate::clock::now_unix_millis();
         let (key, value) = outlet.metadata.heartbeat(&self.topic, now_ms)?;
         outlet.send(&self.topic, &key, &value, None)
+    }
+}
+
+/// Captured DDL and TRUNCATEs on the DDL topic, keyed by table.
+pub(super) struct DdlTopic {
+    topic: String,
+    encoder: DdlEncoder,
+}
+
+impl DdlTopic {
+    pub(super) fn new(topic: String, encoder: DdlEncoder) -> Self {
+        Self { topic, encoder }
+    }
+
+    /// Sends `change`, counted with its transaction: the slot moves past the
+    /// statement only once Kafka has it.
+    pub(super) fn send(
+        &mut self,
+        change: &SchemaChange,
+        outlet: &mut Outlet<'_>,
+    ) -> anyhow::Result<()> {
+        let (key, value) = self.encoder.encode(&self.topic, change)?;
+        outlet.send(&self.topic, &key, &value, Some(change.commit_lsn))
     }
 }

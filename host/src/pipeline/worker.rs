@@ -18,14 +18,14 @@ use tracing::{info, info_span};
 
 use super::exactly_once::ExactlyOnce;
 use super::run::PipelineStats;
-use super::side_topics::{Heartbeat, Outlet, TransactionTopic};
+use super::side_topics::{DdlTopic, Heartbeat, Outlet, TransactionTopic};
 use super::snapshot::SnapshotRecorder;
 use super::stages::{
     Encode, Plugins, Route, Throttling, count_source_batch, is_snapshot_batch, skip_confirmed,
 };
 use crate::checkpoint::{CheckpointError, CheckpointTracker};
-use crate::contract::SnapshotMarks;
 use crate::contract::columns::qualified_table_name;
+use crate::contract::{SchemaChange, SnapshotMarks};
 use crate::encode::MetadataEncoder;
 use crate::metrics::TableLabel;
 use crate::produce::KafkaProducer;
@@ -53,6 +53,8 @@ pub(super) struct Worker {
     pub(super) handle: Handle,
     pub(super) transactions: Option<TransactionTopic>,
     pub(super) heartbeat: Option<Heartbeat>,
+    /// The DDL topic (`source.postgres.ddl: capture`).
+    pub(super) ddl: Option<DdlTopic>,
     pub(super) metadata: MetadataEncoder,
     pub(super) snapshot: Option<SnapshotRecorder>,
     /// Exactly-once's bookkeeping; `None`: at-least-once.
@@ -149,6 +151,7 @@ impl Worker {
                     once.commit(&self.producer, &self.tracker)?;
                 }
             }
+            SourceEvent::SchemaChange(change) => self.schema_change(&change)?,
             SourceEvent::Committed(transaction) => {
                 if let Some(transactions) = &mut self.transactions {
                     transactions.end(
@@ -170,6 +173,28 @@ impl Worker {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A schema change to the DDL topic, unless a rewound stream brings it
+    /// again after its transaction was confirmed.
+    fn schema_change(&mut self, change: &SchemaChange) -> anyhow::Result<()> {
+        let Some(ddl) = &mut self.ddl else {
+            return Ok(());
+        };
+        if change.commit_lsn < self.tracker.flushed() {
+            return Ok(());
+        }
+        let _span = info_span!("ddl", stage = "produce", table = %change.table_name()).entered();
+        ddl.send(
+            change,
+            &mut Outlet {
+                producer: &self.producer,
+                topics: self.route.topics(),
+                metadata: &mut self.metadata,
+            },
+        )?;
+        self.stats.metrics.schema_changes.inc();
         Ok(())
     }
 

@@ -8,13 +8,17 @@ use arrow::record_batch::RecordBatch;
 pub use super::batch_limits::{
     BatchLimits, BatcherError, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ROWS,
 };
+use super::ddl::DDL_PREFIX;
 use super::streamed::{Replay, StreamedTransactions};
 use crate::batch::{CatalogFacts, ChangeBatchBuilder, RowMeta, TableSchema};
 pub use crate::contract::CommittedTransaction;
 use crate::contract::columns::op;
+use crate::contract::{DdlCommand, SchemaChange, TableSelector};
 use crate::lsn::Lsn;
 use tracing::warn;
-use weir_pgoutput::{Oid, PgOutputMessage, Relation, Truncate, Tuple, TupleWriter, Xid};
+use weir_pgoutput::{
+    LogicalMessage, Oid, PgOutputMessage, Relation, Truncate, Tuple, TupleWriter, Xid,
+};
 
 /// What the batcher emits, in order.
 #[derive(Debug, Clone)]
@@ -24,6 +28,9 @@ pub enum BatcherOutput {
     /// Every row of this transaction (and of all earlier ones) is in a batch emitted
     /// before this marker.
     Committed(CommittedTransaction),
+    /// A schema change of a selected table (DDL capture, or a TRUNCATE), emitted
+    /// before its transaction's marker.
+    SchemaChange(SchemaChange),
 }
 
 /// Turns a replication session's pgoutput messages into ChangeBatches, one builder
@@ -60,6 +67,13 @@ pub struct ChangeBatcher {
     /// Streamed in-progress transactions, spilled to disk.
     streams: StreamedTransactions,
     ready: VecDeque<Pending>,
+    /// DDL capture: the selected tables, whose schema changes are emitted;
+    /// `None`: off (`weir_ddl` messages are ignored).
+    ddl: Option<Vec<TableSelector>>,
+    /// Schema changes of the open transaction, emitted at its commit.
+    ddl_open: Vec<(DdlCommand, Lsn)>,
+    /// Schema changes of streamed transactions, by top-level xid.
+    ddl_streamed: HashMap<Xid, Vec<(DdlCommand, Lsn)>>,
 }
 
 /// What waits to be popped: an output, or a committed streamed transaction whose
@@ -98,7 +112,16 @@ impl ChangeBatcher {
             commits: VecDeque::new(),
             streams: StreamedTransactions::new(limits),
             ready: VecDeque::new(),
+            ddl: None,
+            ddl_open: Vec::new(),
+            ddl_streamed: HashMap::new(),
         }
+    }
+
+    /// Emits schema changes of tables `tables` selects: the event trigger's
+    /// `weir_ddl` messages, and TRUNCATEs.
+    pub fn capture_ddl(&mut self, tables: Vec<TableSelector>) {
+        self.ddl = Some(tables);
     }
 
     /// Takes one message; `wal_start` is its position from the enclosing XLogData.
@@ -119,6 +142,8 @@ impl ChangeBatcher {
             }
             PgOutputMessage::Commit(commit) => {
                 if let Some(transaction) = self.transaction.take() {
+                    let changes = std::mem::take(&mut self.ddl_open);
+                    self.schema_changes(changes, transaction.xid, commit);
                     self.commits.push_back(CommittedTransaction {
                         xid: transaction.xid,
                         commit_lsn: commit.commit_lsn,
@@ -153,10 +178,19 @@ impl ChangeBatcher {
             }
             PgOutputMessage::StreamStart(start) => self.streams.start(start.xid),
             PgOutputMessage::StreamStop => self.streams.stop(),
-            PgOutputMessage::StreamAbort(abort) => self.streams.abort(abort.xid, abort.subxid),
+            PgOutputMessage::StreamAbort(abort) => {
+                if abort.xid == abort.subxid {
+                    self.ddl_streamed.remove(&abort.xid);
+                }
+                self.streams.abort(abort.xid, abort.subxid);
+            }
             PgOutputMessage::StreamCommit(commit) => {
                 // Rows of earlier transactions leave first, so per-key order holds.
                 self.flush()?;
+                let xid = commit.xid.unwrap_or_default();
+                if let Some(changes) = self.ddl_streamed.remove(&xid) {
+                    self.schema_changes(changes, xid, commit);
+                }
                 if let Some((replay, rows)) = self.streams.commit(commit)? {
                     self.ready.push_back(Pending::Replay(replay));
                     self.commits.push_back(CommittedTransaction {
@@ -169,10 +203,71 @@ impl ChangeBatcher {
                 }
             }
             PgOutputMessage::Truncate(truncate) => self.truncate(truncate, wal_start)?,
-            // Logical messages and origins carry no rows.
+            PgOutputMessage::Message(message) if message.prefix == DDL_PREFIX => {
+                self.ddl_message(message);
+            }
+            // Other logical messages and origins carry no rows.
             PgOutputMessage::Message(_) | PgOutputMessage::Origin(_) => {}
         }
         Ok(())
+    }
+
+    /// The event trigger's message: kept for its transaction's commit when DDL
+    /// capture is on and its table is selected.
+    fn ddl_message(&mut self, message: &LogicalMessage) {
+        if self.ddl.is_none() || !message.transactional {
+            return;
+        }
+        match serde_json::from_slice::<DdlCommand>(&message.content) {
+            Ok(command) => self.hold_schema_change(command, message.lsn, message.xid),
+            // Not the trigger's (someone else emitted this prefix), or a newer
+            // trigger's form: skipped, never a stop.
+            Err(error) => warn!(
+                lsn = %message.lsn,
+                %error,
+                "A {DDL_PREFIX} message that is not a DDL capture record was skipped."
+            ),
+        }
+    }
+
+    /// Holds a schema change of a selected table until its transaction commits.
+    fn hold_schema_change(&mut self, command: DdlCommand, lsn: Lsn, xid: Option<Xid>) {
+        let Some(tables) = &self.ddl else {
+            return;
+        };
+        if !tables
+            .iter()
+            .any(|t| t.matches(&command.schema, &command.table))
+        {
+            return;
+        }
+        match xid.filter(|_| self.streams.in_block()) {
+            Some(xid) => self
+                .ddl_streamed
+                .entry(xid)
+                .or_default()
+                .push((command, lsn)),
+            None => self.ddl_open.push((command, lsn)),
+        }
+    }
+
+    /// Emits a committed transaction's schema changes, ahead of its marker.
+    fn schema_changes(
+        &mut self,
+        changes: Vec<(DdlCommand, Lsn)>,
+        xid: Xid,
+        commit: &weir_pgoutput::Commit,
+    ) {
+        for (command, lsn) in changes {
+            self.ready
+                .push_back(Pending::Output(BatcherOutput::SchemaChange(SchemaChange {
+                    command,
+                    xid,
+                    commit_lsn: commit.commit_lsn,
+                    lsn,
+                    commit_time_micros: commit.commit_time_micros,
+                })));
+        }
     }
 
     /// Leaves out changes of these kinds (`_op` codes), as Debezium's
@@ -193,10 +288,14 @@ impl ChangeBatcher {
             let Some(builder) = self.tables.get(&relation) else {
                 return Err(BatcherError::UnknownRelation(relation));
             };
+            let table = Arc::clone(builder.table());
+            if self.ddl.is_some() {
+                let command = truncate_command(&table.namespace, &table.name, truncate);
+                self.hold_schema_change(command, wal_start, truncate.xid);
+            }
             if self.skipped.contains(&op::TRUNCATE) {
                 self.truncates_skipped += 1;
                 if self.truncate_warned.insert(relation) {
-                    let table = builder.table();
                     warn!(
                         table = %format!("{}.{}", table.namespace, table.name),
                         "TRUNCATE left out: sink.kafka.skipped_operations holds `t` (the default, as Debezium's skipped.operations); consumers keep the table's rows. Counted in weir_truncates_skipped_total; logged once per table."
@@ -205,7 +304,7 @@ impl ChangeBatcher {
                 continue;
             }
             let mut nulls = TupleWriter::default();
-            for _ in 0..builder.table().columns.len() {
+            for _ in 0..table.columns.len() {
                 nulls.null();
             }
             let nulls = nulls.finish();
@@ -387,5 +486,31 @@ impl ChangeBatcher {
             self.release_commits();
         }
         Ok(())
+    }
+}
+
+/// A TRUNCATE as a schema change. pgoutput does not carry the statement, so it
+/// is written out, one table at a time, with the options that applied.
+fn truncate_command(schema: &str, table: &str, truncate: &Truncate) -> DdlCommand {
+    let mut statement = format!(
+        "TRUNCATE TABLE {}.{}",
+        super::sql::quote_identifier(schema),
+        super::sql::quote_identifier(table)
+    );
+    if truncate.restart_identity {
+        statement.push_str(" RESTART IDENTITY");
+    }
+    if truncate.cascade {
+        statement.push_str(" CASCADE");
+    }
+    DdlCommand {
+        tag: "TRUNCATE".to_owned(),
+        schema: schema.to_owned(),
+        table: table.to_owned(),
+        identity: format!("{schema}.{table}"),
+        statement,
+        user: None,
+        columns: None,
+        primary_key: None,
     }
 }

@@ -37,6 +37,9 @@ pub enum CatalogError {
         "publication {0:?}: the selected tables do not exist yet, and before PostgreSQL 15 a publication cannot name a schema; create the tables first, or create the publication yourself"
     )]
     NoTables(String),
+    /// DDL capture was asked for and cannot be installed.
+    #[error("{0}")]
+    DdlCapture(String),
 }
 
 /// A row of `pg_replication_slots`.

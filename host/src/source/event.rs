@@ -12,7 +12,7 @@ use super::replication::ReplicationError;
 use super::snapshot::initial::SnapshotEvent;
 use super::snapshot::parallel::ChunkRead;
 use super::snapshot::table::SnapshotError;
-use crate::contract::SnapshotMarks;
+use crate::contract::{SchemaChange, SnapshotMarks};
 use crate::lsn::Lsn;
 
 /// Why the progress loader failed: the loader's own error, kept whole.
@@ -42,6 +42,9 @@ pub enum SourceEvent {
     /// `Batch`. A transaction without changes of the selected tables (or an idle
     /// stretch of WAL) appears with `rows == 0`; confirming it lets the slot advance.
     Committed(CommittedTransaction),
+    /// A DDL statement or TRUNCATE of a selected table (`source.postgres.ddl:
+    /// capture`), before its transaction's `Committed`.
+    SchemaChange(SchemaChange),
     /// Progress of the initial snapshot, whose rows come as `Batch`es with
     /// `_op = r`, all before the first streamed change, and end with a `Committed`
     /// just before the slot's start.

@@ -14,6 +14,7 @@ mod batch_limits;
 pub mod batcher;
 pub mod catalog;
 pub mod connect;
+pub mod ddl;
 /// The pgoutput decoder (crate `weir-pgoutput`).
 pub use weir_pgoutput as pgoutput;
 mod event;

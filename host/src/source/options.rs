@@ -83,6 +83,10 @@ pub struct PostgresSourceConfig {
     /// Debezium's `skipped.operations`; by default `t`: a TRUNCATE is logged once per
     /// table and counted, not sent.
     pub skipped_operations: Vec<u8>,
+    /// Capture DDL with weir's event trigger (installed when missing) and emit
+    /// it, with TRUNCATEs, as schema changes (needs PostgreSQL 14+, whose
+    /// pgoutput sends logical messages).
+    pub ddl_capture: bool,
 }
 
 impl PostgresSourceConfig {
@@ -107,6 +111,7 @@ impl PostgresSourceConfig {
             stream_in_progress: false,
             signals: false,
             skipped_operations: vec![crate::contract::columns::op::TRUNCATE],
+            ddl_capture: false,
         }
     }
 }

@@ -22,7 +22,8 @@ use tracing::{Instrument as _, info, info_span, warn};
 
 use super::batcher::ChangeBatcher;
 use super::catalog::{
-    CatalogError, PublicationState, SlotState, ensure_publication, ensure_slot, slot_info,
+    CatalogError, PublicationState, SlotState, ensure_publication, ensure_slot,
+    server_major_version, slot_info,
 };
 use super::pgoutput::PgOutputDecoder;
 use super::replication::{PgOutputOptions, ReplicationConnection, SlotSnapshot};
@@ -233,6 +234,15 @@ impl PostgresSource {
         {
             warn!(publication = %config.publication, missing = ?missing, "The publication does not publish every selected table; they are not streamed.");
         }
+        if config.ddl_capture {
+            if server_major_version(&control).await? < 14 {
+                return Err(CatalogError::DdlCapture(
+                    "source.postgres.ddl is capture, which travels as logical messages that pgoutput sends from PostgreSQL 14 on; this server is older: set ddl: off".to_owned(),
+                )
+                .into());
+            }
+            super::ddl::ensure_ddl_capture(&control).await?;
+        }
         let mut replication = ReplicationConnection::connect(&config.connection).await?;
         let exports = matches!(
             config.snapshot.mode,
@@ -294,6 +304,9 @@ impl PostgresSource {
             batcher: {
                 let mut batcher = ChangeBatcher::new(config.batch);
                 batcher.skip_operations(config.skipped_operations.clone());
+                if config.ddl_capture {
+                    batcher.capture_ddl(config.tables.clone());
+                }
                 batcher
             },
             looked_up: HashSet::new(),

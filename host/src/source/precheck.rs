@@ -8,7 +8,10 @@ use std::fmt;
 
 use tokio_postgres::Client;
 
-use super::catalog::{CatalogError, publication_exists, resolve_tables, slot_info};
+use super::catalog::{
+    CatalogError, publication_exists, resolve_tables, server_major_version, slot_info,
+};
+use super::ddl::{ddl_capture_installed, install_sql};
 use super::sql::quote_identifier;
 use crate::contract::TableSelector;
 
@@ -69,6 +72,8 @@ pub struct PrecheckInput<'a> {
     pub publication: &'a str,
     /// The selected tables.
     pub tables: &'a [TableSelector],
+    /// Whether DDL capture is asked for (`source.postgres.ddl: capture`).
+    pub ddl_capture: bool,
 }
 
 /// Runs every check, connected as the user weir will run as.
@@ -90,6 +95,9 @@ pub async fn precheck(
     findings.push(slot_state(client, input.slot).await?);
     findings.push(publication(client, input.publication).await?);
     findings.extend(tables(client, input.tables).await?);
+    if input.ddl_capture {
+        findings.push(ddl_capture(client).await?);
+    }
     Ok(findings)
 }
 
@@ -183,6 +191,50 @@ async fn replication_privilege(client: &Client) -> Result<Finding, CatalogError>
                 "ALTER ROLE {} WITH REPLICATION;",
                 quote_identifier(&user)
             )),
+        )
+    })
+}
+
+/// DDL capture needs logical messages in pgoutput (PostgreSQL 14+) and event
+/// triggers, which only a superuser creates.
+async fn ddl_capture(client: &Client) -> Result<Finding, CatalogError> {
+    const CHECK: &str = "ddl capture";
+    if server_major_version(client).await? < 14 {
+        return Ok(finding(
+            CHECK,
+            CheckStatus::Fail,
+            "the event trigger's messages reach weir through pgoutput's logical messages, which PostgreSQL 14 and later send".to_owned(),
+            Some("set source.postgres.ddl: off, or upgrade PostgreSQL".to_owned()),
+        ));
+    }
+    if ddl_capture_installed(client).await? {
+        return Ok(finding(
+            CHECK,
+            CheckStatus::Pass,
+            "weir's event triggers are installed".to_owned(),
+            None,
+        ));
+    }
+    let superuser: bool = client
+        .query_one(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await?
+        .get(0);
+    Ok(if superuser {
+        finding(
+            CHECK,
+            CheckStatus::Pass,
+            "weir installs its event triggers at start (this role is a superuser)".to_owned(),
+            None,
+        )
+    } else {
+        finding(
+            CHECK,
+            CheckStatus::Fail,
+            "event triggers are not installed, and only a superuser (rds_superuser on RDS, cloudsqlsuperuser on Cloud SQL) may create them; without them schema changes show only as new schema versions on a table's next change, and no DDL topic is written".to_owned(),
+            Some(format!("as a superuser, in this database:\n{}", install_sql())),
         )
     })
 }

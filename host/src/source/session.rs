@@ -252,6 +252,7 @@ impl Session<'_> {
                     self.emitted_end = self.emitted_end.max(commit.end_lsn);
                     SourceEvent::Committed(commit)
                 }
+                BatcherOutput::SchemaChange(change) => SourceEvent::SchemaChange(change),
             };
             send(out, event).await?;
         }

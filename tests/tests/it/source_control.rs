@@ -37,6 +37,7 @@ async fn a_ready_database_passes_every_check() {
             slot: "weir_ready",
             publication: "weir_ready",
             tables: &tables,
+            ddl_capture: false,
         },
     )
     .await
@@ -69,6 +70,7 @@ async fn replica_wal_level_fails_with_the_fix_named() {
             slot: "s",
             publication: "p",
             tables: &[],
+            ddl_capture: false,
         },
     )
     .await
@@ -116,6 +118,7 @@ async fn privileges_missing_tables_and_identity_get_their_fixes() {
             slot: "s",
             publication: "p",
             tables: &tables,
+            ddl_capture: false,
         },
     )
     .await
@@ -175,6 +178,7 @@ async fn full_slots_fail_unless_ours_exists() {
         slot,
         publication: "p",
         tables: &[],
+        ddl_capture: false,
     };
     let findings = precheck(&client, &input("weir")).await.expect("precheck");
     assert_eq!(
@@ -287,6 +291,7 @@ async fn publications_and_slots_are_created_once_then_reused() {
             slot: "foreign",
             publication: "weir_pub",
             tables: &[],
+            ddl_capture: false,
         },
     )
     .await
@@ -350,4 +355,81 @@ async fn the_catalog_gives_primary_keys_in_key_order_and_not_null_columns() {
     let keyless = &facts[&oids[1]];
     assert!(keyless.primary_key.is_empty());
     assert!(keyless.not_null.is_empty());
+}
+
+/// Issue 20: DDL capture needs event triggers, which only a superuser creates.
+/// A role without the right is told what to run; once a superuser ran it, the
+/// check passes for that role too, and the trigger writes the DDL into the WAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_capture_names_the_sql_a_superuser_runs_once() {
+    let cluster = PgCluster::start().expect("cluster");
+    let database = cluster.create_database("ddl").await.expect("database");
+    cluster
+        .execute(
+            &database,
+            "CREATE ROLE app LOGIN REPLICATION; GRANT CREATE ON SCHEMA public TO app;",
+        )
+        .await
+        .expect("role");
+    let url = cluster.url_as("app", "unused", &database);
+    let (app, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect as app");
+    tokio::spawn(connection);
+    let input = PrecheckInput {
+        slot: "s",
+        publication: "p",
+        tables: &[],
+        ddl_capture: true,
+    };
+    let findings = precheck(&app, &input).await.expect("precheck");
+    let ddl = find(&findings, "ddl capture", "only a superuser");
+    assert_eq!(ddl.status, CheckStatus::Fail);
+    let fix = ddl.fix.clone().expect("the SQL to run");
+    let sql = fix
+        .split_once('\n')
+        .map(|(_, sql)| sql.to_owned())
+        .expect("SQL after the first line");
+    // Installing as the app role fails with the message naming the way out.
+    let refused = weir::source::ddl::ensure_ddl_capture(&app)
+        .await
+        .expect_err("app may not create event triggers");
+    assert!(refused.to_string().contains("weir check"), "{refused}");
+
+    cluster
+        .execute(&database, &sql)
+        .await
+        .expect("the printed SQL runs");
+    let findings = precheck(&app, &input).await.expect("precheck");
+    let ddl = find(&findings, "ddl capture", "installed");
+    assert_eq!(ddl.status, CheckStatus::Pass, "{ddl}");
+    weir::source::ddl::ensure_ddl_capture(&app)
+        .await
+        .expect("already installed: nothing to do");
+
+    // A DDL statement by the unprivileged role goes into the WAL as a message.
+    app.batch_execute(
+        "SELECT pg_create_logical_replication_slot('peek', 'test_decoding');
+         CREATE TABLE t (id bigint PRIMARY KEY, v varchar(20));",
+    )
+    .await
+    .expect("DDL as app");
+    let client = cluster.connect(&database).await.expect("connect");
+    let rows = client
+        .query(
+            "SELECT data FROM pg_logical_slot_get_changes('peek', NULL, NULL) WHERE data LIKE 'message:%'",
+            &[],
+        )
+        .await
+        .expect("changes");
+    let messages: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(
+        messages[0].contains("prefix: weir_ddl")
+            && messages[0].contains("\"tag\": \"CREATE TABLE\"")
+            && messages[0].contains("character varying(20)")
+            && messages[0].contains("\"primary_key\": [\"id\"]")
+            && messages[0].contains("\"user\": \"app\""),
+        "{messages:#?}"
+    );
 }

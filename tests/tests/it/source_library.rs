@@ -38,7 +38,9 @@ async fn stream(url: &str, shutdown: CancellationToken) -> anyhow::Result<usize>
                 flushed.send_replace(commit.end_lsn);
             }
             // A (re)connected session; the initial snapshot's progress.
-            SourceEvent::SessionStarted { .. } | SourceEvent::Snapshot(_) => {}
+            SourceEvent::SessionStarted { .. }
+            | SourceEvent::Snapshot(_)
+            | SourceEvent::SchemaChange(_) => {}
         }
     }
     task.await??;

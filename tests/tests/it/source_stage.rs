@@ -95,7 +95,8 @@ impl Running {
                 SourceEvent::Committed(commit) if commit.rows > 0 => done.push(commit),
                 SourceEvent::Committed(_)
                 | SourceEvent::SessionStarted { .. }
-                | SourceEvent::Snapshot(_) => {}
+                | SourceEvent::Snapshot(_)
+                | SourceEvent::SchemaChange(_) => {}
             }
         }
         (ids, done)

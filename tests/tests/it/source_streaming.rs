@@ -143,6 +143,7 @@ async fn streamed_transactions_come_out_at_commit_without_rolled_back_work() {
                 }
             }
             BatcherOutput::Committed(commit) => markers.push((commit.xid, commit.rows)),
+            BatcherOutput::SchemaChange(change) => panic!("no DDL capture here: {change:?}"),
         }
     }
     let expected: Vec<i32> = std::iter::once(50000)

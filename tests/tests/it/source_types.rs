@@ -563,6 +563,7 @@ async fn batches_are_cut_by_rows_and_carry_transaction_metadata() {
         .map(|output| match output {
             BatcherOutput::Batch(batch) => format!("batch {}", batch.num_rows()),
             BatcherOutput::Committed(commit) => format!("commit {} rows", commit.rows),
+            BatcherOutput::SchemaChange(change) => format!("ddl {}", change.command.tag),
         })
         .collect();
     assert_eq!(
@@ -579,7 +580,7 @@ async fn batches_are_cut_by_rows_and_carry_transaction_metadata() {
         .iter()
         .filter_map(|output| match output {
             BatcherOutput::Batch(batch) => Some(batch.clone()),
-            BatcherOutput::Committed(_) => None,
+            BatcherOutput::Committed(_) | BatcherOutput::SchemaChange(_) => None,
         })
         .collect();
     assert_eq!(batches[0].schema().metadata()[metadata::PRIMARY_KEY], "id");

@@ -1,0 +1,328 @@
+//! Issue 20: schema changes while a writer runs. weir's event trigger captures
+//! the DDL into the WAL, the pipeline sends each statement to the DDL topic in
+//! order, and every row reaches Kafka with the columns in force when it was
+//! written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use weir_tests::{KafkaCluster, PgCluster, Record, RunningPipeline, read_topic, unique_name};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// The DDL script, run while the writer inserts into `items`: (table, statement).
+const SCRIPT: &[(&str, &str)] = &[
+    (
+        "items",
+        "ALTER TABLE items ADD COLUMN extra text DEFAULT 'x'",
+    ),
+    ("items", "ALTER TABLE items ALTER COLUMN v TYPE bigint"),
+    ("items", "ALTER TABLE items RENAME COLUMN note TO remark"),
+    ("items", "ALTER TABLE items ALTER COLUMN remark TYPE text"),
+    (
+        "fresh",
+        "CREATE TABLE fresh (id int PRIMARY KEY, s varchar(5) NOT NULL)",
+    ),
+    ("items", "ALTER TABLE items DROP COLUMN extra"),
+    ("logs", "TRUNCATE logs"),
+    ("fresh", "DROP TABLE fresh"),
+];
+
+struct Fixture {
+    cluster: PgCluster,
+    broker: KafkaCluster,
+    database: String,
+    slot: String,
+}
+
+impl Fixture {
+    async fn start() -> Fixture {
+        let cluster = PgCluster::start().expect("postgres");
+        let broker = KafkaCluster::start(1).expect("broker");
+        let database = cluster.create_database("ddl").await.expect("database");
+        cluster
+            .execute(
+                &database,
+                "CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL, note varchar(10));
+                 CREATE TABLE logs (id int PRIMARY KEY, line text);
+                 INSERT INTO logs SELECT n, 'line ' || n FROM generate_series(1, 10) n;",
+            )
+            .await
+            .expect("tables");
+        Fixture {
+            cluster,
+            broker,
+            database,
+            slot: unique_name("slot"),
+        }
+    }
+
+    fn spec(&self, format: &str) -> String {
+        format!(
+            "name: ddl
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.*]
+    heartbeat: off
+    snapshot: never
+    ddl: capture
+sink:
+  kafka:
+    brokers: {brokers}
+    linger_ms: 1
+    format: {format}
+    skipped_operations: [none]
+    create_topics: {{partitions: 2, replication_factor: 1}}
+",
+            url = self.cluster.url(&self.database),
+            slot = self.slot,
+            brokers = self.broker.bootstrap_servers(),
+        )
+    }
+
+    fn read(&self, topic: &str) -> Vec<Record> {
+        read_topic(self.broker.bootstrap_servers(), topic, WAIT).expect("read back")
+    }
+
+    fn topic(&self, table: &str) -> String {
+        format!("{}.public.{table}", self.database)
+    }
+
+    /// Runs the script under the writer; returns the ids the writer committed.
+    /// `truncates`: the data messages the format writes for the TRUNCATE.
+    async fn run(&self, format: &str, extra_sink: &str, truncates: u64) -> BTreeSet<i64> {
+        let spec = format!("{}{extra_sink}", self.spec(format));
+        let pipeline = RunningPipeline::start(&spec).expect("starts");
+        pipeline.wait_streaming(WAIT).await.expect("streaming");
+
+        // The writer: small transactions, every 25th a 300-row one, from before
+        // the first statement to after the last.
+        let stop = Arc::new(AtomicBool::new(false));
+        let next_id = Arc::new(AtomicI64::new(1));
+        let writer = {
+            let client = self.cluster.connect(&self.database).await.expect("connect");
+            let stop = Arc::clone(&stop);
+            let next_id = Arc::clone(&next_id);
+            tokio::spawn(async move {
+                let mut written = BTreeSet::new();
+                let mut round = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    round += 1;
+                    let rows = if round.is_multiple_of(25) { 300 } else { 1 };
+                    let first = next_id.fetch_add(rows, Ordering::Relaxed);
+                    client
+                        .execute(
+                            "INSERT INTO items (id, v) SELECT n, n % 1000 FROM generate_series($1::bigint, $2::bigint) n",
+                            &[&first, &(first + rows - 1)],
+                        )
+                        .await
+                        .expect("insert");
+                    written.extend(first..first + rows);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                written
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for (table, statement) in SCRIPT {
+            self.cluster
+                .execute(&self.database, statement)
+                .await
+                .expect("DDL");
+            if *table == "fresh" && statement.starts_with("CREATE") {
+                self.cluster
+                    .execute(
+                        &self.database,
+                        "INSERT INTO fresh SELECT n, 's' || n FROM generate_series(1, 20) n",
+                    )
+                    .await
+                    .expect("rows of the new table");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, Ordering::Relaxed);
+        let written = writer.await.expect("writer");
+        // Rows of items and fresh, and the TRUNCATE of logs (the DDL topic's
+        // messages are not counted: they are side messages, as heartbeats).
+        let expected = written.len() as u64 + 20 + truncates;
+        pipeline
+            .wait_for_messages(expected, WAIT)
+            .await
+            .expect("every row and statement");
+        pipeline.stop().await.expect("clean stop");
+        written
+    }
+}
+
+fn json(bytes: &[u8]) -> Json {
+    serde_json::from_slice(bytes).expect("JSON")
+}
+
+/// debezium-json with Connect schemas: the DDL topic holds each statement in
+/// order, with the table as it left it; every row carries the columns (and
+/// the column types) in force when it was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_under_a_writer_reaches_the_ddl_topic_in_order_and_rows_keep_their_schema() {
+    let fixture = Fixture::start().await;
+    let written = fixture
+        .run("debezium-json", "    schemas_enable: true\n", 1)
+        .await;
+
+    // The DDL topic: every statement once, in order per table, and in all.
+    let events: Vec<Json> = fixture
+        .read("ddl.ddl")
+        .iter()
+        .map(|r| json(r.payload.as_deref().expect("value")))
+        .collect();
+    let mut by_lsn: Vec<&Json> = events.iter().map(|e| &e["payload"]).collect();
+    by_lsn.sort_by_key(|e| e["source"]["lsn"].as_u64().expect("lsn"));
+    let statements: Vec<(&str, &str)> = by_lsn
+        .iter()
+        .map(|e| {
+            (
+                e["source"]["table"].as_str().expect("table"),
+                e["ddl"].as_str().expect("ddl"),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, &str)> = SCRIPT
+        .iter()
+        .map(|(table, statement)| {
+            if statement.starts_with("TRUNCATE") {
+                (*table, "TRUNCATE TABLE \"public\".\"logs\"")
+            } else {
+                (*table, *statement)
+            }
+        })
+        .collect();
+    assert_eq!(statements, expected);
+    let create = by_lsn
+        .iter()
+        .find(|e| e["commandTag"] == "CREATE TABLE")
+        .expect("CREATE TABLE");
+    let table = &create["tableChanges"][0]["table"];
+    assert_eq!(create["tableChanges"][0]["type"], "CREATE");
+    assert_eq!(table["primaryKeyColumnNames"], serde_json::json!(["id"]));
+    assert_eq!(
+        table["columns"][1]["typeExpression"],
+        "character varying(5)"
+    );
+    assert_eq!(table["columns"][1]["length"], 5);
+    assert_eq!(table["columns"][1]["optional"], false);
+    let drop = by_lsn.last().expect("DROP TABLE");
+    assert_eq!(drop["tableChanges"][0]["type"], "DROP");
+    assert!(drop["tableChanges"][0]["table"].is_null());
+
+    // The columns of items after each statement, by the statement's LSN.
+    let mut versions: Vec<(u64, Vec<String>)> = vec![(0, names(&["id", "v", "note"]))];
+    for event in by_lsn.iter().filter(|e| e["source"]["table"] == "items") {
+        let columns = event["tableChanges"][0]["table"]["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .map(|c| c["name"].as_str().expect("name").to_owned())
+            .collect();
+        versions.push((event["source"]["lsn"].as_u64().expect("lsn"), columns));
+    }
+    let widened_at = by_lsn
+        .iter()
+        .find(|e| e["ddl"] == SCRIPT[1].1)
+        .and_then(|e| e["source"]["lsn"].as_u64())
+        .expect("the type change");
+
+    let mut seen = BTreeSet::new();
+    let mut per_version: BTreeMap<usize, u64> = BTreeMap::new();
+    for record in fixture.read(&fixture.topic("items")) {
+        let Some(value) = record.payload.as_deref().map(json) else {
+            continue;
+        };
+        let payload = &value["payload"];
+        let lsn = payload["source"]["lsn"].as_u64().expect("lsn");
+        let version = versions.partition_point(|(at, _)| *at < lsn) - 1;
+        let fields: Vec<String> = payload["after"]
+            .as_object()
+            .expect("after")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(fields, versions[version].1, "row at {lsn}");
+        let v_type = value["schema"]["fields"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["field"] == "after"))
+            .and_then(|after| after["fields"].as_array())
+            .and_then(|f| f.iter().find(|f| f["field"] == "v"))
+            .map(|v| v["type"].clone())
+            .expect("v's type");
+        let expected_type = if lsn < widened_at { "int32" } else { "int64" };
+        assert_eq!(v_type, expected_type, "row at {lsn}");
+        *per_version.entry(version).or_default() += 1;
+        assert!(seen.insert(payload["after"]["id"].as_i64().expect("id")));
+    }
+    assert_eq!(seen, written, "every row the writer committed, once");
+    assert_eq!(
+        per_version.len(),
+        versions.len(),
+        "rows under every version: {per_version:?}"
+    );
+
+    // The new table's rows, and the TRUNCATE in the data topic too.
+    assert_eq!(fixture.read(&fixture.topic("fresh")).len(), 20);
+    let logs = fixture.read(&fixture.topic("logs"));
+    assert_eq!(logs.len(), 1);
+    assert_eq!(
+        json(logs[0].payload.as_deref().expect("value"))["payload"]["op"],
+        "t"
+    );
+}
+
+/// canal-json: Canal's DDL messages, `isDdl` with the statement and Canal's
+/// type names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_canal_json_ddl_is_canal_ddl() {
+    let fixture = Fixture::start().await;
+    fixture
+        .run("canal-json", "    ddl_topic: canal.ddl\n", 0)
+        .await;
+    let mut events: Vec<Json> = fixture
+        .read("canal.ddl")
+        .iter()
+        .map(|r| json(r.payload.as_deref().expect("value")))
+        .collect();
+    events.sort_by_key(|e| e["id"].as_u64().expect("id"));
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e["isDdl"], true);
+            assert!(e["data"].is_null());
+            (
+                e["table"].as_str().expect("table"),
+                e["type"].as_str().expect("type"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("items", "ALTER"),
+            ("items", "ALTER"),
+            ("items", "ALTER"),
+            ("items", "ALTER"),
+            ("fresh", "CREATE"),
+            ("items", "ALTER"),
+            ("logs", "TRUNCATE"),
+            ("fresh", "ERASE"),
+        ]
+    );
+    assert_eq!(events[0]["sql"], SCRIPT[0].1);
+}
+
+fn names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}

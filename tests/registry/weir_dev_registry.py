@@ -13,14 +13,24 @@ and Kafka Connect converters use):
   GET  /schemas/ids/{id}                   {"schema": "..."}
   GET  /schemas/ids/{id}/versions          [{"subject": ..., "version": ...}]
   GET  /config, /config/{subject}          {"compatibilityLevel": "..."}
+                                           (?defaultToGlobal=true: the global level
+                                           for a subject without its own)
   PUT  /config, /config/{subject}          {"compatibility": "..."} -> {"compatibility": "..."}
+  POST /compatibility/subjects/{subject}/versions[/{v}]
+                                           {"is_compatible": bool[, "messages": [...]]}
 
 Ids are global: the same schema text gets the same id under any subject, and the
-same schema registered twice under a subject is the same version. Compatibility
-levels are stored and returned but not enforced: this registry is for testing
-producers and readers, not for guarding schema evolution.
+same schema registered twice under a subject is the same version.
 
-Usage: weir_dev_registry.py [--port N]   (0: any free port). Prints
+Compatibility levels (BACKWARD by default, as Confluent's) are enforced only with
+--avro-judge: a command that answers compatibility questions with Avro's own
+SchemaCompatibility (the JVM judge dev.weir.judges.AvroCompatibility, one JSON
+request and answer per line). Then an incompatible version is refused with HTTP 409
+and Confluent's error code 409, as Confluent's registry refuses it. Without it levels
+are stored and returned but not enforced (the quickstart needs no JVM).
+
+Usage: weir_dev_registry.py [--port N] [--avro-judge 'java -cp … Class']
+(port 0: any free port). Prints
 "listening on http://127.0.0.1:PORT" once ready, and serves until killed or its
 standard input closes.
 """
@@ -28,12 +38,40 @@ standard input closes.
 import argparse
 import json
 import re
+import shlex
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+
+
+class Judge:
+    """The compatibility judge as a child process, asked one question at a time."""
+
+    def __init__(self, command):
+        self.command = command
+        self.process = None
+        self.lock = threading.Lock()
+
+    def messages(self, level, new, existing):
+        """Why `new` may not follow `existing` (oldest first) under `level`; [] if it may."""
+        if level == "NONE" or not existing:
+            return []
+        with self.lock:
+            if self.process is None:
+                self.process = subprocess.Popen(
+                    shlex.split(self.command), stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, text=True)
+            request = {"level": level, "new": new, "existing": existing}
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the compatibility judge stopped")
+        return json.loads(line)["messages"]
 
 
 class Registry:
@@ -43,6 +81,26 @@ class Registry:
         self.ids = {}  # canonical text -> id
         self.subjects = {}  # subject -> [id, ...] (index = version - 1)
         self.config = {"": "BACKWARD"}
+        self.judge = None  # a Judge: levels are enforced
+
+    def level(self, subject):
+        return self.config.get(subject, self.config[""])
+
+    def incompatibilities(self, subject, schema, versions=None):
+        """Why `schema` may not be the next version of `subject` (all of its
+        versions, or those listed); [] when it may, or when nothing enforces levels."""
+        if self.judge is None:
+            return []
+        with self.lock:
+            ids = self.subjects.get(subject, [])
+            if versions is not None:
+                ids = [ids[v - 1] for v in versions]
+            existing = [self.schemas[i - 1] for i in ids]
+            level = self.level(subject)
+        if versions is not None and not level.endswith("_TRANSITIVE"):
+            # An explicit version is checked alone.
+            level = level + "_TRANSITIVE" if level != "NONE" else level
+        return self.judge.messages(level, schema, existing)
 
     @staticmethod
     def canonical(schema):
@@ -50,7 +108,13 @@ class Registry:
         return json.dumps(json.loads(schema), separators=(",", ":"), sort_keys=True)
 
     def register(self, subject, schema):
+        """The schema's id, or (None, messages) when its subject's level refuses it."""
         text = self.canonical(schema)
+        found, _ = self.lookup(subject, schema)
+        if found is None:
+            refused = self.incompatibilities(subject, schema)
+            if refused:
+                return None, refused
         with self.lock:
             schema_id = self.ids.get(text)
             if schema_id is None:
@@ -60,7 +124,7 @@ class Registry:
             versions = self.subjects.setdefault(subject, [])
             if schema_id not in versions:
                 versions.append(schema_id)
-            return schema_id
+            return schema_id, []
 
     def lookup(self, subject, schema):
         text = self.canonical(schema)
@@ -149,6 +213,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, {"compatibilityLevel": r.config[""]})
             if len(parts) == 2 and parts[0] == "config":
                 level = r.config.get(parts[1])
+                if level is None and "defaulttoglobal=true" in self.path.lower():
+                    level = r.config[""]
                 if level is None:
                     return self.error(404, 40408, "Subject does not have subject-level compatibility configured")
                 return self.reply(200, {"compatibilityLevel": level})
@@ -166,7 +232,30 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self.error(422, 42201, "Invalid schema: not JSON")
         if len(parts) == 3 and parts[0] == "subjects" and parts[2] == "versions":
-            return self.reply(200, {"id": REGISTRY.register(parts[1], body["schema"])})
+            schema_id, refused = REGISTRY.register(parts[1], body["schema"])
+            if schema_id is None:
+                return self.error(409, 409, (
+                    f"Schema being registered is incompatible with an earlier schema for "
+                    f"subject \"{parts[1]}\", details: {json.dumps(refused)}"))
+            return self.reply(200, {"id": schema_id})
+        if len(parts) in (4, 5) and parts[:2] == ["compatibility", "subjects"] \
+                and parts[3] == "versions":
+            versions = REGISTRY.subjects.get(parts[2])
+            if versions is None:
+                return self.error(404, 40401, "Subject not found.")
+            chosen = None
+            if len(parts) == 5:
+                if parts[4] in ("latest", "-1"):
+                    chosen = [len(versions)]
+                elif re.fullmatch(r"\d+", parts[4]) and 1 <= int(parts[4]) <= len(versions):
+                    chosen = [int(parts[4])]
+                else:
+                    return self.error(404, 40402, "Version not found.")
+            refused = REGISTRY.incompatibilities(parts[2], body["schema"], chosen)
+            answer = {"is_compatible": not refused}
+            if "verbose=true" in self.path.lower():
+                answer["messages"] = refused
+            return self.reply(200, answer)
         if len(parts) == 2 and parts[0] == "subjects":
             found, code = REGISTRY.lookup(parts[1], body["schema"])
             if found is None:
@@ -190,7 +279,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--avro-judge", help="command answering compatibility questions")
     args = parser.parse_args()
+    if args.avro_judge:
+        REGISTRY.judge = Judge(args.avro_judge)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

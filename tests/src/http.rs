@@ -5,8 +5,27 @@ use std::io::{Read as _, Write as _};
 
 /// `GET path` from `address`; returns the status line and the body.
 pub fn http_get(address: &str, path: &str) -> std::io::Result<(String, String)> {
+    http_request(address, "GET", path, None)
+}
+
+/// `method path` with a JSON `body`, to a server that closes the connection
+/// after each response; returns the status line and the body.
+pub fn http_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(String, String)> {
     let mut stream = std::net::TcpStream::connect(address)?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n")?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {address}\r\n")?;
+    if let Some(body) = body {
+        write!(
+            stream,
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )?;
+    }
+    write!(stream, "Connection: close\r\n\r\n{}", body.unwrap_or(""))?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));

@@ -66,6 +66,24 @@ fn java(main_class: &str, heap_mb: u32, tuning: JvmTuning) -> Result<Command, Ha
     Ok(command)
 }
 
+/// The command line of Avro's compatibility check (`AvroCompatibility`), for the
+/// test registry's `--avro-judge`: one JVM answers every question of a run.
+pub fn avro_compatibility_command() -> Result<String, HarnessError> {
+    let command = java(
+        "dev.weir.judges.AvroCompatibility",
+        256,
+        JvmTuning::StartFast,
+    )?;
+    let quote =
+        |arg: &std::ffi::OsStr| format!("'{}'", arg.to_string_lossy().replace('\'', "'\\''"));
+    let mut line = quote(command.get_program());
+    for arg in command.get_args() {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    Ok(line)
+}
+
 /// One record Debezium emitted, as a Kafka consumer of Debezium on Connect would read
 /// it: key and value written by Connect's `JsonConverter` with schemas off and on,
 /// headers by Connect's default `SimpleHeaderConverter`; and the Avro schemas an Avro

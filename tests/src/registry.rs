@@ -23,11 +23,25 @@ pub struct SchemaRegistry {
 }
 
 impl SchemaRegistry {
-    /// Starts one on a free loopback port.
+    /// Starts one on a free loopback port. It stores compatibility levels but
+    /// does not enforce them.
     pub fn start() -> Result<Self, HarnessError> {
+        Self::start_with(&[])
+    }
+
+    /// Starts one that enforces compatibility levels (BACKWARD unless set) as
+    /// Confluent's registry does, with Avro's own `SchemaCompatibility` (the JVM
+    /// judges must be built: `scripts/fetch-judges.sh`).
+    pub fn start_enforcing() -> Result<Self, HarnessError> {
+        let judge = crate::judges::avro_compatibility_command()?;
+        Self::start_with(&["--avro-judge", &judge])
+    }
+
+    fn start_with(args: &[&str]) -> Result<Self, HarnessError> {
         let mut child = Command::new("python3")
             .arg(registry_script())
             .args(["--port", "0"])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -59,6 +73,40 @@ impl SchemaRegistry {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// `GET path`, as JSON (any status: errors have a JSON body too).
+    pub fn get(&self, path: &str) -> Result<serde_json::Value, HarnessError> {
+        self.request("GET", path, None)
+    }
+
+    /// Sets the compatibility level of `subject`, or the registry's default.
+    pub fn set_compatibility(
+        &self,
+        subject: Option<&str>,
+        level: &str,
+    ) -> Result<serde_json::Value, HarnessError> {
+        let path = match subject {
+            Some(subject) => format!("/config/{subject}"),
+            None => "/config".to_owned(),
+        };
+        let body = serde_json::json!({ "compatibility": level }).to_string();
+        self.request("PUT", &path, Some(&body))
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<serde_json::Value, HarnessError> {
+        let address = self.url.trim_start_matches("http://");
+        let (status, text) = crate::http::http_request(address, method, path, body)
+            .map_err(|e| HarnessError::io("ask the registry", e))?;
+        serde_json::from_str(&text).map_err(|e| HarnessError::Command {
+            what: "reading the registry's answer",
+            detail: format!("{status}: {e}: {text}"),
+        })
     }
 
     /// The newest schema registered under `subject`, as its JSON text.

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::spec::{
-    DdlSpec, Format, OnErrorSpec, PartitionSpec, PipelineSpec, SkippedOperation, SnapshotModeSpec,
-    SpecError,
+    DdlSpec, Format, OnErrorSpec, PartitionSpec, PipelineSpec, SchemaChangeSpec, SkippedOperation,
+    SnapshotModeSpec, SpecError,
 };
 use super::values::{Acks, ByteSize, Interval};
 use crate::contract::TopicTemplate;
@@ -17,8 +17,8 @@ use crate::contract::columns::op;
 use crate::contract::topics::check_topic_name;
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DdlEncoder, DdlFormat, DebeziumJsonEncoder, DebeziumOptions,
-    EncodeError, Encoder, JsonEncoder, MetadataEncoder, MetadataFormat, SchemaRegistry,
-    ValueOptions,
+    EncodeError, Encoder, JsonEncoder, MetadataEncoder, MetadataFormat, SchemaChangePolicy,
+    SchemaRegistry, ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::produce::admin::TopicSettings;
@@ -116,6 +116,8 @@ pub enum FormatConfig {
         registry: String,
         /// Debezium envelope settings.
         options: DebeziumOptions,
+        /// What a refused schema change does.
+        schema_change: SchemaChangePolicy,
     },
 }
 
@@ -364,6 +366,10 @@ fn format_config(spec: &PipelineSpec, database: &str) -> Result<FormatConfig, Sp
         Format::Avro => FormatConfig::Avro {
             registry: kafka.schema_registry.clone().unwrap_or_default(),
             options: debezium,
+            schema_change: match kafka.schema_change {
+                Some(SchemaChangeSpec::NewSubject) => SchemaChangePolicy::NewSubject,
+                Some(SchemaChangeSpec::Fail) | None => SchemaChangePolicy::Fail,
+            },
         },
     };
     Ok(format)
@@ -650,11 +656,18 @@ impl FormatConfig {
                 Box::new(DebeziumJsonEncoder::new(options.clone()))
             }
             FormatConfig::CanalJson => Box::new(CanalJsonEncoder::new(database)),
-            FormatConfig::Avro { registry, options } => Box::new(AvroEncoder::new(
-                options.clone(),
-                router.topics().clone(),
-                SchemaRegistry::new(registry)?,
-            )),
+            FormatConfig::Avro {
+                registry,
+                options,
+                schema_change,
+            } => Box::new(
+                AvroEncoder::new(
+                    options.clone(),
+                    router.topics().clone(),
+                    SchemaRegistry::new(registry)?,
+                )
+                .with_schema_change(*schema_change),
+            ),
         })
     }
 }
@@ -784,6 +797,13 @@ fn check_formats(spec: &PipelineSpec) -> Result<(), SpecError> {
         return Err(invalid(
             "sink.kafka.schema_registry",
             "only format avro uses a Schema Registry".to_owned(),
+        ));
+    }
+    if kafka.schema_change.is_some() && kafka.format != Format::Avro {
+        return Err(invalid(
+            "sink.kafka.schema_change",
+            "only format avro registers schemas; JSON formats carry every change as it is"
+                .to_owned(),
         ));
     }
     if kafka.schemas_enable && kafka.format != Format::DebeziumJson {

@@ -158,6 +158,16 @@ pub struct PostgresSpec {
     pub ddl: DdlSpec,
 }
 
+/// `sink.kafka.schema_change`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaChangeSpec {
+    /// Stop, naming what changed.
+    Fail,
+    /// Register under a new subject and go on.
+    NewSubject,
+}
+
 /// `source.postgres.ddl`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -376,6 +386,12 @@ pub struct KafkaSpec {
     /// (`debezium-json` and `avro`).
     #[serde(default)]
     pub transaction_topic: Option<String>,
+    /// When the Schema Registry refuses a table's new schema as incompatible
+    /// (`avro`): `fail` (default) stops before any row of it is sent, naming the
+    /// columns and the level; `new_subject` registers it under `<subject>-v2`
+    /// and goes on.
+    #[serde(default)]
+    pub schema_change: Option<SchemaChangeSpec>,
     /// Where captured DDL and TRUNCATEs go, keyed by table (default `<name>.ddl`;
     /// with `source.postgres.ddl: capture`).
     #[serde(default)]
@@ -904,6 +920,10 @@ sink:
                 "sink.kafka.ddl_topic",
             ),
             (source("ddl: log"), "source.postgres.ddl"),
+            (
+                sink("schema_change: new_subject"),
+                "sink.kafka.schema_change",
+            ),
             (plugin("timeout: 0s"), "plugins[0].timeout"),
             (plugin("memory: 0MiB"), "plugins[0].memory"),
         ];

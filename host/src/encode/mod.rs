@@ -22,6 +22,7 @@ use arrow::record_batch::RecordBatch;
 pub(crate) use crate::contract::messages::WriteBytes;
 pub use crate::contract::{Message, Messages, SnapshotMarks};
 pub use avro::AvroEncoder;
+pub use avro::evolution::SchemaChangePolicy;
 pub use avro::registry::{RegistryError, SchemaRegistry};
 pub use canal::CanalJsonEncoder;
 pub use ddl::{DdlEncoder, DdlFormat};
@@ -42,6 +43,23 @@ pub enum EncodeError {
     /// The Schema Registry refused a schema or could not be reached.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The Schema Registry refused a table's new schema under its subject's
+    /// compatibility level, and `sink.kafka.schema_change` is `fail`.
+    #[error(
+        "table {table}: the Schema Registry refuses its new schema under subject {subject} (compatibility level {level}): {changes}. The registry says: {reasons}. weir stopped before sending any row with the new schema, so nothing after the change is confirmed to PostgreSQL. To go on: allow the change (PUT /config/{subject} with another level), or set sink.kafka.schema_change: new_subject to register it under a new subject"
+    )]
+    Incompatible {
+        /// `schema.table`.
+        table: String,
+        /// The subject that refused it.
+        subject: String,
+        /// The level that applied.
+        level: String,
+        /// What changed, column by column.
+        changes: String,
+        /// The registry's own reasons.
+        reasons: String,
+    },
     /// A key column is null (a plugin nulled it?): an Avro key cannot say so.
     #[error("key column `{0}` is null")]
     NullKey(String),

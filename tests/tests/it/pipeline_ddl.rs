@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use weir_tests::{KafkaCluster, PgCluster, Record, RunningPipeline, read_topic, unique_name};
+use weir_tests::{
+    KafkaCluster, PgCluster, Record, RunningPipeline, SchemaRegistry, fastavro_decode, read_topic,
+    unique_name,
+};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -88,6 +91,13 @@ sink:
 
     fn read(&self, topic: &str) -> Vec<Record> {
         read_topic(self.broker.bootstrap_servers(), topic, WAIT).expect("read back")
+    }
+
+    async fn execute(&self, sql: &str) {
+        self.cluster
+            .execute(&self.database, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     fn topic(&self, table: &str) -> String {
@@ -321,6 +331,127 @@ async fn with_canal_json_ddl_is_canal_ddl() {
         ]
     );
     assert_eq!(events[0]["sql"], SCRIPT[0].1);
+}
+
+/// Avro under a registry that enforces FULL compatibility (Avro's own
+/// SchemaCompatibility judging): a nullable column added goes through as the
+/// subject's next version; `int` widened to `bigint` cannot be read by the old
+/// schema, so weir stops before sending a row of it, naming the table, the
+/// column and the level, with nothing confirmed past the change. Restarted with
+/// `schema_change: new_subject`, the row goes out under `<subject>-v2`, and
+/// fastavro reads every version through the registry, DDL topic included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_full_compatibility_an_incompatible_change_stops_weir_until_allowed() {
+    let fixture = Fixture::start().await;
+    let registry = SchemaRegistry::start_enforcing().expect("registry");
+    registry
+        .set_compatibility(None, "FULL")
+        .expect("FULL by default");
+    let spec = |extra: &str| {
+        format!(
+            "{}    schema_registry: {}\n{extra}",
+            fixture.spec("avro"),
+            registry.url()
+        )
+    };
+    let pipeline = RunningPipeline::start(&spec("")).expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    fixture
+        .execute("INSERT INTO items (id, v) SELECT n, n FROM generate_series(1, 10) n")
+        .await;
+    fixture
+        .execute("ALTER TABLE items ADD COLUMN extra text")
+        .await;
+    fixture
+        .execute("INSERT INTO items (id, v, extra) SELECT n, n, 'e' FROM generate_series(11, 20) n")
+        .await;
+    pipeline
+        .wait_for_messages(20, WAIT)
+        .await
+        .expect("a compatible change goes through");
+    fixture
+        .execute("ALTER TABLE items ALTER COLUMN v TYPE bigint")
+        .await;
+    let before_row = fixture.cluster.current_wal_lsn().await.expect("lsn");
+    fixture
+        .execute("INSERT INTO items (id, v) VALUES (21, 5000000000)")
+        .await;
+    let error = pipeline
+        .join(WAIT)
+        .await
+        .expect_err("an incompatible schema stops the pipeline");
+    let message = format!("{error:#}");
+    for part in [
+        "table public.items",
+        "column v changed from int to long",
+        "compatibility level FULL",
+        "schema_change: new_subject",
+    ] {
+        assert!(message.contains(part), "{part:?} not in: {message}");
+    }
+    let confirmed = fixture
+        .cluster
+        .confirmed_flush_lsn(&fixture.slot)
+        .await
+        .expect("slot")
+        .expect("confirmed");
+    assert!(
+        confirmed <= before_row,
+        "confirmed {confirmed} past the change at {before_row}"
+    );
+    let subject = format!("{}-value", fixture.topic("items"));
+    assert_eq!(
+        registry
+            .get(&format!("/subjects/{subject}/versions"))
+            .expect("versions"),
+        serde_json::json!([1, 2])
+    );
+
+    let pipeline =
+        RunningPipeline::start(&spec("    schema_change: new_subject\n")).expect("restarts");
+    pipeline
+        .wait_for_messages(1, WAIT)
+        .await
+        .expect("the row of the new schema");
+    pipeline.stop().await.expect("clean stop");
+    assert_eq!(
+        registry
+            .get(&format!("/subjects/{subject}-v2/versions"))
+            .expect("the new subject"),
+        serde_json::json!([1])
+    );
+    let framed = |topic: &str| -> Vec<_> {
+        fixture
+            .read(topic)
+            .into_iter()
+            .map(|r| (r.key, r.payload))
+            .collect()
+    };
+    let rows = fastavro_decode(registry.url(), &framed(&fixture.topic("items")))
+        .expect("fastavro reads every version");
+    let ids: BTreeSet<i64> = rows
+        .iter()
+        .map(|m| m["key"]["datum"]["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(ids, (1..=21).collect());
+    let last = rows.last().expect("rows");
+    assert_eq!(last["value"]["datum"]["after"]["v"], 5_000_000_000_i64);
+    let ddl = fastavro_decode(registry.url(), &framed("ddl.ddl")).expect("fastavro reads DDL");
+    let statements: Vec<&str> = ddl
+        .iter()
+        .map(|m| m["value"]["datum"]["ddl"].as_str().expect("ddl"))
+        .collect();
+    assert_eq!(
+        statements,
+        [
+            "ALTER TABLE items ADD COLUMN extra text",
+            "ALTER TABLE items ALTER COLUMN v TYPE bigint"
+        ]
+    );
+    assert_eq!(
+        ddl[0]["value"]["datum"]["tableChanges"][0]["table"]["columns"][2]["name"],
+        "note"
+    );
 }
 
 fn names(names: &[&str]) -> Vec<String> {

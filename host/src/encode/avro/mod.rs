@@ -19,6 +19,7 @@
 
 pub(crate) mod binary;
 pub(crate) mod datum;
+pub mod evolution;
 pub mod registry;
 pub(crate) mod schema;
 
@@ -30,6 +31,7 @@ use arrow::array::{Array, AsArray, StringArray};
 use arrow::datatypes::{Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
+use self::evolution::{Evolution, SchemaChangePolicy};
 use self::registry::SchemaRegistry;
 use self::schema::AvroSchemas;
 use super::debezium::{DebeziumOptions, KeyChange, push_key_change};
@@ -56,6 +58,8 @@ pub struct AvroEncoder {
     options: DebeziumOptions,
     topics: TopicNames,
     registry: SchemaRegistry,
+    /// What happens when the registry refuses a new schema.
+    evolution: Evolution,
     registered: HashMap<(SchemaRef, Arc<str>), Arc<Registered>>,
     version: String,
     order: TransactionOrder,
@@ -69,10 +73,18 @@ impl AvroEncoder {
             options,
             topics,
             registry,
+            evolution: Evolution::default(),
             registered: HashMap::new(),
             version: format!("weir-{}", crate::VERSION),
             order: TransactionOrder::default(),
         }
+    }
+
+    /// What to do when the registry refuses a table's new schema (default:
+    /// stop).
+    pub fn with_schema_change(mut self, policy: SchemaChangePolicy) -> Self {
+        self.evolution = Evolution::new(policy);
+        self
     }
 
     fn registered(
@@ -92,19 +104,22 @@ impl AvroEncoder {
             self.options.name, layout.schema_name, layout.table_name
         );
         let schemas = AvroSchemas::new(layout, fields, &name, &self.options.values);
-        let registry_error = EncodeError::Registry;
+        let table = format!("{}.{}", layout.schema_name, layout.table_name);
         let key_id = match &schemas.key_schema {
-            Some(key_schema) => Some(
-                self.registry
-                    .register(&format!("{topic}-key"), key_schema)
-                    .map_err(registry_error)?,
-            ),
+            Some(key_schema) => Some(self.evolution.register(
+                &mut self.registry,
+                &format!("{topic}-key"),
+                key_schema,
+                &table,
+            )?),
             None => None,
         };
-        let value_id = self
-            .registry
-            .register(&format!("{topic}-value"), &schemas.value_schema)
-            .map_err(registry_error)?;
+        let value_id = self.evolution.register(
+            &mut self.registry,
+            &format!("{topic}-value"),
+            &schemas.value_schema,
+            &table,
+        )?;
         let registered = Arc::new(Registered {
             schemas,
             key_id,

@@ -28,6 +28,14 @@ pub enum RegistryError {
         /// Why.
         message: String,
     },
+    /// The subject's compatibility level refuses the schema (HTTP 409).
+    #[error("schema registry: subject {subject} refuses the new schema as incompatible: {message}")]
+    Incompatible {
+        /// The subject.
+        subject: String,
+        /// The registry's reasons.
+        message: String,
+    },
     /// The registry could not be reached, or refused to list its subjects.
     #[error("schema registry at {url}: {message}")]
     Unreachable {
@@ -131,9 +139,9 @@ impl SchemaRegistry {
         let request = self.authorized(self.agent.get(format!("{}/subjects", self.base)));
         read_answer::<Vec<String>>(request.call())
             .map(|subjects| subjects.len())
-            .map_err(|message| RegistryError::Unreachable {
+            .map_err(|failure| RegistryError::Unreachable {
                 url: self.base.clone(),
-                message,
+                message: failure.message,
             })
     }
 
@@ -149,10 +157,58 @@ impl SchemaRegistry {
             .header("Content-Type", "application/vnd.schemaregistry.v1+json");
         read_answer::<Registered>(request.send(body.as_bytes()))
             .map(|registered| registered.id)
-            .map_err(|message| RegistryError::Register {
-                subject: subject.to_owned(),
-                message,
+            .map_err(|failure| {
+                let subject = subject.to_owned();
+                let message = failure.message;
+                if failure.status == Some(409) {
+                    RegistryError::Incompatible { subject, message }
+                } else {
+                    RegistryError::Register { subject, message }
+                }
             })
+    }
+
+    /// The latest schema registered under `subject`, if any.
+    pub fn latest(&self, subject: &str) -> Result<Option<String>, RegistryError> {
+        #[derive(Deserialize)]
+        struct Version {
+            schema: String,
+        }
+        let url = format!(
+            "{}/subjects/{}/versions/latest",
+            self.base,
+            percent_encode(subject)
+        );
+        match read_answer::<Version>(self.authorized(self.agent.get(&url)).call()) {
+            Ok(version) => Ok(Some(version.schema)),
+            Err(failure) if failure.status == Some(404) => Ok(None),
+            Err(failure) => Err(RegistryError::Register {
+                subject: subject.to_owned(),
+                message: failure.message,
+            }),
+        }
+    }
+
+    /// The compatibility level that applies to `subject`: its own, else the
+    /// registry's (`None` when the registry does not say).
+    pub fn compatibility(&self, subject: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Config {
+            compatibility_level: String,
+        }
+        let url = format!(
+            "{}/config/{}?defaultToGlobal=true",
+            self.base,
+            percent_encode(subject)
+        );
+        read_answer::<Config>(self.authorized(self.agent.get(&url)).call())
+            .or_else(|_| {
+                let global = format!("{}/config", self.base);
+                read_answer::<Config>(self.authorized(self.agent.get(&global)).call())
+            })
+            .ok()
+            .map(|config| config.compatibility_level)
     }
 
     /// `request` with the registry's media types and this client's credentials.
@@ -168,21 +224,40 @@ impl SchemaRegistry {
     }
 }
 
+/// Why a request failed: the HTTP status when there was one, and the message.
+struct Failure {
+    status: Option<u16>,
+    message: String,
+}
+
+impl Failure {
+    fn transport(error: impl std::fmt::Display) -> Self {
+        Failure {
+            status: None,
+            message: error.to_string(),
+        }
+    }
+}
+
 /// The registry's answer as `T`, or why not: the transport's error, an error
 /// status with the registry's message, or a body of another shape.
 fn read_answer<T: serde::de::DeserializeOwned>(
     sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-) -> Result<T, String> {
-    let mut response = sent.map_err(|e| e.to_string())?;
+) -> Result<T, Failure> {
+    let mut response = sent.map_err(Failure::transport)?;
     let status = response.status();
     let text = response
         .body_mut()
         .read_to_string()
-        .map_err(|e| e.to_string())?;
+        .map_err(Failure::transport)?;
     if !status.is_success() {
-        return Err(format!("HTTP {}: {text}", status.as_u16()));
+        return Err(Failure {
+            status: Some(status.as_u16()),
+            message: format!("HTTP {}: {text}", status.as_u16()),
+        });
     }
-    serde_json::from_str(&text).map_err(|e| format!("unexpected answer {text:?}: {e}"))
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::transport(format!("unexpected answer {text:?}: {e}")))
 }
 
 /// Subjects come from topic names (letters, digits, `.`, `_`, `-`), which need no

@@ -272,6 +272,13 @@ fn source_config(spec: &PipelineSpec) -> Result<(PostgresSourceConfig, String), 
             .transpose()
             .map_err(|m| invalid("source.postgres.heartbeat", m))?;
     }
+    if let Some(discovery) = postgres.table_discovery {
+        source.table_discovery = discovery
+            .0
+            .map(|d| positive(d, "write off for no discovery while streaming"))
+            .transpose()
+            .map_err(|m| invalid("source.postgres.table_discovery", m))?;
+    }
     Ok((source, database))
 }
 

@@ -156,6 +156,13 @@ pub struct PostgresSpec {
     /// superuser), or a trigger a superuser installed (`weir check` prints the SQL).
     #[serde(default)]
     pub ddl: DdlSpec,
+    /// How often a running pipeline looks for new tables that `tables` selects
+    /// by a pattern (`sales.order_*`, or `schema.*` before PostgreSQL 15) and adds
+    /// them to the publication weir created, reading their rows with the
+    /// incremental snapshot (`10s` default, or `off`). With `ddl: capture` a
+    /// CREATE TABLE is acted on at once.
+    #[serde(default)]
+    pub table_discovery: Option<IntervalOrOff>,
 }
 
 /// `sink.kafka.schema_change`.
@@ -920,6 +927,10 @@ sink:
                 "sink.kafka.ddl_topic",
             ),
             (source("ddl: log"), "source.postgres.ddl"),
+            (
+                source("table_discovery: 0s"),
+                "source.postgres.table_discovery",
+            ),
             (
                 sink("schema_change: new_subject"),
                 "sink.kafka.schema_change",

@@ -1,4 +1,5 @@
-//! Which tables a pipeline reads: `schema.table`, `schema.*`, or `table` (in `public`).
+//! Which tables a pipeline reads: `schema.table`, `schema.*`, a pattern such as
+//! `sales.order_*`, or `table` (in `public`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,11 +12,15 @@ pub enum TableSelector {
     Table { schema: String, name: String },
     /// Every table of a schema, including tables created later.
     Schema(String),
+    /// Tables of a schema whose name matches a pattern, `*` standing for any
+    /// run of characters (`order_*`), including tables created later.
+    #[allow(missing_docs)]
+    Pattern { schema: String, pattern: String },
 }
 
 /// A `tables` entry that is not `schema.table`, `schema.*` or `table`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid table {0:?}: expected schema.table, schema.* or table")]
+#[error("invalid table {0:?}: expected schema.table, schema.*, schema.prefix_* or table")]
 pub struct TableSelectorError(pub String);
 
 impl FromStr for TableSelector {
@@ -33,8 +38,16 @@ impl FromStr for TableSelector {
         if schema.is_empty() || name.is_empty() || schema == "*" {
             return Err(invalid());
         }
+        if schema.contains('*') {
+            return Err(invalid());
+        }
         Ok(if name == "*" {
             TableSelector::Schema(schema.to_owned())
+        } else if name.contains('*') {
+            TableSelector::Pattern {
+                schema: schema.to_owned(),
+                pattern: name.to_owned(),
+            }
         } else {
             TableSelector::Table {
                 schema: schema.to_owned(),
@@ -50,8 +63,38 @@ impl TableSelector {
         match self {
             TableSelector::Table { schema: s, name: n } => s == schema && n == name,
             TableSelector::Schema(s) => s == schema,
+            TableSelector::Pattern { schema: s, pattern } => s == schema && glob(pattern, name),
         }
     }
+
+    /// Whether the selector names one table (not a schema or a pattern, which
+    /// take tables created later too).
+    pub fn is_single_table(&self) -> bool {
+        matches!(self, TableSelector::Table { .. })
+    }
+}
+
+/// Whether `name` matches `pattern`, where `*` stands for any run of characters.
+fn glob(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else {
+        return pattern == name;
+    };
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        // No `*` at all.
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 impl fmt::Display for TableSelector {
@@ -59,6 +102,7 @@ impl fmt::Display for TableSelector {
         match self {
             TableSelector::Table { schema, name } => write!(f, "{schema}.{name}"),
             TableSelector::Schema(schema) => write!(f, "{schema}.*"),
+            TableSelector::Pattern { schema, pattern } => write!(f, "{schema}.{pattern}"),
         }
     }
 }
@@ -85,7 +129,7 @@ mod tests {
             })
         );
         assert_eq!("*".parse(), Ok(TableSelector::Schema("public".into())));
-        for bad in ["", ".x", "x.", "*.x"] {
+        for bad in ["", ".x", "x.", "*.x", "a*.x"] {
             assert!(bad.parse::<TableSelector>().is_err(), "{bad:?}");
         }
         assert_eq!(
@@ -95,5 +139,33 @@ mod tests {
                 .to_string(),
             "sales.*"
         );
+    }
+
+    #[test]
+    fn patterns_match_names_with_any_run_for_a_star() {
+        let selector: TableSelector = "sales.order_*".parse().expect("pattern");
+        assert_eq!(
+            selector,
+            TableSelector::Pattern {
+                schema: "sales".into(),
+                pattern: "order_*".into()
+            }
+        );
+        assert_eq!(selector.to_string(), "sales.order_*");
+        assert!(selector.matches("sales", "order_2026"));
+        assert!(selector.matches("sales", "order_"));
+        assert!(!selector.matches("sales", "orders"));
+        assert!(!selector.matches("public", "order_1"));
+        for (pattern, name, matches) in [
+            ("*_log", "app_log", true),
+            ("*_log", "app_log2", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxc", false),
+            ("a*a", "a", false),
+            ("a*a", "aa", true),
+            ("*", "", true),
+        ] {
+            assert_eq!(glob(pattern, name), matches, "{pattern} {name}");
+        }
     }
 }

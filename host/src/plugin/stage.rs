@@ -159,14 +159,11 @@ impl PluginStage {
         }
         let get = |key| schema.metadata().get(key).map(String::as_str);
         match (get(metadata::SCHEMA), get(metadata::TABLE)) {
-            (Some(table_schema), Some(table)) => {
-                self.spec.tables.iter().any(|selector| match selector {
-                    TableSelector::Table { schema, name } => {
-                        schema == table_schema && name == table
-                    }
-                    TableSelector::Schema(schema) => schema == table_schema,
-                })
-            }
+            (Some(table_schema), Some(table)) => self
+                .spec
+                .tables
+                .iter()
+                .any(|selector| selector.matches(table_schema, table)),
             _ => false,
         }
     }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
+pub use super::publication::{PublicationState, ensure_publication};
 use super::replication::{CreatedSlot, ReplicationConnection, ReplicationError, SlotSnapshot};
-use super::sql::quote_identifier;
 use crate::batch::CatalogFacts;
 use crate::contract::TableSelector;
 use crate::lsn::Lsn;
@@ -189,88 +189,6 @@ pub async fn drop_slot(client: &Client, slot: &str) -> Result<bool, CatalogError
     Ok(dropped > 0)
 }
 
-/// What [`ensure_publication`] found or did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PublicationState {
-    /// The publication was created for the selected tables.
-    Created,
-    /// It existed; `missing` lists selected tables it does not publish.
-    Existing {
-        /// Selected tables the publication does not publish.
-        missing: Vec<String>,
-    },
-}
-
-/// Creates the publication for `tables` when it is missing (with
-/// `publish_via_partition_root`, so a partitioned table's changes arrive under its own
-/// name). When it exists, reports selected tables it does not cover, without altering
-/// it: a publication may be shared, and changing it is the owner's decision.
-pub async fn ensure_publication(
-    client: &Client,
-    publication: &str,
-    tables: &[TableSelector],
-) -> Result<PublicationState, CatalogError> {
-    if publication_exists(client, publication).await? {
-        let published: Vec<(String, String)> = client
-            .query(
-                "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
-                &[&publication],
-            )
-            .await?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
-        let mut missing = Vec::new();
-        for (schema, name) in resolve_tables(client, tables).await? {
-            if !published.iter().any(|(s, n)| *s == schema && *n == name) {
-                missing.push(format!("{schema}.{name}"));
-            }
-        }
-        return Ok(PublicationState::Existing { missing });
-    }
-    let targets = if server_major_version(client).await? >= 15 {
-        let mut targets = Vec::new();
-        for table in tables {
-            match table {
-                TableSelector::Table { schema, name } => {
-                    targets.push(format!(
-                        "TABLE {}.{}",
-                        quote_identifier(schema),
-                        quote_identifier(name)
-                    ));
-                }
-                TableSelector::Schema(schema) => {
-                    targets.push(format!("TABLES IN SCHEMA {}", quote_identifier(schema)));
-                }
-            }
-        }
-        targets
-    } else {
-        // Before PostgreSQL 15 a publication lists tables only (`FOR TABLE a, b`, no
-        // `TABLES IN SCHEMA`): a schema is expanded into the tables it has now, and a
-        // table created in it later must be added by its owner.
-        let resolved = resolve_tables(client, tables).await?;
-        if resolved.is_empty() {
-            return Err(CatalogError::NoTables(publication.to_owned()));
-        }
-        let names: Vec<String> = resolved
-            .iter()
-            .map(|(schema, name)| {
-                format!("{}.{}", quote_identifier(schema), quote_identifier(name))
-            })
-            .collect();
-        vec![format!("TABLE {}", names.join(", "))]
-    };
-    let sql = format!(
-        "CREATE PUBLICATION {} FOR {} WITH (publish_via_partition_root = true)",
-        quote_identifier(publication),
-        targets.join(", ")
-    );
-    client.batch_execute(&sql).await?;
-    tracing::info!(publication, tables = targets.len(), "Created publication.");
-    Ok(PublicationState::Created)
-}
-
 /// The server's major version (`server_version_num / 10000`, e.g. 17).
 pub async fn server_major_version(client: &Client) -> Result<u32, CatalogError> {
     let row = client
@@ -310,19 +228,24 @@ pub async fn resolve_tables(
                     )
                     .await?
             }
-            TableSelector::Schema(schema) => {
+            TableSelector::Schema(schema) | TableSelector::Pattern { schema, .. } => {
                 client
                     .query(
                         "SELECT n.nspname::text, c.relname::text FROM pg_class c \
                          JOIN pg_namespace n ON n.oid = c.relnamespace \
                          WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
-                         ORDER BY c.relname",
+                         AND c.relpersistence = 'p' ORDER BY c.relname",
                         &[schema],
                     )
                     .await?
             }
         };
-        resolved.extend(rows.iter().map(|row| (row.get(0), row.get(1))));
+        for row in &rows {
+            let found: (String, String) = (row.get(0), row.get(1));
+            if table.matches(&found.0, &found.1) && !resolved.contains(&found) {
+                resolved.push(found);
+            }
+        }
     }
     Ok(resolved)
 }

@@ -23,6 +23,7 @@ mod options;
 mod ownership;
 pub mod postgres;
 pub mod precheck;
+pub mod publication;
 pub mod replication;
 mod session;
 pub mod snapshot;

@@ -15,6 +15,8 @@ pub const DEFAULT_LINGER: Duration = Duration::from_millis(20);
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(10);
 /// Default heartbeat interval.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+/// Default interval of the search for new tables while streaming.
+pub(super) const DEFAULT_TABLE_DISCOVERY: Duration = Duration::from_secs(10);
 /// Prefix of weir's heartbeat messages (`pg_logical_emit_message`).
 pub const HEARTBEAT_PREFIX: &str = "weir_heartbeat";
 /// How often a moved flush position is reported at most.
@@ -87,6 +89,9 @@ pub struct PostgresSourceConfig {
     /// it, with TRUNCATEs, as schema changes (needs PostgreSQL 14+, whose
     /// pgoutput sends logical messages).
     pub ddl_capture: bool,
+    /// How often a running session looks for new tables a pattern selects, for a
+    /// publication weir created ([`DEFAULT_TABLE_DISCOVERY`]); `None`: never.
+    pub table_discovery: Option<Duration>,
 }
 
 impl PostgresSourceConfig {
@@ -112,6 +117,7 @@ impl PostgresSourceConfig {
             signals: false,
             skipped_operations: vec![crate::contract::columns::op::TRUNCATE],
             ddl_capture: false,
+            table_discovery: Some(DEFAULT_TABLE_DISCOVERY),
         }
     }
 }

@@ -22,14 +22,15 @@ use tracing::{Instrument as _, info, info_span, warn};
 
 use super::batcher::ChangeBatcher;
 use super::catalog::{
-    CatalogError, PublicationState, SlotState, ensure_publication, ensure_slot,
-    server_major_version, slot_info,
+    CatalogError, PublicationState, SlotState, ensure_slot, server_major_version, slot_info,
 };
 use super::pgoutput::PgOutputDecoder;
+use super::publication::sync_publication;
 use super::replication::{PgOutputOptions, ReplicationConnection, SlotSnapshot};
 use super::session::Session;
 use super::snapshot::incremental::IncrementalSnapshot;
 use super::snapshot::progress::{SnapshotMode, SnapshotProgress, lock};
+use crate::contract::TableSelector;
 use crate::lsn::Lsn;
 
 // The source's types, spread over this module's siblings, under one name.
@@ -228,12 +229,26 @@ impl PostgresSource {
         if config.snapshot.mode == SnapshotMode::InitialOnly {
             return self.snapshot_only(&control, out, shutdown).await;
         }
-        if let PublicationState::Existing { missing } =
-            ensure_publication(&control, &config.publication, &config.tables).await?
-            && !missing.is_empty()
+        // Tables added to weir's publication on a restart are announced for an
+        // incremental snapshot (harmless before a new slot, which never sees it).
+        let announce_to =
+            (config.snapshot.mode != SnapshotMode::Never).then_some(config.slot.as_str());
+        let owned = match sync_publication(
+            &control,
+            &config.publication,
+            &config.tables,
+            announce_to,
+        )
+        .await?
         {
-            warn!(publication = %config.publication, missing = ?missing, "The publication does not publish every selected table; they are not streamed.");
-        }
+            PublicationState::Existing { missing } => {
+                if !missing.is_empty() {
+                    warn!(publication = %config.publication, missing = ?missing, "The publication does not publish every selected table, and weir did not create it, so it leaves it as it is: they are not streamed.");
+                }
+                false
+            }
+            PublicationState::Created | PublicationState::Synced { .. } => true,
+        };
         if config.ddl_capture {
             if server_major_version(&control).await? < 14 {
                 return Err(CatalogError::DdlCapture(
@@ -278,6 +293,7 @@ impl PostgresSource {
                 }
             }
         }
+        let by_schema = replication.server_major_version().unwrap_or(10) >= 15;
         let mut options = PgOutputOptions::for_server(
             replication.server_major_version().unwrap_or(10),
             vec![config.publication.clone()],
@@ -319,6 +335,17 @@ impl PostgresSource {
                 config.batch.max_rows,
             ),
             signal_ignored: false,
+            discovery: owned
+                .then_some(config.table_discovery)
+                .flatten()
+                .filter(|_| {
+                    config.tables.iter().any(|t| match t {
+                        TableSelector::Pattern { .. } => true,
+                        TableSelector::Schema(_) => !by_schema,
+                        TableSelector::Table { .. } => false,
+                    })
+                }),
+            discover_now: false,
         };
         session.run(out, flushed, shutdown).await
     }

@@ -404,10 +404,10 @@ async fn tables(
                     format!("{selector} does not exist"),
                     "check the name in `tables` (schema.table), or create the table",
                 ),
-                TableSelector::Schema(_) => (
+                TableSelector::Schema(_) | TableSelector::Pattern { .. } => (
                     CheckStatus::Warn,
                     format!("{selector} matches no table yet"),
-                    "check the schema name; tables created there later are streamed once published",
+                    "check the name; tables created later that match are streamed once published (weir adds them to a publication it created)",
                 ),
             };
             findings.push(finding("table", status, message, Some(fix.to_owned())));

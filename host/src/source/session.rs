@@ -15,12 +15,14 @@ use super::catalog::table_catalog;
 use super::options::{HEARTBEAT_PREFIX, STATUS_THROTTLE};
 use super::pgoutput::{PgOutputDecoder, PgOutputMessage};
 use super::postgres::{PostgresSourceConfig, SourceError, SourceEvent, SourceStats, send};
+use super::publication::{PublicationState, TABLES_ADDED_PREFIX, sync_publication};
 use super::replication::{
     ReplicationError, ReplicationEvent, ReplicationStream, StandbyStatus, now_unix_micros,
 };
 use super::snapshot::incremental::{
     IncrementalSnapshot, SIGNAL_PREFIX, WATERMARK_PREFIX, Watermark,
 };
+use super::snapshot::progress::SnapshotMode;
 use crate::contract::SnapshotMarks;
 use crate::lsn::Lsn;
 
@@ -43,6 +45,11 @@ pub(super) struct Session<'a> {
     pub(super) incremental: IncrementalSnapshot,
     /// A refused snapshot request was reported (once per session).
     pub(super) signal_ignored: bool,
+    /// How often weir's publication is brought in step with tables created
+    /// since (patterns); `None`: not this session's job.
+    pub(super) discovery: Option<Duration>,
+    /// A captured CREATE/ALTER TABLE asks for that now.
+    pub(super) discover_now: bool,
 }
 
 impl Session<'_> {
@@ -60,6 +67,10 @@ impl Session<'_> {
             tokio::time::interval(self.config.heartbeat.unwrap_or(Duration::from_secs(3600)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
+        let mut discovery =
+            tokio::time::interval(self.discovery.unwrap_or(Duration::from_secs(3600)));
+        discovery.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        discovery.tick().await;
         loop {
             tokio::select! {
                 biased;
@@ -67,6 +78,7 @@ impl Session<'_> {
                 _ = std::future::ready(()), if self.incremental.wants_chunk() => {
                     self.incremental.read_chunk(&self.control).await?;
                 }
+                _ = std::future::ready(()), if self.discover_now => self.discover().await?,
                 event = self.stream.recv() => {
                     let event = event?;
                     let reply = matches!(&event, ReplicationEvent::Keepalive(k) if k.reply_requested);
@@ -90,6 +102,7 @@ impl Session<'_> {
                     self.report(current, false).await?;
                 }
                 _ = heartbeat.tick(), if self.config.heartbeat.is_some() => self.heartbeat().await,
+                _ = discovery.tick(), if self.discovery.is_some() => self.discover().await?,
             }
         }
     }
@@ -140,6 +153,11 @@ impl Session<'_> {
                             self.signal_ignored = true;
                             warn!(lsn = %message.lsn, "Ignored a snapshot request (a weir_signal message): this pipeline does not accept them (source.postgres.signals is false).");
                         }
+                    }
+                    // Weir's own announcement, in the transaction that added the
+                    // tables to its publication: their rows are read from here on.
+                    PgOutputMessage::Message(message) if message.prefix == TABLES_ADDED_PREFIX => {
+                        self.incremental.signal(&message.content);
                     }
                     PgOutputMessage::Message(message) if message.prefix == WATERMARK_PREFIX => {
                         if let Watermark::High(lsn) =
@@ -252,9 +270,41 @@ impl Session<'_> {
                     self.emitted_end = self.emitted_end.max(commit.end_lsn);
                     SourceEvent::Committed(commit)
                 }
-                BatcherOutput::SchemaChange(change) => SourceEvent::SchemaChange(change),
+                BatcherOutput::SchemaChange(change) => {
+                    // A table created or renamed may now match a pattern.
+                    self.discover_now |= self.discovery.is_some()
+                        && matches!(
+                            change.command.tag.as_str(),
+                            "CREATE TABLE" | "CREATE TABLE AS" | "SELECT INTO" | "ALTER TABLE"
+                        );
+                    SourceEvent::SchemaChange(change)
+                }
             };
             send(out, event).await?;
+        }
+        Ok(())
+    }
+
+    /// Brings weir's publication in step with the tables the selection matches
+    /// now; tables added are announced for an incremental snapshot.
+    async fn discover(&mut self) -> Result<(), SourceError> {
+        self.discover_now = false;
+        let announce_to =
+            (self.config.snapshot.mode != SnapshotMode::Never).then_some(self.config.slot.as_str());
+        if let PublicationState::Synced { added, removed } = sync_publication(
+            &self.control,
+            &self.config.publication,
+            &self.config.tables,
+            announce_to,
+        )
+        .await?
+            && !(added.is_empty() && removed.is_empty())
+        {
+            info!(
+                ?added,
+                ?removed,
+                "Tables appeared or went while streaming; the publication follows them."
+            );
         }
         Ok(())
     }

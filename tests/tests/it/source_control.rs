@@ -233,15 +233,34 @@ async fn publications_and_slots_are_created_once_then_reused() {
         ensure_publication(&client, "weir_pub", &tables)
             .await
             .expect("reuse"),
-        PublicationState::Existing { missing: vec![] }
+        PublicationState::Synced {
+            added: vec![],
+            removed: vec![]
+        }
     );
-    let wider = selectors(&["public.orders", "public.later"]);
+    // weir created it, so it follows the selection (issue 20): a spec that
+    // names other tables changes it, without a new slot.
+    let other = selectors(&["public.orders", "public.later", "sales.*"]);
     assert_eq!(
-        ensure_publication(&client, "weir_pub", &wider)
+        ensure_publication(&client, "weir_pub", &other)
+            .await
+            .expect("in step"),
+        PublicationState::Synced {
+            added: vec!["public.later".to_owned()],
+            removed: vec!["public.measurements".to_owned()]
+        }
+    );
+    // A publication weir did not create is left as it is.
+    client
+        .batch_execute("CREATE PUBLICATION theirs FOR TABLE orders")
+        .await
+        .expect("their publication");
+    assert_eq!(
+        ensure_publication(&client, "theirs", &other)
             .await
             .expect("reuse"),
         PublicationState::Existing {
-            missing: vec!["public.later".to_owned()]
+            missing: vec!["public.later".to_owned(), "sales.items".to_owned()]
         }
     );
 

@@ -37,7 +37,8 @@ async fn stream(url: &str, shutdown: CancellationToken) -> anyhow::Result<usize>
             SourceEvent::Committed(commit) => {
                 flushed.send_replace(commit.end_lsn);
             }
-            // A (re)connected session; the initial snapshot's progress.
+            // A (re)connected session; the initial snapshot's progress; a
+            // captured DDL statement (with `ddl_capture`).
             SourceEvent::SessionStarted { .. }
             | SourceEvent::Snapshot(_)
             | SourceEvent::SchemaChange(_) => {}

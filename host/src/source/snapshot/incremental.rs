@@ -183,9 +183,14 @@ impl IncrementalSnapshot {
             let Some(name) = self.queue.pop_front() else {
                 return Ok(());
             };
-            match self.start_table(control, &name).await? {
-                Some(cursor) => self.cursor = Some(cursor),
-                None => return Ok(()),
+            match self.start_table(control, &name).await {
+                Ok(Some(cursor)) => self.cursor = Some(cursor),
+                Ok(None) => return Ok(()),
+                Err(error) if is_gone(&error) => {
+                    info!(table = %name, "The table was dropped before its snapshot; nothing to read.");
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
             }
         }
         let Some(cursor) = self.cursor.as_mut() else {
@@ -195,7 +200,17 @@ impl IncrementalSnapshot {
         let id = format!("{}:{}:{}", self.slot, self.session, self.sequence);
         let previous = cursor.after.clone();
         emit_watermark(control, &format!("{id}:low")).await?;
-        let rows = read_after(control, cursor, self.rows_per_batch).await?;
+        let rows = match read_after(control, cursor, self.rows_per_batch).await {
+            Ok(rows) => rows,
+            Err(error) if is_gone(&error) => {
+                // Its rows end with it: the stream carries the DROP (and the
+                // rows streamed so far stand).
+                info!(table = %cursor.name, rows = cursor.rows, "The table was dropped during its snapshot, which ends there.");
+                self.cursor = None;
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
         emit_watermark(control, &format!("{id}:high")).await?;
         let Some(rows) = rows else {
             info!(table = %cursor.name, rows = cursor.rows, "Snapshot of a table complete.");
@@ -464,6 +479,17 @@ async fn read_after(
     concat_batches(&first.schema(), &batches)
         .map(Some)
         .map_err(|e| batch_error(&name, e))
+}
+
+/// Whether a snapshot failed because its table is gone (dropped meanwhile).
+fn is_gone(error: &SnapshotError) -> bool {
+    match error {
+        SnapshotError::Missing(_) => true,
+        SnapshotError::Postgres { source, .. } => {
+            source.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+        }
+        _ => false,
+    }
 }
 
 /// The query of the greatest key of the rows matching `condition`, as text.

@@ -80,6 +80,15 @@ impl SchemaRegistry {
         self.request("GET", path, None)
     }
 
+    /// `POST path` with a JSON body, as JSON.
+    pub fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, HarnessError> {
+        self.request("POST", path, Some(&body.to_string()))
+    }
+
     /// Sets the compatibility level of `subject`, or the registry's default.
     pub fn set_compatibility(
         &self,

@@ -23,6 +23,14 @@ pub struct DdlCommand {
     /// index's `public.t_pkey`, …).
     #[serde(default)]
     pub identity: String,
+    /// What kind of object the command touched (`table`, `table column` for a
+    /// renamed column, `index`, …).
+    #[serde(default)]
+    pub object_type: String,
+    /// The attribute number of the column the command touched, when it touched
+    /// one by itself (a `RENAME COLUMN`).
+    #[serde(default)]
+    pub column_position: Option<i32>,
     /// The statement as the client sent it (`current_query()`: a client that
     /// sends several statements in one query string sends all of them).
     pub statement: String,
@@ -121,6 +129,23 @@ impl SchemaChange {
     /// `schema.table`.
     pub fn table_name(&self) -> String {
         format!("{}.{}", self.command.schema, self.command.table)
+    }
+
+    /// For `ALTER TABLE … RENAME COLUMN`: the renamed column's index among the
+    /// table's columns after the statement, and its new name.
+    pub fn renamed_column(&self) -> Option<(usize, &str)> {
+        let command = &self.command;
+        if command.tag != "ALTER TABLE" || command.object_type != "table column" {
+            return None;
+        }
+        let position = command.column_position?;
+        command
+            .columns
+            .as_ref()?
+            .iter()
+            .enumerate()
+            .find(|(_, column)| column.position == position)
+            .map(|(index, column)| (index, column.name.as_str()))
     }
 }
 

@@ -444,6 +444,8 @@ mod tests {
                 schema: "public".into(),
                 table: "orders".into(),
                 identity: "public.orders".into(),
+                object_type: "table".into(),
+                column_position: None,
                 statement: statement.into(),
                 user: Some("app".into()),
                 columns: Some(vec![DdlColumn {

@@ -76,4 +76,8 @@ pub trait Encoder: Send {
         marks: SnapshotMarks,
         out: &mut Messages,
     ) -> Result<(), EncodeError>;
+
+    /// A captured schema change of a table, before the rows written under it:
+    /// formats with a schema history (Avro: aliases for renamed columns) note it.
+    fn schema_change(&mut self, _change: &crate::contract::SchemaChange) {}
 }

@@ -168,6 +168,11 @@ impl Encode {
             .inc_by(started.elapsed().as_secs_f64());
         Ok(&self.messages)
     }
+
+    /// Tells the encoder of a schema change before the rows written under it.
+    pub(super) fn schema_change(&mut self, change: &crate::contract::SchemaChange) {
+        self.encoder.schema_change(change);
+    }
 }
 
 /// Topics and partitions, with partition counts from the brokers' metadata.

@@ -176,9 +176,11 @@ impl Worker {
         Ok(())
     }
 
-    /// A schema change to the DDL topic, unless a rewound stream brings it
-    /// again after its transaction was confirmed.
+    /// A schema change: the encoder notes it, and it goes to the DDL topic
+    /// unless a rewound stream brings it again after its transaction was
+    /// confirmed.
     fn schema_change(&mut self, change: &SchemaChange) -> anyhow::Result<()> {
+        self.encode.schema_change(change);
         let Some(ddl) = &mut self.ddl else {
             return Ok(());
         };

@@ -30,7 +30,7 @@ pub enum BatcherOutput {
     Committed(CommittedTransaction),
     /// A schema change of a selected table (DDL capture, or a TRUNCATE), emitted
     /// before its transaction's marker.
-    SchemaChange(SchemaChange),
+    SchemaChange(Box<SchemaChange>),
 }
 
 /// Turns a replication session's pgoutput messages into ChangeBatches, one builder
@@ -260,13 +260,15 @@ impl ChangeBatcher {
     ) {
         for (command, lsn) in changes {
             self.ready
-                .push_back(Pending::Output(BatcherOutput::SchemaChange(SchemaChange {
-                    command,
-                    xid,
-                    commit_lsn: commit.commit_lsn,
-                    lsn,
-                    commit_time_micros: commit.commit_time_micros,
-                })));
+                .push_back(Pending::Output(BatcherOutput::SchemaChange(Box::new(
+                    SchemaChange {
+                        command,
+                        xid,
+                        commit_lsn: commit.commit_lsn,
+                        lsn,
+                        commit_time_micros: commit.commit_time_micros,
+                    },
+                ))));
         }
     }
 
@@ -508,6 +510,8 @@ fn truncate_command(schema: &str, table: &str, truncate: &Truncate) -> DdlComman
         schema: schema.to_owned(),
         table: table.to_owned(),
         identity: format!("{schema}.{table}"),
+        object_type: "table".to_owned(),
+        column_position: None,
         statement,
         user: None,
         columns: None,

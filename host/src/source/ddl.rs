@@ -29,7 +29,7 @@ pub const CAPTURE_FUNCTION: &str = "public.weir_capture_ddl";
 pub const COMMAND_END_TRIGGER: &str = "weir_ddl_command_end";
 /// The trigger on `sql_drop` (DROP TABLE).
 pub const SQL_DROP_TRIGGER: &str = "weir_ddl_sql_drop";
-const VERSION_MARKER: &str = "weir ddl capture v1";
+const VERSION_MARKER: &str = "weir ddl capture v2";
 
 /// The SQL that installs DDL capture: what weir runs when it may, and what a
 /// superuser runs for it otherwise (`weir check` prints it).
@@ -64,7 +64,8 @@ BEGIN
     PERFORM pg_logical_emit_message(true, '{DDL_PREFIX}', jsonb_build_object(
       'tag', TG_TAG, 'schema', n.nspname, 'table', c.relname,
       'identity', command.object_identity, 'statement', current_query(),
-      'user', session_user::text,
+      'user', session_user::text, 'object_type', command.object_type,
+      'column_position', nullif(command.objsubid, 0),
       'columns', (SELECT coalesce(jsonb_agg(jsonb_build_object(
           'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
           'base', t.typname, 'typmod', a.atttypmod, 'position', a.attnum,

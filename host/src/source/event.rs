@@ -44,7 +44,7 @@ pub enum SourceEvent {
     Committed(CommittedTransaction),
     /// A DDL statement or TRUNCATE of a selected table (`source.postgres.ddl:
     /// capture`), before its transaction's `Committed`.
-    SchemaChange(SchemaChange),
+    SchemaChange(Box<SchemaChange>),
     /// Progress of the initial snapshot, whose rows come as `Batch`es with
     /// `_op = r`, all before the first streamed change, and end with a `Committed`
     /// just before the slot's start.

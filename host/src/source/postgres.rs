@@ -11,7 +11,7 @@
 //! position, so a restart, a crash or a standby taking over resumes there and loses
 //! nothing; transactions emitted but not yet confirmed come again (at-least-once).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -325,7 +325,7 @@ impl PostgresSource {
                 }
                 batcher
             },
-            looked_up: HashSet::new(),
+            looked_up: HashMap::new(),
             emitted_end: start,
             reported: Lsn::ZERO,
             last_status: Instant::now(),

@@ -1,7 +1,7 @@
 //! One replication session: streams the slot, decodes and batches, looks up keys,
 //! sends heartbeats and standby status, and serves snapshot requests (watermarks).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -34,8 +34,9 @@ pub(super) struct Session<'a> {
     pub(super) stream: ReplicationStream,
     pub(super) decoder: PgOutputDecoder,
     pub(super) batcher: ChangeBatcher,
-    /// Relations whose primary key was looked up in this session.
-    pub(super) looked_up: HashSet<u32>,
+    /// Relations whose catalog facts were looked up in this session, with
+    /// their column names then.
+    pub(super) looked_up: HashMap<u32, Vec<String>>,
     /// End of the last transaction (or idle stretch) emitted downstream.
     pub(super) emitted_end: Lsn,
     /// The flush position last reported to the server.
@@ -129,7 +130,17 @@ impl Session<'_> {
                 }
                 let message = self.decoder.decode(data.data)?;
                 match &message {
-                    PgOutputMessage::Relation(relation) if self.looked_up.insert(relation.oid) => {
+                    // Looked up again when its columns changed: NOT NULL and
+                    // the key follow a column renamed or added.
+                    PgOutputMessage::Relation(relation)
+                        if self.looked_up.get(&relation.oid).is_none_or(|names| {
+                            !names.iter().eq(relation.columns.iter().map(|c| &c.name))
+                        }) =>
+                    {
+                        self.looked_up.insert(
+                            relation.oid,
+                            relation.columns.iter().map(|c| c.name.clone()).collect(),
+                        );
                         let mut facts = table_catalog(&self.control, &[relation.oid]).await?;
                         if let Some(facts) = facts.remove(&relation.oid) {
                             self.batcher.set_catalog(relation.oid, facts);

@@ -599,6 +599,71 @@ async fn tables_matching_a_pattern_join_while_streaming_with_their_rows() {
     assert_eq!(slots.len(), 1, "{slots:?}");
 }
 
+/// A renamed NOT NULL column: its Avro field is required, so without its
+/// earlier name as an alias the new schema could not read the old data and a
+/// BACKWARD registry would refuse it. With the alias weir goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_required_column_stays_backward_compatible_through_its_alias() {
+    let fixture = Fixture::start().await;
+    let registry = SchemaRegistry::start_enforcing().expect("registry");
+    let spec = format!(
+        "{}    schema_registry: {}\n",
+        fixture.spec("avro"),
+        registry.url()
+    );
+    let pipeline = RunningPipeline::start(&spec).expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    fixture
+        .execute("INSERT INTO items (id, v) SELECT n, n FROM generate_series(1, 10) n")
+        .await;
+    pipeline.wait_for_messages(10, WAIT).await.expect("rows");
+    fixture
+        .execute("ALTER TABLE items RENAME COLUMN v TO val")
+        .await;
+    fixture
+        .execute("INSERT INTO items (id, val) SELECT n, n FROM generate_series(11, 20) n")
+        .await;
+    pipeline
+        .wait_for_messages(20, WAIT)
+        .await
+        .expect("the rows after the rename");
+    pipeline.stop().await.expect("clean stop");
+
+    let subject = format!("{}-value", fixture.topic("items"));
+    assert_eq!(
+        registry
+            .get(&format!("/subjects/{subject}/versions"))
+            .expect("versions"),
+        serde_json::json!([1, 2])
+    );
+    let latest = registry.latest_schema(&subject).expect("latest");
+    assert!(
+        latest.contains(r#""name":"val","type":"int","aliases":["v"]"#),
+        "{latest}"
+    );
+    // The same schema without the alias is what a BACKWARD registry refuses.
+    let bare = latest.replace(r#","aliases":["v"]"#, "");
+    let answer = registry
+        .post(
+            &format!("/compatibility/subjects/{subject}/versions/1?verbose=true"),
+            &serde_json::json!({"schema": bare}),
+        )
+        .expect("asked");
+    assert_eq!(answer["is_compatible"], false, "{answer}");
+    let framed: Vec<_> = fixture
+        .read(&fixture.topic("items"))
+        .into_iter()
+        .map(|r| (r.key, r.payload))
+        .collect();
+    let rows = fastavro_decode(registry.url(), &framed).expect("fastavro reads both");
+    assert_eq!(rows.len(), 20);
+    let last = rows
+        .iter()
+        .find(|m| m["key"]["datum"]["id"] == 20)
+        .expect("row 20");
+    assert_eq!(last["value"]["datum"]["after"]["val"], 20);
+}
+
 /// A table rebuilt from Debezium events applied in order: id → v.
 fn rebuild(records: &[Record]) -> BTreeMap<i64, i64> {
     let mut table = BTreeMap::new();

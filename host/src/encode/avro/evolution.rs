@@ -19,6 +19,8 @@ use serde_json::Value as Json;
 use tracing::warn;
 
 use super::registry::{RegistryError, SchemaRegistry};
+use super::schema::{Aliases, avro_name};
+use crate::contract::SchemaChange;
 use crate::encode::EncodeError;
 
 /// `sink.kafka.schema_change`.
@@ -98,6 +100,104 @@ impl Evolution {
     }
 }
 
+/// Renamed columns, for Avro aliases: a field renamed with its earlier name as
+/// an alias reads data written under the earlier name, which is what keeps a
+/// rename BACKWARD compatible (for a required column, without it the new field
+/// has no default and no writer field to read).
+///
+/// A rename is known from captured DDL (`source.postgres.ddl: capture`): the
+/// event names the renamed column's position, and its earlier name is the name
+/// at the same place before, when nothing else about the columns changed. The
+/// columns before come from the last captured statement, else from the subject's
+/// latest registered schema, whose aliases are carried on too.
+#[derive(Debug, Default)]
+pub(crate) struct Renames {
+    /// Per `schema.table`: its user columns (Avro names) as last known.
+    columns: HashMap<String, Vec<String>>,
+    /// Per `schema.table`: current column name → earlier names.
+    aliases: HashMap<String, Aliases>,
+    /// Tables whose subject's history was read.
+    seeded: std::collections::HashSet<String>,
+}
+
+static NO_ALIASES: std::sync::LazyLock<Aliases> = std::sync::LazyLock::new(Aliases::new);
+
+impl Renames {
+    /// Reads what the subject's latest schema knows of `table` (its columns and
+    /// their aliases), once per table and process.
+    pub(crate) fn seed(&mut self, table: &str, registry: &SchemaRegistry, subject: &str) {
+        if !self.seeded.insert(table.to_owned()) {
+            return;
+        }
+        let Ok(Some(latest)) = registry.latest(subject) else {
+            return;
+        };
+        let Some(fields) = row_field_objects(&latest) else {
+            return;
+        };
+        let aliases = self.aliases.entry(table.to_owned()).or_default();
+        for field in &fields {
+            let (Some(name), Some(earlier)) = (field["name"].as_str(), field["aliases"].as_array())
+            else {
+                continue;
+            };
+            let earlier: Vec<String> = earlier
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            aliases.entry(name.to_owned()).or_insert(earlier);
+        }
+        self.columns.entry(table.to_owned()).or_insert_with(|| {
+            fields
+                .iter()
+                .filter_map(|f| f["name"].as_str().map(str::to_owned))
+                .collect()
+        });
+    }
+
+    /// The columns of a schema registered for `table`, when nothing captured
+    /// told of them yet: the state a first rename is compared with.
+    pub(crate) fn registered(&mut self, table: &str, columns: impl FnOnce() -> Vec<String>) {
+        self.columns.entry(table.to_owned()).or_insert_with(columns);
+    }
+
+    /// A captured statement on a table: its columns after it, and a rename.
+    pub(crate) fn schema_change(&mut self, change: &SchemaChange) {
+        let table = change.table_name();
+        let Some(columns) = &change.command.columns else {
+            // Dropped: a table created again under the name starts afresh.
+            self.columns.remove(&table);
+            self.aliases.remove(&table);
+            return;
+        };
+        let after: Vec<String> = columns.iter().map(|c| avro_name(&c.name)).collect();
+        if let (Some((index, _)), Some(before)) =
+            (change.renamed_column(), self.columns.get(&table))
+            && before.len() == after.len()
+            && before
+                .iter()
+                .zip(&after)
+                .enumerate()
+                .all(|(i, (b, a))| (i == index) != (b == a))
+        {
+            let aliases = self.aliases.entry(table.clone()).or_default();
+            let mut earlier = aliases.remove(&before[index]).unwrap_or_default();
+            earlier.push(before[index].clone());
+            earlier.retain(|name| *name != after[index]);
+            // Aliases are keyed by the column's PostgreSQL name.
+            if let Some((_, name)) = change.renamed_column() {
+                aliases.insert(name.to_owned(), earlier);
+            }
+        }
+        self.columns.insert(table, after);
+    }
+
+    /// The aliases of `table`'s columns.
+    pub(crate) fn aliases(&self, table: &str) -> &Aliases {
+        self.aliases.get(table).unwrap_or(&NO_ALIASES)
+    }
+}
+
 /// The refusal, with what changed and the level that refused it.
 fn incompatible(
     registry: &SchemaRegistry,
@@ -162,23 +262,26 @@ pub(crate) fn describe_change(old: &str, new: &str) -> Vec<String> {
 
 /// (name, type) of the row record's fields.
 fn row_fields(schema: &str) -> Option<Vec<(String, Json)>> {
+    Some(
+        row_field_objects(schema)?
+            .iter()
+            .filter_map(|f| Some((f["name"].as_str()?.to_owned(), f["type"].clone())))
+            .collect(),
+    )
+}
+
+/// The row record's field definitions: an envelope's `before` record, or the
+/// record itself (a key).
+fn row_field_objects(schema: &str) -> Option<Vec<Json>> {
     let schema: Json = serde_json::from_str(schema).ok()?;
     let fields = schema.get("fields")?.as_array()?;
-    // An envelope: the row record is `before`'s non-null branch.
     let record = fields
         .iter()
         .find(|f| f["name"] == "before")
         .and_then(|before| before["type"].as_array())
         .and_then(|branches| branches.iter().find(|b| b.is_object()))
         .unwrap_or(&schema);
-    Some(
-        record
-            .get("fields")?
-            .as_array()?
-            .iter()
-            .filter_map(|f| Some((f["name"].as_str()?.to_owned(), f["type"].clone())))
-            .collect(),
-    )
+    record.get("fields")?.as_array().cloned()
 }
 
 /// A field type without its null branch, compactly.
@@ -244,5 +347,90 @@ mod tests {
             ["column id changed from int to long"]
         );
         assert!(describe_change("not json", &key("long")).is_empty());
+    }
+
+    fn change(tag: &str, object_type: &str, position: Option<i32>, names: &[&str]) -> SchemaChange {
+        use crate::contract::{DdlColumn, DdlCommand};
+        SchemaChange {
+            command: DdlCommand {
+                tag: tag.into(),
+                schema: "public".into(),
+                table: "t".into(),
+                identity: String::new(),
+                object_type: object_type.into(),
+                column_position: position,
+                statement: String::new(),
+                user: None,
+                columns: Some(
+                    names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, name)| DdlColumn {
+                            name: (*name).into(),
+                            type_expression: "integer".into(),
+                            base: "int4".into(),
+                            typmod: -1,
+                            position: i32::try_from(i).expect("small") + 1,
+                            not_null: true,
+                            default: None,
+                            identity: false,
+                            generated: false,
+                            comment: None,
+                        })
+                        .collect(),
+                ),
+                primary_key: None,
+            },
+            xid: 1,
+            commit_lsn: weir_pgoutput::Lsn(1),
+            lsn: weir_pgoutput::Lsn(1),
+            commit_time_micros: 0,
+        }
+    }
+
+    #[test]
+    fn renames_become_aliases_that_follow_the_column() {
+        let mut renames = Renames::default();
+        renames.schema_change(&change("ALTER TABLE", "table", None, &["id", "v"]));
+        renames.schema_change(&change(
+            "ALTER TABLE",
+            "table column",
+            Some(2),
+            &["id", "val"],
+        ));
+        assert_eq!(
+            renames.aliases("public.t").get("val"),
+            Some(&vec!["v".to_owned()])
+        );
+        // Renamed again: both earlier names.
+        renames.schema_change(&change(
+            "ALTER TABLE",
+            "table column",
+            Some(2),
+            &["id", "value"],
+        ));
+        assert_eq!(
+            renames.aliases("public.t").get("value"),
+            Some(&vec!["v".to_owned(), "val".to_owned()])
+        );
+        // A column added in the same breath is no rename to trust: no alias.
+        let mut renames = Renames::default();
+        renames.schema_change(&change("ALTER TABLE", "table", None, &["id", "v"]));
+        renames.schema_change(&change(
+            "ALTER TABLE",
+            "table column",
+            Some(2),
+            &["id", "w", "x"],
+        ));
+        assert!(renames.aliases("public.t").is_empty());
+        // Without knowing the columns before, nothing is guessed.
+        let mut renames = Renames::default();
+        renames.schema_change(&change(
+            "ALTER TABLE",
+            "table column",
+            Some(2),
+            &["id", "w"],
+        ));
+        assert!(renames.aliases("public.t").is_empty());
     }
 }

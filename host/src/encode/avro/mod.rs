@@ -31,7 +31,7 @@ use arrow::array::{Array, AsArray, StringArray};
 use arrow::datatypes::{Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use self::evolution::{Evolution, SchemaChangePolicy};
+use self::evolution::{Evolution, Renames, SchemaChangePolicy};
 use self::registry::SchemaRegistry;
 use self::schema::AvroSchemas;
 use super::debezium::{DebeziumOptions, KeyChange, push_key_change};
@@ -60,6 +60,8 @@ pub struct AvroEncoder {
     registry: SchemaRegistry,
     /// What happens when the registry refuses a new schema.
     evolution: Evolution,
+    /// Renamed columns' earlier names, for aliases.
+    renames: Renames,
     registered: HashMap<(SchemaRef, Arc<str>), Arc<Registered>>,
     version: String,
     order: TransactionOrder,
@@ -74,6 +76,7 @@ impl AvroEncoder {
             topics,
             registry,
             evolution: Evolution::default(),
+            renames: Renames::default(),
             registered: HashMap::new(),
             version: format!("weir-{}", crate::VERSION),
             order: TransactionOrder::default(),
@@ -103,8 +106,23 @@ impl AvroEncoder {
             "{}.{}.{}",
             self.options.name, layout.schema_name, layout.table_name
         );
-        let schemas = AvroSchemas::new(layout, fields, &name, &self.options.values);
         let table = format!("{}.{}", layout.schema_name, layout.table_name);
+        self.renames
+            .seed(&table, &self.registry, &format!("{topic}-value"));
+        let schemas = AvroSchemas::new(
+            layout,
+            fields,
+            &name,
+            &self.options.values,
+            self.renames.aliases(&table),
+        );
+        self.renames.registered(&table, || {
+            layout
+                .columns
+                .iter()
+                .map(|c| self::schema::avro_name(&c.name))
+                .collect()
+        });
         let key_id = match &schemas.key_schema {
             Some(key_schema) => Some(self.evolution.register(
                 &mut self.registry,
@@ -274,6 +292,16 @@ enum Side {
 }
 
 impl Encoder for AvroEncoder {
+    fn schema_change(&mut self, change: &crate::contract::SchemaChange) {
+        let table = change.table_name();
+        let topic = self
+            .topics
+            .topic(&change.command.schema, &change.command.table);
+        self.renames
+            .seed(&table, &self.registry, &format!("{topic}-value"));
+        self.renames.schema_change(change);
+    }
+
     fn encode(
         &mut self,
         batch: &RecordBatch,

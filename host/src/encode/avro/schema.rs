@@ -157,6 +157,9 @@ pub(crate) struct AvroColumn {
     pub(crate) required: bool,
 }
 
+/// A table's renamed columns: current name → its earlier names, oldest first.
+pub(crate) type Aliases = std::collections::HashMap<String, Vec<String>>;
+
 /// The Avro view of one batch schema: columns, and the key and value schemas.
 #[derive(Debug, Clone)]
 pub(crate) struct AvroSchemas {
@@ -169,12 +172,14 @@ pub(crate) struct AvroSchemas {
 }
 
 impl AvroSchemas {
-    /// Schemas for `layout`, records named under the namespace made of `name`.
+    /// Schemas for `layout`, records named under the namespace made of `name`;
+    /// `aliases` gives renamed columns their earlier names.
     pub(crate) fn new(
         layout: &Layout,
         fields: &[&Field],
         name: &str,
         options: &ValueOptions,
+        aliases: &Aliases,
     ) -> AvroSchemas {
         let columns: Vec<AvroColumn> = fields
             .iter()
@@ -194,26 +199,32 @@ impl AvroSchemas {
         // unless a value may have no Avro form; an old image lacking a required
         // column (a delete without REPLICA IDENTITY FULL) holds its type's zero,
         // as Debezium's does.
-        let record_fields =
-            |names: &mut Names, positions: &mut dyn Iterator<Item = usize>, key: bool| {
-                positions
-                    .map(|position| {
-                        let column = &columns[position];
-                        let name = avro_name(&layout.columns[column.position].name);
-                        let avro = avro_type(&column.kind, names);
-                        let required = if key {
-                            !column.kind.may_fail()
-                        } else {
-                            column.required
-                        };
-                        if !required {
-                            json!({"name": name, "type": ["null", avro], "default": null})
-                        } else {
-                            json!({"name": name, "type": avro})
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            };
+        let record_fields = |names: &mut Names,
+                             positions: &mut dyn Iterator<Item = usize>,
+                             key: bool| {
+            positions
+                .map(|position| {
+                    let column = &columns[position];
+                    let name = avro_name(&layout.columns[column.position].name);
+                    let avro = avro_type(&column.kind, names);
+                    let required = if key {
+                        !column.kind.may_fail()
+                    } else {
+                        column.required
+                    };
+                    let mut field = if !required {
+                        json!({"name": name, "type": ["null", avro], "default": null})
+                    } else {
+                        json!({"name": name, "type": avro})
+                    };
+                    if let Some(earlier) = aliases.get(&layout.columns[column.position].name) {
+                        let earlier: Vec<String> = earlier.iter().map(|n| avro_name(n)).collect();
+                        field["aliases"] = json!(earlier);
+                    }
+                    field
+                })
+                .collect::<Vec<_>>()
+        };
         let key_schema = (!layout.key.is_empty()).then(|| {
             let mut names = Names::default();
             let fields = record_fields(&mut names, &mut layout.key.iter().copied(), true);

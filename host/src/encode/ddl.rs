@@ -18,6 +18,7 @@ use super::EncodeError;
 use super::avro::binary;
 use super::avro::registry::SchemaRegistry;
 use super::canal::sql_type;
+use super::metadata::{register, wrap};
 use crate::contract::{DdlColumn, SchemaChange};
 
 /// How DDL messages are written.
@@ -102,8 +103,8 @@ impl DdlEncoder {
                 let value = self.value(change);
                 Ok(if schemas {
                     (
-                        wrap(key_connect_schema(), key),
-                        wrap(value_connect_schema(), value),
+                        wrap(&key_connect_schema(), key),
+                        wrap(&value_connect_schema(), value),
                     )
                 } else {
                     (key.to_string().into_bytes(), value.to_string().into_bytes())
@@ -307,23 +308,6 @@ fn optional_int(value: Option<i32>, out: &mut Vec<u8>) {
             binary::long(i64::from(n), out);
         }
     }
-}
-
-fn register(
-    registry: &mut SchemaRegistry,
-    topic: &str,
-    part: &str,
-    schema: &Json,
-) -> Result<u32, EncodeError> {
-    registry
-        .register(&format!("{topic}-{part}"), &schema.to_string())
-        .map_err(EncodeError::Registry)
-}
-
-fn wrap(schema: Json, payload: Json) -> Vec<u8> {
-    json!({"schema": schema, "payload": payload})
-        .to_string()
-        .into_bytes()
 }
 
 const NAMESPACE: &str = "io.weir.ddl";

@@ -184,7 +184,8 @@ impl MetadataEncoder {
     }
 }
 
-fn register(
+/// Registers `schema` under `<topic>-<part>` (`key` or `value`).
+pub(super) fn register(
     registry: &mut SchemaRegistry,
     topic: &str,
     part: &str,
@@ -195,7 +196,8 @@ fn register(
         .map_err(EncodeError::Registry)
 }
 
-fn wrap(schema: &Json, payload: Json) -> Vec<u8> {
+/// A JSON message with its Connect schema (`schemas.enable`).
+pub(super) fn wrap(schema: &Json, payload: Json) -> Vec<u8> {
     json!({"schema": schema, "payload": payload})
         .to_string()
         .into_bytes()

@@ -20,7 +20,7 @@ use super::replication::{
     ReplicationError, ReplicationEvent, ReplicationStream, StandbyStatus, now_unix_micros,
 };
 use super::snapshot::incremental::{
-    IncrementalSnapshot, SIGNAL_PREFIX, WATERMARK_PREFIX, Watermark,
+    IncrementalSnapshot, Joined, SIGNAL_PREFIX, WATERMARK_PREFIX, Watermark,
 };
 use super::snapshot::progress::SnapshotMode;
 use crate::contract::SnapshotMarks;
@@ -73,6 +73,8 @@ impl Session<'_> {
         discovery.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         discovery.tick().await;
         loop {
+            // A table waiting for its earlier writers is looked at again then.
+            let recheck = self.incremental.next_check();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return self.finish(out, flushed).await,
@@ -80,6 +82,7 @@ impl Session<'_> {
                     self.incremental.read_chunk(&self.control).await?;
                 }
                 _ = std::future::ready(()), if self.discover_now => self.discover().await?,
+                _ = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now).into()), if recheck.is_some() => {}
                 event = self.stream.recv() => {
                     let event = event?;
                     let reply = matches!(&event, ReplicationEvent::Keepalive(k) if k.reply_requested);
@@ -159,7 +162,7 @@ impl Session<'_> {
                     }
                     PgOutputMessage::Message(message) if message.prefix == SIGNAL_PREFIX => {
                         if self.config.signals {
-                            self.incremental.signal(&message.content);
+                            self.incremental.signal(&message.content, Joined::Before);
                         } else if !self.signal_ignored {
                             self.signal_ignored = true;
                             warn!(lsn = %message.lsn, "Ignored a snapshot request (a weir_signal message): this pipeline does not accept them (source.postgres.signals is false).");
@@ -168,7 +171,7 @@ impl Session<'_> {
                     // Weir's own announcement, in the transaction that added the
                     // tables to its publication: their rows are read from here on.
                     PgOutputMessage::Message(message) if message.prefix == TABLES_ADDED_PREFIX => {
-                        self.incremental.signal(&message.content);
+                        self.incremental.signal(&message.content, Joined::Now);
                     }
                     PgOutputMessage::Message(message) if message.prefix == WATERMARK_PREFIX => {
                         if let Watermark::High(lsn) =

@@ -30,6 +30,7 @@ use tokio_postgres::Client;
 use tracing::{info, warn};
 
 use super::table::{SnapshotError, SnapshotTable, describe, read_where};
+use super::writers::Writers;
 use crate::Lsn;
 use crate::batch::RowMeta;
 use crate::contract::TableSelector;
@@ -99,7 +100,10 @@ struct Cursor {
 pub struct IncrementalSnapshot {
     slot: String,
     selectors: Vec<TableSelector>,
-    queue: VecDeque<String>,
+    /// Tables to read, and whether each just joined the publication.
+    queue: VecDeque<(String, Joined)>,
+    /// A table that just joined, waiting for the transactions writing it then.
+    waiting: Option<Writers>,
     cursor: Option<Cursor>,
     window: Option<Window>,
     sequence: u64,
@@ -116,6 +120,16 @@ impl std::fmt::Debug for IncrementalSnapshot {
             .field("table", &self.cursor.as_ref().map(|c| &c.name))
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a table asked for has just been added to the publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// Published all along (`weir snapshot`).
+    Before,
+    /// Added by the transaction that announced it: writers of that moment may
+    /// hold changes the stream will never carry (see [`super::writers`]).
+    Now,
 }
 
 /// What a watermark message means for the session.
@@ -136,6 +150,7 @@ impl IncrementalSnapshot {
             slot: slot.to_owned(),
             selectors,
             queue: VecDeque::new(),
+            waiting: None,
             cursor: None,
             window: None,
             sequence: 0,
@@ -144,8 +159,9 @@ impl IncrementalSnapshot {
         }
     }
 
-    /// A `weir_signal` message arrived.
-    pub fn signal(&mut self, content: &[u8]) {
+    /// A `weir_signal` message (or weir's announcement of tables it added to
+    /// the publication) arrived.
+    pub fn signal(&mut self, content: &[u8], joined: Joined) {
         let signal: SnapshotSignal = match serde_json::from_slice(content) {
             Ok(signal) => signal,
             Err(error) => {
@@ -162,11 +178,12 @@ impl IncrementalSnapshot {
             });
             if !selected {
                 warn!(%table, "A snapshot was asked for a table the pipeline does not select; ignored.");
-            } else if !self.queue.contains(&table)
+            } else if !self.queue.iter().any(|(queued, _)| *queued == table)
                 && self.cursor.as_ref().is_none_or(|c| c.name != table)
+                && self.waiting.as_ref().is_none_or(|w| w.table != table)
             {
                 info!(%table, "Snapshot of a table asked; it is read while streaming goes on.");
-                self.queue.push_back(table);
+                self.queue.push_back((table, joined));
             }
         }
     }
@@ -174,13 +191,46 @@ impl IncrementalSnapshot {
     /// Whether a chunk should be read now: a table is waiting and no chunk is in
     /// flight.
     pub fn wants_chunk(&self) -> bool {
-        self.window.is_none() && (self.cursor.is_some() || !self.queue.is_empty())
+        self.window.is_none()
+            && (self.cursor.is_some()
+                || match &self.waiting {
+                    Some(writers) => writers.next_check() <= std::time::Instant::now(),
+                    None => !self.queue.is_empty(),
+                })
+    }
+
+    /// When a table waiting for its earlier writers is to be looked at again.
+    pub fn next_check(&self) -> Option<std::time::Instant> {
+        self.waiting.as_ref().map(Writers::next_check)
+    }
+
+    /// The next table to start, once no transaction that wrote it before it
+    /// joined the publication is still open.
+    async fn next_table(&mut self, control: &Client) -> Result<Option<String>, SnapshotError> {
+        if let Some(writers) = self.waiting.as_mut() {
+            let quoted = quoted_selector(&writers.table);
+            if !writers.ended(control, &quoted).await? {
+                return Ok(None);
+            }
+            return Ok(self.waiting.take().map(|writers| writers.table));
+        }
+        let Some((name, joined)) = self.queue.pop_front() else {
+            return Ok(None);
+        };
+        if joined == Joined::Now
+            && let Some(writers) = Writers::holding(control, &name, &quoted_selector(&name)).await?
+        {
+            info!(table = %name, "The table just joined the publication; its snapshot waits for the transactions writing it then.");
+            self.waiting = Some(writers);
+            return Ok(None);
+        }
+        Ok(Some(name))
     }
 
     /// Writes the low watermark, reads the next chunk, writes the high watermark.
     pub async fn read_chunk(&mut self, control: &Client) -> Result<(), SnapshotError> {
         if self.cursor.is_none() {
-            let Some(name) = self.queue.pop_front() else {
+            let Some(name) = self.next_table(control).await? else {
                 return Ok(());
             };
             match self.start_table(control, &name).await {
@@ -358,6 +408,16 @@ impl IncrementalSnapshot {
             last,
             rows: 0,
         }))
+    }
+}
+
+/// `"schema"."table"` from `schema.table`, for `to_regclass`.
+fn quoted_selector(name: &str) -> String {
+    match name.split_once('.') {
+        Some((schema, table)) => {
+            format!("{}.{}", quote_identifier(schema), quote_identifier(table))
+        }
+        None => quote_identifier(name),
     }
 }
 

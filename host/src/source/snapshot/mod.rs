@@ -10,6 +10,7 @@ pub mod parallel;
 pub mod progress;
 pub mod table;
 pub mod visibility;
+mod writers;
 
 pub use initial::{InitialSnapshot, SnapshotEvent, SnapshotOptions};
 pub use progress::{SnapshotMode, SnapshotProgress, TableProgress};

@@ -214,18 +214,24 @@ pub fn fastavro_decode(
         Some(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
         None => "-".to_owned(),
     };
-    {
-        let Some(mut stdin) = child.stdin.take() else {
-            return Err(HarnessError::Broker("fastavro: no stdin".to_owned()));
-        };
-        for (key, value) in messages {
-            writeln!(stdin, "{} {}", hex(key), hex(value))
-                .map_err(|e| HarnessError::io("write to fastavro", e))?;
-        }
-    }
+    let Some(mut stdin) = child.stdin.take() else {
+        return Err(HarnessError::Broker("fastavro: no stdin".to_owned()));
+    };
+    // Written from a thread of its own while the output is read: fastavro
+    // answers line by line, and with both pipes full each side would wait for
+    // the other for ever (thousands of messages did).
+    let input: String = messages
+        .iter()
+        .map(|(key, value)| format!("{} {}\n", hex(key), hex(value)))
+        .collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = child
         .wait_with_output()
         .map_err(|e| HarnessError::io("wait for fastavro", e))?;
+    writer
+        .join()
+        .map_err(|_| HarnessError::Broker("fastavro: the writing thread panicked".to_owned()))?
+        .map_err(|e| HarnessError::io("write to fastavro", e))?;
     if !output.status.success() {
         return Err(HarnessError::Broker(format!(
             "fastavro failed (is it installed? scripts/setup.sh): {}",

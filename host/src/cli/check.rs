@@ -21,7 +21,6 @@ use crate::produce::KafkaProducer;
 use crate::produce::admin::{TopicAdmin, TopicError};
 use crate::source::catalog::resolve_tables;
 use crate::source::precheck::{CheckStatus, Finding, PrecheckInput, precheck};
-use crate::source::snapshot::SnapshotMode;
 
 use super::run::RunError;
 
@@ -125,8 +124,7 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
     topics.extend(config.ddl_topic.clone());
     topics.extend(config.heartbeat.as_ref().map(|(topic, _)| topic.clone()));
     // weir creates its state topic whatever create_topics says.
-    let state_topic =
-        (config.source.snapshot.mode != SnapshotMode::Never).then(|| config.state_topic.clone());
+    let state_topic = config.keeps_state().then(|| config.state_topic.clone());
     topics.extend(state_topic.clone());
     let creatable = config.create_topics.is_some();
     let lookups = tokio::task::spawn_blocking(move || {

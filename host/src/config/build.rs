@@ -122,6 +122,13 @@ pub enum FormatConfig {
 }
 
 impl PipelineConfig {
+    /// Whether the pipeline keeps snapshot progress in its state topic: the
+    /// initial snapshot's, and that of snapshots taken while streaming, which
+    /// `weir snapshot` asks for (`signals`).
+    pub fn keeps_state(&self) -> bool {
+        self.source.snapshot.mode != SnapshotMode::Never || self.source.signals
+    }
+
     /// Checks `spec` and converts it; relative plugin paths are resolved against
     /// `base_dir` (the spec file's directory). [`super::load`] adds the line of a
     /// refused field.

@@ -40,12 +40,14 @@ use crate::metrics::server::{self, Endpoint};
 use crate::plugin::{PluginChain, PluginEngine, PluginError};
 use crate::produce::admin::TopicAdmin;
 use crate::produce::{KafkaProducer, Latency};
-use crate::source::snapshot::SnapshotMode;
+use crate::source::snapshot::RecordedProgress;
 use crate::source::{PostgresSource, SourceError};
 
 /// Events buffered between the source and the worker: with batches of up to 8k
 /// rows this bounds the rows held in memory to a few tens of thousands.
 const EVENT_BUFFER: usize = 8;
+/// How long reading or writing a state record may take.
+const STATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Counters of a run.
 #[derive(Debug, Default)]
@@ -197,7 +199,7 @@ async fn start_parts(
     // The snapshot's progress lives in the state topic: the source loads it, the
     // worker's recorder writes it.
     let state_topic = StateTopic::new(config.state_topic.clone(), &config.source.slot);
-    let state = (config.source.snapshot.mode != SnapshotMode::Never).then(|| state_topic.clone());
+    let state = config.keeps_state().then(|| state_topic.clone());
     let topics = if state.is_some() || config.transaction_interval.is_some() {
         prepare_state_topic(state_topic.topic().to_owned(), topics).await?
     } else {
@@ -229,19 +231,33 @@ async fn start_parts(
     };
     let mut source = PostgresSource::new(config.source.clone());
     if let Some(state) = state.clone() {
-        let brokers = config.producer.brokers.clone();
-        let properties = config.producer.properties.clone();
-        let (loader_state, loader_brokers, loader_properties) =
-            (state.clone(), brokers.clone(), properties.clone());
+        let access = Arc::new((
+            state,
+            config.producer.brokers.clone(),
+            config.producer.properties.clone(),
+        ));
+        let (loader, saver, incremental) = (Arc::clone(&access), Arc::clone(&access), access);
         source = source
             .with_progress_loader(Arc::new(move || {
-                loader_state
-                    .load(&loader_brokers, &loader_properties, Duration::from_secs(60))
+                let (state, brokers, properties) = &*loader;
+                state
+                    .load_records(brokers, properties, STATE_TIMEOUT)
+                    .map(|records| RecordedProgress {
+                        snapshot: records.snapshot,
+                        incremental: records.incremental,
+                    })
                     .map_err(|error| error.into())
             }))
             .with_progress_saver(Arc::new(move |progress| {
+                let (state, brokers, properties) = &*saver;
                 state
-                    .save_now(&brokers, &properties, progress, Duration::from_secs(60))
+                    .save_now(brokers, properties, progress, STATE_TIMEOUT)
+                    .map_err(|error| error.into())
+            }))
+            .with_incremental_saver(Arc::new(move |progress| {
+                let (state, brokers, properties) = &*incremental;
+                state
+                    .save_incremental_now(brokers, properties, progress, STATE_TIMEOUT)
                     .map_err(|error| error.into())
             }));
     }

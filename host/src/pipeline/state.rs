@@ -20,7 +20,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::exactly_once::Position;
 use crate::produce::KafkaProducer;
 use crate::produce::admin::{futures_executor_block_on, is_client_wide};
-use crate::source::snapshot::SnapshotProgress;
+use crate::source::snapshot::{IncrementalProgress, SnapshotProgress};
 
 /// Reading or writing the state topic failed.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +88,8 @@ pub struct StateTopic {
     key: Vec<u8>,
     /// `position:<slot>`.
     position_key: Vec<u8>,
+    /// `incremental:<slot>`.
+    incremental_key: Vec<u8>,
 }
 
 /// What the state topic holds for one slot.
@@ -97,6 +99,8 @@ pub struct StateRecords {
     pub snapshot: SnapshotProgress,
     /// Exactly-once: the position of the last committed Kafka transaction.
     pub position: Option<Position>,
+    /// Snapshots taken while streaming, not finished.
+    pub incremental: Option<IncrementalProgress>,
 }
 
 impl StateTopic {
@@ -106,6 +110,7 @@ impl StateTopic {
             topic: topic.into(),
             key: format!("snapshot:{slot}").into_bytes(),
             position_key: format!("position:{slot}").into_bytes(),
+            incremental_key: format!("incremental:{slot}").into_bytes(),
         }
     }
 
@@ -206,6 +211,8 @@ impl StateTopic {
                     records.snapshot = serde_json::from_slice(payload).map_err(corrupt)?;
                 } else if message.key() == Some(self.position_key.as_slice()) {
                     records.position = Some(serde_json::from_slice(payload).map_err(corrupt)?);
+                } else if message.key() == Some(self.incremental_key.as_slice()) {
+                    records.incremental = Some(serde_json::from_slice(payload).map_err(corrupt)?);
                 }
             }
             if message.offset() + 1 >= high {
@@ -234,12 +241,43 @@ impl StateTopic {
         progress: &SnapshotProgress,
         timeout: Duration,
     ) -> Result<(), StateError> {
+        self.deliver(brokers, properties, &self.key, progress, timeout)
+    }
+
+    /// Writes the progress of the snapshots taken while streaming and waits up
+    /// to `timeout` for Kafka's acknowledgement, as [`StateTopic::save_now`]: the
+    /// source records a request before the stream passes it, and that must be
+    /// stored, not queued, when it goes on.
+    pub fn save_incremental_now(
+        &self,
+        brokers: &str,
+        properties: &[(String, String)],
+        progress: &IncrementalProgress,
+        timeout: Duration,
+    ) -> Result<(), StateError> {
+        self.deliver(
+            brokers,
+            properties,
+            &self.incremental_key,
+            progress,
+            timeout,
+        )
+    }
+
+    fn deliver(
+        &self,
+        brokers: &str,
+        properties: &[(String, String)],
+        key: &[u8],
+        record: &impl serde::Serialize,
+        timeout: Duration,
+    ) -> Result<(), StateError> {
         use rdkafka::producer::{FutureProducer, FutureRecord};
         let failed = |error| StateError::Deliver {
             topic: self.topic.clone(),
             error,
         };
-        let value = self.serialize(progress)?;
+        let value = self.serialize(record)?;
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", brokers)
@@ -255,7 +293,7 @@ impl StateTopic {
         let producer: FutureProducer = config.create().map_err(failed)?;
         let record = FutureRecord::to(&self.topic)
             .partition(0)
-            .key(&self.key)
+            .key(key)
             .payload(&value);
         // Waits for the delivery report: a record refused for good (an ACL, say)
         // is an error here, where a flush would have returned Ok.

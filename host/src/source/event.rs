@@ -104,9 +104,9 @@ pub enum SourceError {
         /// The slot.
         slot: String,
     },
-    /// The snapshot's progress could not be read (not retried: the progress
-    /// loader has its own timeout).
-    #[error("reading the snapshot's progress: {0}")]
+    /// The snapshot's progress could not be read or recorded (not retried: the
+    /// loader and the saver have their own timeouts).
+    #[error("reading or recording the snapshot's progress: {0}")]
     Progress(#[source] LoadError),
     /// Retrying did not help within the retry window.
     #[error("gave up after retrying for {after:?}")]

@@ -29,6 +29,8 @@ use super::publication::sync_publication;
 use super::replication::{PgOutputOptions, ReplicationConnection, SlotSnapshot};
 use super::session::Session;
 use super::snapshot::incremental::IncrementalSnapshot;
+use super::snapshot::incremental_record::IncrementalRecord;
+pub use super::snapshot::incremental_record::IncrementalSaver;
 use super::snapshot::progress::{SnapshotMode, SnapshotProgress, lock};
 use crate::contract::TableSelector;
 use crate::lsn::Lsn;
@@ -51,6 +53,7 @@ pub struct PostgresSource {
     pub(super) progress: Mutex<SnapshotProgress>,
     pub(super) progress_loader: Option<ProgressLoader>,
     pub(super) progress_saver: Option<ProgressSaver>,
+    pub(super) incremental_saver: Option<IncrementalSaver>,
 }
 
 impl std::fmt::Debug for PostgresSource {
@@ -63,9 +66,9 @@ impl std::fmt::Debug for PostgresSource {
     }
 }
 
-/// Reads the snapshot's progress as recorded (by the pipeline, in Kafka). Blocking.
+/// Reads the snapshots' progress as recorded (by the pipeline, in Kafka). Blocking.
 pub type ProgressLoader =
-    Arc<dyn Fn() -> Result<super::snapshot::SnapshotProgress, LoadError> + Send + Sync>;
+    Arc<dyn Fn() -> Result<super::snapshot::RecordedProgress, LoadError> + Send + Sync>;
 
 /// Records a snapshot's progress and returns once it is stored. Blocking.
 pub type ProgressSaver =
@@ -80,6 +83,7 @@ impl PostgresSource {
             progress: Mutex::default(),
             progress_loader: None,
             progress_saver: None,
+            incremental_saver: None,
         }
     }
 
@@ -89,6 +93,13 @@ impl PostgresSource {
     /// existing slot with nothing recorded (which takes no snapshot).
     pub fn with_progress_saver(mut self, saver: ProgressSaver) -> Self {
         self.progress_saver = Some(saver);
+        self
+    }
+
+    /// How to record the progress of snapshots taken while streaming, so a
+    /// restart finishes them (see `snapshot::incremental_record`).
+    pub fn with_incremental_saver(mut self, saver: IncrementalSaver) -> Self {
+        self.incremental_saver = Some(saver);
         self
     }
 
@@ -217,14 +228,16 @@ impl PostgresSource {
                 slot: config.slot.clone(),
             });
         }
-        if let Some(loader) = self.progress_loader.clone()
-            && config.snapshot.mode != SnapshotMode::Never
-        {
+        let mut incremental_recorded = None;
+        if let Some(loader) = self.progress_loader.clone() {
             let recorded = tokio::task::spawn_blocking(move || loader())
                 .await
                 .map_err(|e| SourceError::Progress(Box::new(e)))?
                 .map_err(SourceError::Progress)?;
-            *lock(&self.progress) = recorded;
+            if config.snapshot.mode != SnapshotMode::Never {
+                *lock(&self.progress) = recorded.snapshot;
+            }
+            incremental_recorded = recorded.incremental;
         }
         if config.snapshot.mode == SnapshotMode::InitialOnly {
             return self.snapshot_only(&control, out, shutdown).await;
@@ -333,6 +346,11 @@ impl PostgresSource {
                 &config.slot,
                 config.tables.clone(),
                 config.batch.max_rows,
+            ),
+            incremental_record: IncrementalRecord::new(
+                incremental_recorded,
+                &config.slot,
+                self.incremental_saver.clone(),
             ),
             signal_ignored: false,
             discovery: owned

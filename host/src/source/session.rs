@@ -22,6 +22,7 @@ use super::replication::{
 use super::snapshot::incremental::{
     IncrementalSnapshot, Joined, SIGNAL_PREFIX, WATERMARK_PREFIX, Watermark,
 };
+use super::snapshot::incremental_record::IncrementalRecord;
 use super::snapshot::progress::SnapshotMode;
 use crate::contract::SnapshotMarks;
 use crate::lsn::Lsn;
@@ -44,6 +45,8 @@ pub(super) struct Session<'a> {
     pub(super) last_status: Instant,
     /// Tables asked to be snapshotted while streaming.
     pub(super) incremental: IncrementalSnapshot,
+    /// Their progress as acknowledged, recorded so a restart finishes them.
+    pub(super) incremental_record: IncrementalRecord,
     /// A refused snapshot request was reported (once per session).
     pub(super) signal_ignored: bool,
     /// How often weir's publication is brought in step with tables created
@@ -72,6 +75,8 @@ impl Session<'_> {
             tokio::time::interval(self.discovery.unwrap_or(Duration::from_secs(3600)));
         discovery.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         discovery.tick().await;
+        let unfinished = self.incremental_record.unfinished().to_vec();
+        self.incremental.resume(&unfinished);
         loop {
             // A table waiting for its earlier writers is looked at again then.
             let recheck = self.incremental.next_check();
@@ -79,7 +84,9 @@ impl Session<'_> {
                 biased;
                 _ = shutdown.cancelled() => return self.finish(out, flushed).await,
                 _ = std::future::ready(()), if self.incremental.wants_chunk() => {
-                    self.incremental.read_chunk(&self.control).await?;
+                    if let Some(table) = self.incremental.read_chunk(&self.control).await? {
+                        self.incremental_record.ended(self.emitted_end, &table);
+                    }
                 }
                 _ = std::future::ready(()), if self.discover_now => self.discover().await?,
                 _ = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now).into()), if recheck.is_some() => {}
@@ -162,7 +169,8 @@ impl Session<'_> {
                     }
                     PgOutputMessage::Message(message) if message.prefix == SIGNAL_PREFIX => {
                         if self.config.signals {
-                            self.incremental.signal(&message.content, Joined::Before);
+                            let asked = self.incremental.signal(&message.content, Joined::Before);
+                            self.incremental_record.asked(asked).await?;
                         } else if !self.signal_ignored {
                             self.signal_ignored = true;
                             warn!(lsn = %message.lsn, "Ignored a snapshot request (a weir_signal message): this pipeline does not accept them (source.postgres.signals is false).");
@@ -171,7 +179,8 @@ impl Session<'_> {
                     // Weir's own announcement, in the transaction that added the
                     // tables to its publication: their rows are read from here on.
                     PgOutputMessage::Message(message) if message.prefix == TABLES_ADDED_PREFIX => {
-                        self.incremental.signal(&message.content, Joined::Now);
+                        let asked = self.incremental.signal(&message.content, Joined::Now);
+                        self.incremental_record.asked(asked).await?;
                     }
                     PgOutputMessage::Message(message) if message.prefix == WATERMARK_PREFIX => {
                         if let Watermark::High(lsn) =
@@ -244,10 +253,18 @@ impl Session<'_> {
         // can be exactly where the next transaction's commit record starts:
         // the chunk sits just before it, and after every earlier commit.
         let position = Lsn(lsn.0.saturating_sub(1));
-        let Some(rows) = self.incremental.close(position)? else {
+        let Some(closed) = self.incremental.close(position)? else {
             return Ok(());
         };
-        let count = rows.num_rows() as u64;
+        let count = closed
+            .rows
+            .as_ref()
+            .map_or(0, |rows| rows.num_rows() as u64);
+        self.incremental_record
+            .chunk_sent(position, &closed.table, closed.after, count);
+        let Some(rows) = closed.rows else {
+            return Ok(());
+        };
         self.stats.rows.fetch_add(count, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         send(
@@ -333,6 +350,7 @@ impl Session<'_> {
     /// Reports `flushed` when it moved (at most every [`STATUS_THROTTLE`]) or when the
     /// status interval passed.
     async fn report(&mut self, flushed: Lsn, force: bool) -> Result<(), SourceError> {
+        self.incremental_record.acknowledged(flushed, force).await?;
         let due = self.last_status.elapsed() >= self.config.status_interval;
         if force || due || flushed > self.reported {
             self.send_status(flushed.max(self.reported)).await?;

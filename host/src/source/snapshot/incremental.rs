@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use tracing::{info, warn};
 
+use super::progress::IncrementalTable;
 use super::table::{SnapshotError, SnapshotTable, describe, read_where};
 use super::writers::Writers;
 use crate::Lsn;
@@ -61,6 +62,12 @@ impl SnapshotSignal {
             quote_literal(&serde_json::to_string(self)?)
         ))
     }
+}
+
+/// A table that just joined the publication, and the writers it waits for.
+struct Waiting {
+    writers: Writers,
+    asked: Asked,
 }
 
 /// A chunk read and waiting for its high watermark.
@@ -100,10 +107,10 @@ struct Cursor {
 pub struct IncrementalSnapshot {
     slot: String,
     selectors: Vec<TableSelector>,
-    /// Tables to read, and whether each just joined the publication.
-    queue: VecDeque<(String, Joined)>,
+    /// Tables to read.
+    queue: VecDeque<Asked>,
     /// A table that just joined, waiting for the transactions writing it then.
-    waiting: Option<Writers>,
+    waiting: Option<Waiting>,
     cursor: Option<Cursor>,
     window: Option<Window>,
     sequence: u64,
@@ -120,6 +127,27 @@ impl std::fmt::Debug for IncrementalSnapshot {
             .field("table", &self.cursor.as_ref().map(|c| &c.name))
             .finish_non_exhaustive()
     }
+}
+
+/// A table to read.
+#[derive(Debug)]
+struct Asked {
+    /// `schema.table`.
+    table: String,
+    joined: Joined,
+    /// Resumed after a restart: the greatest key acknowledged before.
+    after: Option<Vec<String>>,
+}
+
+/// A chunk whose high watermark streamed past.
+#[derive(Debug)]
+pub struct ClosedChunk {
+    /// `schema.table`.
+    pub table: String,
+    /// The chunk's greatest key, as SQL literals: where a restart goes on.
+    pub after: Vec<String>,
+    /// Its rows no streamed change superseded, positioned at the watermark.
+    pub rows: Option<RecordBatch>,
 }
 
 /// Whether a table asked for has just been added to the publication.
@@ -159,18 +187,36 @@ impl IncrementalSnapshot {
         }
     }
 
+    /// Resumes the snapshots a restart left unfinished.
+    pub fn resume(&mut self, unfinished: &[IncrementalTable]) {
+        for table in unfinished {
+            info!(table = %table.table, rows = table.rows, "Resuming a snapshot taken while streaming.");
+            self.queue.push_back(Asked {
+                table: table.table.clone(),
+                joined: if table.joined {
+                    Joined::Now
+                } else {
+                    Joined::Before
+                },
+                after: table.after.clone(),
+            });
+        }
+    }
+
     /// A `weir_signal` message (or weir's announcement of tables it added to
-    /// the publication) arrived.
-    pub fn signal(&mut self, content: &[u8], joined: Joined) {
+    /// the publication) arrived. Returns the tables queued by it (and whether
+    /// each just joined), to be recorded before the stream goes past it.
+    pub fn signal(&mut self, content: &[u8], joined: Joined) -> Vec<(String, bool)> {
+        let mut queued = Vec::new();
         let signal: SnapshotSignal = match serde_json::from_slice(content) {
             Ok(signal) => signal,
             Err(error) => {
                 warn!(%error, "Ignoring an unreadable snapshot signal.");
-                return;
+                return queued;
             }
         };
         if signal.slot != self.slot {
-            return;
+            return queued;
         }
         for table in signal.tables {
             let selected = table.split_once('.').is_some_and(|(schema, name)| {
@@ -178,14 +224,23 @@ impl IncrementalSnapshot {
             });
             if !selected {
                 warn!(%table, "A snapshot was asked for a table the pipeline does not select; ignored.");
-            } else if !self.queue.iter().any(|(queued, _)| *queued == table)
+            } else if !self.queue.iter().any(|asked| asked.table == table)
                 && self.cursor.as_ref().is_none_or(|c| c.name != table)
-                && self.waiting.as_ref().is_none_or(|w| w.table != table)
+                && self
+                    .waiting
+                    .as_ref()
+                    .is_none_or(|w| w.writers.table != table)
             {
                 info!(%table, "Snapshot of a table asked; it is read while streaming goes on.");
-                self.queue.push_back((table, joined));
+                queued.push((table.clone(), joined == Joined::Now));
+                self.queue.push_back(Asked {
+                    table,
+                    joined,
+                    after: None,
+                });
             }
         }
+        queued
     }
 
     /// Whether a chunk should be read now: a table is waiting and no chunk is in
@@ -194,57 +249,63 @@ impl IncrementalSnapshot {
         self.window.is_none()
             && (self.cursor.is_some()
                 || match &self.waiting {
-                    Some(writers) => writers.next_check() <= std::time::Instant::now(),
+                    Some(waiting) => waiting.writers.next_check() <= std::time::Instant::now(),
                     None => !self.queue.is_empty(),
                 })
     }
 
     /// When a table waiting for its earlier writers is to be looked at again.
     pub fn next_check(&self) -> Option<std::time::Instant> {
-        self.waiting.as_ref().map(Writers::next_check)
+        self.waiting.as_ref().map(|w| w.writers.next_check())
     }
 
     /// The next table to start, once no transaction that wrote it before it
     /// joined the publication is still open.
-    async fn next_table(&mut self, control: &Client) -> Result<Option<String>, SnapshotError> {
-        if let Some(writers) = self.waiting.as_mut() {
-            let quoted = quoted_selector(&writers.table);
-            if !writers.ended(control, &quoted).await? {
+    async fn next_table(&mut self, control: &Client) -> Result<Option<Asked>, SnapshotError> {
+        if let Some(waiting) = self.waiting.as_mut() {
+            let quoted = quoted_selector(&waiting.writers.table);
+            if !waiting.writers.ended(control, &quoted).await? {
                 return Ok(None);
             }
-            return Ok(self.waiting.take().map(|writers| writers.table));
+            return Ok(self.waiting.take().map(|waiting| waiting.asked));
         }
-        let Some((name, joined)) = self.queue.pop_front() else {
+        let Some(asked) = self.queue.pop_front() else {
             return Ok(None);
         };
-        if joined == Joined::Now
-            && let Some(writers) = Writers::holding(control, &name, &quoted_selector(&name)).await?
+        if asked.joined == Joined::Now
+            && let Some(writers) =
+                Writers::holding(control, &asked.table, &quoted_selector(&asked.table)).await?
         {
-            info!(table = %name, "The table just joined the publication; its snapshot waits for the transactions writing it then.");
-            self.waiting = Some(writers);
+            info!(table = %asked.table, "The table just joined the publication; its snapshot waits for the transactions writing it then.");
+            self.waiting = Some(Waiting { writers, asked });
             return Ok(None);
         }
-        Ok(Some(name))
+        Ok(Some(asked))
     }
 
     /// Writes the low watermark, reads the next chunk, writes the high watermark.
-    pub async fn read_chunk(&mut self, control: &Client) -> Result<(), SnapshotError> {
+    /// Returns the table whose snapshot ended meanwhile (read to its end, empty,
+    /// dropped, or not readable this way).
+    pub async fn read_chunk(&mut self, control: &Client) -> Result<Option<String>, SnapshotError> {
         if self.cursor.is_none() {
-            let Some(name) = self.next_table(control).await? else {
-                return Ok(());
+            let Some(asked) = self.next_table(control).await? else {
+                return Ok(None);
             };
-            match self.start_table(control, &name).await {
-                Ok(Some(cursor)) => self.cursor = Some(cursor),
-                Ok(None) => return Ok(()),
+            match self.start_table(control, &asked.table).await {
+                Ok(Some(mut cursor)) => {
+                    cursor.after = asked.after;
+                    self.cursor = Some(cursor);
+                }
+                Ok(None) => return Ok(Some(asked.table)),
                 Err(error) if is_gone(&error) => {
-                    info!(table = %name, "The table was dropped before its snapshot; nothing to read.");
-                    return Ok(());
+                    info!(table = %asked.table, "The table was dropped before its snapshot; nothing to read.");
+                    return Ok(Some(asked.table));
                 }
                 Err(error) => return Err(error),
             }
         }
         let Some(cursor) = self.cursor.as_mut() else {
-            return Ok(());
+            return Ok(None);
         };
         self.sequence += 1;
         let id = format!("{}:{}:{}", self.slot, self.session, self.sequence);
@@ -256,16 +317,14 @@ impl IncrementalSnapshot {
                 // Its rows end with it: the stream carries the DROP (and the
                 // rows streamed so far stand).
                 info!(table = %cursor.name, rows = cursor.rows, "The table was dropped during its snapshot, which ends there.");
-                self.cursor = None;
-                return Ok(());
+                return Ok(self.cursor.take().map(|c| c.name));
             }
             Err(error) => return Err(error),
         };
         emit_watermark(control, &format!("{id}:high")).await?;
         let Some(rows) = rows else {
             info!(table = %cursor.name, rows = cursor.rows, "Snapshot of a table complete.");
-            self.cursor = None;
-            return Ok(());
+            return Ok(self.cursor.take().map(|c| c.name));
         };
         cursor.rows += rows.num_rows() as u64;
         let row_keys = key_rows(&cursor.converter, &rows, &cursor.key_fields)
@@ -279,7 +338,7 @@ impl IncrementalSnapshot {
             keys,
             previous,
         });
-        Ok(())
+        Ok(None)
     }
 
     /// A `weir_watermark` message at `lsn` arrived.
@@ -329,11 +388,14 @@ impl IncrementalSnapshot {
 
     /// The high watermark streamed past at `lsn`: the chunk's rows no streamed
     /// change superseded, as snapshot reads positioned at `lsn`.
-    pub fn close(&mut self, lsn: Lsn) -> Result<Option<RecordBatch>, SnapshotError> {
+    pub fn close(&mut self, lsn: Lsn) -> Result<Option<ClosedChunk>, SnapshotError> {
         let Some(window) = self.window.take() else {
             return Ok(None);
         };
         let Some(cursor) = &self.cursor else {
+            return Ok(None);
+        };
+        let Some(after) = cursor.after.clone() else {
             return Ok(None);
         };
         let keep: BooleanArray = window
@@ -343,12 +405,16 @@ impl IncrementalSnapshot {
             .collect();
         let kept =
             filter_record_batch(&window.rows, &keep).map_err(|e| batch_error(&cursor.name, e))?;
-        if kept.num_rows() == 0 {
-            return Ok(None);
-        }
-        at_position(&kept, lsn)
-            .map(Some)
-            .map_err(|e| batch_error(&cursor.name, e))
+        let rows = if kept.num_rows() == 0 {
+            None
+        } else {
+            Some(at_position(&kept, lsn).map_err(|e| batch_error(&cursor.name, e))?)
+        };
+        Ok(Some(ClosedChunk {
+            table: cursor.name.clone(),
+            after,
+            rows,
+        }))
     }
 
     /// Forgets the chunk in flight; the table goes on from before it.

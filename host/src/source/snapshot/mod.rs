@@ -4,6 +4,7 @@
 
 mod copy_binary;
 pub mod incremental;
+pub mod incremental_record;
 pub mod initial;
 mod marks;
 pub mod parallel;
@@ -13,4 +14,7 @@ pub mod visibility;
 mod writers;
 
 pub use initial::{InitialSnapshot, SnapshotEvent, SnapshotOptions};
-pub use progress::{SnapshotMode, SnapshotProgress, TableProgress};
+pub use progress::{
+    IncrementalProgress, IncrementalTable, RecordedProgress, SnapshotMode, SnapshotProgress,
+    TableProgress,
+};

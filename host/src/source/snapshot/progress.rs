@@ -102,6 +102,59 @@ impl SnapshotProgress {
     }
 }
 
+/// What the pipeline recorded for the source, read at each session's start.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedProgress {
+    /// The initial snapshot's progress.
+    pub snapshot: SnapshotProgress,
+    /// The unfinished snapshots taken while streaming.
+    pub incremental: Option<IncrementalProgress>,
+}
+
+/// The snapshots taken while streaming (`weir snapshot`, tables that joined the
+/// publication) that are not finished, as far as Kafka acknowledged them. The
+/// slot moves on while they run, so without this record a weir killed during one
+/// would never finish it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncrementalProgress {
+    /// The slot whose stream the chunks are watermarked against.
+    pub slot: String,
+    /// In the order they are read; the first may be part way.
+    pub tables: Vec<IncrementalTable>,
+}
+
+/// One table of [`IncrementalProgress`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncrementalTable {
+    /// `schema.table`.
+    pub table: String,
+    /// The greatest key of the chunks acknowledged, as SQL literals in key
+    /// order; `None`: no chunk yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<String>>,
+    /// Rows of it acknowledged so far.
+    #[serde(default)]
+    pub rows: u64,
+    /// It joined the publication with this request, so its first chunk waits
+    /// for the transactions writing it then.
+    #[serde(default)]
+    pub joined: bool,
+}
+
+impl IncrementalProgress {
+    /// The record for `slot`, or an empty one when `recorded` belongs to another
+    /// slot (a pipeline that moved to a new slot starts over).
+    pub fn for_slot(recorded: Option<IncrementalProgress>, slot: &str) -> Self {
+        match recorded {
+            Some(recorded) if recorded.slot == slot => recorded,
+            _ => IncrementalProgress {
+                slot: slot.to_owned(),
+                tables: Vec::new(),
+            },
+        }
+    }
+}
+
 /// Locks the source's progress; a panic elsewhere does not make it unreadable.
 pub(crate) fn lock(progress: &Mutex<SnapshotProgress>) -> MutexGuard<'_, SnapshotProgress> {
     progress.lock().unwrap_or_else(PoisonError::into_inner)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the source suites (types, replication protocol and streaming, snapshot,
-# heartbeat, precheck, TLS) against each PostgreSQL major version given, or against
-# every version of tests/postgres/versions but the default (which the whole suite
+# heartbeat, precheck, TLS) and the schema-change suite against each PostgreSQL
+# major version given, or against every version of tests/postgres/versions but the default (which the whole suite
 # already ran on).
 #
 #   scripts/test-postgres.sh            # every version but the default
@@ -12,8 +12,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WEIR_ROOT"
 
+# pipeline_ddl too: DDL capture, publications kept in step and tables joining
+# them differ by version (schema publications from 15, logical messages from 14).
 SOURCE_SUITES=(source_control source_library source_replication source_snapshot source_stage source_streaming
-    source_tls source_types source_versions)
+    source_tls source_types source_versions pipeline_ddl)
 majors=("$@")
 if [ ${#majors[@]} -eq 0 ]; then
     default=$(pg_default_major)

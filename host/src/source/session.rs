@@ -23,7 +23,6 @@ use super::snapshot::incremental::{
     IncrementalSnapshot, Joined, SIGNAL_PREFIX, WATERMARK_PREFIX, Watermark,
 };
 use super::snapshot::incremental_record::IncrementalRecord;
-use super::snapshot::progress::SnapshotMode;
 use crate::contract::SnapshotMarks;
 use crate::lsn::Lsn;
 
@@ -317,16 +316,16 @@ impl Session<'_> {
     }
 
     /// Brings weir's publication in step with the tables the selection matches
-    /// now; tables added are announced for an incremental snapshot.
+    /// now; tables added are announced for an incremental snapshot. Even under
+    /// `snapshot: never`: a table created while streaming has its first rows
+    /// written before it joins the publication, which the stream never carries.
     async fn discover(&mut self) -> Result<(), SourceError> {
         self.discover_now = false;
-        let announce_to =
-            (self.config.snapshot.mode != SnapshotMode::Never).then_some(self.config.slot.as_str());
         if let PublicationState::Synced { added, removed } = sync_publication(
             &self.control,
             &self.config.publication,
             &self.config.tables,
-            announce_to,
+            Some(self.config.slot.as_str()),
         )
         .await?
             && !(added.is_empty() && removed.is_empty())

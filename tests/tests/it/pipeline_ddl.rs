@@ -43,8 +43,16 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn start() -> Fixture {
+    /// `None` before PostgreSQL 14, whose pgoutput sends no logical messages:
+    /// DDL capture and the tables-added announcement cannot reach weir there
+    /// (weir refuses `ddl: capture`; `source_control` tests that refusal).
+    async fn start() -> Option<Fixture> {
         let cluster = PgCluster::start().expect("postgres");
+        let major = cluster.major_version().await.expect("version");
+        if major < 14 {
+            eprintln!("skipped on PostgreSQL {major}: no logical messages in pgoutput");
+            return None;
+        }
         let broker = KafkaCluster::start(1).expect("broker");
         let database = cluster.create_database("ddl").await.expect("database");
         cluster
@@ -56,12 +64,12 @@ impl Fixture {
             )
             .await
             .expect("tables");
-        Fixture {
+        Some(Fixture {
             cluster,
             broker,
             database,
             slot: unique_name("slot"),
-        }
+        })
     }
 
     fn spec(&self, format: &str) -> String {
@@ -191,7 +199,9 @@ fn json(bytes: &[u8]) -> Json {
 /// the column types) in force when it was written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddl_under_a_writer_reaches_the_ddl_topic_in_order_and_rows_keep_their_schema() {
-    let fixture = Fixture::start().await;
+    let Some(fixture) = Fixture::start().await else {
+        return;
+    };
     let written = fixture
         .run("debezium-json", "    schemas_enable: true\n", 1)
         .await;
@@ -309,7 +319,9 @@ async fn ddl_under_a_writer_reaches_the_ddl_topic_in_order_and_rows_keep_their_s
 /// written under, and the Avro DDL topic in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn avro_under_a_writer_every_version_reads_with_fastavro() {
-    let fixture = Fixture::start().await;
+    let Some(fixture) = Fixture::start().await else {
+        return;
+    };
     let registry = SchemaRegistry::start_enforcing().expect("registry");
     let written = fixture
         .run(
@@ -393,7 +405,9 @@ async fn avro_under_a_writer_every_version_reads_with_fastavro() {
 /// type names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_canal_json_ddl_is_canal_ddl() {
-    let fixture = Fixture::start().await;
+    let Some(fixture) = Fixture::start().await else {
+        return;
+    };
     fixture
         .run("canal-json", "    ddl_topic: canal.ddl\n", 0)
         .await;
@@ -439,7 +453,9 @@ async fn with_canal_json_ddl_is_canal_ddl() {
 /// fastavro reads every version through the registry, DDL topic included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_full_compatibility_an_incompatible_change_stops_weir_until_allowed() {
-    let fixture = Fixture::start().await;
+    let Some(fixture) = Fixture::start().await else {
+        return;
+    };
     let registry = SchemaRegistry::start_enforcing().expect("registry");
     registry
         .set_compatibility(None, "FULL")
@@ -562,7 +578,9 @@ fn names(names: &[&str]) -> Vec<String> {
 /// and a spec that names one more table takes it on restart, on the same slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_matching_a_pattern_join_while_streaming_with_their_rows() {
-    let fixture = Fixture::start().await;
+    let Some(fixture) = Fixture::start().await else {
+        return;
+    };
     fixture
         .execute(
             "CREATE TABLE order_a (id int PRIMARY KEY, v int NOT NULL);
@@ -720,7 +738,9 @@ async fn tables_matching_a_pattern_join_while_streaming_with_their_rows() {
 /// BACKWARD registry would refuse it. With the alias weir goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renamed_required_column_stays_backward_compatible_through_its_alias() {
-    let fixture = Fixture::start().await;
+    let Some(fixture) = Fixture::start().await else {
+        return;
+    };
     let registry = SchemaRegistry::start_enforcing().expect("registry");
     let spec = format!(
         "{}    schema_registry: {}\n",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the source suites (types, replication protocol and streaming, snapshot,
 # heartbeat, precheck, TLS) and the schema-change suite against each PostgreSQL
-# major version given, or against every version of tests/postgres/versions but the default (which the whole suite
-# already ran on).
+# major version given, or against every version of tests/postgres/versions but
+# the default (which the whole suite already ran on).
 #
 #   scripts/test-postgres.sh            # every version but the default
 #   scripts/test-postgres.sh 13 18      # only these

@@ -73,10 +73,13 @@ pub struct RowMeta {
 /// Builders keep their capacity across batches: after the first batch, appending
 /// allocates only when a batch outgrows the previous ones.
 ///
-/// A value that does not fit its column's Arrow type (a `NaN` in a `numeric(p, s)`
-/// column) widens that column to text: the rows so far are finished as a batch of the
-/// old schema (collect it with [`ChangeBatchBuilder::take_ready`]) and the table
-/// continues under a new schema version. Nothing is lost and nothing stops.
+/// Every value PostgreSQL writes for a column's type has a form in the column's Arrow
+/// type (a `NaN` in `numeric(p, s)` is null, a 2-D array is flattened; see
+/// docs/source.md), so consumers never see a column change type mid-stream. Only
+/// text the parsers do not know (none is known) widens its column to text: the rows
+/// so far are finished as a batch of the old schema (collect it with
+/// [`ChangeBatchBuilder::take_ready`]) and the table continues under a new schema
+/// version, the value kept whole.
 #[derive(Debug)]
 pub struct ChangeBatchBuilder {
     table: Arc<TableSchema>,
@@ -302,10 +305,13 @@ impl ChangeBatchBuilder {
     }
 
     fn widen(&mut self, column: usize) -> Result<(), BatchError> {
-        tracing::info!(
+        // The parsers take every value PostgreSQL writes for these types (see
+        // docs/pipeline.md, "What each change does"); text they do not know is kept
+        // whole rather than dropped, at the cost of a new schema version.
+        tracing::warn!(
             table = %qualified(&self.table),
             column = %self.table.columns.get(column).map_or("?", |c| c.name.as_str()),
-            "Column value does not fit its Arrow type; carrying the column as text from now on."
+            "A value in a form weir does not parse for its column's type; carrying the column as text from now on."
         );
         if let Some(batch) = self.finish()? {
             self.ready.push_back(batch);
@@ -352,26 +358,6 @@ fn parse_row(
             TupleValue::UnchangedToast => Parsed::Unchanged,
             TupleValue::Binary(value) => match parse_binary(column.kind, value) {
                 Some(parsed) => parsed,
-                // A timestamp past what microseconds from 1970 hold (PostgreSQL
-                // goes to 294276 AD): the column widens to text, as it does for
-                // the same value streamed...
-                None if matches!(column.kind, ColumnKind::Timestamp | ColumnKind::TimestampTz)
-                    && value.len() == 8 =>
-                {
-                    return Ok(Some(index));
-                }
-                // ...and its text is written here from the binary form.
-                None if column.kind == ColumnKind::Text => {
-                    match timestamp_text(column.type_oid, value, &mut lists.text) {
-                        Some((start, end)) => Parsed::ScratchText { start, end },
-                        None => {
-                            return Err(BatchError::UnexpectedBinary {
-                                table: qualified(table),
-                                column: column.name.clone(),
-                            });
-                        }
-                    }
-                }
                 None => {
                     return Err(BatchError::UnexpectedBinary {
                         table: qualified(table),
@@ -393,68 +379,6 @@ fn parse_row(
         out.push(parsed);
     }
     Ok(None)
-}
-
-/// The text PostgreSQL writes (with `TimeZone` UTC) for a `timestamp` or
-/// `timestamptz` in binary form (microseconds from 2000), appended to `out`: for
-/// the values past Arrow's range, whose column was widened to text. `None` for any
-/// other type.
-fn timestamp_text(type_oid: u32, value: &[u8], out: &mut Vec<u8>) -> Option<(usize, usize)> {
-    use std::io::Write as _;
-    let with_zone = match type_oid {
-        super::types::oid::TIMESTAMP => false,
-        super::types::oid::TIMESTAMPTZ => true,
-        _ => return None,
-    };
-    let micros = i64::from_be_bytes(value.try_into().ok()?);
-    let start = out.len();
-    match micros {
-        i64::MAX => out.extend_from_slice(b"infinity"),
-        i64::MIN => out.extend_from_slice(b"-infinity"),
-        _ => {
-            // Days and time of day from 2000-01-01, then the civil date (Howard
-            // Hinnant's days_from_civil inverse, shifted to 2000-03-01).
-            let days = micros.div_euclid(86_400_000_000);
-            let of_day = micros.rem_euclid(86_400_000_000);
-            let shifted = days + 10_957 + 719_468;
-            let era = shifted.div_euclid(146_097);
-            let day_of_era = shifted.rem_euclid(146_097);
-            let year_of_era =
-                (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-            let day_of_year =
-                day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-            let month_index = (5 * day_of_year + 2) / 153;
-            let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-            let month = if month_index < 10 {
-                month_index + 3
-            } else {
-                month_index - 9
-            };
-            let year = year_of_era + era * 400 + i64::from(month <= 2);
-            if year <= 0 {
-                // BC dates fit in Arrow's range; they never come here.
-                return None;
-            }
-            let seconds = of_day / 1_000_000;
-            write!(
-                out,
-                "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-                seconds / 3600,
-                seconds / 60 % 60,
-                seconds % 60
-            )
-            .ok()?;
-            let fraction = of_day % 1_000_000;
-            if fraction != 0 {
-                let digits = format!("{fraction:06}");
-                write!(out, ".{}", digits.trim_end_matches('0')).ok()?;
-            }
-            if with_zone {
-                out.extend_from_slice(b"+00");
-            }
-        }
-    }
-    Some((start, out.len()))
 }
 
 /// Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's binary epoch.
@@ -485,7 +409,9 @@ fn parse_binary(kind: ColumnKind, value: &[u8]) -> Option<Parsed> {
         ColumnKind::Timestamp | ColumnKind::TimestampTz => {
             Parsed::Micros(match i64::from_be_bytes(be(value)?) {
                 micros @ (i64::MAX | i64::MIN) => micros,
-                micros => micros.checked_add(POSTGRES_EPOCH_MICROS)?,
+                micros => {
+                    parse::finite_micros(i128::from(micros) + i128::from(POSTGRES_EPOCH_MICROS))
+                }
             })
         }
         ColumnKind::Bytes => Parsed::Bytes,
@@ -502,7 +428,14 @@ fn parse_text(kind: ColumnKind, text: &[u8], lists: &mut ListScratch) -> Option<
         ColumnKind::UInt32 => Parsed::U32(parse::uint32(text)?),
         ColumnKind::Float32 => Parsed::F32(parse::float(text)?),
         ColumnKind::Float64 => Parsed::F64(parse::float(text)?),
-        ColumnKind::Decimal { scale, .. } => Parsed::Decimal(parse::decimal(text, scale)?),
+        // A `numeric(p, s)` holds NaN, which no decimal does: null, as Debezium
+        // writes it, so the column keeps its type (`Infinity` needs an
+        // unconstrained column, but is taken alike).
+        ColumnKind::Decimal { scale, .. } => match parse::decimal(text, scale) {
+            Some(value) => Parsed::Decimal(value),
+            None if matches!(text, b"NaN" | b"Infinity" | b"-Infinity") => Parsed::Null,
+            None => return None,
+        },
         ColumnKind::Date => Parsed::Date(parse::date(text)?),
         ColumnKind::Time => Parsed::Micros(parse::time(text)?),
         ColumnKind::Timestamp => Parsed::Micros(parse::timestamp(text, false)?),
@@ -567,12 +500,6 @@ enum Parsed {
         end: usize,
     },
     Text,
-    /// Text written into the row's [`ListScratch`] text at `start..end` (a binary
-    /// value of a column carried as text).
-    ScratchText {
-        start: usize,
-        end: usize,
-    },
 }
 
 /// One user column's Arrow builder.
@@ -670,12 +597,6 @@ impl ColumnBuilder {
                     append_list_element(b.0.values().as_any_mut(), &data_type, *value, &lists.text);
                 }
                 b.0.append(true);
-            }
-            (Self::Text(b), Parsed::ScratchText { start, end }) => {
-                match lists.text.get(start..end).map(std::str::from_utf8) {
-                    Some(Ok(text)) => b.append_value(text),
-                    _ => b.append_null(),
-                }
             }
             (Self::Text(b), Parsed::Text) => match raw {
                 TupleValue::Text(text) => match std::str::from_utf8(text) {
@@ -808,33 +729,5 @@ pub(crate) fn append_list_element(
             }
         ),
         _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::timestamp_text;
-
-    #[test]
-    fn timestamps_past_arrows_range_get_postgres_text() {
-        let text = |oid: u32, micros_since_2000: i64| {
-            let mut out = Vec::new();
-            timestamp_text(oid, &micros_since_2000.to_be_bytes(), &mut out)
-                .map(|(start, end)| String::from_utf8_lossy(&out[start..end]).into_owned())
-        };
-        // PostgreSQL's largest timestamp, and a plain one to check the arithmetic.
-        assert_eq!(
-            text(1114, 9_223_371_331_199_999_999).as_deref(),
-            Some("294276-12-31 23:59:59.999999")
-        );
-        assert_eq!(
-            text(1184, 9_223_371_331_199_999_999).as_deref(),
-            Some("294276-12-31 23:59:59.999999+00")
-        );
-        assert_eq!(
-            text(1114, 817_344_000_250_000).as_deref(),
-            Some("2025-11-25 00:00:00.25")
-        );
-        assert_eq!(text(25, 0), None);
     }
 }

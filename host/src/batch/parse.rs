@@ -104,9 +104,23 @@ pub(crate) fn time(text: &[u8]) -> Option<i64> {
     rest.is_empty().then_some(micros)
 }
 
+/// The latest instant a column of microseconds since 1970 holds besides `infinity`
+/// (`i64::MAX`): 294247-01-10 04:00:54.775806 UTC. PostgreSQL's timestamps go on to
+/// 294276 AD; those later values are written as this one, so the column keeps its
+/// type (see docs/pipeline.md, "What each change does").
+pub(crate) const LATEST_MICROS: i64 = i64::MAX - 1;
+
+/// Microseconds since 1970 as a finite timestamp: past [`LATEST_MICROS`] it stays
+/// there. (PostgreSQL's earliest, 4714 BC, is far inside the range.)
+pub(crate) fn finite_micros(micros: i128) -> i64 {
+    i64::try_from(micros.clamp(i128::from(i64::MIN + 1), i128::from(LATEST_MICROS)))
+        .unwrap_or(LATEST_MICROS)
+}
+
 /// A `timestamp` (or, with `with_zone`, a `timestamptz` printed in UTC with its
 /// offset) as microseconds since 1970-01-01 00:00:00 UTC; `±infinity` as `i64::MAX` /
-/// `i64::MIN`.
+/// `i64::MIN`, and a finite value past what 64 bits of microseconds hold as
+/// [`LATEST_MICROS`].
 pub(crate) fn timestamp(text: &[u8], with_zone: bool) -> Option<i64> {
     match text {
         b"infinity" => return Some(i64::MAX),
@@ -124,15 +138,21 @@ pub(crate) fn timestamp(text: &[u8], with_zone: bool) -> Option<i64> {
     } else {
         return None;
     };
-    days.checked_mul(MICROS_PER_DAY)?
-        .checked_add(micros)?
-        .checked_sub(offset_seconds.checked_mul(1_000_000)?)
+    Some(finite_micros(
+        i128::from(days) * i128::from(MICROS_PER_DAY) + i128::from(micros)
+            - i128::from(offset_seconds) * 1_000_000,
+    ))
 }
 
 /// An `interval` in ISO 8601 form (`P1Y2M3DT4H5M6.789S`, with signed parts, `PT0S`).
+///
+/// PostgreSQL's time part holds 64 bits of microseconds, Arrow's 64 bits of
+/// nanoseconds: past ±292 years of hours, whole days of it move to the days part
+/// (as `justify_hours` would), so the value keeps its type and its length.
 pub(crate) fn interval(text: &[u8]) -> Option<IntervalMonthDayNano> {
+    const NANOS_PER_DAY: i128 = 86_400_000_000_000;
     let mut rest = text.strip_prefix(b"P")?;
-    let (mut months, mut days, mut nanos) = (0i32, 0i32, 0i64);
+    let (mut months, mut days, mut nanos) = (0i32, 0i32, 0i128);
     let mut in_time = false;
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix(b"T") {
@@ -151,16 +171,24 @@ pub(crate) fn interval(text: &[u8]) -> Option<IntervalMonthDayNano> {
             (false, b'W') => days = days.checked_add(int::<i32>(number)?.checked_mul(7)?)?,
             (false, b'D') => days = days.checked_add(int::<i32>(number)?)?,
             (true, b'H') => {
-                nanos = nanos.checked_add(int::<i64>(number)?.checked_mul(3_600_000_000_000)?)?
+                nanos = nanos.checked_add(i128::from(int::<i64>(number)?) * 3_600_000_000_000)?
             }
             (true, b'M') => {
-                nanos = nanos.checked_add(int::<i64>(number)?.checked_mul(60_000_000_000)?)?
+                nanos = nanos.checked_add(i128::from(int::<i64>(number)?) * 60_000_000_000)?
             }
-            (true, b'S') => nanos = nanos.checked_add(seconds_as_nanos(number)?)?,
+            (true, b'S') => nanos = nanos.checked_add(i128::from(seconds_as_nanos(number)?))?,
             _ => return None,
         }
     }
-    Some(IntervalMonthDayNano::new(months, days, nanos))
+    if let Ok(nanos) = i64::try_from(nanos) {
+        return Some(IntervalMonthDayNano::new(months, days, nanos));
+    }
+    let carried = i32::try_from(nanos / NANOS_PER_DAY).ok()?;
+    Some(IntervalMonthDayNano::new(
+        months,
+        days.checked_add(carried)?,
+        i64::try_from(nanos % NANOS_PER_DAY).ok()?,
+    ))
 }
 
 /// One element of a parsed one-dimensional array.
@@ -177,78 +205,117 @@ pub(crate) enum Element {
     },
 }
 
-/// Parses PostgreSQL's text form of a one-dimensional array with default bounds
-/// (`{1,2,NULL}`, `{"a b","c\"d",NULL,""}`), appending its elements to `elements` and
-/// unescaped text elements to `text`. `None` for multi-dimensional arrays, explicit
-/// bounds (`[2:3]={…}`), or elements that are not of `kind`: the caller then keeps
-/// the whole value as text.
+/// Parses PostgreSQL's text form of an array (`{1,2,NULL}`, `{"a b","c\"d",NULL,""}`),
+/// appending its elements to `elements` and unescaped text elements to `text`.
+///
+/// PostgreSQL does not fix an array column's dimensions, so an `integer[]` column may
+/// hold `{{1,2},{3,4}}` or `[0:1]={7,8}`. Such a value keeps the column a list: its
+/// elements in PostgreSQL's storage order (what `unnest` returns), the shape and
+/// the bounds dropped. `None` for elements that are not of `kind` or text that is
+/// not an array.
 pub(crate) fn array(
     input: &[u8],
     kind: ElementKind,
     elements: &mut Vec<Element>,
     text: &mut Vec<u8>,
 ) -> Option<()> {
-    let mut rest = input.strip_prefix(b"{")?.strip_suffix(b"}")?;
-    while !rest.is_empty() {
-        let element = match rest.first()? {
-            b'{' => return None,
-            b'"' => {
-                let start = text.len();
-                let mut i = 1;
-                loop {
-                    match *rest.get(i)? {
-                        b'\\' => {
-                            text.push(*rest.get(i + 1)?);
-                            i += 2;
-                        }
-                        b'"' => break,
-                        byte => {
-                            text.push(byte);
-                            i += 1;
-                        }
-                    }
-                }
-                rest = &rest[i + 1..];
-                // The unescaped element is already in place at text[start..].
-                if kind == ElementKind::Text {
-                    std::str::from_utf8(&text[start..]).ok()?;
-                    Element::Text {
-                        start,
-                        end: text.len(),
-                    }
-                } else {
-                    let element = non_text(kind, &text[start..]);
-                    text.truncate(start);
-                    element?
-                }
-            }
-            _ => {
-                let end = rest.iter().position(|b| *b == b',').unwrap_or(rest.len());
-                let token = &rest[..end];
-                rest = &rest[end..];
-                if token == b"NULL" {
-                    Element::Null
-                } else if kind == ElementKind::Text {
-                    std::str::from_utf8(token).ok()?;
-                    let start = text.len();
-                    text.extend_from_slice(token);
-                    Element::Text {
-                        start,
-                        end: text.len(),
-                    }
-                } else {
-                    non_text(kind, token)?
-                }
-            }
-        };
-        elements.push(element);
-        match rest.split_first() {
-            None => {}
-            Some((b',', after)) if !after.is_empty() => rest = after,
-            _ => return None,
-        }
+    let mut rest = without_bounds(input)?.strip_prefix(b"{")?;
+    if rest == b"}" {
+        return Some(());
     }
-    Some(())
+    let mut depth = 1usize;
+    loop {
+        // A value: sub-arrays open first.
+        while let Some(after) = rest.strip_prefix(b"{") {
+            depth += 1;
+            rest = after;
+        }
+        let (element, after) = array_element(rest, kind, text)?;
+        elements.push(element);
+        rest = after;
+        // After it: sub-arrays close, then a comma or the end.
+        while let Some(after) = rest.strip_prefix(b"}") {
+            depth -= 1;
+            rest = after;
+            if depth == 0 {
+                return rest.is_empty().then_some(());
+            }
+        }
+        rest = rest.strip_prefix(b",")?;
+    }
+}
+
+/// The array text after a dimension decoration (`[0:1][1:2]=`), which PostgreSQL
+/// writes when a lower bound is not 1.
+fn without_bounds(input: &[u8]) -> Option<&[u8]> {
+    if input.first() != Some(&b'[') {
+        return Some(input);
+    }
+    let equals = input.iter().position(|b| *b == b'=')?;
+    input[..equals]
+        .iter()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'[' | b']' | b':' | b'-'))
+        .then(|| &input[equals + 1..])
+}
+
+/// One element at the start of `rest` (quoted, `NULL`, or a bare token ending at `,`
+/// or `}`), and what follows it.
+fn array_element<'a>(
+    rest: &'a [u8],
+    kind: ElementKind,
+    text: &mut Vec<u8>,
+) -> Option<(Element, &'a [u8])> {
+    if rest.first() == Some(&b'"') {
+        let start = text.len();
+        let mut i = 1;
+        loop {
+            match *rest.get(i)? {
+                b'\\' => {
+                    text.push(*rest.get(i + 1)?);
+                    i += 2;
+                }
+                b'"' => break,
+                byte => {
+                    text.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        // The unescaped element is already in place at text[start..].
+        let element = if kind == ElementKind::Text {
+            std::str::from_utf8(&text[start..]).ok()?;
+            Element::Text {
+                start,
+                end: text.len(),
+            }
+        } else {
+            let element = non_text(kind, &text[start..]);
+            text.truncate(start);
+            element?
+        };
+        return Some((element, &rest[i + 1..]));
+    }
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b',' | b'}'))
+        .unwrap_or(rest.len());
+    let token = &rest[..end];
+    let element = if token.is_empty() {
+        return None;
+    } else if token == b"NULL" {
+        Element::Null
+    } else if kind == ElementKind::Text {
+        std::str::from_utf8(token).ok()?;
+        let start = text.len();
+        text.extend_from_slice(token);
+        Element::Text {
+            start,
+            end: text.len(),
+        }
+    } else {
+        non_text(kind, token)?
+    };
+    Some((element, &rest[end..]))
 }
 
 fn non_text(kind: ElementKind, token: &[u8]) -> Option<Element> {
@@ -347,6 +414,11 @@ fn strip_bc(text: &[u8]) -> (&[u8], bool) {
 fn ymd(text: &[u8], bc: bool) -> Option<(i64, &[u8])> {
     let year_end = text.iter().position(|b| *b == b'-')?;
     let year: i64 = int(&text[..year_end])?;
+    // PostgreSQL's dates end in 5874897 AD; a longer year is not one of its values
+    // (and would overflow the day count).
+    if year.unsigned_abs() > 10_000_000 {
+        return None;
+    }
     let rest = &text[year_end + 1..];
     let month: i64 = int(rest.get(..2)?)?;
     if rest.get(2) != Some(&b'-') {
@@ -488,6 +560,21 @@ mod tests {
             Some(-63_517_780_800_000_000)
         );
         assert_eq!(timestamp(b"-infinity", true), Some(i64::MIN));
+        // PostgreSQL's last timestamps lie past 64 bits of microseconds: they stay
+        // the latest finite one instead of turning the column to text.
+        assert_eq!(
+            timestamp(b"294276-12-31 23:59:59.999999", false),
+            Some(LATEST_MICROS)
+        );
+        assert_eq!(
+            timestamp(b"294247-01-10 04:00:54.775806+00", true),
+            Some(LATEST_MICROS)
+        );
+        assert_eq!(
+            timestamp(b"294247-01-10 04:00:54.775805+00", true),
+            Some(LATEST_MICROS - 1)
+        );
+        assert_eq!(timestamp(b"99999999999-01-01 00:00:00", false), None);
         assert_eq!(
             timestamp(b"1970-01-01 00:00:00", true),
             None,
@@ -515,6 +602,15 @@ mod tests {
             Some(IntervalMonthDayNano::new(0, 0, -1000))
         );
         assert_eq!(interval(b"1 day"), None);
+        // PostgreSQL's longest time part: whole days of it move to the days part.
+        let longest = interval(b"PT-2562047788H-54.775807S").expect("parsed");
+        let nanos = -(2_562_047_788_i128 * 3_600 + 54) * 1_000_000_000 - 775_807_000;
+        assert_eq!(
+            i128::from(longest.days) * 86_400_000_000_000 + i128::from(longest.nanoseconds),
+            nanos
+        );
+        assert!(longest.nanoseconds.unsigned_abs() < 86_400_000_000_000);
+        assert_eq!(longest.months, 0);
     }
 
     #[test]
@@ -562,19 +658,61 @@ mod tests {
             array(b"{t,f}", ElementKind::Boolean, &mut elements, &mut text),
             Some(())
         );
+        elements.clear();
         assert_eq!(
             array(
-                b"{{1,2},{3,4}}",
+                b"{{1,2},{3,NULL}}",
                 ElementKind::Int32,
                 &mut elements,
                 &mut text
             ),
-            None
+            Some(())
         );
         assert_eq!(
-            array(b"[2:3]={1,2}", ElementKind::Int32, &mut elements, &mut text),
-            None
+            elements,
+            [
+                Element::Int(1),
+                Element::Int(2),
+                Element::Int(3),
+                Element::Null
+            ]
         );
+        elements.clear();
+        assert_eq!(
+            array(b"[2:3]={1,2}", ElementKind::Int32, &mut elements, &mut text),
+            Some(())
+        );
+        assert_eq!(
+            array(
+                br#"[0:0][-1:0]={{"x}",y}}"#,
+                ElementKind::Text,
+                &mut elements,
+                &mut text
+            ),
+            Some(())
+        );
+        assert_eq!(elements.len(), 4);
+        assert_eq!(
+            array(b"{{{1}}}", ElementKind::Int16, &mut elements, &mut text),
+            Some(())
+        );
+        assert_eq!(elements.last(), Some(&Element::Int(1)));
+        for bad in [
+            &b"{{1,2}"[..],
+            b"{1,2}}",
+            b"{{1,2}{3,4}}",
+            b"[a]={1}",
+            b"[1:2]{1,2}",
+            b"{,1}",
+            b"{{}}",
+        ] {
+            assert_eq!(
+                array(bad, ElementKind::Int32, &mut elements, &mut text),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
         assert_eq!(
             array(b"{70000}", ElementKind::Int16, &mut elements, &mut text),
             None

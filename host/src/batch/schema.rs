@@ -153,8 +153,7 @@ impl TableSchema {
     }
 
     /// The same table with column `index` carried as text from now on: a new schema
-    /// version. Used when a value does not fit the column's Arrow type (a `NaN` in a
-    /// `numeric(p, s)` column, a timestamp beyond Arrow's range).
+    /// version. Used when a value's text is in no form the column's parser knows.
     pub fn with_text_column(&self, index: usize) -> Self {
         let mut widened = self.clone();
         if let Some(column) = widened.columns.get_mut(index) {

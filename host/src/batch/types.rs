@@ -1,9 +1,13 @@
 //! How PostgreSQL types become Arrow types.
 //!
-//! Lossless first: a type becomes a native Arrow type only where every value of it
-//! fits; everything else keeps PostgreSQL's own text form in a Utf8 column, with the
-//! type named in the field's `weir.pg_type` metadata. A type weir does not know is
-//! carried as text and never stops the pipeline.
+//! A type becomes a native Arrow type where its values fit, and a column keeps its
+//! Arrow type for good: the few values PostgreSQL allows that the type cannot hold
+//! are mapped as the table says (a `NaN` in `numeric(p, s)` is null, a timestamp
+//! past 294247 AD the latest one, a multi-dimensional array its elements), so no
+//! value changes a column's type under consumers. Everything else keeps
+//! PostgreSQL's own text form in a Utf8 column, with the type named in the field's
+//! `weir.pg_type` metadata. A type weir does not know is carried as text and never
+//! stops the pipeline.
 //!
 //! | PostgreSQL | Arrow |
 //! |---|---|
@@ -11,16 +15,16 @@
 //! | `int2`, `int4`, `int8` | Int16, Int32, Int64 |
 //! | `oid`, `xid` | UInt32 |
 //! | `float4`, `float8` (incl. NaN, ±Infinity) | Float32, Float64 |
-//! | `numeric(p, s)` with p ≤ 38 | Decimal128(p, s); after a `NaN` arrives, Utf8 |
+//! | `numeric(p, s)` with p ≤ 38 | Decimal128(p, s); `NaN` as null |
 //! | `numeric` without precision, or p > 38 | Utf8 (exact text, `NaN`, `±Infinity`) |
 //! | `date` | Date32 (`±infinity` as i32::MAX / MIN) |
 //! | `time` | Time64(µs) |
-//! | `timestamp` | Timestamp(µs) (`±infinity` as i64::MAX / MIN) |
-//! | `timestamptz` | Timestamp(µs, "UTC") (`±infinity` as i64::MAX / MIN) |
-//! | `interval` | Interval(MonthDayNano) |
+//! | `timestamp` | Timestamp(µs) (`±infinity` as i64::MAX / MIN; past 294247-01-10 04:00:54.775806, that instant) |
+//! | `timestamptz` | Timestamp(µs, "UTC") (as `timestamp`) |
+//! | `interval` | Interval(MonthDayNano) (a time part past ±292 years of hours carries whole days into the days) |
 //! | `bytea` | Binary |
-//! | one-dimensional arrays of `bool`, `int2`, `int4`, `int8`, `float4`, `float8`, `text`, `varchar` | List of the element type; a multi-dimensional value, or one with explicit bounds, widens the column to Utf8 |
-//! | one-dimensional arrays of `numeric`, `uuid`, `json`, `jsonb` | List of Utf8 (each element's text form); widens as above |
+//! | one-dimensional arrays of `bool`, `int2`, `int4`, `int8`, `float4`, `float8`, `text`, `varchar` | List of the element type; a multi-dimensional value, or one with explicit bounds, gives its elements in storage order (as `unnest`) |
+//! | one-dimensional arrays of `numeric`, `uuid`, `json`, `jsonb` | List of Utf8 (each element's text form); flattened as above |
 //! | everything else: text types, `json`, `jsonb`, `uuid`, `xml`, `timetz`, `money`, network, geometric, bit string and text-search types, enums, domains, composites, other arrays | Utf8 (PostgreSQL's text form) |
 
 use std::sync::Arc;

@@ -540,8 +540,8 @@ const KNOWN: &[Known] = &[
         paths: &["value*c_matrix*"],
         what: "multi-dimensional arrays",
         debezium: "an array of nulls: the values are lost",
-        weir: "the PostgreSQL text form (`{{1,2},{3,4}}`)",
-        why: "Debezium cannot carry them; weir keeps them",
+        weir: "the elements in storage order, as `unnest` gives them (`{{1,2},{3,4}}` as `[1,2,3,4]`); the column stays an array",
+        why: "Debezium cannot carry them; weir keeps the values, and a column's type never changes mid-stream (PostgreSQL does not fix an array column's dimensions)",
     },
     Known {
         paths: &["value*c_tstz_array*", "value*days*", "value*stamps*"],
@@ -554,8 +554,8 @@ const KNOWN: &[Known] = &[
         paths: &["value*c_ts*"],
         what: "`timestamp` past 294247 AD",
         debezium: "an overflowed number (294276-12-31 becomes -9223372036853775810)",
-        weir: "the PostgreSQL text; the column is a string from that row on",
-        why: "microseconds from 1970 do not fit 64 bits past 294247 AD: weir keeps the value, as it does for the same value streamed",
+        weir: "the latest instant 64 bits of microseconds hold, 294247-01-10T04:00:54.775806Z (one before `infinity`)",
+        why: "microseconds from 1970 do not fit 64 bits past 294247 AD; the column keeps its type rather than turning to text mid-stream",
     },
     Known {
         paths: &["value.after.c_date"],

@@ -806,6 +806,88 @@ async fn a_renamed_required_column_stays_backward_compatible_through_its_alias()
 }
 
 /// A table rebuilt from Debezium events applied in order: id → v.
+/// Values PostgreSQL allows that a column's type cannot hold (a `NaN` in
+/// `numeric(p,s)`, 2-D arrays and explicit bounds in an `int[]`, timestamps past
+/// 294247 AD, an interval of 2.5 billion hours) keep the column's type: under a
+/// registry enforcing FULL compatibility the subject keeps one version and weir
+/// goes on; fastavro reads the mapped values. (When such a value turned its column
+/// to text, the array's new schema stopped weir here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_a_type_cannot_hold_keep_the_schema_under_full_compatibility() {
+    let Some(fixture) = Fixture::start().await else {
+        return;
+    };
+    fixture
+        .execute(
+            "CREATE TABLE odd (id int PRIMARY KEY, price numeric(10,2), grid int[],
+                               at timestamp, atz timestamptz, span interval)",
+        )
+        .await;
+    let registry = SchemaRegistry::start_enforcing().expect("registry");
+    registry
+        .set_compatibility(None, "FULL")
+        .expect("FULL by default");
+    let spec = format!(
+        "{}    schema_registry: {}\n",
+        fixture.spec("avro"),
+        registry.url()
+    );
+    let pipeline = RunningPipeline::start(&spec).expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    fixture
+        .execute(
+            "INSERT INTO odd VALUES (1, 1.5, '{1,2}', '2026-01-01 00:00', '2026-01-01 00:00+00', '1 hour')",
+        )
+        .await;
+    pipeline.wait_for_messages(1, WAIT).await.expect("row 1");
+    fixture
+        .execute(
+            "INSERT INTO odd VALUES
+               (2, 'NaN', '{{1,2},{3,4}}', '294276-12-31 23:59:59.999999',
+                '294276-12-31 23:59:59.999999+00', '-2562047788 hours');
+             INSERT INTO odd VALUES
+               (3, 2.25, '[0:1]={7,8}', '2026-01-02 00:00', '2026-01-02 00:00+00', '2 hours')",
+        )
+        .await;
+    pipeline
+        .wait_for_messages(3, WAIT)
+        .await
+        .expect("the odd values go through");
+    pipeline.stop().await.expect("clean stop");
+
+    let topic = fixture.topic("odd");
+    assert_eq!(
+        registry
+            .get(&format!("/subjects/{topic}-value/versions"))
+            .expect("versions"),
+        serde_json::json!([1])
+    );
+    let framed: Vec<_> = fixture
+        .read(&topic)
+        .into_iter()
+        .map(|r| (r.key, r.payload))
+        .collect();
+    let rows: BTreeMap<i64, Json> = fastavro_decode(registry.url(), &framed)
+        .expect("fastavro reads them")
+        .into_iter()
+        .map(|m| {
+            let after = m["value"]["datum"]["after"].clone();
+            (after["id"].as_i64().expect("id"), after)
+        })
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[&1]["grid"], serde_json::json!([1, 2]));
+    assert_eq!(rows[&2]["price"], Json::Null);
+    assert_eq!(rows[&2]["grid"], serde_json::json!([1, 2, 3, 4]));
+    assert_eq!(rows[&2]["at"], i64::MAX - 1);
+    // ZonedTimestamp text past chrono's last year (262143) is the microsecond
+    // count as text: the field stays a string.
+    assert_eq!(rows[&2]["atz"], (i64::MAX - 1).to_string());
+    assert_eq!(rows[&2]["span"], -2_562_047_788_i64 * 3_600_000_000);
+    assert_eq!(rows[&3]["price"], serde_json::json!({"decimal": "2.25"}));
+    assert_eq!(rows[&3]["grid"], serde_json::json!([7, 8]));
+}
+
 fn rebuild(records: &[Record]) -> BTreeMap<i64, i64> {
     rebuild_column(records, "v")
 }

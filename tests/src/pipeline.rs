@@ -11,6 +11,20 @@ use weir::pipeline::{PipelineError, PipelineStats, RunSummary};
 
 use crate::{plugin_dir, target_bin_path, unique_name};
 
+/// With `WEIR_TEST_LOG` set (an `EnvFilter`, e.g. `weir=debug`), the
+/// in-process pipelines log to the test's output: a test that fails shows what
+/// weir did. Off by default: a suite's pipelines would interleave.
+fn log_to_test_output() {
+    let Ok(filter) = std::env::var("WEIR_TEST_LOG") else {
+        return;
+    };
+    // Another test of the process may have installed it first.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_test_writer()
+        .try_init();
+}
+
 /// A pipeline running on the test's (multi-threaded) tokio runtime.
 #[derive(Debug)]
 pub struct RunningPipeline {
@@ -24,6 +38,7 @@ impl RunningPipeline {
     /// Parses `yaml` (no environment variables; plugin paths relative to the plugin
     /// build dir) and starts it.
     pub fn start(yaml: &str) -> anyhow::Result<Self> {
+        log_to_test_output();
         let config = weir::config::from_text(yaml, &|_| None, &plugin_dir())?;
         let stats = Arc::new(PipelineStats::default());
         let shutdown = CancellationToken::new();

@@ -164,30 +164,96 @@ impl PgClusterBuilder {
             ));
             tls_root_cert = Some(certificates.ca_cert);
         }
-        let mut last_error = None;
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_loopback_port()?;
-            match spawn_server(&install, dir.path(), &data, port, &settings, &owner) {
-                Ok(server) => {
-                    return Ok(PgCluster {
-                        dir: Some(dir),
-                        port,
-                        server,
-                        tls_root_cert,
-                        settings,
-                        owner,
-                        install,
-                    });
+        let (port, server) = spawn_on_free_port(&install, dir.path(), &data, &settings, &owner)?;
+        Ok(PgCluster {
+            dir: Some(dir),
+            port,
+            server,
+            tls_root_cert,
+            settings,
+            owner,
+            install,
+        })
+    }
+}
+
+/// Copies a running cluster's data directory for a base backup, leaving out what
+/// PostgreSQL's documentation says to leave out: the WAL (streamed instead), the
+/// server's pid file, its replication slots and its runtime state.
+fn copy_data_dir(from: &Path, to: &Path, owner: &ServerUser) -> Result<(), HarnessError> {
+    const EMPTIED: [&str; 8] = [
+        "pg_wal",
+        "pg_replslot",
+        "pg_dynshmem",
+        "pg_notify",
+        "pg_serial",
+        "pg_snapshots",
+        "pg_stat_tmp",
+        "pg_subtrans",
+    ];
+    const LEFT_OUT: [&str; 3] = ["postmaster.pid", "postmaster.opts", "backup_label.old"];
+    fn copy(from: &Path, to: &Path, top: bool, owner: &ServerUser) -> Result<(), HarnessError> {
+        fs::create_dir_all(to).map_err(|e| HarnessError::io("create a backup directory", e))?;
+        fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| HarnessError::io("restrict a backup directory", e))?;
+        owner.chown(to)?;
+        let entries = fs::read_dir(from).map_err(|e| HarnessError::io("list the data dir", e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| HarnessError::io("list the data dir", e))?;
+            let name = entry.file_name();
+            let name_text = name.to_string_lossy();
+            if top && LEFT_OUT.contains(&name_text.as_ref()) {
+                continue;
+            }
+            let target = to.join(&name);
+            let kind = match entry.file_type() {
+                Ok(kind) => kind,
+                // Removed meanwhile (a temporary file).
+                Err(_) => continue,
+            };
+            if kind.is_dir() {
+                if top && EMPTIED.contains(&name_text.as_ref()) {
+                    fs::create_dir_all(&target)
+                        .map_err(|e| HarnessError::io("create a backup directory", e))?;
+                    owner.chown(&target)?;
+                } else {
+                    copy(&entry.path(), &target, false, owner)?;
                 }
-                Err(e @ HarnessError::PortTaken { .. }) => last_error = Some(e),
-                Err(e) => return Err(e),
+            } else if kind.is_file() {
+                match fs::copy(entry.path(), &target) {
+                    Ok(_) => owner.chown(&target)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(HarnessError::io("copy the data dir", e)),
+                }
             }
         }
-        Err(last_error.unwrap_or(HarnessError::Command {
-            what: "postgres",
-            detail: "no free port".to_owned(),
-        }))
+        Ok(())
     }
+    copy(from, to, true, owner)
+}
+
+/// Starts the server of `data` on a free port, trying another when a process took
+/// the one chosen first.
+fn spawn_on_free_port(
+    install: &PgInstall,
+    dir: &Path,
+    data: &Path,
+    settings: &[(String, String)],
+    owner: &ServerUser,
+) -> Result<(u16, Child), HarnessError> {
+    let mut last_error = None;
+    for _ in 0..PORT_ATTEMPTS {
+        let port = free_loopback_port()?;
+        match spawn_server(install, dir, data, port, settings, owner) {
+            Ok(server) => return Ok((port, server)),
+            Err(e @ HarnessError::PortTaken { .. }) => last_error = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or(HarnessError::Command {
+        what: "postgres",
+        detail: "no free port".to_owned(),
+    }))
 }
 
 /// A running throwaway PostgreSQL cluster. Stopped and deleted on drop.
@@ -495,6 +561,140 @@ impl PgCluster {
         Ok(stopped.elapsed())
     }
 
+    /// Starts a hot standby of this cluster, streaming from it through the physical
+    /// slot `slot`, with `hot_standby_feedback` on and, from PostgreSQL 17,
+    /// `sync_replication_slots` on, so it keeps copies of the primary's failover
+    /// slots. Its `settings` are this cluster's plus `extra`.
+    ///
+    /// The base backup is PostgreSQL's low-level one (`pg_backup_start`, a file
+    /// copy, `pg_backup_stop`): the builds the harness runs ship no
+    /// `pg_basebackup`, and Debian's refuses newer servers.
+    pub async fn start_standby(
+        &self,
+        slot: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<PgCluster, HarnessError> {
+        let dir = tempfile::Builder::new()
+            .prefix(CLUSTER_DIR_PREFIX)
+            .tempdir()
+            .map_err(|e| HarnessError::io("create cluster dir", e))?;
+        crate::stale::claim(dir.path())?;
+        self.owner.chown(dir.path())?;
+        let data = dir.path().join("data");
+        let client = self.connect("postgres").await?;
+        let sql = |e| HarnessError::Postgres(e);
+        // Reserved now: the standby streams the WAL from the backup's start.
+        client
+            .execute(
+                "SELECT pg_create_physical_replication_slot($1, true)",
+                &[&slot],
+            )
+            .await
+            .map_err(sql)?;
+        let modern = self.major_version().await? >= 15;
+        client
+            .execute(
+                if modern {
+                    "SELECT pg_backup_start('weir standby', true)"
+                } else {
+                    "SELECT pg_start_backup('weir standby', true, false)"
+                },
+                &[],
+            )
+            .await
+            .map_err(sql)?;
+        copy_data_dir(&self.dir().join("data"), &data, &self.owner)?;
+        let label: String = client
+            .query_one(
+                if modern {
+                    "SELECT labelfile FROM pg_backup_stop(true)"
+                } else {
+                    "SELECT labelfile FROM pg_stop_backup(false, true)"
+                },
+                &[],
+            )
+            .await
+            .map_err(sql)?
+            .get(0);
+        let label_path = data.join("backup_label");
+        fs::write(&label_path, label).map_err(|e| HarnessError::io("write backup_label", e))?;
+        self.owner.chown(&label_path)?;
+        let signal = data.join("standby.signal");
+        fs::write(&signal, "").map_err(|e| HarnessError::io("write standby.signal", e))?;
+        self.owner.chown(&signal)?;
+        let mut settings: Vec<(String, String)> = self
+            .settings
+            .iter()
+            // The certificate files are the primary's; the copy in the backup
+            // would do, but a standby here needs no TLS. The slots the primary
+            // waits for are no slots of the standby's: promoted, it would hold
+            // every logical reader back waiting for them.
+            .filter(|(name, _)| !name.starts_with("ssl") && name != "synchronized_standby_slots")
+            .cloned()
+            .collect();
+        let mut set = |name: &str, value: String| {
+            settings.retain(|(k, _)| k != name);
+            settings.push((name.to_owned(), value));
+        };
+        // dbname: the slot synchronisation worker connects to a database.
+        set(
+            "primary_conninfo",
+            format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                self.port
+            ),
+        );
+        set("primary_slot_name", slot.to_owned());
+        set("hot_standby_feedback", "on".to_owned());
+        if self.install.major >= 17 {
+            set("sync_replication_slots", "on".to_owned());
+        }
+        for (name, value) in extra {
+            set(name, (*value).to_owned());
+        }
+        let (port, server) =
+            spawn_on_free_port(&self.install, dir.path(), &data, &settings, &self.owner)?;
+        Ok(PgCluster {
+            dir: Some(dir),
+            port,
+            server,
+            tls_root_cert: None,
+            settings,
+            owner: self.owner.clone(),
+            install: self.install.clone(),
+        })
+    }
+
+    /// Promotes a standby (`pg_promote`, waiting up to a minute).
+    pub async fn promote(&self) -> Result<(), HarnessError> {
+        let client = self.connect("postgres").await?;
+        let row = client
+            .query_one("SELECT pg_promote(true, 60)", &[])
+            .await
+            .map_err(HarnessError::Postgres)?;
+        if row.get::<_, bool>(0) {
+            Ok(())
+        } else {
+            Err(HarnessError::Timeout {
+                doing: "promoting the standby".to_owned(),
+                after: Duration::from_secs(60),
+            })
+        }
+    }
+
+    /// Kills the postmaster with SIGKILL, as a crashed machine would leave it: no
+    /// shutdown checkpoint, no goodbye to clients or standbys. Its backends notice
+    /// and exit on their own.
+    pub fn crash(&mut self) -> Result<(), HarnessError> {
+        self.server
+            .kill()
+            .map_err(|e| HarnessError::io("kill postgres", e))?;
+        self.server
+            .wait()
+            .map_err(|e| HarnessError::io("wait for postgres", e))?;
+        Ok(())
+    }
+
     fn stop(&mut self) {
         let Ok(pid) = i32::try_from(self.server.id()) else {
             return;
@@ -642,7 +842,7 @@ fn accepts_connections(install: &PgInstall, port: u16) -> bool {
 }
 
 /// The OS user the server runs as: ourselves, or `postgres` when we are root.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ServerUser(Option<User>);
 
 impl ServerUser {

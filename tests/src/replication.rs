@@ -52,7 +52,7 @@ impl ReplicationFixture {
         fixture
             .connect()
             .await?
-            .create_logical_slot(&fixture.slot, false, SlotSnapshot::Nothing)
+            .create_logical_slot(&fixture.slot, false, SlotSnapshot::Nothing, false)
             .await
             .map_err(|e| HarnessError::Replication(format!("create slot: {e}")))?;
         Ok(fixture)

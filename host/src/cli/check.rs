@@ -20,6 +20,7 @@ use crate::plugin::{PluginChain, PluginEngine};
 use crate::produce::KafkaProducer;
 use crate::produce::admin::{TopicAdmin, TopicError};
 use crate::source::catalog::resolve_tables;
+use crate::source::failover_check::failover_precheck;
 use crate::source::precheck::{CheckStatus, Finding, PrecheckInput, precheck};
 
 use super::run::RunError;
@@ -103,6 +104,16 @@ pub async fn check_file(path: &Path, test_topic: Option<&str>) -> Result<Vec<Che
         .context("running the source precheck")
         .map_err(RunError::Failed)?;
     lines.extend(findings.into_iter().map(CheckLine::from));
+    let failover = failover_precheck(
+        &client,
+        &source.connection,
+        &source.slot,
+        source.slot_failover,
+    )
+    .await
+    .context("checking what a failover needs")
+    .map_err(RunError::Failed)?;
+    lines.extend(failover.into_iter().map(CheckLine::from));
     let tables = resolve_tables(&client, &source.tables)
         .await
         .context("resolving the tables")

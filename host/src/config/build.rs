@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::spec::{
     DdlSpec, Format, OnErrorSpec, PartitionSpec, PipelineSpec, SchemaChangeSpec, SkippedOperation,
-    SnapshotModeSpec, SpecError,
+    SlotFailoverSpec, SnapshotModeSpec, SpecError,
 };
 use super::values::{Acks, ByteSize, Interval};
 use crate::contract::TopicTemplate;
@@ -26,7 +26,7 @@ use crate::produce::{ProducerOptions, TransactionalOptions};
 use crate::route::{PartitionPolicy, Router};
 use crate::source::snapshot::SnapshotMode;
 use crate::source::snapshot::initial::{DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS, SnapshotOptions};
-use crate::source::{PgConnectOptions, PostgresSourceConfig, TableSelector};
+use crate::source::{PgConnectOptions, PostgresSourceConfig, SlotFailover, TableSelector};
 
 /// How long Kafka may stay unreachable before weir gives up on a message, as for
 /// PostgreSQL: long enough to ride out a broker maintenance window.
@@ -271,6 +271,11 @@ fn source_config(spec: &PipelineSpec) -> Result<(PostgresSourceConfig, String), 
     source.stream_in_progress = postgres.stream_in_progress;
     source.signals = postgres.signals;
     source.ddl_capture = postgres.ddl == DdlSpec::Capture;
+    source.slot_failover = match postgres.slot_failover {
+        SlotFailoverSpec::Auto => SlotFailover::Auto,
+        SlotFailoverSpec::On => SlotFailover::On,
+        SlotFailoverSpec::Off => SlotFailover::Off,
+    };
     source.skipped_operations = skipped_operations(&spec.sink.kafka.skipped_operations)?;
     if let Some(heartbeat) = postgres.heartbeat {
         source.heartbeat = heartbeat

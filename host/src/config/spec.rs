@@ -163,6 +163,25 @@ pub struct PostgresSpec {
     /// CREATE TABLE is acted on at once.
     #[serde(default)]
     pub table_discovery: Option<IntervalOrOff>,
+    /// Whether the slot is a failover slot (PostgreSQL 17+), which standbys with
+    /// `sync_replication_slots = on` copy, so weir continues on a promoted standby
+    /// without losing its place: `auto` (default: on PostgreSQL 17 and later,
+    /// also for a slot created earlier), `on` (refused before 17) or `off`.
+    #[serde(default)]
+    pub slot_failover: SlotFailoverSpec,
+}
+
+/// `source.postgres.slot_failover`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotFailoverSpec {
+    /// A failover slot when the server has them (17+).
+    #[default]
+    Auto,
+    /// A failover slot; a server before 17 is refused.
+    On,
+    /// An ordinary slot.
+    Off,
 }
 
 /// `sink.kafka.schema_change`.

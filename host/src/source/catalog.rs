@@ -65,6 +65,14 @@ pub struct SlotInfo {
     pub wal_status: Option<String>,
     /// WAL bytes between the server's current position and `restart_lsn`.
     pub retained_wal_bytes: Option<i64>,
+    /// Whether standbys with `sync_replication_slots` keep a copy (PostgreSQL
+    /// 17+; `None` before).
+    pub failover: Option<bool>,
+    /// Whether this is a standby's copy of a primary's slot (PostgreSQL 17+).
+    pub synced: Option<bool>,
+    /// Why the server gave up the slot (`wal_removed`, `rows_removed`,
+    /// `wal_level_insufficient`, `idle_timeout`; PostgreSQL 17+).
+    pub invalidation_reason: Option<String>,
 }
 
 impl SlotInfo {
@@ -82,6 +90,10 @@ impl SlotInfo {
             Some(format!(
                 "belongs to database {:?}",
                 self.database.as_deref().unwrap_or("")
+            ))
+        } else if let Some(reason) = &self.invalidation_reason {
+            Some(format!(
+                "was invalidated by the server ({reason}); its changes cannot be streamed"
             ))
         } else if self.wal_status.as_deref() == Some("lost") {
             Some(
@@ -108,8 +120,11 @@ pub async fn list_slots(client: &Client) -> Result<Vec<SlotInfo>, CatalogError> 
         .query(
             "SELECT slot_name::text, plugin::text, slot_type, database::text, active, active_pid, \
                     restart_lsn::text, confirmed_flush_lsn::text, wal_status, \
-                    pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint \
-             FROM pg_replication_slots ORDER BY slot_name",
+                    pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+                                         ELSE pg_current_wal_lsn() END, restart_lsn)::bigint, \
+                    (to_jsonb(s) ->> 'failover')::bool, (to_jsonb(s) ->> 'synced')::bool, \
+                    to_jsonb(s) ->> 'invalidation_reason' \
+             FROM pg_replication_slots s ORDER BY slot_name",
             &[],
         )
         .await?;
@@ -128,6 +143,9 @@ pub async fn list_slots(client: &Client) -> Result<Vec<SlotInfo>, CatalogError> 
                 confirmed_flush_lsn: lsn(7),
                 wal_status: row.get(8),
                 retained_wal_bytes: row.get(9),
+                failover: row.get(10),
+                synced: row.get(11),
+                invalidation_reason: row.get(12),
             }
         })
         .collect())
@@ -143,35 +161,46 @@ pub enum SlotState {
 }
 
 /// Creates the logical slot `slot` with pgoutput when it is missing; reuses it when it
-/// exists, after checking it is a pgoutput slot of this database.
+/// exists, after checking it is a pgoutput slot of this database. With `failover`
+/// (PostgreSQL 17+) the slot is created as a failover slot, and an existing one
+/// made one.
 ///
 /// # Errors
 ///
-/// [`CatalogError::SlotMismatch`] for a slot of another plugin, kind or database.
+/// [`CatalogError::SlotMismatch`] for a slot of another plugin, kind or database,
+/// or one the server invalidated.
 pub async fn ensure_slot(
     client: &Client,
     replication: &mut ReplicationConnection,
     slot: &str,
     snapshot: SlotSnapshot,
+    failover: bool,
 ) -> Result<SlotState, CatalogError> {
-    if let Some(info) = slot_info(client, slot).await? {
+    if let Some(mut info) = slot_info(client, slot).await? {
         let database: String = client
             .query_one("SELECT current_database()::text", &[])
             .await?
             .get(0);
-        let problem = info.unusable_reason(&database);
-        return match problem {
-            Some(problem) => Err(CatalogError::SlotMismatch {
+        if let Some(problem) = info.unusable_reason(&database) {
+            return Err(CatalogError::SlotMismatch {
                 slot: slot.to_owned(),
                 problem,
-            }),
-            None => Ok(SlotState::Existing(info)),
-        };
+            });
+        }
+        if failover && info.failover == Some(false) {
+            replication.set_slot_failover(slot, true).await?;
+            tracing::info!(
+                slot,
+                "Made the replication slot a failover slot: standbys with sync_replication_slots keep a copy."
+            );
+            info.failover = Some(true);
+        }
+        return Ok(SlotState::Existing(info));
     }
     let created = replication
-        .create_logical_slot(slot, false, snapshot)
+        .create_logical_slot(slot, false, snapshot, failover)
         .await?;
-    tracing::info!(slot, consistent_point = %created.consistent_point, "Created replication slot.");
+    tracing::info!(slot, consistent_point = %created.consistent_point, failover, "Created replication slot.");
     Ok(SlotState::Created(created))
 }
 

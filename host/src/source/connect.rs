@@ -24,7 +24,7 @@ use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use openssl::x509::store::X509StoreBuilder;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::Client;
-use tokio_postgres::config::SslMode;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 
 /// libpq's `sslmode`.
@@ -150,6 +150,26 @@ impl FromStr for PgConnectOptions {
 }
 
 impl PgConnectOptions {
+    /// The port of the `index`th host: its own, the only one given, or 5432.
+    pub fn host_port(&self, index: usize) -> u16 {
+        match self.config.get_ports() {
+            [] => 5432,
+            [single] => *single,
+            many => many.get(index).copied().unwrap_or(5432),
+        }
+    }
+
+    /// `host:port` (or the socket path) of the `index`th host, as connected to
+    /// and named in messages.
+    pub fn host_address(&self, index: usize) -> String {
+        let port = self.host_port(index);
+        match self.config.get_hosts().get(index) {
+            Some(Host::Tcp(name)) => format!("{name}:{port}"),
+            Some(Host::Unix(dir)) => dir.join(format!(".s.PGSQL.{port}")).display().to_string(),
+            None => String::new(),
+        }
+    }
+
     /// Whether the server's certificate chain is verified.
     pub fn verifies_chain(&self) -> bool {
         self.tls_mode >= TlsMode::VerifyCa

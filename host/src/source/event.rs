@@ -97,6 +97,9 @@ pub enum SourceError {
     /// The downstream stage is gone.
     #[error("the downstream stage stopped")]
     DownstreamClosed,
+    /// The settings ask for something this server cannot do.
+    #[error("{0}")]
+    Config(String),
     /// Another weir holds the slot's lock (see `ownership`): it streams or
     /// snapshots the slot. Retried, so a standby takes over when it stops.
     #[error("slot {slot} belongs to another running weir; waiting for it to stop")]

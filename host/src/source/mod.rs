@@ -18,6 +18,7 @@ pub mod ddl;
 /// The pgoutput decoder (crate `weir-pgoutput`).
 pub use weir_pgoutput as pgoutput;
 mod event;
+pub mod failover_check;
 mod initial;
 mod options;
 mod ownership;
@@ -33,6 +34,7 @@ mod streamed;
 pub use crate::contract::TableSelector;
 pub use batcher::{BatchLimits, BatcherError, BatcherOutput, ChangeBatcher, CommittedTransaction};
 pub use connect::{PgConnectOptions, TlsMode};
+pub use options::SlotFailover;
 pub use postgres::{
     PostgresSource, PostgresSourceConfig, RetryPolicy, SourceError, SourceEvent, SourceStats,
 };

@@ -92,6 +92,41 @@ pub struct PostgresSourceConfig {
     /// How often a running session looks for new tables a pattern selects, for a
     /// publication weir created ([`DEFAULT_TABLE_DISCOVERY`]); `None`: never.
     pub table_discovery: Option<Duration>,
+    /// Whether the slot is a failover slot (PostgreSQL 17+).
+    pub slot_failover: SlotFailover,
+}
+
+/// Whether weir's slot is a failover slot, which standbys with
+/// `sync_replication_slots` keep a copy of (PostgreSQL 17+).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SlotFailover {
+    /// When the server has failover slots: created as one, and an existing slot
+    /// made one.
+    #[default]
+    Auto,
+    /// Always; a server before PostgreSQL 17 is an error.
+    On,
+    /// Never asked for (an existing failover slot stays one).
+    Off,
+}
+
+impl SlotFailover {
+    /// Whether a server of `major` version gets a failover slot; `Err` with the
+    /// reason when `On` meets an older server.
+    ///
+    /// # Errors
+    ///
+    /// `On` before PostgreSQL 17.
+    pub fn resolve(self, major: u32) -> Result<bool, String> {
+        match self {
+            SlotFailover::Auto => Ok(major >= 17),
+            SlotFailover::On if major >= 17 => Ok(true),
+            SlotFailover::On => Err(format!(
+                "source.postgres.slot_failover is on, but failover slots need PostgreSQL 17 or later and this server is {major}; set it to auto or off"
+            )),
+            SlotFailover::Off => Ok(false),
+        }
+    }
 }
 
 impl PostgresSourceConfig {
@@ -118,6 +153,7 @@ impl PostgresSourceConfig {
             skipped_operations: vec![crate::contract::columns::op::TRUNCATE],
             ddl_capture: false,
             table_discovery: Some(DEFAULT_TABLE_DISCOVERY),
+            slot_failover: SlotFailover::Auto,
         }
     }
 }

@@ -279,6 +279,10 @@ impl PostgresSource {
         if exports && let Some(saver) = self.progress_saver.clone() {
             self.prepare_snapshot_slot(&control, saver).await?;
         }
+        let failover = config
+            .slot_failover
+            .resolve(replication.server_major_version().unwrap_or(10))
+            .map_err(SourceError::Config)?;
         let slot = ensure_slot(
             &control,
             &mut replication,
@@ -288,6 +292,7 @@ impl PostgresSource {
             } else {
                 SlotSnapshot::Nothing
             },
+            failover,
         )
         .await?;
         let start = match &slot {

@@ -15,6 +15,7 @@ mod harness;
 mod harness_kafka;
 mod pipeline_ddl;
 mod pipeline_exactly_once;
+mod pipeline_failover;
 mod pipeline_formats;
 mod pipeline_kafka;
 mod pipeline_outage;

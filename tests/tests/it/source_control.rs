@@ -273,16 +273,21 @@ async fn publications_and_slots_are_created_once_then_reused() {
         &mut replication,
         "weir_slot",
         SlotSnapshot::Nothing,
+        false,
     )
     .await
     .expect("create") else {
         panic!("created")
     };
+    // From PostgreSQL 17 a slot created before failover was asked for is made a
+    // failover slot when reused.
+    let failover_slots = cluster.major_version().await.expect("version") >= 17;
     let SlotState::Existing(existing) = ensure_slot(
         &client,
         &mut replication,
         "weir_slot",
         SlotSnapshot::Nothing,
+        failover_slots,
     )
     .await
     .expect("reuse") else {
@@ -290,14 +295,44 @@ async fn publications_and_slots_are_created_once_then_reused() {
     };
     assert_eq!(existing.confirmed_flush_lsn, Some(created.consistent_point));
     assert_eq!(existing.plugin.as_deref(), Some("pgoutput"));
+    let recorded = weir::source::catalog::slot_info(&client, "weir_slot")
+        .await
+        .expect("slot")
+        .expect("exists");
+    assert_eq!(recorded.failover, failover_slots.then_some(true));
+    assert_eq!(recorded.synced, failover_slots.then_some(false));
+    if failover_slots {
+        let SlotState::Created(_) = ensure_slot(
+            &client,
+            &mut replication,
+            "weir_failover_slot",
+            SlotSnapshot::Nothing,
+            true,
+        )
+        .await
+        .expect("create a failover slot") else {
+            panic!("created")
+        };
+        let created = weir::source::catalog::slot_info(&client, "weir_failover_slot")
+            .await
+            .expect("slot")
+            .expect("exists");
+        assert_eq!(created.failover, Some(true));
+    }
 
     client
         .batch_execute("SELECT pg_create_logical_replication_slot('foreign', 'test_decoding')")
         .await
         .expect("foreign slot");
-    let error = ensure_slot(&client, &mut replication, "foreign", SlotSnapshot::Nothing)
-        .await
-        .expect_err("wrong plugin");
+    let error = ensure_slot(
+        &client,
+        &mut replication,
+        "foreign",
+        SlotSnapshot::Nothing,
+        false,
+    )
+    .await
+    .expect_err("wrong plugin");
     assert!(
         matches!(error, CatalogError::SlotMismatch { .. }),
         "{error}"

@@ -75,7 +75,7 @@ async fn identifies_the_system_and_creates_slots() {
 
     let slot = unique_name("slot");
     let created = connection
-        .create_logical_slot(&slot, false, SlotSnapshot::Export)
+        .create_logical_slot(&slot, false, SlotSnapshot::Export, false)
         .await
         .expect("slot");
     assert_eq!(created.slot_name, slot);
@@ -86,7 +86,7 @@ async fn identifies_the_system_and_creates_slots() {
 
     // A second slot of the same name is a server error, and the connection stays usable.
     let again = connection
-        .create_logical_slot(&slot, false, SlotSnapshot::Nothing)
+        .create_logical_slot(&slot, false, SlotSnapshot::Nothing, false)
         .await
         .expect_err("duplicate");
     assert_eq!(

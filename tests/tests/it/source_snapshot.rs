@@ -210,7 +210,7 @@ async fn a_parallel_snapshot_and_the_stream_after_it_rebuild_the_table_exactly()
     // The slot, exporting its snapshot; the connection stays idle while it is used.
     let mut replication = fixture.connect().await.expect("replication connection");
     let created = replication
-        .create_logical_slot("snap", false, SlotSnapshot::Export)
+        .create_logical_slot("snap", false, SlotSnapshot::Export, false)
         .await
         .expect("slot");
     let snapshot = created.snapshot_name.clone().expect("an exported snapshot");

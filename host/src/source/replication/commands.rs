@@ -123,29 +123,47 @@ impl ReplicationConnection {
         })
     }
 
-    /// `CREATE_REPLICATION_SLOT name [TEMPORARY] LOGICAL pgoutput …`.
+    /// `CREATE_REPLICATION_SLOT name [TEMPORARY] LOGICAL pgoutput …`; with
+    /// `failover` (PostgreSQL 17+) a slot that standbys with
+    /// `sync_replication_slots` keep a copy of, so it survives a promotion.
     ///
     /// # Errors
     ///
-    /// `Server` with SQLSTATE 42710 when the slot exists already.
+    /// `Server` with SQLSTATE 42710 when the slot exists already; a syntax error
+    /// for `failover` before PostgreSQL 17.
     pub async fn create_logical_slot(
         &mut self,
         name: &str,
         temporary: bool,
         snapshot: SlotSnapshot,
+        failover: bool,
     ) -> Result<CreatedSlot, ReplicationError> {
         validate_slot_name(name)?;
-        // The pre-15 spelling of the snapshot option: understood by 10 through 17.
-        let snapshot = match snapshot {
-            SlotSnapshot::Export => "EXPORT_SNAPSHOT",
-            SlotSnapshot::Use => "USE_SNAPSHOT",
-            SlotSnapshot::Nothing => "NOEXPORT_SNAPSHOT",
-        };
         let temporary = if temporary { " TEMPORARY" } else { "" };
-        let sql = format!(
-            "CREATE_REPLICATION_SLOT {}{temporary} LOGICAL pgoutput {snapshot}",
-            quote_identifier(name)
-        );
+        let sql = if failover {
+            // The option list, PostgreSQL 15+ (FAILOVER itself 17+).
+            let snapshot = match snapshot {
+                SlotSnapshot::Export => "export",
+                SlotSnapshot::Use => "use",
+                SlotSnapshot::Nothing => "nothing",
+            };
+            format!(
+                "CREATE_REPLICATION_SLOT {}{temporary} LOGICAL pgoutput (SNAPSHOT '{snapshot}', FAILOVER true)",
+                quote_identifier(name)
+            )
+        } else {
+            // The pre-15 spelling of the snapshot option, which later versions
+            // still understand.
+            let snapshot = match snapshot {
+                SlotSnapshot::Export => "EXPORT_SNAPSHOT",
+                SlotSnapshot::Use => "USE_SNAPSHOT",
+                SlotSnapshot::Nothing => "NOEXPORT_SNAPSHOT",
+            };
+            format!(
+                "CREATE_REPLICATION_SLOT {}{temporary} LOGICAL pgoutput {snapshot}",
+                quote_identifier(name)
+            )
+        };
         let rows = self.simple_query(&sql).await?;
         let row = single_row(&rows, "CREATE_REPLICATION_SLOT", 4)?;
         Ok(CreatedSlot {
@@ -154,6 +172,26 @@ impl ReplicationConnection {
             snapshot_name: row.get(2).cloned().flatten(),
             output_plugin: row.get(3).cloned().flatten(),
         })
+    }
+
+    /// `ALTER_REPLICATION_SLOT name (FAILOVER true|false)` (PostgreSQL 17+), for a
+    /// slot created before failover was asked for.
+    ///
+    /// # Errors
+    ///
+    /// `Server` with SQLSTATE 55006 while another process reads the slot.
+    pub async fn set_slot_failover(
+        &mut self,
+        name: &str,
+        failover: bool,
+    ) -> Result<(), ReplicationError> {
+        validate_slot_name(name)?;
+        self.simple_query(&format!(
+            "ALTER_REPLICATION_SLOT {} (FAILOVER {failover})",
+            quote_identifier(name)
+        ))
+        .await
+        .map(drop)
     }
 
     /// `DROP_REPLICATION_SLOT name [WAIT]`: with `wait`, waits for an active reader

@@ -13,7 +13,7 @@ use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, Scr
 use postgres_protocol::message::backend::{ErrorFields, Message};
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, TargetSessionAttrs};
 
 use crate::source::connect::{PgConnectOptions, TlsMode, mode_name};
 
@@ -66,24 +66,68 @@ impl std::fmt::Debug for ReplicationConnection {
 
 impl ReplicationConnection {
     /// Connects (with TLS as `sslmode` says) and authenticates (trust, password, MD5
-    /// or SCRAM-SHA-256), trying the hosts in order.
+    /// or SCRAM-SHA-256), trying the hosts in order as libpq does: a host that
+    /// cannot be reached or refuses the login gives way to the next, and with
+    /// `target_session_attrs=read-write` so does one in recovery (a standby), so a
+    /// URL that names every member of a cluster finds its primary after a failover.
     ///
     /// # Errors
     ///
     /// [`ReplicationError::Config`] for unusable settings (e.g. `verify-ca` without a
-    /// root certificate), `Tls` when TLS is required and fails or is refused,
-    /// `Connect` when no host answers, `Server` for errors the server reports (bad
-    /// password, no REPLICATION privilege, too many WAL senders).
+    /// root certificate), otherwise the last host's failure: `Tls` when TLS is
+    /// required and fails or is refused, `Connect` when it does not answer, `Server`
+    /// for errors the server reports (bad password, no REPLICATION privilege, too
+    /// many WAL senders), `ReadOnly` when it is a standby and a read-write server
+    /// was asked for.
     pub async fn connect(options: &PgConnectOptions) -> Result<Self, ReplicationError> {
-        let transport = open_transport(options).await?;
-        let mut connection = ReplicationConnection {
-            transport,
-            read: BytesMut::with_capacity(READ_CHUNK),
-            write: BytesMut::new(),
-            parameters: HashMap::new(),
-        };
-        connection.startup(&options.config).await?;
-        Ok(connection)
+        let hosts = options.config.get_hosts();
+        if hosts.is_empty() {
+            return Err(ReplicationError::Config("no host given".to_owned()));
+        }
+        let read_write = options.config.get_target_session_attrs() == TargetSessionAttrs::ReadWrite;
+        let mut last_error = None;
+        for index in 0..hosts.len() {
+            let address = options.host_address(index);
+            let attempt = async {
+                let transport = open_transport(options, index).await?;
+                let mut connection = ReplicationConnection {
+                    transport,
+                    read: BytesMut::with_capacity(READ_CHUNK),
+                    write: BytesMut::new(),
+                    parameters: HashMap::new(),
+                };
+                connection.startup(&options.config).await?;
+                if read_write && connection.in_recovery().await? {
+                    return Err(ReplicationError::ReadOnly {
+                        address: address.clone(),
+                    });
+                }
+                Ok(connection)
+            };
+            match attempt.await {
+                Ok(connection) => return Ok(connection),
+                Err(error @ ReplicationError::Config(_)) => return Err(error),
+                Err(error) => {
+                    if hosts.len() > 1 {
+                        tracing::debug!(%address, %error, "Trying the next host.");
+                    }
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.unwrap_or(ReplicationError::Config("no host given".to_owned())))
+    }
+
+    /// Whether the server is a standby: `SHOW transaction_read_only`, which libpq
+    /// asks for `target_session_attrs=read-write` too (a replication-mode
+    /// connection runs `SHOW` as a replication command on every version).
+    async fn in_recovery(&mut self) -> Result<bool, ReplicationError> {
+        let rows = self.simple_query("SHOW transaction_read_only").await?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.first())
+            .and_then(Option::as_deref)
+            == Some("on"))
     }
 
     /// A run-time parameter the server reported (e.g. `server_version`).
@@ -287,49 +331,27 @@ impl ReplicationConnection {
     }
 }
 
+/// The byte stream to the `index`th host, TLS negotiated.
 async fn open_transport(
     options: &PgConnectOptions,
+    index: usize,
 ) -> Result<Box<dyn Transport>, ReplicationError> {
-    let config = &options.config;
-    let hosts = config.get_hosts();
-    if hosts.is_empty() {
-        return Err(ReplicationError::Config("no host given".to_owned()));
-    }
-    let ports = config.get_ports();
-    let mut last_error = None;
-    for (index, host) in hosts.iter().enumerate() {
-        let port = match ports {
-            [] => 5432,
-            [single] => *single,
-            many => many.get(index).copied().unwrap_or(5432),
-        };
-        match host {
-            Host::Tcp(name) => {
-                let address = format!("{name}:{port}");
-                match tokio::net::TcpStream::connect(&address).await {
-                    Ok(stream) => {
-                        let _ = stream.set_nodelay(true);
-                        return negotiate_tls(stream, name, options).await;
-                    }
-                    Err(source) => last_error = Some(ReplicationError::Connect { address, source }),
-                }
+    let address = options.host_address(index);
+    match options.config.get_hosts().get(index) {
+        Some(Host::Tcp(name)) => match tokio::net::TcpStream::connect(&address).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                negotiate_tls(stream, name, options).await
             }
-            // As in libpq, unix-domain sockets do not use TLS.
-            Host::Unix(dir) => {
-                let path = dir.join(format!(".s.PGSQL.{port}"));
-                match tokio::net::UnixStream::connect(&path).await {
-                    Ok(stream) => return Ok(Box::new(stream)),
-                    Err(source) => {
-                        last_error = Some(ReplicationError::Connect {
-                            address: path.display().to_string(),
-                            source,
-                        });
-                    }
-                }
-            }
-        }
+            Err(source) => Err(ReplicationError::Connect { address, source }),
+        },
+        // As in libpq, unix-domain sockets do not use TLS.
+        Some(Host::Unix(_)) => match tokio::net::UnixStream::connect(&address).await {
+            Ok(stream) => Ok(Box::new(stream)),
+            Err(source) => Err(ReplicationError::Connect { address, source }),
+        },
+        None => Err(ReplicationError::Config("no host given".to_owned())),
     }
-    Err(last_error.unwrap_or(ReplicationError::Config("no host given".to_owned())))
 }
 
 /// Asks the server for TLS (SSLRequest) unless `sslmode=disable`, and upgrades the

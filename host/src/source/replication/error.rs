@@ -23,6 +23,10 @@ pub enum ReplicationError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{address} is a standby (read-only), and target_session_attrs=read-write asks for the primary"
+    )]
+    ReadOnly { address: String },
     #[error("replication connection I/O failed")]
     Io(#[from] std::io::Error),
     #[error("the server closed the replication connection")]
@@ -55,6 +59,8 @@ impl ReplicationError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ReplicationError::Connect { .. }
+            // A standby may be promoted, or the primary come back.
+            | ReplicationError::ReadOnly { .. }
             | ReplicationError::Io(_)
             | ReplicationError::Closed
             | ReplicationError::StreamEnded => true,

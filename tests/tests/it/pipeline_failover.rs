@@ -1,0 +1,327 @@
+//! A PostgreSQL failover under a writer (issue 21): the primary is killed with
+//! SIGKILL, its physical standby promoted, and weir, given both hosts with
+//! `target_session_attrs=read-write`, finds the new primary and continues from its
+//! copy of the failover slot: every row the new primary holds reaches Kafka, none
+//! it lacks does, and nothing is snapshotted again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use weir::source::failover_check::failover_precheck;
+use weir::source::precheck::{CheckStatus, Finding};
+use weir::source::{PgConnectOptions, SlotFailover};
+use weir_tests::{KafkaCluster, PgCluster, PgInstall, read_topic, unique_name};
+
+const WAIT: Duration = Duration::from_secs(90);
+/// Rows in the table before weir starts: its initial snapshot.
+const INITIAL_ROWS: i64 = 2_000;
+/// The standby's physical slot on the primary.
+const STANDBY_SLOT: &str = "weir_standby";
+
+/// `postgres://…@a,b/db?target_session_attrs=read-write` for the two clusters.
+fn both_hosts(primary: &PgCluster, standby: &PgCluster, database: &str) -> String {
+    format!(
+        "postgres://postgres:{}@127.0.0.1:{},127.0.0.1:{}/{database}?target_session_attrs=read-write",
+        weir_tests::pg::SUPERUSER_PASSWORD,
+        primary.port(),
+        standby.port()
+    )
+}
+
+/// Inserts until `stop`: single-row transactions, and every 40th one 500 rows.
+/// Reconnects through `url` while no primary answers. Returns the ids of
+/// transactions whose commit PostgreSQL acknowledged.
+async fn write_until(url: String, stop: Arc<AtomicBool>) -> BTreeSet<i64> {
+    let mut committed = BTreeSet::new();
+    let mut next = INITIAL_ROWS + 1;
+    let mut transactions = 0_u64;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((client, connection)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+        else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        tokio::spawn(connection);
+        while !stop.load(Ordering::Relaxed) {
+            transactions += 1;
+            let size = if transactions.is_multiple_of(40) {
+                500
+            } else {
+                1
+            };
+            let ids = next..next + size;
+            next += size;
+            let sql = format!(
+                "INSERT INTO events SELECT g, 'row ' || g FROM generate_series({}, {}) g",
+                ids.start,
+                ids.end - 1
+            );
+            if client.batch_execute(&sql).await.is_err() {
+                break;
+            }
+            committed.extend(ids);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    committed
+}
+
+/// `weir check`'s failover findings for `slot`, connected to the primary.
+async fn failover_findings(primary: &PgCluster, url: &str, slot: &str) -> Vec<Finding> {
+    let client = primary.connect("postgres").await.expect("primary");
+    let options: PgConnectOptions = url.parse().expect("url");
+    failover_precheck(&client, &options, slot, SlotFailover::Auto)
+        .await
+        .expect("precheck")
+}
+
+/// Every change message of `topic` as (op, id).
+fn changes(bootstrap: &str, topic: &str) -> Vec<(String, i64)> {
+    read_topic(bootstrap, topic, Duration::from_secs(30))
+        .expect("read back")
+        .iter()
+        .filter_map(|record| {
+            let value: Json = serde_json::from_slice(record.payload.as_deref()?).ok()?;
+            Some((
+                value["op"].as_str()?.to_owned(),
+                value["after"]["id"].as_i64()?,
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_primary_fails_over_to_its_standby_with_every_row_and_no_new_snapshot() {
+    let install = PgInstall::selected().expect("postgres build");
+    if install.major < 17 {
+        eprintln!(
+            "skipped: failover slots need PostgreSQL 17+, this is {}",
+            install.major
+        );
+        return;
+    }
+    // The logical walsender sends nothing the standby has not received, so
+    // nothing reaches Kafka that a promoted standby could lack.
+    let mut primary = PgCluster::builder()
+        .setting("synchronized_standby_slots", STANDBY_SLOT)
+        .start()
+        .expect("primary");
+    let database = primary
+        .create_database_with(
+            "failover",
+            &format!(
+                "CREATE TABLE events (id bigint PRIMARY KEY, body text);
+                 INSERT INTO events SELECT g, 'row ' || g FROM generate_series(1, {INITIAL_ROWS}) g"
+            ),
+        )
+        .await
+        .expect("database");
+    let standby = primary
+        .start_standby(STANDBY_SLOT, &[])
+        .await
+        .expect("standby");
+    let broker = KafkaCluster::start(1).expect("broker");
+    let slot = unique_name("slot");
+    let topic = unique_name("events");
+    broker.create_topic(&topic, 3, 1, &[]).expect("topic");
+    let url = both_hosts(&primary, &standby, &database);
+    let pipeline = weir_tests::RunningPipeline::start(&format!(
+        "name: failover
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.events]
+    heartbeat: 1s
+    retry_window: 5m
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: debezium-json
+",
+        brokers = broker.bootstrap_servers(),
+    ))
+    .expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(write_until(url.clone(), Arc::clone(&stop)));
+
+    // The standby's copy of weir's slot: synchronised, and persistent (a copy
+    // stays temporary until the standby has the WAL its position needs).
+    let watcher = standby.connect("postgres").await.expect("standby");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let row = watcher
+            .query_opt(
+                "SELECT synced AND NOT temporary, confirmed_flush_lsn::text
+                 FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await
+            .expect("standby slots");
+        if let Some(row) = row
+            && row.get::<_, bool>(0)
+        {
+            eprintln!(
+                "standby has the slot at {}",
+                row.get::<_, Option<String>>(1).unwrap_or_default()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never synchronised the failover slot:\n{}",
+            standby.server_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(watcher);
+    // The precheck sees the same: a failover slot, copied by the standby named in
+    // the URL, and nothing for a promoted standby to lack.
+    let findings = failover_findings(&primary, &url, &slot).await;
+    assert!(
+        findings.iter().all(|f| f.status == CheckStatus::Pass),
+        "{findings:#?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.message.contains("keeps a synchronised copy")),
+        "{findings:#?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    primary.crash().expect("kill -9 the primary");
+    let crashed = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    standby.promote().await.expect("promote");
+    eprintln!("promoted {:?} after the kill", crashed.elapsed());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    let committed = writer.await.expect("writer");
+    assert!(!pipeline.is_finished(), "weir stopped at the failover");
+
+    // What the new primary holds is the truth; a commit acknowledged just
+    // before the kill may be missing from it (asynchronous replication).
+    let client = standby.connect(&database).await.expect("new primary");
+    let truth: BTreeSet<i64> = client
+        .query("SELECT id FROM events", &[])
+        .await
+        .expect("ids")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let lost_by_postgres = committed.difference(&truth).count();
+    assert!(
+        truth.len() > INITIAL_ROWS as usize + 1_000,
+        "the writer wrote {} rows",
+        truth.len()
+    );
+
+    let deadline = Instant::now() + WAIT;
+    let seen = loop {
+        let seen = changes(broker.bootstrap_servers(), &topic);
+        let ids: BTreeSet<i64> = seen.iter().map(|(_, id)| *id).collect();
+        if ids.is_superset(&truth) || Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let sessions = pipeline.stats.sessions.load(Ordering::Relaxed);
+    pipeline.stop().await.expect("clean stop");
+
+    let mut count = BTreeMap::<i64, usize>::new();
+    for (_, id) in &seen {
+        *count.entry(*id).or_default() += 1;
+    }
+    let ids: BTreeSet<i64> = count.keys().copied().collect();
+    let missing: Vec<_> = truth.difference(&ids).take(10).collect();
+    let phantom: Vec<_> = ids.difference(&truth).take(10).collect();
+    let duplicates: usize = count.values().map(|n| n - 1).sum();
+    let snapshot_reads = seen.iter().filter(|(op, _)| op == "r").count();
+    eprintln!(
+        "{} rows on the new primary, {lost_by_postgres} acknowledged commits it lacks, \
+         {} messages, {duplicates} sent twice, {snapshot_reads} snapshot reads, \
+         {sessions} sessions",
+        truth.len(),
+        seen.len()
+    );
+    assert!(missing.is_empty(), "rows never sent: {missing:?}…");
+    assert!(
+        phantom.is_empty(),
+        "rows in Kafka the new primary does not have: {phantom:?}…"
+    );
+    assert_eq!(
+        snapshot_reads, INITIAL_ROWS as usize,
+        "the snapshot was taken again"
+    );
+    assert!(sessions >= 2, "weir streamed in {sessions} session(s) only");
+}
+
+/// The precheck names what keeps a standby from taking weir's slot over, with the
+/// fix for each: no `synchronized_standby_slots` on the primary, and a standby
+/// without `sync_replication_slots` and `hot_standby_feedback`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_precheck_names_what_a_standby_lacks_to_take_the_slot_over() {
+    let install = PgInstall::selected().expect("postgres build");
+    if install.major < 17 {
+        eprintln!("skipped: failover slots need PostgreSQL 17+");
+        return;
+    }
+    let primary = PgCluster::start().expect("primary");
+    let standby = primary
+        .start_standby(
+            STANDBY_SLOT,
+            &[
+                ("sync_replication_slots", "off"),
+                ("hot_standby_feedback", "off"),
+            ],
+        )
+        .await
+        .expect("standby");
+    let url = both_hosts(&primary, &standby, "postgres");
+    let findings = failover_findings(&primary, &url, "weir_slot").await;
+    let warned = |text: &str| {
+        findings
+            .iter()
+            .find(|f| f.status == CheckStatus::Warn && f.message.contains(text))
+            .unwrap_or_else(|| panic!("no warning about {text}: {findings:#?}"))
+    };
+    let unsynchronised = warned("synchronized_standby_slots is empty");
+    assert!(
+        unsynchronised
+            .fix
+            .as_deref()
+            .is_some_and(|fix| fix.contains(&format!("'{STANDBY_SLOT}'"))),
+        "{unsynchronised:?}"
+    );
+    warned("sends no hot_standby_feedback");
+    let standby_finding = warned("sync_replication_slots is off");
+    assert!(
+        standby_finding
+            .message
+            .contains("hot_standby_feedback is off"),
+        "{standby_finding:?}"
+    );
+    let fix = standby_finding.fix.as_deref().unwrap_or_default();
+    assert!(
+        fix.contains("ALTER SYSTEM SET sync_replication_slots = on")
+            && fix.contains("ALTER SYSTEM SET hot_standby_feedback = on"),
+        "{fix}"
+    );
+
+    // `slot_failover: on` before 17 is refused; `off` passes with what it means.
+    let client = primary.connect("postgres").await.expect("primary");
+    let options: PgConnectOptions = url.parse().expect("url");
+    let off = failover_precheck(&client, &options, "weir_slot", SlotFailover::Off)
+        .await
+        .expect("precheck");
+    assert_eq!(off.len(), 1, "{off:#?}");
+    assert!(off[0].message.contains("stays on the primary"), "{off:?}");
+}

@@ -636,15 +636,19 @@ impl PgCluster {
             settings.retain(|(k, _)| k != name);
             settings.push((name.to_owned(), value));
         };
-        // dbname: the slot synchronisation worker connects to a database.
-        set(
-            "primary_conninfo",
-            format!(
-                "host=127.0.0.1 port={} user=postgres dbname=postgres",
-                self.port
-            ),
-        );
-        set("primary_slot_name", slot.to_owned());
+        // Where to stream from goes in postgresql.auto.conf, as ALTER SYSTEM
+        // writes it, so a test can change it the same way (a `-c` would
+        // override it). dbname: the slot synchronisation worker connects to a
+        // database.
+        let auto_conf = data.join("postgresql.auto.conf");
+        let mut conf = fs::read_to_string(&auto_conf).unwrap_or_default();
+        conf.push_str(&format!(
+            "primary_conninfo = 'host=127.0.0.1 port={} user=postgres dbname=postgres'\nprimary_slot_name = '{slot}'\n",
+            self.port
+        ));
+        fs::write(&auto_conf, conf)
+            .map_err(|e| HarnessError::io("write postgresql.auto.conf", e))?;
+        self.owner.chown(&auto_conf)?;
         set("hot_standby_feedback", "on".to_owned());
         if self.install.major >= 17 {
             set("sync_replication_slots", "on".to_owned());

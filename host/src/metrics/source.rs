@@ -21,6 +21,9 @@ pub struct SourceStats {
     pub rows: AtomicU64,
     /// Batches emitted.
     pub batches: AtomicU64,
+    /// End of the last transaction handed downstream: what Kafka may hold, to
+    /// compare with a promoted standby's history.
+    pub last_commit_sent: AtomicU64,
     /// Sessions started (1 + reconnects).
     pub sessions: AtomicU64,
     /// `TRUNCATE`s of a table left out (`skipped_operations` holds `t`).

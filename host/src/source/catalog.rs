@@ -76,6 +76,12 @@ pub struct SlotInfo {
 }
 
 impl SlotInfo {
+    /// Whether the server gave the slot up: WAL it needs is gone, or (17+) it
+    /// was invalidated for another reason.
+    pub fn is_invalidated(&self) -> bool {
+        self.invalidation_reason.is_some() || self.wal_status.as_deref() == Some("lost")
+    }
+
     /// Why weir cannot stream from this slot in `database`, if it cannot: another kind
     /// or plugin, another database, or WAL it needed is gone.
     pub fn unusable_reason(&self, database: &str) -> Option<String> {

@@ -97,6 +97,19 @@ pub enum SourceError {
     /// The downstream stage is gone.
     #[error("the downstream stage stopped")]
     DownstreamClosed,
+    /// A promoted standby lacks changes weir already sent.
+    #[error(transparent)]
+    Diverged(#[from] super::timeline::Diverged),
+    /// The slot an earlier session streamed from is gone.
+    #[error(
+        "slot {slot} is gone from the server weir reconnected to (a standby promoted without a synchronised copy of it, or a drop): what was committed after {confirmed} until a new slot exists is out of weir's reach. weir stops rather than create it afresh and skip those changes: restart weir to create it with a new snapshot, or set source.postgres.snapshot: when_needed to have weir do that by itself (and on PostgreSQL 17+ let standbys keep a copy: weir check names what they need)"
+    )]
+    SlotLost {
+        /// The slot.
+        slot: String,
+        /// The last position weir confirmed from it.
+        confirmed: Lsn,
+    },
     /// The settings ask for something this server cannot do.
     #[error("{0}")]
     Config(String),

@@ -18,6 +18,7 @@ pub mod ddl;
 /// The pgoutput decoder (crate `weir-pgoutput`).
 pub use weir_pgoutput as pgoutput;
 mod event;
+mod failover;
 pub mod failover_check;
 mod initial;
 mod options;
@@ -30,6 +31,7 @@ mod session;
 pub mod snapshot;
 pub mod sql;
 mod streamed;
+mod timeline;
 
 pub use crate::contract::TableSelector;
 pub use batcher::{BatchLimits, BatcherError, BatcherOutput, ChangeBatcher, CommittedTransaction};

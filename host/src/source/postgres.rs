@@ -12,7 +12,7 @@
 //! nothing; transactions emitted but not yet confirmed come again (at-least-once).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -54,6 +54,9 @@ pub struct PostgresSource {
     pub(super) progress_loader: Option<ProgressLoader>,
     pub(super) progress_saver: Option<ProgressSaver>,
     pub(super) incremental_saver: Option<IncrementalSaver>,
+    /// The timeline of the last session's server (0 before the first), to
+    /// notice a promotion.
+    pub(super) timeline: AtomicU32,
 }
 
 impl std::fmt::Debug for PostgresSource {
@@ -84,6 +87,7 @@ impl PostgresSource {
             progress_loader: None,
             progress_saver: None,
             incremental_saver: None,
+            timeline: AtomicU32::new(0),
         }
     }
 
@@ -272,6 +276,8 @@ impl PostgresSource {
             super::ddl::ensure_ddl_capture(&control).await?;
         }
         let mut replication = ReplicationConnection::connect(&config.connection).await?;
+        self.check_timeline(&mut replication).await?;
+        self.check_slot_survived(&control).await?;
         let exports = matches!(
             config.snapshot.mode,
             SnapshotMode::Initial | SnapshotMode::WhenNeeded
@@ -394,7 +400,10 @@ pub(super) fn jitter(base: Duration) -> Duration {
 
 /// Drops `slot`, waiting (up to 30 s) for the walsender of a reader that died to
 /// let it go.
-async fn drop_idle_slot(control: &tokio_postgres::Client, slot: &str) -> Result<(), SourceError> {
+pub(super) async fn drop_idle_slot(
+    control: &tokio_postgres::Client,
+    slot: &str,
+) -> Result<(), SourceError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         match super::catalog::drop_slot(control, slot).await {

@@ -298,6 +298,9 @@ impl Session<'_> {
                 }
                 BatcherOutput::Committed(commit) => {
                     self.emitted_end = self.emitted_end.max(commit.end_lsn);
+                    self.stats
+                        .last_commit_sent
+                        .fetch_max(commit.end_lsn.0, Ordering::Relaxed);
                     SourceEvent::Committed(commit)
                 }
                 BatcherOutput::SchemaChange(change) => {

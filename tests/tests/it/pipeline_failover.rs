@@ -325,3 +325,235 @@ async fn the_precheck_names_what_a_standby_lacks_to_take_the_slot_over() {
     assert_eq!(off.len(), 1, "{off:#?}");
     assert!(off[0].message.contains("stays on the primary"), "{off:?}");
 }
+
+/// Without `synchronized_standby_slots` a standby can be promoted without changes
+/// weir already sent to Kafka. weir notices by the new timeline's history and
+/// stops, naming where the timelines part and how far it had sent, instead of
+/// streaming on as if Kafka matched the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_promoted_without_rows_weir_sent_stops_weir_naming_them() {
+    let mut primary = PgCluster::start().expect("primary");
+    let database = primary
+        .create_database_with(
+            "diverge",
+            "CREATE TABLE events (id bigint PRIMARY KEY, body text)",
+        )
+        .await
+        .expect("database");
+    let standby = primary
+        .start_standby(STANDBY_SLOT, &[])
+        .await
+        .expect("standby");
+    let broker = KafkaCluster::start(1).expect("broker");
+    let slot = unique_name("slot");
+    let topic = unique_name("events");
+    broker.create_topic(&topic, 1, 1, &[]).expect("topic");
+    let pipeline = weir_tests::RunningPipeline::start(&format!(
+        "name: diverge
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.events]
+    heartbeat: 1s
+    retry_window: 5m
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: json
+",
+        url = both_hosts(&primary, &standby, &database),
+        brokers = broker.bootstrap_servers(),
+    ))
+    .expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    primary
+        .execute(
+            &database,
+            "INSERT INTO events SELECT g, 'before' FROM generate_series(1, 10) g",
+        )
+        .await
+        .expect("rows both have");
+    pipeline.wait_for_messages(10, WAIT).await.expect("10 rows");
+    let replayed = standby.connect(&database).await.expect("standby");
+    let deadline = Instant::now() + WAIT;
+    while replayed
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get::<_, i64>(0)
+        < 10
+    {
+        assert!(Instant::now() < deadline, "the standby never replayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The standby stops receiving; the primary commits 100 rows weir sends on.
+    for statement in [
+        "ALTER SYSTEM SET primary_conninfo = ''",
+        "SELECT pg_reload_conf()",
+    ] {
+        replayed
+            .batch_execute(statement)
+            .await
+            .expect("cut the standby off");
+    }
+    let deadline = Instant::now() + WAIT;
+    while replayed
+        .query_opt("SELECT 1 FROM pg_stat_wal_receiver", &[])
+        .await
+        .expect("wal receiver")
+        .is_some()
+    {
+        assert!(Instant::now() < deadline, "the WAL receiver never stopped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    primary
+        .execute(
+            &database,
+            "INSERT INTO events SELECT g, 'lost' FROM generate_series(11, 110) g",
+        )
+        .await
+        .expect("rows only the primary has");
+    pipeline.wait_for_messages(110, WAIT).await.expect("sent");
+    primary.crash().expect("kill -9 the primary");
+    drop(replayed);
+    standby.promote().await.expect("promote");
+
+    let message = match pipeline.join(WAIT).await {
+        Err(error) => format!("{error:#}"),
+        Ok(_) => "a clean stop".to_owned(),
+    };
+    assert!(
+        message.contains("timeline 2") && message.contains("leaves timeline 1"),
+        "{message}\nprimary:\n{}\nstandby:\n{}",
+        primary.server_log(),
+        standby.server_log()
+    );
+    let client = standby.connect(&database).await.expect("new primary");
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 10, "the promoted standby lacks the 100 rows");
+    eprintln!("{message}");
+}
+
+/// A standby promoted without a copy of weir's slot (here: no
+/// `sync_replication_slots`, as on every version before 17): under
+/// `snapshot: initial` weir stops, naming the slot and its last position, rather
+/// than create the slot afresh and skip what was committed meanwhile; under
+/// `when_needed` it creates the slot again, takes a new snapshot and goes on, and
+/// Kafka ends up with every row of the new primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_promoted_without_the_slot_stops_weir_or_is_snapshotted_when_needed() {
+    let stopped = promote_a_standby_without_the_slot("initial").await;
+    let message = stopped.expect_err("weir stops under snapshot: initial");
+    assert!(
+        message.contains("is gone from the server") && message.contains("when_needed"),
+        "{message}"
+    );
+    promote_a_standby_without_the_slot("when_needed")
+        .await
+        .expect("weir goes on under snapshot: when_needed");
+}
+
+/// Streams through a failover to a standby that has no copy of the slot; `Err`
+/// with weir's error when it stopped, `Ok` once Kafka holds every row of the
+/// new primary.
+async fn promote_a_standby_without_the_slot(snapshot: &str) -> Result<(), String> {
+    let mut primary = PgCluster::start().expect("primary");
+    let database = primary
+        .create_database_with(
+            "noslot",
+            "CREATE TABLE events (id bigint PRIMARY KEY, body text)",
+        )
+        .await
+        .expect("database");
+    let standby = primary
+        .start_standby(STANDBY_SLOT, &[("sync_replication_slots", "off")])
+        .await
+        .expect("standby");
+    let broker = KafkaCluster::start(1).expect("broker");
+    let slot = unique_name("slot");
+    let topic = unique_name("events");
+    broker.create_topic(&topic, 1, 1, &[]).expect("topic");
+    let pipeline = weir_tests::RunningPipeline::start(&format!(
+        "name: noslot
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.events]
+    heartbeat: 1s
+    retry_window: 5m
+    snapshot: {snapshot}
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: debezium-json
+",
+        url = both_hosts(&primary, &standby, &database),
+        brokers = broker.bootstrap_servers(),
+    ))
+    .expect("starts");
+    pipeline.wait_streaming(WAIT).await.expect("streaming");
+    primary
+        .execute(
+            &database,
+            "INSERT INTO events SELECT g, 'before' FROM generate_series(1, 100) g",
+        )
+        .await
+        .expect("rows");
+    pipeline.wait_for_messages(100, WAIT).await.expect("sent");
+    let replica = standby.connect(&database).await.expect("standby");
+    let deadline = Instant::now() + WAIT;
+    while replica
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get::<_, i64>(0)
+        < 100
+    {
+        assert!(Instant::now() < deadline, "the standby never replayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(replica);
+    primary.crash().expect("kill -9 the primary");
+    standby.promote().await.expect("promote");
+    let promoted = standby.connect(&database).await.expect("new primary");
+    promoted
+        .batch_execute("INSERT INTO events SELECT g, 'after' FROM generate_series(101, 150) g")
+        .await
+        .expect("rows after the failover");
+
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if pipeline.is_finished() {
+            let error = pipeline
+                .join(WAIT)
+                .await
+                .expect_err("stopped with an error");
+            return Err(format!("{error:#}"));
+        }
+        let ids: BTreeSet<i64> = changes(broker.bootstrap_servers(), &topic)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        if ids == (1..=150).collect() {
+            pipeline.stop().await.expect("clean stop");
+            return Ok(());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "neither stopped nor caught up: {} ids in Kafka",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -109,6 +109,16 @@ impl PgOutputOptions {
 }
 
 impl ReplicationConnection {
+    /// `TIMELINE_HISTORY tli`: the server's history file of timeline `timeline`,
+    /// whose lines give the position at which each earlier timeline ended.
+    pub async fn timeline_history(&mut self, timeline: u32) -> Result<String, ReplicationError> {
+        let rows = self
+            .simple_query(&format!("TIMELINE_HISTORY {timeline}"))
+            .await?;
+        let row = single_row(&rows, "TIMELINE_HISTORY", 2)?;
+        Ok(field(row, 1, "content")?.to_owned())
+    }
+
     /// `IDENTIFY_SYSTEM`.
     pub async fn identify_system(&mut self) -> Result<SystemIdentity, ReplicationError> {
         let rows = self.simple_query("IDENTIFY_SYSTEM").await?;

@@ -14,8 +14,10 @@ cd "$WEIR_ROOT"
 
 # pipeline_ddl too: DDL capture, publications kept in step and tables joining
 # them differ by version (schema publications from 15, logical messages from 14).
+# pipeline_failover: base backups and timelines differ by version (failover slots
+# from 17; before, its slot-lost and divergence tests still apply).
 SOURCE_SUITES=(source_control source_library source_replication source_snapshot source_stage source_streaming
-    source_tls source_types source_versions pipeline_ddl)
+    source_tls source_types source_versions pipeline_ddl pipeline_failover)
 majors=("$@")
 if [ ${#majors[@]} -eq 0 ]; then
     default=$(pg_default_major)

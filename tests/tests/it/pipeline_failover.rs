@@ -473,8 +473,14 @@ async fn promote_a_standby_without_the_slot(snapshot: &str) -> Result<(), String
         )
         .await
         .expect("database");
+    // Before 17 no standby copies logical slots anyway.
+    let no_copy: &[(&str, &str)] = if primary.install().major >= 17 {
+        &[("sync_replication_slots", "off")]
+    } else {
+        &[]
+    };
     let standby = primary
-        .start_standby(STANDBY_SLOT, &[("sync_replication_slots", "off")])
+        .start_standby(STANDBY_SLOT, no_copy)
         .await
         .expect("standby");
     let broker = KafkaCluster::start(1).expect("broker");
@@ -556,4 +562,149 @@ sink:
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The table Debezium events after the first `skip` leave behind: id → body.
+fn rebuild(bootstrap: &str, topic: &str, skip: usize) -> BTreeMap<i64, String> {
+    let mut table = BTreeMap::new();
+    let records = read_topic(bootstrap, topic, Duration::from_secs(30)).expect("read back");
+    for record in records.into_iter().skip(skip) {
+        let Some(value) = record
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_slice::<Json>(p).ok())
+        else {
+            continue;
+        };
+        match value["op"].as_str() {
+            Some("d") => {
+                table.remove(&value["before"]["id"].as_i64().expect("id"));
+            }
+            Some(_) => {
+                table.insert(
+                    value["after"]["id"].as_i64().expect("id"),
+                    value["after"]["body"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+            None => {}
+        }
+    }
+    table
+}
+
+/// `max_slot_wal_keep_size` invalidates weir's slot while weir is stopped and
+/// the table changes. On start under `snapshot: initial` weir refuses the slot,
+/// naming why; under `when_needed` it drops it, creates it again and takes a new
+/// snapshot, after which the table rebuilt from Kafka equals PostgreSQL's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slot_invalidated_while_weir_was_stopped_is_refused_or_snapshotted_again_when_needed() {
+    let cluster = PgCluster::builder()
+        .setting("max_slot_wal_keep_size", "1MB")
+        .start()
+        .expect("postgres");
+    let database = cluster
+        .create_database_with(
+            "invalid",
+            "CREATE TABLE events (id bigint PRIMARY KEY, body text);
+             INSERT INTO events SELECT g, 'first' FROM generate_series(1, 500) g",
+        )
+        .await
+        .expect("database");
+    let broker = KafkaCluster::start(1).expect("broker");
+    let slot = unique_name("slot");
+    let topic = unique_name("events");
+    broker.create_topic(&topic, 1, 1, &[]).expect("topic");
+    let spec = |snapshot: &str| {
+        format!(
+            "name: invalid
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.events]
+    snapshot: {snapshot}
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: {topic}
+    format: debezium-json
+",
+            url = cluster.url(&database),
+            brokers = broker.bootstrap_servers(),
+        )
+    };
+    let first = weir_tests::RunningPipeline::start(&spec("initial")).expect("starts");
+    first.wait_for_messages(500, WAIT).await.expect("snapshot");
+    first.stop().await.expect("clean stop");
+
+    // Changes weir will never stream, and WAL past the slot's limit.
+    let client = cluster.connect(&database).await.expect("connect");
+    client
+        .batch_execute(
+            "UPDATE events SET body = 'second' WHERE id % 3 = 0;
+             DELETE FROM events WHERE id % 7 = 0;
+             INSERT INTO events SELECT g, 'late' FROM generate_series(501, 600) g",
+        )
+        .await
+        .expect("changes");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        client
+            .batch_execute(
+                "CREATE TEMP TABLE IF NOT EXISTS filler (b text);
+                 INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, 2000);
+                 SELECT pg_switch_wal(); CHECKPOINT;",
+            )
+            .await
+            .expect("WAL");
+        let status: Option<String> = client
+            .query_one(
+                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await
+            .expect("slot")
+            .get(0);
+        if status.as_deref() == Some("lost") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot stayed {status:?}");
+    }
+
+    let refused = weir_tests::RunningPipeline::start(&spec("initial")).expect("starts");
+    let error = refused
+        .join(WAIT)
+        .await
+        .expect_err("an invalidated slot is refused");
+    let message = weir::redact::error_chain(error.as_ref());
+    assert!(
+        message.contains(&slot)
+            && (message.contains("invalidated by the server") || message.contains("lost WAL")),
+        "{message}"
+    );
+
+    // The new snapshot reads the table as it is; rows deleted meanwhile get no
+    // event (as with Debezium), so the table is rebuilt from what follows.
+    let before = read_topic(broker.bootstrap_servers(), &topic, Duration::from_secs(30))
+        .expect("read back")
+        .len();
+    let again = weir_tests::RunningPipeline::start(&spec("when_needed")).expect("starts");
+    let expected: BTreeMap<i64, String> = client
+        .query("SELECT id, body FROM events", &[])
+        .await
+        .expect("rows")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    while rebuild(broker.bootstrap_servers(), &topic, before) != expected {
+        assert!(!again.is_finished(), "weir stopped under when_needed");
+        assert!(Instant::now() < deadline, "Kafka never matched the table");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    again.stop().await.expect("clean stop");
 }

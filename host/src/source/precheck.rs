@@ -93,6 +93,9 @@ pub async fn precheck(
     findings.push(free_slots(client, input.slot).await?);
     findings.push(free_wal_senders(client).await?);
     findings.push(slot_state(client, input.slot).await?);
+    findings.push(wal_limit(client).await?);
+    findings.extend(idle_slot_timeout(client).await?);
+    findings.extend(old_transactions(client).await?);
     findings.push(publication(client, input.publication).await?);
     findings.extend(tables(client, input.tables).await?);
     if input.ddl_capture {
@@ -352,6 +355,85 @@ async fn slot_state(client: &Client, slot: &str) -> Result<Finding, CatalogError
     })
 }
 
+/// `max_slot_wal_keep_size`: unlimited, a slot whose reader stopped keeps WAL
+/// until the disk is full; limited, the server invalidates the slot first.
+async fn wal_limit(client: &Client) -> Result<Finding, CatalogError> {
+    const CHECK: &str = "wal limit";
+    let limit = setting(client, "max_slot_wal_keep_size").await?;
+    Ok(if limit == "-1" {
+        finding(
+            CHECK,
+            CheckStatus::Warn,
+            "max_slot_wal_keep_size is unlimited: while weir is stopped or far behind, its slot keeps every WAL file, until the server's disk is full".to_owned(),
+            Some("ALTER SYSTEM SET max_slot_wal_keep_size = '…GB'; SELECT pg_reload_conf(); (what the disk can spare; past it the server invalidates the slot instead: weir then stops with the reason, or with snapshot: when_needed takes a new snapshot)".to_owned()),
+        )
+    } else {
+        finding(
+            CHECK,
+            CheckStatus::Pass,
+            format!(
+                "max_slot_wal_keep_size = {limit} MB: a slot past it is invalidated, not the disk filled"
+            ),
+            None,
+        )
+    })
+}
+
+/// PostgreSQL 18's `idle_replication_slot_timeout` invalidates a slot nobody
+/// read for that long.
+async fn idle_slot_timeout(client: &Client) -> Result<Option<Finding>, CatalogError> {
+    let timeout: Option<String> = client
+        .query_one(
+            "SELECT current_setting('idle_replication_slot_timeout', true)",
+            &[],
+        )
+        .await?
+        .get(0);
+    Ok(timeout
+        .filter(|value| !value.is_empty() && value != "0")
+        .map(|value| {
+            finding(
+                "idle slot timeout",
+                CheckStatus::Warn,
+                format!("idle_replication_slot_timeout is {value}: a weir stopped longer than that finds its slot invalidated, and must take a new snapshot"),
+                Some("keep stops shorter, raise it, or set snapshot: when_needed so weir takes the new snapshot by itself".to_owned()),
+            )
+        }))
+}
+
+/// Transactions open for long hold decoding back: a slot is created only once
+/// transactions running at that moment end, and a slot's WAL cannot be freed
+/// past the oldest transaction it still has to decode.
+async fn old_transactions(client: &Client) -> Result<Option<Finding>, CatalogError> {
+    let row = client
+        .query_one(
+            "SELECT count(*), max(extract(epoch FROM now() - xact_start))::float8, \
+                    (array_agg(pid ORDER BY xact_start))[1] \
+             FROM pg_stat_activity \
+             WHERE xact_start < now() - interval '5 minutes' AND pid <> pg_backend_pid() \
+               AND backend_xid IS NOT NULL",
+            &[],
+        )
+        .await?;
+    let count: i64 = row.get(0);
+    if count == 0 {
+        return Ok(None);
+    }
+    let seconds: f64 = row.get::<_, Option<f64>>(1).unwrap_or_default();
+    let pid: i32 = row.get::<_, Option<i32>>(2).unwrap_or_default();
+    Ok(Some(finding(
+        "old transactions",
+        CheckStatus::Warn,
+        format!(
+            "{count} transaction(s) have written and stayed open for over 5 minutes (the oldest, process {pid}, for {} min): a new slot waits for them to end, and WAL since they began stays on disk",
+            (seconds / 60.0).round()
+        ),
+        Some(format!(
+            "end them (SELECT pg_terminate_backend({pid}); if it is forgotten), or wait; set idle_in_transaction_session_timeout to keep it from recurring"
+        )),
+    )))
+}
+
 async fn publication(client: &Client, publication: &str) -> Result<Finding, CatalogError> {
     if publication_exists(client, publication).await? {
         return Ok(finding(
@@ -416,6 +498,28 @@ async fn tables(
         for (schema, name) in resolved {
             findings.push(table(client, &schema, &name).await?);
         }
+        if let TableSelector::Schema(schema) | TableSelector::Pattern { schema, .. } = selector {
+            let unlogged: Vec<String> = client
+                .query(
+                    "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relpersistence = 'u' \
+                     ORDER BY 1",
+                    &[schema],
+                )
+                .await?
+                .iter()
+                .map(|row| row.get::<_, String>(0))
+                .filter(|name| selector.matches(schema, name))
+                .collect();
+            if !unlogged.is_empty() {
+                findings.push(finding(
+                    "table",
+                    CheckStatus::Warn,
+                    format!("{selector} matches UNLOGGED tables {unlogged:?}: PostgreSQL writes no WAL for them, so they are left out"),
+                    Some("ALTER TABLE … SET LOGGED; for those that should stream".to_owned()),
+                ));
+            }
+        }
     }
     Ok(findings)
 }
@@ -425,7 +529,8 @@ async fn table(client: &Client, schema: &str, name: &str) -> Result<Finding, Cat
     let row = client
         .query_one(
             "SELECT has_table_privilege(c.oid, 'SELECT'), c.relreplident::text, \
-                    EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) \
+                    EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), \
+                    c.relpersistence = 'u' \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relname = $2",
             &[&schema, &name],
@@ -434,6 +539,18 @@ async fn table(client: &Client, schema: &str, name: &str) -> Result<Finding, Cat
     let (select, identity, has_primary_key): (bool, String, bool) =
         (row.get(0), row.get(1), row.get(2));
     let label = format!("{schema}.{name}");
+    if row.get::<_, bool>(3) {
+        return Ok(finding(
+            "table",
+            CheckStatus::Fail,
+            format!(
+                "{label} is UNLOGGED: PostgreSQL writes no WAL for it, so no publication takes it and nothing of it can be streamed"
+            ),
+            Some(format!(
+                "ALTER TABLE {qualified} SET LOGGED; (rewrites the table), or leave it out of `tables`"
+            )),
+        ));
+    }
     if !select {
         return Ok(finding(
             "table",

@@ -23,7 +23,10 @@ fn find<'a>(findings: &'a [Finding], check: &str, about: &str) -> &'a Finding {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ready_database_passes_every_check() {
-    let cluster = PgCluster::start().expect("cluster");
+    let cluster = PgCluster::builder()
+        .setting("max_slot_wal_keep_size", "10GB")
+        .start()
+        .expect("cluster");
     let database = cluster.create_database("ready").await.expect("database");
     cluster
         .execute(&database, "CREATE TABLE orders (id int PRIMARY KEY); CREATE SCHEMA sales; CREATE TABLE sales.items (id int PRIMARY KEY)")
@@ -50,11 +53,79 @@ async fn a_ready_database_passes_every_check() {
         "replication slots",
         "wal senders",
         "slot",
+        "wal limit",
         "publication",
     ] {
         assert!(findings.iter().any(|f| f.check == check), "{check} missing");
     }
     assert_eq!(findings.iter().filter(|f| f.check == "table").count(), 2);
+}
+
+/// What endangers a slot or leaves tables out gets its warning and fix: no WAL
+/// limit, (PostgreSQL 18) an idle slot timeout, unlogged tables named or
+/// matched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slot_dangers_and_unlogged_tables_are_named() {
+    let mut builder = PgCluster::builder();
+    let major = weir_tests::PgInstall::selected().expect("build").major;
+    if major >= 18 {
+        builder = builder.setting("idle_replication_slot_timeout", "1h");
+    }
+    let cluster = builder.start().expect("cluster");
+    let database = cluster.create_database("dangers").await.expect("database");
+    cluster
+        .execute(
+            &database,
+            "CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY);
+             CREATE TABLE keep_a (id int PRIMARY KEY);
+             CREATE UNLOGGED TABLE keep_b (id int PRIMARY KEY)",
+        )
+        .await
+        .expect("tables");
+    let client = cluster.connect(&database).await.expect("connect");
+    let tables = selectors(&["public.scratch", "public.keep_*"]);
+    let findings = precheck(
+        &client,
+        &PrecheckInput {
+            slot: "weir_dangers",
+            publication: "weir_dangers",
+            tables: &tables,
+            ddl_capture: false,
+        },
+    )
+    .await
+    .expect("precheck");
+    let limit = find(&findings, "wal limit", "unlimited");
+    assert_eq!(limit.status, CheckStatus::Warn);
+    assert!(
+        limit
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("max_slot_wal_keep_size")),
+        "{limit:?}"
+    );
+    let named = find(&findings, "table", "public.scratch is UNLOGGED");
+    assert_eq!(named.status, CheckStatus::Fail);
+    assert!(
+        named
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("SET LOGGED"))
+    );
+    let matched = find(&findings, "table", "keep_b");
+    assert_eq!(matched.status, CheckStatus::Warn);
+    assert!(!matched.message.contains("keep_a"), "{matched:?}");
+    let idle = findings.iter().find(|f| f.check == "idle slot timeout");
+    if major >= 18 {
+        let idle = idle.expect("PostgreSQL 18 names its idle slot timeout");
+        assert_eq!(idle.status, CheckStatus::Warn);
+        assert!(
+            idle.message.contains("1h") || idle.message.contains("60"),
+            "{idle:?}"
+        );
+    } else {
+        assert!(idle.is_none(), "{idle:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,6 +84,9 @@ pub struct PipelineMetrics {
     lag_bytes: Gauge,
     lag_seconds: Gauge<f64, AtomicU64>,
     flush_lsn: Gauge,
+    slot_retained: Gauge,
+    slot_safe: Gauge,
+    slot_limit: Gauge,
     truncates_skipped: Counter,
     /// Schema changes (captured DDL, TRUNCATEs) sent to the DDL topic.
     pub schema_changes: Counter,
@@ -121,6 +124,9 @@ impl Default for PipelineMetrics {
         let lag_bytes = Gauge::default();
         let lag_seconds = Gauge::<f64, AtomicU64>::default();
         let flush_lsn = Gauge::default();
+        let slot_retained = Gauge::default();
+        let slot_safe = Gauge::default();
+        let slot_limit = Gauge::default();
         let truncates_skipped = Counter::default();
         let schema_changes = Counter::default();
         let up = Gauge::default();
@@ -215,6 +221,21 @@ impl Default for PipelineMetrics {
             flush_lsn.clone(),
         );
         registry.register(
+            "slot_retained_wal_bytes",
+            "WAL the replication slot holds on the server, looked at every 15 s",
+            slot_retained.clone(),
+        );
+        registry.register(
+            "slot_safe_wal_bytes",
+            "WAL the server may write before the slot is invalidated (safe_wal_size); -1 without a limit",
+            slot_safe.clone(),
+        );
+        registry.register(
+            "slot_wal_limit_bytes",
+            "max_slot_wal_keep_size in bytes; -1 when unlimited",
+            slot_limit.clone(),
+        );
+        registry.register(
             "truncates_skipped",
             "TRUNCATEs of a table left out, as sink.kafka.skipped_operations asks",
             truncates_skipped.clone(),
@@ -249,6 +270,9 @@ impl Default for PipelineMetrics {
             lag_bytes,
             lag_seconds,
             flush_lsn,
+            slot_retained,
+            slot_safe,
+            slot_limit,
             truncates_skipped,
             schema_changes,
             up,
@@ -317,6 +341,14 @@ impl PipelineMetrics {
             self.lag_seconds.set(source.lag_seconds().unwrap_or(0.0));
             self.flush_lsn
                 .set(i64::try_from(tracker.flushed().0).unwrap_or(i64::MAX));
+            self.slot_retained.set(
+                i64::try_from(source.slot_retained_wal_bytes.load(Ordering::Relaxed))
+                    .unwrap_or(i64::MAX),
+            );
+            self.slot_safe
+                .set(source.slot_safe_wal_bytes.load(Ordering::Relaxed));
+            self.slot_limit
+                .set(source.slot_wal_limit_bytes.load(Ordering::Relaxed));
             let skipped = source.truncates_skipped.load(Ordering::Relaxed);
             let counted = self.truncates_skipped.get();
             if skipped > counted {

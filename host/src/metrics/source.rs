@@ -28,6 +28,14 @@ pub struct SourceStats {
     pub sessions: AtomicU64,
     /// `TRUNCATE`s of a table left out (`skipped_operations` holds `t`).
     pub truncates_skipped: AtomicU64,
+    /// WAL the slot holds on the server (from its `restart_lsn`), as last looked
+    /// at while streaming.
+    pub slot_retained_wal_bytes: AtomicU64,
+    /// WAL the server may still write before the slot is in danger
+    /// (`safe_wal_size`); -1 without `max_slot_wal_keep_size`.
+    pub slot_safe_wal_bytes: AtomicI64,
+    /// `max_slot_wal_keep_size` in bytes; -1 for unlimited.
+    pub slot_wal_limit_bytes: AtomicI64,
 }
 
 impl SourceStats {

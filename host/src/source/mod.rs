@@ -28,6 +28,7 @@ pub mod precheck;
 pub mod publication;
 pub mod replication;
 mod session;
+mod slot_health;
 pub mod snapshot;
 pub mod sql;
 mod streamed;

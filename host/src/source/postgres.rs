@@ -375,6 +375,7 @@ impl PostgresSource {
                     })
                 }),
             discover_now: false,
+            slot_health: super::slot_health::SlotHealth::default(),
         };
         session.run(out, flushed, shutdown).await
     }

@@ -19,6 +19,7 @@ use super::publication::{PublicationState, TABLES_ADDED_PREFIX, sync_publication
 use super::replication::{
     ReplicationError, ReplicationEvent, ReplicationStream, StandbyStatus, now_unix_micros,
 };
+use super::slot_health::{SLOT_WATCH_INTERVAL, SlotHealth};
 use super::snapshot::incremental::{
     IncrementalSnapshot, Joined, SIGNAL_PREFIX, WATERMARK_PREFIX, Watermark,
 };
@@ -53,6 +54,8 @@ pub(super) struct Session<'a> {
     pub(super) discovery: Option<Duration>,
     /// A captured CREATE/ALTER TABLE asks for that now.
     pub(super) discover_now: bool,
+    /// What the slot's WAL looked like last.
+    pub(super) slot_health: SlotHealth,
 }
 
 impl Session<'_> {
@@ -74,6 +77,8 @@ impl Session<'_> {
             tokio::time::interval(self.discovery.unwrap_or(Duration::from_secs(3600)));
         discovery.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         discovery.tick().await;
+        let mut slot_watch = tokio::time::interval(SLOT_WATCH_INTERVAL);
+        slot_watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let unfinished = self.incremental_record.unfinished().to_vec();
         self.incremental.resume(&unfinished);
         loop {
@@ -113,6 +118,15 @@ impl Session<'_> {
                 }
                 _ = heartbeat.tick(), if self.config.heartbeat.is_some() => self.heartbeat().await,
                 _ = discovery.tick(), if self.discovery.is_some() => self.discover().await?,
+                _ = slot_watch.tick() => {
+                    if let Err(error) = self
+                        .slot_health
+                        .observe(&self.control, &self.config.slot, self.stats)
+                        .await
+                    {
+                        tracing::debug!(%error, "Could not look at the slot; the stream says if the server is gone.");
+                    }
+                }
             }
         }
     }

@@ -639,6 +639,26 @@ sink:
     };
     let first = weir_tests::RunningPipeline::start(&spec("initial")).expect("starts");
     first.wait_for_messages(500, WAIT).await.expect("snapshot");
+    // The slot's WAL against the limit, for alerts (looked at as the session
+    // starts, then every 15 s).
+    let sample = |metrics: &str, name: &str| -> Option<i64> {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|value| value.parse().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let metrics = first.stats.metrics.render();
+        if sample(&metrics, "weir_slot_wal_limit_bytes") == Some(1 << 20) {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "no slot limit in\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let safe = sample(&metrics, "weir_slot_safe_wal_bytes").expect("safe bytes");
+    assert_ne!(safe, -1, "a limit is in force: {metrics}");
+    assert!(sample(&metrics, "weir_slot_retained_wal_bytes").is_some_and(|b| b > 0));
     first.stop().await.expect("clean stop");
 
     // Changes weir will never stream, and WAL past the slot's limit.

@@ -14,8 +14,9 @@ set -euo pipefail
 #     libclang-rt-dev-wasm32
 #   acl                                 letting the `postgres` user reach the PostgreSQL
 #                                       builds under a root-only home (fetch-postgres.sh)
+#   prometheus                          promtool, which checks and unit-tests ops/prometheus
 APT_PACKAGES=(postgresql postgresql-15-wal2json kcat libssl-dev openssl pkg-config make gcc g++ zlib1g-dev perl
-    clang lld wasi-libc libclang-rt-dev-wasm32 acl)
+    clang lld wasi-libc libclang-rt-dev-wasm32 acl prometheus)
 # Apache Kafka runs on Java 17 and is fetched with Maven: Debian's, when the machine
 # has none of its own.
 command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)

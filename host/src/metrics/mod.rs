@@ -84,6 +84,7 @@ pub struct PipelineMetrics {
     lag_bytes: Gauge,
     lag_seconds: Gauge<f64, AtomicU64>,
     flush_lsn: Gauge,
+    streaming: Gauge,
     slot_retained: Gauge,
     slot_safe: Gauge,
     slot_limit: Gauge,
@@ -124,6 +125,7 @@ impl Default for PipelineMetrics {
         let lag_bytes = Gauge::default();
         let lag_seconds = Gauge::<f64, AtomicU64>::default();
         let flush_lsn = Gauge::default();
+        let streaming = Gauge::default();
         let slot_retained = Gauge::default();
         let slot_safe = Gauge::default();
         let slot_limit = Gauge::default();
@@ -221,6 +223,11 @@ impl Default for PipelineMetrics {
             flush_lsn.clone(),
         );
         registry.register(
+            "source_streaming",
+            "1 while a replication session streams from the slot, 0 while weir reconnects",
+            streaming.clone(),
+        );
+        registry.register(
             "slot_retained_wal_bytes",
             "WAL the replication slot holds on the server, looked at every 15 s",
             slot_retained.clone(),
@@ -270,6 +277,7 @@ impl Default for PipelineMetrics {
             lag_bytes,
             lag_seconds,
             flush_lsn,
+            streaming,
             slot_retained,
             slot_safe,
             slot_limit,
@@ -341,6 +349,8 @@ impl PipelineMetrics {
             self.lag_seconds.set(source.lag_seconds().unwrap_or(0.0));
             self.flush_lsn
                 .set(i64::try_from(tracker.flushed().0).unwrap_or(i64::MAX));
+            self.streaming
+                .set(i64::from(source.streaming.load(Ordering::Relaxed)));
             self.slot_retained.set(
                 i64::try_from(source.slot_retained_wal_bytes.load(Ordering::Relaxed))
                     .unwrap_or(i64::MAX),

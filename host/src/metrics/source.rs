@@ -2,7 +2,7 @@
 //! metrics endpoint for the lag gauges. Here, beside the stages, so the source
 //! writes them without the metrics importing the source.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::clock::now_unix_micros;
 
@@ -24,6 +24,8 @@ pub struct SourceStats {
     /// End of the last transaction handed downstream: what Kafka may hold, to
     /// compare with a promoted standby's history.
     pub last_commit_sent: AtomicU64,
+    /// A replication session streams now (false while weir reconnects).
+    pub streaming: AtomicBool,
     /// Sessions started (1 + reconnects).
     pub sessions: AtomicU64,
     /// `TRUNCATE`s of a table left out (`skipped_operations` holds `t`).

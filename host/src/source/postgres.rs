@@ -180,6 +180,7 @@ impl PostgresSource {
                 .session(&out, &mut flushed, &shutdown)
                 .instrument(span)
                 .await;
+            self.stats.streaming.store(false, Ordering::Relaxed);
             let error = match result {
                 Ok(()) => return Ok(()),
                 Err(error) if !error.is_retryable() => return Err(error),
@@ -333,6 +334,7 @@ impl PostgresSource {
             .start_logical_replication(&config.slot, start, &options)
             .await?;
         self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        self.stats.streaming.store(true, Ordering::Relaxed);
         info!(start = %start, "Streaming from the replication slot.");
         send(out, SourceEvent::SessionStarted { start }).await?;
         let session = Session {

@@ -13,6 +13,7 @@ mod encode_avro;
 mod encode_json;
 mod harness;
 mod harness_kafka;
+mod ops_kit;
 mod pipeline_ddl;
 mod pipeline_exactly_once;
 mod pipeline_failover;

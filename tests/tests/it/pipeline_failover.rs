@@ -199,6 +199,20 @@ sink:
 
     primary.crash().expect("kill -9 the primary");
     let crashed = Instant::now();
+    // weir_source_streaming says so while weir reconnects (WeirNotStreaming).
+    let streaming = |pipeline: &weir_tests::RunningPipeline| {
+        pipeline.stats.metrics.render().lines().find_map(|line| {
+            line.strip_prefix("weir_source_streaming ")
+                .map(str::to_owned)
+        })
+    };
+    while streaming(&pipeline).as_deref() != Some("0") {
+        assert!(
+            crashed.elapsed() < Duration::from_secs(10),
+            "still streaming after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     standby.promote().await.expect("promote");
     eprintln!("promoted {:?} after the kill", crashed.elapsed());
@@ -234,6 +248,7 @@ sink:
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let sessions = pipeline.stats.sessions.load(Ordering::Relaxed);
+    assert_eq!(streaming(&pipeline).as_deref(), Some("1"));
     pipeline.stop().await.expect("clean stop");
 
     let mut count = BTreeMap::<i64, usize>::new();

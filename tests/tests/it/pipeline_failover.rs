@@ -78,9 +78,15 @@ async fn failover_findings(primary: &PgCluster, url: &str, slot: &str) -> Vec<Fi
         .expect("precheck")
 }
 
-/// Every change message of `topic` as (op, id).
-fn changes(bootstrap: &str, topic: &str) -> Vec<(String, i64)> {
-    read_topic(bootstrap, topic, Duration::from_secs(30))
+/// Every change message of `topic` as (op, id); with `committed`, as a
+/// `read_committed` consumer reads them.
+fn changes_read(bootstrap: &str, topic: &str, committed: bool) -> Vec<(String, i64)> {
+    let read = if committed {
+        weir_tests::read_topic_committed
+    } else {
+        read_topic
+    };
+    read(bootstrap, topic, Duration::from_secs(30))
         .expect("read back")
         .iter()
         .filter_map(|record| {
@@ -93,15 +99,34 @@ fn changes(bootstrap: &str, topic: &str) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// Every change message of `topic` as (op, id).
+fn changes(bootstrap: &str, topic: &str) -> Vec<(String, i64)> {
+    changes_read(bootstrap, topic, false)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_primary_fails_over_to_its_standby_with_every_row_and_no_new_snapshot() {
+    fail_over_under_a_writer(false).await;
+}
+
+/// The same under `exactly_once`: a `read_committed` consumer sees every row of
+/// the new primary once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_exactly_once_a_failover_delivers_every_row_once() {
+    let duplicates = fail_over_under_a_writer(true).await;
+    assert_eq!(duplicates, Some(0), "rows read twice under exactly-once");
+}
+
+/// Kills the primary under a writer, promotes the standby and checks Kafka
+/// against the new primary; returns the rows sent twice (`None` when skipped).
+async fn fail_over_under_a_writer(exactly_once: bool) -> Option<usize> {
     let install = PgInstall::selected().expect("postgres build");
     if install.major < 17 {
         eprintln!(
             "skipped: failover slots need PostgreSQL 17+, this is {}",
             install.major
         );
-        return;
+        return None;
     }
     // The logical walsender sends nothing the standby has not received, so
     // nothing reaches Kafka that a promoted standby could lack.
@@ -143,8 +168,13 @@ sink:
     brokers: {brokers}
     topic: {topic}
     format: debezium-json
-",
+{transactions}",
         brokers = broker.bootstrap_servers(),
+        transactions = if exactly_once {
+            "    exactly_once: true\n"
+        } else {
+            ""
+        },
     ))
     .expect("starts");
     pipeline.wait_streaming(WAIT).await.expect("streaming");
@@ -240,7 +270,7 @@ sink:
 
     let deadline = Instant::now() + WAIT;
     let seen = loop {
-        let seen = changes(broker.bootstrap_servers(), &topic);
+        let seen = changes_read(broker.bootstrap_servers(), &topic, exactly_once);
         let ids: BTreeSet<i64> = seen.iter().map(|(_, id)| *id).collect();
         if ids.is_superset(&truth) || Instant::now() > deadline {
             break seen;
@@ -261,7 +291,7 @@ sink:
     let duplicates: usize = count.values().map(|n| n - 1).sum();
     let snapshot_reads = seen.iter().filter(|(op, _)| op == "r").count();
     eprintln!(
-        "{} rows on the new primary, {lost_by_postgres} acknowledged commits it lacks, \
+        "exactly_once {exactly_once}: {} rows on the new primary, {lost_by_postgres} acknowledged commits it lacks, \
          {} messages, {duplicates} sent twice, {snapshot_reads} snapshot reads, \
          {sessions} sessions",
         truth.len(),
@@ -277,6 +307,7 @@ sink:
         "the snapshot was taken again"
     );
     assert!(sessions >= 2, "weir streamed in {sessions} session(s) only");
+    Some(duplicates)
 }
 
 /// The precheck names what keeps a standby from taking weir's slot over, with the

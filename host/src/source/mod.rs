@@ -31,6 +31,7 @@ mod session;
 mod slot_health;
 pub mod snapshot;
 pub mod sql;
+mod standby;
 mod streamed;
 mod timeline;
 

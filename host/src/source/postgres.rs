@@ -247,26 +247,25 @@ impl PostgresSource {
         if config.snapshot.mode == SnapshotMode::InitialOnly {
             return self.snapshot_only(&control, out, shutdown).await;
         }
+        let on_standby = super::standby::check(&control, config).await?;
         // Tables added to weir's publication on a restart are announced for an
         // incremental snapshot (harmless before a new slot, which never sees it).
         let announce_to =
             (config.snapshot.mode != SnapshotMode::Never).then_some(config.slot.as_str());
-        let owned = match sync_publication(
-            &control,
-            &config.publication,
-            &config.tables,
-            announce_to,
-        )
-        .await?
-        {
-            PublicationState::Existing { missing } => {
-                if !missing.is_empty() {
-                    warn!(publication = %config.publication, missing = ?missing, "The publication does not publish every selected table, and weir did not create it, so it leaves it as it is: they are not streamed.");
+        // A standby cannot change the publication: `standby::check` made sure it
+        // exists.
+        let owned = !on_standby
+            && match sync_publication(&control, &config.publication, &config.tables, announce_to)
+                .await?
+            {
+                PublicationState::Existing { missing } => {
+                    if !missing.is_empty() {
+                        warn!(publication = %config.publication, missing = ?missing, "The publication does not publish every selected table, and weir did not create it, so it leaves it as it is: they are not streamed.");
+                    }
+                    false
                 }
-                false
-            }
-            PublicationState::Created | PublicationState::Synced { .. } => true,
-        };
+                PublicationState::Created | PublicationState::Synced { .. } => true,
+            };
         if config.ddl_capture {
             if server_major_version(&control).await? < 14 {
                 return Err(CatalogError::DdlCapture(
@@ -286,10 +285,14 @@ impl PostgresSource {
         if exports && let Some(saver) = self.progress_saver.clone() {
             self.prepare_snapshot_slot(&control, saver).await?;
         }
-        let failover = config
-            .slot_failover
-            .resolve(replication.server_major_version().unwrap_or(10))
-            .map_err(SourceError::Config)?;
+        let failover = if on_standby {
+            super::standby::failover(config.slot_failover)?
+        } else {
+            config
+                .slot_failover
+                .resolve(replication.server_major_version().unwrap_or(10))
+                .map_err(SourceError::Config)?
+        };
         let slot = ensure_slot(
             &control,
             &mut replication,
@@ -378,6 +381,8 @@ impl PostgresSource {
                 }),
             discover_now: false,
             slot_health: super::slot_health::SlotHealth::default(),
+            // A standby takes no writes: the slot advances by keepalives.
+            heartbeats: config.heartbeat.is_some() && !on_standby,
         };
         session.run(out, flushed, shutdown).await
     }

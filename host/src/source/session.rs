@@ -56,6 +56,8 @@ pub(super) struct Session<'a> {
     pub(super) discover_now: bool,
     /// What the slot's WAL looked like last.
     pub(super) slot_health: SlotHealth,
+    /// Write heartbeat messages (not on a standby).
+    pub(super) heartbeats: bool,
 }
 
 impl Session<'_> {
@@ -116,7 +118,7 @@ impl Session<'_> {
                     let current = *flushed.borrow();
                     self.report(current, false).await?;
                 }
-                _ = heartbeat.tick(), if self.config.heartbeat.is_some() => self.heartbeat().await,
+                _ = heartbeat.tick(), if self.heartbeats => self.heartbeat().await,
                 _ = discovery.tick(), if self.discovery.is_some() => self.discover().await?,
                 _ = slot_watch.tick() => {
                     if let Err(error) = self

@@ -21,8 +21,8 @@ pub struct SourceStats {
     pub rows: AtomicU64,
     /// Batches emitted.
     pub batches: AtomicU64,
-    /// End of the last transaction handed downstream: what Kafka may hold, to
-    /// compare with a promoted standby's history.
+    /// End of the last transaction with rows handed downstream: what Kafka may
+    /// hold, to compare with a promoted standby's history.
     pub last_commit_sent: AtomicU64,
     /// A replication session streams now (false while weir reconnects).
     pub streaming: AtomicBool,

@@ -314,9 +314,13 @@ impl Session<'_> {
                 }
                 BatcherOutput::Committed(commit) => {
                     self.emitted_end = self.emitted_end.max(commit.end_lsn);
-                    self.stats
-                        .last_commit_sent
-                        .fetch_max(commit.end_lsn.0, Ordering::Relaxed);
+                    // Only transactions with rows put anything in Kafka: before
+                    // PostgreSQL 15 pgoutput sends every transaction, rows or not.
+                    if commit.rows > 0 {
+                        self.stats
+                            .last_commit_sent
+                            .fetch_max(commit.end_lsn.0, Ordering::Relaxed);
+                    }
                     SourceEvent::Committed(commit)
                 }
                 BatcherOutput::SchemaChange(change) => {

@@ -210,6 +210,39 @@ source:
         (rows, reads)
     }
 
+    /// The messages of one key of `accounts` or `tags`, one line each: partition,
+    /// offset, op, LSN, snapshot marker, image.
+    fn history(&self, table: &str, key: &str) -> String {
+        let key_column = if table == "tags" { "name" } else { "id" };
+        let mut lines = String::new();
+        for record in self.records(table) {
+            let Some(value) = record
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_slice::<Json>(p).ok())
+            else {
+                continue;
+            };
+            let image = if value["op"] == "d" {
+                &value["before"]
+            } else {
+                &value["after"]
+            };
+            if text(&image[key_column]) == key {
+                lines.push_str(&format!(
+                    "  p{} @{} op={} lsn={} snapshot={} {}\n",
+                    record.partition,
+                    record.offset,
+                    value["op"],
+                    value["source"]["lsn"],
+                    value["source"]["snapshot"],
+                    image
+                ));
+            }
+        }
+        lines
+    }
+
     /// How many snapshot reads of each table carry each edge marker of
     /// `source.snapshot` (every other read says `true`).
     fn snapshot_markers(&self) -> BTreeMap<(String, String), u64> {
@@ -255,8 +288,13 @@ source:
                     .filter(|(k, v)| rebuilt.get(*k).is_some_and(|r| r != *v))
                     .take(5)
                     .collect();
+                // The messages of the first wrong key, for the diagnosis.
+                let history = different
+                    .first()
+                    .map(|((table, key), _)| self.history(table, key))
+                    .unwrap_or_default();
                 panic!(
-                    "rebuilt {} rows, table has {}; missing {missing:?}, extra {extra:?}, different {different:?}",
+                    "rebuilt {} rows, table has {}; missing {missing:?}, extra {extra:?}, different {different:?}\nmessages of the first different key:\n{history}",
                     rebuilt.len(),
                     expected.len()
                 );

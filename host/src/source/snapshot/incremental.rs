@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StructArray, UInt64Array};
 use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::datatypes::UInt32Type;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use serde::{Deserialize, Serialize};
@@ -31,11 +32,12 @@ use tracing::{info, warn};
 
 use super::progress::IncrementalTable;
 use super::table::{SnapshotError, SnapshotTable, describe, read_where};
+use super::visibility::FirstSnapshot;
 use super::writers::Writers;
 use crate::Lsn;
 use crate::batch::RowMeta;
 use crate::contract::TableSelector;
-use crate::contract::columns::{BEFORE, COMMIT_LSN, LSN, op, qualified_table_name};
+use crate::contract::columns::{BEFORE, COMMIT_LSN, LSN, XID, op, qualified_table_name};
 use crate::source::sql::{quote_identifier, quote_literal};
 
 /// Prefix of the logical message that asks for a snapshot.
@@ -84,6 +86,12 @@ struct Window {
     keys: HashSet<Box<[u8]>>,
     /// The cursor before this chunk, to read it again if it cannot be resolved.
     previous: Option<Vec<String>>,
+    /// The MVCC snapshot the chunk was read under. A transaction can commit
+    /// before the low watermark in the WAL and still be running for a snapshot
+    /// taken after it (PostgreSQL writes the commit record before it makes the
+    /// transaction visible): its changes stream before the window opens, and
+    /// the chunk holds the rows as they were before it.
+    read_under: FirstSnapshot,
 }
 
 /// The table being read.
@@ -311,8 +319,8 @@ impl IncrementalSnapshot {
         let id = format!("{}:{}:{}", self.slot, self.session, self.sequence);
         let previous = cursor.after.clone();
         emit_watermark(control, &format!("{id}:low")).await?;
-        let rows = match read_after(control, cursor, self.rows_per_batch).await {
-            Ok(rows) => rows,
+        let read = match read_after(control, cursor, self.rows_per_batch).await {
+            Ok(read) => read,
             Err(error) if is_gone(&error) => {
                 // Its rows end with it: the stream carries the DROP (and the
                 // rows streamed so far stand).
@@ -322,7 +330,7 @@ impl IncrementalSnapshot {
             Err(error) => return Err(error),
         };
         emit_watermark(control, &format!("{id}:high")).await?;
-        let Some(rows) = rows else {
+        let Some((rows, read_under)) = read else {
             info!(table = %cursor.name, rows = cursor.rows, "Snapshot of a table complete.");
             return Ok(self.cursor.take().map(|c| c.name));
         };
@@ -337,6 +345,7 @@ impl IncrementalSnapshot {
             row_keys,
             keys,
             previous,
+            read_under,
         });
         Ok(None)
     }
@@ -358,14 +367,32 @@ impl IncrementalSnapshot {
     }
 
     /// A streamed batch: inside an open window, its keys (new and old) leave the
-    /// chunk.
+    /// chunk; before it opens, the keys of transactions the chunk's read did not
+    /// see do.
     pub fn streamed(&mut self, batch: &RecordBatch) {
         let (Some(window), Some(cursor)) = (self.window.as_mut(), self.cursor.as_ref()) else {
             return;
         };
-        if !window.open || qualified_table_name(batch.schema_ref()) != cursor.name {
+        if qualified_table_name(batch.schema_ref()) != cursor.name {
             return;
         }
+        let unseen;
+        let batch = if window.open {
+            batch
+        } else {
+            match unseen_rows(batch, &window.read_under) {
+                Ok(Some(rows)) => {
+                    unseen = rows;
+                    &unseen
+                }
+                Ok(None) => return,
+                Err(error) => {
+                    warn!(%error, table = %cursor.name, "Could not tell which streamed rows the snapshot chunk saw; the chunk is read again.");
+                    self.reread();
+                    return;
+                }
+            }
+        };
         let mut seen = match key_rows(&cursor.converter, batch, &cursor.key_fields) {
             Ok(keys) => keys,
             Err(error) => {
@@ -523,7 +550,7 @@ async fn read_after(
     control: &Client,
     cursor: &mut Cursor,
     rows_per_batch: usize,
-) -> Result<Option<RecordBatch>, SnapshotError> {
+) -> Result<Option<(RecordBatch, FirstSnapshot)>, SnapshotError> {
     let name = cursor.name.clone();
     let failed = |source| SnapshotError::Postgres {
         table: name.clone(),
@@ -544,6 +571,13 @@ async fn read_after(
         .await
         .map_err(failed)?;
     let read = async {
+        // The transaction's snapshot, taken by this first statement: the
+        // reads below see exactly what it sees.
+        let snapshot: String = control
+            .query_one("SELECT pg_current_snapshot()::text", &[])
+            .await
+            .map_err(failed)?
+            .get(0);
         let (sender, mut receiver) =
             mpsc::channel::<RecordBatch>(CHUNK_ROWS / rows_per_batch.max(1) + 2);
         let meta = RowMeta {
@@ -586,11 +620,12 @@ async fn read_after(
             )
             .await
             .map_err(failed)?;
-        Ok::<_, SnapshotError>((batches, last))
+        Ok::<_, SnapshotError>((batches, last, snapshot))
     };
     let result = read.await;
     control.batch_execute("COMMIT").await.map_err(failed)?;
-    let (batches, last) = result?;
+    let (batches, last, snapshot) = result?;
+    let snapshot: FirstSnapshot = snapshot.parse().map_err(SnapshotError::FirstSnapshot)?;
     let Some(last) = last else {
         return Ok(None);
     };
@@ -603,8 +638,28 @@ async fn read_after(
         return Ok(None);
     };
     concat_batches(&first.schema(), &batches)
-        .map(Some)
+        .map(|rows| Some((rows, snapshot)))
         .map_err(|e| batch_error(&name, e))
+}
+
+/// The rows of `batch` whose transaction `snapshot` did not see; `None` when it
+/// saw them all.
+fn unseen_rows(
+    batch: &RecordBatch,
+    snapshot: &FirstSnapshot,
+) -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
+    let xids = batch
+        .column_by_name(XID)
+        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no {XID} column")))?;
+    let unseen: BooleanArray = xids
+        .iter()
+        .map(|xid| Some(xid.is_some_and(|xid| !snapshot.sees(xid))))
+        .collect();
+    if unseen.true_count() == 0 {
+        return Ok(None);
+    }
+    filter_record_batch(batch, &unseen).map(Some)
 }
 
 /// Whether a snapshot failed because its table is gone (dropped meanwhile).
@@ -719,5 +774,35 @@ mod tests {
         let sql = signal.sql().expect("sql");
         assert!(sql.starts_with("SELECT pg_logical_emit_message(false, 'weir_signal', "));
         assert!(sql.contains("o''rders"), "{sql}");
+    }
+
+    /// Rows of transactions a chunk's snapshot saw running (or not yet begun)
+    /// are the ones that supersede its rows before the window opens.
+    #[test]
+    fn rows_the_chunk_did_not_see_are_picked_by_their_transaction() {
+        use arrow::array::UInt32Array;
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(XID, DataType::UInt32, false),
+            Field::new("id", DataType::UInt64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(UInt32Array::from(vec![739, 741, 742, 900])) as ArrayRef,
+                Arc::new(UInt64Array::from(vec![1, 2, 3, 4])),
+            ],
+        )
+        .expect("batch");
+        let snapshot: FirstSnapshot = "740:745:741,743".parse().expect("snapshot");
+        let unseen = unseen_rows(&batch, &snapshot)
+            .expect("xids")
+            .expect("some unseen");
+        let ids = unseen
+            .column(1)
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        assert_eq!(ids.values().to_vec(), [2, 4]);
+        let all_seen: FirstSnapshot = "1000:1000:".parse().expect("snapshot");
+        assert!(unseen_rows(&batch, &all_seen).expect("xids").is_none());
     }
 }

@@ -59,6 +59,22 @@ impl std::str::FromStr for FirstSnapshot {
 }
 
 impl FirstSnapshot {
+    /// Whether a transaction with this (32-bit) id had committed for this
+    /// snapshot: before `xmin`, or before `xmax` and not in progress. Ids compare
+    /// modulo 2^32, as PostgreSQL compares them; 0–2 are the special ids.
+    pub fn sees(&self, xid: u32) -> bool {
+        const WRAP: u64 = 1 << 32;
+        // `a` precedes `b`: (a - b) mod 2^32 is a negative 32-bit number.
+        let precedes = |b: u64| (u64::from(xid) + WRAP - b % WRAP) % WRAP >= WRAP / 2;
+        xid < 3
+            || precedes(self.xmin)
+            || (precedes(self.xmax)
+                && !self
+                    .in_progress
+                    .iter()
+                    .any(|id| id % WRAP == u64::from(xid)))
+    }
+
     /// The SQL condition on a row that holds when its version was visible to the
     /// first snapshot. Built from numbers only.
     pub fn condition(&self) -> String {
@@ -100,6 +116,29 @@ mod tests {
         for bad in ["", "1:2", "a:b:", "1:2:x", "1:2:3,"] {
             assert!(bad.parse::<FirstSnapshot>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_snapshot_sees_what_committed_before_it_and_not_what_ran() {
+        let snapshot: FirstSnapshot = "740:745:741,743".parse().expect("snapshot");
+        for (xid, seen) in [
+            (2, true),
+            (739, true),
+            (740, true),
+            (741, false),
+            (742, true),
+            (743, false),
+            (744, true),
+            (745, false),
+            (900, false),
+        ] {
+            assert_eq!(snapshot.sees(xid), seen, "{xid}");
+        }
+        // Around the wrap of 32-bit ids: 4294967295 precedes 100 (epoch 1).
+        let wrapped: FirstSnapshot = "4294967396:4294967400:".parse().expect("snapshot");
+        assert!(wrapped.sees(4_294_967_295));
+        assert!(wrapped.sees(99));
+        assert!(!wrapped.sees(104));
     }
 
     #[test]

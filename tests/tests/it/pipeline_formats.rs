@@ -81,16 +81,18 @@ sink:
     }
 
     /// 40 inserts in one transaction, 10 updates in two, 5 deletes in one.
+    /// 40 inserts, 10 updates in two transactions, 5 deletes.
+    const TRAFFIC: [&str; 4] = [
+        "INSERT INTO orders (id, customer, total, tags)
+           SELECT n, 'customer ' || n, n * 2.5, ARRAY['a', 'b' || n]
+           FROM generate_series(1, 40) n",
+        "UPDATE orders SET total = total + 100 WHERE id <= 5",
+        "UPDATE orders SET total = total + 100 WHERE id BETWEEN 6 AND 10",
+        "DELETE FROM orders WHERE id BETWEEN 31 AND 35",
+    ];
+
     async fn traffic(&self) {
-        let sql = [
-            "INSERT INTO orders (id, customer, total, tags)
-               SELECT n, 'customer ' || n, n * 2.5, ARRAY['a', 'b' || n]
-               FROM generate_series(1, 40) n",
-            "UPDATE orders SET total = total + 100 WHERE id <= 5",
-            "UPDATE orders SET total = total + 100 WHERE id BETWEEN 6 AND 10",
-            "DELETE FROM orders WHERE id BETWEEN 31 AND 35",
-        ];
-        for statement in sql {
+        for statement in Self::TRAFFIC {
             self.cluster
                 .execute(&self.database, statement)
                 .await
@@ -704,7 +706,25 @@ async fn a_trapping_plugin_under_fail_stops_the_pipeline_before_its_transaction(
         .replace("sink:\n", &format!("{plugins}sink:\n"));
     let pipeline = RunningPipeline::start(&spec).expect("starts");
     pipeline.wait_streaming(WAIT).await.expect("streaming");
-    shop.traffic().await;
+    // The inserts and updates are delivered before the deletes come: a batch
+    // holding both (they can share one when the machine is slow) fails whole.
+    let (before_deletes, deletes) = Shop::TRAFFIC.split_at(3);
+    for statement in before_deletes {
+        shop.cluster
+            .execute(&shop.database, statement)
+            .await
+            .expect("traffic");
+    }
+    pipeline
+        .wait_for_messages(50, WAIT)
+        .await
+        .expect("inserts and updates");
+    for statement in deletes {
+        shop.cluster
+            .execute(&shop.database, statement)
+            .await
+            .expect("traffic");
+    }
     let error = pipeline.join(WAIT).await.expect_err("the pipeline fails");
     let message = format!("{error:#}");
     assert!(message.contains("no-deletes"), "{message}");

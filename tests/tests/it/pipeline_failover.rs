@@ -907,3 +907,60 @@ source:
     eprintln!("{} rows read from the standby", expected.len());
     pipeline.stop().await.expect("clean stop");
 }
+
+/// A replication connection given a standby first finds the primary behind it
+/// when `target_session_attrs=read-write` asks for one, and takes the standby
+/// otherwise, as libpq does; a URL whose hosts are all standbys names the last
+/// one and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_connections_skip_standbys_for_read_write() {
+    use weir::source::replication::{ReplicationConnection, ReplicationError};
+    let primary = PgCluster::start().expect("primary");
+    let standby = primary
+        .start_standby(STANDBY_SLOT, &[])
+        .await
+        .expect("standby");
+    let url = |first: &PgCluster, second: &PgCluster, attrs: &str| {
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{},127.0.0.1:{}/postgres{attrs}",
+            weir_tests::pg::SUPERUSER_PASSWORD,
+            first.port(),
+            second.port()
+        )
+    };
+    let read_only = |url: String| async move {
+        let options: PgConnectOptions = url.parse().expect("url");
+        let mut connection = ReplicationConnection::connect(&options)
+            .await
+            .expect("connects");
+        connection
+            .simple_query("SHOW transaction_read_only")
+            .await
+            .expect("show")[0][0]
+            .clone()
+    };
+    assert_eq!(
+        read_only(url(&standby, &primary, "?target_session_attrs=read-write")).await,
+        Some("off".to_owned()),
+        "read-write skips the standby"
+    );
+    assert_eq!(
+        read_only(url(&standby, &primary, "")).await,
+        Some("on".to_owned()),
+        "without it the first host answers"
+    );
+    let options: PgConnectOptions = url(&standby, &standby, "?target_session_attrs=read-write")
+        .parse()
+        .expect("url");
+    let error = ReplicationConnection::connect(&options)
+        .await
+        .expect_err("no primary");
+    assert!(
+        matches!(error, ReplicationError::ReadOnly { .. }) && error.is_retryable(),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains(&standby.port().to_string()),
+        "{error}"
+    );
+}

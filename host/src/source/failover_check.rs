@@ -18,7 +18,7 @@ use tokio_postgres::config::Host;
 use super::catalog::{CatalogError, server_major_version, slot_info};
 use super::connect::PgConnectOptions;
 use super::options::SlotFailover;
-use super::precheck::{CheckStatus, Finding};
+use super::precheck::{CheckStatus, Finding, setting};
 use super::sql::quote_literal;
 
 const CHECK: &str = "failover";
@@ -320,13 +320,6 @@ fn names(standbys: &[PhysicalStandby]) -> String {
         .map(|s| format!("slot {:?}", s.slot))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-async fn setting(client: &Client, name: &str) -> Result<String, CatalogError> {
-    Ok(client
-        .query_one("SELECT coalesce(current_setting($1, true), '')", &[&name])
-        .await?
-        .get(0))
 }
 
 fn pass(message: String) -> Finding {

@@ -127,7 +127,7 @@ fn finding(
     }
 }
 
-async fn setting(client: &Client, name: &str) -> Result<String, CatalogError> {
+pub(super) async fn setting(client: &Client, name: &str) -> Result<String, CatalogError> {
     Ok(client
         .query_one("SELECT setting FROM pg_settings WHERE name = $1", &[&name])
         .await?

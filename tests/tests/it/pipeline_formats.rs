@@ -92,11 +92,15 @@ sink:
     ];
 
     async fn traffic(&self) {
-        for statement in Self::TRAFFIC {
+        self.execute_all(&Self::TRAFFIC).await;
+    }
+
+    async fn execute_all(&self, statements: &[&str]) {
+        for statement in statements {
             self.cluster
                 .execute(&self.database, statement)
                 .await
-                .expect("traffic");
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
         }
     }
 
@@ -133,12 +137,7 @@ async fn run_traffic_then(
     let pipeline = RunningPipeline::start(&shop.spec(sink)).expect("starts");
     pipeline.wait_streaming(WAIT).await.expect("streaming");
     shop.traffic().await;
-    for statement in more {
-        shop.cluster
-            .execute(&shop.database, statement)
-            .await
-            .expect("more traffic");
-    }
+    shop.execute_all(more).await;
     pipeline
         .wait_for_messages(expected_messages, WAIT)
         .await
@@ -709,22 +708,12 @@ async fn a_trapping_plugin_under_fail_stops_the_pipeline_before_its_transaction(
     // The inserts and updates are delivered before the deletes come: a batch
     // holding both (they can share one when the machine is slow) fails whole.
     let (before_deletes, deletes) = Shop::TRAFFIC.split_at(3);
-    for statement in before_deletes {
-        shop.cluster
-            .execute(&shop.database, statement)
-            .await
-            .expect("traffic");
-    }
+    shop.execute_all(before_deletes).await;
     pipeline
         .wait_for_messages(50, WAIT)
         .await
         .expect("inserts and updates");
-    for statement in deletes {
-        shop.cluster
-            .execute(&shop.database, statement)
-            .await
-            .expect("traffic");
-    }
+    shop.execute_all(deletes).await;
     let error = pipeline.join(WAIT).await.expect_err("the pipeline fails");
     let message = format!("{error:#}");
     assert!(message.contains("no-deletes"), "{message}");

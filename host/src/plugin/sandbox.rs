@@ -144,8 +144,13 @@ impl host::Host for StoreState {
     }
 }
 
-/// A clock stuck at the Unix epoch, for plugins without the `clock` grant.
+/// A clock that never moves, for plugins without the `clock` grant: the wall clock
+/// reads the Unix epoch. The monotonic clock reads one second rather than zero,
+/// because Go's runtime treats a zero monotonic reading as fatal when it starts.
 struct FrozenClock;
+
+/// What the frozen monotonic clock reads, in nanoseconds.
+const FROZEN_MONOTONIC_NANOS: u64 = 1_000_000_000;
 
 impl HostWallClock for FrozenClock {
     fn resolution(&self) -> Duration {
@@ -161,7 +166,7 @@ impl HostMonotonicClock for FrozenClock {
         1_000_000_000
     }
     fn now(&self) -> u64 {
-        0
+        FROZEN_MONOTONIC_NANOS
     }
 }
 

@@ -13,6 +13,12 @@ export WEIR_PLUGIN_DIR=${WEIR_PLUGIN_DIR:-$WEIR_PLUGIN_TARGET_DIR/components}
 export WIT_BINDGEN_VERSION=0.63.0
 export WASI_ADAPTER_VERSION=48.0.8
 export WASI_ADAPTER=${WASI_ADAPTER:-$HOME/.cache/weir/wasi_snapshot_preview1.reactor.$WASI_ADAPTER_VERSION.wasm}
+# Toolchains of the Python, JavaScript, Zig and Go plugins (guest-sdk/<language>/).
+export COMPONENTIZE_PY_VERSION=0.25.1
+export COMPONENTIZE_JS_VERSION=0.23.0
+export ZIG_VERSION=0.17.1
+export WEIR_NODE_HOME=${WEIR_NODE_HOME:-$HOME/.cache/weir/node}
+export WEIR_GO_WIT_PKG=${WEIR_GO_WIT_PKG:-$HOME/.cache/weir/go-wit-pkg/$WIT_BINDGEN_VERSION}
 # Apache Kafka, as the tests, the quickstart and the benchmarks run it: the jars of the
 # version pinned in tests/kafka/version (scripts/fetch-kafka.sh puts them there).
 KAFKA_VERSION=$(tr -d '[:space:]' <"$WEIR_ROOT/tests/kafka/version")
@@ -35,5 +41,16 @@ if [ -f "$HOME/.cargo/env" ]; then
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"
 fi
+
+# The language of a plugin in plugins/ built by guest-sdk/<language>/build.sh
+# (python, js, go or zig), or nothing for the Rust and C plugins.
+plugin_language() {
+    local dir=$1
+    if [ -f "$dir/plugin.py" ]; then echo python
+    elif [ -f "$dir/plugin.js" ]; then echo js
+    elif [ -f "$dir/go.mod" ]; then echo go
+    elif [ -f "$dir/plugin.zig" ]; then echo zig
+    fi
+}
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -91,16 +91,68 @@ fi
 # partitioner is a second implementation of Kafka's murmur2) and fastavro (decodes
 # the Avro messages with schemas fetched from the registry), jsonschema and pyyaml
 # (check the published JSON Schema of pipeline specs against the examples).
-PYTHON_PACKAGES=(kafka-python fastavro jsonschema pyyaml)
+# The plugin toolchains from PyPI, pinned: componentize-py (Python plugins), ziglang
+# (Zig plugins) and pytest (their tests).
+PYTHON_PACKAGES=(kafka-python fastavro jsonschema pyyaml pytest
+    "componentize-py==$COMPONENTIZE_PY_VERSION" "ziglang==$ZIG_VERSION")
 missing_python=()
 for package in "${PYTHON_PACKAGES[@]}"; do
-    python3 -m pip show --quiet "$package" >/dev/null 2>&1 || missing_python+=("$package")
+    name=${package%%==*}
+    installed=$(python3 -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
+    if [ -z "$installed" ] || { [ "$name" != "$package" ] && [ "$installed" != "${package#*==}" ]; }; then
+        missing_python+=("$package")
+    fi
 done
 if [ ${#missing_python[@]} -gt 0 ]; then
     log "installing Python packages: ${missing_python[*]}"
     python3 -m pip install --quiet "${missing_python[@]}"
 else
     log "Python packages present"
+fi
+
+# JavaScript plugins: componentize-js from npm, in a directory of its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v go >/dev/null 2>&1; then
+    echo "setup: Node.js and Go are required for the JavaScript and Go plugins (this machine kind ships them)" >&2
+    exit 1
+fi
+componentize_js=$WEIR_NODE_HOME/node_modules/@bytecodealliance/componentize-js/package.json
+if [ "$(sed -n 's/^  "version": "\(.*\)",/\1/p' "$componentize_js" 2>/dev/null)" != "$COMPONENTIZE_JS_VERSION" ]; then
+    log "installing componentize-js $COMPONENTIZE_JS_VERSION (npm)"
+    mkdir -p "$WEIR_NODE_HOME"
+    npm install --silent --no-audit --no-fund --prefix "$WEIR_NODE_HOME" \
+        "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION" >/dev/null
+else
+    log "componentize-js $COMPONENTIZE_JS_VERSION present"
+fi
+
+# Go plugins: `wit-bindgen go` writes bindings that import go.bytecodealliance.org/pkg,
+# which the Go module proxy does not serve here; the wit-bindgen-go crate carries its
+# source, so it is taken from there (its go.mod asks for a newer Go than needed).
+if [ ! -f "$WEIR_GO_WIT_PKG/go.mod" ]; then
+    log "extracting the Go wit runtime package of wit-bindgen-go $WIT_BINDGEN_VERSION"
+    crate_src=$(ls -d "$HOME"/.cargo/registry/src/*/"wit-bindgen-go-$WIT_BINDGEN_VERSION" 2>/dev/null | head -n1)
+    if [ -z "$crate_src" ]; then
+        scratch=$(mktemp -d)
+        mkdir -p "$scratch/src"
+        touch "$scratch/src/lib.rs"
+        cat >"$scratch/Cargo.toml" <<TOML
+[package]
+name = "go-pkg-fetch"
+version = "0.0.0"
+edition = "2021"
+[dependencies]
+wit-bindgen-go = "=$WIT_BINDGEN_VERSION"
+TOML
+        cargo fetch --quiet --manifest-path "$scratch/Cargo.toml"
+        crate=$(ls "$HOME"/.cargo/registry/cache/*/"wit-bindgen-go-$WIT_BINDGEN_VERSION.crate" | head -n1)
+        tar -xzf "$crate" -C "$scratch"
+        crate_src=$scratch/wit-bindgen-go-$WIT_BINDGEN_VERSION
+    fi
+    mkdir -p "$WEIR_GO_WIT_PKG"
+    cp -r "$crate_src/src/pkg/wit" "$crate_src/src/pkg/go.mod" "$crate_src/src/pkg/LICENSE" "$WEIR_GO_WIT_PKG"/
+    sed -i 's/^go .*/go 1.25/' "$WEIR_GO_WIT_PKG/go.mod"
+else
+    log "Go wit runtime package present"
 fi
 
 # The servers the tests, the quickstart and the benchmarks start: Apache Kafka from

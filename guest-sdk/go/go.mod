@@ -1,0 +1,3 @@
+module weir.dev/plugin
+
+go 1.25

@@ -32,6 +32,21 @@ log "testing the plugins natively"
 cargo test --manifest-path plugins/Cargo.toml --workspace --locked \
     --target-dir "$WEIR_PLUGIN_TARGET_DIR"
 
+log "testing the Python, JavaScript, Go and Zig plugins natively"
+for dir in plugins/*/; do
+    language=$(plugin_language "$dir")
+    [ -n "$language" ] || continue
+    log "plugin $(basename "$dir") ($language)"
+    bash "guest-sdk/$language/test.sh" "$dir"
+    if [ "$language" = go ]; then
+        (cd "$dir" && go vet ./...)
+    fi
+done
+(cd guest-sdk/go && go vet ./...)
+unformatted=$(gofmt -l guest-sdk/go plugins)
+[ -z "$unformatted" ] || { echo "gofmt: not formatted: $unformatted" >&2; exit 1; }
+python3 -m ziglang fmt --check guest-sdk/zig plugins
+
 log "fuzzing the pgoutput decoder for 20 seconds"
 fuzz_log=$(mktemp)
 if ! bash scripts/fuzz.sh 20 >"$fuzz_log" 2>&1; then

@@ -32,6 +32,10 @@ struct Cli {
 enum Lang {
     Rust,
     C,
+    Python,
+    Js,
+    Go,
+    Zig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -121,7 +125,7 @@ enum PluginCommand {
         /// The plugin's name (lowercase letters, digits, dashes): the directory,
         /// crate and component name.
         name: String,
-        /// The language.
+        /// The language: rust, c, python, js, go or zig.
         #[arg(long, value_enum, default_value = "rust")]
         lang: Lang,
         /// Where to create it.
@@ -180,6 +184,10 @@ fn main() -> ExitCode {
             let language = match lang {
                 Lang::Rust => Language::Rust,
                 Lang::C => Language::C,
+                Lang::Python => Language::Python,
+                Lang::Js => Language::Js,
+                Lang::Go => Language::Go,
+                Lang::Zig => Language::Zig,
             };
             commands::plugin_new(&name, language, &dir, sdk.as_deref())
         }

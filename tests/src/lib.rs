@@ -51,7 +51,7 @@ pub use pg::{
 };
 pub use pg_install::PgInstall;
 pub use pipeline::{RunningPipeline, WeirProcess};
-pub use plugins::{plugin_dir, plugin_path};
+pub use plugins::{passed, plugin_dir, plugin_path, plugin_target_dir, text_column};
 pub use port::free_loopback_port;
 pub use registry::{SchemaRegistry, fastavro_decode};
 pub use replication::{

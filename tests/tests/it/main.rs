@@ -22,6 +22,7 @@ mod pipeline_kafka;
 mod pipeline_outage;
 mod pipeline_paced;
 mod pipeline_snapshot;
+mod plugin_languages;
 mod plugin_runtime;
 mod plugins_build;
 mod sink_partition;

@@ -15,7 +15,7 @@ use weir::plugin::{
     CallError, DirGrant, Grants, Limits, OnError, PluginChain, PluginEngine, PluginError,
     PluginStage, StageOutcome, StageSpec,
 };
-use weir_tests::{captured_batches, plugin_path, table_batch};
+use weir_tests::{captured_batches, passed, plugin_path, table_batch, text_column};
 
 const SETUP: &str = "
     CREATE TABLE customers (id int PRIMARY KEY, email text, name text, notes text);
@@ -87,13 +87,6 @@ fn stage(engine: &PluginEngine, spec: StageSpec) -> PluginStage {
     PluginStage::new(engine, spec).unwrap_or_else(|e| panic!("{e} (run scripts/build-plugins.sh)"))
 }
 
-fn passed(outcome: StageOutcome) -> RecordBatch {
-    match outcome {
-        StageOutcome::Passed(batch) => batch,
-        StageOutcome::Failed { error, .. } => panic!("plugin failed: {error}"),
-    }
-}
-
 fn failed(outcome: StageOutcome) -> CallError {
     match outcome {
         StageOutcome::Passed(_) => panic!("the plugin was expected to fail"),
@@ -115,13 +108,7 @@ fn ids(batch: &RecordBatch) -> Vec<i64> {
 }
 
 fn strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
-    batch
-        .column_by_name(column)
-        .unwrap_or_else(|| panic!("column {column}"))
-        .as_string::<i32>()
-        .iter()
-        .map(|v| v.map(str::to_owned))
-        .collect()
+    text_column(batch, column)
 }
 
 #[test]

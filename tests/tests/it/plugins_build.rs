@@ -6,7 +6,8 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 use weir_tests::plugin_path;
 
-/// Every plugin crate (and C plugin) in `plugins/`, by component name.
+/// Every plugin in `plugins/` (Rust crates, C, Python, JavaScript, Go and Zig
+/// projects), by component name.
 fn plugin_names() -> Vec<String> {
     let mut names: Vec<String> =
         std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins"))
@@ -14,7 +15,16 @@ fn plugin_names() -> Vec<String> {
             .flatten()
             .filter(|entry| {
                 let path = entry.path();
-                path.join("Cargo.toml").exists() || path.join("plugin.c").exists()
+                [
+                    "Cargo.toml",
+                    "plugin.c",
+                    "plugin.py",
+                    "plugin.js",
+                    "go.mod",
+                    "plugin.zig",
+                ]
+                .iter()
+                .any(|source| path.join(source).exists())
             })
             .map(|entry| entry.file_name().to_string_lossy().into_owned())
             .collect();

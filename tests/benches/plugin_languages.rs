@@ -2,7 +2,7 @@
 //! ChangeBatches in the row world, reading only that column. Rust (`row-lowercase`)
 //! and C (`c-lowercase`) are shipped fixtures; Python, JavaScript, Go and Zig are the
 //! projects `weir plugin new --lang …` generates, which do exactly this, built here
-//! on first use (kept in `$WEIR_PLUGIN_TARGET_DIR/bench-templates/`).
+//! afresh on every run (about 30 s).
 //!
 //! `cargo bench -p weir-tests --bench plugin_languages`. Criterion reports the time
 //! per call: the 1-row call is the fixed cost of a call, the 8192-row call gives
@@ -17,26 +17,20 @@ use arrow::array::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir::cli::scaffold::{Language, create};
 use weir::plugin::{PluginEngine, PluginStage, StageSpec};
-use weir_tests::{orders_batch, passed, plugin_path, plugin_target_dir};
+use weir_tests::{orders_batch, passed, plugin_path};
 
 const ROWS: usize = 8192;
 
-/// The component of the `weir plugin new` template in `language`, built once.
-fn template(language: Language, tag: &str) -> PathBuf {
-    let dir = plugin_target_dir().join("bench-templates");
+/// The component of the `weir plugin new` template in `language`, built afresh in
+/// `dir` (so it always carries this tree's SDK).
+fn template(dir: &Path, language: Language, tag: &str) -> PathBuf {
     let name = format!("lower-{tag}");
-    let component = dir.join(&name).join(format!("{name}.wasm"));
-    if component.exists() {
-        return component;
-    }
-    let _ = std::fs::remove_dir_all(dir.join(&name));
-    std::fs::create_dir_all(&dir).expect("bench dir");
-    let project = create(&name, language, &dir, None).expect("template");
+    let project = create(&name, language, dir, None).expect("template");
     let status = Command::new(project.join("build.sh"))
         .status()
         .expect("build.sh runs (scripts/setup.sh installs the toolchains)");
     assert!(status.success(), "building the {tag} template");
-    component
+    project.join(format!("{name}.wasm"))
 }
 
 fn stage(engine: &PluginEngine, name: &str, path: &Path) -> PluginStage {
@@ -53,13 +47,15 @@ fn benches(c: &mut Criterion) {
     let engine = PluginEngine::with_default_cache().expect("engine");
     let batch = orders_batch(ROWS);
     let one_row = orders_batch(1);
+    let templates = tempfile::tempdir().expect("tempdir");
+    let dir = templates.path();
     let plugins = [
         ("rust", plugin_path("row-lowercase")),
         ("c", plugin_path("c-lowercase")),
-        ("zig", template(Language::Zig, "zig")),
-        ("go", template(Language::Go, "go")),
-        ("javascript", template(Language::Js, "js")),
-        ("python", template(Language::Python, "python")),
+        ("zig", template(dir, Language::Zig, "zig")),
+        ("go", template(dir, Language::Go, "go")),
+        ("javascript", template(dir, Language::Js, "js")),
+        ("python", template(dir, Language::Python, "python")),
     ];
     let stages: Vec<(&str, PluginStage)> = plugins
         .iter()

@@ -254,12 +254,38 @@ impl DebeziumOracle {
     }
 }
 
-/// One row Flink's `debezium-json` format yielded: its kind (`+I`, `-U`, `+U`, `-D`)
-/// and its fields as Flink prints them (`null`, strings, arrays).
+/// One row a Flink changelog format yielded: its kind (`+I`, `-U`, `+U`, `-D`) and
+/// its fields as Flink prints them (`null`, strings, arrays).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct FlinkRow {
     pub kind: String,
     pub row: Vec<Json>,
+}
+
+/// The changelog formats of Flink's `flink-json`, with their default options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlinkFormat {
+    /// `debezium-json`; `schema_include` sets `debezium-json.schema-include`.
+    Debezium { schema_include: bool },
+    /// `canal-json`.
+    Canal,
+    /// `maxwell-json`.
+    Maxwell,
+}
+
+impl FlinkFormat {
+    fn argument(self) -> &'static str {
+        match self {
+            Self::Debezium {
+                schema_include: false,
+            } => "debezium-json",
+            Self::Debezium {
+                schema_include: true,
+            } => "debezium-json-schema",
+            Self::Canal => "canal-json",
+            Self::Maxwell => "maxwell-json",
+        }
+    }
 }
 
 /// Reads message values (`None`: a tombstone) with Flink's `debezium-json` format, as
@@ -271,19 +297,30 @@ pub fn flink_debezium_read(
     schema_include: bool,
     messages: &[Option<Vec<u8>>],
 ) -> Result<Vec<FlinkRow>, HarnessError> {
+    flink_read(FlinkFormat::Debezium { schema_include }, row_type, messages)
+}
+
+/// Reads message values (`None`: a tombstone) with one of Flink's changelog formats,
+/// as a Flink Kafka table source of `row_type` (`ROW<id INT NOT NULL, name STRING>`)
+/// would. A message Flink refuses fails the call with Flink's error.
+pub fn flink_read(
+    format: FlinkFormat,
+    row_type: &str,
+    messages: &[Option<Vec<u8>>],
+) -> Result<Vec<FlinkRow>, HarnessError> {
     use base64::Engine as _;
     let mut child = java(
-        "dev.weir.judges.FlinkDebeziumReader",
+        "dev.weir.judges.FlinkChangelogReader",
         512,
         JvmTuning::StartFast,
     )?
+    .arg(format.argument())
     .arg(row_type)
-    .arg(schema_include.to_string())
     .stdin(Stdio::piped())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
-    .map_err(|e| HarnessError::io("start java (FlinkDebeziumReader)", e))?;
+    .map_err(|e| HarnessError::io("start java (FlinkChangelogReader)", e))?;
     let mut input = String::new();
     for message in messages {
         if let Some(bytes) = message {
@@ -295,11 +332,11 @@ pub fn flink_debezium_read(
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = child
         .wait_with_output()
-        .map_err(|e| HarnessError::io("run FlinkDebeziumReader", e))?;
+        .map_err(|e| HarnessError::io("run FlinkChangelogReader", e))?;
     let _ = writer.join();
     if !output.status.success() {
         return Err(HarnessError::Command {
-            what: "Flink debezium-json",
+            what: "Flink changelog format",
             detail: String::from_utf8_lossy(&output.stderr).into_owned(),
         });
     }
@@ -307,7 +344,7 @@ pub fn flink_debezium_read(
         .lines()
         .map(|line| {
             serde_json::from_str(line).map_err(|e| HarnessError::Command {
-                what: "reading FlinkDebeziumReader's output",
+                what: "reading FlinkChangelogReader's output",
                 detail: format!("{e}: {line}"),
             })
         })

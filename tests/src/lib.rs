@@ -38,8 +38,8 @@ pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use http::{http_get, metric_sample};
 pub use judges::{
-    ConnectStandalone, DebeziumOracle, FlinkRow, JvmTuning, OracleEvent, flink_debezium_read,
-    judges_home,
+    ConnectStandalone, DebeziumOracle, FlinkFormat, FlinkRow, JvmTuning, OracleEvent,
+    flink_debezium_read, flink_read, judges_home,
 };
 pub use kafka::{
     KcatRecord, MessageCounter, Record, kafka_python_partitions, kcat_read, kcat_read_with,

@@ -4,22 +4,26 @@
 //! ```json
 //! {"id": 24023128, "database": "shop", "table": "orders", "pkNames": ["id"],
 //!  "isDdl": false, "type": "UPDATE", "es": 1763712000000, "ts": 1763712000123,
-//!  "sql": "", "sqlType": {"id": -5, "status": 12}, "mysqlType": {"id": "int8", "status": "text"},
+//!  "sql": "", "sqlType": {"id": -5, "status": 12}, "mysqlType": {"id": "bigint", "status": "longtext"},
 //!  "data": [{"id": "1", "status": "paid"}], "old": [{"status": "new"}]}
 //! ```
 //!
-//! Values are strings in their text form (see [`ColumnWriter::write_text`]);
-//! `sqlType` holds `java.sql.Types` codes and `mysqlType` the PostgreSQL type names.
-//! `old` lists only the columns an update changed, and needs the old image (`REPLICA
-//! IDENTITY FULL`); without it `old` is null. Snapshot reads are `INSERT`s, as Canal
-//! has no read type. `id` is the change's LSN. The key is the primary key as an
-//! object of text values.
+//! Values are strings in their text form, in the forms Flink's `canal-json` reads
+//! (see [`ColumnWriter::write_canal`]); `sqlType` holds `java.sql.Types` codes and
+//! `mysqlType` the MySQL type a column maps to ([`mysql_type`]). An update's `old`
+//! always holds one object: the columns the update changed, with their old values,
+//! when the table has `REPLICA IDENTITY FULL`; otherwise only a changed primary key
+//! (`{}` when the key did not change). An unchanged TOAST value is taken from the
+//! full old image, or, without one, written as Debezium's placeholder. Snapshot
+//! reads are `INSERT`s, as Canal has no read type. `id` is the change's LSN. The key
+//! is the primary key as an object of text values.
 
 use arrow::array::Array;
+use arrow::datatypes::{DataType, Field};
 use arrow::record_batch::RecordBatch;
 
-use super::layout::{Layout, MetadataColumns};
-use super::value::string;
+use super::layout::{Layout, MetadataColumns, is_unchanged};
+use super::value::{base64, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::contract::SnapshotMarks;
 use crate::contract::columns::{metadata, op};
@@ -28,6 +32,9 @@ use crate::contract::columns::{metadata, op};
 #[derive(Debug, Clone)]
 pub struct CanalJsonEncoder {
     database: String,
+    /// Written for an unchanged TOAST value weir does not know (Debezium's
+    /// `unavailable.value.placeholder`).
+    placeholder: String,
 }
 
 impl CanalJsonEncoder {
@@ -35,6 +42,7 @@ impl CanalJsonEncoder {
     pub fn new(database: impl Into<String>) -> Self {
         Self {
             database: database.into(),
+            placeholder: super::value::ValueOptions::default().unavailable_placeholder,
         }
     }
 }
@@ -61,6 +69,48 @@ pub fn sql_type(pg_type: &str) -> i32 {
     }
 }
 
+/// The MySQL type a column is written as in `mysqlType`: consumers written for Canal
+/// (Paimon's Canal parser, sinks that create tables) read MySQL's names, with their
+/// lengths, precisions and scales, to choose a column type.
+pub fn mysql_type(field: &Field) -> String {
+    let meta = field.metadata();
+    let pg_type = meta.get(metadata::PG_TYPE).map_or("text", String::as_str);
+    let typmod: Option<i32> = meta
+        .get(metadata::PG_TYPMOD)
+        .and_then(|m| m.parse().ok())
+        .filter(|m: &i32| *m >= 0);
+    // A timestamp's or time's typmod is its precision; a varchar's its length + 4.
+    let precision = typmod.map_or(6, |p| p.min(6));
+    if pg_type.starts_with('_') {
+        return "json".to_owned();
+    }
+    match pg_type {
+        "bool" => "boolean".to_owned(),
+        "int2" => "smallint".to_owned(),
+        "int4" | "oid" | "xid" => "int".to_owned(),
+        "int8" => "bigint".to_owned(),
+        "float4" => "float".to_owned(),
+        "float8" => "double".to_owned(),
+        "numeric" => match field.data_type() {
+            DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
+            // Unconstrained numeric has no fixed precision: its text is kept whole.
+            _ => "longtext".to_owned(),
+        },
+        "money" => "decimal(19,2)".to_owned(),
+        "varchar" => typmod.map_or("longtext".to_owned(), |m| format!("varchar({})", m - 4)),
+        "bpchar" => typmod.map_or("char(1)".to_owned(), |m| format!("char({})", m - 4)),
+        "char" => "char(1)".to_owned(),
+        "bytea" => "longblob".to_owned(),
+        "date" => "date".to_owned(),
+        "time" => format!("time({precision})"),
+        "timestamp" => format!("datetime({precision})"),
+        "timestamptz" => format!("timestamp({precision})"),
+        "json" | "jsonb" => "json".to_owned(),
+        "uuid" => "char(36)".to_owned(),
+        _ => "longtext".to_owned(),
+    }
+}
+
 impl Encoder for CanalJsonEncoder {
     fn encode(
         &mut self,
@@ -78,6 +128,21 @@ impl Encoder for CanalJsonEncoder {
             .map(|c| Some(before?.column(c.before_child?).as_ref()))
             .collect();
         let before_writers = layout.before_writers(batch);
+        let unchanged = layout.unchanged(batch);
+        let full_identity = schema
+            .metadata()
+            .get(metadata::REPLICA_IDENTITY)
+            .is_some_and(|identity| identity == "full");
+        let is_bytes: Vec<bool> = layout
+            .columns
+            .iter()
+            .map(|c| {
+                matches!(
+                    schema.field(c.index).data_type(),
+                    DataType::Binary | DataType::LargeBinary
+                )
+            })
+            .collect();
         let MetadataColumns {
             ops,
             lsns,
@@ -120,7 +185,7 @@ impl Encoder for CanalJsonEncoder {
             types.extend_from_slice(&column.json_prefix);
             types.extend_from_slice(itoa::Buffer::new().format(sql_type(pg_type)).as_bytes());
             pg_types.extend_from_slice(&column.json_prefix);
-            string(pg_type, &mut pg_types);
+            string(&mysql_type(schema.field(column.index)), &mut pg_types);
         }
         pg_types.push(b'}');
         types.extend_from_slice(&pg_types);
@@ -153,46 +218,71 @@ impl Encoder for CanalJsonEncoder {
                 buffer.extend_from_slice(&types);
                 // A delete's data is the old row (Canal's convention): the full old
                 // image when there is one, else the key the row holds.
-                let use_before = change == op::DELETE && before.is_some_and(|b| b.is_valid(row));
+                let has_before = before.is_some_and(|b| b.is_valid(row));
+                let use_before = change == op::DELETE && has_before;
+                let full_image = has_before && full_identity;
                 buffer.extend_from_slice(b",\"data\":[{");
-                let mut first = true;
                 for (position, column) in layout.columns.iter().enumerate() {
+                    if position > 0 {
+                        buffer.push(b',');
+                    }
+                    buffer.extend_from_slice(&column.json_prefix);
                     let writer = match (&before_writers[position], use_before) {
                         (Some(old), true) => old,
                         _ => &writers[position],
                     };
-                    if !first {
-                        buffer.push(b',');
+                    if change == op::UPDATE
+                        && writer.is_null(row)
+                        && is_unchanged(unchanged, row, position)
+                    {
+                        // An unchanged TOAST value is not in the WAL's new row. The
+                        // full old image holds it; without one weir does not know
+                        // it, and writes Debezium's placeholder rather than a null
+                        // a consumer would store over the real value.
+                        match (&before_writers[position], full_image) {
+                            (Some(old), true) => old.write_canal(row, buffer),
+                            _ if is_bytes[position] => {
+                                base64(self.placeholder.as_bytes(), buffer);
+                            }
+                            _ => string(&self.placeholder, buffer),
+                        }
+                        continue;
                     }
-                    first = false;
-                    buffer.extend_from_slice(&column.json_prefix);
-                    writer.write_text(row, buffer);
+                    writer.write_canal(row, buffer);
                 }
                 buffer.extend_from_slice(b"}],\"old\":");
-                match before {
-                    Some(old) if change == op::UPDATE && old.is_valid(row) => {
-                        buffer.extend_from_slice(b"[{");
-                        let mut first = true;
-                        for (position, column) in layout.columns.iter().enumerate() {
-                            let (Some(old_writer), Some(old_array)) =
-                                (&before_writers[position], before_columns[position])
-                            else {
-                                continue;
-                            };
-                            let new_array = batch.column(column.index);
-                            if equal_at(new_array.as_ref(), old_array, row) {
-                                continue;
-                            }
-                            if !first {
-                                buffer.push(b',');
-                            }
-                            first = false;
-                            buffer.extend_from_slice(&column.json_prefix);
-                            old_writer.write_text(row, buffer);
+                if change != op::UPDATE {
+                    buffer.extend_from_slice(b"null");
+                } else {
+                    // Flink's canal-json needs one `old` object per `data` row: the
+                    // columns the update changed, with their old values. Without a
+                    // full old image only a changed key is known (PostgreSQL sends
+                    // the old key then); `{}` says nothing else is known to change.
+                    buffer.extend_from_slice(b"[{");
+                    let mut first = true;
+                    for (position, column) in layout.columns.iter().enumerate() {
+                        let (Some(old_writer), Some(old_array)) =
+                            (&before_writers[position], before_columns[position])
+                        else {
+                            continue;
+                        };
+                        let listed = if full_image {
+                            !is_unchanged(unchanged, row, position)
+                        } else {
+                            has_before && layout.key.contains(&position)
+                        };
+                        if !listed || equal_at(batch.column(column.index).as_ref(), old_array, row)
+                        {
+                            continue;
                         }
-                        buffer.extend_from_slice(b"}]");
+                        if !first {
+                            buffer.push(b',');
+                        }
+                        first = false;
+                        buffer.extend_from_slice(&column.json_prefix);
+                        old_writer.write_canal(row, buffer);
                     }
-                    _ => buffer.extend_from_slice(b"null"),
+                    buffer.extend_from_slice(b"}]");
                 }
                 buffer.push(b'}');
             };

@@ -237,6 +237,40 @@ impl<'a> ColumnWriter<'a> {
         self.array.is_null(row)
     }
 
+    /// Writes the value at `row` as `canal-json` carries it: [`Self::write_text`],
+    /// except where Flink's `canal-json` format (the main consumer) reads a
+    /// different form: `timestamptz` in UTC with a `Z` (`TIMESTAMP_LTZ`), `bytea` as
+    /// base64 (`BYTES`) and arrays as JSON arrays of their elements' text forms
+    /// (`ARRAY<…>`).
+    pub fn write_canal(&self, row: usize, out: &mut Vec<u8>) {
+        if self.array.is_null(row) {
+            out.extend_from_slice(b"null");
+            return;
+        }
+        match &self.kind {
+            Kind::TimestampTz(a, _) if !matches!(a.value(row), i64::MAX | i64::MIN) => {
+                let mut text = String::with_capacity(28);
+                self.text(row, &mut text);
+                text.push('Z');
+                string(&text, out);
+            }
+            Kind::Binary(a) => base64(a.value(row), out),
+            Kind::List(list, elements) => {
+                let offsets = list.value_offsets();
+                let (start, end) = (offsets[row], offsets[row + 1]);
+                out.push(b'[');
+                for (i, index) in (start..end).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    elements.write_canal(usize::try_from(index).unwrap_or(0), out);
+                }
+                out.push(b']');
+            }
+            _ => self.write_text(row, out),
+        }
+    }
+
     /// Writes the value at `row` as a JSON string of its text form (or `null`), as
     /// Canal's FlatMessage carries values: numbers and decimals as written,
     /// booleans `true`/`false`, dates `YYYY-MM-DD`, times and timestamps
@@ -553,7 +587,7 @@ pub(crate) fn binary(bytes: &[u8], mode: BinaryMode, out: &mut Vec<u8>) {
     }
 }
 
-fn base64(bytes: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn base64(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
     let start = out.len();
     out.resize(start + bytes.len().div_ceil(3) * 4, 0);

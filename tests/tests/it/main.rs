@@ -8,6 +8,7 @@ mod cli_commands;
 mod cli_plugin;
 mod cli_plugin_new;
 mod cli_run;
+mod conformance_canal;
 mod conformance_debezium;
 mod encode_avro;
 mod encode_json;

@@ -286,7 +286,7 @@ async fn canal_json_end_to_end() {
         assert_eq!(insert["table"], "orders");
         assert_eq!(insert["pkNames"], serde_json::json!(["id"]));
         assert_eq!(insert["isDdl"], false);
-        assert_eq!(insert["mysqlType"]["total"], "numeric");
+        assert_eq!(insert["mysqlType"]["total"], "decimal(10,2)");
         assert_eq!(insert["data"][0]["id"], id.to_string());
         assert_eq!(
             insert["data"][0]["total"],

@@ -10,7 +10,9 @@ import java.util.Collections;
 import java.util.List;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.formats.common.TimestampFormat;
+import org.apache.flink.formats.json.canal.CanalJsonDeserializationSchema;
 import org.apache.flink.formats.json.debezium.DebeziumJsonDeserializationSchema;
+import org.apache.flink.formats.json.maxwell.MaxwellJsonDeserializationSchema;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.metrics.groups.UnregisteredMetricsGroup;
 import org.apache.flink.table.data.ArrayData;
@@ -27,31 +29,46 @@ import org.apache.flink.util.SimpleUserCodeClassLoader;
 import org.apache.flink.util.UserCodeClassLoader;
 
 /**
- * Flink's {@code debezium-json} format reading Kafka messages the way Flink's Kafka table source
- * does: one message value per input line (base64, an empty line for a tombstone), every row Flink
- * yields written as a JSON line {@code {"kind":"+I","row":[…]}} with each field as Flink prints it.
- * A message Flink cannot read stops the program with its error and exit code 1.
+ * One of Flink's changelog formats ({@code debezium-json}, {@code canal-json}, {@code
+ * maxwell-json}, from {@code flink-json}, with their default options) reading Kafka messages the
+ * way Flink's Kafka table source does: one message value per input line (base64, an empty line for
+ * a tombstone), every row Flink yields written as a JSON line {@code {"kind":"+I","row":[…]}} with
+ * each field as Flink prints it. A message Flink cannot read stops the program with its error and
+ * exit code 1.
  *
- * <p>Usage: {@code FlinkDebeziumReader '<ROW<…> type>' <schema-include true|false>}.
+ * <p>Usage: {@code FlinkChangelogReader <debezium-json|debezium-json-schema|canal-json|maxwell-json>
+ * '<ROW<…> type>'}; {@code debezium-json-schema} sets {@code debezium-json.schema-include}.
  */
-public final class FlinkDebeziumReader {
-    private FlinkDebeziumReader() {}
+public final class FlinkChangelogReader {
+    private FlinkChangelogReader() {}
 
     public static void main(String[] args) throws Exception {
         if (args.length != 2) {
-            System.err.println("usage: FlinkDebeziumReader '<ROW<...>>' <schema-include true|false>");
+            System.err.println(
+                    "usage: FlinkChangelogReader <debezium-json|debezium-json-schema|canal-json|maxwell-json> '<ROW<...>>'");
             System.exit(2);
         }
-        RowType rowType = (RowType) LogicalTypeParser.parse(args[0], FlinkDebeziumReader.class.getClassLoader());
+        RowType rowType = (RowType) LogicalTypeParser.parse(args[1], FlinkChangelogReader.class.getClassLoader());
         DataType dataType = TypeConversions.fromLogicalToDataType(rowType);
-        boolean schemaInclude = Boolean.parseBoolean(args[1]);
-        DebeziumJsonDeserializationSchema format = new DebeziumJsonDeserializationSchema(
-                dataType,
-                Collections.emptyList(),
-                InternalTypeInfo.of(rowType),
-                schemaInclude,
-                false,
-                TimestampFormat.ISO_8601);
+        DeserializationSchema<RowData> format = switch (args[0]) {
+            case "debezium-json", "debezium-json-schema" -> new DebeziumJsonDeserializationSchema(
+                    dataType,
+                    Collections.emptyList(),
+                    InternalTypeInfo.of(rowType),
+                    args[0].equals("debezium-json-schema"),
+                    false,
+                    TimestampFormat.ISO_8601);
+            case "canal-json" -> CanalJsonDeserializationSchema.builder(
+                            dataType, Collections.emptyList(), InternalTypeInfo.of(rowType))
+                    .build();
+            case "maxwell-json" -> new MaxwellJsonDeserializationSchema(
+                    dataType, Collections.emptyList(), InternalTypeInfo.of(rowType), false, TimestampFormat.SQL);
+            default -> {
+                System.err.println("unknown format " + args[0]);
+                System.exit(2);
+                yield null;
+            }
+        };
         format.open(new DeserializationSchema.InitializationContext() {
             @Override
             public MetricGroup getMetricGroup() {
@@ -60,7 +77,7 @@ public final class FlinkDebeziumReader {
 
             @Override
             public UserCodeClassLoader getUserCodeClassLoader() {
-                return SimpleUserCodeClassLoader.create(FlinkDebeziumReader.class.getClassLoader());
+                return SimpleUserCodeClassLoader.create(FlinkChangelogReader.class.getClassLoader());
             }
         });
 

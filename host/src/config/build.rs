@@ -17,8 +17,8 @@ use crate::contract::columns::op;
 use crate::contract::topics::check_topic_name;
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DdlEncoder, DdlFormat, DebeziumJsonEncoder, DebeziumOptions,
-    EncodeError, Encoder, JsonEncoder, MetadataEncoder, MetadataFormat, SchemaChangePolicy,
-    SchemaRegistry, ValueOptions,
+    EncodeError, Encoder, JsonEncoder, MaxwellJsonEncoder, MetadataEncoder, MetadataFormat,
+    SchemaChangePolicy, SchemaRegistry, ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::produce::admin::TopicSettings;
@@ -110,6 +110,8 @@ pub enum FormatConfig {
     DebeziumJson(DebeziumOptions),
     /// `canal-json`.
     CanalJson,
+    /// `maxwell-json`.
+    MaxwellJson,
     /// `avro`.
     Avro {
         /// The registry's URL.
@@ -382,6 +384,7 @@ fn format_config(spec: &PipelineSpec, database: &str) -> Result<FormatConfig, Sp
         Format::Json => FormatConfig::Json(values),
         Format::DebeziumJson => FormatConfig::DebeziumJson(debezium),
         Format::CanalJson => FormatConfig::CanalJson,
+        Format::MaxwellJson => FormatConfig::MaxwellJson,
         Format::Avro => FormatConfig::Avro {
             registry: kafka.schema_registry.clone().unwrap_or_default(),
             options: debezium,
@@ -640,7 +643,7 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(options) => MetadataFormat::Json {
                 schemas: options.schemas,
             },
-            FormatConfig::Json(_) | FormatConfig::CanalJson => {
+            FormatConfig::Json(_) | FormatConfig::CanalJson | FormatConfig::MaxwellJson => {
                 MetadataFormat::Json { schemas: false }
             }
         };
@@ -657,7 +660,9 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(options) => DdlFormat::Debezium {
                 schemas: options.schemas,
             },
-            FormatConfig::Json(_) => DdlFormat::Debezium { schemas: false },
+            FormatConfig::Json(_) | FormatConfig::MaxwellJson => {
+                DdlFormat::Debezium { schemas: false }
+            }
             FormatConfig::CanalJson => DdlFormat::Canal,
         };
         Ok(DdlEncoder::new(format, name, database))
@@ -675,6 +680,7 @@ impl FormatConfig {
                 Box::new(DebeziumJsonEncoder::new(options.clone()))
             }
             FormatConfig::CanalJson => Box::new(CanalJsonEncoder::new(database)),
+            FormatConfig::MaxwellJson => Box::new(MaxwellJsonEncoder::new(database)),
             FormatConfig::Avro {
                 registry,
                 options,

@@ -302,6 +302,8 @@ pub enum Format {
     DebeziumJson,
     /// Canal's FlatMessage.
     CanalJson,
+    /// Maxwell's row events.
+    MaxwellJson,
     /// One flat object per row.
     Json,
 }

@@ -295,7 +295,7 @@ impl Encoder for CanalJsonEncoder {
 
 /// Whether two arrays of the same type hold equal values (both null counts as equal)
 /// at `row`.
-fn equal_at(a: &dyn Array, b: &dyn Array, row: usize) -> bool {
+pub(crate) fn equal_at(a: &dyn Array, b: &dyn Array, row: usize) -> bool {
     match (a.is_null(row), b.is_null(row)) {
         (true, true) => true,
         (false, false) => a.slice(row, 1).to_data() == b.slice(row, 1).to_data(),

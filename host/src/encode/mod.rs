@@ -14,6 +14,7 @@ mod hstore;
 pub mod json;
 pub(crate) mod kind;
 pub mod layout;
+pub mod maxwell;
 pub mod metadata;
 pub mod value;
 
@@ -28,6 +29,7 @@ pub use canal::CanalJsonEncoder;
 pub use ddl::{DdlEncoder, DdlFormat};
 pub use debezium::{DebeziumJsonEncoder, DebeziumOptions};
 pub use json::JsonEncoder;
+pub use maxwell::MaxwellJsonEncoder;
 pub use metadata::{
     MetadataEncoder, MetadataFormat, TransactionEvent, TransactionStatus, transaction_id,
 };

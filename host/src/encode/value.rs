@@ -237,6 +237,31 @@ impl<'a> ColumnWriter<'a> {
         self.array.is_null(row)
     }
 
+    /// Writes a boolean, an integer, a finite float or a decimal at `row` as a JSON
+    /// boolean or number (a decimal exactly as PostgreSQL holds it); returns false,
+    /// writing nothing, for any other value.
+    pub fn write_json_number(&self, row: usize, out: &mut Vec<u8>) -> bool {
+        if self.array.is_null(row) {
+            return false;
+        }
+        match &self.kind {
+            Kind::Bool(a) => out.extend_from_slice(if a.value(row) { b"true" } else { b"false" }),
+            Kind::I8(a) => integer(a.value(row), out),
+            Kind::I16(a) => integer(a.value(row), out),
+            Kind::I32(a) => integer(a.value(row), out),
+            Kind::I64(a) => integer(a.value(row), out),
+            Kind::U8(a) => integer(a.value(row), out),
+            Kind::U16(a) => integer(a.value(row), out),
+            Kind::U32(a) => integer(a.value(row), out),
+            Kind::U64(a) => integer(a.value(row), out),
+            Kind::F32(a) if a.value(row).is_finite() => float32(a.value(row), out),
+            Kind::F64(a) if a.value(row).is_finite() => float(a.value(row), out),
+            Kind::Decimal(a, scale) => decimal_text(a.value(row), *scale, out),
+            _ => return false,
+        }
+        true
+    }
+
     /// Writes the value at `row` as `canal-json` carries it: [`Self::write_text`],
     /// except where Flink's `canal-json` format (the main consumer) reads a
     /// different form: `timestamptz` in UTC with a `Z` (`TIMESTAMP_LTZ`), `bytea` as

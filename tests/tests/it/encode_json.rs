@@ -392,3 +392,43 @@ fn debezium_with_schemas_wraps_the_same_payload_in_a_conforming_connect_schema()
     assert_eq!(field("tags")["items"]["type"], "string");
     assert_eq!(field("data")["type"], "bytes");
 }
+
+#[test]
+fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
+    let fixture = fixture();
+    let items = with_primary_key(&fixture.items, "id");
+    let events = encode(&mut weir::encode::MaxwellJsonEncoder::new("shopdb"), &items);
+    assert_eq!(events.len(), 4, "one message per row, no tombstones");
+    let types: Vec<&str> = events
+        .iter()
+        .map(|(_, v)| v.as_ref().expect("value")["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(types, ["insert", "insert", "update", "delete"]);
+
+    let insert = events[0].1.as_ref().expect("value");
+    assert_eq!(insert["database"], "shopdb");
+    assert_eq!(insert["table"], "items");
+    assert!(insert.get("old").is_none(), "only updates have old");
+    assert_eq!(insert["xid"], fixture.xids[0]);
+    assert!(
+        insert["ts"]
+            .as_i64()
+            .is_some_and(|ts| (1_700_000_000..4_000_000_000).contains(&ts)),
+        "seconds: {}",
+        insert["ts"]
+    );
+    let data = &insert["data"];
+    assert_eq!(data["id"], 1, "integers are numbers");
+    assert_eq!(data["price"].as_f64(), Some(129.9), "decimals are numbers");
+    assert_eq!(data["at"], "2026-11-21 08:00:00.25Z");
+    assert_eq!(data["tags"], serde_json::json!(["a", "b c", null]));
+    assert_eq!(
+        events[0].0.as_ref().expect("key"),
+        &serde_json::json!({"database": "shopdb", "table": "items", "pk.id": 1})
+    );
+    let update = events[2].1.as_ref().expect("value");
+    assert_eq!(update["data"]["name"], "Anne");
+    assert!(update["old"].is_object(), "{update}");
+    let delete = events[3].1.as_ref().expect("value");
+    assert_eq!(delete["data"]["id"], 2);
+}

@@ -1,8 +1,8 @@
-//! `canal-json` judged by its main consumer, Flink's `canal-json` format: under
-//! PostgreSQL's default replica identity and under `FULL`, with primary key changes,
-//! an unchanged TOASTed value, deletes, and the types Flink reads differently from
-//! PostgreSQL's text (`TIMESTAMP_LTZ`, `BYTES`, `ARRAY`, `DATE`), the changelog Flink
-//! yields, applied in order, is the table.
+//! `canal-json` and `maxwell-json` judged by their main consumer, Flink's `canal-json`
+//! and `maxwell-json` formats: under PostgreSQL's default replica identity and under
+//! `FULL`, with primary key changes, an unchanged TOASTed value, deletes, and the
+//! types Flink reads differently from PostgreSQL's text (`TIMESTAMP_LTZ`, `BYTES`,
+//! `ARRAY`, `DATE`), the changelog Flink yields, applied in order, is the table.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -81,6 +81,17 @@ fn normalised(mut row: Vec<Json>) -> Vec<Json> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flink_reads_canal_json_under_both_replica_identities() {
+    flink_reads_under_both_replica_identities("canal-json", FlinkFormat::Canal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flink_reads_maxwell_json_under_both_replica_identities() {
+    flink_reads_under_both_replica_identities("maxwell-json", FlinkFormat::Maxwell).await;
+}
+
+/// weir writes `format` for the two tables and their changes; Flink reads each topic
+/// with `flink_format`.
+async fn flink_reads_under_both_replica_identities(format: &str, flink_format: FlinkFormat) {
     let pg = PgCluster::start().expect("postgres");
     let kafka = KafkaCluster::start(1).expect("kafka");
     let database = pg
@@ -94,9 +105,9 @@ async fn flink_reads_canal_json_under_both_replica_identities() {
         )
         .await
         .expect("database");
-    let slot = unique_name("canal");
+    let slot = unique_name("flink");
     let weir = RunningPipeline::start(&format!(
-        "name: canal
+        "name: {prefix}
 source:
   postgres:
     url: {url}
@@ -107,13 +118,14 @@ source:
 sink:
   kafka:
     brokers: {brokers}
-    topic: \"canal.{{table}}\"
-    format: canal-json
+    topic: \"{prefix}.{{table}}\"
+    format: {format}
     linger: 1ms
     create_topics: {{ partitions: 1, replication_factor: 1 }}
 ",
         url = pg.url(&database),
         brokers = kafka.bootstrap_servers(),
+        prefix = format.replace('-', "_"),
     ))
     .expect("weir");
     weir.wait_streaming(WAIT).await.expect("weir streams");
@@ -127,7 +139,7 @@ sink:
     let expected_messages = 5 + 8;
     let client = pg.connect(&database).await.expect("connect");
     for table in ["accounts", "accounts_full"] {
-        let topic = format!("canal.{table}");
+        let topic = format!("{}.{table}", format.replace('-', "_"));
         let deadline = std::time::Instant::now() + WAIT;
         let records = loop {
             let records = read_topic(kafka.bootstrap_servers(), &topic, WAIT).expect("read");
@@ -138,7 +150,7 @@ sink:
         };
         assert_eq!(records.len(), expected_messages, "{topic}");
         let messages: Vec<Option<Vec<u8>>> = records.into_iter().map(|r| r.payload).collect();
-        let changelog = flink_read(FlinkFormat::Canal, FLINK_ROW, &messages)
+        let changelog = flink_read(flink_format, FLINK_ROW, &messages)
             .unwrap_or_else(|e| panic!("Flink reads every message of {topic}: {e}"));
         let mut applied: BTreeMap<String, Vec<Json>> = BTreeMap::new();
         for row in changelog {

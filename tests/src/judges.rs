@@ -351,6 +351,52 @@ pub fn flink_read(
         .collect()
 }
 
+/// Applies `canal-json` message values (`None`: a tombstone) with Canal's own
+/// `FlatMessage` class, as a replicating Canal consumer does, and returns the table
+/// it ends with: one object of text values per row, ordered by primary key. A message
+/// Canal's client cannot parse or apply fails the call with the reason.
+pub fn canal_flat_message_table(
+    messages: &[Option<Vec<u8>>],
+) -> Result<Vec<serde_json::Map<String, Json>>, HarnessError> {
+    use base64::Engine as _;
+    let mut child = java(
+        "dev.weir.judges.CanalFlatMessageReader",
+        256,
+        JvmTuning::StartFast,
+    )?
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .map_err(|e| HarnessError::io("start java (CanalFlatMessageReader)", e))?;
+    let mut input = String::new();
+    for message in messages.iter().flatten() {
+        input.push_str(&base64::engine::general_purpose::STANDARD.encode(message));
+        input.push('\n');
+    }
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .map_err(|e| HarnessError::io("run CanalFlatMessageReader", e))?;
+    let _ = writer.join();
+    if !output.status.success() {
+        return Err(HarnessError::Command {
+            what: "Canal FlatMessage",
+            detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).map_err(|e| HarnessError::Command {
+                what: "reading CanalFlatMessageReader's output",
+                detail: format!("{e}: {line}"),
+            })
+        })
+        .collect()
+}
+
 /// Kafka Connect in standalone mode running one connector (Debezium's JDBC sink,
 /// say), its jars on the classpath. Stopped (killed) when dropped.
 #[derive(Debug)]

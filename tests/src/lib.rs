@@ -39,7 +39,7 @@ pub use error::HarnessError;
 pub use http::{http_get, metric_sample};
 pub use judges::{
     ConnectStandalone, DebeziumOracle, FlinkFormat, FlinkRow, JvmTuning, OracleEvent,
-    flink_debezium_read, flink_read, judges_home,
+    canal_flat_message_table, flink_debezium_read, flink_read, judges_home,
 };
 pub use kafka::{
     KcatRecord, MessageCounter, Record, kafka_python_partitions, kcat_read, kcat_read_with,

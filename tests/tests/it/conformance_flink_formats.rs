@@ -2,14 +2,17 @@
 //! and `maxwell-json` formats: under PostgreSQL's default replica identity and under
 //! `FULL`, with primary key changes, an unchanged TOASTed value, deletes, and the
 //! types Flink reads differently from PostgreSQL's text (`TIMESTAMP_LTZ`, `BYTES`,
-//! `ARRAY`, `DATE`), the changelog Flink yields, applied in order, is the table.
+//! `ARRAY`, `DATE`), the changelog Flink yields, applied in order, is the table. For
+//! `canal-json`, Canal's own client (`FlatMessage` from `canal.protocol`) applying the
+//! messages by primary key ends with the table too.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value as Json;
 use weir_tests::{
-    FlinkFormat, KafkaCluster, PgCluster, RunningPipeline, flink_read, read_topic, unique_name,
+    FlinkFormat, KafkaCluster, PgCluster, RunningPipeline, canal_flat_message_table, flink_read,
+    read_topic, unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -150,6 +153,9 @@ sink:
         };
         assert_eq!(records.len(), expected_messages, "{topic}");
         let messages: Vec<Option<Vec<u8>>> = records.into_iter().map(|r| r.payload).collect();
+        if flink_format == FlinkFormat::Canal {
+            canal_client_agrees(&client, table, &messages).await;
+        }
         let changelog = flink_read(flink_format, FLINK_ROW, &messages)
             .unwrap_or_else(|e| panic!("Flink reads every message of {topic}: {e}"));
         let mut applied: BTreeMap<String, Vec<Json>> = BTreeMap::new();
@@ -198,4 +204,54 @@ sink:
         }
     }
     weir.stop().await.expect("stops");
+}
+
+/// Canal's own client (`FlatMessage`, parsed as Canal's Kafka consumers parse it)
+/// applying the messages by primary key ends with the table; the placeholder stands
+/// for the TOASTed note weir could not know under the default identity.
+async fn canal_client_agrees(
+    client: &tokio_postgres::Client,
+    table: &str,
+    messages: &[Option<Vec<u8>>],
+) {
+    let applied = canal_flat_message_table(messages)
+        .unwrap_or_else(|e| panic!("Canal's client reads every message of {table}: {e}"));
+    let columns = ["id", "owner", "balance", "note", "born", "active"];
+    let query = format!(
+        "SELECT id::text, owner, balance::text, note, born::text, active::text FROM {table} ORDER BY {table}.id"
+    );
+    let expected: Vec<Vec<Json>> = client
+        .query(&query, &[])
+        .await
+        .expect("table")
+        .iter()
+        .map(|row| {
+            (0..columns.len())
+                .map(|i| {
+                    row.get::<_, Option<String>>(i)
+                        .map_or(Json::Null, Json::from)
+                })
+                .map(|value| {
+                    if table == "accounts" && value.as_str().is_some_and(|v| v.len() > 1000) {
+                        Json::from("__debezium_unavailable_value")
+                    } else {
+                        value
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let got: Vec<Vec<Json>> = applied
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| row.get(*c).cloned().unwrap_or(Json::Null))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        got, expected,
+        "{table}: Canal's client applied is not the table"
+    );
 }

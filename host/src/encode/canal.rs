@@ -18,12 +18,12 @@
 //! reads are `INSERT`s, as Canal has no read type. `id` is the change's LSN. The key
 //! is the primary key as an object of text values.
 
-use arrow::array::Array;
 use arrow::datatypes::{DataType, Field};
 use arrow::record_batch::RecordBatch;
 
-use super::layout::{Layout, MetadataColumns, is_unchanged};
-use super::value::{base64, string};
+use super::layout::{Layout, MetadataColumns};
+use super::row_images::RowImages;
+use super::value::{ColumnWriter, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::contract::SnapshotMarks;
 use crate::contract::columns::{metadata, op};
@@ -120,29 +120,7 @@ impl Encoder for CanalJsonEncoder {
     ) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
         let schema = batch.schema();
-        let writers = layout.writers(batch);
-        let before = layout.before(batch);
-        let before_columns: Vec<Option<&dyn Array>> = layout
-            .columns
-            .iter()
-            .map(|c| Some(before?.column(c.before_child?).as_ref()))
-            .collect();
-        let before_writers = layout.before_writers(batch);
-        let unchanged = layout.unchanged(batch);
-        let full_identity = schema
-            .metadata()
-            .get(metadata::REPLICA_IDENTITY)
-            .is_some_and(|identity| identity == "full");
-        let is_bytes: Vec<bool> = layout
-            .columns
-            .iter()
-            .map(|c| {
-                matches!(
-                    schema.field(c.index).data_type(),
-                    DataType::Binary | DataType::LargeBinary
-                )
-            })
-            .collect();
+        let images = RowImages::new(&layout, batch);
         let MetadataColumns {
             ops,
             lsns,
@@ -196,7 +174,7 @@ impl Encoder for CanalJsonEncoder {
                 // Canal carries a TRUNCATE as DDL, which this encoder does not write.
                 continue;
             }
-            let key = |buffer: &mut Vec<u8>| layout.write_key(&writers, row, None, buffer);
+            let key = |buffer: &mut Vec<u8>| layout.write_key(&images.writers, row, None, buffer);
             let value = |buffer: &mut Vec<u8>| {
                 let mut itoa = itoa::Buffer::new();
                 buffer.extend_from_slice(b"{\"id\":");
@@ -216,73 +194,20 @@ impl Encoder for CanalJsonEncoder {
                 buffer.extend_from_slice(b",\"ts\":");
                 buffer.extend_from_slice(itoa.format(now_ms).as_bytes());
                 buffer.extend_from_slice(&types);
-                // A delete's data is the old row (Canal's convention): the full old
-                // image when there is one, else the key the row holds.
-                let has_before = before.is_some_and(|b| b.is_valid(row));
-                let use_before = change == op::DELETE && has_before;
-                let full_image = has_before && full_identity;
+                // Canal's conventions, shared with maxwell-json: see row_images.rs.
                 buffer.extend_from_slice(b",\"data\":[{");
-                for (position, column) in layout.columns.iter().enumerate() {
-                    if position > 0 {
-                        buffer.push(b',');
-                    }
-                    buffer.extend_from_slice(&column.json_prefix);
-                    let writer = match (&before_writers[position], use_before) {
-                        (Some(old), true) => old,
-                        _ => &writers[position],
-                    };
-                    if change == op::UPDATE
-                        && writer.is_null(row)
-                        && is_unchanged(unchanged, row, position)
-                    {
-                        // An unchanged TOAST value is not in the WAL's new row. The
-                        // full old image holds it; without one weir does not know
-                        // it, and writes Debezium's placeholder rather than a null
-                        // a consumer would store over the real value.
-                        match (&before_writers[position], full_image) {
-                            (Some(old), true) => old.write_canal(row, buffer),
-                            _ if is_bytes[position] => {
-                                base64(self.placeholder.as_bytes(), buffer);
-                            }
-                            _ => string(&self.placeholder, buffer),
-                        }
-                        continue;
-                    }
-                    writer.write_canal(row, buffer);
-                }
+                let canal = |writer: &ColumnWriter<'_>, row: usize, out: &mut Vec<u8>| {
+                    writer.write_canal(row, out);
+                };
+                images.write_data(&layout, row, change, &self.placeholder, canal, buffer);
                 buffer.extend_from_slice(b"}],\"old\":");
-                if change != op::UPDATE {
-                    buffer.extend_from_slice(b"null");
-                } else {
-                    // Flink's canal-json needs one `old` object per `data` row: the
-                    // columns the update changed, with their old values. Without a
-                    // full old image only a changed key is known (PostgreSQL sends
-                    // the old key then); `{}` says nothing else is known to change.
+                if change == op::UPDATE {
+                    // Flink's canal-json needs one `old` object per `data` row.
                     buffer.extend_from_slice(b"[{");
-                    let mut first = true;
-                    for (position, column) in layout.columns.iter().enumerate() {
-                        let (Some(old_writer), Some(old_array)) =
-                            (&before_writers[position], before_columns[position])
-                        else {
-                            continue;
-                        };
-                        let listed = if full_image {
-                            !is_unchanged(unchanged, row, position)
-                        } else {
-                            has_before && layout.key.contains(&position)
-                        };
-                        if !listed || equal_at(batch.column(column.index).as_ref(), old_array, row)
-                        {
-                            continue;
-                        }
-                        if !first {
-                            buffer.push(b',');
-                        }
-                        first = false;
-                        buffer.extend_from_slice(&column.json_prefix);
-                        old_writer.write_canal(row, buffer);
-                    }
+                    images.write_old(&layout, batch, row, canal, buffer);
                     buffer.extend_from_slice(b"}]");
+                } else {
+                    buffer.extend_from_slice(b"null");
                 }
                 buffer.push(b'}');
             };
@@ -290,15 +215,5 @@ impl Encoder for CanalJsonEncoder {
             out.push(row, key_writer, Some(&value));
         }
         Ok(())
-    }
-}
-
-/// Whether two arrays of the same type hold equal values (both null counts as equal)
-/// at `row`.
-pub(crate) fn equal_at(a: &dyn Array, b: &dyn Array, row: usize) -> bool {
-    match (a.is_null(row), b.is_null(row)) {
-        (true, true) => true,
-        (false, false) => a.slice(row, 1).to_data() == b.slice(row, 1).to_data(),
-        _ => false,
     }
 }

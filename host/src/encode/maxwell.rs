@@ -17,15 +17,14 @@
 //! seconds, `xid` PostgreSQL's transaction id. The key is Maxwell's:
 //! `{"database": …, "table": …, "pk.<column>": value, …}`.
 
-use arrow::array::Array;
-use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
-use super::layout::{Layout, MetadataColumns, is_unchanged};
-use super::value::{ColumnWriter, base64, string};
+use super::layout::{Layout, MetadataColumns};
+use super::row_images::RowImages;
+use super::value::{ColumnWriter, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::contract::SnapshotMarks;
-use crate::contract::columns::{metadata, op};
+use crate::contract::columns::op;
 
 /// The `maxwell-json` encoder.
 #[derive(Debug, Clone)]
@@ -54,30 +53,7 @@ impl Encoder for MaxwellJsonEncoder {
         out: &mut Messages,
     ) -> Result<(), EncodeError> {
         let layout = Layout::new(batch.schema_ref())?;
-        let schema = batch.schema();
-        let writers = layout.writers(batch);
-        let before = layout.before(batch);
-        let before_columns: Vec<Option<&dyn Array>> = layout
-            .columns
-            .iter()
-            .map(|c| Some(before?.column(c.before_child?).as_ref()))
-            .collect();
-        let before_writers = layout.before_writers(batch);
-        let unchanged = layout.unchanged(batch);
-        let full_identity = schema
-            .metadata()
-            .get(metadata::REPLICA_IDENTITY)
-            .is_some_and(|identity| identity == "full");
-        let is_bytes: Vec<bool> = layout
-            .columns
-            .iter()
-            .map(|c| {
-                matches!(
-                    schema.field(c.index).data_type(),
-                    DataType::Binary | DataType::LargeBinary
-                )
-            })
-            .collect();
+        let images = RowImages::new(&layout, batch);
         let MetadataColumns {
             ops,
             xids,
@@ -96,9 +72,6 @@ impl Encoder for MaxwellJsonEncoder {
                 // Maxwell has no row event for a TRUNCATE.
                 continue;
             }
-            let has_before = before.is_some_and(|b| b.is_valid(row));
-            let full_image = has_before && full_identity;
-            let use_before = change == op::DELETE && has_before;
             let key = |buffer: &mut Vec<u8>| {
                 buffer.extend_from_slice(&header);
                 for &position in &layout.key {
@@ -106,11 +79,7 @@ impl Encoder for MaxwellJsonEncoder {
                     buffer.extend_from_slice(b",\"pk.");
                     // `"name":` without the opening quote: the column's prefix.
                     buffer.extend_from_slice(&column.json_prefix[1..]);
-                    let writer = match (&before_writers[position], use_before) {
-                        (Some(old), true) => old,
-                        _ => &writers[position],
-                    };
-                    write_value(writer, row, buffer);
+                    write_value(images.row_writer(row, position, change), row, buffer);
                 }
                 buffer.push(b'}');
             };
@@ -131,63 +100,11 @@ impl Encoder for MaxwellJsonEncoder {
                 buffer.extend_from_slice(b",\"xid\":");
                 buffer.extend_from_slice(itoa.format(xids.value(row)).as_bytes());
                 buffer.extend_from_slice(b",\"data\":{");
-                for (position, column) in layout.columns.iter().enumerate() {
-                    if position > 0 {
-                        buffer.push(b',');
-                    }
-                    buffer.extend_from_slice(&column.json_prefix);
-                    let writer = match (&before_writers[position], use_before) {
-                        (Some(old), true) => old,
-                        _ => &writers[position],
-                    };
-                    if change == op::UPDATE
-                        && writer.is_null(row)
-                        && is_unchanged(unchanged, row, position)
-                    {
-                        // Not in the WAL's new row: from the full old image, else
-                        // the placeholder (see canal.rs).
-                        match (&before_writers[position], full_image) {
-                            (Some(old), true) => write_value(old, row, buffer),
-                            _ if is_bytes[position] => {
-                                base64(self.placeholder.as_bytes(), buffer);
-                            }
-                            _ => string(&self.placeholder, buffer),
-                        }
-                        continue;
-                    }
-                    write_value(writer, row, buffer);
-                }
+                images.write_data(&layout, row, change, &self.placeholder, write_value, buffer);
                 buffer.push(b'}');
                 if change == op::UPDATE {
                     buffer.extend_from_slice(b",\"old\":{");
-                    let mut first = true;
-                    for (position, column) in layout.columns.iter().enumerate() {
-                        let (Some(old_writer), Some(old_array)) =
-                            (&before_writers[position], before_columns[position])
-                        else {
-                            continue;
-                        };
-                        let listed = if full_image {
-                            !is_unchanged(unchanged, row, position)
-                        } else {
-                            has_before && layout.key.contains(&position)
-                        };
-                        if !listed
-                            || super::canal::equal_at(
-                                batch.column(column.index).as_ref(),
-                                old_array,
-                                row,
-                            )
-                        {
-                            continue;
-                        }
-                        if !first {
-                            buffer.push(b',');
-                        }
-                        first = false;
-                        buffer.extend_from_slice(&column.json_prefix);
-                        write_value(old_writer, row, buffer);
-                    }
+                    images.write_old(&layout, batch, row, write_value, buffer);
                     buffer.push(b'}');
                 }
                 buffer.push(b'}');

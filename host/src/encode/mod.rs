@@ -16,6 +16,7 @@ pub(crate) mod kind;
 pub mod layout;
 pub mod maxwell;
 pub mod metadata;
+mod row_images;
 pub mod value;
 
 use arrow::record_batch::RecordBatch;

@@ -244,6 +244,21 @@ impl<'a> ColumnWriter<'a> {
         if self.array.is_null(row) {
             return false;
         }
+        if self.write_integral(row, out) {
+            return true;
+        }
+        match &self.kind {
+            Kind::F32(a) if a.value(row).is_finite() => float32(a.value(row), out),
+            Kind::F64(a) if a.value(row).is_finite() => float(a.value(row), out),
+            Kind::Decimal(a, scale) => decimal_text(a.value(row), *scale, out),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Writes a boolean or an integer at `row` (not null) as JSON; returns false,
+    /// writing nothing, for any other kind.
+    fn write_integral(&self, row: usize, out: &mut Vec<u8>) -> bool {
         match &self.kind {
             Kind::Bool(a) => out.extend_from_slice(if a.value(row) { b"true" } else { b"false" }),
             Kind::I8(a) => integer(a.value(row), out),
@@ -254,9 +269,6 @@ impl<'a> ColumnWriter<'a> {
             Kind::U16(a) => integer(a.value(row), out),
             Kind::U32(a) => integer(a.value(row), out),
             Kind::U64(a) => integer(a.value(row), out),
-            Kind::F32(a) if a.value(row).is_finite() => float32(a.value(row), out),
-            Kind::F64(a) if a.value(row).is_finite() => float(a.value(row), out),
-            Kind::Decimal(a, scale) => decimal_text(a.value(row), *scale, out),
             _ => return false,
         }
         true
@@ -420,17 +432,20 @@ impl<'a> ColumnWriter<'a> {
             out.extend_from_slice(b"null");
             return;
         }
+        if self.write_integral(row, out) {
+            return;
+        }
         match &self.kind {
             Kind::Null => out.extend_from_slice(b"null"),
-            Kind::Bool(a) => out.extend_from_slice(if a.value(row) { b"true" } else { b"false" }),
-            Kind::I8(a) => integer(a.value(row), out),
-            Kind::I16(a) => integer(a.value(row), out),
-            Kind::I32(a) => integer(a.value(row), out),
-            Kind::I64(a) => integer(a.value(row), out),
-            Kind::U8(a) => integer(a.value(row), out),
-            Kind::U16(a) => integer(a.value(row), out),
-            Kind::U32(a) => integer(a.value(row), out),
-            Kind::U64(a) => integer(a.value(row), out),
+            Kind::Bool(_)
+            | Kind::I8(_)
+            | Kind::I16(_)
+            | Kind::I32(_)
+            | Kind::I64(_)
+            | Kind::U8(_)
+            | Kind::U16(_)
+            | Kind::U32(_)
+            | Kind::U64(_) => {}
             Kind::F32(a) => float32(a.value(row), out),
             Kind::F64(a) => float(a.value(row), out),
             Kind::Decimal(a, scale) => decimal(a, row, *scale, options.decimal, out),

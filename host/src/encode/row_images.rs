@@ -1,0 +1,197 @@
+//! What the formats of row-image consumers (`canal-json`, `maxwell-json`) share:
+//! which value each column of a row carries in `data`, and which columns an update's
+//! `old` lists, under either replica identity.
+//!
+//! - A delete's `data` is the old row: the full old image, or the key PostgreSQL sent.
+//! - An unchanged TOAST value is not in the WAL's new row. The full old image
+//!   (`REPLICA IDENTITY FULL`) holds it; without one weir does not know it and writes
+//!   Debezium's placeholder, rather than a null a consumer would store over the value.
+//! - An update's `old` lists the changed columns with their old values under `FULL`;
+//!   otherwise only a changed primary key (PostgreSQL sends the old key then).
+
+use arrow::array::{Array, ListArray, RecordBatch, StructArray};
+use arrow::datatypes::DataType;
+
+use super::layout::{Layout, is_unchanged};
+use super::value::{ColumnWriter, base64, string};
+use crate::contract::columns::{metadata, op};
+
+/// The value a column carries in `data`.
+enum Cell<'w, 'a> {
+    /// This writer's value at the row.
+    Value(&'w ColumnWriter<'a>),
+    /// An unchanged TOAST value weir does not know.
+    Unavailable {
+        /// A `bytea` column: the placeholder's bytes in base64.
+        bytes: bool,
+    },
+}
+
+/// A batch's new and old row images, as these formats read them.
+pub(crate) struct RowImages<'a> {
+    /// The new values, in `Layout::columns` order.
+    pub(crate) writers: Vec<ColumnWriter<'a>>,
+    /// The old values (`None` for a column without one).
+    pub(crate) before_writers: Vec<Option<ColumnWriter<'a>>>,
+    before: Option<&'a StructArray>,
+    before_columns: Vec<Option<&'a dyn Array>>,
+    unchanged: Option<&'a ListArray>,
+    full_identity: bool,
+    is_bytes: Vec<bool>,
+}
+
+impl<'a> RowImages<'a> {
+    pub(crate) fn new(layout: &Layout, batch: &'a RecordBatch) -> Self {
+        let schema = batch.schema_ref();
+        let before = layout.before(batch);
+        Self {
+            writers: layout.writers(batch),
+            before_writers: layout.before_writers(batch),
+            before,
+            before_columns: layout
+                .columns
+                .iter()
+                .map(|c| Some(before?.column(c.before_child?).as_ref()))
+                .collect(),
+            unchanged: layout.unchanged(batch),
+            full_identity: schema
+                .metadata()
+                .get(metadata::REPLICA_IDENTITY)
+                .is_some_and(|identity| identity == "full"),
+            is_bytes: layout
+                .columns
+                .iter()
+                .map(|c| {
+                    matches!(
+                        schema.field(c.index).data_type(),
+                        DataType::Binary | DataType::LargeBinary
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn has_before(&self, row: usize) -> bool {
+        self.before.is_some_and(|b| b.is_valid(row))
+    }
+
+    fn full_image(&self, row: usize) -> bool {
+        self.full_identity && self.has_before(row)
+    }
+
+    /// The writer of column `position`'s value in `data`, before TOAST is looked at:
+    /// the old row's for a delete that has one, else the new row's.
+    pub(crate) fn row_writer(&self, row: usize, position: usize, change: u8) -> &ColumnWriter<'a> {
+        match &self.before_writers[position] {
+            Some(old) if change == op::DELETE && self.has_before(row) => old,
+            _ => &self.writers[position],
+        }
+    }
+
+    /// What column `position` of `row` carries in `data`.
+    fn data(&self, row: usize, position: usize, change: u8) -> Cell<'_, 'a> {
+        let writer = self.row_writer(row, position, change);
+        if change == op::UPDATE
+            && writer.is_null(row)
+            && is_unchanged(self.unchanged, row, position)
+        {
+            return match &self.before_writers[position] {
+                Some(old) if self.full_image(row) => Cell::Value(old),
+                _ => Cell::Unavailable {
+                    bytes: self.is_bytes[position],
+                },
+            };
+        }
+        Cell::Value(writer)
+    }
+
+    /// The columns an update's `old` lists at `row`, with their old values' writers.
+    fn old_columns<'s>(
+        &'s self,
+        layout: &'s Layout,
+        batch: &'s RecordBatch,
+        row: usize,
+    ) -> impl Iterator<Item = (usize, &'s ColumnWriter<'a>)> + 's {
+        let full_image = self.full_image(row);
+        let has_before = self.has_before(row);
+        layout
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(move |(position, column)| {
+                let old_writer = self.before_writers[position].as_ref()?;
+                let old_array = self.before_columns[position]?;
+                let listed = if full_image {
+                    !is_unchanged(self.unchanged, row, position)
+                } else {
+                    has_before && layout.key.contains(&position)
+                };
+                let changed = !equal_at(batch.column(column.index).as_ref(), old_array, row);
+                (listed && changed).then_some((position, old_writer))
+            })
+    }
+}
+
+impl RowImages<'_> {
+    /// Writes `data`'s members for `row` (`"column":value,…`, without braces), each
+    /// value through `write`, an unavailable one as `placeholder`.
+    pub(crate) fn write_data(
+        &self,
+        layout: &Layout,
+        row: usize,
+        change: u8,
+        placeholder: &str,
+        write: impl Fn(&ColumnWriter<'_>, usize, &mut Vec<u8>),
+        out: &mut Vec<u8>,
+    ) {
+        for (position, column) in layout.columns.iter().enumerate() {
+            if position > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&column.json_prefix);
+            match self.data(row, position, change) {
+                Cell::Value(writer) => write(writer, row, out),
+                Cell::Unavailable { bytes } => write_unavailable(placeholder, bytes, out),
+            }
+        }
+    }
+
+    /// Writes an update's `old` members for `row` (without braces), each old value
+    /// through `write`.
+    pub(crate) fn write_old(
+        &self,
+        layout: &Layout,
+        batch: &RecordBatch,
+        row: usize,
+        write: impl Fn(&ColumnWriter<'_>, usize, &mut Vec<u8>),
+        out: &mut Vec<u8>,
+    ) {
+        for (i, (position, old)) in self.old_columns(layout, batch, row).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&layout.columns[position].json_prefix);
+            write(old, row, out);
+        }
+    }
+}
+
+/// Writes the placeholder of an unavailable value: a JSON string, base64 of its bytes
+/// for a `bytea` column.
+fn write_unavailable(placeholder: &str, bytes: bool, out: &mut Vec<u8>) {
+    if bytes {
+        base64(placeholder.as_bytes(), out);
+    } else {
+        string(placeholder, out);
+    }
+}
+
+/// Whether two arrays of the same type hold equal values (both null counts as equal)
+/// at `row`.
+fn equal_at(a: &dyn Array, b: &dyn Array, row: usize) -> bool {
+    match (a.is_null(row), b.is_null(row)) {
+        (true, true) => true,
+        (false, false) => a.slice(row, 1).to_data() == b.slice(row, 1).to_data(),
+        _ => false,
+    }
+}

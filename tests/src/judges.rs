@@ -262,6 +262,33 @@ pub struct FlinkRow {
     pub row: Vec<Json>,
 }
 
+/// Applies a Flink changelog in order to a table keyed by the first field (as text):
+/// `+I`/`+U` put the row, `-U`/`-D` remove it and must find it. `what` names the
+/// source in a failure.
+pub fn apply_changelog(
+    changelog: Vec<FlinkRow>,
+    what: &str,
+) -> std::collections::BTreeMap<String, Vec<Json>> {
+    let mut applied = std::collections::BTreeMap::new();
+    for row in changelog {
+        let id = row.row[0].as_str().expect("a text id").to_owned();
+        match row.kind.as_str() {
+            "+I" | "+U" => {
+                applied.insert(id, row.row);
+            }
+            "-U" | "-D" => {
+                assert!(
+                    applied.remove(&id).is_some(),
+                    "{what}: {} of a row Flink never saw: {id}",
+                    row.kind
+                );
+            }
+            other => panic!("{what}: unexpected row kind {other}"),
+        }
+    }
+    applied
+}
+
 /// The changelog formats of Flink's `flink-json`, with their default options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlinkFormat {

@@ -39,7 +39,7 @@ pub use error::HarnessError;
 pub use http::{http_get, metric_sample};
 pub use judges::{
     ConnectStandalone, DebeziumOracle, FlinkFormat, FlinkRow, JvmTuning, OracleEvent,
-    canal_flat_message_table, flink_debezium_read, flink_read, judges_home,
+    apply_changelog, canal_flat_message_table, flink_debezium_read, flink_read, judges_home,
 };
 pub use kafka::{
     KcatRecord, MessageCounter, Record, kafka_python_partitions, kcat_read, kcat_read_with,
@@ -51,7 +51,7 @@ pub use pg::{
 };
 pub use pg_install::PgInstall;
 pub use pipeline::{RunningPipeline, WeirProcess};
-pub use plugins::{passed, plugin_dir, plugin_path, plugin_target_dir, text_column};
+pub use plugins::{failed, passed, plugin_dir, plugin_path, plugin_target_dir, text_column};
 pub use port::free_loopback_port;
 pub use registry::{SchemaRegistry, fastavro_decode};
 pub use replication::{

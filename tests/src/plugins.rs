@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use arrow::array::{AsArray, RecordBatch};
-use weir::plugin::StageOutcome;
+use weir::plugin::{CallError, StageOutcome};
 
 /// Where `scripts/build-plugins.sh` collects components (keep in step with
 /// scripts/lib.sh): `$WEIR_PLUGIN_DIR`, else `~/.cache/weir/plugins-target/components`.
@@ -30,6 +30,14 @@ pub fn passed(outcome: StageOutcome) -> RecordBatch {
     match outcome {
         StageOutcome::Passed(batch) => batch,
         StageOutcome::Failed { error, .. } => panic!("plugin failed: {error}"),
+    }
+}
+
+/// The error of a stage that failed; panics when it passed.
+pub fn failed(outcome: StageOutcome) -> CallError {
+    match outcome {
+        StageOutcome::Passed(_) => panic!("the plugin was expected to fail"),
+        StageOutcome::Failed { error, .. } => error,
     }
 }
 

@@ -293,16 +293,9 @@ impl<'a> ColumnWriter<'a> {
             }
             Kind::Binary(a) => base64(a.value(row), out),
             Kind::List(list, elements) => {
-                let offsets = list.value_offsets();
-                let (start, end) = (offsets[row], offsets[row + 1]);
-                out.push(b'[');
-                for (i, index) in (start..end).enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    elements.write_canal(usize::try_from(index).unwrap_or(0), out);
-                }
-                out.push(b']');
+                write_elements(list, row, out, |index, out| {
+                    elements.write_canal(index, out)
+                });
             }
             _ => self.write_text(row, out),
         }
@@ -537,16 +530,9 @@ impl<'a> ColumnWriter<'a> {
                 }
             }
             Kind::List(list, elements) => {
-                let offsets = list.value_offsets();
-                let (start, end) = (offsets[row], offsets[row + 1]);
-                out.push(b'[');
-                for (i, index) in (start..end).enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    elements.write(usize::try_from(index).unwrap_or(0), options, out);
-                }
-                out.push(b']');
+                write_elements(list, row, out, |index, out| {
+                    elements.write(index, options, out)
+                });
             }
             Kind::Other(formatter) => string(&formatter.value(row).to_string(), out),
         }
@@ -560,6 +546,26 @@ pub(crate) fn interval_micros(value: arrow::datatypes::IntervalMonthDayNano) -> 
     months
         .saturating_add(i64::from(value.days).saturating_mul(MICROS_PER_DAY))
         .saturating_add(value.nanoseconds / 1_000)
+}
+
+/// The elements of list `row` as a JSON array, each through `write` (given the
+/// element's index in the list's values).
+fn write_elements(
+    list: &ListArray,
+    row: usize,
+    out: &mut Vec<u8>,
+    write: impl Fn(usize, &mut Vec<u8>),
+) {
+    let offsets = list.value_offsets();
+    let (start, end) = (offsets[row], offsets[row + 1]);
+    out.push(b'[');
+    for (i, index) in (start..end).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(usize::try_from(index).unwrap_or(0), out);
+    }
+    out.push(b']');
 }
 
 fn integer(value: impl itoa::Integer, out: &mut Vec<u8>) {

@@ -42,22 +42,27 @@ fn plugin_test(component: &Path, sample: &Path, config: &str) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-#[test]
-fn a_new_rust_plugin_builds_tests_and_runs() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let created = weir(&[
-        "plugin",
-        "new",
-        "keep-emails",
-        "--dir",
-        &dir.path().to_string_lossy(),
-    ]);
+/// `weir plugin new NAME [--lang LANGUAGE] --dir DIR`, which must succeed; the project.
+fn new_project(dir: &Path, name: &str, language: Option<&str>) -> std::path::PathBuf {
+    let dir_text = dir.to_string_lossy();
+    let mut args = vec!["plugin", "new", name];
+    if let Some(language) = language {
+        args.extend(["--lang", language]);
+    }
+    args.extend(["--dir", &dir_text]);
+    let created = weir(&args);
     assert!(
         created.status.success(),
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
-    let project = dir.path().join("keep-emails");
+    dir.join(name)
+}
+
+#[test]
+fn a_new_rust_plugin_builds_tests_and_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = new_project(dir.path(), "keep-emails", None);
     let target = plugin_target_dir();
     run(
         Command::new("cargo")
@@ -95,21 +100,7 @@ fn a_new_rust_plugin_builds_tests_and_runs() {
 #[test]
 fn a_new_c_plugin_builds_and_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let created = weir(&[
-        "plugin",
-        "new",
-        "lower",
-        "--lang",
-        "c",
-        "--dir",
-        &dir.path().to_string_lossy(),
-    ]);
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let project = dir.path().join("lower");
+    let project = new_project(dir.path(), "lower", Some("c"));
     run(&mut Command::new(project.join("build.sh")), "build.sh");
     let rows = plugin_test(
         &project.join("lower.wasm"),
@@ -131,21 +122,7 @@ fn a_new_plugin_in(language: &str) {
     let started = std::time::Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let name = format!("lower-{language}");
-    let created = weir(&[
-        "plugin",
-        "new",
-        &name,
-        "--lang",
-        language,
-        "--dir",
-        &dir.path().to_string_lossy(),
-    ]);
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let project = dir.path().join(&name);
+    let project = new_project(dir.path(), &name, Some(language));
     run(&mut Command::new(project.join("test.sh")), "test.sh");
     run(&mut Command::new(project.join("build.sh")), "build.sh");
     let rows = plugin_test(

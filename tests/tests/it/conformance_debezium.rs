@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use weir_tests::{
     ConnectStandalone, DebeziumOracle, KafkaCluster, OracleEvent, PgCluster, Record,
-    RunningPipeline, SUPERUSER_PASSWORD, flink_debezium_read, read_topic, unique_name,
+    RunningPipeline, SUPERUSER_PASSWORD, apply_changelog, flink_debezium_read, read_topic,
+    unique_name,
 };
 
 use crate::source_types;
@@ -772,23 +773,7 @@ async fn flink_reads_weirs_changelog_into_the_table() {
             &messages,
         )
         .expect("Flink reads every message");
-        let mut applied: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-        for row in changelog {
-            let id = row.row[0].as_str().expect("id").to_owned();
-            match row.kind.as_str() {
-                "+I" | "+U" => {
-                    applied.insert(id, row.row);
-                }
-                "-U" | "-D" => {
-                    assert!(
-                        applied.remove(&id).is_some(),
-                        "{topic}: {} of a row Flink never saw: {id}",
-                        row.kind
-                    );
-                }
-                other => panic!("{topic}: unexpected row kind {other}"),
-            }
-        }
+        let applied = apply_changelog(changelog, &topic);
         assert_eq!(
             applied, table,
             "{topic}: Flink's changelog applied is not the table"

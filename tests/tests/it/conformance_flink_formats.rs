@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 use weir_tests::{
-    FlinkFormat, KafkaCluster, PgCluster, RunningPipeline, canal_flat_message_table, flink_read,
-    read_topic, unique_name,
+    FlinkFormat, KafkaCluster, PgCluster, RunningPipeline, apply_changelog,
+    canal_flat_message_table, flink_read, read_topic, unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -158,23 +158,10 @@ sink:
         }
         let changelog = flink_read(flink_format, FLINK_ROW, &messages)
             .unwrap_or_else(|e| panic!("Flink reads every message of {topic}: {e}"));
-        let mut applied: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-        for row in changelog {
-            let id = row.row[0].as_str().expect("id").to_owned();
-            match row.kind.as_str() {
-                "+I" | "+U" => {
-                    applied.insert(id, normalised(row.row));
-                }
-                "-U" | "-D" => {
-                    assert!(
-                        applied.remove(&id).is_some(),
-                        "{topic}: {} of a row Flink never saw: {id}",
-                        row.kind
-                    );
-                }
-                other => panic!("{topic}: unexpected row kind {other}"),
-            }
-        }
+        let applied: BTreeMap<String, Vec<Json>> = apply_changelog(changelog, &topic)
+            .into_iter()
+            .map(|(id, row)| (id, normalised(row)))
+            .collect();
         let table_rows: BTreeMap<String, Vec<Json>> = client
             .query(&TABLE_AS_FLINK.replace("{table}", table), &[])
             .await

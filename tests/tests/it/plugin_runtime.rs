@@ -13,9 +13,9 @@ use sha2::{Digest, Sha256};
 use weir::batch::schema::{BEFORE, LEADING_METADATA_COLUMNS, metadata};
 use weir::plugin::{
     CallError, DirGrant, Grants, Limits, OnError, PluginChain, PluginEngine, PluginError,
-    PluginStage, StageOutcome, StageSpec,
+    PluginStage, StageSpec,
 };
-use weir_tests::{captured_batches, passed, plugin_path, table_batch, text_column};
+use weir_tests::{captured_batches, failed, passed, plugin_path, table_batch, text_column};
 
 const SETUP: &str = "
     CREATE TABLE customers (id int PRIMARY KEY, email text, name text, notes text);
@@ -85,13 +85,6 @@ fn spec(plugin: &str, config: serde_json::Value) -> StageSpec {
 
 fn stage(engine: &PluginEngine, spec: StageSpec) -> PluginStage {
     PluginStage::new(engine, spec).unwrap_or_else(|e| panic!("{e} (run scripts/build-plugins.sh)"))
-}
-
-fn failed(outcome: StageOutcome) -> CallError {
-    match outcome {
-        StageOutcome::Passed(_) => panic!("the plugin was expected to fail"),
-        StageOutcome::Failed { error, .. } => error,
-    }
 }
 
 fn ids(batch: &RecordBatch) -> Vec<i64> {

@@ -335,19 +335,46 @@ pub fn flink_read(
     row_type: &str,
     messages: &[Option<Vec<u8>>],
 ) -> Result<Vec<FlinkRow>, HarnessError> {
+    read_messages(
+        "FlinkChangelogReader",
+        512,
+        &[format.argument(), row_type],
+        messages,
+    )
+}
+
+/// Applies `canal-json` message values (`None`: a tombstone) with Canal's own
+/// `FlatMessage` class, as a replicating Canal consumer does, and returns the table
+/// it ends with: one object of text values per row, ordered by primary key. A message
+/// Canal's client cannot parse or apply fails the call with the reason.
+pub fn canal_flat_message_table(
+    messages: &[Option<Vec<u8>>],
+) -> Result<Vec<serde_json::Map<String, Json>>, HarnessError> {
+    read_messages("CanalFlatMessageReader", 256, &[], messages)
+}
+
+/// Runs judge `class` (of `dev.weir.judges`) with `args`, feeding it the message
+/// values one per line (base64; an empty line for a tombstone), and parses each line
+/// it prints as JSON. A judge that exits unsuccessfully fails the call with its
+/// standard error.
+fn read_messages<T: serde::de::DeserializeOwned>(
+    class: &'static str,
+    heap_mb: u32,
+    args: &[&str],
+    messages: &[Option<Vec<u8>>],
+) -> Result<Vec<T>, HarnessError> {
     use base64::Engine as _;
     let mut child = java(
-        "dev.weir.judges.FlinkChangelogReader",
-        512,
+        &format!("dev.weir.judges.{class}"),
+        heap_mb,
         JvmTuning::StartFast,
     )?
-    .arg(format.argument())
-    .arg(row_type)
+    .args(args)
     .stdin(Stdio::piped())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
-    .map_err(|e| HarnessError::io("start java (FlinkChangelogReader)", e))?;
+    .map_err(|e| HarnessError::io("start a java judge", e))?;
     let mut input = String::new();
     for message in messages {
         if let Some(bytes) = message {
@@ -359,11 +386,11 @@ pub fn flink_read(
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = child
         .wait_with_output()
-        .map_err(|e| HarnessError::io("run FlinkChangelogReader", e))?;
+        .map_err(|e| HarnessError::io("run a java judge", e))?;
     let _ = writer.join();
     if !output.status.success() {
         return Err(HarnessError::Command {
-            what: "Flink changelog format",
+            what: class,
             detail: String::from_utf8_lossy(&output.stderr).into_owned(),
         });
     }
@@ -371,53 +398,7 @@ pub fn flink_read(
         .lines()
         .map(|line| {
             serde_json::from_str(line).map_err(|e| HarnessError::Command {
-                what: "reading FlinkChangelogReader's output",
-                detail: format!("{e}: {line}"),
-            })
-        })
-        .collect()
-}
-
-/// Applies `canal-json` message values (`None`: a tombstone) with Canal's own
-/// `FlatMessage` class, as a replicating Canal consumer does, and returns the table
-/// it ends with: one object of text values per row, ordered by primary key. A message
-/// Canal's client cannot parse or apply fails the call with the reason.
-pub fn canal_flat_message_table(
-    messages: &[Option<Vec<u8>>],
-) -> Result<Vec<serde_json::Map<String, Json>>, HarnessError> {
-    use base64::Engine as _;
-    let mut child = java(
-        "dev.weir.judges.CanalFlatMessageReader",
-        256,
-        JvmTuning::StartFast,
-    )?
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .map_err(|e| HarnessError::io("start java (CanalFlatMessageReader)", e))?;
-    let mut input = String::new();
-    for message in messages.iter().flatten() {
-        input.push_str(&base64::engine::general_purpose::STANDARD.encode(message));
-        input.push('\n');
-    }
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child
-        .wait_with_output()
-        .map_err(|e| HarnessError::io("run CanalFlatMessageReader", e))?;
-    let _ = writer.join();
-    if !output.status.success() {
-        return Err(HarnessError::Command {
-            what: "Canal FlatMessage",
-            detail: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line).map_err(|e| HarnessError::Command {
-                what: "reading CanalFlatMessageReader's output",
+                what: class,
                 detail: format!("{e}: {line}"),
             })
         })

@@ -264,7 +264,7 @@ impl Tuple {
 }
 
 /// Builds [`Tuple`]s in pgoutput's layout from values read elsewhere (an initial
-/// snapshot's `COPY` rows), so they take the same path into ChangeBatches as
+/// snapshot's `COPY` rows, TOASTed values read back), so they take the same path into ChangeBatches as
 /// streamed rows. One buffer serves many rows: each [`TupleWriter::finish`] hands
 /// out the bytes written since the previous one.
 #[derive(Debug, Default)]
@@ -289,6 +289,12 @@ impl TupleWriter {
     /// A value in its type's binary form (`typsend`), as binary `COPY` sends it.
     pub fn binary(&mut self, value: &[u8]) {
         self.value(b'b', value);
+    }
+
+    /// A TOASTed value left unchanged and not sent.
+    pub fn unchanged_toast(&mut self) {
+        self.buffer.extend_from_slice(b"u");
+        self.count = self.count.saturating_add(1);
     }
 
     fn value(&mut self, kind: u8, value: &[u8]) {

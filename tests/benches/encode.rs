@@ -35,7 +35,7 @@ fn benches(c: &mut Criterion) {
         ),
         (
             "canal-json",
-            Box::new(weir::encode::CanalJsonEncoder::new("shop")),
+            Box::new(weir::encode::CanalJsonEncoder::default()),
         ),
         (
             "debezium-json",

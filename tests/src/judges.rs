@@ -343,6 +343,23 @@ pub fn flink_read(
     )
 }
 
+/// Reads `canal-json` message values as [`flink_read`] does, keeping only the
+/// messages whose `database` and `table` match the regular expressions (Flink's
+/// `canal-json.database.include` and `canal-json.table.include`).
+pub fn flink_read_canal_of(
+    database: &str,
+    table: &str,
+    row_type: &str,
+    messages: &[Option<Vec<u8>>],
+) -> Result<Vec<FlinkRow>, HarnessError> {
+    read_messages(
+        "FlinkChangelogReader",
+        512,
+        &[FlinkFormat::Canal.argument(), row_type, database, table],
+        messages,
+    )
+}
+
 /// Applies `canal-json` message values (`None`: a tombstone) with Canal's own
 /// `FlatMessage` class, as a replicating Canal consumer does, and returns the table
 /// it ends with: one object of text values per row, ordered by primary key. A message

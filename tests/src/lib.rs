@@ -39,7 +39,8 @@ pub use error::HarnessError;
 pub use http::{http_get, metric_sample};
 pub use judges::{
     ConnectStandalone, DebeziumOracle, FlinkFormat, FlinkRow, JvmTuning, OracleEvent,
-    apply_changelog, canal_flat_message_table, flink_debezium_read, flink_read, judges_home,
+    apply_changelog, canal_flat_message_table, flink_debezium_read, flink_read,
+    flink_read_canal_of, judges_home,
 };
 pub use kafka::{
     KcatRecord, MessageCounter, Record, kafka_python_partitions, kcat_read, kcat_read_with,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::spec::{
     DdlSpec, Format, OnErrorSpec, PartitionSpec, PipelineSpec, SchemaChangeSpec, SkippedOperation,
-    SlotFailoverSpec, SnapshotModeSpec, SpecError,
+    SlotFailoverSpec, SnapshotModeSpec, SpecError, UnchangedToastSpec,
 };
 use super::values::{Acks, ByteSize, Interval};
 use crate::contract::TopicTemplate;
@@ -278,6 +278,7 @@ fn source_config(spec: &PipelineSpec) -> Result<(PostgresSourceConfig, String), 
         SlotFailoverSpec::On => SlotFailover::On,
         SlotFailoverSpec::Off => SlotFailover::Off,
     };
+    source.fetch_unchanged_toast = postgres.unchanged_toast == UnchangedToastSpec::Fetch;
     source.skipped_operations = skipped_operations(&spec.sink.kafka.skipped_operations)?;
     if let Some(heartbeat) = postgres.heartbeat {
         source.heartbeat = heartbeat
@@ -669,18 +670,14 @@ impl FormatConfig {
     }
 
     /// A fresh encoder (encoders keep per-table caches, so each worker owns one).
-    pub fn encoder(
-        &self,
-        database: &str,
-        router: &Router,
-    ) -> Result<Box<dyn Encoder>, EncodeError> {
+    pub fn encoder(&self, router: &Router) -> Result<Box<dyn Encoder>, EncodeError> {
         Ok(match self {
             FormatConfig::Json(values) => Box::new(JsonEncoder::new(values.clone())),
             FormatConfig::DebeziumJson(options) => {
                 Box::new(DebeziumJsonEncoder::new(options.clone()))
             }
-            FormatConfig::CanalJson => Box::new(CanalJsonEncoder::new(database)),
-            FormatConfig::MaxwellJson => Box::new(MaxwellJsonEncoder::new(database)),
+            FormatConfig::CanalJson => Box::new(CanalJsonEncoder::default()),
+            FormatConfig::MaxwellJson => Box::new(MaxwellJsonEncoder::default()),
             FormatConfig::Avro {
                 registry,
                 options,

@@ -169,6 +169,24 @@ pub struct PostgresSpec {
     /// also for a slot created earlier), `on` (refused before 17) or `off`.
     #[serde(default)]
     pub slot_failover: SlotFailoverSpec,
+    /// What an update carries for a TOASTed value it left unchanged, which
+    /// PostgreSQL leaves out of the WAL unless the table has `REPLICA IDENTITY
+    /// FULL`: `placeholder` (default: Debezium's `__debezium_unavailable_value`) or
+    /// `fetch` (read from the table by primary key, so whole-row formats like
+    /// `canal-json` and `maxwell-json` carry the value; one query per such update).
+    #[serde(default)]
+    pub unchanged_toast: UnchangedToastSpec,
+}
+
+/// `source.postgres.unchanged_toast`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnchangedToastSpec {
+    /// Debezium's placeholder.
+    #[default]
+    Placeholder,
+    /// The value read from the table by primary key.
+    Fetch,
 }
 
 /// `source.postgres.slot_failover`.

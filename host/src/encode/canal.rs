@@ -17,6 +17,12 @@
 //! full old image, or, without one, written as Debezium's placeholder. Snapshot
 //! reads are `INSERT`s, as Canal has no read type. `id` is the change's LSN. The key
 //! is the primary key as an object of text values.
+//!
+//! `database` is the table's PostgreSQL schema: what MySQL calls a database is a
+//! namespace of tables inside the server, which PostgreSQL calls a schema. So
+//! `public.accounts` and `sales.accounts` stay apart for consumers that route or
+//! filter by `database` and `table` (Flink's `canal-json.database.include`, sinks
+//! that create one target table per pair).
 
 use arrow::datatypes::{DataType, Field};
 use arrow::record_batch::RecordBatch;
@@ -31,20 +37,9 @@ use crate::contract::columns::{metadata, op};
 /// The `canal-json` encoder.
 #[derive(Debug, Clone)]
 pub struct CanalJsonEncoder {
-    database: String,
     /// Written for an unchanged TOAST value weir does not know (Debezium's
     /// `unavailable.value.placeholder`).
     placeholder: String,
-}
-
-impl CanalJsonEncoder {
-    /// An encoder naming `database` in every message.
-    pub fn new(database: impl Into<String>) -> Self {
-        Self {
-            database: database.into(),
-            placeholder: super::value::ValueOptions::default().unavailable_placeholder,
-        }
-    }
 }
 
 /// `java.sql.Types` for a PostgreSQL type name (12, VARCHAR, for the rest).
@@ -111,6 +106,14 @@ pub fn mysql_type(field: &Field) -> String {
     }
 }
 
+impl Default for CanalJsonEncoder {
+    fn default() -> Self {
+        Self {
+            placeholder: super::value::ValueOptions::default().unavailable_placeholder,
+        }
+    }
+}
+
 impl Encoder for CanalJsonEncoder {
     fn encode(
         &mut self,
@@ -131,7 +134,7 @@ impl Encoder for CanalJsonEncoder {
 
         // What every message of the batch shares, written once.
         let mut header = b",\"database\":".to_vec();
-        string(&self.database, &mut header);
+        string(&layout.schema_name, &mut header);
         header.extend_from_slice(b",\"table\":");
         string(&layout.table_name, &mut header);
         header.extend_from_slice(b",\"pkNames\":");

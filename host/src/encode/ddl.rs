@@ -116,10 +116,11 @@ impl DdlEncoder {
 
     fn canal(&self, change: &SchemaChange) -> (Vec<u8>, Vec<u8>) {
         let command = &change.command;
-        let key = json!({"database": self.database, "table": command.table});
+        // `database` is the schema, as in canal-json's row messages.
+        let key = json!({"database": command.schema, "table": command.table});
         let value = json!({
             "data": null,
-            "database": self.database,
+            "database": command.schema,
             "es": change.commit_time_micros.div_euclid(1000),
             "id": change.lsn.0,
             "isDdl": true,
@@ -485,13 +486,13 @@ mod tests {
             assert_eq!(value["type"], kind, "{statement}");
             assert_eq!(value["isDdl"], true);
             assert_eq!(value["sql"], statement);
-            assert_eq!(value["database"], "shopdb");
+            assert_eq!(value["database"], "public");
             assert_eq!(value["table"], "orders");
             assert_eq!(value["es"], 1_700_000_000_123_i64);
             assert!(value["data"].is_null());
             assert_eq!(
                 parse(&key),
-                json!({"database": "shopdb", "table": "orders"})
+                json!({"database": "public", "table": "orders"})
             );
         }
     }

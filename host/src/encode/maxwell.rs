@@ -15,7 +15,8 @@
 //! delete's `data` is the old row. Snapshot reads are `insert`s: Maxwell's own
 //! `bootstrap-insert` is a type Flink's format refuses. `ts` is the commit time in
 //! seconds, `xid` PostgreSQL's transaction id. The key is Maxwell's:
-//! `{"database": …, "table": …, "pk.<column>": value, …}`.
+//! `{"database": …, "table": …, "pk.<column>": value, …}`. `database` is the table's
+//! PostgreSQL schema, as in `canal-json`.
 
 use arrow::record_batch::RecordBatch;
 
@@ -29,17 +30,14 @@ use crate::contract::columns::op;
 /// The `maxwell-json` encoder.
 #[derive(Debug, Clone)]
 pub struct MaxwellJsonEncoder {
-    database: String,
     /// Written for an unchanged TOAST value weir does not know (Debezium's
     /// `unavailable.value.placeholder`).
     placeholder: String,
 }
 
-impl MaxwellJsonEncoder {
-    /// An encoder naming `database` in every message.
-    pub fn new(database: impl Into<String>) -> Self {
+impl Default for MaxwellJsonEncoder {
+    fn default() -> Self {
         Self {
-            database: database.into(),
             placeholder: super::value::ValueOptions::default().unavailable_placeholder,
         }
     }
@@ -62,7 +60,7 @@ impl Encoder for MaxwellJsonEncoder {
         } = layout.metadata(batch)?;
 
         let mut header = b"{\"database\":".to_vec();
-        string(&self.database, &mut header);
+        string(&layout.schema_name, &mut header);
         header.extend_from_slice(b",\"table\":");
         string(&layout.table_name, &mut header);
 

@@ -194,7 +194,7 @@ async fn start_parts(
     };
     let encoder = config
         .format
-        .encoder(&config.database, &config.router)
+        .encoder(&config.router)
         .context("creating the encoder")?;
     // The snapshot's progress lives in the state topic: the source loads it, the
     // worker's recorder writes it.

@@ -377,6 +377,11 @@ impl ChangeBatcher {
             && self.ready.is_empty()
     }
 
+    /// How a relation's rows are batched, once its Relation message came.
+    pub fn table(&self, relation: Oid) -> Option<&Arc<TableSchema>> {
+        self.tables.get(&relation).map(ChangeBatchBuilder::table)
+    }
+
     /// Rows appended but not yet cut into a batch, over all tables.
     pub fn pending_rows(&self) -> usize {
         self.tables.values().map(ChangeBatchBuilder::len).sum()

@@ -34,6 +34,7 @@ pub mod sql;
 mod standby;
 mod streamed;
 mod timeline;
+mod unchanged_toast;
 
 pub use crate::contract::TableSelector;
 pub use batcher::{BatchLimits, BatcherError, BatcherOutput, ChangeBatcher, CommittedTransaction};

@@ -94,6 +94,10 @@ pub struct PostgresSourceConfig {
     pub table_discovery: Option<Duration>,
     /// Whether the slot is a failover slot (PostgreSQL 17+).
     pub slot_failover: SlotFailover,
+    /// Read a TOASTed value an update left unchanged from the table by primary key
+    /// when the WAL has no old image holding it; off, it is left unavailable
+    /// (encoders write Debezium's placeholder).
+    pub fetch_unchanged_toast: bool,
 }
 
 /// Whether weir's slot is a failover slot, which standbys with
@@ -154,6 +158,7 @@ impl PostgresSourceConfig {
             ddl_capture: false,
             table_discovery: Some(DEFAULT_TABLE_DISCOVERY),
             slot_failover: SlotFailover::Auto,
+            fetch_unchanged_toast: false,
         }
     }
 }

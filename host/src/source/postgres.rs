@@ -32,6 +32,7 @@ use super::snapshot::incremental::IncrementalSnapshot;
 use super::snapshot::incremental_record::IncrementalRecord;
 pub use super::snapshot::incremental_record::IncrementalSaver;
 use super::snapshot::progress::{SnapshotMode, SnapshotProgress, lock};
+use super::unchanged_toast::UnchangedToastReader;
 use crate::contract::TableSelector;
 use crate::lsn::Lsn;
 
@@ -383,6 +384,7 @@ impl PostgresSource {
             slot_health: super::slot_health::SlotHealth::default(),
             // A standby takes no writes: the slot advances by keepalives.
             heartbeats: config.heartbeat.is_some() && !on_standby,
+            unchanged_toast: UnchangedToastReader::default(),
         };
         session.run(out, flushed, shutdown).await
     }

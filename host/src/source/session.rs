@@ -24,6 +24,7 @@ use super::snapshot::incremental::{
     IncrementalSnapshot, Joined, SIGNAL_PREFIX, WATERMARK_PREFIX, Watermark,
 };
 use super::snapshot::incremental_record::IncrementalRecord;
+use super::unchanged_toast::UnchangedToastReader;
 use crate::contract::SnapshotMarks;
 use crate::lsn::Lsn;
 
@@ -58,6 +59,8 @@ pub(super) struct Session<'a> {
     pub(super) slot_health: SlotHealth,
     /// Write heartbeat messages (not on a standby).
     pub(super) heartbeats: bool,
+    /// Reads back TOASTed values updates left unchanged (`fetch_unchanged_toast`).
+    pub(super) unchanged_toast: UnchangedToastReader,
 }
 
 impl Session<'_> {
@@ -153,7 +156,7 @@ impl Session<'_> {
                     tracing::debug!(wal_start = %data.wal_start, "skipping an empty pgoutput message");
                     return Ok(());
                 }
-                let message = self.decoder.decode(data.data)?;
+                let mut message = self.decoder.decode(data.data)?;
                 match &message {
                     // Looked up again when its columns changed: NOT NULL and
                     // the key follow a column renamed or added.
@@ -202,6 +205,21 @@ impl Session<'_> {
                             self.incremental.watermark(&message.content, message.lsn)
                         {
                             self.close_chunk(lsn, out).await?;
+                        }
+                    }
+                    PgOutputMessage::Update(update)
+                        if self.config.fetch_unchanged_toast
+                            && UnchangedToastReader::wanted(update) =>
+                    {
+                        if let Some(table) = self.batcher.table(update.relation) {
+                            let table = std::sync::Arc::clone(table);
+                            if let Some(filled) = self
+                                .unchanged_toast
+                                .fill(&self.control, &table, update, data.wal_start)
+                                .await?
+                            {
+                                message = PgOutputMessage::Update(filled);
+                            }
                         }
                     }
                     _ => {}

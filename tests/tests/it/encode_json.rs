@@ -237,7 +237,7 @@ fn value_modes_are_honoured() {
 fn canal_flat_messages_carry_text_values_and_changed_old_columns() {
     let fixture = fixture();
     let items = with_primary_key(&fixture.items, "id");
-    let events = encode(&mut weir::encode::CanalJsonEncoder::new("shopdb"), &items);
+    let events = encode(&mut weir::encode::CanalJsonEncoder::default(), &items);
     assert_eq!(events.len(), 4, "one message per row, no tombstones");
     let types: Vec<&str> = events
         .iter()
@@ -246,7 +246,7 @@ fn canal_flat_messages_carry_text_values_and_changed_old_columns() {
     assert_eq!(types, ["INSERT", "INSERT", "UPDATE", "DELETE"]);
 
     let insert = events[0].1.as_ref().expect("value");
-    assert_eq!(insert["database"], "shopdb");
+    assert_eq!(insert["database"], "public", "the schema");
     assert_eq!(insert["table"], "items");
     assert_eq!(insert["pkNames"], serde_json::json!(["id"]));
     assert_eq!(insert["isDdl"], false);
@@ -397,7 +397,7 @@ fn debezium_with_schemas_wraps_the_same_payload_in_a_conforming_connect_schema()
 fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
     let fixture = fixture();
     let items = with_primary_key(&fixture.items, "id");
-    let events = encode(&mut weir::encode::MaxwellJsonEncoder::new("shopdb"), &items);
+    let events = encode(&mut weir::encode::MaxwellJsonEncoder::default(), &items);
     assert_eq!(events.len(), 4, "one message per row, no tombstones");
     let types: Vec<&str> = events
         .iter()
@@ -406,7 +406,7 @@ fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
     assert_eq!(types, ["insert", "insert", "update", "delete"]);
 
     let insert = events[0].1.as_ref().expect("value");
-    assert_eq!(insert["database"], "shopdb");
+    assert_eq!(insert["database"], "public", "the schema");
     assert_eq!(insert["table"], "items");
     assert!(insert.get("old").is_none(), "only updates have old");
     assert_eq!(insert["xid"], fixture.xids[0]);
@@ -424,7 +424,7 @@ fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
     assert_eq!(data["tags"], serde_json::json!(["a", "b c", null]));
     assert_eq!(
         events[0].0.as_ref().expect("key"),
-        &serde_json::json!({"database": "shopdb", "table": "items", "pk.id": 1})
+        &serde_json::json!({"database": "public", "table": "items", "pk.id": 1})
     );
     let update = events[2].1.as_ref().expect("value");
     assert_eq!(update["data"]["name"], "Anne");

@@ -37,15 +37,18 @@ import org.apache.flink.util.UserCodeClassLoader;
  * exit code 1.
  *
  * <p>Usage: {@code FlinkChangelogReader <debezium-json|debezium-json-schema|canal-json|maxwell-json>
- * '<ROW<…> type>'}; {@code debezium-json-schema} sets {@code debezium-json.schema-include}.
+ * '<ROW<…> type>' [database-include table-include]}; {@code debezium-json-schema} sets {@code
+ * debezium-json.schema-include}; the two regular expressions set {@code canal-json.database.include}
+ * and {@code canal-json.table.include}.
  */
 public final class FlinkChangelogReader {
     private FlinkChangelogReader() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
+        if (args.length != 2 && !(args.length == 4 && args[0].equals("canal-json"))) {
             System.err.println(
-                    "usage: FlinkChangelogReader <debezium-json|debezium-json-schema|canal-json|maxwell-json> '<ROW<...>>'");
+                    "usage: FlinkChangelogReader <debezium-json|debezium-json-schema|canal-json|maxwell-json> '<ROW<...>>'"
+                            + " [canal-json database-include table-include]");
             System.exit(2);
         }
         RowType rowType = (RowType) LogicalTypeParser.parse(args[1], FlinkChangelogReader.class.getClassLoader());
@@ -58,9 +61,14 @@ public final class FlinkChangelogReader {
                     args[0].equals("debezium-json-schema"),
                     false,
                     TimestampFormat.ISO_8601);
-            case "canal-json" -> CanalJsonDeserializationSchema.builder(
-                            dataType, Collections.emptyList(), InternalTypeInfo.of(rowType))
-                    .build();
+            case "canal-json" -> {
+                CanalJsonDeserializationSchema.Builder builder = CanalJsonDeserializationSchema.builder(
+                        dataType, Collections.emptyList(), InternalTypeInfo.of(rowType));
+                if (args.length == 4) {
+                    builder.setDatabase(args[2]).setTable(args[3]);
+                }
+                yield builder.build();
+            }
             case "maxwell-json" -> new MaxwellJsonDeserializationSchema(
                     dataType, Collections.emptyList(), InternalTypeInfo.of(rowType), false, TimestampFormat.SQL);
             default -> {

@@ -19,6 +19,7 @@ mod ddl;
 pub mod messages;
 pub mod pg_text;
 mod snapshot_marks;
+pub mod sql;
 pub mod tables;
 pub mod topics;
 

@@ -16,7 +16,8 @@
 //! (`{}` when the key did not change). An unchanged TOAST value is taken from the
 //! full old image, or, without one, written as Debezium's placeholder. Snapshot
 //! reads are `INSERT`s, as Canal has no read type. `id` is the change's LSN. The key
-//! is the primary key as an object of text values.
+//! is the primary key as an object of text values. A TRUNCATE (when not skipped) is
+//! Canal's DDL message in the table's stream, `"isDdl": true, "type": "TRUNCATE"`.
 //!
 //! `database` is the table's PostgreSQL schema: what MySQL calls a database is a
 //! namespace of tables inside the server, which PostgreSQL calls a schema. So
@@ -33,6 +34,7 @@ use super::value::{ColumnWriter, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::contract::SnapshotMarks;
 use crate::contract::columns::{metadata, op};
+use crate::contract::sql::truncate_statement;
 
 /// The `canal-json` encoder.
 #[derive(Debug, Clone)]
@@ -106,6 +108,28 @@ pub fn mysql_type(field: &Field) -> String {
     }
 }
 
+/// Canal's DDL message for a TRUNCATE of the batch's table (no key, as Debezium's
+/// truncate event has none).
+fn write_truncate(layout: &Layout, lsn: u64, commit_micros: i64, now_ms: i64, out: &mut Vec<u8>) {
+    let mut itoa = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"id\":");
+    out.extend_from_slice(itoa.format(lsn).as_bytes());
+    out.extend_from_slice(b",\"database\":");
+    string(&layout.schema_name, out);
+    out.extend_from_slice(b",\"table\":");
+    string(&layout.table_name, out);
+    out.extend_from_slice(b",\"pkNames\":null,\"isDdl\":true,\"type\":\"TRUNCATE\",\"es\":");
+    out.extend_from_slice(itoa.format(commit_micros.div_euclid(1000)).as_bytes());
+    out.extend_from_slice(b",\"ts\":");
+    out.extend_from_slice(itoa.format(now_ms).as_bytes());
+    out.extend_from_slice(b",\"sql\":");
+    string(
+        &truncate_statement(&layout.schema_name, &layout.table_name),
+        out,
+    );
+    out.extend_from_slice(b",\"sqlType\":null,\"mysqlType\":null,\"data\":null,\"old\":null}");
+}
+
 impl Default for CanalJsonEncoder {
     fn default() -> Self {
         Self {
@@ -174,7 +198,17 @@ impl Encoder for CanalJsonEncoder {
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
             if change == op::TRUNCATE {
-                // Canal carries a TRUNCATE as DDL, which this encoder does not write.
+                // Canal carries a TRUNCATE in the table's stream as a DDL message.
+                let value = |buffer: &mut Vec<u8>| {
+                    write_truncate(
+                        &layout,
+                        lsns.value(row),
+                        commit_ts.value(row),
+                        now_ms,
+                        buffer,
+                    );
+                };
+                out.push(row, None, Some(&value));
                 continue;
             }
             let key = |buffer: &mut Vec<u8>| layout.write_key(&images.writers, row, None, buffer);

@@ -499,11 +499,7 @@ impl ChangeBatcher {
 /// A TRUNCATE as a schema change. pgoutput does not carry the statement, so it
 /// is written out, one table at a time, with the options that applied.
 fn truncate_command(schema: &str, table: &str, truncate: &Truncate) -> DdlCommand {
-    let mut statement = format!(
-        "TRUNCATE TABLE {}.{}",
-        super::sql::quote_identifier(schema),
-        super::sql::quote_identifier(table)
-    );
+    let mut statement = crate::contract::sql::truncate_statement(schema, table);
     if truncate.restart_identity {
         statement.push_str(" RESTART IDENTITY");
     }

@@ -19,7 +19,7 @@ use super::catalog::{CatalogError, server_major_version, slot_info};
 use super::connect::PgConnectOptions;
 use super::options::SlotFailover;
 use super::precheck::{CheckStatus, Finding, setting};
-use super::sql::quote_literal;
+use crate::contract::sql::quote_literal;
 
 const CHECK: &str = "failover";
 

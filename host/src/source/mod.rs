@@ -30,7 +30,6 @@ pub mod replication;
 mod session;
 mod slot_health;
 pub mod snapshot;
-pub mod sql;
 mod standby;
 mod streamed;
 mod timeline;

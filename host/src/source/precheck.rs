@@ -12,8 +12,8 @@ use super::catalog::{
     CatalogError, publication_exists, resolve_tables, server_major_version, slot_info,
 };
 use super::ddl::{ddl_capture_installed, install_sql};
-use super::sql::quote_identifier;
 use crate::contract::TableSelector;
+use crate::contract::sql::quote_identifier;
 
 /// WAL a slot may hold back before the precheck warns: past this, weir is far behind
 /// or was stopped long ago, and the server's disk fills while the slot waits.

@@ -18,8 +18,8 @@ use tracing::info;
 
 use super::catalog::{CatalogError, publication_exists, resolve_tables, server_major_version};
 use super::snapshot::incremental::SnapshotSignal;
-use super::sql::{quote_identifier, quote_literal};
 use crate::contract::TableSelector;
+use crate::contract::sql::{quote_identifier, quote_literal};
 
 /// The comment that marks a publication as weir's to keep in step.
 pub const OWNED_COMMENT: &str = "weir: created for a pipeline, which adds and removes its tables";

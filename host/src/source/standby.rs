@@ -15,7 +15,7 @@ use super::catalog::{CatalogError, publication_exists, server_major_version};
 use super::ddl::{ddl_capture_installed, install_sql};
 use super::options::{PostgresSourceConfig, SlotFailover};
 use super::postgres::SourceError;
-use super::sql::quote_identifier;
+use crate::contract::sql::quote_identifier;
 
 /// Whether the server is a standby, refusing what a standby cannot serve.
 ///

@@ -22,8 +22,8 @@ use tracing::warn;
 use super::catalog::CatalogError;
 use super::pgoutput::{OldTuple, TupleValue, TupleWriter, Update};
 use super::replication::SESSION_SETTINGS;
-use super::sql::quote_identifier;
 use crate::batch::TableSchema;
+use crate::contract::sql::{output_text, quote_identifier};
 use crate::lsn::Lsn;
 
 /// The statements of one session's look-ups, and whether its settings are made.
@@ -158,10 +158,7 @@ fn select(table: &TableSchema, key: &[usize], missing: &[usize]) -> String {
         quote_identifier(&table.name)
     );
     let column = |position: usize| quote_identifier(&table.columns[position].name);
-    let read: Vec<String> = missing
-        .iter()
-        .map(|&p| format!("{}::text", column(p)))
-        .collect();
+    let read: Vec<String> = missing.iter().map(|&p| output_text(&column(p))).collect();
     let key_columns: Vec<String> = key.iter().map(|&p| column(p)).collect();
     let key_values: Vec<String> = key.iter().map(|&p| format!("k.{}", column(p))).collect();
     format!(

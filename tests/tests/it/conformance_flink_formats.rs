@@ -312,3 +312,198 @@ async fn canal_client_agrees(
         "{table}: Canal's client applied is not the table"
     );
 }
+
+/// Every type on weir's list (`source_types`' table), under `FULL` (`everything`) and
+/// the default identity (`everything_default`): a snapshot, updates of every column,
+/// a key change, an update leaving a TOASTed value out, deletes, and a TRUNCATE of
+/// `everything` followed by new rows. What each consumer applies of the stream ends
+/// equal to what it applies of a fresh snapshot of the tables, which weir reads
+/// another way (`COPY` in binary, not pgoutput's text): Canal's client over
+/// `canal-json` (the TRUNCATE included, as Canal's DDL message), Flink's
+/// `canal-json` and `maxwell-json` over the table without the TRUNCATE (Flink has
+/// no truncate to apply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_and_a_truncate_reach_canal_and_maxwell_consumers_whole() {
+    let pg = PgCluster::start().expect("postgres");
+    let kafka = KafkaCluster::start(1).expect("kafka");
+    let major = pg.major_version().await.expect("version");
+    let mut setup = crate::source_types::SETUP.to_owned();
+    let mut insert = crate::source_types::INSERT.to_owned();
+    if major < 15 {
+        setup = setup.replace("numeric(5,-2)", "numeric(7,0)");
+    }
+    if major < 14 {
+        insert = insert.replace(
+            "9223372036854775807, '-Infinity',",
+            "9223372036854775807, '-1e300',",
+        );
+    }
+    let toasted = "INSERT INTO everything (id, c_int2, c_text) SELECT 10, 1, string_agg(md5(g::text), '') FROM generate_series(1, 1000) g;";
+    let database = pg
+        .create_database_with(
+            "types",
+            &format!(
+                "{setup}{insert}{toasted}
+                 CREATE TABLE everything_default (LIKE everything INCLUDING ALL);
+                 INSERT INTO everything_default SELECT * FROM everything;"
+            ),
+        )
+        .await
+        .expect("database");
+    let pipeline = |format: &str, snapshot: &str| {
+        let prefix = format!("{}_{snapshot}", format.replace('-', "_"));
+        let slot = unique_name("types");
+        let spec = format!(
+            "name: {prefix}
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.everything, public.everything_default]
+    heartbeat: off
+    snapshot: {snapshot}
+    unchanged_toast: fetch
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: \"{prefix}.{{table}}\"
+    format: {format}
+    skipped_operations: [none]
+    linger: 1ms
+    create_topics: {{ partitions: 1, replication_factor: 1 }}
+",
+            url = pg.url(&database),
+            brokers = kafka.bootstrap_servers(),
+        );
+        (prefix, spec)
+    };
+    let (canal, canal_spec) = pipeline("canal-json", "initial");
+    let (maxwell, maxwell_spec) = pipeline("maxwell-json", "initial");
+    let canal_weir = RunningPipeline::start(&canal_spec).expect("canal-json");
+    let maxwell_weir = RunningPipeline::start(&maxwell_spec).expect("maxwell-json");
+    canal_weir.wait_streaming(WAIT).await.expect("streams");
+    maxwell_weir.wait_streaming(WAIT).await.expect("streams");
+    for table in ["everything", "everything_default"] {
+        let changes = format!(
+            "{update}
+             UPDATE {table} SET id = 5 WHERE id = 1;
+             UPDATE {table} SET c_int2 = 2 WHERE id = 10;
+             DELETE FROM {table} WHERE id = 3;",
+            update = crate::source_types::UPDATE.replace("everything", table),
+        );
+        pg.execute_script(&database, &changes)
+            .await
+            .expect("changes");
+    }
+    pg.execute_script(
+        &database,
+        &format!("TRUNCATE everything; {insert} UPDATE everything SET c_text = 'after the truncate' WHERE id = 2;"),
+    )
+    .await
+    .expect("truncate and new rows");
+
+    // The tables as they are now, read by a snapshot.
+    for format in ["canal-json", "maxwell-json"] {
+        let (_, spec) = pipeline(format, "initial_only");
+        RunningPipeline::start(&spec)
+            .expect("snapshot")
+            .join(WAIT)
+            .await
+            .expect("the snapshot ends by itself");
+    }
+    let client = pg.connect(&database).await.expect("connect");
+    let row_type = all_text_row(&client, "everything").await;
+
+    for table in ["everything", "everything_default"] {
+        let snapshot = messages_in_now(&kafka, &format!("canal_json_initial_only.{table}"));
+        let expected = canal_flat_message_table(&snapshot)
+            .unwrap_or_else(|e| panic!("Canal's client reads the snapshot of {table}: {e}"));
+        assert!(expected.len() >= 4, "{table}: {expected:?}");
+        let topic = format!("{canal}.{table}");
+        converges(&topic, &expected, || {
+            let messages = messages_in_now(&kafka, &topic);
+            canal_flat_message_table(&messages)
+                .unwrap_or_else(|e| panic!("Canal's client reads {topic}: {e}"))
+        })
+        .await;
+    }
+
+    for (format, prefix) in [
+        (FlinkFormat::Canal, &canal),
+        (FlinkFormat::Maxwell, &maxwell),
+    ] {
+        let snapshot_prefix = format!(
+            "{}_initial_only",
+            &prefix[..prefix.len() - "_initial".len()]
+        );
+        let snapshot = messages_in_now(&kafka, &format!("{snapshot_prefix}.everything_default"));
+        let expected = apply_changelog(
+            flink_read(format, &row_type, &snapshot).expect("Flink reads the snapshot"),
+            &snapshot_prefix,
+        );
+        let topic = format!("{prefix}.everything_default");
+        converges(&topic, &expected, || {
+            let messages = messages_in_now(&kafka, &topic);
+            let changelog = flink_read(format, &row_type, &messages)
+                .unwrap_or_else(|e| panic!("Flink reads every message of {topic}: {e}"));
+            apply_changelog(changelog, &topic)
+        })
+        .await;
+    }
+    canal_weir.stop().await.expect("stops");
+    maxwell_weir.stop().await.expect("stops");
+}
+
+/// Flink's `ROW<…>` of `table`'s columns, every one a `STRING` (the id `NOT NULL`):
+/// Flink keeps each JSON value's text, and arrays' JSON.
+async fn all_text_row(client: &tokio_postgres::Client, table: &str) -> String {
+    let columns: Vec<String> = client
+        .query(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
+            &[&table],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|row| {
+            let name: String = row.get(0);
+            let not_null = if name == "id" { " NOT NULL" } else { "" };
+            format!("`{name}` STRING{not_null}")
+        })
+        .collect();
+    format!("ROW<{}>", columns.join(", "))
+}
+
+/// The message values of `topic` so far.
+fn messages_in_now(kafka: &KafkaCluster, topic: &str) -> Vec<Option<Vec<u8>>> {
+    read_topic(kafka.bootstrap_servers(), topic, Duration::from_secs(5))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.payload)
+        .collect()
+}
+
+/// Waits until `applied()` (a consumer's table after the topic's messages so far)
+/// equals `expected`; fails with the last difference.
+async fn converges<T: PartialEq + std::fmt::Debug>(
+    topic: &str,
+    expected: &T,
+    applied: impl Fn() -> T,
+) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let got = applied();
+        if &got == expected {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            if let Ok(dir) = std::env::var("WEIR_TEST_DUMP") {
+                let _ = std::fs::write(format!("{dir}/{topic}.got"), format!("{got:#?}"));
+                let _ = std::fs::write(format!("{dir}/{topic}.expected"), format!("{expected:#?}"));
+            }
+            assert_eq!(&got, expected, "{topic}: applied is not the snapshot");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

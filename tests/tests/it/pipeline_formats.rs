@@ -282,7 +282,7 @@ async fn canal_json_end_to_end() {
     for (id, events) in &per_id {
         let insert = events[0].as_ref().expect("insert");
         assert_eq!(insert["type"], "INSERT");
-        assert_eq!(insert["database"], shop.database);
+        assert_eq!(insert["database"], "public", "the schema");
         assert_eq!(insert["table"], "orders");
         assert_eq!(insert["pkNames"], serde_json::json!(["id"]));
         assert_eq!(insert["isDdl"], false);

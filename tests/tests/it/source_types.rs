@@ -79,7 +79,7 @@ pub(crate) const INSERT: &str = r#"
     INSERT INTO everything (id) VALUES (4);
 "#;
 
-const UPDATE: &str = "
+pub(crate) const UPDATE: &str = "
     UPDATE everything SET
         c_int4 = c_int4 / 2, c_text = coalesce(c_text, '') || ' (updated)', c_numeric_p = 1.25,
         c_tstz = '1999-12-31 23:59:59+00', c_interval = '-1 day', c_jsonb = '{\"updated\": true}',

@@ -5,8 +5,8 @@ use postgres_protocol::message::backend::Message;
 use super::connection::{Backend, ReplicationConnection, server_error, unexpected};
 use super::error::ReplicationError;
 use super::stream::ReplicationStream;
+use crate::contract::sql::{quote_identifier, quote_literal};
 use crate::lsn::Lsn;
-use crate::source::sql::{quote_identifier, quote_literal};
 
 /// What `IDENTIFY_SYSTEM` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,7 +38,7 @@ use crate::Lsn;
 use crate::batch::RowMeta;
 use crate::contract::TableSelector;
 use crate::contract::columns::{BEFORE, COMMIT_LSN, LSN, XID, op, qualified_table_name};
-use crate::source::sql::{quote_identifier, quote_literal};
+use crate::contract::sql::{quote_identifier, quote_literal};
 
 /// Prefix of the logical message that asks for a snapshot.
 pub const SIGNAL_PREFIX: &str = "weir_signal";

@@ -21,8 +21,8 @@ use tokio_postgres::Client;
 use super::table::{SnapshotError, SnapshotTable, read_where};
 use crate::batch::RowMeta;
 use crate::batch::types::oid;
+use crate::contract::sql::quote_identifier;
 use crate::source::PgConnectOptions;
-use crate::source::sql::quote_identifier;
 
 /// One range of a table. Serializable because the plan is persisted with the
 /// snapshot's progress: a resumed snapshot reads the ranges it did not finish, even

@@ -13,8 +13,8 @@ use weir_pgoutput::{Oid, Relation, RelationColumn, ReplicaIdentity};
 
 use super::copy_binary::{CopyBinaryRows, CopyFormatError};
 use crate::batch::{BatchError, CatalogFacts, ChangeBatchBuilder, RowMeta, TableSchema};
+use crate::contract::sql::{output_text, quote_identifier};
 use crate::source::replication::SESSION_SETTINGS;
-use crate::source::sql::quote_identifier;
 
 /// Reading a table failed.
 #[derive(Debug, thiserror::Error)]
@@ -219,10 +219,7 @@ pub async fn read_where<T: From<RecordBatch>>(
     };
     // The columns by name (`SELECT *` would include generated columns): the
     // binary form of those whose binary form weir reads, the text form of the
-    // others, as pgoutput sends it: the type's output function, which `format`
-    // calls. (A `::text` cast is not always that: it trims `char(n)`'s padding and
-    // adds `inet`'s netmask, so a snapshot row would differ from the same row
-    // streamed.)
+    // others, as pgoutput sends it.
     let columns: Vec<String> = table
         .schema
         .columns
@@ -232,7 +229,7 @@ pub async fn read_where<T: From<RecordBatch>>(
             if c.kind.reads_binary() {
                 name
             } else {
-                format!("CASE WHEN {name} IS NULL THEN NULL ELSE format('%s', {name}) END")
+                output_text(&name)
             }
         })
         .collect();

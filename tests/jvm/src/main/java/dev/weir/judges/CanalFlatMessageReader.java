@@ -17,7 +17,8 @@ import java.util.TreeMap;
  * ({@code JSON.parseObject(value, FlatMessage.class)}), and applied to a table the way a Canal
  * consumer that replicates does: an INSERT puts each {@code data} row under its primary key
  * ({@code pkNames}); an UPDATE removes the row under the old key (the key with {@code old}'s
- * values laid over {@code data}'s) and puts the new row; a DELETE removes the row. Input: one
+ * values laid over {@code data}'s) and puts the new row; a DELETE removes the row; a TRUNCATE (a
+ * DDL message) empties the table, other DDL is skipped. Input: one
  * message value per line (base64; an empty line is skipped). Output: the table, one JSON line per
  * row ({@code {"column": "text", …}}, Canal's text values), ordered by key. A message that does
  * not parse, or lacks what a consumer needs (a row count of {@code old} differing from {@code
@@ -51,6 +52,9 @@ public final class CanalFlatMessageReader {
 
     private static void apply(FlatMessage message, Map<String, Map<String, String>> table) {
         if (Boolean.TRUE.equals(message.getIsDdl())) {
+            if ("TRUNCATE".equals(message.getType())) {
+                table.clear();
+            }
             return;
         }
         List<String> keys = message.getPkNames();

@@ -55,6 +55,9 @@ fn java(main_class: &str, heap_mb: u32, tuning: JvmTuning) -> Result<Command, Ha
             .arg("-XX:+UseSerialGC")
             .arg("-XX:TieredStopAtLevel=1");
     }
+    // DTS's SDK reads the JDK's time zone table from an internal package
+    // (`sun.util.calendar`), which Java 17 does not export by default.
+    command.arg("--add-exports=java.base/sun.util.calendar=ALL-UNNAMED");
     command
         .arg("-cp")
         .arg(format!(
@@ -358,6 +361,27 @@ pub fn flink_read_canal_of(
         &[FlinkFormat::Canal.argument(), row_type, database, table],
         messages,
     )
+}
+
+/// A row as DTS's SDK applied it: the record's `objectName` and the row's values.
+pub type DtsRow = (String, serde_json::Map<String, Json>);
+
+/// Reads `dts-avro` message values with DTS's subscribe SDK (`AvroDeserializer`,
+/// `AvroRecordParser`) and applies the records as a replicating consumer does;
+/// returns the table it ends with, one object per row of each value as the SDK prints
+/// it, ordered by primary key, with the `database.schema.table` the records named. A
+/// record the SDK cannot read fails the call with the reason.
+pub fn dts_record_table(messages: &[Option<Vec<u8>>]) -> Result<Vec<DtsRow>, HarnessError> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        table: String,
+        row: serde_json::Map<String, Json>,
+    }
+    let lines: Vec<Line> = read_messages("DtsRecordReader", 256, &[], messages)?;
+    Ok(lines
+        .into_iter()
+        .map(|line| (line.table, line.row))
+        .collect())
 }
 
 /// Applies `canal-json` message values (`None`: a tombstone) with Canal's own

@@ -38,8 +38,8 @@ pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use http::{http_get, metric_sample};
 pub use judges::{
-    ConnectStandalone, DebeziumOracle, FlinkFormat, FlinkRow, JvmTuning, OracleEvent,
-    apply_changelog, canal_flat_message_table, flink_debezium_read, flink_read,
+    ConnectStandalone, DebeziumOracle, DtsRow, FlinkFormat, FlinkRow, JvmTuning, OracleEvent,
+    apply_changelog, canal_flat_message_table, dts_record_table, flink_debezium_read, flink_read,
     flink_read_canal_of, judges_home,
 };
 pub use kafka::{

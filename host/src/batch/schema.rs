@@ -207,8 +207,13 @@ fn user_fields(columns: &[ColumnSpec]) -> Vec<Field> {
     columns
         .iter()
         .map(|column| {
-            let mut metadata =
-                HashMap::from([(metadata::PG_TYPE.to_owned(), column.pg_type.clone())]);
+            let mut metadata = HashMap::from([
+                (metadata::PG_TYPE.to_owned(), column.pg_type.clone()),
+                (
+                    metadata::PG_TYPE_OID.to_owned(),
+                    column.type_oid.to_string(),
+                ),
+            ]);
             if column.field_name != column.name {
                 metadata.insert(metadata::COLUMN_NAME.to_owned(), column.name.clone());
             }

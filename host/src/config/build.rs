@@ -17,8 +17,8 @@ use crate::contract::columns::op;
 use crate::contract::topics::check_topic_name;
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DdlEncoder, DdlFormat, DebeziumJsonEncoder, DebeziumOptions,
-    EncodeError, Encoder, JsonEncoder, MaxwellJsonEncoder, MetadataEncoder, MetadataFormat,
-    SchemaChangePolicy, SchemaRegistry, ValueOptions,
+    DtsAvroEncoder, EncodeError, Encoder, JsonEncoder, MaxwellJsonEncoder, MetadataEncoder,
+    MetadataFormat, SchemaChangePolicy, SchemaRegistry, ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::produce::admin::TopicSettings;
@@ -112,6 +112,11 @@ pub enum FormatConfig {
     CanalJson,
     /// `maxwell-json`.
     MaxwellJson,
+    /// `dts-avro`, naming `database` in `objectName`.
+    DtsAvro {
+        /// PostgreSQL's database.
+        database: String,
+    },
     /// `avro`.
     Avro {
         /// The registry's URL.
@@ -386,6 +391,9 @@ fn format_config(spec: &PipelineSpec, database: &str) -> Result<FormatConfig, Sp
         Format::DebeziumJson => FormatConfig::DebeziumJson(debezium),
         Format::CanalJson => FormatConfig::CanalJson,
         Format::MaxwellJson => FormatConfig::MaxwellJson,
+        Format::DtsAvro => FormatConfig::DtsAvro {
+            database: database.to_owned(),
+        },
         Format::Avro => FormatConfig::Avro {
             registry: kafka.schema_registry.clone().unwrap_or_default(),
             options: debezium,
@@ -644,9 +652,10 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(options) => MetadataFormat::Json {
                 schemas: options.schemas,
             },
-            FormatConfig::Json(_) | FormatConfig::CanalJson | FormatConfig::MaxwellJson => {
-                MetadataFormat::Json { schemas: false }
-            }
+            FormatConfig::Json(_)
+            | FormatConfig::CanalJson
+            | FormatConfig::MaxwellJson
+            | FormatConfig::DtsAvro { .. } => MetadataFormat::Json { schemas: false },
         };
         Ok(MetadataEncoder::new(format, name))
     }
@@ -661,7 +670,7 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(options) => DdlFormat::Debezium {
                 schemas: options.schemas,
             },
-            FormatConfig::Json(_) | FormatConfig::MaxwellJson => {
+            FormatConfig::Json(_) | FormatConfig::MaxwellJson | FormatConfig::DtsAvro { .. } => {
                 DdlFormat::Debezium { schemas: false }
             }
             FormatConfig::CanalJson => DdlFormat::Canal,
@@ -678,6 +687,7 @@ impl FormatConfig {
             }
             FormatConfig::CanalJson => Box::new(CanalJsonEncoder::default()),
             FormatConfig::MaxwellJson => Box::new(MaxwellJsonEncoder::default()),
+            FormatConfig::DtsAvro { database } => Box::new(DtsAvroEncoder::new(database.clone())),
             FormatConfig::Avro {
                 registry,
                 options,

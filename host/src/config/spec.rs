@@ -322,6 +322,8 @@ pub enum Format {
     CanalJson,
     /// Maxwell's row events.
     MaxwellJson,
+    /// Alibaba Cloud DTS's Avro record, raw (no registry).
+    DtsAvro,
     /// One flat object per row.
     Json,
 }

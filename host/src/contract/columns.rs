@@ -59,6 +59,9 @@ pub mod metadata {
     pub const PG_TYPE: &str = "weir.pg_type";
     /// On a user field whose name was escaped: the column's name in PostgreSQL.
     pub const COLUMN_NAME: &str = "weir.column_name";
+    /// On a user field: its type's OID (`pg_type.oid`; a domain's own, as the
+    /// Relation message says).
+    pub const PG_TYPE_OID: &str = "weir.pg_type_oid";
     /// On a user field whose type has a modifier (`numeric(12,2)`, `bit(4)`,
     /// `varchar(20)`): `atttypmod`, as a number. Encoders that declare schemas keep
     /// the declared type with it when the Arrow type had to widen to text.

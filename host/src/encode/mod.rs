@@ -10,6 +10,7 @@ pub mod canal;
 pub(crate) mod connect;
 pub mod ddl;
 pub mod debezium;
+pub mod dts;
 mod hstore;
 pub mod json;
 pub(crate) mod kind;
@@ -29,6 +30,7 @@ pub use avro::registry::{RegistryError, SchemaRegistry};
 pub use canal::CanalJsonEncoder;
 pub use ddl::{DdlEncoder, DdlFormat};
 pub use debezium::{DebeziumJsonEncoder, DebeziumOptions};
+pub use dts::DtsAvroEncoder;
 pub use json::JsonEncoder;
 pub use maxwell::MaxwellJsonEncoder;
 pub use metadata::{

@@ -93,6 +93,31 @@ impl Default for ValueOptions {
 const MICROS_PER_MONTH: f64 = 365.25 / 12.0 * 86_400_000_000.0;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// One value as its Arrow type holds it ([`ColumnWriter::scalar`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// Unscaled, and the scale.
+    Decimal(i128, i8),
+    /// A value kept as PostgreSQL's text (unconstrained `numeric`, `money`,
+    /// `timetz`, text types, …).
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since midnight.
+    Time(i64),
+    /// Microseconds since 1970 (`i64::MAX`/`MIN`: ±infinity).
+    Timestamp(i64),
+    /// Microseconds since 1970 UTC (`i64::MAX`/`MIN`: ±infinity).
+    TimestampTz(i64),
+    /// Anything else: its text form ([`ColumnWriter::text`]).
+    Formatted,
+}
+
 /// Writes one column's values as JSON.
 pub struct ColumnWriter<'a> {
     kind: Kind<'a>,
@@ -235,6 +260,44 @@ impl<'a> ColumnWriter<'a> {
     /// Whether the value at `row` is null.
     pub fn is_null(&self, row: usize) -> bool {
         self.array.is_null(row)
+    }
+
+    /// The value at `row` as its Arrow type holds it, for encoders that choose a
+    /// value class per type (`dts-avro`); kinds kept as text are `Text`, the rest
+    /// (intervals, arrays, other types) `Formatted`: write them with [`Self::text`].
+    pub(crate) fn scalar(&self, row: usize) -> Scalar<'a> {
+        if self.array.is_null(row) {
+            return Scalar::Null;
+        }
+        match &self.kind {
+            Kind::Null => Scalar::Null,
+            Kind::Bool(a) => Scalar::Bool(a.value(row)),
+            Kind::I8(a) => Scalar::Int(i64::from(a.value(row))),
+            Kind::I16(a) => Scalar::Int(i64::from(a.value(row))),
+            Kind::I32(a) => Scalar::Int(i64::from(a.value(row))),
+            Kind::I64(a) => Scalar::Int(a.value(row)),
+            Kind::U8(a) => Scalar::Int(i64::from(a.value(row))),
+            Kind::U16(a) => Scalar::Int(i64::from(a.value(row))),
+            Kind::U32(a) => Scalar::Int(i64::from(a.value(row))),
+            Kind::U64(a) => i64::try_from(a.value(row)).map_or(Scalar::Formatted, Scalar::Int),
+            Kind::F32(a) => Scalar::Float(f64::from(a.value(row))),
+            Kind::F64(a) => Scalar::Float(a.value(row)),
+            Kind::Decimal(a, scale) => Scalar::Decimal(a.value(row), *scale),
+            Kind::NumericText(a)
+            | Kind::NumericTextScaled(a, _)
+            | Kind::Text(a)
+            | Kind::TimeTz(a)
+            | Kind::Money(a)
+            | Kind::Point(a)
+            | Kind::Hstore(a)
+            | Kind::Bits(a, _) => Scalar::Text(a.value(row)),
+            Kind::Binary(a) => Scalar::Bytes(a.value(row)),
+            Kind::Date(a) => Scalar::Date(a.value(row)),
+            Kind::Time(a) | Kind::TimeMillis(a) => Scalar::Time(a.value(row)),
+            Kind::Timestamp(a) | Kind::TimestampMillis(a) => Scalar::Timestamp(a.value(row)),
+            Kind::TimestampTz(a, _) => Scalar::TimestampTz(a.value(row)),
+            Kind::Interval(_) | Kind::List(_, _) | Kind::Other(_) => Scalar::Formatted,
+        }
     }
 
     /// Writes a boolean, an integer, a finite float or a decimal at `row` as a JSON
@@ -385,11 +448,16 @@ impl<'a> ColumnWriter<'a> {
                     text.push(char::from(HEX[usize::from(byte & 0x0f)]));
                 }
             }
-            Kind::Date(a) => match chrono::NaiveDate::from_num_days_from_ce_opt(
-                a.value(row).saturating_add(719_163),
-            ) {
-                Some(date) => push_date(date, text),
-                None => text.push_str(itoa::Buffer::new().format(a.value(row))),
+            Kind::Date(a) => match a.value(row) {
+                i32::MAX => text.push_str("infinity"),
+                i32::MIN => text.push_str("-infinity"),
+                days => {
+                    match chrono::NaiveDate::from_num_days_from_ce_opt(days.saturating_add(719_163))
+                    {
+                        Some(date) => push_date(date, text),
+                        None => text.push_str(itoa::Buffer::new().format(days)),
+                    }
+                }
             },
             Kind::Time(a) | Kind::TimeMillis(a) => pg_text::time(a.value(row), text),
             Kind::Timestamp(a) | Kind::TimestampTz(a, _) | Kind::TimestampMillis(a) => {
@@ -664,7 +732,7 @@ fn decimal(array: &Decimal128Array, row: usize, scale: i8, mode: DecimalMode, ou
 
 /// The decimal text of `unscaled` at `scale` (`12990` at 2 is `129.90`), as
 /// PostgreSQL prints `numeric(p, s)`, without allocating.
-fn decimal_text(unscaled: i128, scale: i8, out: &mut Vec<u8>) {
+pub(crate) fn decimal_text(unscaled: i128, scale: i8, out: &mut Vec<u8>) {
     decimal_parts(unscaled, scale, |part| {
         out.extend_from_slice(part.as_bytes())
     });

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use weir_tests::{
     FlinkFormat, KafkaCluster, PgCluster, RunningPipeline, apply_changelog,
-    canal_flat_message_table, flink_read, read_topic, unique_name,
+    canal_flat_message_table, dts_record_table, flink_read, read_topic, unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -319,7 +319,8 @@ async fn canal_client_agrees(
 /// `everything` followed by new rows. What each consumer applies of the stream ends
 /// equal to what it applies of a fresh snapshot of the tables, which weir reads
 /// another way (`COPY` in binary, not pgoutput's text): Canal's client over
-/// `canal-json` (the TRUNCATE included, as Canal's DDL message), Flink's
+/// `canal-json` (the TRUNCATE included, as Canal's DDL message), DTS's subscribe SDK
+/// over `dts-avro` (the TRUNCATE as its DDL record), Flink's
 /// `canal-json` and `maxwell-json` over the table without the TRUNCATE (Flink has
 /// no truncate to apply).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,10 +381,13 @@ sink:
     };
     let (canal, canal_spec) = pipeline("canal-json", "initial");
     let (maxwell, maxwell_spec) = pipeline("maxwell-json", "initial");
+    let (dts, dts_spec) = pipeline("dts-avro", "initial");
     let canal_weir = RunningPipeline::start(&canal_spec).expect("canal-json");
     let maxwell_weir = RunningPipeline::start(&maxwell_spec).expect("maxwell-json");
+    let dts_weir = RunningPipeline::start(&dts_spec).expect("dts-avro");
     canal_weir.wait_streaming(WAIT).await.expect("streams");
     maxwell_weir.wait_streaming(WAIT).await.expect("streams");
+    dts_weir.wait_streaming(WAIT).await.expect("streams");
     for table in ["everything", "everything_default"] {
         let changes = format!(
             "{update}
@@ -404,7 +408,7 @@ sink:
     .expect("truncate and new rows");
 
     // The tables as they are now, read by a snapshot.
-    for format in ["canal-json", "maxwell-json"] {
+    for format in ["canal-json", "maxwell-json", "dts-avro"] {
         let (_, spec) = pipeline(format, "initial_only");
         RunningPipeline::start(&spec)
             .expect("snapshot")
@@ -451,8 +455,54 @@ sink:
         })
         .await;
     }
+
+    for table in ["everything", "everything_default"] {
+        let snapshot = messages_in_now(&kafka, &format!("dts_avro_initial_only.{table}"));
+        let expected = dts_record_table(&snapshot)
+            .unwrap_or_else(|e| panic!("DTS's SDK reads the snapshot of {table}: {e}"));
+        let object = format!("{database}.public.{table}");
+        for (named, _) in &expected {
+            assert_eq!(*named, object, "objectName is database.schema.table");
+        }
+        if table == "everything" {
+            // The rows the TRUNCATE was followed by, as the SDK prints each class.
+            let row = |id: &str| {
+                &expected
+                    .iter()
+                    .find(|(_, row)| row["id"] == id)
+                    .unwrap_or_else(|| panic!("row {id}"))
+                    .1
+            };
+            for (column, text) in [
+                ("c_int8", "3"),
+                ("c_numeric_p", "129.90"),
+                ("c_money", "12.34"),
+                ("c_real", "1.5"),
+                ("c_char", "ab   "),
+                ("c_bytea", "01AB"),
+                ("c_bool", "true"),
+                ("c_date", "2026-11-21"),
+                ("c_ts", "2026-11-21 07:01:14.951387"),
+                ("c_tstz", "2025-12-31 18:30:00.0"),
+                ("c_json", "{\"a\": [1, 2]}"),
+                ("c_enum", "happy"),
+                ("c_int_array", "{1,2,NULL}"),
+            ] {
+                assert_eq!(row("1")[column], text, "{column}");
+            }
+            assert_eq!(row("3")["c_date"], "-infinity");
+            assert_eq!(row("3")["c_tstz"], "-infinity");
+        }
+        let topic = format!("{dts}.{table}");
+        converges(&topic, &expected, || {
+            let messages = messages_in_now(&kafka, &topic);
+            dts_record_table(&messages).unwrap_or_else(|e| panic!("DTS's SDK reads {topic}: {e}"))
+        })
+        .await;
+    }
     canal_weir.stop().await.expect("stops");
     maxwell_weir.stop().await.expect("stops");
+    dts_weir.stop().await.expect("stops");
 }
 
 /// Flink's `ROW<…>` of `table`'s columns, every one a `STRING` (the id `NOT NULL`):
@@ -506,4 +556,80 @@ async fn converges<T: PartialEq + std::fmt::Debug>(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// `dts-avro` without `unchanged_toast: fetch`, under the default identity: what
+/// PostgreSQL did not send (an unchanged TOASTed note, the old row's non-key columns)
+/// is DTS's `NONE`, which DTS's SDK tells from a null, so a consumer keeps the value
+/// it has. Applied by the SDK, the records end with the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dts_sdk_keeps_the_values_postgres_did_not_send() {
+    let pg = PgCluster::start().expect("postgres");
+    let kafka = KafkaCluster::start(1).expect("kafka");
+    let database = pg
+        .create_database_with("dts", &setup("accounts"))
+        .await
+        .expect("database");
+    let slot = unique_name("dts");
+    let weir = RunningPipeline::start(&format!(
+        "name: dts
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.accounts]
+    heartbeat: off
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: dts.accounts
+    format: dts-avro
+    linger: 1ms
+    create_topics: {{ partitions: 1, replication_factor: 1 }}
+",
+        url = pg.url(&database),
+        brokers = kafka.bootstrap_servers(),
+    ))
+    .expect("weir");
+    weir.wait_streaming(WAIT).await.expect("weir streams");
+    pg.execute_script(&database, &changes("accounts"))
+        .await
+        .expect("changes");
+    let client = pg.connect(&database).await.expect("connect");
+    let expected: Vec<weir_tests::DtsRow> = client
+        .query(
+            "SELECT id::text, owner, balance::text, note FROM accounts ORDER BY accounts.id",
+            &[],
+        )
+        .await
+        .expect("table")
+        .iter()
+        .map(|row| {
+            let mut object = serde_json::Map::new();
+            for (i, column) in ["id", "owner", "balance", "note"].into_iter().enumerate() {
+                let value: Option<String> = row.get(i);
+                object.insert(column.to_owned(), value.map_or(Json::Null, Json::from));
+            }
+            (format!("{database}.public.accounts"), object)
+        })
+        .collect();
+    converges("dts.accounts", &expected, || {
+        let messages = messages_in_now(&kafka, "dts.accounts");
+        dts_record_table(&messages)
+            .unwrap_or_else(|e| panic!("DTS's SDK reads dts.accounts: {e}"))
+            .into_iter()
+            .map(|(table, row)| {
+                let kept = row
+                    .into_iter()
+                    .filter(|(column, _)| {
+                        ["id", "owner", "balance", "note"].contains(&column.as_str())
+                    })
+                    .collect();
+                (table, kept)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    weir.stop().await.expect("stops");
 }

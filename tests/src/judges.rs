@@ -363,6 +363,72 @@ pub fn flink_read_canal_of(
     )
 }
 
+/// Applies `shareplex-json` message values as a replicating consumer written from
+/// DTS's published field list does (no public SharePlex JSON client exists to run
+/// instead): `INSERT` puts `data` under its key (`key_columns`); `UPDATE BEFORE`
+/// takes the row under `data`'s key out and `UPDATE AFTER` puts it back with
+/// `data`'s columns laid over it (a column left out keeps its value); `DELETE`
+/// removes the row under `data`'s key; `TRUNCATE` empties the table. Returns the
+/// rows ordered by key (numbers by value); a message that is not SharePlex JSON, or
+/// an operation on a row never inserted, is an error.
+pub fn shareplex_table(
+    messages: &[Option<Vec<u8>>],
+    key_columns: &[&str],
+) -> Result<Vec<serde_json::Map<String, Json>>, String> {
+    use std::collections::BTreeMap;
+    let key = |data: &serde_json::Map<String, Json>| -> Result<Vec<String>, String> {
+        key_columns
+            .iter()
+            .map(|column| match data.get(*column) {
+                Some(Json::String(text)) => Ok(match text.parse::<i64>() {
+                    Ok(number) => format!("{:+021}", number),
+                    Err(_) => text.clone(),
+                }),
+                other => Err(format!("key column {column} is {other:?} in {data:?}")),
+            })
+            .collect()
+    };
+    let mut table: BTreeMap<Vec<String>, serde_json::Map<String, Json>> = BTreeMap::new();
+    let mut updating: Option<serde_json::Map<String, Json>> = None;
+    for (number, message) in messages.iter().enumerate() {
+        let Some(bytes) = message else { continue };
+        let value: Json =
+            serde_json::from_slice(bytes).map_err(|e| format!("message {number}: {e}"))?;
+        let op = value["meta"]["op"]
+            .as_str()
+            .ok_or_else(|| format!("message {number}: no meta.op: {value}"))?;
+        let data = value["data"]
+            .as_object()
+            .ok_or_else(|| format!("message {number}: no data object: {value}"))?;
+        match op {
+            "INSERT" => {
+                table.insert(key(data)?, data.clone());
+            }
+            "UPDATE BEFORE" => {
+                let old = table.remove(&key(data)?).ok_or_else(|| {
+                    format!("message {number}: UPDATE BEFORE of a row never inserted: {value}")
+                })?;
+                updating = Some(old);
+            }
+            "UPDATE AFTER" => {
+                let mut row = updating.take().ok_or_else(|| {
+                    format!("message {number}: UPDATE AFTER without UPDATE BEFORE")
+                })?;
+                row.extend(data.clone());
+                table.insert(key(&row)?, row);
+            }
+            "DELETE" => {
+                table.remove(&key(data)?).ok_or_else(|| {
+                    format!("message {number}: DELETE of a row never inserted: {value}")
+                })?;
+            }
+            "TRUNCATE" => table.clear(),
+            other => return Err(format!("message {number}: unknown op {other}")),
+        }
+    }
+    Ok(table.into_values().collect())
+}
+
 /// A row as DTS's SDK applied it: the record's `objectName` and the row's values.
 pub type DtsRow = (String, serde_json::Map<String, Json>);
 

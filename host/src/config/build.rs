@@ -18,7 +18,7 @@ use crate::contract::topics::check_topic_name;
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DdlEncoder, DdlFormat, DebeziumJsonEncoder, DebeziumOptions,
     DtsAvroEncoder, EncodeError, Encoder, JsonEncoder, MaxwellJsonEncoder, MetadataEncoder,
-    MetadataFormat, SchemaChangePolicy, SchemaRegistry, ValueOptions,
+    MetadataFormat, SchemaChangePolicy, SchemaRegistry, SharePlexJsonEncoder, ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::produce::admin::TopicSettings;
@@ -117,6 +117,8 @@ pub enum FormatConfig {
         /// PostgreSQL's database.
         database: String,
     },
+    /// `shareplex-json`.
+    ShareplexJson,
     /// `avro`.
     Avro {
         /// The registry's URL.
@@ -391,6 +393,7 @@ fn format_config(spec: &PipelineSpec, database: &str) -> Result<FormatConfig, Sp
         Format::DebeziumJson => FormatConfig::DebeziumJson(debezium),
         Format::CanalJson => FormatConfig::CanalJson,
         Format::MaxwellJson => FormatConfig::MaxwellJson,
+        Format::ShareplexJson => FormatConfig::ShareplexJson,
         Format::DtsAvro => FormatConfig::DtsAvro {
             database: database.to_owned(),
         },
@@ -655,7 +658,8 @@ impl FormatConfig {
             FormatConfig::Json(_)
             | FormatConfig::CanalJson
             | FormatConfig::MaxwellJson
-            | FormatConfig::DtsAvro { .. } => MetadataFormat::Json { schemas: false },
+            | FormatConfig::DtsAvro { .. }
+            | FormatConfig::ShareplexJson => MetadataFormat::Json { schemas: false },
         };
         Ok(MetadataEncoder::new(format, name))
     }
@@ -670,9 +674,10 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(options) => DdlFormat::Debezium {
                 schemas: options.schemas,
             },
-            FormatConfig::Json(_) | FormatConfig::MaxwellJson | FormatConfig::DtsAvro { .. } => {
-                DdlFormat::Debezium { schemas: false }
-            }
+            FormatConfig::Json(_)
+            | FormatConfig::MaxwellJson
+            | FormatConfig::DtsAvro { .. }
+            | FormatConfig::ShareplexJson => DdlFormat::Debezium { schemas: false },
             FormatConfig::CanalJson => DdlFormat::Canal,
         };
         Ok(DdlEncoder::new(format, name, database))
@@ -688,6 +693,7 @@ impl FormatConfig {
             FormatConfig::CanalJson => Box::new(CanalJsonEncoder::default()),
             FormatConfig::MaxwellJson => Box::new(MaxwellJsonEncoder::default()),
             FormatConfig::DtsAvro { database } => Box::new(DtsAvroEncoder::new(database.clone())),
+            FormatConfig::ShareplexJson => Box::new(SharePlexJsonEncoder),
             FormatConfig::Avro {
                 registry,
                 options,

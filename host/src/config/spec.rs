@@ -324,6 +324,8 @@ pub enum Format {
     MaxwellJson,
     /// Alibaba Cloud DTS's Avro record, raw (no registry).
     DtsAvro,
+    /// SharePlex JSON as Alibaba Cloud DTS writes it.
+    ShareplexJson,
     /// One flat object per row.
     Json,
 }

@@ -18,6 +18,7 @@ pub mod layout;
 pub mod maxwell;
 pub mod metadata;
 mod row_images;
+pub mod shareplex;
 pub mod value;
 
 use arrow::record_batch::RecordBatch;
@@ -36,6 +37,7 @@ pub use maxwell::MaxwellJsonEncoder;
 pub use metadata::{
     MetadataEncoder, MetadataFormat, TransactionEvent, TransactionStatus, transaction_id,
 };
+pub use shareplex::SharePlexJsonEncoder;
 pub use value::{BinaryMode, DecimalMode, IntervalMode, ValueOptions};
 
 /// A batch cannot be encoded.

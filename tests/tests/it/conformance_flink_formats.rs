@@ -14,7 +14,8 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use weir_tests::{
     FlinkFormat, KafkaCluster, PgCluster, RunningPipeline, apply_changelog,
-    canal_flat_message_table, dts_record_table, flink_read, read_topic, unique_name,
+    canal_flat_message_table, dts_record_table, flink_read, read_topic, shareplex_table,
+    unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -320,7 +321,8 @@ async fn canal_client_agrees(
 /// equal to what it applies of a fresh snapshot of the tables, which weir reads
 /// another way (`COPY` in binary, not pgoutput's text): Canal's client over
 /// `canal-json` (the TRUNCATE included, as Canal's DDL message), DTS's subscribe SDK
-/// over `dts-avro` (the TRUNCATE as its DDL record), Flink's
+/// over `dts-avro` (the TRUNCATE as its DDL record), a consumer of `shareplex-json`
+/// written from DTS's field list (the TRUNCATE as its `TRUNCATE`), Flink's
 /// `canal-json` and `maxwell-json` over the table without the TRUNCATE (Flink has
 /// no truncate to apply).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,12 +384,15 @@ sink:
     let (canal, canal_spec) = pipeline("canal-json", "initial");
     let (maxwell, maxwell_spec) = pipeline("maxwell-json", "initial");
     let (dts, dts_spec) = pipeline("dts-avro", "initial");
+    let (shareplex, shareplex_spec) = pipeline("shareplex-json", "initial");
     let canal_weir = RunningPipeline::start(&canal_spec).expect("canal-json");
     let maxwell_weir = RunningPipeline::start(&maxwell_spec).expect("maxwell-json");
     let dts_weir = RunningPipeline::start(&dts_spec).expect("dts-avro");
+    let shareplex_weir = RunningPipeline::start(&shareplex_spec).expect("shareplex-json");
     canal_weir.wait_streaming(WAIT).await.expect("streams");
     maxwell_weir.wait_streaming(WAIT).await.expect("streams");
     dts_weir.wait_streaming(WAIT).await.expect("streams");
+    shareplex_weir.wait_streaming(WAIT).await.expect("streams");
     for table in ["everything", "everything_default"] {
         let changes = format!(
             "{update}
@@ -408,7 +413,7 @@ sink:
     .expect("truncate and new rows");
 
     // The tables as they are now, read by a snapshot.
-    for format in ["canal-json", "maxwell-json", "dts-avro"] {
+    for format in ["canal-json", "maxwell-json", "dts-avro", "shareplex-json"] {
         let (_, spec) = pipeline(format, "initial_only");
         RunningPipeline::start(&spec)
             .expect("snapshot")
@@ -500,9 +505,23 @@ sink:
         })
         .await;
     }
+
+    for table in ["everything", "everything_default"] {
+        let snapshot = messages_in_now(&kafka, &format!("shareplex_json_initial_only.{table}"));
+        let expected = shareplex_table(&snapshot, &["id"])
+            .unwrap_or_else(|e| panic!("the snapshot of {table} applies: {e}"));
+        assert!(expected.len() >= 4, "{table}: {expected:?}");
+        let topic = format!("{shareplex}.{table}");
+        converges(&topic, &expected, || {
+            let messages = messages_in_now(&kafka, &topic);
+            shareplex_table(&messages, &["id"]).unwrap_or_else(|e| panic!("{topic} applies: {e}"))
+        })
+        .await;
+    }
     canal_weir.stop().await.expect("stops");
     maxwell_weir.stop().await.expect("stops");
     dts_weir.stop().await.expect("stops");
+    shareplex_weir.stop().await.expect("stops");
 }
 
 /// Flink's `ROW<…>` of `table`'s columns, every one a `STRING` (the id `NOT NULL`):
@@ -558,21 +577,22 @@ async fn converges<T: PartialEq + std::fmt::Debug>(
     }
 }
 
-/// `dts-avro` without `unchanged_toast: fetch`, under the default identity: what
-/// PostgreSQL did not send (an unchanged TOASTed note, the old row's non-key columns)
-/// is DTS's `NONE`, which DTS's SDK tells from a null, so a consumer keeps the value
-/// it has. Applied by the SDK, the records end with the table.
+/// `dts-avro` and `shareplex-json` without `unchanged_toast: fetch`, under the
+/// default identity: what PostgreSQL did not send (an unchanged TOASTed note, the
+/// old row's non-key columns) is DTS's `NONE`, or left out of SharePlex's `data`, so
+/// a consumer keeps the value it has. Applied, the messages end with the table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dts_sdk_keeps_the_values_postgres_did_not_send() {
+async fn dts_and_shareplex_consumers_keep_the_values_postgres_did_not_send() {
     let pg = PgCluster::start().expect("postgres");
     let kafka = KafkaCluster::start(1).expect("kafka");
     let database = pg
         .create_database_with("dts", &setup("accounts"))
         .await
         .expect("database");
-    let slot = unique_name("dts");
-    let weir = RunningPipeline::start(&format!(
-        "name: dts
+    let start = |format: &str| {
+        let slot = unique_name("dts");
+        RunningPipeline::start(&format!(
+            "name: dts
 source:
   postgres:
     url: {url}
@@ -583,21 +603,27 @@ source:
 sink:
   kafka:
     brokers: {brokers}
-    topic: dts.accounts
-    format: dts-avro
+    topic: {topic}.accounts
+    format: {format}
     linger: 1ms
     create_topics: {{ partitions: 1, replication_factor: 1 }}
 ",
-        url = pg.url(&database),
-        brokers = kafka.bootstrap_servers(),
-    ))
-    .expect("weir");
-    weir.wait_streaming(WAIT).await.expect("weir streams");
+            url = pg.url(&database),
+            brokers = kafka.bootstrap_servers(),
+            topic = format.replace('-', "_"),
+        ))
+        .expect("weir")
+    };
+    let dts = start("dts-avro");
+    let shareplex = start("shareplex-json");
+    dts.wait_streaming(WAIT).await.expect("weir streams");
+    shareplex.wait_streaming(WAIT).await.expect("weir streams");
     pg.execute_script(&database, &changes("accounts"))
         .await
         .expect("changes");
     let client = pg.connect(&database).await.expect("connect");
-    let expected: Vec<weir_tests::DtsRow> = client
+    let columns = ["id", "owner", "balance", "note"];
+    let rows: Vec<serde_json::Map<String, Json>> = client
         .query(
             "SELECT id::text, owner, balance::text, note FROM accounts ORDER BY accounts.id",
             &[],
@@ -607,29 +633,42 @@ sink:
         .iter()
         .map(|row| {
             let mut object = serde_json::Map::new();
-            for (i, column) in ["id", "owner", "balance", "note"].into_iter().enumerate() {
+            for (i, column) in columns.into_iter().enumerate() {
                 let value: Option<String> = row.get(i);
                 object.insert(column.to_owned(), value.map_or(Json::Null, Json::from));
             }
-            (format!("{database}.public.accounts"), object)
+            object
         })
         .collect();
-    converges("dts.accounts", &expected, || {
-        let messages = messages_in_now(&kafka, "dts.accounts");
+    let kept = |row: serde_json::Map<String, Json>| -> serde_json::Map<String, Json> {
+        row.into_iter()
+            .filter(|(column, _)| columns.contains(&column.as_str()))
+            .collect()
+    };
+
+    let object = format!("{database}.public.accounts");
+    let expected: Vec<weir_tests::DtsRow> = rows
+        .iter()
+        .map(|row| (object.clone(), row.clone()))
+        .collect();
+    converges("dts_avro.accounts", &expected, || {
+        let messages = messages_in_now(&kafka, "dts_avro.accounts");
         dts_record_table(&messages)
-            .unwrap_or_else(|e| panic!("DTS's SDK reads dts.accounts: {e}"))
+            .unwrap_or_else(|e| panic!("DTS's SDK reads dts_avro.accounts: {e}"))
             .into_iter()
-            .map(|(table, row)| {
-                let kept = row
-                    .into_iter()
-                    .filter(|(column, _)| {
-                        ["id", "owner", "balance", "note"].contains(&column.as_str())
-                    })
-                    .collect();
-                (table, kept)
-            })
+            .map(|(table, row)| (table, kept(row)))
             .collect::<Vec<_>>()
     })
     .await;
-    weir.stop().await.expect("stops");
+    converges("shareplex_json.accounts", &rows, || {
+        let messages = messages_in_now(&kafka, "shareplex_json.accounts");
+        shareplex_table(&messages, &["id"])
+            .unwrap_or_else(|e| panic!("shareplex_json.accounts applies: {e}"))
+            .into_iter()
+            .map(kept)
+            .collect::<Vec<_>>()
+    })
+    .await;
+    dts.stop().await.expect("stops");
+    shareplex.stop().await.expect("stops");
 }

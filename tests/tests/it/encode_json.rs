@@ -432,3 +432,58 @@ fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
     let delete = events[3].1.as_ref().expect("value");
     assert_eq!(delete["data"]["id"], 2);
 }
+
+#[test]
+fn shareplex_messages_follow_dtss_field_list_with_updates_in_two_halves() {
+    let fixture = fixture();
+    let items = with_primary_key(&fixture.items, "id");
+    let events = encode(&mut weir::encode::SharePlexJsonEncoder, &items);
+    let ops: Vec<&str> = events
+        .iter()
+        .map(|(_, v)| {
+            v.as_ref().expect("value")["meta"]["op"]
+                .as_str()
+                .expect("op")
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "INSERT",
+            "INSERT",
+            "UPDATE BEFORE",
+            "UPDATE AFTER",
+            "DELETE"
+        ]
+    );
+    let insert = events[0].1.as_ref().expect("value");
+    let meta = &insert["meta"];
+    for field in [
+        "time", "userid", "op", "scn", "rowid", "trans", "seq", "size", "table", "idx", "posttime",
+    ] {
+        assert!(meta.get(field).is_some(), "meta.{field}: {meta}");
+    }
+    assert_eq!(meta["table"], "public.items");
+    assert_eq!(meta["trans"], fixture.xids[0].to_string());
+    assert_eq!(meta["idx"], format!("{}/0", meta["seq"]));
+    let time = meta["time"].as_str().expect("time");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(time).is_ok()
+            && time.ends_with('Z')
+            && time.len() == 20,
+        "yyyy-MM-ddTHH:mm:ssZ: {time}"
+    );
+    assert_eq!(insert["data"]["id"], "1", "values are text");
+    assert_eq!(insert["data"]["at"], "2026-11-21 08:00:00.25Z");
+    assert_eq!(
+        events[0].0.as_ref().expect("key"),
+        &serde_json::json!({"id": "1"})
+    );
+    let (before, after) = (
+        events[2].1.as_ref().expect("value"),
+        events[3].1.as_ref().expect("value"),
+    );
+    assert_eq!(after["data"]["name"], "Anne");
+    assert_eq!(before["data"]["id"], after["data"]["id"]);
+    assert_eq!(events[2].0, events[3].0, "both halves under one key");
+}

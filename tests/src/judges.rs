@@ -429,6 +429,100 @@ pub fn shareplex_table(
     Ok(table.into_values().collect())
 }
 
+/// Applies `oms-json` (OceanBase OMS's Default JSON) message values as a consumer
+/// written from OMS's published field list does (as the Go consumer of
+/// `wentaojin/dbms` reads them): the key's names from `record_primary_key`, its values
+/// from `record_primary_value` (split at `\u0001`); `INSERT` puts `postStruct`, an
+/// `UPDATE` takes the row under `prevStruct`'s key out and puts it back under the
+/// new key with `postStruct` laid over it (a column left out keeps its value),
+/// `DELETE` removes the row, a `DDL` whose `ddl` is a TRUNCATE empties the table.
+/// Returns `(db + "." + table_name, row)` ordered by key (numbers by value).
+pub fn oms_default_table(messages: &[Option<Vec<u8>>]) -> Result<Vec<DtsRow>, String> {
+    use std::collections::BTreeMap;
+    let ordered = |text: &str| match text.parse::<i64>() {
+        Ok(number) => format!("{number:+021}"),
+        Err(_) => text.to_owned(),
+    };
+    let mut table: BTreeMap<Vec<String>, serde_json::Map<String, Json>> = BTreeMap::new();
+    let mut name = String::new();
+    for (number, message) in messages.iter().enumerate() {
+        let Some(bytes) = message else { continue };
+        let value: Json =
+            serde_json::from_slice(bytes).map_err(|e| format!("message {number}: {e}"))?;
+        let fail = |what: &str| format!("message {number}: {what}: {value}");
+        let meta = value["allMetaData"]
+            .as_object()
+            .ok_or_else(|| fail("no allMetaData"))?;
+        let text = |field: &str| {
+            meta.get(field)
+                .and_then(Json::as_str)
+                .ok_or_else(|| fail(field))
+        };
+        name = format!("{}.{}", text("db")?, text("table_name")?);
+        let record_type = value["recordType"]
+            .as_str()
+            .ok_or_else(|| fail("no recordType"))?;
+        if record_type == "DDL" {
+            if value["postStruct"]["ddl"]
+                .as_str()
+                .is_some_and(|ddl| ddl.starts_with("TRUNCATE"))
+            {
+                table.clear();
+            }
+            continue;
+        }
+        let names: Vec<&str> = text("record_primary_key")?.split('\u{1}').collect();
+        let key: Vec<String> = text("record_primary_value")?
+            .split('\u{1}')
+            .map(ordered)
+            .collect();
+        if names.len() != key.len() {
+            return Err(fail(
+                "record_primary_key and record_primary_value differ in length",
+            ));
+        }
+        let old_key = |prev: &serde_json::Map<String, Json>| -> Result<Vec<String>, String> {
+            names
+                .iter()
+                .map(|n| {
+                    prev.get(*n)
+                        .and_then(Json::as_str)
+                        .map(ordered)
+                        .ok_or_else(|| fail("prevStruct without the key"))
+                })
+                .collect()
+        };
+        match record_type {
+            "INSERT" => {
+                let post = value["postStruct"]
+                    .as_object()
+                    .ok_or_else(|| fail("INSERT without postStruct"))?;
+                table.insert(key, post.clone());
+            }
+            "UPDATE" => {
+                let prev = value["prevStruct"]
+                    .as_object()
+                    .ok_or_else(|| fail("UPDATE without prevStruct"))?;
+                let post = value["postStruct"]
+                    .as_object()
+                    .ok_or_else(|| fail("UPDATE without postStruct"))?;
+                let mut row = table
+                    .remove(&old_key(prev)?)
+                    .ok_or_else(|| fail("UPDATE of a row never inserted"))?;
+                row.extend(post.clone());
+                table.insert(key, row);
+            }
+            "DELETE" => {
+                table
+                    .remove(&key)
+                    .ok_or_else(|| fail("DELETE of a row never inserted"))?;
+            }
+            other => return Err(fail(&format!("unknown recordType {other}"))),
+        }
+    }
+    Ok(table.into_values().map(|row| (name.clone(), row)).collect())
+}
+
 /// A row as DTS's SDK applied it: the record's `objectName` and the row's values.
 pub type DtsRow = (String, serde_json::Map<String, Json>);
 

@@ -40,7 +40,7 @@ pub use http::{http_get, metric_sample};
 pub use judges::{
     ConnectStandalone, DebeziumOracle, DtsRow, FlinkFormat, FlinkRow, JvmTuning, OracleEvent,
     apply_changelog, canal_flat_message_table, dts_record_table, flink_debezium_read, flink_read,
-    flink_read_canal_of, judges_home, shareplex_table,
+    flink_read_canal_of, judges_home, oms_default_table, shareplex_table,
 };
 pub use kafka::{
     KcatRecord, MessageCounter, Record, kafka_python_partitions, kcat_read, kcat_read_with,

@@ -18,7 +18,8 @@ use crate::contract::topics::check_topic_name;
 use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DdlEncoder, DdlFormat, DebeziumJsonEncoder, DebeziumOptions,
     DtsAvroEncoder, EncodeError, Encoder, JsonEncoder, MaxwellJsonEncoder, MetadataEncoder,
-    MetadataFormat, SchemaChangePolicy, SchemaRegistry, SharePlexJsonEncoder, ValueOptions,
+    MetadataFormat, OmsJsonEncoder, SchemaChangePolicy, SchemaRegistry, SharePlexJsonEncoder,
+    ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::produce::admin::TopicSettings;
@@ -119,6 +120,11 @@ pub enum FormatConfig {
     },
     /// `shareplex-json`.
     ShareplexJson,
+    /// `oms-json`, naming `database` in `db`.
+    OmsJson {
+        /// PostgreSQL's database.
+        database: String,
+    },
     /// `avro`.
     Avro {
         /// The registry's URL.
@@ -394,6 +400,9 @@ fn format_config(spec: &PipelineSpec, database: &str) -> Result<FormatConfig, Sp
         Format::CanalJson => FormatConfig::CanalJson,
         Format::MaxwellJson => FormatConfig::MaxwellJson,
         Format::ShareplexJson => FormatConfig::ShareplexJson,
+        Format::OmsJson => FormatConfig::OmsJson {
+            database: database.to_owned(),
+        },
         Format::DtsAvro => FormatConfig::DtsAvro {
             database: database.to_owned(),
         },
@@ -659,7 +668,8 @@ impl FormatConfig {
             | FormatConfig::CanalJson
             | FormatConfig::MaxwellJson
             | FormatConfig::DtsAvro { .. }
-            | FormatConfig::ShareplexJson => MetadataFormat::Json { schemas: false },
+            | FormatConfig::ShareplexJson
+            | FormatConfig::OmsJson { .. } => MetadataFormat::Json { schemas: false },
         };
         Ok(MetadataEncoder::new(format, name))
     }
@@ -677,7 +687,8 @@ impl FormatConfig {
             FormatConfig::Json(_)
             | FormatConfig::MaxwellJson
             | FormatConfig::DtsAvro { .. }
-            | FormatConfig::ShareplexJson => DdlFormat::Debezium { schemas: false },
+            | FormatConfig::ShareplexJson
+            | FormatConfig::OmsJson { .. } => DdlFormat::Debezium { schemas: false },
             FormatConfig::CanalJson => DdlFormat::Canal,
         };
         Ok(DdlEncoder::new(format, name, database))
@@ -694,6 +705,7 @@ impl FormatConfig {
             FormatConfig::MaxwellJson => Box::new(MaxwellJsonEncoder::default()),
             FormatConfig::DtsAvro { database } => Box::new(DtsAvroEncoder::new(database.clone())),
             FormatConfig::ShareplexJson => Box::new(SharePlexJsonEncoder),
+            FormatConfig::OmsJson { database } => Box::new(OmsJsonEncoder::new(database.clone())),
             FormatConfig::Avro {
                 registry,
                 options,

@@ -326,6 +326,8 @@ pub enum Format {
     DtsAvro,
     /// SharePlex JSON as Alibaba Cloud DTS writes it.
     ShareplexJson,
+    /// OceanBase Migration Service's Default JSON.
+    OmsJson,
     /// One flat object per row.
     Json,
 }

@@ -20,12 +20,13 @@
 //! The key is `objectName`'s text: DTS's default partitioning hashes the database and
 //! table names, so a table's changes stay in order on one partition.
 
-use arrow::array::{Array, RecordBatch, StructArray};
+use arrow::array::RecordBatch;
 use arrow::datatypes::Field;
 use chrono::{Datelike, Timelike};
 
 use super::avro::binary::{bytes, double, long, union_branch};
-use super::layout::{Layout, MetadataColumns, is_unchanged};
+use super::layout::{Layout, MetadataColumns};
+use super::row_images::{Image, RowImages};
 use super::value::{ColumnWriter, Scalar, decimal_text, money_cents};
 use super::{EncodeError, Encoder, Messages};
 use crate::contract::SnapshotMarks;
@@ -74,9 +75,6 @@ impl DtsAvroEncoder {
 
 /// A column as this format writes it.
 struct Column<'a> {
-    writer: ColumnWriter<'a>,
-    /// The old row's value, when the batch has an old image.
-    before: Option<ColumnWriter<'a>>,
     field: &'a Field,
     pg_type: &'a str,
 }
@@ -98,22 +96,13 @@ impl Encoder for DtsAvroEncoder {
             commit_ts,
             ..
         } = layout.metadata(batch)?;
-        let before: Option<&StructArray> = layout.before(batch);
-        let unchanged = layout.unchanged(batch);
-        let full_identity = schema
-            .metadata()
-            .get(metadata::REPLICA_IDENTITY)
-            .is_some_and(|identity| identity == "full");
+        let images = RowImages::new(&layout, batch);
         let columns: Vec<Column<'_>> = layout
-            .writers(batch)
-            .into_iter()
-            .zip(layout.before_writers(batch))
-            .zip(&layout.columns)
-            .map(|((writer, before), column)| {
+            .columns
+            .iter()
+            .map(|column| {
                 let field = schema.field(column.index);
                 Column {
-                    writer,
-                    before,
                     field,
                     pg_type: field
                         .metadata()
@@ -153,7 +142,6 @@ impl Encoder for DtsAvroEncoder {
 
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
-            let has_before = before.is_some_and(|b| b.is_valid(row));
             let value = |buffer: &mut Vec<u8>| {
                 let mut text = String::new();
                 long(1, buffer);
@@ -186,43 +174,22 @@ impl Encoder for DtsAvroEncoder {
                     buffer,
                 );
                 buffer.extend_from_slice(&row_tail);
-                // beforeImages: the old row, the key where that is all PostgreSQL
-                // sent, and for an update under the default identity the key (which
-                // did not change) from the new row.
-                if matches!(change, op::UPDATE | op::DELETE) {
+                // beforeImages for updates and deletes, afterImages for inserts and
+                // updates; what PostgreSQL did not send is NONE.
+                for (image, wanted) in [
+                    (Image::Old, matches!(change, op::UPDATE | op::DELETE)),
+                    (Image::New, change != op::DELETE),
+                ] {
+                    if !wanted {
+                        union_branch(0, buffer);
+                        continue;
+                    }
                     union_branch(2, buffer);
                     long(array_len(columns.len()), buffer);
                     for (position, column) in columns.iter().enumerate() {
-                        let is_key = layout.key.contains(&position);
-                        match &column.before {
-                            Some(old) if has_before && (full_identity || is_key) => {
-                                write_value(old, column, row, &mut text, buffer);
-                            }
-                            _ if is_key => {
-                                write_value(&column.writer, column, row, &mut text, buffer);
-                            }
-                            _ => none(buffer),
-                        }
-                    }
-                    if !columns.is_empty() {
-                        long(0, buffer);
-                    }
-                } else {
-                    union_branch(0, buffer);
-                }
-                if change == op::DELETE {
-                    union_branch(0, buffer);
-                } else {
-                    union_branch(2, buffer);
-                    long(array_len(columns.len()), buffer);
-                    for (position, column) in columns.iter().enumerate() {
-                        if change == op::UPDATE
-                            && column.writer.is_null(row)
-                            && is_unchanged(unchanged, row, position)
-                        {
-                            none(buffer);
-                        } else {
-                            write_value(&column.writer, column, row, &mut text, buffer);
+                        match images.known(&layout.key, row, position, change, image) {
+                            Some(writer) => write_value(writer, column, row, &mut text, buffer),
+                            None => none(buffer),
                         }
                     }
                     if !columns.is_empty() {

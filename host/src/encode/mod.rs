@@ -17,6 +17,7 @@ pub(crate) mod kind;
 pub mod layout;
 pub mod maxwell;
 pub mod metadata;
+pub mod oms;
 mod row_images;
 pub mod shareplex;
 pub mod value;
@@ -37,6 +38,7 @@ pub use maxwell::MaxwellJsonEncoder;
 pub use metadata::{
     MetadataEncoder, MetadataFormat, TransactionEvent, TransactionStatus, transaction_id,
 };
+pub use oms::OmsJsonEncoder;
 pub use shareplex::SharePlexJsonEncoder;
 pub use value::{BinaryMode, DecimalMode, IntervalMode, ValueOptions};
 

@@ -27,6 +27,15 @@ enum Cell<'w, 'a> {
     },
 }
 
+/// Which row of a change a message's values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Image {
+    /// The row after the change.
+    New,
+    /// The row before it.
+    Old,
+}
+
 /// A batch's new and old row images, as these formats read them.
 pub(crate) struct RowImages<'a> {
     /// The new values, in `Layout::columns` order.
@@ -85,6 +94,40 @@ impl<'a> RowImages<'a> {
         match &self.before_writers[position] {
             Some(old) if change == op::DELETE && self.has_before(row) => old,
             _ => &self.writers[position],
+        }
+    }
+
+    /// The writer of column `position`'s value in `image` at `row`, `None` when
+    /// PostgreSQL did not send it: an old row's non-key columns without `REPLICA
+    /// IDENTITY FULL`, a TOASTed value an update left unchanged. For formats that
+    /// leave unknown values out (`shareplex-json`, `oms-json`) rather than write a
+    /// placeholder. An update that kept its key has no old key in the WAL: the new
+    /// row's is the same.
+    pub(crate) fn known(
+        &self,
+        key: &[usize],
+        row: usize,
+        position: usize,
+        change: u8,
+        image: Image,
+    ) -> Option<&ColumnWriter<'a>> {
+        let is_key = key.contains(&position);
+        match image {
+            Image::Old => match &self.before_writers[position] {
+                Some(old) if self.has_before(row) && (self.full_identity || is_key) => Some(old),
+                // A delete's row is its old key or row.
+                _ if is_key && matches!(change, op::UPDATE | op::DELETE) => {
+                    Some(&self.writers[position])
+                }
+                _ => None,
+            },
+            Image::New => {
+                let writer = &self.writers[position];
+                let left_out = change == op::UPDATE
+                    && writer.is_null(row)
+                    && is_unchanged(self.unchanged, row, position);
+                (!left_out).then_some(writer)
+            }
         }
     }
 

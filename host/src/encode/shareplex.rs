@@ -23,25 +23,19 @@
 //! as an object of text values, as in `canal-json`; both halves of an update are
 //! keyed by the new key, so they stay adjacent on one partition.
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::RecordBatch;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::layout::{Layout, MetadataColumns, is_unchanged};
-use super::value::{ColumnWriter, string};
+use super::layout::{Layout, MetadataColumns};
+use super::row_images::{Image, RowImages};
+use super::value::string;
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::contract::SnapshotMarks;
-use crate::contract::columns::{metadata, op};
+use crate::contract::columns::op;
 
 /// The `shareplex-json` encoder.
 #[derive(Debug, Clone, Default)]
 pub struct SharePlexJsonEncoder;
-
-/// Which row a message's `data` holds.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Image {
-    New,
-    Old,
-}
 
 impl Encoder for SharePlexJsonEncoder {
     fn encode(
@@ -59,15 +53,7 @@ impl Encoder for SharePlexJsonEncoder {
             seqs,
             ..
         } = layout.metadata(batch)?;
-        let writers = layout.writers(batch);
-        let before_writers = layout.before_writers(batch);
-        let before = layout.before(batch);
-        let unchanged = layout.unchanged(batch);
-        let full_identity = batch
-            .schema_ref()
-            .metadata()
-            .get(metadata::REPLICA_IDENTITY)
-            .is_some_and(|identity| identity == "full");
+        let images = RowImages::new(&layout, batch);
         let posttime = utc_seconds(crate::clock::now_unix_millis().saturating_mul(1000));
         let mut table = b"\"table\":".to_vec();
         string(
@@ -77,27 +63,6 @@ impl Encoder for SharePlexJsonEncoder {
 
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
-            let has_before = before.is_some_and(|b| b.is_valid(row));
-            // The writer of column `position`'s value in `image`, `None` when
-            // PostgreSQL did not send it.
-            let known = |image: Image, position: usize| -> Option<&ColumnWriter<'_>> {
-                let is_key = layout.key.contains(&position);
-                match image {
-                    Image::Old => match &before_writers[position] {
-                        Some(old) if has_before && (full_identity || is_key) => Some(old),
-                        // An update that kept its key under the default identity.
-                        _ if is_key && change == op::UPDATE => Some(&writers[position]),
-                        _ => None,
-                    },
-                    Image::New => {
-                        let writer = &writers[position];
-                        let left_out = change == op::UPDATE
-                            && writer.is_null(row)
-                            && is_unchanged(unchanged, row, position);
-                        (!left_out).then_some(writer)
-                    }
-                }
-            };
             let message = |kind: &str, image: Option<Image>, buffer: &mut Vec<u8>| {
                 let mut itoa = itoa::Buffer::new();
                 let seq = u64::from(seqs.value(row)) + 1;
@@ -121,7 +86,8 @@ impl Encoder for SharePlexJsonEncoder {
                 if let Some(image) = image {
                     let mut first = true;
                     for (position, column) in layout.columns.iter().enumerate() {
-                        let Some(writer) = known(image, position) else {
+                        let Some(writer) = images.known(&layout.key, row, position, change, image)
+                        else {
                             continue;
                         };
                         if !first {
@@ -134,7 +100,7 @@ impl Encoder for SharePlexJsonEncoder {
                 }
                 buffer.extend_from_slice(b"}}");
             };
-            let key = |buffer: &mut Vec<u8>| layout.write_key(&writers, row, None, buffer);
+            let key = |buffer: &mut Vec<u8>| layout.write_key(&images.writers, row, None, buffer);
             let key_writer = (!layout.key.is_empty()).then_some(&key as WriteBytes<'_>);
             match change {
                 op::TRUNCATE => out.push(row, None, Some(&|b| message("TRUNCATE", None, b))),

@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use weir_tests::{
     FlinkFormat, KafkaCluster, PgCluster, RunningPipeline, apply_changelog,
-    canal_flat_message_table, dts_record_table, flink_read, read_topic, shareplex_table,
-    unique_name,
+    canal_flat_message_table, dts_record_table, flink_read, oms_default_table, read_topic,
+    shareplex_table, unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -322,7 +322,8 @@ async fn canal_client_agrees(
 /// another way (`COPY` in binary, not pgoutput's text): Canal's client over
 /// `canal-json` (the TRUNCATE included, as Canal's DDL message), DTS's subscribe SDK
 /// over `dts-avro` (the TRUNCATE as its DDL record), a consumer of `shareplex-json`
-/// written from DTS's field list (the TRUNCATE as its `TRUNCATE`), Flink's
+/// written from DTS's field list (the TRUNCATE as its `TRUNCATE`), and one of
+/// `oms-json` written from OMS's (the TRUNCATE as its `DDL`), Flink's
 /// `canal-json` and `maxwell-json` over the table without the TRUNCATE (Flink has
 /// no truncate to apply).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,14 +386,17 @@ sink:
     let (maxwell, maxwell_spec) = pipeline("maxwell-json", "initial");
     let (dts, dts_spec) = pipeline("dts-avro", "initial");
     let (shareplex, shareplex_spec) = pipeline("shareplex-json", "initial");
+    let (oms, oms_spec) = pipeline("oms-json", "initial");
     let canal_weir = RunningPipeline::start(&canal_spec).expect("canal-json");
     let maxwell_weir = RunningPipeline::start(&maxwell_spec).expect("maxwell-json");
     let dts_weir = RunningPipeline::start(&dts_spec).expect("dts-avro");
     let shareplex_weir = RunningPipeline::start(&shareplex_spec).expect("shareplex-json");
+    let oms_weir = RunningPipeline::start(&oms_spec).expect("oms-json");
     canal_weir.wait_streaming(WAIT).await.expect("streams");
     maxwell_weir.wait_streaming(WAIT).await.expect("streams");
     dts_weir.wait_streaming(WAIT).await.expect("streams");
     shareplex_weir.wait_streaming(WAIT).await.expect("streams");
+    oms_weir.wait_streaming(WAIT).await.expect("streams");
     for table in ["everything", "everything_default"] {
         let changes = format!(
             "{update}
@@ -413,7 +417,13 @@ sink:
     .expect("truncate and new rows");
 
     // The tables as they are now, read by a snapshot.
-    for format in ["canal-json", "maxwell-json", "dts-avro", "shareplex-json"] {
+    for format in [
+        "canal-json",
+        "maxwell-json",
+        "dts-avro",
+        "shareplex-json",
+        "oms-json",
+    ] {
         let (_, spec) = pipeline(format, "initial_only");
         RunningPipeline::start(&spec)
             .expect("snapshot")
@@ -518,10 +528,31 @@ sink:
         })
         .await;
     }
+
+    for table in ["everything", "everything_default"] {
+        let snapshot = messages_in_now(&kafka, &format!("oms_json_initial_only.{table}"));
+        let expected = oms_default_table(&snapshot)
+            .unwrap_or_else(|e| panic!("the snapshot of {table} applies: {e}"));
+        assert!(expected.len() >= 4, "{table}: {expected:?}");
+        for (named, _) in &expected {
+            assert_eq!(
+                *named,
+                format!("{database}.public.{table}"),
+                "db is database.schema"
+            );
+        }
+        let topic = format!("{oms}.{table}");
+        converges(&topic, &expected, || {
+            let messages = messages_in_now(&kafka, &topic);
+            oms_default_table(&messages).unwrap_or_else(|e| panic!("{topic} applies: {e}"))
+        })
+        .await;
+    }
     canal_weir.stop().await.expect("stops");
     maxwell_weir.stop().await.expect("stops");
     dts_weir.stop().await.expect("stops");
     shareplex_weir.stop().await.expect("stops");
+    oms_weir.stop().await.expect("stops");
 }
 
 /// Flink's `ROW<…>` of `table`'s columns, every one a `STRING` (the id `NOT NULL`):
@@ -577,12 +608,13 @@ async fn converges<T: PartialEq + std::fmt::Debug>(
     }
 }
 
-/// `dts-avro` and `shareplex-json` without `unchanged_toast: fetch`, under the
-/// default identity: what PostgreSQL did not send (an unchanged TOASTed note, the
-/// old row's non-key columns) is DTS's `NONE`, or left out of SharePlex's `data`, so
+/// `dts-avro`, `shareplex-json` and `oms-json` without `unchanged_toast: fetch`,
+/// under the default identity: what PostgreSQL did not send (an unchanged TOASTed
+/// note, the old row's non-key columns) is DTS's `NONE`, or left out of SharePlex's
+/// `data` and OMS's structs, so
 /// a consumer keeps the value it has. Applied, the messages end with the table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dts_and_shareplex_consumers_keep_the_values_postgres_did_not_send() {
+async fn dts_shareplex_and_oms_consumers_keep_the_values_postgres_did_not_send() {
     let pg = PgCluster::start().expect("postgres");
     let kafka = KafkaCluster::start(1).expect("kafka");
     let database = pg
@@ -616,8 +648,10 @@ sink:
     };
     let dts = start("dts-avro");
     let shareplex = start("shareplex-json");
+    let oms = start("oms-json");
     dts.wait_streaming(WAIT).await.expect("weir streams");
     shareplex.wait_streaming(WAIT).await.expect("weir streams");
+    oms.wait_streaming(WAIT).await.expect("weir streams");
     pg.execute_script(&database, &changes("accounts"))
         .await
         .expect("changes");
@@ -669,6 +703,16 @@ sink:
             .collect::<Vec<_>>()
     })
     .await;
+    converges("oms_json.accounts", &expected, || {
+        let messages = messages_in_now(&kafka, "oms_json.accounts");
+        oms_default_table(&messages)
+            .unwrap_or_else(|e| panic!("oms_json.accounts applies: {e}"))
+            .into_iter()
+            .map(|(table, row)| (table, kept(row)))
+            .collect::<Vec<_>>()
+    })
+    .await;
     dts.stop().await.expect("stops");
     shareplex.stop().await.expect("stops");
+    oms.stop().await.expect("stops");
 }

@@ -487,3 +487,57 @@ fn shareplex_messages_follow_dtss_field_list_with_updates_in_two_halves() {
     assert_eq!(before["data"]["id"], after["data"]["id"]);
     assert_eq!(events[2].0, events[3].0, "both halves under one key");
 }
+
+#[test]
+fn oms_default_json_has_omss_fields_and_one_struct_per_side() {
+    let fixture = fixture();
+    let items = with_primary_key(&fixture.items, "id");
+    let events = encode(&mut weir::encode::OmsJsonEncoder::new("shopdb"), &items);
+    let types: Vec<&str> = events
+        .iter()
+        .map(|(_, v)| {
+            v.as_ref().expect("value")["recordType"]
+                .as_str()
+                .expect("type")
+        })
+        .collect();
+    assert_eq!(types, ["INSERT", "INSERT", "UPDATE", "DELETE"]);
+    let insert = events[0].1.as_ref().expect("value");
+    let meta = &insert["allMetaData"];
+    for field in [
+        "checkpoint",
+        "record_primary_key",
+        "record_primary_value",
+        "source_identity",
+        "dbType",
+        "storeDataSequence",
+        "table_name",
+        "db",
+        "timestamp",
+        "uniqueId",
+        "transId",
+        "clusterId",
+        "ddlType",
+    ] {
+        assert!(meta.get(field).is_some(), "allMetaData.{field}: {meta}");
+    }
+    assert_eq!(meta["db"], "shopdb.public");
+    assert_eq!(meta["table_name"], "items");
+    assert_eq!(meta["dbType"], "POSTGRESQL");
+    assert_eq!(meta["record_primary_key"], "id");
+    assert_eq!(meta["record_primary_value"], "1");
+    assert!(meta["storeDataSequence"].is_u64(), "a number: {meta}");
+    assert!(
+        insert["prevStruct"].is_null(),
+        "an insert has only postStruct"
+    );
+    assert_eq!(insert["postStruct"]["at"], "2026-11-21 08:00:00.25Z");
+    let update = events[2].1.as_ref().expect("value");
+    assert!(update["prevStruct"].is_object() && update["postStruct"].is_object());
+    let delete = events[3].1.as_ref().expect("value");
+    assert!(
+        delete["postStruct"].is_null(),
+        "a delete has only prevStruct"
+    );
+    assert_eq!(delete["allMetaData"]["record_primary_value"], "2");
+}

@@ -435,46 +435,30 @@ sink:
     let row_type = all_text_row(&client, "everything").await;
 
     for table in ["everything", "everything_default"] {
-        let snapshot = messages_in_now(&kafka, &format!("canal_json_initial_only.{table}"));
-        let expected = canal_flat_message_table(&snapshot)
-            .unwrap_or_else(|e| panic!("Canal's client reads the snapshot of {table}: {e}"));
-        assert!(expected.len() >= 4, "{table}: {expected:?}");
-        let topic = format!("{canal}.{table}");
-        converges(&topic, &expected, || {
-            let messages = messages_in_now(&kafka, &topic);
-            canal_flat_message_table(&messages)
-                .unwrap_or_else(|e| panic!("Canal's client reads {topic}: {e}"))
+        stream_converges_to_snapshot(&kafka, &canal, table, |messages| {
+            canal_flat_message_table(messages).map_err(|e| format!("Canal's client: {e}"))
         })
         .await;
     }
 
+    // Flink has no truncate to apply: the table without one.
     for (format, prefix) in [
         (FlinkFormat::Canal, &canal),
         (FlinkFormat::Maxwell, &maxwell),
     ] {
-        let snapshot_prefix = format!(
-            "{}_initial_only",
-            &prefix[..prefix.len() - "_initial".len()]
-        );
-        let snapshot = messages_in_now(&kafka, &format!("{snapshot_prefix}.everything_default"));
-        let expected = apply_changelog(
-            flink_read(format, &row_type, &snapshot).expect("Flink reads the snapshot"),
-            &snapshot_prefix,
-        );
-        let topic = format!("{prefix}.everything_default");
-        converges(&topic, &expected, || {
-            let messages = messages_in_now(&kafka, &topic);
-            let changelog = flink_read(format, &row_type, &messages)
-                .unwrap_or_else(|e| panic!("Flink reads every message of {topic}: {e}"));
-            apply_changelog(changelog, &topic)
+        stream_converges_to_snapshot(&kafka, prefix, "everything_default", |messages| {
+            let changelog = flink_read(format, &row_type, messages)
+                .map_err(|e| format!("Flink reads every message: {e}"))?;
+            Ok(apply_changelog(changelog, prefix).into_iter().collect())
         })
         .await;
     }
 
     for table in ["everything", "everything_default"] {
-        let snapshot = messages_in_now(&kafka, &format!("dts_avro_initial_only.{table}"));
-        let expected = dts_record_table(&snapshot)
-            .unwrap_or_else(|e| panic!("DTS's SDK reads the snapshot of {table}: {e}"));
+        let expected = stream_converges_to_snapshot(&kafka, &dts, table, |messages| {
+            dts_record_table(messages).map_err(|e| format!("DTS's SDK: {e}"))
+        })
+        .await;
         let object = format!("{database}.public.{table}");
         for (named, _) in &expected {
             assert_eq!(*named, object, "objectName is database.schema.table");
@@ -508,32 +492,17 @@ sink:
             assert_eq!(row("3")["c_date"], "-infinity");
             assert_eq!(row("3")["c_tstz"], "-infinity");
         }
-        let topic = format!("{dts}.{table}");
-        converges(&topic, &expected, || {
-            let messages = messages_in_now(&kafka, &topic);
-            dts_record_table(&messages).unwrap_or_else(|e| panic!("DTS's SDK reads {topic}: {e}"))
+    }
+
+    for table in ["everything", "everything_default"] {
+        stream_converges_to_snapshot(&kafka, &shareplex, table, |messages| {
+            shareplex_table(messages, &["id"])
         })
         .await;
     }
 
     for table in ["everything", "everything_default"] {
-        let snapshot = messages_in_now(&kafka, &format!("shareplex_json_initial_only.{table}"));
-        let expected = shareplex_table(&snapshot, &["id"])
-            .unwrap_or_else(|e| panic!("the snapshot of {table} applies: {e}"));
-        assert!(expected.len() >= 4, "{table}: {expected:?}");
-        let topic = format!("{shareplex}.{table}");
-        converges(&topic, &expected, || {
-            let messages = messages_in_now(&kafka, &topic);
-            shareplex_table(&messages, &["id"]).unwrap_or_else(|e| panic!("{topic} applies: {e}"))
-        })
-        .await;
-    }
-
-    for table in ["everything", "everything_default"] {
-        let snapshot = messages_in_now(&kafka, &format!("oms_json_initial_only.{table}"));
-        let expected = oms_default_table(&snapshot)
-            .unwrap_or_else(|e| panic!("the snapshot of {table} applies: {e}"));
-        assert!(expected.len() >= 4, "{table}: {expected:?}");
+        let expected = stream_converges_to_snapshot(&kafka, &oms, table, oms_default_table).await;
         for (named, _) in &expected {
             assert_eq!(
                 *named,
@@ -541,18 +510,33 @@ sink:
                 "db is database.schema"
             );
         }
-        let topic = format!("{oms}.{table}");
-        converges(&topic, &expected, || {
-            let messages = messages_in_now(&kafka, &topic);
-            oms_default_table(&messages).unwrap_or_else(|e| panic!("{topic} applies: {e}"))
-        })
-        .await;
     }
     canal_weir.stop().await.expect("stops");
     maxwell_weir.stop().await.expect("stops");
     dts_weir.stop().await.expect("stops");
     shareplex_weir.stop().await.expect("stops");
     oms_weir.stop().await.expect("stops");
+}
+
+/// What `read` (a consumer applying messages) makes of `table`'s stream topic
+/// (`<prefix>.<table>`, `prefix` ending in `_initial`) converges to what it makes of
+/// the same table's `initial_only` snapshot topic; returns the latter.
+async fn stream_converges_to_snapshot<T: PartialEq + std::fmt::Debug>(
+    kafka: &KafkaCluster,
+    prefix: &str,
+    table: &str,
+    read: impl Fn(&[Option<Vec<u8>>]) -> Result<Vec<T>, String>,
+) -> Vec<T> {
+    let snapshot_topic = format!("{prefix}_only.{table}");
+    let expected = read(&messages_in_now(kafka, &snapshot_topic))
+        .unwrap_or_else(|e| panic!("{snapshot_topic}: {e}"));
+    assert!(expected.len() >= 4, "{snapshot_topic}: {expected:?}");
+    let topic = format!("{prefix}.{table}");
+    converges(&topic, &expected, || {
+        read(&messages_in_now(kafka, &topic)).unwrap_or_else(|e| panic!("{topic}: {e}"))
+    })
+    .await;
+    expected
 }
 
 /// Flink's `ROW<…>` of `table`'s columns, every one a `STRING` (the id `NOT NULL`):

@@ -38,6 +38,22 @@ fn benches(c: &mut Criterion) {
             Box::new(weir::encode::CanalJsonEncoder::default()),
         ),
         (
+            "maxwell-json",
+            Box::new(weir::encode::MaxwellJsonEncoder::default()),
+        ),
+        (
+            "dts-avro",
+            Box::new(weir::encode::DtsAvroEncoder::new("shop")),
+        ),
+        (
+            "shareplex-json",
+            Box::new(weir::encode::SharePlexJsonEncoder),
+        ),
+        (
+            "oms-json",
+            Box::new(weir::encode::OmsJsonEncoder::new("shop")),
+        ),
+        (
             "debezium-json",
             Box::new(DebeziumJsonEncoder::new(DebeziumOptions::new(
                 "shop", "shop",

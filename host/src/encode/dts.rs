@@ -147,8 +147,8 @@ impl Encoder for DtsAvroEncoder {
                 long(1, buffer);
                 long(i64::try_from(lsns.value(row)).unwrap_or(i64::MAX), buffer);
                 long(commit_ts.value(row).div_euclid(1_000_000), buffer);
-                bytes(Lsn(lsns.value(row)).to_string().as_bytes(), buffer);
-                bytes(Lsn(commit_lsns.value(row)).to_string().as_bytes(), buffer);
+                lsn_string(lsns.value(row), buffer);
+                lsn_string(commit_lsns.value(row), buffer);
                 bytes(
                     itoa::Buffer::new().format(xids.value(row)).as_bytes(),
                     buffer,
@@ -202,6 +202,17 @@ impl Encoder for DtsAvroEncoder {
         }
         Ok(())
     }
+}
+
+/// An LSN as an Avro `string` in PostgreSQL's `X/Y` form, without allocating.
+fn lsn_string(lsn: u64, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let mut text = [0_u8; 17];
+    let mut cursor = std::io::Cursor::new(&mut text[..]);
+    // `FFFFFFFF/FFFFFFFF` fits: the write cannot fail.
+    let _ = write!(cursor, "{}", Lsn(lsn));
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    bytes(&text[..len], out);
 }
 
 /// `database.schema.table`, a `.` inside a name written `\u002E`, as DTS's

@@ -92,19 +92,7 @@ impl Encoder for OmsJsonEncoder {
             let seconds = commit_ts.value(row).div_euclid(1_000_000);
             let struct_of = |image: Image, buffer: &mut Vec<u8>| {
                 buffer.push(b'{');
-                let mut first = true;
-                for (position, column) in layout.columns.iter().enumerate() {
-                    let Some(writer) = images.known(&layout.key, row, position, change, image)
-                    else {
-                        continue;
-                    };
-                    if !first {
-                        buffer.push(b',');
-                    }
-                    first = false;
-                    buffer.extend_from_slice(&column.json_prefix);
-                    writer.write_canal(row, buffer);
-                }
+                images.write_known(&layout, row, change, image, buffer);
                 buffer.push(b'}');
             };
             let value = |buffer: &mut Vec<u8>| {
@@ -145,20 +133,24 @@ impl Encoder for OmsJsonEncoder {
                 } else {
                     Image::New
                 };
-                let mut key_text = String::new();
+                // Each value's JSON string (as in the structs) without its quotes,
+                // joined by \u0001 (JSON escapes each character alone, so the parts
+                // join).
                 for (i, &position) in layout.key.iter().enumerate() {
                     if i > 0 {
-                        key_text.push('\u{1}');
+                        buffer.extend_from_slice(b"\\u0001");
                     }
                     if let Some(writer) = images.known(&layout.key, row, position, change, image)
                         && !writer.is_null(row)
                     {
-                        writer.text(row, &mut key_text);
+                        let start = buffer.len();
+                        writer.write_canal(row, buffer);
+                        if buffer.get(start) == Some(&b'"') {
+                            buffer.remove(start);
+                            buffer.pop();
+                        }
                     }
                 }
-                let mut quoted = Vec::with_capacity(key_text.len() + 2);
-                string(&key_text, &mut quoted);
-                buffer.extend_from_slice(&quoted[1..quoted.len() - 1]);
                 buffer.extend_from_slice(b"\",\"storeDataSequence\":");
                 let sequence = seconds
                     .saturating_mul(100_000)

@@ -199,6 +199,31 @@ impl RowImages<'_> {
         }
     }
 
+    /// Writes the members of `image` at `row` whose values PostgreSQL sent
+    /// ([`RowImages::known`]), `"column":value,…` without braces, values in
+    /// `canal-json`'s forms.
+    pub(crate) fn write_known(
+        &self,
+        layout: &Layout,
+        row: usize,
+        change: u8,
+        image: Image,
+        out: &mut Vec<u8>,
+    ) {
+        let mut first = true;
+        for (position, column) in layout.columns.iter().enumerate() {
+            let Some(writer) = self.known(&layout.key, row, position, change, image) else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&column.json_prefix);
+            writer.write_canal(row, out);
+        }
+    }
+
     /// Writes an update's `old` members for `row` (without braces), each old value
     /// through `write`.
     pub(crate) fn write_old(

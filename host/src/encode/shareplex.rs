@@ -61,13 +61,19 @@ impl Encoder for SharePlexJsonEncoder {
             &mut table,
         );
 
+        // A batch's rows mostly share their transaction's commit time.
+        let mut time = (i64::MIN, String::new());
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
+            if time.0 != commit_ts.value(row) {
+                time = (commit_ts.value(row), utc_seconds(commit_ts.value(row)));
+            }
+            let time = &time.1;
             let message = |kind: &str, image: Option<Image>, buffer: &mut Vec<u8>| {
                 let mut itoa = itoa::Buffer::new();
                 let seq = u64::from(seqs.value(row)) + 1;
                 buffer.extend_from_slice(b"{\"meta\":{\"time\":");
-                string(&utc_seconds(commit_ts.value(row)), buffer);
+                string(time, buffer);
                 buffer.extend_from_slice(b",\"userid\":\"\",\"op\":");
                 string(kind, buffer);
                 buffer.extend_from_slice(b",\"scn\":\"");
@@ -84,19 +90,7 @@ impl Encoder for SharePlexJsonEncoder {
                 string(&posttime, buffer);
                 buffer.extend_from_slice(b"},\"data\":{");
                 if let Some(image) = image {
-                    let mut first = true;
-                    for (position, column) in layout.columns.iter().enumerate() {
-                        let Some(writer) = images.known(&layout.key, row, position, change, image)
-                        else {
-                            continue;
-                        };
-                        if !first {
-                            buffer.push(b',');
-                        }
-                        first = false;
-                        buffer.extend_from_slice(&column.json_prefix);
-                        writer.write_canal(row, buffer);
-                    }
+                    images.write_known(&layout, row, change, image, buffer);
                 }
                 buffer.extend_from_slice(b"}}");
             };

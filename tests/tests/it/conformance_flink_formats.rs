@@ -700,3 +700,122 @@ sink:
     shareplex.stop().await.expect("stops");
     oms.stop().await.expect("stops");
 }
+
+/// `unchanged_toast: fetch` under a writer that runs from before weir starts to the
+/// end: updates that leave a TOASTed note out, updates that change it, deletes and
+/// re-inserts of the same keys, single statements and multi-row transactions, all
+/// racing the look-ups. Canal's client, applying the stream, ends with the table
+/// (the default identity: every unchanged note came from a look-up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetched_toast_values_converge_under_a_concurrent_writer() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const ROWS: i32 = 40;
+    let pg = PgCluster::start().expect("postgres");
+    let kafka = KafkaCluster::start(1).expect("kafka");
+    let note = |seed: &str| {
+        format!("(SELECT string_agg(md5({seed} || g::text), '') FROM generate_series(1, 600) g)")
+    };
+    let database = pg
+        .create_database_with(
+            "toasty",
+            &format!(
+                "CREATE TABLE docs (id int PRIMARY KEY, n int NOT NULL, note text);
+                 INSERT INTO docs SELECT i, 0, {} FROM generate_series(1, {ROWS}) i;",
+                note("i::text")
+            ),
+        )
+        .await
+        .expect("database");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let url = pg.url(&database);
+        let stop = Arc::clone(&stop);
+        async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("writer connects");
+            tokio::spawn(connection);
+            let mut round: i64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                round += 1;
+                let id = 1 + round * 7 % i64::from(ROWS);
+                let statement = match round % 6 {
+                    // The note left out: the look-up's job.
+                    0..=2 => format!("UPDATE docs SET n = n + 1 WHERE id = {id}"),
+                    3 => format!(
+                        "UPDATE docs SET note = {}, n = n + 1 WHERE id = {id}",
+                        note(&format!("'{round}'"))
+                    ),
+                    4 => format!(
+                        "BEGIN; UPDATE docs SET n = n + 1 WHERE id % 5 = {m}; \
+                         UPDATE docs SET note = {} WHERE id = {id}; \
+                         UPDATE docs SET n = n + 1 WHERE id = {id}; COMMIT;",
+                        note(&format!("'t{round}'")),
+                        m = round % 5
+                    ),
+                    _ => format!(
+                        "BEGIN; DELETE FROM docs WHERE id = {id}; \
+                         INSERT INTO docs VALUES ({id}, 0, {}); COMMIT;",
+                        note(&format!("'r{round}'"))
+                    ),
+                };
+                client.batch_execute(&statement).await.expect("writes");
+            }
+            round
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let slot = unique_name("toasty");
+    let weir = RunningPipeline::start(&format!(
+        "name: toasty
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [public.docs]
+    heartbeat: off
+    unchanged_toast: fetch
+sink:
+  kafka:
+    brokers: {brokers}
+    topic: toasty.docs
+    format: canal-json
+    linger: 1ms
+    create_topics: {{ partitions: 1, replication_factor: 1 }}
+",
+        url = pg.url(&database),
+        brokers = kafka.bootstrap_servers(),
+    ))
+    .expect("weir");
+    weir.wait_streaming(WAIT).await.expect("weir streams");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    let rounds = writer.await.expect("writer");
+    assert!(rounds > 100, "the writer wrote {rounds} rounds");
+
+    let client = pg.connect(&database).await.expect("connect");
+    let expected: Vec<serde_json::Map<String, Json>> = client
+        .query(
+            "SELECT id::text, n::text, note FROM docs ORDER BY docs.id",
+            &[],
+        )
+        .await
+        .expect("table")
+        .iter()
+        .map(|row| {
+            ["id", "n", "note"]
+                .into_iter()
+                .enumerate()
+                .map(|(i, column)| (column.to_owned(), Json::from(row.get::<_, String>(i))))
+                .collect()
+        })
+        .collect();
+    converges("toasty.docs", &expected, || {
+        canal_flat_message_table(&messages_in_now(&kafka, "toasty.docs"))
+            .unwrap_or_else(|e| panic!("Canal's client reads toasty.docs: {e}"))
+    })
+    .await;
+    weir.stop().await.expect("stops");
+}

@@ -363,6 +363,14 @@ pub fn flink_read_canal_of(
     )
 }
 
+/// A key value as these readers order their tables: an integer by its value.
+fn ordered(text: &str) -> String {
+    match text.parse::<i64>() {
+        Ok(number) => format!("{number:+021}"),
+        Err(_) => text.to_owned(),
+    }
+}
+
 /// Applies `shareplex-json` message values as a replicating consumer written from
 /// DTS's published field list does (no public SharePlex JSON client exists to run
 /// instead): `INSERT` puts `data` under its key (`key_columns`); `UPDATE BEFORE`
@@ -380,10 +388,7 @@ pub fn shareplex_table(
         key_columns
             .iter()
             .map(|column| match data.get(*column) {
-                Some(Json::String(text)) => Ok(match text.parse::<i64>() {
-                    Ok(number) => format!("{:+021}", number),
-                    Err(_) => text.clone(),
-                }),
+                Some(Json::String(text)) => Ok(ordered(text)),
                 other => Err(format!("key column {column} is {other:?} in {data:?}")),
             })
             .collect()
@@ -437,12 +442,8 @@ pub fn shareplex_table(
 /// new key with `postStruct` laid over it (a column left out keeps its value),
 /// `DELETE` removes the row, a `DDL` whose `ddl` is a TRUNCATE empties the table.
 /// Returns `(db + "." + table_name, row)` ordered by key (numbers by value).
-pub fn oms_default_table(messages: &[Option<Vec<u8>>]) -> Result<Vec<DtsRow>, String> {
+pub fn oms_default_table(messages: &[Option<Vec<u8>>]) -> Result<Vec<NamedRow>, String> {
     use std::collections::BTreeMap;
-    let ordered = |text: &str| match text.parse::<i64>() {
-        Ok(number) => format!("{number:+021}"),
-        Err(_) => text.to_owned(),
-    };
     let mut table: BTreeMap<Vec<String>, serde_json::Map<String, Json>> = BTreeMap::new();
     let mut name = String::new();
     for (number, message) in messages.iter().enumerate() {
@@ -523,15 +524,16 @@ pub fn oms_default_table(messages: &[Option<Vec<u8>>]) -> Result<Vec<DtsRow>, St
     Ok(table.into_values().map(|row| (name.clone(), row)).collect())
 }
 
-/// A row as DTS's SDK applied it: the record's `objectName` and the row's values.
-pub type DtsRow = (String, serde_json::Map<String, Json>);
+/// A row as a consumer applied it, with the table its messages named (DTS's
+/// `objectName`, OMS's `db.table_name`).
+pub type NamedRow = (String, serde_json::Map<String, Json>);
 
 /// Reads `dts-avro` message values with DTS's subscribe SDK (`AvroDeserializer`,
 /// `AvroRecordParser`) and applies the records as a replicating consumer does;
 /// returns the table it ends with, one object per row of each value as the SDK prints
 /// it, ordered by primary key, with the `database.schema.table` the records named. A
 /// record the SDK cannot read fails the call with the reason.
-pub fn dts_record_table(messages: &[Option<Vec<u8>>]) -> Result<Vec<DtsRow>, HarnessError> {
+pub fn dts_record_table(messages: &[Option<Vec<u8>>]) -> Result<Vec<NamedRow>, HarnessError> {
     #[derive(serde::Deserialize)]
     struct Line {
         table: String,

@@ -38,7 +38,7 @@ pub use broker::{Broker, dev_broker_path, target_bin_path};
 pub use error::HarnessError;
 pub use http::{http_get, metric_sample};
 pub use judges::{
-    ConnectStandalone, DebeziumOracle, DtsRow, FlinkFormat, FlinkRow, JvmTuning, OracleEvent,
+    ConnectStandalone, DebeziumOracle, FlinkFormat, FlinkRow, JvmTuning, NamedRow, OracleEvent,
     apply_changelog, canal_flat_message_table, dts_record_table, flink_debezium_read, flink_read,
     flink_read_canal_of, judges_home, oms_default_table, shareplex_table,
 };

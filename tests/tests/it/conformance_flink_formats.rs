@@ -78,6 +78,53 @@ fn micros(printed: &str) -> String {
     time.and_utc().timestamp_micros().to_string()
 }
 
+/// A pipeline of these tests: `tables` of the database at `url` into `topic` (a
+/// template) as `format`, on a slot and publication of its own, without heartbeats,
+/// one partition per topic; `source` and `sink` add option lines to each section.
+struct Spec<'a> {
+    url: &'a str,
+    brokers: &'a str,
+    tables: &'a str,
+    topic: &'a str,
+    format: &'a str,
+    source: &'a [&'a str],
+    sink: &'a [&'a str],
+}
+
+impl Spec<'_> {
+    fn yaml(&self, name: &str) -> String {
+        let slot = unique_name(name);
+        let options = |lines: &[&str]| -> String {
+            lines.iter().map(|line| format!("    {line}\n")).collect()
+        };
+        format!(
+            "name: {name}
+source:
+  postgres:
+    url: {url}
+    slot: {slot}
+    publication: {slot}
+    tables: [{tables}]
+    heartbeat: off
+{source}sink:
+  kafka:
+    brokers: {brokers}
+    topic: \"{topic}\"
+    format: {format}
+{sink}    linger: 1ms
+    create_topics: {{ partitions: 1, replication_factor: 1 }}
+",
+            url = self.url,
+            tables = self.tables,
+            source = options(self.source),
+            brokers = self.brokers,
+            topic = self.topic,
+            format = self.format,
+            sink = options(self.sink),
+        )
+    }
+}
+
 /// A Flink row in the forms `TABLE_AS_FLINK` selects.
 fn normalised(mut row: Vec<Json>) -> Vec<Json> {
     if let Some(printed) = row[4].as_str() {
@@ -117,29 +164,19 @@ async fn flink_reads_under_both_replica_identities(format: &str, flink_format: F
         )
         .await
         .expect("database");
-    let slot = unique_name("flink");
-    let weir = RunningPipeline::start(&format!(
-        "name: {prefix}
-source:
-  postgres:
-    url: {url}
-    slot: {slot}
-    publication: {slot}
-    tables: [public.accounts, public.accounts_full]
-    heartbeat: off
-    unchanged_toast: fetch
-sink:
-  kafka:
-    brokers: {brokers}
-    topic: \"{prefix}.{{table}}\"
-    format: {format}
-    linger: 1ms
-    create_topics: {{ partitions: 1, replication_factor: 1 }}
-",
-        url = pg.url(&database),
-        brokers = kafka.bootstrap_servers(),
-        prefix = format.replace('-', "_"),
-    ))
+    let prefix = format.replace('-', "_");
+    let weir = RunningPipeline::start(
+        &Spec {
+            url: &pg.url(&database),
+            brokers: kafka.bootstrap_servers(),
+            tables: "public.accounts, public.accounts_full",
+            topic: &format!("{prefix}.{{table}}"),
+            format,
+            source: &["unchanged_toast: fetch"],
+            sink: &[],
+        }
+        .yaml(&prefix),
+    )
     .expect("weir");
     weir.wait_streaming(WAIT).await.expect("weir streams");
     for table in ["accounts", "accounts_full"] {
@@ -199,28 +236,18 @@ async fn flink_tells_two_schemas_tables_apart_by_canal_database() {
         )
         .await
         .expect("database");
-    let slot = unique_name("schemas");
-    let weir = RunningPipeline::start(&format!(
-        "name: schemas
-source:
-  postgres:
-    url: {url}
-    slot: {slot}
-    publication: {slot}
-    tables: [public.accounts, sales.accounts]
-    heartbeat: off
-    unchanged_toast: fetch
-sink:
-  kafka:
-    brokers: {brokers}
-    topic: two_schemas
-    format: canal-json
-    linger: 1ms
-    create_topics: {{ partitions: 1, replication_factor: 1 }}
-",
-        url = pg.url(&database),
-        brokers = kafka.bootstrap_servers(),
-    ))
+    let weir = RunningPipeline::start(
+        &Spec {
+            url: &pg.url(&database),
+            brokers: kafka.bootstrap_servers(),
+            tables: "public.accounts, sales.accounts",
+            topic: "two_schemas",
+            format: "canal-json",
+            source: &["unchanged_toast: fetch"],
+            sink: &[],
+        }
+        .yaml("schemas"),
+    )
     .expect("weir");
     weir.wait_streaming(WAIT).await.expect("weir streams");
     for table in ["public.accounts", "sales.accounts"] {
@@ -327,7 +354,7 @@ async fn canal_client_agrees(
 /// `canal-json` and `maxwell-json` over the table without the TRUNCATE (Flink has
 /// no truncate to apply).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_type_and_a_truncate_reach_canal_and_maxwell_consumers_whole() {
+async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
     let pg = PgCluster::start().expect("postgres");
     let kafka = KafkaCluster::start(1).expect("kafka");
     let major = pg.major_version().await.expect("version");
@@ -356,30 +383,16 @@ async fn every_type_and_a_truncate_reach_canal_and_maxwell_consumers_whole() {
         .expect("database");
     let pipeline = |format: &str, snapshot: &str| {
         let prefix = format!("{}_{snapshot}", format.replace('-', "_"));
-        let slot = unique_name("types");
-        let spec = format!(
-            "name: {prefix}
-source:
-  postgres:
-    url: {url}
-    slot: {slot}
-    publication: {slot}
-    tables: [public.everything, public.everything_default]
-    heartbeat: off
-    snapshot: {snapshot}
-    unchanged_toast: fetch
-sink:
-  kafka:
-    brokers: {brokers}
-    topic: \"{prefix}.{{table}}\"
-    format: {format}
-    skipped_operations: [none]
-    linger: 1ms
-    create_topics: {{ partitions: 1, replication_factor: 1 }}
-",
-            url = pg.url(&database),
-            brokers = kafka.bootstrap_servers(),
-        );
+        let spec = Spec {
+            url: &pg.url(&database),
+            brokers: kafka.bootstrap_servers(),
+            tables: "public.everything, public.everything_default",
+            topic: &format!("{prefix}.{{table}}"),
+            format,
+            source: &[&format!("snapshot: {snapshot}"), "unchanged_toast: fetch"],
+            sink: &["skipped_operations: [none]"],
+        }
+        .yaml(&prefix);
         (prefix, spec)
     };
     let (canal, canal_spec) = pipeline("canal-json", "initial");
@@ -606,28 +619,18 @@ async fn dts_shareplex_and_oms_consumers_keep_the_values_postgres_did_not_send()
         .await
         .expect("database");
     let start = |format: &str| {
-        let slot = unique_name("dts");
-        RunningPipeline::start(&format!(
-            "name: dts
-source:
-  postgres:
-    url: {url}
-    slot: {slot}
-    publication: {slot}
-    tables: [public.accounts]
-    heartbeat: off
-sink:
-  kafka:
-    brokers: {brokers}
-    topic: {topic}.accounts
-    format: {format}
-    linger: 1ms
-    create_topics: {{ partitions: 1, replication_factor: 1 }}
-",
-            url = pg.url(&database),
-            brokers = kafka.bootstrap_servers(),
-            topic = format.replace('-', "_"),
-        ))
+        RunningPipeline::start(
+            &Spec {
+                url: &pg.url(&database),
+                brokers: kafka.bootstrap_servers(),
+                tables: "public.accounts",
+                topic: &format!("{}.accounts", format.replace('-', "_")),
+                format,
+                source: &[],
+                sink: &[],
+            }
+            .yaml("dts"),
+        )
         .expect("weir")
     };
     let dts = start("dts-avro");
@@ -665,7 +668,7 @@ sink:
     };
 
     let object = format!("{database}.public.accounts");
-    let expected: Vec<weir_tests::DtsRow> = rows
+    let expected: Vec<weir_tests::NamedRow> = rows
         .iter()
         .map(|row| (object.clone(), row.clone()))
         .collect();
@@ -766,28 +769,18 @@ async fn fetched_toast_values_converge_under_a_concurrent_writer() {
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let slot = unique_name("toasty");
-    let weir = RunningPipeline::start(&format!(
-        "name: toasty
-source:
-  postgres:
-    url: {url}
-    slot: {slot}
-    publication: {slot}
-    tables: [public.docs]
-    heartbeat: off
-    unchanged_toast: fetch
-sink:
-  kafka:
-    brokers: {brokers}
-    topic: toasty.docs
-    format: canal-json
-    linger: 1ms
-    create_topics: {{ partitions: 1, replication_factor: 1 }}
-",
-        url = pg.url(&database),
-        brokers = kafka.bootstrap_servers(),
-    ))
+    let weir = RunningPipeline::start(
+        &Spec {
+            url: &pg.url(&database),
+            brokers: kafka.bootstrap_servers(),
+            tables: "public.docs",
+            topic: "toasty.docs",
+            format: "canal-json",
+            source: &["unchanged_toast: fetch"],
+            sink: &[],
+        }
+        .yaml("toasty"),
+    )
     .expect("weir");
     weir.wait_streaming(WAIT).await.expect("weir streams");
     tokio::time::sleep(Duration::from_secs(4)).await;

@@ -33,14 +33,8 @@ fn benches(c: &mut Criterion) {
                 ..ValueOptions::default()
             })),
         ),
-        (
-            "canal-json",
-            Box::new(weir::encode::CanalJsonEncoder::default()),
-        ),
-        (
-            "maxwell-json",
-            Box::new(weir::encode::MaxwellJsonEncoder::default()),
-        ),
+        ("canal-json", Box::new(weir::encode::CanalJsonEncoder)),
+        ("maxwell-json", Box::new(weir::encode::MaxwellJsonEncoder)),
         (
             "dts-avro",
             Box::new(weir::encode::DtsAvroEncoder::new("shop")),

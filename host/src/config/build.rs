@@ -701,8 +701,8 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(options) => {
                 Box::new(DebeziumJsonEncoder::new(options.clone()))
             }
-            FormatConfig::CanalJson => Box::new(CanalJsonEncoder::default()),
-            FormatConfig::MaxwellJson => Box::new(MaxwellJsonEncoder::default()),
+            FormatConfig::CanalJson => Box::new(CanalJsonEncoder),
+            FormatConfig::MaxwellJson => Box::new(MaxwellJsonEncoder),
             FormatConfig::DtsAvro { database } => Box::new(DtsAvroEncoder::new(database.clone())),
             FormatConfig::ShareplexJson => Box::new(SharePlexJsonEncoder),
             FormatConfig::OmsJson { database } => Box::new(OmsJsonEncoder::new(database.clone())),

@@ -37,12 +37,8 @@ use crate::contract::columns::{metadata, op};
 use crate::contract::sql::truncate_statement;
 
 /// The `canal-json` encoder.
-#[derive(Debug, Clone)]
-pub struct CanalJsonEncoder {
-    /// Written for an unchanged TOAST value weir does not know (Debezium's
-    /// `unavailable.value.placeholder`).
-    placeholder: String,
-}
+#[derive(Debug, Clone, Default)]
+pub struct CanalJsonEncoder;
 
 /// `java.sql.Types` for a PostgreSQL type name (12, VARCHAR, for the rest).
 pub fn sql_type(pg_type: &str) -> i32 {
@@ -128,14 +124,6 @@ fn write_truncate(layout: &Layout, lsn: u64, commit_micros: i64, now_ms: i64, ou
         out,
     );
     out.extend_from_slice(b",\"sqlType\":null,\"mysqlType\":null,\"data\":null,\"old\":null}");
-}
-
-impl Default for CanalJsonEncoder {
-    fn default() -> Self {
-        Self {
-            placeholder: super::value::ValueOptions::default().unavailable_placeholder,
-        }
-    }
 }
 
 impl Encoder for CanalJsonEncoder {
@@ -236,7 +224,7 @@ impl Encoder for CanalJsonEncoder {
                 let canal = |writer: &ColumnWriter<'_>, row: usize, out: &mut Vec<u8>| {
                     writer.write_canal(row, out);
                 };
-                images.write_data(&layout, row, change, &self.placeholder, canal, buffer);
+                images.write_data(&layout, row, change, canal, buffer);
                 buffer.extend_from_slice(b"}],\"old\":");
                 if change == op::UPDATE {
                     // Flink's canal-json needs one `old` object per `data` row.

@@ -28,20 +28,8 @@ use crate::contract::SnapshotMarks;
 use crate::contract::columns::op;
 
 /// The `maxwell-json` encoder.
-#[derive(Debug, Clone)]
-pub struct MaxwellJsonEncoder {
-    /// Written for an unchanged TOAST value weir does not know (Debezium's
-    /// `unavailable.value.placeholder`).
-    placeholder: String,
-}
-
-impl Default for MaxwellJsonEncoder {
-    fn default() -> Self {
-        Self {
-            placeholder: super::value::ValueOptions::default().unavailable_placeholder,
-        }
-    }
-}
+#[derive(Debug, Clone, Default)]
+pub struct MaxwellJsonEncoder;
 
 impl Encoder for MaxwellJsonEncoder {
     fn encode(
@@ -98,7 +86,7 @@ impl Encoder for MaxwellJsonEncoder {
                 buffer.extend_from_slice(b",\"xid\":");
                 buffer.extend_from_slice(itoa.format(xids.value(row)).as_bytes());
                 buffer.extend_from_slice(b",\"data\":{");
-                images.write_data(&layout, row, change, &self.placeholder, write_value, buffer);
+                images.write_data(&layout, row, change, write_value, buffer);
                 buffer.push(b'}');
                 if change == op::UPDATE {
                     buffer.extend_from_slice(b",\"old\":{");

@@ -13,7 +13,7 @@ use arrow::array::{Array, ListArray, RecordBatch, StructArray};
 use arrow::datatypes::DataType;
 
 use super::layout::{Layout, is_unchanged};
-use super::value::{ColumnWriter, base64, string};
+use super::value::{ColumnWriter, UNAVAILABLE_PLACEHOLDER, base64, string};
 use crate::contract::columns::{metadata, op};
 
 /// The value a column carries in `data`.
@@ -177,13 +177,12 @@ impl<'a> RowImages<'a> {
 
 impl RowImages<'_> {
     /// Writes `data`'s members for `row` (`"column":value,…`, without braces), each
-    /// value through `write`, an unavailable one as `placeholder`.
+    /// value through `write`, an unavailable one as Debezium's placeholder.
     pub(crate) fn write_data(
         &self,
         layout: &Layout,
         row: usize,
         change: u8,
-        placeholder: &str,
         write: impl Fn(&ColumnWriter<'_>, usize, &mut Vec<u8>),
         out: &mut Vec<u8>,
     ) {
@@ -194,7 +193,7 @@ impl RowImages<'_> {
             out.extend_from_slice(&column.json_prefix);
             match self.data(row, position, change) {
                 Cell::Value(writer) => write(writer, row, out),
-                Cell::Unavailable { bytes } => write_unavailable(placeholder, bytes, out),
+                Cell::Unavailable { bytes } => write_unavailable(bytes, out),
             }
         }
     }
@@ -246,11 +245,11 @@ impl RowImages<'_> {
 
 /// Writes the placeholder of an unavailable value: a JSON string, base64 of its bytes
 /// for a `bytea` column.
-fn write_unavailable(placeholder: &str, bytes: bool, out: &mut Vec<u8>) {
+fn write_unavailable(bytes: bool, out: &mut Vec<u8>) {
     if bytes {
-        base64(placeholder.as_bytes(), out);
+        base64(UNAVAILABLE_PLACEHOLDER.as_bytes(), out);
     } else {
-        string(placeholder, out);
+        string(UNAVAILABLE_PLACEHOLDER, out);
     }
 }
 

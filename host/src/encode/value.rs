@@ -64,6 +64,10 @@ pub enum BinaryMode {
     Hex,
 }
 
+/// What Debezium writes for a value PostgreSQL did not send (its default
+/// `unavailable.value.placeholder`).
+pub(crate) const UNAVAILABLE_PLACEHOLDER: &str = "__debezium_unavailable_value";
+
 /// The value conventions of a JSON encoder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValueOptions {
@@ -84,7 +88,7 @@ impl Default for ValueOptions {
             decimal: DecimalMode::Precise,
             interval: IntervalMode::Numeric,
             binary: BinaryMode::Base64,
-            unavailable_placeholder: "__debezium_unavailable_value".to_owned(),
+            unavailable_placeholder: UNAVAILABLE_PLACEHOLDER.to_owned(),
         }
     }
 }

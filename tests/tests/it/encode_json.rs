@@ -237,7 +237,7 @@ fn value_modes_are_honoured() {
 fn canal_flat_messages_carry_text_values_and_changed_old_columns() {
     let fixture = fixture();
     let items = with_primary_key(&fixture.items, "id");
-    let events = encode(&mut weir::encode::CanalJsonEncoder::default(), &items);
+    let events = encode(&mut weir::encode::CanalJsonEncoder, &items);
     assert_eq!(events.len(), 4, "one message per row, no tombstones");
     let types: Vec<&str> = events
         .iter()
@@ -397,7 +397,7 @@ fn debezium_with_schemas_wraps_the_same_payload_in_a_conforming_connect_schema()
 fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
     let fixture = fixture();
     let items = with_primary_key(&fixture.items, "id");
-    let events = encode(&mut weir::encode::MaxwellJsonEncoder::default(), &items);
+    let events = encode(&mut weir::encode::MaxwellJsonEncoder, &items);
     assert_eq!(events.len(), 4, "one message per row, no tombstones");
     let types: Vec<&str> = events
         .iter()

@@ -145,14 +145,19 @@ impl<'a> MetadataColumns<'a> {
 
 /// The precision and scale of `numeric(p, s)` from its type modifier
 /// (`((p << 16) | s) + 4`, `s` an 11-bit signed field: negative scales exist since
-/// PostgreSQL 15); `None` for an unconstrained `numeric` or a precision past `max`.
-pub fn numeric_precision_scale(type_modifier: i32, max_precision: i32) -> Option<(u8, i8)> {
+/// PostgreSQL 15); `None` for an unconstrained `numeric`.
+pub fn numeric_typmod(type_modifier: i32) -> Option<(i32, i32)> {
     if type_modifier < 4 {
         return None;
     }
     let packed = type_modifier - 4;
-    let precision = (packed >> 16) & 0xFFFF;
-    let scale = ((packed & 0x7FF) ^ 0x400) - 0x400;
+    Some(((packed >> 16) & 0xFFFF, ((packed & 0x7FF) ^ 0x400) - 0x400))
+}
+
+/// [`numeric_typmod`] in Arrow's `Decimal128` terms; `None` as well for a precision
+/// past `max_precision`.
+pub fn numeric_precision_scale(type_modifier: i32, max_precision: i32) -> Option<(u8, i8)> {
+    let (precision, scale) = numeric_typmod(type_modifier)?;
     if !(1..=max_precision).contains(&precision) {
         return None;
     }

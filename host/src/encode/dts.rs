@@ -30,7 +30,7 @@ use super::row_images::{Image, RowImages};
 use super::value::{ColumnWriter, Scalar, decimal_text, money_cents};
 use super::{EncodeError, Encoder, Messages};
 use crate::contract::SnapshotMarks;
-use crate::contract::columns::{metadata, op};
+use crate::contract::columns::{metadata, numeric_typmod, op};
 use crate::contract::sql::truncate_statement;
 use crate::lsn::Lsn;
 
@@ -424,11 +424,9 @@ fn numeric_text(value: &str, field: &Field, out: &mut Vec<u8>) {
 
 /// A `numeric(p, s)` field's declared precision and scale.
 fn declared(field: &Field) -> Option<(i64, i64)> {
-    let typmod: i64 = field.metadata().get(metadata::PG_TYPMOD)?.parse().ok()?;
-    let packed = typmod - 4;
-    // The scale is an 11-bit signed number (negative scales from PostgreSQL 15).
-    let scale = ((packed & 0x7ff) ^ 1024) - 1024;
-    Some(((packed >> 16) & 0xffff, scale))
+    let typmod = field.metadata().get(metadata::PG_TYPMOD)?.parse().ok()?;
+    let (precision, scale) = numeric_typmod(typmod)?;
+    Some((i64::from(precision), i64::from(scale)))
 }
 
 /// `Integer`'s `precision`: the digits of the type's largest value.

@@ -6,6 +6,11 @@ pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `"schema"."name"`: a table's qualified name as a safe SQL identifier.
+pub fn quote_qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote_identifier(schema), quote_identifier(name))
+}
+
 /// `'text'` with embedded quotes doubled: a safe SQL string literal.
 pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -23,11 +28,7 @@ pub fn output_text(quoted: &str) -> String {
 /// `TRUNCATE TABLE "schema"."table"`: the statement messages carry for a TRUNCATE,
 /// which pgoutput sends without one.
 pub fn truncate_statement(schema: &str, table: &str) -> String {
-    format!(
-        "TRUNCATE TABLE {}.{}",
-        quote_identifier(schema),
-        quote_identifier(table)
-    )
+    format!("TRUNCATE TABLE {}", quote_qualified(schema, table))
 }
 
 #[cfg(test)]
@@ -38,5 +39,6 @@ mod tests {
     fn quoting() {
         assert_eq!(quote_identifier("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_qualified("a.b", "we\"ird"), "\"a.b\".\"we\"\"ird\"");
     }
 }

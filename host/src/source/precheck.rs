@@ -13,7 +13,7 @@ use super::catalog::{
 };
 use super::ddl::{ddl_capture_installed, install_sql};
 use crate::contract::TableSelector;
-use crate::contract::sql::quote_identifier;
+use crate::contract::sql::{quote_identifier, quote_qualified};
 
 /// WAL a slot may hold back before the precheck warns: past this, weir is far behind
 /// or was stopped long ago, and the server's disk fills while the slot waits.
@@ -525,7 +525,7 @@ async fn tables(
 }
 
 async fn table(client: &Client, schema: &str, name: &str) -> Result<Finding, CatalogError> {
-    let qualified = format!("{}.{}", quote_identifier(schema), quote_identifier(name));
+    let qualified = quote_qualified(schema, name);
     let row = client
         .query_one(
             "SELECT has_table_privilege(c.oid, 'SELECT'), c.relreplident::text, \

@@ -19,7 +19,7 @@ use tracing::info;
 use super::catalog::{CatalogError, publication_exists, resolve_tables, server_major_version};
 use super::snapshot::incremental::SnapshotSignal;
 use crate::contract::TableSelector;
-use crate::contract::sql::{quote_identifier, quote_literal};
+use crate::contract::sql::{quote_identifier, quote_literal, quote_qualified};
 
 /// The comment that marks a publication as weir's to keep in step.
 pub const OWNED_COMMENT: &str = "weir: created for a pipeline, which adds and removes its tables";
@@ -103,12 +103,12 @@ pub async fn sync_publication(
         removed.push(format!("{schema}.*"));
     }
     for (schema, name) in wanted.tables.difference(&current.tables) {
-        clauses.push(format!("ADD TABLE {}", qualified(schema, name)));
+        clauses.push(format!("ADD TABLE {}", quote_qualified(schema, name)));
         added.push(format!("{schema}.{name}"));
         new_tables.push((schema.clone(), name.clone()));
     }
     for (schema, name) in current.tables.difference(&wanted.tables) {
-        clauses.push(format!("DROP TABLE {}", qualified(schema, name)));
+        clauses.push(format!("DROP TABLE {}", quote_qualified(schema, name)));
         removed.push(format!("{schema}.{name}"));
     }
     if clauses.is_empty() {
@@ -234,7 +234,7 @@ async fn create(
         let names: Vec<String> = wanted
             .tables
             .iter()
-            .map(|(schema, name)| qualified(schema, name))
+            .map(|(schema, name)| quote_qualified(schema, name))
             .collect();
         targets.push(format!("TABLE {}", names.join(", ")));
     }
@@ -284,8 +284,4 @@ async fn published_tables(
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect())
-}
-
-fn qualified(schema: &str, name: &str) -> String {
-    format!("{}.{}", quote_identifier(schema), quote_identifier(name))
 }

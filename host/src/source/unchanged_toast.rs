@@ -21,9 +21,9 @@ use tracing::warn;
 
 use super::catalog::CatalogError;
 use super::pgoutput::{OldTuple, TupleValue, TupleWriter, Update};
-use super::replication::SESSION_SETTINGS;
+use super::replication::session_settings_sql;
 use crate::batch::TableSchema;
-use crate::contract::sql::{output_text, quote_identifier};
+use crate::contract::sql::{output_text, quote_identifier, quote_qualified};
 use crate::lsn::Lsn;
 
 /// The statements of one session's look-ups, and whether its settings are made.
@@ -82,11 +82,7 @@ impl UnchangedToastReader {
             .map(|(position, _)| position)
             .collect();
         if !self.settings_made {
-            let settings: String = SESSION_SETTINGS
-                .iter()
-                .map(|(name, value)| format!("SET {name} = '{value}'; "))
-                .collect();
-            control.batch_execute(&settings).await?;
+            control.batch_execute(&session_settings_sql()).await?;
             self.settings_made = true;
         }
         let statement_key = (table.relation_oid, table.version, missing.clone());
@@ -152,11 +148,7 @@ fn key_positions(table: &TableSchema) -> Option<Vec<usize>> {
 /// type with that type's input function, so no type name is written here and the
 /// comparison can use the key's index.
 fn select(table: &TableSchema, key: &[usize], missing: &[usize]) -> String {
-    let name = format!(
-        "{}.{}",
-        quote_identifier(&table.namespace),
-        quote_identifier(&table.name)
-    );
+    let name = quote_qualified(&table.namespace, &table.name);
     let column = |position: usize| quote_identifier(&table.columns[position].name);
     let read: Vec<String> = missing.iter().map(|&p| output_text(&column(p))).collect();
     let key_columns: Vec<String> = key.iter().map(|&p| column(p)).collect();

@@ -37,6 +37,15 @@ pub const SESSION_SETTINGS: [(&str, &str); 7] = [
     ("lc_monetary", "C"),
 ];
 
+/// [`SESSION_SETTINGS`] as `SET` statements, for an ordinary session that reads
+/// values in pgoutput's text forms (snapshots, TOAST look-ups).
+pub fn session_settings_sql() -> String {
+    SESSION_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("SET {name} = '{value}'; "))
+        .collect()
+}
+
 /// The byte stream under a connection (TCP or a unix socket; TLS later).
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}

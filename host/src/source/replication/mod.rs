@@ -15,6 +15,6 @@ mod stream;
 
 pub(crate) use crate::clock::now_unix_micros;
 pub use commands::{CreatedSlot, PgOutputOptions, SlotSnapshot, SystemIdentity};
-pub use connection::{ReplicationConnection, SESSION_SETTINGS};
+pub use connection::{ReplicationConnection, SESSION_SETTINGS, session_settings_sql};
 pub use error::{ReplicationError, SQLSTATE_DUPLICATE_OBJECT, SQLSTATE_OBJECT_IN_USE, ServerError};
 pub use stream::{Keepalive, ReplicationEvent, ReplicationStream, StandbyStatus, XLogData};

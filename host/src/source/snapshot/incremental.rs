@@ -38,7 +38,7 @@ use crate::Lsn;
 use crate::batch::RowMeta;
 use crate::contract::TableSelector;
 use crate::contract::columns::{BEFORE, COMMIT_LSN, LSN, XID, op, qualified_table_name};
-use crate::contract::sql::{quote_identifier, quote_literal};
+use crate::contract::sql::{quote_identifier, quote_literal, quote_qualified};
 
 /// Prefix of the logical message that asks for a snapshot.
 pub const SIGNAL_PREFIX: &str = "weir_signal";
@@ -507,9 +507,7 @@ impl IncrementalSnapshot {
 /// `"schema"."table"` from `schema.table`, for `to_regclass`.
 fn quoted_selector(name: &str) -> String {
     match name.split_once('.') {
-        Some((schema, table)) => {
-            format!("{}.{}", quote_identifier(schema), quote_identifier(table))
-        }
+        Some((schema, table)) => quote_qualified(schema, table),
         None => quote_identifier(name),
     }
 }

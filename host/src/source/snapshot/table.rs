@@ -13,8 +13,8 @@ use weir_pgoutput::{Oid, Relation, RelationColumn, ReplicaIdentity};
 
 use super::copy_binary::{CopyBinaryRows, CopyFormatError};
 use crate::batch::{BatchError, CatalogFacts, ChangeBatchBuilder, RowMeta, TableSchema};
-use crate::contract::sql::{output_text, quote_identifier};
-use crate::source::replication::SESSION_SETTINGS;
+use crate::contract::sql::{output_text, quote_identifier, quote_qualified};
+use crate::source::replication::session_settings_sql;
 
 /// Reading a table failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,11 +76,7 @@ impl SnapshotTable {
 
     /// `"schema"."table"`, for SQL.
     pub fn quoted_name(&self) -> String {
-        format!(
-            "{}.{}",
-            quote_identifier(&self.schema.namespace),
-            quote_identifier(&self.schema.name)
-        )
+        quote_qualified(&self.schema.namespace, &self.schema.name)
     }
 }
 
@@ -245,12 +241,8 @@ pub async fn read_where<T: From<RecordBatch>>(
         table.quoted_name()
     );
     // The text forms as pgoutput sends them: the same parsers read both.
-    let settings: String = SESSION_SETTINGS
-        .iter()
-        .map(|(name, value)| format!("SET {name} = '{value}'; "))
-        .collect();
     client
-        .batch_execute(&settings)
+        .batch_execute(&session_settings_sql())
         .await
         .map_err(|source| SnapshotError::Postgres {
             table: name.clone(),

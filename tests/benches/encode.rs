@@ -33,19 +33,28 @@ fn benches(c: &mut Criterion) {
                 ..ValueOptions::default()
             })),
         ),
-        ("canal-json", Box::new(weir::encode::CanalJsonEncoder)),
-        ("maxwell-json", Box::new(weir::encode::MaxwellJsonEncoder)),
+        (
+            "canal-json",
+            Box::new(weir::encode::CanalJsonEncoder::default()),
+        ),
+        (
+            "maxwell-json",
+            Box::new(weir::encode::MaxwellJsonEncoder::default()),
+        ),
         (
             "dts-avro",
             Box::new(weir::encode::DtsAvroEncoder::new("shop")),
         ),
         (
             "shareplex-json",
-            Box::new(weir::encode::SharePlexJsonEncoder),
+            Box::new(weir::encode::SharePlexJsonEncoder::default()),
         ),
         (
             "oms-json",
-            Box::new(weir::encode::OmsJsonEncoder::new("shop")),
+            Box::new(weir::encode::OmsJsonEncoder::new(
+                "shop",
+                weir::encode::TimestamptzForm::default(),
+            )),
         ),
         (
             "debezium-json",

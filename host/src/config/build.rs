@@ -19,7 +19,7 @@ use crate::encode::{
     AvroEncoder, CanalJsonEncoder, DdlEncoder, DdlFormat, DebeziumJsonEncoder, DebeziumOptions,
     DtsAvroEncoder, EncodeError, Encoder, JsonEncoder, MaxwellJsonEncoder, MetadataEncoder,
     MetadataFormat, OmsJsonEncoder, SchemaChangePolicy, SchemaRegistry, SharePlexJsonEncoder,
-    ValueOptions,
+    TimestamptzForm, ValueOptions,
 };
 use crate::plugin::{Limits, OnError, StageSpec};
 use crate::produce::admin::TopicSettings;
@@ -110,20 +110,22 @@ pub enum FormatConfig {
     /// `debezium-json`.
     DebeziumJson(DebeziumOptions),
     /// `canal-json`.
-    CanalJson,
+    CanalJson(TimestamptzForm),
     /// `maxwell-json`.
-    MaxwellJson,
+    MaxwellJson(TimestamptzForm),
     /// `dts-avro`, naming `database` in `objectName`.
     DtsAvro {
         /// PostgreSQL's database.
         database: String,
     },
     /// `shareplex-json`.
-    ShareplexJson,
+    ShareplexJson(TimestamptzForm),
     /// `oms-json`, naming `database` in `db`.
     OmsJson {
         /// PostgreSQL's database.
         database: String,
+        /// How `timestamptz` values are written.
+        timestamptz: TimestamptzForm,
     },
     /// `avro`.
     Avro {
@@ -389,6 +391,7 @@ fn format_config(spec: &PipelineSpec, database: &str) -> Result<FormatConfig, Sp
         binary: kafka.binary_handling_mode,
         ..ValueOptions::default()
     };
+    let timestamptz = kafka.timestamptz_form.unwrap_or_default();
     let mut debezium = DebeziumOptions::new(&spec.name, database);
     debezium.tombstones = kafka.tombstones;
     debezium.schemas = kafka.schemas_enable;
@@ -397,11 +400,12 @@ fn format_config(spec: &PipelineSpec, database: &str) -> Result<FormatConfig, Sp
     let format = match kafka.format {
         Format::Json => FormatConfig::Json(values),
         Format::DebeziumJson => FormatConfig::DebeziumJson(debezium),
-        Format::CanalJson => FormatConfig::CanalJson,
-        Format::MaxwellJson => FormatConfig::MaxwellJson,
-        Format::ShareplexJson => FormatConfig::ShareplexJson,
+        Format::CanalJson => FormatConfig::CanalJson(timestamptz),
+        Format::MaxwellJson => FormatConfig::MaxwellJson(timestamptz),
+        Format::ShareplexJson => FormatConfig::ShareplexJson(timestamptz),
         Format::OmsJson => FormatConfig::OmsJson {
             database: database.to_owned(),
+            timestamptz,
         },
         Format::DtsAvro => FormatConfig::DtsAvro {
             database: database.to_owned(),
@@ -665,10 +669,10 @@ impl FormatConfig {
                 schemas: options.schemas,
             },
             FormatConfig::Json(_)
-            | FormatConfig::CanalJson
-            | FormatConfig::MaxwellJson
+            | FormatConfig::CanalJson(_)
+            | FormatConfig::MaxwellJson(_)
             | FormatConfig::DtsAvro { .. }
-            | FormatConfig::ShareplexJson
+            | FormatConfig::ShareplexJson(_)
             | FormatConfig::OmsJson { .. } => MetadataFormat::Json { schemas: false },
         };
         Ok(MetadataEncoder::new(format, name))
@@ -685,11 +689,11 @@ impl FormatConfig {
                 schemas: options.schemas,
             },
             FormatConfig::Json(_)
-            | FormatConfig::MaxwellJson
+            | FormatConfig::MaxwellJson(_)
             | FormatConfig::DtsAvro { .. }
-            | FormatConfig::ShareplexJson
+            | FormatConfig::ShareplexJson(_)
             | FormatConfig::OmsJson { .. } => DdlFormat::Debezium { schemas: false },
-            FormatConfig::CanalJson => DdlFormat::Canal,
+            FormatConfig::CanalJson(_) => DdlFormat::Canal,
         };
         Ok(DdlEncoder::new(format, name, database))
     }
@@ -701,11 +705,18 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(options) => {
                 Box::new(DebeziumJsonEncoder::new(options.clone()))
             }
-            FormatConfig::CanalJson => Box::new(CanalJsonEncoder),
-            FormatConfig::MaxwellJson => Box::new(MaxwellJsonEncoder),
+            FormatConfig::CanalJson(timestamptz) => Box::new(CanalJsonEncoder::new(*timestamptz)),
+            FormatConfig::MaxwellJson(timestamptz) => {
+                Box::new(MaxwellJsonEncoder::new(*timestamptz))
+            }
             FormatConfig::DtsAvro { database } => Box::new(DtsAvroEncoder::new(database.clone())),
-            FormatConfig::ShareplexJson => Box::new(SharePlexJsonEncoder),
-            FormatConfig::OmsJson { database } => Box::new(OmsJsonEncoder::new(database.clone())),
+            FormatConfig::ShareplexJson(timestamptz) => {
+                Box::new(SharePlexJsonEncoder::new(*timestamptz))
+            }
+            FormatConfig::OmsJson {
+                database,
+                timestamptz,
+            } => Box::new(OmsJsonEncoder::new(database.clone(), *timestamptz)),
             FormatConfig::Avro {
                 registry,
                 options,
@@ -860,6 +871,18 @@ fn check_formats(spec: &PipelineSpec) -> Result<(), SpecError> {
         return Err(invalid(
             "sink.kafka.schemas_enable",
             "only format debezium-json writes Connect schemas".to_owned(),
+        ));
+    }
+    if kafka.timestamptz_form.is_some()
+        && !matches!(
+            kafka.format,
+            Format::CanalJson | Format::MaxwellJson | Format::ShareplexJson | Format::OmsJson
+        )
+    {
+        return Err(invalid(
+            "sink.kafka.timestamptz_form",
+            "only formats canal-json, maxwell-json, shareplex-json and oms-json write timestamptz as text"
+                .to_owned(),
         ));
     }
     if kafka.transaction_topic.is_some()

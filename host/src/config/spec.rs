@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::values::{Acks, ByteSize, Compression, Interval, IntervalOrForever, IntervalOrOff};
 use super::variables::Expanded;
-use crate::encode::{BinaryMode, DecimalMode, IntervalMode};
+use crate::encode::{BinaryMode, DecimalMode, IntervalMode, TimestamptzForm};
 use crate::plugin::Grants;
 
 /// Why a spec was refused.
@@ -413,6 +413,12 @@ pub struct KafkaSpec {
     /// `base64` (default) or `hex`.
     #[serde(default)]
     pub binary_handling_mode: BinaryMode,
+    /// `canal-json`, `maxwell-json`, `shareplex-json`, `oms-json`: `utc_z`
+    /// (default; UTC with a `Z`, Flink's `TIMESTAMP_LTZ`) or `utc` (UTC without a
+    /// zone, as Canal writes MySQL's `TIMESTAMP`: Paimon's Canal parser, Flink's
+    /// `TIMESTAMP`).
+    #[serde(default)]
+    pub timestamptz_form: Option<TimestamptzForm>,
     /// `none`, `gzip`, `snappy`, `lz4` (default) or `zstd`.
     #[serde(default)]
     pub compression: Compression,
@@ -933,6 +939,11 @@ sink:
                 "sink.kafka.heartbeat_interval",
             ),
             (sink("retry_window: 0s"), "sink.kafka.retry_window"),
+            (sink("timestamptz_form: utc"), "sink.kafka.timestamptz_form"),
+            (
+                sink("format: canal-json\n    timestamptz_form: local"),
+                "sink.kafka.timestamptz_form",
+            ),
             (
                 sink("exactly_once: true\n    transaction_interval: 0s"),
                 "sink.kafka.transaction_interval",

@@ -30,7 +30,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::layout::{Layout, MetadataColumns};
 use super::row_images::RowImages;
-use super::value::{ColumnWriter, string};
+use super::value::{ColumnWriter, TimestamptzForm, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::contract::SnapshotMarks;
 use crate::contract::columns::{metadata, op};
@@ -38,7 +38,16 @@ use crate::contract::sql::truncate_statement;
 
 /// The `canal-json` encoder.
 #[derive(Debug, Clone, Default)]
-pub struct CanalJsonEncoder;
+pub struct CanalJsonEncoder {
+    timestamptz: TimestamptzForm,
+}
+
+impl CanalJsonEncoder {
+    /// An encoder writing `timestamptz` values in the given form.
+    pub fn new(timestamptz: TimestamptzForm) -> Self {
+        Self { timestamptz }
+    }
+}
 
 /// `java.sql.Types` for a PostgreSQL type name (12, VARCHAR, for the rest).
 pub fn sql_type(pg_type: &str) -> i32 {
@@ -221,8 +230,9 @@ impl Encoder for CanalJsonEncoder {
                 buffer.extend_from_slice(&types);
                 // Canal's conventions, shared with maxwell-json: see row_images.rs.
                 buffer.extend_from_slice(b",\"data\":[{");
+                let timestamptz = self.timestamptz;
                 let canal = |writer: &ColumnWriter<'_>, row: usize, out: &mut Vec<u8>| {
-                    writer.write_canal(row, out);
+                    writer.write_canal(row, timestamptz, out);
                 };
                 images.write_data(&layout, row, change, canal, buffer);
                 buffer.extend_from_slice(b"}],\"old\":");

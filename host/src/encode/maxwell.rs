@@ -22,14 +22,23 @@ use arrow::record_batch::RecordBatch;
 
 use super::layout::{Layout, MetadataColumns};
 use super::row_images::RowImages;
-use super::value::{ColumnWriter, string};
+use super::value::{ColumnWriter, TimestamptzForm, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::contract::SnapshotMarks;
 use crate::contract::columns::op;
 
 /// The `maxwell-json` encoder.
 #[derive(Debug, Clone, Default)]
-pub struct MaxwellJsonEncoder;
+pub struct MaxwellJsonEncoder {
+    timestamptz: TimestamptzForm,
+}
+
+impl MaxwellJsonEncoder {
+    /// An encoder writing `timestamptz` values in the given form.
+    pub fn new(timestamptz: TimestamptzForm) -> Self {
+        Self { timestamptz }
+    }
+}
 
 impl Encoder for MaxwellJsonEncoder {
     fn encode(
@@ -52,6 +61,10 @@ impl Encoder for MaxwellJsonEncoder {
         header.extend_from_slice(b",\"table\":");
         string(&layout.table_name, &mut header);
 
+        let timestamptz = self.timestamptz;
+        let column_value = |writer: &ColumnWriter<'_>, row: usize, out: &mut Vec<u8>| {
+            write_value(writer, row, timestamptz, out);
+        };
         for row in 0..batch.num_rows() {
             let change = ops.value(row);
             if change == op::TRUNCATE {
@@ -65,7 +78,7 @@ impl Encoder for MaxwellJsonEncoder {
                     buffer.extend_from_slice(b",\"pk.");
                     // `"name":` without the opening quote: the column's prefix.
                     buffer.extend_from_slice(&column.json_prefix[1..]);
-                    write_value(images.row_writer(row, position, change), row, buffer);
+                    column_value(images.row_writer(row, position, change), row, buffer);
                 }
                 buffer.push(b'}');
             };
@@ -86,11 +99,11 @@ impl Encoder for MaxwellJsonEncoder {
                 buffer.extend_from_slice(b",\"xid\":");
                 buffer.extend_from_slice(itoa.format(xids.value(row)).as_bytes());
                 buffer.extend_from_slice(b",\"data\":{");
-                images.write_data(&layout, row, change, write_value, buffer);
+                images.write_data(&layout, row, change, column_value, buffer);
                 buffer.push(b'}');
                 if change == op::UPDATE {
                     buffer.extend_from_slice(b",\"old\":{");
-                    images.write_old(&layout, batch, row, write_value, buffer);
+                    images.write_old(&layout, batch, row, column_value, buffer);
                     buffer.push(b'}');
                 }
                 buffer.push(b'}');
@@ -104,8 +117,13 @@ impl Encoder for MaxwellJsonEncoder {
 
 /// A value as Maxwell writes it: numbers, decimals and booleans as JSON numbers and
 /// booleans, the rest as `canal-json` strings.
-fn write_value(writer: &ColumnWriter<'_>, row: usize, out: &mut Vec<u8>) {
+fn write_value(
+    writer: &ColumnWriter<'_>,
+    row: usize,
+    timestamptz: TimestamptzForm,
+    out: &mut Vec<u8>,
+) {
     if !writer.write_json_number(row, out) {
-        writer.write_canal(row, out);
+        writer.write_canal(row, timestamptz, out);
     }
 }

@@ -40,7 +40,7 @@ pub use metadata::{
 };
 pub use oms::OmsJsonEncoder;
 pub use shareplex::SharePlexJsonEncoder;
-pub use value::{BinaryMode, DecimalMode, IntervalMode, ValueOptions};
+pub use value::{BinaryMode, DecimalMode, IntervalMode, TimestamptzForm, ValueOptions};
 
 /// A batch cannot be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -29,7 +29,7 @@ use arrow::array::RecordBatch;
 
 use super::layout::{Layout, MetadataColumns};
 use super::row_images::{Image, RowImages};
-use super::value::string;
+use super::value::{TimestamptzForm, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::contract::SnapshotMarks;
 use crate::contract::columns::op;
@@ -40,13 +40,16 @@ use crate::lsn::Lsn;
 #[derive(Debug, Clone)]
 pub struct OmsJsonEncoder {
     database: String,
+    timestamptz: TimestamptzForm,
 }
 
 impl OmsJsonEncoder {
-    /// An encoder naming `database` (PostgreSQL's) in `db`.
-    pub fn new(database: impl Into<String>) -> Self {
+    /// An encoder naming `database` (PostgreSQL's) in `db`, writing `timestamptz`
+    /// values in the given form.
+    pub fn new(database: impl Into<String>, timestamptz: TimestamptzForm) -> Self {
         Self {
             database: database.into(),
+            timestamptz,
         }
     }
 }
@@ -92,7 +95,7 @@ impl Encoder for OmsJsonEncoder {
             let seconds = commit_ts.value(row).div_euclid(1_000_000);
             let struct_of = |image: Image, buffer: &mut Vec<u8>| {
                 buffer.push(b'{');
-                images.write_known(&layout, row, change, image, buffer);
+                images.write_known(&layout, row, change, image, self.timestamptz, buffer);
                 buffer.push(b'}');
             };
             let value = |buffer: &mut Vec<u8>| {
@@ -144,7 +147,7 @@ impl Encoder for OmsJsonEncoder {
                         && !writer.is_null(row)
                     {
                         let start = buffer.len();
-                        writer.write_canal(row, buffer);
+                        writer.write_canal(row, self.timestamptz, buffer);
                         if buffer.get(start) == Some(&b'"') {
                             buffer.remove(start);
                             buffer.pop();

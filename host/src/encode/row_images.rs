@@ -13,7 +13,7 @@ use arrow::array::{Array, ListArray, RecordBatch, StructArray};
 use arrow::datatypes::DataType;
 
 use super::layout::{Layout, is_unchanged};
-use super::value::{ColumnWriter, UNAVAILABLE_PLACEHOLDER, base64, string};
+use super::value::{ColumnWriter, TimestamptzForm, UNAVAILABLE_PLACEHOLDER, base64, string};
 use crate::contract::columns::{metadata, op};
 
 /// The value a column carries in `data`.
@@ -207,6 +207,7 @@ impl RowImages<'_> {
         row: usize,
         change: u8,
         image: Image,
+        timestamptz: TimestamptzForm,
         out: &mut Vec<u8>,
     ) {
         let mut first = true;
@@ -219,7 +220,7 @@ impl RowImages<'_> {
             }
             first = false;
             out.extend_from_slice(&column.json_prefix);
-            writer.write_canal(row, out);
+            writer.write_canal(row, timestamptz, out);
         }
     }
 

@@ -28,14 +28,23 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::layout::{Layout, MetadataColumns};
 use super::row_images::{Image, RowImages};
-use super::value::string;
+use super::value::{TimestamptzForm, string};
 use super::{EncodeError, Encoder, Messages, WriteBytes};
 use crate::contract::SnapshotMarks;
 use crate::contract::columns::op;
 
 /// The `shareplex-json` encoder.
 #[derive(Debug, Clone, Default)]
-pub struct SharePlexJsonEncoder;
+pub struct SharePlexJsonEncoder {
+    timestamptz: TimestamptzForm,
+}
+
+impl SharePlexJsonEncoder {
+    /// An encoder writing `timestamptz` values in the given form.
+    pub fn new(timestamptz: TimestamptzForm) -> Self {
+        Self { timestamptz }
+    }
+}
 
 impl Encoder for SharePlexJsonEncoder {
     fn encode(
@@ -90,7 +99,7 @@ impl Encoder for SharePlexJsonEncoder {
                 string(&posttime, buffer);
                 buffer.extend_from_slice(b"},\"data\":{");
                 if let Some(image) = image {
-                    images.write_known(&layout, row, change, image, buffer);
+                    images.write_known(&layout, row, change, image, self.timestamptz, buffer);
                 }
                 buffer.extend_from_slice(b"}}");
             };

@@ -53,6 +53,21 @@ pub enum IntervalMode {
     String,
 }
 
+/// How the text forms of `canal-json`, `maxwell-json`, `shareplex-json` and
+/// `oms-json` write a `timestamptz`. Their consumers disagree: Flink reads a
+/// `TIMESTAMP_LTZ` column only with a `Z`, while a `TIMESTAMP` column (Flink's, and
+/// the one Paimon's Canal parser makes of `mysqlType` `timestamp(p)`) refuses one,
+/// as Canal never writes a zone for MySQL's `TIMESTAMP`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestamptzForm {
+    /// UTC with a `Z`, `2026-11-21 09:00:00.25Z` (Flink's `TIMESTAMP_LTZ`).
+    #[default]
+    UtcZ,
+    /// UTC without a zone, `2026-11-21 09:00:00.25` (Paimon's and Flink's `TIMESTAMP`).
+    Utc,
+}
+
 /// How `bytea` values are written (Debezium's `binary.handling.mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -343,25 +358,37 @@ impl<'a> ColumnWriter<'a> {
 
     /// Writes the value at `row` as `canal-json` carries it: [`Self::write_text`],
     /// except where Flink's `canal-json` format (the main consumer) reads a
-    /// different form: `timestamptz` in UTC with a `Z` (`TIMESTAMP_LTZ`), `bytea` as
-    /// base64 (`BYTES`) and arrays as JSON arrays of their elements' text forms
-    /// (`ARRAY<…>`).
-    pub fn write_canal(&self, row: usize, out: &mut Vec<u8>) {
+    /// different form: `timestamptz` in UTC with a `Z` (`TIMESTAMP_LTZ`) unless
+    /// `timestamptz` says otherwise, `bytea` as base64 (`BYTES`), arrays as JSON
+    /// arrays of their elements' text forms (`ARRAY<…>`), and `money` as the decimal
+    /// its `mysqlType` (`decimal(19,2)`) promises.
+    pub fn write_canal(&self, row: usize, timestamptz: TimestamptzForm, out: &mut Vec<u8>) {
         if self.array.is_null(row) {
             out.extend_from_slice(b"null");
             return;
         }
         match &self.kind {
-            Kind::TimestampTz(a, _) if !matches!(a.value(row), i64::MAX | i64::MIN) => {
+            Kind::TimestampTz(a, _)
+                if timestamptz == TimestamptzForm::UtcZ
+                    && !matches!(a.value(row), i64::MAX | i64::MIN) =>
+            {
                 let mut text = String::with_capacity(28);
                 self.text(row, &mut text);
                 text.push('Z');
                 string(&text, out);
             }
             Kind::Binary(a) => base64(a.value(row), out),
+            Kind::Money(a) => match money_cents(a.value(row)) {
+                Some(cents) => {
+                    out.push(b'"');
+                    decimal_text(cents, 2, out);
+                    out.push(b'"');
+                }
+                None => string(a.value(row), out),
+            },
             Kind::List(list, elements) => {
                 write_elements(list, row, out, |index, out| {
-                    elements.write_canal(index, out)
+                    elements.write_canal(index, timestamptz, out)
                 });
             }
             _ => self.write_text(row, out),

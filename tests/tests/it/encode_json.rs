@@ -237,7 +237,7 @@ fn value_modes_are_honoured() {
 fn canal_flat_messages_carry_text_values_and_changed_old_columns() {
     let fixture = fixture();
     let items = with_primary_key(&fixture.items, "id");
-    let events = encode(&mut weir::encode::CanalJsonEncoder, &items);
+    let events = encode(&mut weir::encode::CanalJsonEncoder::default(), &items);
     assert_eq!(events.len(), 4, "one message per row, no tombstones");
     let types: Vec<&str> = events
         .iter()
@@ -267,6 +267,16 @@ fn canal_flat_messages_carry_text_values_and_changed_old_columns() {
     assert_eq!(insert["sqlType"]["at"], 2014);
     assert_eq!(insert["mysqlType"]["at"], "timestamp(6)");
     assert_eq!(insert["mysqlType"]["id"], "int");
+
+    // `timestamptz_form: utc`: UTC without a zone, the form Paimon's and Flink's
+    // TIMESTAMP read; the rest unchanged.
+    let utc = encode(
+        &mut weir::encode::CanalJsonEncoder::new(weir::encode::TimestamptzForm::Utc),
+        &items,
+    );
+    let utc_data = &utc[0].1.as_ref().expect("value")["data"][0];
+    assert_eq!(utc_data["at"], "2026-11-21 08:00:00.25");
+    assert_eq!(utc_data["data"], "Af8=");
     assert!(
         insert["es"]
             .as_i64()
@@ -397,7 +407,7 @@ fn debezium_with_schemas_wraps_the_same_payload_in_a_conforming_connect_schema()
 fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
     let fixture = fixture();
     let items = with_primary_key(&fixture.items, "id");
-    let events = encode(&mut weir::encode::MaxwellJsonEncoder, &items);
+    let events = encode(&mut weir::encode::MaxwellJsonEncoder::default(), &items);
     assert_eq!(events.len(), 4, "one message per row, no tombstones");
     let types: Vec<&str> = events
         .iter()
@@ -437,7 +447,7 @@ fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
 fn shareplex_messages_follow_dtss_field_list_with_updates_in_two_halves() {
     let fixture = fixture();
     let items = with_primary_key(&fixture.items, "id");
-    let events = encode(&mut weir::encode::SharePlexJsonEncoder, &items);
+    let events = encode(&mut weir::encode::SharePlexJsonEncoder::default(), &items);
     let ops: Vec<&str> = events
         .iter()
         .map(|(_, v)| {
@@ -492,7 +502,10 @@ fn shareplex_messages_follow_dtss_field_list_with_updates_in_two_halves() {
 fn oms_default_json_has_omss_fields_and_one_struct_per_side() {
     let fixture = fixture();
     let items = with_primary_key(&fixture.items, "id");
-    let events = encode(&mut weir::encode::OmsJsonEncoder::new("shopdb"), &items);
+    let events = encode(
+        &mut weir::encode::OmsJsonEncoder::new("shopdb", weir::encode::TimestamptzForm::default()),
+        &items,
+    );
     let types: Vec<&str> = events
         .iter()
         .map(|(_, v)| {

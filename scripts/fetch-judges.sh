@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the JVM programs that judge weir's output (tests/jvm: Debezium's embedded engine
-# as the oracle, Flink's debezium-json reader, Kafka Connect with Debezium's JDBC sink)
-# from Maven Central into $WEIR_JUDGES_HOME: weir-judges.jar and libs/. The directory is
+# as the oracle, Flink's formats, Canal's, DTS's and Paimon's readers, Kafka Connect with
+# Debezium's JDBC sink) from Maven Central into $WEIR_JUDGES_HOME: weir-judges.jar, libs/
+# and paimon/ (Paimon's bundle, kept apart). The directory is
 # named by a digest of tests/jvm, so a change there builds afresh and an unchanged tree is
 # skipped.
 set -euo pipefail
@@ -27,6 +28,8 @@ if ! "${maven[@]}" package dependency:copy-dependencies -DincludeScope=runtime \
     exit 1
 fi
 mv "$staging/build/weir-judges.jar" "$staging/weir-judges.jar"
+# Paimon's bundle carries its own Flink classes: only its judge's classpath has it.
+mv "$staging/build/paimon" "$staging/paimon"
 rm -rf "$staging/build" "$staging/mvn.log"
 touch "$staging/complete"
 rm -rf "$WEIR_JUDGES_HOME"

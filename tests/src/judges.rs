@@ -37,7 +37,22 @@ pub enum JvmTuning {
     Production,
 }
 
-fn java(main_class: &str, heap_mb: u32, tuning: JvmTuning) -> Result<Command, HarnessError> {
+/// Which jars a judge's JVM runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Jars {
+    /// The judges and `libs/` (Debezium, Flink 2.3, Kafka Connect, Canal, DTS).
+    Judges,
+    /// Those and, after them, Paimon's Flink 1.20 bundle (`paimon/`), whose own
+    /// Flink classes and service files would disturb the other judges.
+    JudgesAndPaimon,
+}
+
+fn java(
+    main_class: &str,
+    heap_mb: u32,
+    tuning: JvmTuning,
+    jars: Jars,
+) -> Result<Command, HarnessError> {
     let home = judges_home();
     if !home.join("complete").exists() {
         return Err(HarnessError::Command {
@@ -58,14 +73,15 @@ fn java(main_class: &str, heap_mb: u32, tuning: JvmTuning) -> Result<Command, Ha
     // DTS's SDK reads the JDK's time zone table from an internal package
     // (`sun.util.calendar`), which Java 17 does not export by default.
     command.arg("--add-exports=java.base/sun.util.calendar=ALL-UNNAMED");
-    command
-        .arg("-cp")
-        .arg(format!(
-            "{}:{}/*",
-            home.join("weir-judges.jar").display(),
-            home.join("libs").display()
-        ))
-        .arg(main_class);
+    let mut classpath = format!(
+        "{}:{}/*",
+        home.join("weir-judges.jar").display(),
+        home.join("libs").display()
+    );
+    if jars == Jars::JudgesAndPaimon {
+        classpath.push_str(&format!(":{}/*", home.join("paimon").display()));
+    }
+    command.arg("-cp").arg(classpath).arg(main_class);
     Ok(command)
 }
 
@@ -76,6 +92,7 @@ pub fn avro_compatibility_command() -> Result<String, HarnessError> {
         "dev.weir.judges.AvroCompatibility",
         256,
         JvmTuning::StartFast,
+        Jars::Judges,
     )?;
     let quote =
         |arg: &std::ffi::OsStr| format!("'{}'", arg.to_string_lossy().replace('\'', "'\\''"));
@@ -136,7 +153,7 @@ impl JudgeDir {
     ) -> Result<JudgeProcess, HarnessError> {
         let log = fs::File::create(self.path("judge.log"))
             .map_err(|e| HarnessError::io("create judge.log", e))?;
-        let process = java(main_class, heap_mb, tuning)?
+        let process = java(main_class, heap_mb, tuning, Jars::Judges)?
             .args(args)
             .stdout(Stdio::null())
             .stderr(log)
@@ -556,6 +573,63 @@ pub fn canal_flat_message_table(
     read_messages("CanalFlatMessageReader", 256, &[], messages)
 }
 
+/// What Apache Paimon's Canal parser and CDC sink make of `canal-json` messages
+/// ([`paimon_canal_table`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PaimonTable {
+    /// Each column's Paimon type, chosen by the parser from `mysqlType`
+    /// (`DECIMAL(10, 2)`, `TIMESTAMP(6) WITH LOCAL TIME ZONE`, …).
+    pub types: BTreeMap<String, String>,
+    /// The values Paimon's cast to the column's type refused (where Paimon's sink
+    /// would stop the job).
+    pub refused: Vec<PaimonRefusal>,
+    /// The table, ordered by key, each value as the cast made it (see
+    /// `PaimonCanalReader`: text, ISO dates, times and instants, hex bytes).
+    pub rows: Vec<serde_json::Map<String, Json>>,
+}
+
+/// A value Paimon could not cast to its column's type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PaimonRefusal {
+    pub column: String,
+    pub r#type: String,
+    pub value: String,
+    pub error: String,
+}
+
+/// Reads `canal-json` message values with Apache Paimon's `CanalRecordParser` (as
+/// Paimon's `kafka_sync_table` action does), casts each value to the type the parser
+/// chose from `mysqlType` as Paimon's CDC sink does, and applies the rows to a
+/// primary-key table. The JVM runs in a zone east of UTC (Asia/Shanghai), so a
+/// timestamp read in the local zone would show. A message the parser refuses fails
+/// the call with the reason.
+pub fn paimon_canal_table(messages: &[Option<Vec<u8>>]) -> Result<PaimonTable, HarnessError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Line {
+        Types(BTreeMap<String, String>),
+        Refused(PaimonRefusal),
+        Row(serde_json::Map<String, Json>),
+    }
+    let class = "PaimonCanalReader";
+    let mut java = java(
+        &format!("dev.weir.judges.{class}"),
+        256,
+        JvmTuning::StartFast,
+        Jars::JudgesAndPaimon,
+    )?;
+    java.env("TZ", "Asia/Shanghai");
+    let mut table = PaimonTable::default();
+    for line in judge_messages(java, class, &[], messages)? {
+        match line {
+            Line::Types(types) => table.types = types,
+            Line::Refused(refusal) => table.refused.push(refusal),
+            Line::Row(row) => table.rows.push(row),
+        }
+    }
+    Ok(table)
+}
+
 /// Runs judge `class` (of `dev.weir.judges`) with `args`, feeding it the message
 /// values one per line (base64; an empty line for a tombstone), and parses each line
 /// it prints as JSON. A judge that exits unsuccessfully fails the call with its
@@ -566,18 +640,30 @@ fn read_messages<T: serde::de::DeserializeOwned>(
     args: &[&str],
     messages: &[Option<Vec<u8>>],
 ) -> Result<Vec<T>, HarnessError> {
-    use base64::Engine as _;
-    let mut child = java(
+    let java = java(
         &format!("dev.weir.judges.{class}"),
         heap_mb,
         JvmTuning::StartFast,
-    )?
-    .args(args)
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .map_err(|e| HarnessError::io("start a java judge", e))?;
+        Jars::Judges,
+    )?;
+    judge_messages(java, class, args, messages)
+}
+
+/// [`read_messages`] with the `java` command of judge `class` made by the caller.
+fn judge_messages<T: serde::de::DeserializeOwned>(
+    mut java: Command,
+    class: &'static str,
+    args: &[&str],
+    messages: &[Option<Vec<u8>>],
+) -> Result<Vec<T>, HarnessError> {
+    use base64::Engine as _;
+    let mut child = java
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| HarnessError::io("start a java judge", e))?;
     let mut input = String::new();
     for message in messages {
         if let Some(bytes) = message {

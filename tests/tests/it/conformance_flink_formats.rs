@@ -4,7 +4,8 @@
 //! types Flink reads differently from PostgreSQL's text (`TIMESTAMP_LTZ`, `BYTES`,
 //! `ARRAY`, `DATE`), the changelog Flink yields, applied in order, is the table. For
 //! `canal-json`, Canal's own client (`FlatMessage` from `canal.protocol`) applying the
-//! messages by primary key ends with the table too. TOASTed values updates leave
+//! messages by primary key ends with the table too, and so does Apache Paimon's Canal
+//! parser, casting every value to the type it makes of `mysqlType`. TOASTed values updates leave
 //! unchanged are read back (`unchanged_toast: fetch`), so the default identity ends
 //! with the table as `FULL` does.
 
@@ -14,8 +15,8 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use weir_tests::{
     FlinkFormat, KafkaCluster, PgCluster, RunningPipeline, apply_changelog,
-    canal_flat_message_table, dts_record_table, flink_read, oms_default_table, read_topic,
-    shareplex_table, unique_name,
+    canal_flat_message_table, dts_record_table, flink_read, oms_default_table, paimon_canal_table,
+    read_topic, shareplex_table, unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -165,20 +166,27 @@ async fn flink_reads_under_both_replica_identities(format: &str, flink_format: F
         .await
         .expect("database");
     let prefix = format.replace('-', "_");
-    let weir = RunningPipeline::start(
-        &Spec {
-            url: &pg.url(&database),
-            brokers: kafka.bootstrap_servers(),
-            tables: "public.accounts, public.accounts_full",
-            topic: &format!("{prefix}.{{table}}"),
-            format,
-            source: &["unchanged_toast: fetch"],
-            sink: &[],
-        }
-        .yaml(&prefix),
-    )
-    .expect("weir");
+    // The same stream with `timestamptz_form: utc`, for a Flink `TIMESTAMP` column.
+    let utc_prefix = format!("{prefix}_utc");
+    let start = |prefix: &str, sink: &[&str]| {
+        RunningPipeline::start(
+            &Spec {
+                url: &pg.url(&database),
+                brokers: kafka.bootstrap_servers(),
+                tables: "public.accounts, public.accounts_full",
+                topic: &format!("{prefix}.{{table}}"),
+                format,
+                source: &["unchanged_toast: fetch"],
+                sink,
+            }
+            .yaml(prefix),
+        )
+        .expect("weir")
+    };
+    let weir = start(&prefix, &[]);
+    let weir_utc = start(&utc_prefix, &["timestamptz_form: utc"]);
     weir.wait_streaming(WAIT).await.expect("weir streams");
+    weir_utc.wait_streaming(WAIT).await.expect("weir streams");
     for table in ["accounts", "accounts_full"] {
         pg.execute_script(&database, &changes(table))
             .await
@@ -200,8 +208,24 @@ async fn flink_reads_under_both_replica_identities(format: &str, flink_format: F
             table_as_flink(&client, table).await,
             "{topic}: Flink's changelog applied is the table"
         );
+
+        // UTC without a zone: what a `TIMESTAMP` column reads, and `TIMESTAMP_LTZ`
+        // refuses (as `TIMESTAMP` refuses the `Z`).
+        let utc_topic = format!("{utc_prefix}.{table}");
+        let utc_messages = messages_of(&kafka, &utc_topic, expected_messages).await;
+        let timestamp_row = FLINK_ROW.replace("TIMESTAMP_LTZ(6)", "TIMESTAMP(6)");
+        let changelog = flink_read(flink_format, &timestamp_row, &utc_messages)
+            .unwrap_or_else(|e| panic!("Flink reads every message of {utc_topic}: {e}"));
+        assert_eq!(
+            applied(changelog, &utc_topic),
+            table_as_flink(&client, table).await,
+            "{utc_topic}: Flink's changelog applied is the table"
+        );
+        assert!(flink_read(flink_format, FLINK_ROW, &utc_messages).is_err());
+        assert!(flink_read(flink_format, &timestamp_row, &messages).is_err());
     }
     weir.stop().await.expect("stops");
+    weir_utc.stop().await.expect("stops");
 }
 
 /// The `count` message values of `topic`, once all are there.
@@ -381,8 +405,14 @@ async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
         )
         .await
         .expect("database");
-    let pipeline = |format: &str, snapshot: &str| {
-        let prefix = format!("{}_{snapshot}", format.replace('-', "_"));
+    // A pipeline's topics are `<prefix>.<table>`, its prefix named by the format,
+    // the variant and the snapshot mode.
+    let pipeline_of = |format: &str, variant: &str, snapshot: &str| {
+        let prefix = format!("{}{variant}_{snapshot}", format.replace('-', "_"));
+        let mut sink = vec!["skipped_operations: [none]"];
+        if variant == "_utc" {
+            sink.push("timestamptz_form: utc");
+        }
         let spec = Spec {
             url: &pg.url(&database),
             brokers: kafka.bootstrap_servers(),
@@ -390,22 +420,27 @@ async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
             topic: &format!("{prefix}.{{table}}"),
             format,
             source: &[&format!("snapshot: {snapshot}"), "unchanged_toast: fetch"],
-            sink: &["skipped_operations: [none]"],
+            sink: &sink,
         }
         .yaml(&prefix);
         (prefix, spec)
     };
+    let pipeline = |format: &str, snapshot: &str| pipeline_of(format, "", snapshot);
     let (canal, canal_spec) = pipeline("canal-json", "initial");
+    // For Paimon, whose TIMESTAMP (from mysqlType `timestamp(6)`) takes no zone.
+    let (canal_utc, canal_utc_spec) = pipeline_of("canal-json", "_utc", "initial");
     let (maxwell, maxwell_spec) = pipeline("maxwell-json", "initial");
     let (dts, dts_spec) = pipeline("dts-avro", "initial");
     let (shareplex, shareplex_spec) = pipeline("shareplex-json", "initial");
     let (oms, oms_spec) = pipeline("oms-json", "initial");
     let canal_weir = RunningPipeline::start(&canal_spec).expect("canal-json");
+    let canal_utc_weir = RunningPipeline::start(&canal_utc_spec).expect("canal-json, utc");
     let maxwell_weir = RunningPipeline::start(&maxwell_spec).expect("maxwell-json");
     let dts_weir = RunningPipeline::start(&dts_spec).expect("dts-avro");
     let shareplex_weir = RunningPipeline::start(&shareplex_spec).expect("shareplex-json");
     let oms_weir = RunningPipeline::start(&oms_spec).expect("oms-json");
     canal_weir.wait_streaming(WAIT).await.expect("streams");
+    canal_utc_weir.wait_streaming(WAIT).await.expect("streams");
     maxwell_weir.wait_streaming(WAIT).await.expect("streams");
     dts_weir.wait_streaming(WAIT).await.expect("streams");
     shareplex_weir.wait_streaming(WAIT).await.expect("streams");
@@ -444,6 +479,12 @@ async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
             .await
             .expect("the snapshot ends by itself");
     }
+    let (_, spec) = pipeline_of("canal-json", "_utc", "initial_only");
+    RunningPipeline::start(&spec)
+        .expect("snapshot")
+        .join(WAIT)
+        .await
+        .expect("the snapshot ends by itself");
     let client = pg.connect(&database).await.expect("connect");
     let row_type = all_text_row(&client, "everything").await;
 
@@ -466,6 +507,8 @@ async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
         })
         .await;
     }
+
+    paimon_reads_every_type(&kafka, &canal_utc).await;
 
     for table in ["everything", "everything_default"] {
         let expected = stream_converges_to_snapshot(&kafka, &dts, table, |messages| {
@@ -525,10 +568,91 @@ async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
         }
     }
     canal_weir.stop().await.expect("stops");
+    canal_utc_weir.stop().await.expect("stops");
     maxwell_weir.stop().await.expect("stops");
     dts_weir.stop().await.expect("stops");
     shareplex_weir.stop().await.expect("stops");
     oms_weir.stop().await.expect("stops");
+}
+
+/// Paimon's Canal parser over `canal-json` with `timestamptz_form: utc` (prefix
+/// `prefix`): its table converges to what it makes of the snapshot; each column gets
+/// the Paimon type its PostgreSQL type promises through `mysqlType`; the only values
+/// Paimon's cast refuses are those its types cannot hold (years before 1 AD,
+/// `infinity`, `24:00:00`); values read back as written. Paimon applies no DDL, so
+/// the table without the TRUNCATE.
+async fn paimon_reads_every_type(kafka: &KafkaCluster, prefix: &str) {
+    let table = "everything_default";
+    let expected = stream_converges_to_snapshot(kafka, prefix, table, |messages| {
+        paimon_canal_table(messages)
+            .map(|table| table.rows)
+            .map_err(|e| format!("Paimon's Canal parser: {e}"))
+    })
+    .await;
+    let paimon = paimon_canal_table(&messages_in_now(kafka, &format!("{prefix}.{table}")))
+        .expect("Paimon reads the stream");
+    for (column, paimon_type) in [
+        ("id", "INT"),
+        ("c_int2", "SMALLINT"),
+        ("c_int8", "BIGINT"),
+        ("c_numeric_p", "DECIMAL(12, 2)"),
+        ("c_numeric", "STRING"),
+        ("c_money", "DECIMAL(19, 2)"),
+        ("c_real", "FLOAT"),
+        ("c_double", "DOUBLE"),
+        ("c_bool", "BOOLEAN"),
+        ("c_char", "CHAR(5)"),
+        ("c_varchar", "VARCHAR(20)"),
+        ("c_text", "STRING"),
+        ("c_bytea", "BYTES"),
+        ("c_date", "DATE"),
+        ("c_time", "TIME(0)"),
+        ("c_ts", "TIMESTAMP(6)"),
+        ("c_tstz", "TIMESTAMP(6)"),
+        ("c_uuid", "CHAR(36)"),
+        ("c_json", "STRING"),
+        ("c_int_array", "STRING"),
+    ] {
+        assert_eq!(
+            paimon.types.get(column).map(String::as_str),
+            Some(paimon_type),
+            "{column}: {:?}",
+            paimon.types
+        );
+    }
+    for refusal in &paimon.refused {
+        let beyond = refusal.value.ends_with("infinity")
+            || refusal.value.starts_with('-')
+            || refusal.value == "24:00:00";
+        assert!(
+            beyond && ["c_date", "c_ts", "c_tstz", "c_time"].contains(&refusal.column.as_str()),
+            "Paimon refused a value its type holds: {refusal:?}"
+        );
+    }
+    let row = |id: &str| {
+        expected
+            .iter()
+            .find(|row| row["id"] == id)
+            .unwrap_or_else(|| panic!("row {id}"))
+    };
+    for (column, value) in [
+        ("c_numeric_p", "1.25"),
+        ("c_money", "12.34"),
+        ("c_real", "1.5"),
+        ("c_bool", "true"),
+        ("c_char", "ab   "),
+        ("c_date", "2026-11-21"),
+        // Paimon's TIME holds milliseconds.
+        ("c_time", "07:01:14.951"),
+        ("c_ts", "2026-11-21T07:01:14.951387"),
+        // '1999-12-31 23:59:59+00' as UTC's wall clock, whatever the reader's zone.
+        ("c_tstz", "1999-12-31T23:59:59"),
+        // Paimon keeps a BYTES value's text as its bytes: base64's `/w==` of \xff.
+        ("c_bytea", "2f773d3d"),
+    ] {
+        assert_eq!(row("5")[column], value, "{column}");
+    }
+    assert_eq!(row("2")["c_money"], "-0.50");
 }
 
 /// What `read` (a consumer applying messages) makes of `table`'s stream topic

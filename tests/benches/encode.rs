@@ -38,6 +38,12 @@ fn benches(c: &mut Criterion) {
             Box::new(weir::encode::CanalJsonEncoder::default()),
         ),
         (
+            "canal-json, timestamptz_form utc",
+            Box::new(weir::encode::CanalJsonEncoder::new(
+                weir::encode::TimestamptzForm::Utc,
+            )),
+        ),
+        (
             "maxwell-json",
             Box::new(weir::encode::MaxwellJsonEncoder::default()),
         ),

@@ -573,18 +573,18 @@ pub fn canal_flat_message_table(
     read_messages("CanalFlatMessageReader", 256, &[], messages)
 }
 
-/// What Apache Paimon's Canal parser and CDC sink make of `canal-json` messages
-/// ([`paimon_canal_table`]).
+/// What Apache Paimon's CDC parser and sink make of `canal-json` or `maxwell-json`
+/// messages ([`paimon_table`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PaimonTable {
-    /// Each column's Paimon type, chosen by the parser from `mysqlType`
-    /// (`DECIMAL(10, 2)`, `TIMESTAMP(6) WITH LOCAL TIME ZONE`, …).
+    /// Each column's Paimon type, chosen by the parser: from `mysqlType` for Canal
+    /// (`DECIMAL(10, 2)`, `TIMESTAMP(6)`, …), `STRING` for Maxwell, which has no types.
     pub types: BTreeMap<String, String>,
     /// The values Paimon's cast to the column's type refused (where Paimon's sink
     /// would stop the job).
     pub refused: Vec<PaimonRefusal>,
     /// The table, ordered by key, each value as the cast made it (see
-    /// `PaimonCanalReader`: text, ISO dates, times and instants, hex bytes).
+    /// `PaimonCdcReader`: text, ISO dates, times and instants, hex bytes).
     pub rows: Vec<serde_json::Map<String, Json>>,
 }
 
@@ -597,13 +597,25 @@ pub struct PaimonRefusal {
     pub error: String,
 }
 
-/// Reads `canal-json` message values with Apache Paimon's `CanalRecordParser` (as
-/// Paimon's `kafka_sync_table` action does), casts each value to the type the parser
-/// chose from `mysqlType` as Paimon's CDC sink does, and applies the rows to a
-/// primary-key table. The JVM runs in a zone east of UTC (Asia/Shanghai), so a
-/// timestamp read in the local zone would show. A message the parser refuses fails
-/// the call with the reason.
-pub fn paimon_canal_table(messages: &[Option<Vec<u8>>]) -> Result<PaimonTable, HarnessError> {
+/// Which of Paimon's CDC parsers reads the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaimonFormat {
+    /// `CanalRecordParser`, on `canal-json`.
+    Canal,
+    /// `MaxwellRecordParser`, on `maxwell-json`.
+    Maxwell,
+}
+
+/// Reads message values with Apache Paimon's parser for `format` (as Paimon's
+/// `kafka_sync_table` action does), casts each value to the type the parser chose
+/// as Paimon's CDC sink does, and applies the rows to a primary-key table (the key
+/// from `pkNames` or Maxwell's `primary_key_columns`). The JVM runs in a zone east of
+/// UTC (Asia/Shanghai), so a timestamp read in the local zone would show. A message
+/// the parser refuses fails the call with the reason.
+pub fn paimon_table(
+    format: PaimonFormat,
+    messages: &[Option<Vec<u8>>],
+) -> Result<PaimonTable, HarnessError> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "lowercase")]
     enum Line {
@@ -611,7 +623,7 @@ pub fn paimon_canal_table(messages: &[Option<Vec<u8>>]) -> Result<PaimonTable, H
         Refused(PaimonRefusal),
         Row(serde_json::Map<String, Json>),
     }
-    let class = "PaimonCanalReader";
+    let class = "PaimonCdcReader";
     let mut java = java(
         &format!("dev.weir.judges.{class}"),
         256,
@@ -620,7 +632,11 @@ pub fn paimon_canal_table(messages: &[Option<Vec<u8>>]) -> Result<PaimonTable, H
     )?;
     java.env("TZ", "Asia/Shanghai");
     let mut table = PaimonTable::default();
-    for line in judge_messages(java, class, &[], messages)? {
+    let format = match format {
+        PaimonFormat::Canal => "canal-json",
+        PaimonFormat::Maxwell => "maxwell-json",
+    };
+    for line in judge_messages(java, class, &[format], messages)? {
         match line {
             Line::Types(types) => table.types = types,
             Line::Refused(refusal) => table.refused.push(refusal),

@@ -39,9 +39,9 @@ pub use error::HarnessError;
 pub use http::{http_get, metric_sample};
 pub use judges::{
     ConnectStandalone, DebeziumOracle, FlinkFormat, FlinkRow, JvmTuning, NamedRow, OracleEvent,
-    PaimonRefusal, PaimonTable, apply_changelog, canal_flat_message_table, dts_record_table,
-    flink_debezium_read, flink_read, flink_read_canal_of, judges_home, oms_default_table,
-    paimon_canal_table, shareplex_table,
+    PaimonFormat, PaimonRefusal, PaimonTable, apply_changelog, canal_flat_message_table,
+    dts_record_table, flink_debezium_read, flink_read, flink_read_canal_of, judges_home,
+    oms_default_table, paimon_table, shareplex_table,
 };
 pub use kafka::{
     KcatRecord, MessageCounter, Record, kafka_python_partitions, kcat_read, kcat_read_with,

@@ -3,7 +3,8 @@
 //!
 //! ```json
 //! {"database": "shop", "table": "orders", "type": "update", "ts": 1763712000,
-//!  "xid": 940786, "data": {"id": 1, "status": "paid", "total": 12.50},
+//!  "xid": 940786, "primary_key_columns": ["id"],
+//!  "data": {"id": 1, "status": "paid", "total": 12.50},
 //!  "old": {"status": "new"}}
 //! ```
 //!
@@ -14,7 +15,9 @@
 //! only a changed primary key, or `{}` (Flink fails on an update without `old`). A
 //! delete's `data` is the old row. Snapshot reads are `insert`s: Maxwell's own
 //! `bootstrap-insert` is a type Flink's format refuses. `ts` is the commit time in
-//! seconds, `xid` PostgreSQL's transaction id. The key is Maxwell's:
+//! seconds, `xid` PostgreSQL's transaction id, `primary_key_columns` the primary
+//! key's columns (Maxwell's `output_primary_key_columns`; left out for a table
+//! without one). The key is Maxwell's:
 //! `{"database": …, "table": …, "pk.<column>": value, …}`. `database` is the table's
 //! PostgreSQL schema, as in `canal-json`.
 
@@ -61,6 +64,20 @@ impl Encoder for MaxwellJsonEncoder {
         header.extend_from_slice(b",\"table\":");
         string(&layout.table_name, &mut header);
 
+        // Maxwell's `output_primary_key_columns`: Paimon's Maxwell parser takes the
+        // table's primary key from it (it has no other way to learn one).
+        let mut key_columns = Vec::new();
+        if !layout.key.is_empty() {
+            key_columns.extend_from_slice(b",\"primary_key_columns\":[");
+            for (i, &position) in layout.key.iter().enumerate() {
+                if i > 0 {
+                    key_columns.push(b',');
+                }
+                string(&layout.columns[position].name, &mut key_columns);
+            }
+            key_columns.push(b']');
+        }
+
         let timestamptz = self.timestamptz;
         let column_value = |writer: &ColumnWriter<'_>, row: usize, out: &mut Vec<u8>| {
             write_value(writer, row, timestamptz, out);
@@ -98,6 +115,7 @@ impl Encoder for MaxwellJsonEncoder {
                 );
                 buffer.extend_from_slice(b",\"xid\":");
                 buffer.extend_from_slice(itoa.format(xids.value(row)).as_bytes());
+                buffer.extend_from_slice(&key_columns);
                 buffer.extend_from_slice(b",\"data\":{");
                 images.write_data(&layout, row, change, column_value, buffer);
                 buffer.push(b'}');

@@ -4,8 +4,9 @@
 //! types Flink reads differently from PostgreSQL's text (`TIMESTAMP_LTZ`, `BYTES`,
 //! `ARRAY`, `DATE`), the changelog Flink yields, applied in order, is the table. For
 //! `canal-json`, Canal's own client (`FlatMessage` from `canal.protocol`) applying the
-//! messages by primary key ends with the table too, and so does Apache Paimon's Canal
-//! parser, casting every value to the type it makes of `mysqlType`. TOASTed values updates leave
+//! messages by primary key ends with the table too, and so do Apache Paimon's Canal
+//! parser, casting every value to the type it makes of `mysqlType`, and its Maxwell
+//! parser. TOASTed values updates leave
 //! unchanged are read back (`unchanged_toast: fetch`), so the default identity ends
 //! with the table as `FULL` does.
 
@@ -14,8 +15,8 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 use weir_tests::{
-    FlinkFormat, KafkaCluster, PgCluster, RunningPipeline, apply_changelog,
-    canal_flat_message_table, dts_record_table, flink_read, oms_default_table, paimon_canal_table,
+    FlinkFormat, KafkaCluster, PaimonFormat, PgCluster, RunningPipeline, apply_changelog,
+    canal_flat_message_table, dts_record_table, flink_read, oms_default_table, paimon_table,
     read_topic, shareplex_table, unique_name,
 };
 
@@ -509,6 +510,7 @@ async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
     }
 
     paimon_reads_every_type(&kafka, &canal_utc).await;
+    paimon_reads_maxwell(&kafka, &maxwell).await;
 
     for table in ["everything", "everything_default"] {
         let expected = stream_converges_to_snapshot(&kafka, &dts, table, |messages| {
@@ -584,13 +586,16 @@ async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
 async fn paimon_reads_every_type(kafka: &KafkaCluster, prefix: &str) {
     let table = "everything_default";
     let expected = stream_converges_to_snapshot(kafka, prefix, table, |messages| {
-        paimon_canal_table(messages)
+        paimon_table(PaimonFormat::Canal, messages)
             .map(|table| table.rows)
             .map_err(|e| format!("Paimon's Canal parser: {e}"))
     })
     .await;
-    let paimon = paimon_canal_table(&messages_in_now(kafka, &format!("{prefix}.{table}")))
-        .expect("Paimon reads the stream");
+    let paimon = paimon_table(
+        PaimonFormat::Canal,
+        &messages_in_now(kafka, &format!("{prefix}.{table}")),
+    )
+    .expect("Paimon reads the stream");
     for (column, paimon_type) in [
         ("id", "INT"),
         ("c_int2", "SMALLINT"),
@@ -653,6 +658,42 @@ async fn paimon_reads_every_type(kafka: &KafkaCluster, prefix: &str) {
         assert_eq!(row("5")[column], value, "{column}");
     }
     assert_eq!(row("2")["c_money"], "-0.50");
+}
+
+/// Paimon's Maxwell parser over `maxwell-json` (prefix `prefix`): it keys its table
+/// by `primary_key_columns` (the judge fails on a record without a key), and its
+/// table converges to what it makes of the snapshot. Maxwell carries no types, so
+/// every column is a STRING holding the value's text.
+async fn paimon_reads_maxwell(kafka: &KafkaCluster, prefix: &str) {
+    let table = "everything_default";
+    let expected = stream_converges_to_snapshot(kafka, prefix, table, |messages| {
+        paimon_table(PaimonFormat::Maxwell, messages)
+            .map(|table| table.rows)
+            .map_err(|e| format!("Paimon's Maxwell parser: {e}"))
+    })
+    .await;
+    let paimon = paimon_table(
+        PaimonFormat::Maxwell,
+        &messages_in_now(kafka, &format!("{prefix}.{table}")),
+    )
+    .expect("Paimon reads the stream");
+    assert!(paimon.refused.is_empty(), "{:?}", paimon.refused);
+    assert!(
+        paimon.types.len() > 40 && paimon.types.values().all(|t| t == "STRING"),
+        "{:?}",
+        paimon.types
+    );
+    let row = expected.iter().find(|row| row["id"] == "5").expect("row 5");
+    for (column, value) in [
+        ("c_int8", "3"),
+        ("c_numeric_p", "1.25"),
+        ("c_numeric", "1234567890.123456789"),
+        ("c_money", "12.34"),
+        ("c_tstz", "1999-12-31 23:59:59Z"),
+        ("c_bytea", "/w=="),
+    ] {
+        assert_eq!(row[column], value, "{column}");
+    }
 }
 
 /// What `read` (a consumer applying messages) makes of `table`'s stream topic

@@ -420,6 +420,7 @@ fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
     assert_eq!(insert["table"], "items");
     assert!(insert.get("old").is_none(), "only updates have old");
     assert_eq!(insert["xid"], fixture.xids[0]);
+    assert_eq!(insert["primary_key_columns"], serde_json::json!(["id"]));
     assert!(
         insert["ts"]
             .as_i64()
@@ -441,6 +442,14 @@ fn maxwell_row_events_carry_typed_values_and_always_an_old_for_updates() {
     assert!(update["old"].is_object(), "{update}");
     let delete = events[3].1.as_ref().expect("value");
     assert_eq!(delete["data"]["id"], 2);
+
+    // A table without a primary key names none.
+    let keyless = encode(
+        &mut weir::encode::MaxwellJsonEncoder::default(),
+        &fixture.items,
+    );
+    let keyless = keyless[0].1.as_ref().expect("value");
+    assert!(keyless.get("primary_key_columns").is_none(), "{keyless}");
 }
 
 #[test]

@@ -19,7 +19,9 @@ import org.apache.paimon.data.Decimal;
 import org.apache.paimon.data.Timestamp;
 import org.apache.paimon.flink.action.cdc.CdcSourceRecord;
 import org.apache.paimon.flink.action.cdc.TypeMapping;
+import org.apache.paimon.flink.action.cdc.format.AbstractRecordParser;
 import org.apache.paimon.flink.action.cdc.format.canal.CanalRecordParser;
+import org.apache.paimon.flink.action.cdc.format.maxwell.MaxwellRecordParser;
 import org.apache.paimon.flink.sink.cdc.CdcRecord;
 import org.apache.paimon.flink.sink.cdc.RichCdcMultiplexRecord;
 import org.apache.paimon.shade.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
@@ -29,9 +31,11 @@ import org.apache.paimon.types.RowKind;
 import org.apache.paimon.utils.TypeUtils;
 
 /**
- * Apache Paimon's Canal parser ({@code CanalRecordParser}, what Paimon's {@code
- * kafka_sync_table} action runs on {@code canal-json}), and the cast Paimon's CDC sink makes
- * of each value to the column type the parser chose from {@code mysqlType} ({@code
+ * Apache Paimon's CDC parsers for the format named by the first argument ({@code
+ * CanalRecordParser} for {@code canal-json}, {@code MaxwellRecordParser} for {@code
+ * maxwell-json}: what Paimon's {@code kafka_sync_table} action runs on them), and the cast
+ * Paimon's CDC sink makes of each value to the column type the parser chose (from {@code
+ * mysqlType} for Canal; Maxwell carries no types, so every column is a STRING) ({@code
  * TypeUtils.castFromCdcValueString}, as {@code CdcRecordUtils.toGenericRow} calls it), applied
  * to a primary-key table the way Paimon's table applies the rows: a {@code -D} removes the row
  * under its key, a {@code +I} puts it. Input: one message value per line (base64; an empty
@@ -43,14 +47,13 @@ import org.apache.paimon.utils.TypeUtils;
  * TIME and TIMESTAMP, an ISO instant for a TIMESTAMP_LTZ, lowercase hex for bytes. A message
  * the parser cannot read stops the program with exit code 1.
  */
-public final class PaimonCanalReader {
-    private PaimonCanalReader() {}
+public final class PaimonCdcReader {
+    private PaimonCdcReader() {}
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
     public static void main(String[] args) throws Exception {
-        CanalRecordParser parser =
-                new CanalRecordParser(TypeMapping.defaultMapping(), Collections.emptyList());
+        AbstractRecordParser parser = parser(args.length > 0 ? args[0] : "");
         Map<String, Map<String, Object>> table = new TreeMap<>();
         Map<String, String> types = new LinkedHashMap<>();
         List<Map<String, String>> refused = new ArrayList<>();
@@ -84,6 +87,16 @@ public final class PaimonCanalReader {
         }
     }
 
+    private static AbstractRecordParser parser(String format) {
+        TypeMapping types = TypeMapping.defaultMapping();
+        return switch (format) {
+            case "canal-json" -> new CanalRecordParser(types, Collections.emptyList());
+            case "maxwell-json" -> new MaxwellRecordParser(types, Collections.emptyList());
+            default -> throw new IllegalArgumentException(
+                    "usage: PaimonCdcReader canal-json|maxwell-json, not " + format);
+        };
+    }
+
     private static Collector<RichCdcMultiplexRecord> collector(List<RichCdcMultiplexRecord> into) {
         return new Collector<>() {
             @Override
@@ -103,7 +116,7 @@ public final class PaimonCanalReader {
             List<Map<String, String>> refused) {
         List<String> keys = record.cdcSchema().primaryKeys();
         if (keys.isEmpty()) {
-            throw new IllegalStateException("no primary key from pkNames");
+            throw new IllegalStateException("no primary key (pkNames, primary_key_columns)");
         }
         CdcRecord change = record.toRichCdcRecord().toCdcRecord();
         Map<String, Object> row = new TreeMap<>();

@@ -591,9 +591,13 @@ pub struct PaimonTable {
 /// A value Paimon could not cast to its column's type.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct PaimonRefusal {
+    /// The column.
     pub column: String,
+    /// Its Paimon type.
     pub r#type: String,
+    /// The text weir wrote.
     pub value: String,
+    /// Paimon's exception.
     pub error: String,
 }
 

@@ -162,14 +162,7 @@ impl Encoder for CanalJsonEncoder {
         if layout.key.is_empty() {
             header.extend_from_slice(b"null");
         } else {
-            header.push(b'[');
-            for (i, &position) in layout.key.iter().enumerate() {
-                if i > 0 {
-                    header.push(b',');
-                }
-                string(&layout.columns[position].name, &mut header);
-            }
-            header.push(b']');
+            layout.write_key_names(&mut header);
         }
         header.extend_from_slice(b",\"isDdl\":false");
         let mut types = b",\"sql\":\"\",\"sqlType\":{".to_vec();

@@ -7,7 +7,7 @@ use arrow::datatypes::{Schema, UInt8Type};
 use arrow::record_batch::RecordBatch;
 
 use super::EncodeError;
-use super::value::{ColumnWriter, ValueOptions, field_prefix};
+use super::value::{ColumnWriter, ValueOptions, field_prefix, string};
 use crate::contract::columns::{
     BEFORE, COMMIT_LSN, COMMIT_TS, LSN, OP, SEQ, UNCHANGED, XID, metadata,
 };
@@ -59,6 +59,19 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Writes the primary key's column names as a JSON array (`["id","region"]`),
+    /// as Canal's `pkNames` and Maxwell's `primary_key_columns` carry them.
+    pub fn write_key_names(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, &position) in self.key.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(&self.columns[position].name, out);
+        }
+        out.push(b']');
+    }
+
     /// The layout of `schema`.
     pub fn new(schema: &Schema) -> Result<Self, EncodeError> {
         let index = |name: &str| {

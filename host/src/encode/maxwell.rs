@@ -68,14 +68,8 @@ impl Encoder for MaxwellJsonEncoder {
         // table's primary key from it (it has no other way to learn one).
         let mut key_columns = Vec::new();
         if !layout.key.is_empty() {
-            key_columns.extend_from_slice(b",\"primary_key_columns\":[");
-            for (i, &position) in layout.key.iter().enumerate() {
-                if i > 0 {
-                    key_columns.push(b',');
-                }
-                string(&layout.columns[position].name, &mut key_columns);
-            }
-            key_columns.push(b']');
+            key_columns.extend_from_slice(b",\"primary_key_columns\":");
+            layout.write_key_names(&mut key_columns);
         }
 
         let timestamptz = self.timestamptz;

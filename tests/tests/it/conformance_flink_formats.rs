@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 use weir_tests::{
-    FlinkFormat, KafkaCluster, PaimonFormat, PgCluster, RunningPipeline, apply_changelog,
-    canal_flat_message_table, dts_record_table, flink_read, oms_default_table, paimon_table,
-    read_topic, shareplex_table, unique_name,
+    FlinkFormat, KafkaCluster, PaimonFormat, PaimonTable, PgCluster, RunningPipeline,
+    apply_changelog, canal_flat_message_table, dts_record_table, flink_read, oms_default_table,
+    paimon_table, read_topic, shareplex_table, unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -577,6 +577,29 @@ async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
     oms_weir.stop().await.expect("stops");
 }
 
+/// What Paimon's parser for `format` makes of `everything_default`'s topic under
+/// `prefix`, once it converges to what it makes of the snapshot: the snapshot's rows,
+/// and its reading of the stream (types and refusals included).
+async fn paimon_converges(
+    kafka: &KafkaCluster,
+    prefix: &str,
+    format: PaimonFormat,
+) -> (Vec<serde_json::Map<String, Json>>, PaimonTable) {
+    let table = "everything_default";
+    let expected = stream_converges_to_snapshot(kafka, prefix, table, |messages| {
+        paimon_table(format, messages)
+            .map(|table| table.rows)
+            .map_err(|e| format!("Paimon's {format:?} parser: {e}"))
+    })
+    .await;
+    let paimon = paimon_table(
+        format,
+        &messages_in_now(kafka, &format!("{prefix}.{table}")),
+    )
+    .expect("Paimon reads the stream");
+    (expected, paimon)
+}
+
 /// Paimon's Canal parser over `canal-json` with `timestamptz_form: utc` (prefix
 /// `prefix`): its table converges to what it makes of the snapshot; each column gets
 /// the Paimon type its PostgreSQL type promises through `mysqlType`; the only values
@@ -584,18 +607,7 @@ async fn every_type_and_a_truncate_reach_each_formats_consumers_whole() {
 /// `infinity`, `24:00:00`); values read back as written. Paimon applies no DDL, so
 /// the table without the TRUNCATE.
 async fn paimon_reads_every_type(kafka: &KafkaCluster, prefix: &str) {
-    let table = "everything_default";
-    let expected = stream_converges_to_snapshot(kafka, prefix, table, |messages| {
-        paimon_table(PaimonFormat::Canal, messages)
-            .map(|table| table.rows)
-            .map_err(|e| format!("Paimon's Canal parser: {e}"))
-    })
-    .await;
-    let paimon = paimon_table(
-        PaimonFormat::Canal,
-        &messages_in_now(kafka, &format!("{prefix}.{table}")),
-    )
-    .expect("Paimon reads the stream");
+    let (expected, paimon) = paimon_converges(kafka, prefix, PaimonFormat::Canal).await;
     for (column, paimon_type) in [
         ("id", "INT"),
         ("c_int2", "SMALLINT"),
@@ -665,18 +677,7 @@ async fn paimon_reads_every_type(kafka: &KafkaCluster, prefix: &str) {
 /// table converges to what it makes of the snapshot. Maxwell carries no types, so
 /// every column is a STRING holding the value's text.
 async fn paimon_reads_maxwell(kafka: &KafkaCluster, prefix: &str) {
-    let table = "everything_default";
-    let expected = stream_converges_to_snapshot(kafka, prefix, table, |messages| {
-        paimon_table(PaimonFormat::Maxwell, messages)
-            .map(|table| table.rows)
-            .map_err(|e| format!("Paimon's Maxwell parser: {e}"))
-    })
-    .await;
-    let paimon = paimon_table(
-        PaimonFormat::Maxwell,
-        &messages_in_now(kafka, &format!("{prefix}.{table}")),
-    )
-    .expect("Paimon reads the stream");
+    let (expected, paimon) = paimon_converges(kafka, prefix, PaimonFormat::Maxwell).await;
     assert!(paimon.refused.is_empty(), "{:?}", paimon.refused);
     assert!(
         paimon.types.len() > 40 && paimon.types.values().all(|t| t == "STRING"),
